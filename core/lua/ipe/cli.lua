@@ -1,0 +1,99 @@
+-- ipe.cli: the ipe-run command line — global options, verb dispatch, exit codes.
+--
+-- Each verb is a module ipe.verbs.<verb> with {summary=, usage=, options=, run=}.
+-- Data goes to stdout, diagnostics to stderr. Exit codes: 0 ok, 1 no result or
+-- script failure, 2 usage or bad parameter, 3 not found, 4 internal error.
+local errors = require "ipe.errors"
+local escape = require "ipe.render.escape"
+
+local M = {}
+
+M.VERBS = { "insight", "page", "hunt", "action", "list", "help", "check", "sql", "test", "demo",
+            "enrich", "ingest", "audit" }
+
+local function verb_module(name)
+  for _, v in ipairs(M.VERBS) do
+    if v == name then
+      local ok, mod = pcall(require, "ipe.verbs." .. name)
+      if ok then return mod end
+      if not tostring(mod):find("no bundled module", 1, true) then error(mod, 0) end
+      return nil
+    end
+  end
+end
+
+function M.available_verbs()
+  local list = {}
+  for _, v in ipairs(M.VERBS) do
+    local mod = verb_module(v)
+    if mod then list[#list + 1] = { v, mod.summary } end
+  end
+  return list
+end
+
+function M.usage()
+  local lines = {
+    "usage: ipe-run <verb> [options] [arguments]",
+    "",
+    "ipe investigates an IP address locally: who it is, what your logs say about it,",
+    "what threat intelligence says, and what you can do about it.",
+    "",
+    "verbs:",
+  }
+  for _, v in ipairs(M.available_verbs()) do lines[#lines + 1] = string.format("  %-9s %s", v[1], v[2]) end
+  for _, l in ipairs({
+    "",
+    "options for every verb:",
+    "  --db PATH      the workspace (default: $IPE_DB, else $XDG_DATA_HOME/ipe/workspace.db)",
+    "  --now TIME     pin the current time (ISO 8601; also $IPE_NOW), for reproducible runs",
+    "  -v, --verbose  tracebacks and more detail on errors",
+    "  -h, --help     help for a verb: ipe-run <verb> --help",
+    "",
+    "exit codes: 0 ok, 1 no result or script failure, 2 usage or bad parameter,",
+    "            3 not found (script, workspace), 4 internal error",
+    "See ipe-run(1) and 'ipe-run help insight <name>'.",
+  }) do lines[#lines + 1] = l end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+local function report(e, verbose)
+  if errors.is(e) then
+    io.stderr:write("ipe-run: ", escape.text(e.msg), "\n")
+    return e.code
+  end
+  local msg = type(e) == "string" and e or tostring(e)
+  io.stderr:write("ipe-run: internal error: ", escape.text(verbose and msg or msg:match("[^\n]*")), "\n")
+  if not verbose then io.stderr:write("ipe-run: run again with -v for details\n") end
+  return errors.INTERNAL
+end
+
+local function dispatch(argv)
+  local args = {}
+  for i = 1, #argv do args[i] = argv[i] end
+  local verb = table.remove(args, 1)
+  if verb == nil or verb == "-h" or verb == "--help" then
+    io.stdout:write(M.usage())
+    return verb and 0 or errors.USAGE
+  end
+  if verb == "--version" or verb == "version" then
+    io.stdout:write("ipe-run ", require("ipe.version"), "\n")
+    return 0
+  end
+  local mod = verb_module(verb)
+  if not mod then errors.usage("unknown verb '%s' (see 'ipe-run --help')", escape.text(verb)) end
+  return require("ipe.verbs.common").invoke(verb, mod, args)
+end
+
+function M.main(argv)
+  local verbose = false
+  for i = 1, #argv do if argv[i] == "-v" or argv[i] == "--verbose" then verbose = true end end
+  local ok, rc = xpcall(dispatch, function(e)
+    if errors.is(e) then return e end
+    return debug.traceback(tostring(e), 2)
+  end, argv)
+  io.stdout:flush()
+  if ok then return rc or 0 end
+  return report(rc, verbose)
+end
+
+return M

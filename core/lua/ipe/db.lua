@@ -1,0 +1,149 @@
+-- ipe.db: ctx.db, the one door from a script to the workspace.
+--
+-- Scripts get a read-only handle (query, records, value) plus small helpers that
+-- produce the dialect-specific SQL pieces — time windows, time buckets, JSON
+-- field access, "IP in this list / range / text" — so a script stays portable
+-- when another engine sits behind ctx.db. Every user value is a bound parameter
+-- (:name); the helpers only ever emit column names and parameter names, which
+-- they check. Every statement run is recorded with its bound values for
+-- --show-query and the JSON rendering.
+local cjson = require "cjson"
+
+local M = {}
+
+local IDENT = "^[%a_][%w_]*$"
+local JSON_PATH = "^[%w_%.%[%]]+$"
+
+local function ident(s, what)
+  if type(s) ~= "string" or not s:match(IDENT) then
+    error(string.format("ctx.db: %s must be a plain identifier, got %q", what, tostring(s)), 3)
+  end
+  return s
+end
+
+local function param(name)
+  return ":" .. ident(type(name) == "string" and name:gsub("^:", "") or name, "parameter name")
+end
+
+-- Parameter names in the order they first appear in the SQL text.
+local function param_names(sql)
+  local names, seen = {}, {}
+  for name in sql:gmatch("[:@$]([%a_][%w_]*)") do
+    if not seen[name] then seen[name] = true; names[#names + 1] = name end
+  end
+  return names
+end
+M.param_names = param_names
+
+local function bind_value(v)
+  if type(v) == "table" then return cjson.encode(v) end
+  return v
+end
+
+local Handle = {}
+Handle.__index = Handle
+Handle.__metatable = false
+
+-- M.wrap(conn, window) -> handle; conn is an ipe.sqlite connection.
+function M.wrap(conn, window)
+  local h = setmetatable({ dialect = "sqlite", queries = {} }, Handle)
+  local private = { conn = conn, window = window or {} }
+  -- The connection stays in this closure: scripts never reach exec or prepare.
+  function h.run_statement(_, sql, binds)
+    if type(sql) ~= "string" then error("ctx.db:query expects SQL text", 3) end
+    binds = binds or {}
+    local final, ordered = {}, {}
+    for _, name in ipairs(param_names(sql)) do
+      local v = binds[name]
+      if v == nil then v = private.window[name] end
+      if v == nil then error("ctx.db: no value for parameter :" .. name, 3) end
+      final[name] = bind_value(v)
+      ordered[#ordered + 1] = { name = name, value = final[name] }
+    end
+    h.queries[#h.queries + 1] = { sql = sql, params = ordered }
+    return private.conn:query(sql, final)
+  end
+  return h
+end
+
+function Handle:query(sql, binds) return self:run_statement(sql, binds) end
+
+-- records(): rows as {column = value} maps.
+function Handle:records(sql, binds)
+  local rows, cols = self:run_statement(sql, binds)
+  local out = {}
+  for i, r in ipairs(rows) do
+    local rec = {}
+    for j, c in ipairs(cols) do rec[c] = r[j] end
+    out[i] = rec
+  end
+  return out, cols
+end
+
+-- value(): the first column of the first row, or nil.
+function Handle:value(sql, binds)
+  local rows = self:run_statement(sql, binds)
+  local v = rows[1] and rows[1][1]
+  if v == cjson.null then return nil end
+  return v
+end
+
+-- Helpers: SQL pieces for the dialect behind this handle.
+
+-- "col within the run's time window" (binds :from and :to automatically).
+function Handle:window(col)
+  col = ident(col, "column")
+  return string.format("(%s >= :from AND %s <= :to)", col, col)
+end
+
+local BUCKETS = {
+  minute = { 16, ":00.000Z" }, hour = { 13, ":00:00.000Z" }, day = { 10, "T00:00:00.000Z" },
+}
+
+-- The start of the time bucket of col, as workspace time text.
+function Handle:bucket(col, unit)
+  local b = BUCKETS[unit]
+  if not b then error("ctx.db:bucket: unit must be minute, hour or day", 2) end
+  return string.format("(substr(%s, 1, %d) || '%s')", ident(col, "column"), b[1], b[2])
+end
+
+-- A field of a JSON column: db:json("InitiatedBy", "user.ipAddress").
+function Handle:json(col, path)
+  if type(path) ~= "string" or not path:match(JSON_PATH) then
+    error("ctx.db:json: path must be like user.ipAddress or items[0].id", 2)
+  end
+  return string.format("json_extract(%s, '$.%s')", ident(col, "column"), path)
+end
+
+-- A JSON array column holds the value of :param.
+function Handle:json_array_has(col, p)
+  col = ident(col, "column")
+  return string.format("(instr(%s, %s) > 0 AND EXISTS (SELECT 1 FROM json_each(%s) WHERE value = %s))",
+    col, param(p), col, param(p))
+end
+
+-- An entity list (SecurityAlert.Entities, Anomalies.Entities) names the IP :param.
+function Handle:entities_have_ip(col, p)
+  col = ident(col, "column")
+  return string.format("(instr(%s, %s) > 0 AND EXISTS (SELECT 1 FROM json_each(%s) e WHERE "
+    .. "lower(json_extract(e.value, '$.Type')) = 'ip' AND json_extract(e.value, '$.Address') = %s))",
+    col, param(p), col, param(p))
+end
+
+-- col is one of the IPs of the list parameter :param (bound as a JSON array).
+function Handle:ip_in_list(col, p)
+  return string.format("(%s IN (SELECT value FROM json_each(%s)))", ident(col, "column"), param(p))
+end
+
+-- col lies in the CIDR bound to :param.
+function Handle:ip_in_cidr(col, p)
+  return string.format("ipe_ip_in_cidr(%s, %s)", ident(col, "column"), param(p))
+end
+
+-- Free text (SyslogMessage, Message) mentions the IP :param as a whole token.
+function Handle:text_has_ip(col, p)
+  col = ident(col, "column")
+  return string.format("(instr(%s, %s) > 0 AND ipe_text_has_ip(%s, %s))", col, param(p), col, param(p))
+end
+
+return M

@@ -1,0 +1,377 @@
+-- ipe.render.text: the "table" (plain) and "box" (Unicode borders) formats, plus the cell
+-- formatting shared with Markdown.
+--
+--   text.run(record, opts, box) -> text        opts = {width=, color=, show_query=, height=}
+--   text.section(sec, opts, box) -> text       (already normalised by ipe.render)
+--   text.cell(v, type [, esc]) -> display text of one value (esc defaults to escape.text)
+--   text.count(n) "12,345"   text.bytes(n) "1.5 MB"   text.number(n) "3.25"
+--   text.value(v, unit) -> chart value text ("count" / "bytes" / plain number)
+--   text.fit(widths, tiers, budget) -> widths that fit budget (see fit)
+--   text.params_parts(record, esc) -> {"ip=1.2.3.4", ..., "from <t> to <t>"}
+--   text.status(record) -> "error" | "no results" | "skipped" | nil, message | nil
+--   text.status_line(record) -> "error: ..." | "no results: ..." | "skipped: ..." | nil
+--   text.heading(record [, esc]), text.query_label(i, query [, esc [, word]])
+--
+-- Layout: "<script> — <title>", a line of params and window, then each section after an empty
+-- line (title, note, body), then the status line for a non-ok run, then with show_query each
+-- query as "-- query N (name=value ...)" and its SQL. Trailing spaces are trimmed in "table".
+-- Tables: numeric columns (count, number, bytes) right-aligned and never cut; when the table is
+-- wider than opts.width the widest text/json columns are capped to a common width (not below 5)
+-- and their cells cut with "…"; ip, time and bool columns are cut the same way only when that
+-- is not enough. kv sections cut values before keys. Every string goes through escape.text.
+-- opts.color adds ANSI bold (titles, headers) and dim (rules, borders); nothing else is coloured.
+-- The timing is left out of the text formats so that their output is reproducible.
+--
+-- Pure; raises no errors of its own (ipe.render validates records and sections).
+local escape = require "ipe.render.escape"
+local chart = require "ipe.render.chart"
+local json = require "ipe.render.json"
+
+local M = {}
+
+local floor, max, min, abs, huge = math.floor, math.max, math.min, math.abs, math.huge
+local format, rep, concat = string.format, string.rep, table.concat
+local dw, truncate, is_null = escape.display_width, escape.truncate, json.is_null
+
+local NUMERIC = { count = true, number = true, bytes = true }
+M.NUMERIC = NUMERIC
+-- TIER: which columns are cut first when a table is too wide (see fit).
+local TIER = { count = false, number = false, bytes = false, ip = 2, time = 2, bool = 2 }
+local MIN_WIDTH = 5
+
+-- Numbers -----------------------------------------------------------------------------------
+
+local function finite_int(n)
+  return n == n and n >= -2 ^ 63 and n < 2 ^ 63 and n == floor(n)
+end
+
+function M.number(n)
+  if n ~= n then return "NaN" end
+  if n == huge then return "inf" elseif n == -huge then return "-inf" end
+  if finite_int(n) then return format("%d", n) end
+  return format("%.15g", n)
+end
+
+function M.count(n)
+  if not finite_int(n) then return M.number(n) end
+  local sign, digits = format("%d", n):match("^(-?)(%d+)$")
+  local head = #digits % 3
+  local groups = { head > 0 and digits:sub(1, head) or nil }
+  for i = head + 1, #digits, 3 do groups[#groups + 1] = digits:sub(i, i + 2) end
+  return sign .. concat(groups, ",")
+end
+
+local UNITS = { "kB", "MB", "GB", "TB", "PB", "EB" }
+
+-- bytes(n): decimal units, one decimal; a value that would round to 1000.0 moves up a unit.
+function M.bytes(n)
+  if n ~= n or abs(n) == huge then return M.number(n) end
+  if abs(n) < 1000 then return M.number(n) .. " B" end
+  local text
+  for i, unit in ipairs(UNITS) do
+    text = format("%.1f %s", n / 1000 ^ i, unit)
+    if abs(tonumber(text:match("^%S+"))) < 1000 then return text end
+  end
+  return text
+end
+
+function M.value(v, unit)
+  if unit == "count" then return M.count(v) end
+  if unit == "bytes" then return M.bytes(v) end
+  return M.number(v)
+end
+
+-- cell(v, type [, esc]) -> display text; NULL -> "".
+function M.cell(v, ctype, esc)
+  esc = esc or escape.text
+  local tv = type(v)
+  if v == nil or is_null(v) then return "" end
+  if tv == "number" then
+    if ctype == "count" then return M.count(v) end
+    if ctype == "bytes" then return M.bytes(v) end
+    if ctype == "bool" then return v ~= 0 and "true" or "false" end
+    return M.number(v)
+  end
+  if tv == "boolean" then return tostring(v) end
+  if tv == "string" then return esc(v) end
+  if tv == "table" then return esc(json.encode(v)) end
+  return esc(tostring(v))
+end
+
+-- Layout helpers ----------------------------------------------------------------------------
+
+local function pad(s, w, right)
+  local gap = w - dw(s)
+  if gap <= 0 then return s end
+  return right and rep(" ", gap) .. s or s .. rep(" ", gap)
+end
+
+local function rtrim(s) return (s:gsub(" +$", "")) end
+
+local function plain_style(s) return s end
+
+local function styler(opts)
+  if not opts.color then return plain_style, plain_style end
+  return function(s) return "\27[1m" .. s .. "\27[0m" end,
+      function(s) return "\27[2m" .. s .. "\27[0m" end
+end
+
+-- used(widths, pick, cap) -> columns taken by the picked columns when capped at cap.
+local function used(widths, pick, cap)
+  local total = 0
+  for i, w in ipairs(widths) do if pick[i] then total = total + min(w, cap) end end
+  return total
+end
+
+-- level(widths, pick, avail) -> the largest common cap (>= MIN_WIDTH) under which the picked
+-- columns take at most avail columns, and whether that cap really fits.
+local function level(widths, pick, avail)
+  local lo, hi = MIN_WIDTH, MIN_WIDTH
+  for i, w in ipairs(widths) do if pick[i] then hi = max(hi, w) end end
+  if used(widths, pick, lo) > avail then return lo, false end
+  while lo < hi do
+    local mid = floor((lo + hi + 1) / 2)
+    if used(widths, pick, mid) <= avail then lo = mid else hi = mid - 1 end
+  end
+  return lo, true
+end
+
+-- fit(widths, tiers, budget) -> widths whose sum is at most budget when that is possible.
+-- tiers[i] is false for a column that is never cut (numbers), 1 for free text (cut first) and
+-- 2 for identifiers (ip, time, bool: cut only when the text columns are down to 5). Within a
+-- tier the widest columns are capped to a common width, and the columns left over go back one
+-- each, left to right, to the capped columns.
+function M.fit(widths, tiers, budget)
+  local out, total = {}, 0
+  for i, w in ipairs(widths) do out[i], total = w, total + w end
+  if total <= budget then return out end
+  for tier = 1, 2 do
+    local pick, others = {}, 0
+    for i, w in ipairs(out) do
+      if tiers[i] == tier then pick[i] = true else others = others + w end
+    end
+    local avail = budget - others
+    local cap, fits = level(out, pick, avail)
+    local left = avail - used(out, pick, cap)
+    for i, w in ipairs(out) do
+      if pick[i] then
+        out[i] = min(w, cap)
+        if fits and w > cap and left > 0 then out[i], left = out[i] + 1, left - 1 end
+      end
+    end
+    if fits then return out end
+  end
+  return out
+end
+
+-- Grid: rows of display strings -> lines, plain or boxed --------------------------------------
+
+local function cells_line(cells, widths, right, sep, style)
+  style = style or plain_style
+  local parts = {}
+  for i, w in ipairs(widths) do parts[i] = style(pad(truncate(cells[i] or "", w), w, right[i])) end
+  return concat(parts, sep)
+end
+
+local function rule(widths, l, m, r, bar)
+  local parts = {}
+  for i, w in ipairs(widths) do parts[i] = rep(bar, w + 2) end
+  return l .. concat(parts, m) .. r
+end
+
+local function plain_grid(g, opts)
+  local bold, dim = styler(opts)
+  local n = #g.widths
+  local widths = M.fit(g.widths, g.tiers, opts.width - (n - 1) * #g.sep)
+  local lines = {}
+  if g.header then
+    lines[1] = bold(rtrim(cells_line(g.header, widths, g.right, g.sep)))
+    local rules = {}
+    for i, w in ipairs(widths) do rules[i] = rep("-", w) end
+    lines[2] = dim(concat(rules, g.sep))
+  end
+  for _, row in ipairs(g.rows) do lines[#lines + 1] = rtrim(cells_line(row, widths, g.right, g.sep)) end
+  return lines
+end
+
+local function box_grid(g, opts)
+  local bold, dim = styler(opts)
+  local n = #g.widths
+  local widths = M.fit(g.widths, g.tiers, opts.width - 3 * n - 1)
+  local bar = dim("│")
+  local function row(cells, style)
+    return bar .. " " .. cells_line(cells, widths, g.right, " " .. bar .. " ", style) .. " " .. bar
+  end
+  local lines = { dim(rule(widths, "┌", "┬", "┐", "─")) }
+  if g.header then
+    lines[2] = row(g.header, bold)
+    lines[3] = dim(rule(widths, "├", "┼", "┤", "─"))
+  end
+  for _, r in ipairs(g.rows) do lines[#lines + 1] = row(r, plain_style) end
+  lines[#lines + 1] = dim(rule(widths, "└", "┴", "┘", "─"))
+  return lines
+end
+
+-- grid(header, rows, right, tiers, sep) with natural widths measured from header and rows.
+local function grid(header, rows, right, tiers, sep)
+  local widths = {}
+  for i = 1, #right do widths[i] = header and dw(header[i]) or 0 end
+  for _, row in ipairs(rows) do
+    for i = 1, #right do widths[i] = max(widths[i], dw(row[i])) end
+  end
+  return { header = header, rows = rows, right = right, tiers = tiers, sep = sep, widths = widths }
+end
+
+-- Sections ----------------------------------------------------------------------------------
+
+local function table_body(sec, opts, box)
+  if #(sec.rows or {}) == 0 then return { "(no rows)" } end
+  local header, right, tiers, rows = {}, {}, {}, {}
+  for i, c in ipairs(sec.columns) do
+    header[i] = escape.text(tostring(c.name or ""))
+    right[i] = NUMERIC[c.type] or false
+    tiers[i] = TIER[c.type]
+    if tiers[i] == nil then tiers[i] = 1 end
+  end
+  for r, row in ipairs(sec.rows) do
+    local cells = {}
+    for i, c in ipairs(sec.columns) do cells[i] = M.cell(row[i], c.type) end
+    rows[r] = cells
+  end
+  local g = grid(header, rows, right, tiers, "  ")
+  return box and box_grid(g, opts) or plain_grid(g, opts)
+end
+
+local function kv_body(sec, opts, box)
+  local items = sec.items or {}
+  if #items == 0 then return { "(no items)" } end
+  local rows = {}
+  for i, it in ipairs(items) do
+    local key = escape.text(tostring(it.key or ""))
+    rows[i] = { box and key or key .. ":", M.cell(it.value, it.type) }
+  end
+  local g = grid(nil, rows, { false, false }, { 2, 1 }, " ")
+  return box and box_grid(g, opts) or plain_grid(g, opts)
+end
+
+local function frame(lines, opts)
+  local _, dim = styler(opts)
+  local w = 0
+  for _, l in ipairs(lines) do w = max(w, dw(l)) end
+  local out = { dim("┌" .. rep("─", w + 2) .. "┐") }
+  for _, l in ipairs(lines) do out[#out + 1] = dim("│") .. " " .. pad(l, w) .. " " .. dim("│") end
+  out[#out + 1] = dim("└" .. rep("─", w + 2) .. "┘")
+  return out
+end
+
+local function chart_body(sec, opts, box)
+  local lines = chart.lines(sec, box and opts.width - 4 or opts.width, M.value, opts.height)
+  return box and frame(lines, opts) or lines
+end
+
+local BODY = { table = table_body, kv = kv_body, chart = chart_body }
+
+local function section_lines(sec, opts, box)
+  local bold = styler(opts)
+  local lines = {}
+  if sec.title ~= nil then lines[1] = bold(escape.text(tostring(sec.title))) end
+  if sec.note ~= nil then lines[#lines + 1] = escape.text(tostring(sec.note)) end
+  for _, l in ipairs(BODY[sec.kind](sec, opts, box)) do lines[#lines + 1] = l end
+  return lines
+end
+
+function M.section(sec, opts, box)
+  return concat(section_lines(sec, opts, box), "\n") .. "\n"
+end
+
+-- Record ------------------------------------------------------------------------------------
+
+local function param_value(v, esc)
+  if type(v) == "table" and not is_null(v) then
+    local parts = {}
+    for i, x in ipairs(v) do parts[i] = M.cell(x, "text", esc) end
+    return concat(parts, ",")
+  end
+  return M.cell(v, "text", esc)
+end
+
+function M.params_parts(record, esc)
+  esc = esc or escape.text
+  local parts = {}
+  for _, p in ipairs(record.params or {}) do
+    if p.value ~= nil then parts[#parts + 1] = esc(tostring(p.name)) .. "=" .. param_value(p.value, esc) end
+  end
+  local w = record.window
+  if w and (w.from or w.to) then
+    local span = {}
+    if w.from then span[#span + 1] = "from " .. esc(tostring(w.from)) end
+    if w.to then span[#span + 1] = "to " .. esc(tostring(w.to)) end
+    parts[#parts + 1] = concat(span, " ")
+  end
+  return parts
+end
+
+-- heading(record, esc) -> "script — title" (either part may be missing) or nil.
+function M.heading(record, esc)
+  esc = esc or escape.text
+  local script = record.script and esc(tostring(record.script))
+  local title = record.title and esc(tostring(record.title))
+  if script and title then return script .. " — " .. title end
+  return script or title
+end
+
+local STATUS_WORD = { empty = "no results", error = "error", skipped = "skipped" }
+
+-- status(record) -> "no results" | "error" | "skipped" | nil (for ok), message or nil (raw)
+function M.status(record)
+  local word = STATUS_WORD[record.status]
+  if not word or record.message == nil then return word, nil end
+  return word, tostring(record.message)
+end
+
+function M.status_line(record)
+  local word, message = M.status(record)
+  if not message then return word end
+  return word .. ": " .. escape.text(message)
+end
+
+-- query_label(i, q [, esc [, word]]) -> "query 1 (ip=1.2.3.4)"
+function M.query_label(i, q, esc, word)
+  esc, word = esc or escape.text, word or "query"
+  local parts = {}
+  for j, p in ipairs(q.params or {}) do
+    local name = p.name ~= nil and tostring(p.name) or "?" .. j
+    parts[j] = esc(name) .. "=" .. param_value(p.value, esc)
+  end
+  if #parts == 0 then return word .. " " .. i end
+  return word .. " " .. i .. " (" .. concat(parts, " ") .. ")"
+end
+
+local function query_block(i, q)
+  local lines = { "-- " .. M.query_label(i, q) }
+  for _, l in ipairs(escape.lines(tostring(q.sql or ""))) do lines[#lines + 1] = l end
+  return lines
+end
+
+function M.run(record, opts, box)
+  local bold = styler(opts)
+  local blocks = {}
+  local head = {}
+  local heading = M.heading(record)
+  if heading then head[1] = bold(heading) end
+  local params = M.params_parts(record)
+  if #params > 0 then head[#head + 1] = concat(params, "  ") end
+  if #head > 0 then blocks[1] = head end
+  for _, sec in ipairs(record.sections or {}) do blocks[#blocks + 1] = section_lines(sec, opts, box) end
+  local status = M.status_line(record)
+  if status then blocks[#blocks + 1] = { status } end
+  if opts.show_query then
+    for i, q in ipairs(record.queries or {}) do blocks[#blocks + 1] = query_block(i, q) end
+  end
+  local out = {}
+  for i, b in ipairs(blocks) do out[i] = concat(b, "\n") end
+  if #out == 0 then return "" end
+  return concat(out, "\n\n") .. "\n"
+end
+
+return M

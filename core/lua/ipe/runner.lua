@@ -1,0 +1,187 @@
+-- ipe.runner: runs scripts — load, check, coerce parameters, run — inside
+-- worker processes with time and memory budgets, and turns whatever happened
+-- into a run record (the renderers' input).
+--
+-- A request is {entry=, given={name=raw}, window=, db_path=, now=, verbose=,
+-- timeout=, memory=, offline=}. Everything that touches the script happens in
+-- the worker: a script's top level is code too.
+local proc = require "ipe.proc"
+local serial = require "ipe.serial"
+local sandbox = require "ipe.sandbox"
+local contract = require "ipe.contract"
+local params = require "ipe.params"
+local result = require "ipe.result"
+local dbmod = require "ipe.db"
+local workspace = require "ipe.workspace"
+local escape = require "ipe.render.escape"
+
+local M = {}
+
+M.DEFAULT_TIMEOUT = 10
+M.DEFAULT_MEMORY = 256 * 1024 * 1024
+local MAX_DEPTH = 4
+
+local function label(entry) return entry.kind .. " '" .. entry.name .. "'" end
+
+-- load_checked(entry) -> script | nil, problem
+function M.load_checked(entry)
+  if entry.broken then return nil, entry.broken end
+  local script, err = sandbox.load(entry.path)
+  if script == nil then return nil, err or "the script returned nothing" end
+  local problems = contract.check(script, { kind = entry.kind, name = entry.name })
+  if #problems > 0 then return nil, entry.path .. ": " .. table.concat(problems, "; ") end
+  return script
+end
+
+local function window_view(w)
+  if not w then return nil end
+  return { from = w.from_text, to = w.to_text, from_epoch = w.from, to_epoch = w.to, span = w.span,
+           bucket = w.span <= 2 * 86400 and "hour" or "day" }
+end
+
+local function trace_handler(verbose)
+  return function(e)
+    local msg = type(e) == "string" and e or tostring(e)
+    if msg:find("not enough memory", 1, true) then return { memory = true, msg = msg } end
+    if verbose then msg = debug.traceback(msg, 2) end
+    return { msg = msg }
+  end
+end
+
+local make_ctx
+
+-- execute(request, depth) -> record (never raises). Runs in the worker.
+local function execute(req, depth)
+  local entry = req.entry
+  local rec = { script = entry.name, kind = entry.kind, path = entry.path, params = {},
+                window = req.window and { from = req.window.from_text, to = req.window.to_text },
+                sections = {}, queries = {} }
+  local script, err = M.load_checked(entry)
+  if not script then rec.outcome, rec.status, rec.message = "broken", "error", err return rec end
+  rec.title = script.title
+  local values, ordered = params.coerce(script.params, req.given or {}, label(entry))
+  if not values then rec.outcome, rec.status, rec.message = "param", "error", ordered return rec end
+  rec.params = ordered
+  if req.offline and contract.has_category(script, "external") then
+    rec.status, rec.message = "skipped", "offline: this script sends the IP to an external service"
+    return rec
+  end
+  local started = proc.monotonic()
+  local ctx = make_ctx(req, rec, depth)
+  local ok, applies = true, true
+  if script.applies then ok, applies = xpcall(script.applies, trace_handler(req.verbose), values) end
+  local ret
+  if ok and not applies then
+    rec.status, rec.message = "skipped", "does not apply to these parameters"
+  elseif ok then
+    ok, ret = xpcall(script.run, trace_handler(req.verbose), ctx, values)
+  end
+  rec.timing = { ms = (proc.monotonic() - started) * 1000 }
+  rec.queries = ctx._queries()
+  if not ok then
+    rec.outcome, rec.status = "failed", "error"
+    rec.message = ret.memory and string.format("exceeded its memory budget (%d MB)", (req.memory or M.DEFAULT_MEMORY) / 1048576)
+      or ret.msg
+    return rec
+  end
+  if rec.status == "skipped" then return rec end
+  local norm, problem = result.normalize(ret)
+  if not norm then rec.outcome, rec.status, rec.message = "failed", "error", "bad result: " .. problem return rec end
+  rec.status, rec.message, rec.sections = norm.status, norm.message, norm.sections
+  return rec
+end
+
+make_ctx = function(req, rec, depth)
+  local handle, conn
+  local ctx = {
+    window = window_view(req.window), now = req.now, offline = req.offline or false,
+    kind = req.entry.kind, name = req.entry.name,
+  }
+  local function db()
+    if not handle then
+      if not req.db_path then error("this run has no workspace (ctx.db)", 0) end
+      conn = workspace.open_reader(req.db_path)
+      conn:set_deadline(req.timeout or M.DEFAULT_TIMEOUT)
+      handle = dbmod.wrap(conn, { from = req.window and req.window.from_text, to = req.window and req.window.to_text,
+                                  now = req.now_text })
+    end
+    return handle
+  end
+  function ctx.log(fmt, ...)
+    local msg = select("#", ...) > 0 and string.format(fmt, ...) or tostring(fmt)
+    io.stderr:write("ipe-run: ", req.entry.kind, " ", req.entry.name, ": ", escape.text(msg), "\n")
+  end
+  function ctx.run(kind, name, given)
+    if depth >= MAX_DEPTH then error("ctx.run: scripts nest deeper than " .. MAX_DEPTH, 2) end
+    local entry = req.index and req.index.by_key[tostring(kind) .. "/" .. tostring(name)]
+    if not entry then error("ctx.run: no " .. tostring(kind) .. " named '" .. tostring(name) .. "'", 2) end
+    local sub = setmetatable({ entry = entry, given = given or {} }, { __index = req })
+    return execute(sub, depth + 1)
+  end
+  function ctx._queries() return handle and handle.queries or {} end
+  return setmetatable(ctx, {
+    __index = function(_, k) if k == "db" then return db() end end,
+    __metatable = false,
+  })
+end
+
+M.execute = execute
+
+local function failure(req, why, out)
+  local budget = req.timeout or M.DEFAULT_TIMEOUT
+  local msg
+  if why == "timeout" then msg = string.format("ran out of time (budget %gs)", budget)
+  elseif why == "cpu" then msg = string.format("used up its CPU budget (%gs)", budget)
+  else msg = "the worker process failed (" .. tostring(why) .. "): " .. tostring(out) end
+  return { script = req.entry.name, kind = req.entry.kind, path = req.entry.path, status = "error",
+           outcome = why == "timeout" and "timeout" or "failed", message = msg, params = {},
+           sections = {}, queries = {} }
+end
+
+-- run_many(requests, parallel) -> records in request order; each request runs in its own worker.
+function M.run_many(reqs, parallel)
+  local jobs = {}
+  for i, req in ipairs(reqs) do
+    jobs[i] = function() return serial.dump(execute(req, 1)) end
+  end
+  local maxt = 0
+  for _, r in ipairs(reqs) do maxt = math.max(maxt, r.timeout or M.DEFAULT_TIMEOUT) end
+  local results = proc.run_jobs(jobs, { parallel = parallel or 1, timeout = maxt,
+    cpu = math.ceil(maxt) + 1, memory = reqs[1] and reqs[1].memory or M.DEFAULT_MEMORY })
+  local records = {}
+  for i, res in ipairs(results) do
+    local rec = res.ok and serial.undump(res.out)
+    records[i] = rec or failure(reqs[i], res.why or "bad result", res.out)
+  end
+  return records
+end
+
+function M.run(req) return M.run_many({ req }, 1)[1] end
+
+-- Load the scripts' metadata in workers (a script's top level may misbehave).
+function M.describe_many(entries, parallel)
+  local jobs = {}
+  for i, e in ipairs(entries) do
+    jobs[i] = function()
+      local s, err = M.load_checked(e)
+      if not s then return serial.dump({ broken = err }) end
+      return serial.dump({ title = s.title, summary = s.summary, description = s.description,
+        categories = s.categories, sources = s.sources, params = s.params or {},
+        side_effects = s.side_effects, page = s.page })
+    end
+  end
+  local results = proc.run_jobs(jobs, { parallel = parallel or 2, timeout = M.DEFAULT_TIMEOUT,
+                                        memory = M.DEFAULT_MEMORY })
+  local out = {}
+  for i, res in ipairs(results) do
+    local meta = res.ok and serial.undump(res.out)
+    if not meta then
+      meta = { broken = res.why == "timeout" and "loading ran out of time (budget " .. M.DEFAULT_TIMEOUT .. "s)"
+               or "loading failed: " .. tostring(res.out) }
+    end
+    out[i] = meta
+  end
+  return out
+end
+
+return M

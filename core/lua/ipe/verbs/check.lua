@@ -1,0 +1,62 @@
+-- ipe.verbs.check: ipe-run check [PATH...] — validate scripts.
+local errors = require "ipe.errors"
+local discover = require "ipe.discover"
+local runner = require "ipe.runner"
+local fs = require "ipe.fs"
+local escape = require "ipe.render.escape"
+
+local M = {}
+
+M.summary = "validate scripts (all found, or the given files and folders)"
+M.usage = [[
+usage: ipe-run check [PATH...]
+
+Loads every script in the sandbox and checks its contract: required fields, name
+equal to the file stem, known categories (exactly one of offline/external),
+known source tables, typed parameters with help and valid defaults, an ip first
+parameter for insights, declared side effects for actions, unique names.
+Without PATH it checks every script found in the script roots. A PATH may be a
+script file or a folder holding insights/, hunts/ or actions/.
+Exit code 0 when all pass, 1 when any has a problem, 3 when a PATH does not exist.
+]]
+
+local function entries_for(paths)
+  if #paths == 0 then return discover.scan().list end
+  local roots, files = {}, {}
+  for _, p in ipairs(paths) do
+    local st = fs.stat(p)
+    if not st then errors.not_found("check: %s does not exist", p) end
+    if st.type == "dir" then roots[#roots + 1] = { dir = p, origin = "check" }
+    else files[#files + 1] = p end
+  end
+  local index = discover.scan(roots)
+  local list = index.list
+  for _, f in ipairs(files) do
+    local kind = discover.kind_of_path(f)
+    local stem = f:match("([^/]+)%.lua$")
+    local e = { kind = kind or "insight", name = stem or f, path = f }
+    if not stem then e.broken = "not a .lua file"
+    elseif not kind then e.broken = "cannot tell the kind: put the script under insights/, hunts/ or actions/"
+    elseif not stem:match(discover.NAME) then e.broken = "file name '" .. stem .. ".lua' is not kebab-case (a-z, 0-9, -)" end
+    list[#list + 1] = e
+  end
+  return list
+end
+
+function M.run(_, pos)
+  local list = entries_for(pos)
+  local metas = runner.describe_many(list, 2)
+  local bad = 0
+  for i, e in ipairs(list) do
+    if metas[i].broken then
+      bad = bad + 1
+      io.stdout:write("FAIL ", e.kind, " ", e.name, ": ", escape.text(metas[i].broken), "\n")
+    else
+      io.stdout:write("ok   ", e.kind, " ", e.name, "\n")
+    end
+  end
+  io.stdout:write(string.format("%d script(s) checked, %d with problems\n", #list, bad))
+  return bad > 0 and errors.NO_RESULT or errors.OK
+end
+
+return M

@@ -1,0 +1,90 @@
+-- ipe.verbs.common: what every verb shares — option parsing with the global
+-- options, the current time, the time window, output options and writing.
+local getopt = require "ipe.getopt"
+local errors = require "ipe.errors"
+local proc = require "ipe.proc"
+local timeutil = require "ipe.timeutil"
+local render = require "ipe.render"
+
+local M = {}
+
+M.GLOBAL = { { "db", arg = true }, { "now", arg = true }, { "verbose", "v" }, { "help", "h" } }
+M.WINDOW = { { "since", arg = true }, { "from", arg = true }, { "to", arg = true } }
+M.OUTPUT = { { "format", "f", arg = true }, { "output", "o", arg = true } }
+
+function M.spec(...)
+  local spec = {}
+  for _, list in ipairs({ M.GLOBAL, ... }) do
+    for _, o in ipairs(list) do spec[#spec + 1] = o end
+  end
+  return spec
+end
+
+function M.invoke(verb, mod, args)
+  local opts, pos = getopt.parse(args, M.spec(unpack(mod.options or {})), verb)
+  if opts.help then
+    io.stdout:write(mod.usage)
+    return 0
+  end
+  opts.verb = verb
+  return mod.run(opts, pos)
+end
+
+-- The current time: --now, else IPE_NOW, else the clock.
+function M.now(opts)
+  local text = opts.now or proc.getenv("IPE_NOW")
+  if not text or text == "" then return proc.now() end
+  local t, err = timeutil.parse_time(text)
+  if not t then errors.usage("--now: %s", err) end
+  return t
+end
+
+function M.window(opts, now)
+  local w, err = timeutil.window{ since = opts.since, from = opts.from, to = opts.to, now = now }
+  if not w then errors.usage("%s", err) end
+  return w
+end
+
+-- -p key=value (repeatable) -> {key = value}
+function M.given(list, verb)
+  local given = {}
+  for _, kv in ipairs(list or {}) do
+    local k, v = kv:match("^([^=]+)=(.*)$")
+    if not k then errors.usage("%s: -p expects key=value, got '%s'", verb, kv) end
+    given[k] = v
+  end
+  return given
+end
+
+function M.format(opts, default)
+  local fmt = opts.format or proc.getenv("IPE_FORMAT") or default or "table"
+  for _, f in ipairs(render.formats) do if f == fmt then return fmt end end
+  errors.usage("unknown format '%s' (use %s)", fmt, table.concat(render.formats, ", "))
+end
+
+function M.color()
+  local no = proc.getenv("NO_COLOR")
+  return proc.isatty(1) and not (no and no ~= "") and proc.getenv("TERM") ~= "dumb"
+end
+
+function M.width()
+  local cols = tonumber(proc.getenv("COLUMNS") or "")
+  if cols and cols >= 20 then return math.floor(cols) end
+  return proc.term_width() or 100
+end
+
+function M.render_options(opts)
+  return { width = M.width(), color = M.color(), show_query = opts.show_query }
+end
+
+-- Write data to stdout, or atomically to -o FILE (never a half-written file).
+function M.emit(text, opts)
+  if opts.output and opts.output ~= "-" then
+    local ok, err = require("ipe.fs").write_atomic(opts.output, text)
+    if not ok then errors.raise(errors.NO_RESULT, "cannot write %s", err) end
+    return
+  end
+  io.stdout:write(text)
+end
+
+return M

@@ -1,0 +1,101 @@
+-- ipe.verbs.insight: ipe-run insight <name> <ip> — run one entity insight.
+local common = require "ipe.verbs.common"
+local errors = require "ipe.errors"
+local discover = require "ipe.discover"
+local runner = require "ipe.runner"
+local workspace = require "ipe.workspace"
+local render = require "ipe.render"
+local timeutil = require "ipe.timeutil"
+
+local M = {}
+
+M.summary = "run one entity insight for an IP"
+M.usage = [[
+usage: ipe-run insight <name> <ip> [options]
+
+Runs the insight <name> for <ip> over the time window and prints its tables
+and charts. The IP may be defanged (1[.]2[.]3[.]4) and in any IPv6 spelling.
+
+options:
+  --since DURATION     window ending now: 7d (default), 12h, 30m, 2w
+  --from TIME --to TIME  an explicit window (ISO 8601)
+  -p, --param KEY=VALUE  set a script parameter (repeatable)
+  -f, --format FMT     table (default), box, json, csv or md
+  -o, --output FILE    write to FILE (atomically) instead of stdout
+  --show-query         also print the queries the insight ran, with their bound values
+  --timeout SECONDS    the run's time budget (default 10)
+  --offline            never contact external services
+  --db PATH, --now TIME, -v, -h   (see ipe-run --help)
+
+exit codes: 0 results, 1 no results or the insight failed, 2 bad arguments,
+3 unknown insight or no workspace
+]]
+
+M.options = { common.WINDOW, common.OUTPUT, {
+  { "param", "p", arg = true, multi = true }, { "show-query" }, { "timeout", arg = true }, { "offline" },
+} }
+
+-- The run's exit code from the record.
+function M.exit_code(rec)
+  if rec.outcome == "param" then return errors.USAGE end
+  if rec.outcome == "broken" then return errors.NOT_FOUND end
+  if rec.status == "ok" then return errors.OK end
+  return errors.NO_RESULT
+end
+
+-- Find a script or fail with suggestions.
+function M.lookup(index, kind, name)
+  local entry = discover.find(index, kind, name)
+  if entry then return entry end
+  local near = discover.suggest(index, kind, name)
+  errors.not_found("no %s named '%s'%s", kind, name,
+    #near > 0 and " (did you mean: " .. table.concat(near, ", ") .. "?)" or " (see 'ipe-run list " .. kind .. "s')")
+end
+
+function M.timeout(opts)
+  if not opts.timeout then return runner.DEFAULT_TIMEOUT end
+  local t = tonumber(opts.timeout)
+  if not t or t <= 0 or t > 3600 then errors.usage("--timeout: '%s' is not a number of seconds (0-3600)", opts.timeout) end
+  return t
+end
+
+-- Build the request shared by insight, hunt and page.
+function M.request(opts, index, entry, given)
+  local now = common.now(opts)
+  local db_path = workspace.check(workspace.path(opts.db))
+  return {
+    entry = entry, given = given, index = index, window = common.window(opts, now), now = now,
+    now_text = timeutil.format_time(now), db_path = db_path, verbose = opts.verbose,
+    timeout = M.timeout(opts), offline = opts.offline,
+  }
+end
+
+-- Print a failed run's diagnostic line on stderr (the data still goes to stdout).
+function M.diagnose(rec)
+  if rec.status == "error" then
+    io.stderr:write("ipe-run: ", rec.kind, " '", rec.script, "': ",
+      require("ipe.render.escape").text(rec.message or "failed"), "\n")
+  end
+end
+
+function M.run(opts, pos)
+  local name, ip = pos[1], pos[2]
+  if not name then errors.usage("insight: which insight? usage: ipe-run insight <name> <ip> (see 'ipe-run list insights')") end
+  if not ip then errors.usage("insight: no IP given; usage: ipe-run insight %s <ip>", name) end
+  if #pos > 2 then errors.usage("insight: unexpected argument '%s' (set parameters with -p key=value)", pos[3]) end
+  local fmt = common.format(opts)
+  local index = discover.scan()
+  local entry = M.lookup(index, "insight", name)
+  local given = common.given(opts.param, "insight")
+  if given.ip then errors.usage("insight: give the IP as an argument, not as -p ip=") end
+  given.ip = ip
+  local rec = runner.run(M.request(opts, index, entry, given))
+  if rec.outcome == "param" or rec.outcome == "broken" then
+    errors.raise(M.exit_code(rec), "%s", rec.message)
+  end
+  M.diagnose(rec)
+  common.emit(render.run(rec, fmt, common.render_options(opts)), opts)
+  return M.exit_code(rec)
+end
+
+return M

@@ -1,0 +1,2 @@
+-- ipe.version: the release this runtime is.
+return "0.1.0"

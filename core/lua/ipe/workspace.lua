@@ -1,0 +1,58 @@
+-- ipe.workspace: which SQLite workspace to use and opening it safely.
+--
+-- Path: --db, else IPE_DB, else $XDG_DATA_HOME/ipe/workspace.db
+-- (~/.local/share/ipe/workspace.db). Readers open it read-only with an
+-- authorizer that refuses writes; a missing or foreign file is a clear error.
+local sqlite = require "ipe.sqlite"
+local fs = require "ipe.fs"
+local proc = require "ipe.proc"
+local errors = require "ipe.errors"
+local schema = require "ipe.schema"
+
+local M = {}
+
+function M.data_dir()
+  local xdg = proc.getenv("XDG_DATA_HOME")
+  if xdg and xdg:sub(1, 1) == "/" then return xdg .. "/ipe" end
+  return (proc.getenv("HOME") or "/tmp") .. "/.local/share/ipe"
+end
+
+function M.path(opt)
+  if opt and opt ~= "" then return opt end
+  local env = proc.getenv("IPE_DB")
+  if env and env ~= "" then return env end
+  return M.data_dir() .. "/workspace.db"
+end
+
+local HOWTO = "create one with 'ipe-run demo' (a demo workspace) or choose one with --db / IPE_DB"
+
+-- check(path): raise a not-found error unless path is a readable ipe workspace.
+function M.check(path)
+  local st = fs.stat(path)
+  if not st then errors.not_found("no workspace at %s; %s", path, HOWTO) end
+  if st.type ~= "file" then errors.not_found("workspace %s is not a file; %s", path, HOWTO) end
+  local db, err = sqlite.open(path, "ro")
+  if not db then errors.not_found("cannot open workspace %s: %s", path, err) end
+  local ok, rows = pcall(db.query, db, "SELECT value FROM _ipe_meta WHERE key = 'schema_version'")
+  db:close()
+  if not ok then
+    local why = tostring(rows):gsub("^sqlite: ", "")
+    errors.not_found("%s is not an ipe workspace (%s); %s", path, why, HOWTO)
+  end
+  local version = rows[1] and tonumber(rows[1][1])
+  if not version then errors.not_found("%s is not an ipe workspace (no schema version); %s", path, HOWTO) end
+  if version > schema.VERSION then
+    errors.not_found("workspace schema version %d is newer than this ipe (%d); upgrade ipe", version, schema.VERSION)
+  end
+  return path
+end
+
+-- open_reader(path) -> a read-only connection that refuses writes.
+function M.open_reader(path)
+  local db, err = sqlite.open(path, "ro")
+  if not db then errors.not_found("cannot open workspace %s: %s", path, err) end
+  db:readonly_guard()
+  return db
+end
+
+return M
