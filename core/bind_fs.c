@@ -4,7 +4,8 @@
  *   fs.list(dir) -> names in directory order (no "." / "..") | nil, err
  *   fs.stat(path) -> {type="file"|"dir"|"other", size=, mtime=, mode=} | nil, err
  *   fs.read(path [, max_bytes]) -> data | nil, err
- *   fs.write_atomic(path, data [, mode]) -> true | nil, err   (temp file, fsync, rename)
+ *   fs.write_atomic(path, data [, mode]) -> true | nil, err   (temp file, fsync, rename;
+ *                                        without mode an existing file keeps its mode, else 0644)
  *   fs.mkdir_p(path [, mode]) -> true | nil, err
  *   fs.realpath(path) -> path | nil, err
  *   fs.remove(path) -> true | nil, err */
@@ -94,13 +95,16 @@ static int l_write_atomic(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     size_t len;
     const char *data = luaL_checklstring(L, 2, &len);
-    mode_t mode = (mode_t)luaL_optinteger(L, 3, 0644);
+    struct stat st;
+    mode_t keep = stat(path, &st) == 0 ? (st.st_mode & 07777) : 0644;
+    mode_t mode = (mode_t)luaL_optinteger(L, 3, (lua_Integer)keep);
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, (int)getpid()) >= (int)sizeof tmp) {
         errno = ENAMETOOLONG;
         return fail(L, path);
     }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd >= 0) fchmod(fd, mode); /* not narrowed by the umask */
     if (fd < 0) return fail(L, path);
     size_t off = 0;
     while (off < len) {

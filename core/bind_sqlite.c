@@ -383,8 +383,12 @@ static int l_query(lua_State *L)
     lua_settop(L, 3);
     l_prepare(L); /* stack: db sql params st */
     struct stmt *s = lua_touserdata(L, 4);
-    if (lua_istable(L, 3)) bind_table(L, s->h, 3);
-    else if (!lua_isnil(L, 3)) luaL_argerror(L, 3, "parameters must be a table");
+    if (lua_isnil(L, 3)) {
+        lua_newtable(L);
+        lua_replace(L, 3);
+    }
+    if (!lua_istable(L, 3)) luaL_argerror(L, 3, "parameters must be a table");
+    bind_table(L, s->h, 3);
     lua_newtable(L);
     int n = 0;
     while (step(L, s->h) == SQLITE_ROW) {

@@ -101,7 +101,7 @@ T.case("escape.truncate cuts by columns, never inside a UTF-8 sequence", functio
   T.eq(escape.display_width(escape.truncate("東京都", 4)), 3)
   T.eq(escape.truncate("abc", 1), "…")
   T.eq(escape.truncate("abc", 0), "")
-  T.eq(escape.truncate("e\204\129e\204\129e", 3), "e\204\129e\204\129…", "combining mark kept with its base")
+  T.eq(escape.truncate("e\204\129e\204\129ee", 3), "e\204\129e\204\129…", "combining mark kept with its base")
 end)
 
 -- number formatting -------------------------------------------------------------------------
@@ -165,7 +165,7 @@ end)
 
 T.case("json non-integers use the shortest round-trip form", function()
   T.eq(json.encode({ 0.1, 1 / 3, 12.34, 1e300, 1e-7, -0.0, 2 ^ 63 }),
-    "[0.1,0.3333333333333333,12.34,1e+300,1e-07,0,9.2233720368547758e+18]")
+    "[0.1,0.3333333333333333,12.34,1e+300,1e-07,0,9.223372036854776e+18]")
   T.eq(tonumber(json.encode(1 / 3)), 1 / 3)
 end)
 
@@ -401,12 +401,16 @@ T.case("box format", function()
   }))
 end)
 
-T.case("box format fitted to 40 columns", function()
-  local out = render.run(record(), "box", { width = 40 })
-  T.like(out, "\n│ Linkö… │ 10%.0%.0%.7  │      3 │        │\n", 1, true)
-  for line in out:gmatch("[^\n]+") do
-    if line:find("^[│┌├└]") then T.eq(escape.display_width(line), 40, line) end
-  end
+T.case("box format fitted to 40 columns keeps identifiers whole", function()
+  T.eq(render.section(record().sections[1], "box", { width = 40 }), lines({
+    "Remote connections",
+    "┌────────┬───────────┬────────┬────────┐",
+    "│ Host   │ Remote IP │ Events │  Bytes │",
+    "├────────┼───────────┼────────┼────────┤",
+    "│ wks-0… │ 10.0.0.5  │ 12,345 │ 1.5 MB │",
+    "│ Linkö… │ 10.0.0.7  │      3 │        │",
+    "└────────┴───────────┴────────┴────────┘",
+  }))
 end)
 
 T.case("color adds bold and dim only when asked", function()

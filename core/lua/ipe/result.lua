@@ -80,6 +80,10 @@ end
 
 local function check_chart(s, where)
   if s.chart ~= "bar" and s.chart ~= "time" then return where .. ": chart must be 'bar' or 'time'" end
+  if s.unit ~= nil and s.unit ~= "count" and s.unit ~= "bytes" then return where .. ": unit must be 'count' or 'bytes'" end
+  if s.bucket ~= nil and s.bucket ~= "minute" and s.bucket ~= "hour" and s.bucket ~= "day" then
+    return where .. ": bucket must be 'minute', 'hour' or 'day'"
+  end
   for _, ser in ipairs(s.series) do
     if type(ser.values) ~= "table" or #ser.values ~= #s.labels then
       return where .. ": series '" .. tostring(ser.name) .. "' needs one value per label"

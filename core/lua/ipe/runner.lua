@@ -17,7 +17,7 @@ local escape = require "ipe.render.escape"
 
 local M = {}
 
-M.DEFAULT_TIMEOUT = 10
+M.DEFAULT_TIMEOUT = tonumber(proc.getenv("IPE_TIMEOUT") or "") or 10
 M.DEFAULT_MEMORY = 256 * 1024 * 1024
 local MAX_DEPTH = 4
 

@@ -25,7 +25,7 @@
 -- "json: sparse list (<n> items, index <max>)", "json: nesting deeper than 100".
 local M = {}
 
-local byte, sub, find, format, rep, concat = string.byte, string.sub, string.find, string.format,
+local sub, find, format, rep, concat = string.sub, string.find, string.format,
     string.rep, table.concat
 local floor, huge = math.floor, math.huge
 

@@ -15,6 +15,8 @@
 -- Layout: "<script> — <title>", a line of params and window, then each section after an empty
 -- line (title, note, body), then the status line for a non-ok run, then with show_query each
 -- query as "-- query N (name=value ...)" and its SQL. Trailing spaces are trimmed in "table".
+-- Only tables, kv items and charts are fitted to opts.width; the heading, params, titles, notes,
+-- status and query lines are escaped but not cut (the terminal wraps them).
 -- Tables: numeric columns (count, number, bytes) right-aligned and never cut; when the table is
 -- wider than opts.width the widest text/json columns are capped to a common width (not below 5)
 -- and their cells cut with "…"; ip, time and bool columns are cut the same way only when that

@@ -1,0 +1,68 @@
+/* test_sqlite.c — the ipe.sqlite binding. */
+#define _DEFAULT_SOURCE
+#include <stdlib.h>
+#include <unistd.h>
+#include "tap.h"
+
+int main(void)
+{
+    char buf[1024], path[] = "/tmp/ipe-test-sqlite-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    lua_State *L = ipe_engine_new();
+    lua_pushstring(L, path);
+    lua_setglobal(L, "PATH");
+    tap_is(lua_run(L, "db = require('ipe.sqlite').open(PATH, 'rwc') "
+                      "db:exec('CREATE TABLE t (a TEXT, b INTEGER, c REAL)') return 'ok'", buf, sizeof buf),
+           "ok", "open rwc and create a table");
+    tap_is(lua_run(L, "local st = db:prepare('INSERT INTO t VALUES (?, ?, ?)') "
+                      "return st:run('x', 42, 1.5) + st:run(nil, 9007199254740992, nil) + st:run(\"it's\", true, 0.25)",
+                   buf, sizeof buf),
+           "3", "positional run binds text, integers, reals, NULL and booleans");
+    tap_is(lua_run(L, "local rows, cols = db:query('SELECT a, b, c FROM t WHERE b = :b', {b = 42}) "
+                      "return table.concat(cols, ',') .. '|' .. rows[1][1] .. '|' .. rows[1][2] .. '|' .. rows[1][3]",
+                   buf, sizeof buf),
+           "a,b,c|x|42|1.5", "query with a named parameter, columns in order");
+    tap_is(lua_run(L, "local rows = db:query('SELECT a FROM t WHERE a IS NULL') "
+                      "return tostring(rows[1][1] == require('cjson').null)", buf, sizeof buf),
+           "true", "NULL comes back as cjson.null");
+    tap_is(lua_run(L, "return string.format('%d', db:query('SELECT b FROM t WHERE a IS NULL')[1][1])", buf, sizeof buf),
+           "9007199254740992", "2^53 round-trips exactly");
+    tap_is(lua_run(L, "local rows = db:query(\"SELECT count(*) FROM t WHERE a = ?\", {\"x' OR '1'='1\"}) return rows[1][1]",
+                   buf, sizeof buf),
+           "0", "a quote in a bound value is data, not SQL");
+    tap_is(lua_run(L, "local ok, e = pcall(db.query, db, 'SELECT :missing') return e", buf, sizeof buf),
+           "sqlite: no value for parameter :missing", "a missing named parameter is an error");
+    tap_is(lua_run(L, "local ok, e = pcall(db.prepare, db, 'SELECT 1; SELECT 2') return e", buf, sizeof buf),
+           "sqlite: one statement at a time (found more after the first)", "one statement per prepare");
+    tap_is(lua_run(L, "local ok, e = pcall(db.query, db, 'SELECT nope FROM t') return e", buf, sizeof buf),
+           "sqlite: no such column: nope", "SQL errors carry SQLite's message");
+    tap_is(lua_run(L, "local r = db:query(\"SELECT ipe_ip_in_cidr('10.1.2.3', '10.0.0.0/8'), "
+                      "ipe_ip_in_cidr('11.1.2.3', '10.0.0.0/8'), ipe_ip_in_cidr('2001:db8::5', '2001:db8::/32'), "
+                      "ipe_ip_in_cidr('10.1.2.3', '2001:db8::/32'), ipe_ip_in_cidr('::ffff:10.0.0.1', '10.0.0.0/24'), "
+                      "ipe_ip_in_cidr('1.2.3.4', '1.2.3.4'), ipe_ip_in_cidr('1.2.3.4', '1.2.3.0/33'), "
+                      "ipe_ip_in_cidr(NULL, '1.0.0.0/8')\")[1] return table.concat(r, ',')", buf, sizeof buf),
+           "1,0,1,0,1,1,0,0", "ipe_ip_in_cidr: v4, v6, mixed families, mapped, bare IP, bad prefix, NULL");
+    tap_is(lua_run(L, "local r = db:query(\"SELECT ipe_text_has_ip('from 10.0.1.2 port 22', '10.0.1.2'), "
+                      "ipe_text_has_ip('from 10.0.1.20 port 22', '10.0.1.2'), ipe_text_has_ip('110.0.1.2', '10.0.1.2'), "
+                      "ipe_text_has_ip('host 10.0.1.2.', '10.0.1.2'), ipe_text_has_ip('ip=10.0.1.2', '10.0.1.2')\")[1] "
+                      "return table.concat(r, ',')", buf, sizeof buf),
+           "1,0,0,1,1", "ipe_text_has_ip matches whole tokens only");
+    tap_is(lua_run(L, "db:close() local ro = require('ipe.sqlite').open(PATH, 'ro') ro:readonly_guard() "
+                      "local ok, e = pcall(ro.exec, ro, \"INSERT INTO t VALUES ('y', 1, 1)\") ro:close() return e",
+                   buf, sizeof buf),
+           "sqlite: not authorized", "a guarded read-only connection refuses writes");
+    tap_is(lua_run(L, "local ro = require('ipe.sqlite').open(PATH, 'ro') ro:readonly_guard() "
+                      "local ok, e = pcall(ro.exec, ro, \"ATTACH '/tmp/ipe-x.db' AS x\") ro:close() return e",
+                   buf, sizeof buf),
+           "sqlite: not authorized", "ATTACH is refused");
+    tap_is(lua_run(L, "local ro = require('ipe.sqlite').open(PATH, 'ro') ro:set_deadline(0.2) "
+                      "local ok, e = pcall(ro.query, ro, 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) "
+                      "SELECT count(*) FROM c') ro:close() return e", buf, sizeof buf),
+           "sqlite: query interrupted: time budget exceeded", "a runaway query is interrupted at the deadline");
+    tap_is(lua_run(L, "local db, e = require('ipe.sqlite').open('/nonexistent/dir/x.db', 'ro') return e", buf, sizeof buf),
+           "unable to open database file", "open failure returns nil, message");
+    lua_close(L);
+    unlink(path);
+    return tap_done();
+}

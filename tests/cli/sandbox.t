@@ -1,0 +1,84 @@
+#!/usr/bin/perl
+# The sandbox: one case per escape attempt, each with its exact error, and
+# proof that the budgets hold against JIT loops, memory bombs and patterns.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use IpeTest;
+use Test::More;
+
+my $db = demo_db();
+my $fixtures = repo_root() . "/tests/fixtures/sandbox";
+my %env = (IPE_PATH => $fixtures, IPE_TIMEOUT => 2);
+
+sub attempt {
+    my ($name, @extra) = @_;
+    my ($out, $err, $rc) = ipe({ env => \%env }, 'insight', $name, '1.2.3.4', '--db', $db, @extra);
+    return ($out, $err, $rc);
+}
+
+my %cases = (
+    'io-open'          => qr/undeclared global 'io' \(scripts cannot touch files\)/,
+    'os-execute'       => qr/attempt to call field 'execute' \(a nil value\)/,
+    'require-ffi'      => qr/module 'ffi' is not available to scripts/,
+    'require-debug'    => qr/module 'debug' is not available to scripts/,
+    'string-dump'      => qr/attempt to call field 'dump' \(a nil value\)/,
+    'string-meta-dump' => qr/attempt to call field 'dump' \(a nil value\)/,
+    'string-metatable' => qr/attempt to index a boolean value/,
+    'global-write'     => qr/assignment to undeclared global 'leaked' \(use local\)/,
+    'global-read'      => qr/undeclared global 'undefined_thing'/,
+    'getfenv'          => qr/undeclared global 'getfenv' \(environments are not reachable\)/,
+    'loadstring'       => qr/undeclared global 'loadstring' \(scripts cannot load code\)/,
+    'load-text'        => qr/undeclared global 'load' \(scripts cannot load code\)/,
+    'rawset-env'       => qr/undeclared global 'rawset' \(globals cannot be created\)/,
+    'package-loaded'   => qr/undeclared global 'package'/,
+    'coroutine-escape' => qr/undeclared global 'getfenv'/,
+);
+for my $name (sort keys %cases) {
+    my ($out, $err, $rc) = attempt($name);
+    is($rc, 1, "$name: exit code 1");
+    like($err, qr/^ipe-run: insight '\Q$name\E': \S*\/\Q$name\E\.lua:\d+: /m, "$name: error names the script and file:line");
+    like($err, $cases{$name}, "$name: the exact reason");
+    unlike($err, qr/stack traceback/, "$name: no traceback without -v");
+}
+ok(!-e '/tmp/ipe-escaped', 'os.execute did not run');
+
+{
+    my ($out, $err, $rc) = attempt('global-read', '-v');
+    like($err, qr/stack traceback/, '-v adds the traceback');
+}
+
+for my $case (['jit-loop', qr/ran out of time \(budget 2s\)/],
+              ['catastrophic-pattern', qr/ran out of time \(budget 2s\)/],
+              ['memory-bomb', qr/exceeded its memory budget \(256 MB\)/]) {
+    my ($name, $re) = @$case;
+    my $t0 = time;
+    my ($out, $err, $rc) = attempt($name);
+    is($rc, 1, "$name: exit code 1");
+    like($err, $re, "$name: stopped by its budget");
+    cmp_ok(time - $t0, '<=', 8, "$name: stopped on time");
+}
+
+{
+    my ($out, $err, $rc) = attempt('module-tamper', '-f', 'json');
+    is($rc, 0, 'module-tamper runs');
+    like($out, qr/"still","value":"true"|"key":"still","value":"true"/, 'a script changes only its own copy of a module');
+}
+
+{
+    my ($out, $err, $rc) = ipe({ env => \%env }, 'list', 'insights');
+    like($out, qr/toplevel-loop\s+BROKEN\s+loading ran out of time/, 'a script that loops while loading is listed as BROKEN');
+    is($rc, 1, 'list exits 1 when a script is broken');
+}
+
+{
+    my $dir = tmpdir();
+    mkdir "$dir/insights";
+    spew("$dir/insights/bytecode.lua", "\x1bLJ\x02\x00garbage");
+    my ($out, $err, $rc) = ipe({ env => { IPE_PATH => $dir } }, 'insight', 'bytecode', '1.2.3.4', '--db', $db);
+    is($rc, 3, 'bytecode: exit code 3 (broken)');
+    like($err, qr/bytecode is refused: scripts load as text only/, 'bytecode is refused');
+}
+
+done_testing();
