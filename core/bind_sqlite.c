@@ -414,6 +414,8 @@ static int readonly_authorizer(void *ud, int op, const char *a, const char *b, c
     case SQLITE_FUNCTION:
     case SQLITE_RECURSIVE:
         return SQLITE_OK;
+    case SQLITE_UPDATE: /* table-valued functions (json_each) touch the schema table while connecting */
+        return a && strcmp(a, "sqlite_master") == 0 ? SQLITE_OK : SQLITE_DENY;
     case SQLITE_PRAGMA:
         for (int i = 0; pragmas[i]; i++)
             if (a && sqlite3_stricmp(a, pragmas[i]) == 0) return SQLITE_OK;

@@ -40,6 +40,16 @@ function M.now(opts)
 end
 
 function M.window(opts, now)
+  if opts.since then
+    local _, err = timeutil.parse_duration(opts.since)
+    if err then errors.usage("--since: %s", err) end
+  end
+  for _, k in ipairs({ "from", "to" }) do
+    if opts[k] then
+      local _, err = timeutil.parse_time(opts[k], now)
+      if err then errors.usage("--%s: %s", k, err) end
+    end
+  end
   local w, err = timeutil.window{ since = opts.since, from = opts.from, to = opts.to, now = now }
   if not w then errors.usage("%s", err) end
   return w
