@@ -36,10 +36,11 @@ $(DEPS_OK):
 	@touch $@
 
 $(B)/embed_lua: core/tools/embed_lua.c | $(DEPS_OK)
-	$(CC) -std=c11 -O1 -Wall -Wextra -Werror -o $@ $<
+	$(CC) -std=c11 -O1 -Wall -Wextra -Werror $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
 
 $(B)/lua_bundle.c: $(B)/embed_lua $(LUA_SRC)
-	$(B)/embed_lua $@ core/lua $(LUA_SRC)
+	@echo "embed $(words $(LUA_SRC)) Lua modules -> $@"
+	@$(B)/embed_lua $@ core/lua $(LUA_SRC)
 
 $(B)/lua_bundle.o: $(B)/lua_bundle.c core/ipe.h
 	$(CC) $(CFLAGS) -Icore $(PKG_CFLAGS) -c -o $@ $<

@@ -4,6 +4,7 @@
  *   fs.list(dir) -> names in directory order (no "." / "..") | nil, err
  *   fs.stat(path) -> {type="file"|"dir"|"other", size=, mtime=, mode=} | nil, err
  *   fs.read(path [, max_bytes]) -> data | nil, err
+ *   fs.read_head(path, n) -> the first n (<= 256) bytes | nil, err
  *   fs.write_atomic(path, data [, mode]) -> true | nil, err   (temp file, fsync, rename;
  *                                        without mode an existing file keeps its mode, else 0644)
  *   fs.mkdir_p(path [, mode]) -> true | nil, err
@@ -90,6 +91,20 @@ static int l_read(lua_State *L)
     return 1;
 }
 
+static int l_read_head(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int n = (int)luaL_checkinteger(L, 2);
+    char buf[256];
+    if (n < 0 || n > (int)sizeof buf) return luaL_argerror(L, 2, "0 to 256 bytes");
+    FILE *f = fopen(path, "rb");
+    if (!f) return fail(L, path);
+    size_t got = fread(buf, 1, (size_t)n, f);
+    fclose(f);
+    lua_pushlstring(L, buf, got);
+    return 1;
+}
+
 static int l_write_atomic(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -165,7 +180,7 @@ static int l_remove(lua_State *L)
 }
 
 static const luaL_Reg funcs[] = {
-    {"list", l_list}, {"stat", l_stat}, {"read", l_read}, {"write_atomic", l_write_atomic},
+    {"list", l_list}, {"stat", l_stat}, {"read", l_read}, {"read_head", l_read_head}, {"write_atomic", l_write_atomic},
     {"mkdir_p", l_mkdir_p}, {"realpath", l_realpath}, {"remove", l_remove}, {NULL, NULL}};
 
 int luaopen_ipe_fs(lua_State *L)

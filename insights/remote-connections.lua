@@ -5,8 +5,8 @@ local result = require "ipe.result"
 local function sql(db)
   local w = db:window("TimeGenerated")
   return table.concat({
-    "SELECT Source, Host, HostIP, Direction, Port, Protocol, Action, COUNT(*) AS Events,",
-    "       MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen",
+    "SELECT Host, HostIP, Direction, Port || COALESCE('/' || lower(Protocol), '') AS Service, Action,",
+    "       COUNT(*) AS Events, MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen, Source",
     "FROM (",
     "  SELECT 'DeviceNetworkEvents' AS Source, DeviceName AS Host, LocalIP AS HostIP, 'outbound' AS Direction,",
     "         RemotePort AS Port, Protocol, ActionType AS Action, TimeGenerated",
@@ -27,7 +27,7 @@ local function sql(db)
     "         CASE EventID WHEN 4624 THEN 'logon success' ELSE 'logon failure' END, TimeGenerated",
     "  FROM SecurityEvent WHERE IpAddress = :ip AND EventID IN (4624, 4625) AND " .. w,
     "  UNION ALL",
-    "  SELECT 'Syslog', Computer, HostIP, 'logon', NULL, ProcessName,",
+    "  SELECT 'Syslog', Computer, HostIP, 'logon', ProcessName, NULL,",
     "         CASE WHEN SyslogMessage LIKE 'Accepted %' THEN 'logon success' ELSE 'logon failure' END, TimeGenerated",
     "  FROM Syslog WHERE ProcessName = 'sshd' AND " .. w .. " AND " .. db:text_has_ip("SyslogMessage", "ip"),
     ")",
@@ -58,7 +58,7 @@ Use it to scope an incident: which machines touched this address, and how.]],
   run = function(ctx, p)
     local rows, cols = ctx.db:query(sql(ctx.db), { ip = p.ip, limit = p.limit })
     return result.from_query(rows, cols, {
-      HostIP = "ip", Port = "count", Events = "count", FirstSeen = "time", LastSeen = "time",
+      HostIP = "ip", Events = "count", FirstSeen = "time", LastSeen = "time",
     }, "Remote connections of " .. p.ip)
   end,
 }

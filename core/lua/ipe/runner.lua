@@ -4,7 +4,8 @@
 --
 -- A request is {entry=, given={name=raw}, window=, db_path=, now=, verbose=,
 -- timeout=, memory=, offline=}. Everything that touches the script happens in
--- the worker: a script's top level is code too.
+-- the worker: a script's top level is code too. With offline set, the services
+-- (ctx.http, ctx.intel) answer from the cache and local data only.
 local proc = require "ipe.proc"
 local serial = require "ipe.serial"
 local sandbox = require "ipe.sandbox"
@@ -59,13 +60,10 @@ local function execute(req, depth)
   local script, err = M.load_checked(entry)
   if not script then rec.outcome, rec.status, rec.message = "broken", "error", err return rec end
   rec.title = script.title
+  rec.categories = script.categories
   local values, ordered = params.coerce(script.params, req.given or {}, label(entry))
   if not values then rec.outcome, rec.status, rec.message = "param", "error", ordered return rec end
   rec.params = ordered
-  if req.offline and contract.has_category(script, "external") then
-    rec.status, rec.message = "skipped", "offline: this script sends the IP to an external service"
-    return rec
-  end
   local started = proc.monotonic()
   local ctx = make_ctx(req, rec, depth)
   local ok, applies = true, true
@@ -79,7 +77,7 @@ local function execute(req, depth)
   rec.timing = { ms = (proc.monotonic() - started) * 1000 }
   rec.queries = ctx._queries()
   if not ok then
-    rec.outcome, rec.status = "failed", "error"
+    rec.outcome, rec.status = rec.outcome or "failed", "error"
     rec.message = ret.memory and string.format("exceeded its memory budget (%d MB)", (req.memory or M.DEFAULT_MEMORY) / 1048576)
       or ret.msg
     return rec
@@ -100,7 +98,12 @@ make_ctx = function(req, rec, depth)
   local function db()
     if not handle then
       if not req.db_path then error("this run has no workspace (ctx.db)", 0) end
-      conn = workspace.open_reader(req.db_path)
+      local ok, c = pcall(workspace.open_reader, req.db_path)
+      if not ok then
+        rec.outcome = "workspace"
+        error(require("ipe.errors").is(c) and c.msg or c, 0)
+      end
+      conn = c
       conn:set_deadline(req.timeout or M.DEFAULT_TIMEOUT)
       handle = dbmod.wrap(conn, { from = req.window and req.window.from_text, to = req.window and req.window.to_text,
                                   now = req.now_text })
@@ -119,11 +122,26 @@ make_ctx = function(req, rec, depth)
     return execute(sub, depth + 1)
   end
   function ctx._queries() return handle and handle.queries or {} end
+  local services = {}
   return setmetatable(ctx, {
-    __index = function(_, k) if k == "db" then return db() end end,
+    __index = function(_, k)
+      if k == "db" then return db() end
+      local module = M.SERVICES[k]
+      if not module then return nil end
+      if services[k] == nil then
+        local ok, mod = pcall(require, module)
+        if not ok then error("ctx." .. k .. " is not available in this build", 2) end
+        services[k] = mod.service(req, ctx, rec)
+      end
+      return services[k]
+    end,
     __metatable = false,
   })
 end
+
+-- Services beside ctx.db, created on first use: each module exports
+-- service(request, ctx, record) -> the object scripts see as ctx.<name>.
+M.SERVICES = { geo = "ipe.geo", http = "ipe.http", intel = "ipe.intel", actions = "ipe.actions" }
 
 M.execute = execute
 

@@ -27,6 +27,7 @@
 --   schema.insert_sql(t, cols)     "INSERT INTO t (c1,c2) VALUES (?,?)"
 --   schema.migrations              ordered list of { version=, description=, up=function(db) }
 --   schema.migrate(db)             create/upgrade; returns from_version, to_version
+--   schema.atomically(db, name, fn) run fn in SAVEPOINT name (nests in a caller's transaction)
 --
 -- Errors: every user-triggerable error is raised as a plain string, error(msg, 0).
 local M = {}
@@ -339,10 +340,27 @@ local function has_foreign_tables(db)
   return rows[1][1] > 0
 end
 
+-- Run fn inside a savepoint: it works both as an outermost transaction and
+-- nested in a transaction the caller holds. On error everything fn did is
+-- undone and the error propagates unchanged.
+function M.atomically(db, name, fn)
+  db:exec("SAVEPOINT " .. name)
+  local ok, err = pcall(fn)
+  if not ok then
+    pcall(db.exec, db, "ROLLBACK TO " .. name)
+    pcall(db.exec, db, "RELEASE " .. name)
+    error(err, 0)
+  end
+  db:exec("RELEASE " .. name)
+end
+
 -- migrate(db): create or upgrade the workspace behind an open writable
 -- connection. Returns the version found and the version now in place.
+-- A connection still in SQLite's default rollback-journal mode ("delete") is
+-- switched to WAL; a mode the caller chose (off, memory, wal, ...) is kept.
 function M.migrate(db)
-  db:exec("PRAGMA journal_mode=WAL")
+  local mode = db:query("PRAGMA journal_mode")[1]
+  if mode and mode[1] == "delete" then db:exec("PRAGMA journal_mode=WAL") end
   db:exec(META)
   local from = workspace_version(db)
   if from > M.VERSION then
@@ -352,8 +370,7 @@ function M.migrate(db)
   if from == 0 and has_foreign_tables(db) then
     error("database is not an ipe workspace: it has tables but no schema version", 0)
   end
-  db:exec("BEGIN IMMEDIATE")
-  local ok, err = pcall(function()
+  M.atomically(db, "ipe_migrate", function()
     local set = db:prepare("INSERT OR REPLACE INTO _ipe_meta (key, value) VALUES ('schema_version', ?)")
     for _, m in ipairs(M.migrations) do
       if m.version > from then
@@ -362,11 +379,6 @@ function M.migrate(db)
       end
     end
   end)
-  if not ok then
-    pcall(db.exec, db, "ROLLBACK")
-    error(err, 0)
-  end
-  db:exec("COMMIT")
   return from, M.VERSION
 end
 

@@ -26,15 +26,23 @@ end
 
 local HOWTO = "create one with 'ipe-run demo' (a demo workspace) or choose one with --db / IPE_DB"
 
--- check(path): raise a not-found error unless path is a readable ipe workspace.
+-- check(path): raise a not-found error unless path is a readable SQLite file.
+-- Cheap (no schema parse): the worker that opens it checks the schema version.
 function M.check(path)
   local st = fs.stat(path)
   if not st then errors.not_found("no workspace at %s; %s", path, HOWTO) end
   if st.type ~= "file" then errors.not_found("workspace %s is not a file; %s", path, HOWTO) end
-  local db, err = sqlite.open(path, "ro")
-  if not db then errors.not_found("cannot open workspace %s: %s", path, err) end
+  local head, err = fs.read_head(path, 16)
+  if not head then errors.not_found("cannot read workspace %s", err) end
+  if head ~= "SQLite format 3\0" then
+    errors.not_found("%s is not an ipe workspace (not a SQLite database); %s", path, HOWTO)
+  end
+  return path
+end
+
+-- verify(db, path): the schema version check, on an open connection.
+function M.verify(db, path)
   local ok, rows = pcall(db.query, db, "SELECT value FROM _ipe_meta WHERE key = 'schema_version'")
-  db:close()
   if not ok then
     local why = tostring(rows):gsub("^sqlite: ", "")
     errors.not_found("%s is not an ipe workspace (%s); %s", path, why, HOWTO)
@@ -44,13 +52,14 @@ function M.check(path)
   if version > schema.VERSION then
     errors.not_found("workspace schema version %d is newer than this ipe (%d); upgrade ipe", version, schema.VERSION)
   end
-  return path
 end
 
 -- open_reader(path) -> a read-only connection that refuses writes.
 function M.open_reader(path)
   local db, err = sqlite.open(path, "ro")
   if not db then errors.not_found("cannot open workspace %s: %s", path, err) end
+  local ok, e = pcall(M.verify, db, path)
+  if not ok then db:close() error(e, 0) end
   db:readonly_guard()
   return db
 end

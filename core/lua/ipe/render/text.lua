@@ -95,6 +95,11 @@ function M.cell(v, ctype, esc)
     return M.number(v)
   end
   if tv == "boolean" then return tostring(v) end
+  if tv == "string" and ctype == "time" then
+    -- workspace time "2026-11-27T03:52:29.123Z" reads as "2026-11-27 03:52:29" (UTC) in a terminal
+    local d, t = v:match("^(%d%d%d%d%-%d%d%-%d%d)T(%d%d:%d%d:%d%d)%.%d+Z$")
+    if d then return d .. " " .. t end
+  end
   if tv == "string" then return esc(v) end
   if tv == "table" then return esc(json.encode(v)) end
   return esc(tostring(v))

@@ -38,7 +38,7 @@ M.options = { common.WINDOW, common.OUTPUT, {
 -- The run's exit code from the record.
 function M.exit_code(rec)
   if rec.outcome == "param" then return errors.USAGE end
-  if rec.outcome == "broken" then return errors.NOT_FOUND end
+  if rec.outcome == "broken" or rec.outcome == "workspace" then return errors.NOT_FOUND end
   if rec.status == "ok" then return errors.OK end
   return errors.NO_RESULT
 end
@@ -90,7 +90,7 @@ function M.run(opts, pos)
   if given.ip then errors.usage("insight: give the IP as an argument, not as -p ip=") end
   given.ip = ip
   local rec = runner.run(M.request(opts, index, entry, given))
-  if rec.outcome == "param" or rec.outcome == "broken" then
+  if rec.outcome == "param" or rec.outcome == "broken" or rec.outcome == "workspace" then
     errors.raise(M.exit_code(rec), "%s", rec.message)
   end
   M.diagnose(rec)
