@@ -92,6 +92,8 @@ static void setup_package(lua_State *L)
     preload(L, "ipe.sqlite", luaopen_ipe_sqlite);
     preload(L, "ipe.proc", luaopen_ipe_proc);
     preload(L, "ipe.fs", luaopen_ipe_fs);
+    preload(L, "ipe.mmdb", luaopen_ipe_mmdb);
+    preload(L, "ipe.curl", luaopen_ipe_curl);
     preload(L, "cjson", luaopen_cjson);
     preload(L, "cjson.safe", luaopen_cjson_safe);
     lua_pushliteral(L, "");

@@ -13,7 +13,7 @@
 -- Determinism: only math.randomseed(seed) + math.random are used (LuaJIT's PRNG
 -- is the same on every platform) and no clock is read, so the same seed, events
 -- and now give identical rows. Story rows (demo.STORIES) are the same for any
--- `events` (demo.story_rows() = 9343; demo.minimum_events() = 9439 is the least
+-- `events` (demo.story_rows() = 10143; demo.minimum_events() = 10239 is the least
 -- `events` accepted); the background takes the rest:
 -- Heartbeat (~10%, one row per host every max(5 min, 14 d * hosts / budget)),
 -- DeviceInfo (~1%, at most hourly per host) and random events spread over the 14
@@ -89,9 +89,21 @@ local function fnv(s)
   return h
 end
 
+local function mul32(a, b)   -- a * b mod 2^32 without losing bits in a double
+  return bit.tobit(a * bit.band(b, 0xffff) + bit.lshift(bit.tobit(a * bit.rshift(b, 16)), 16))
+end
+
+local function fmix(h)      -- MurmurHash3's finalizer: every input bit affects every output bit
+  h = bit.bxor(h, bit.rshift(h, 16))
+  h = mul32(h, 0x85ebca6b)
+  h = bit.bxor(h, bit.rshift(h, 13))
+  h = mul32(h, 0xc2b2ae35)
+  return bit.bxor(h, bit.rshift(h, 16))
+end
+
 local function stable_hex(name, n)
   local parts = {}
-  for i = 1, floor((n + 7) / 8) do parts[i] = bit.tohex(fnv(name .. "#" .. i), 8) end
+  for i = 1, floor((n + 7) / 8) do parts[i] = bit.tohex(fmix(fnv(name .. "#" .. i)), 8) end
   return concat(parts):sub(1, n)
 end
 
@@ -275,7 +287,7 @@ M.STORIES = {
     incident_severity = "Medium", anomalies = 2, watchlist = "suspicious-ips", ti_provider = "AbuseIPDB",
     ti_rows = 2, country = "US", city = "Milton",
   },
-  cdn = { ip = "151.101.1.140", port = 443, url = "global.ssl.fastly.net" },
+  cdn = { ip = "151.101.1.140", port = 443, url = "global.ssl.fastly.net", hosts = 40, per_host = 10 },
   internal = {
     ip = "10.0.1.20", host = "srv-db01", device = "srv-db01.contoso.com", port = 1433, process = "sqlservr.exe",
     story_inbound = 24, watchlist = "critical-servers", egress_ip = "131.107.0.89",
@@ -575,6 +587,7 @@ local function winlogon(ms, h, ok, ltype, account, user, sid, ip, port, wks, sub
 end
 
 local function device_detail(u, ua)
+  if ua:find("^python") then return jobj("deviceId", "", "operatingSystem", "", "browser", "Python Requests 2.31") end
   if ua == UA_IPHONE then return jobj("deviceId", "", "operatingSystem", "Ios 17", "browser", "Mobile Safari") end
   local h = u.index <= 40 and WORKSTATIONS[u.index]
   return jobj("deviceId", h and h.aad_device_id or "", "displayName", h and h.name or NULL, "operatingSystem",
@@ -910,8 +923,24 @@ local function story_ipv6(N)
   end
 end
 
+local function story_cdn(N)
+  local cdn = ST.cdn
+  for i, w in ipairs(WORKSTATIONS) do
+    for k = 0, cdn.per_host - 1 do
+      local t = N - SPAN + (k * 40 + i - 1) * floor(SPAN / 400) + random(0, 20 * MIN)
+      local sport = eph()
+      local p = (k % 2 == 0) and P.chrome or P.msedge
+      dne(t, w, "ConnectionSuccess", cdn.ip, 443, sport, "Public", cdn.url, p, w.user)
+      fw(t + random(3, 40), w.ip, sport, cdn.ip, 443, "TCP", "ssl", "allow", "Outbound", random(800, 4000),
+         random(20000, 900000), w.name, nil, "contoso\\" .. w.user.sam, "Allow-Outbound-Web", "trust", "untrust",
+         ORG.egress_ip, eph(), nil, nil)
+    end
+  end
+end
+
 local function run_stories(N)
   story_c2(N)
+  story_cdn(N)
   story_spray(N)
   story_internal(N)
   story_rare_port(N)

@@ -357,10 +357,12 @@ end
 -- migrate(db): create or upgrade the workspace behind an open writable
 -- connection. Returns the version found and the version now in place.
 -- A connection still in SQLite's default rollback-journal mode ("delete") is
--- switched to WAL; a mode the caller chose (off, memory, wal, ...) is kept.
+-- switched to WAL (outside a transaction); a mode the caller chose (off,
+-- memory, wal, ...) is kept.
 function M.migrate(db)
   local mode = db:query("PRAGMA journal_mode")[1]
-  if mode and mode[1] == "delete" then db:exec("PRAGMA journal_mode=WAL") end
+  -- (inside a caller's transaction SQLite cannot switch; the mode is then left as it is)
+  if mode and mode[1] == "delete" then pcall(db.exec, db, "PRAGMA journal_mode=WAL") end
   db:exec(META)
   local from = workspace_version(db)
   if from > M.VERSION then

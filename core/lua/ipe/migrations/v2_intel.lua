@@ -1,0 +1,30 @@
+-- ipe.migrations.v2_intel: workspace version 2 — the threat-intelligence cache.
+--
+-- One row per provider and IP: the provider's normalized answer (JSON, never
+-- the raw body, never a key), when it was fetched and until when it is fresh.
+-- Only answers worth keeping are stored: "ok" and "not_found" (negative
+-- caching). Times are workspace time text ("YYYY-MM-DDTHH:MM:SS.sssZ").
+-- The statements are idempotent (IF NOT EXISTS), so ctx.intel may also run
+-- up() on a version-1 workspace before the schema migration reaches it.
+local M = { version = 2, description = "threat-intelligence cache (_ipe_intel_cache)" }
+
+M.TABLE = "_ipe_intel_cache"
+
+M.STATEMENTS = {
+  [[CREATE TABLE IF NOT EXISTS _ipe_intel_cache (
+      Provider TEXT NOT NULL,
+      IP TEXT NOT NULL,
+      Status TEXT NOT NULL,
+      FetchedAt TEXT NOT NULL,
+      ExpiresAt TEXT NOT NULL,
+      Result TEXT NOT NULL,
+      PRIMARY KEY (Provider, IP)
+    ) WITHOUT ROWID]],
+  "CREATE INDEX IF NOT EXISTS _ipe_intel_cache_expires ON _ipe_intel_cache (ExpiresAt)",
+}
+
+function M.up(db)
+  for _, sql in ipairs(M.STATEMENTS) do db:exec(sql) end
+end
+
+return M
