@@ -71,9 +71,13 @@ local function dispatch(argv)
   local args = {}
   for i = 1, #argv do args[i] = argv[i] end
   local verb = table.remove(args, 1)
-  if verb == nil or verb == "-h" or verb == "--help" then
+  if verb == nil then
+    io.stderr:write(M.usage())
+    return errors.USAGE
+  end
+  if verb == "-h" or verb == "--help" then
     io.stdout:write(M.usage())
-    return verb and 0 or errors.USAGE
+    return 0
   end
   if verb == "--version" or verb == "version" then
     io.stdout:write("ipe-run ", require("ipe.version"), "\n")
