@@ -62,7 +62,9 @@ local function check_sources(srcs, problems)
   if srcs == nil then problems[#problems + 1] = "field 'sources' is missing (a list of tables, may be empty)" return end
   if type(srcs) ~= "table" then problems[#problems + 1] = "field 'sources' must be a list of table names" return end
   for _, t in ipairs(srcs) do
-    if not schema.table(t) then problems[#problems + 1] = "unknown source table '" .. tostring(t) .. "'" end
+    if not (schema.table(t) or schema.internal(t)) then
+      problems[#problems + 1] = "unknown source table '" .. tostring(t) .. "'"
+    end
   end
 end
 

@@ -32,7 +32,6 @@
 -- Errors: every user-triggerable error is raised as a plain string, error(msg, 0).
 local M = {}
 
-M.VERSION = 1
 
 local SQL_TYPE = {
   string = "TEXT", guid = "TEXT", datetime = "TEXT", dynamic = "TEXT",
@@ -320,6 +319,22 @@ M.migrations = {
   { version = 1, description = "create the Sentinel tables and indexes",
     up = function(db) for _, sql in ipairs(M.ddl(1)) do db:exec(sql) end end },
 }
+
+-- Later migrations live in modules of their own (ipe.migrations.*), each returning
+-- {description = "...", up = function(db) end, tables = {names of ipe's own tables
+-- it creates that scripts may read}}; their place in this list is their version
+-- (2, 3, ...). Append only: a released version never changes.
+M.LATER = {}
+local internal = {}
+for i, name in ipairs(M.LATER) do
+  local m = require(name)
+  M.migrations[#M.migrations + 1] = { version = i + 1, description = m.description, up = m.up }
+  for _, t in ipairs(m.tables or {}) do internal[t] = true end
+end
+
+-- internal(name): one of ipe's own tables (not Sentinel's) that scripts may read.
+function M.internal(name) return internal[name] == true end
+M.VERSION = #M.migrations
 
 local META = "CREATE TABLE IF NOT EXISTS _ipe_meta (key TEXT PRIMARY KEY, value TEXT)"
 
