@@ -57,7 +57,7 @@ $(B)/test_%: tests/c/test_%.c tests/c/tap.h $(OBJS)
 
 test: $(BIN) $(C_TESTS)
 	@sh core/tools/deps.sh test
-	IPE_RUN=$(CURDIR)/$(BIN) IPE_C_TESTS=$(CURDIR)/$(B) prove -f tests/
+	IPE_RUN=$(CURDIR)/$(BIN) IPE_C_TESTS=$(CURDIR)/$(B) prove -r -f tests/
 
 demo: $(BIN)
 	./$(BIN) demo --force
@@ -71,7 +71,7 @@ asan:
 
 valgrind: $(BIN) $(C_TESTS)
 	@sh core/tools/deps.sh check
-	IPE_VALGRIND=1 IPE_RUN=$(CURDIR)/$(BIN) IPE_C_TESTS=$(CURDIR)/$(B) prove -f tests/
+	IPE_VALGRIND=1 IPE_RUN=$(CURDIR)/$(BIN) IPE_C_TESTS=$(CURDIR)/$(B) prove -r -f tests/
 
 bench: ipe-run
 	@sh core/tools/deps.sh bench

@@ -155,7 +155,7 @@ static int l_run_jobs(lua_State *L)
             lua_rawseti(L, 4, active + 1);
             active++;
         }
-        if (active == 0) break;
+        if (active <= 0 || active > MAX_PAR) break;
         struct pollfd pfd[MAX_PAR];
         double now = clock_s(CLOCK_MONOTONIC), wait = 1.0;
         for (int i = 0; i < active; i++) {
