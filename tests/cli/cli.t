@@ -177,7 +177,7 @@ my @bad = (
     [['sql', 'SELECT nope FROM Syslog', '--db', $db], 2, "ipe-run: sql: no such column: nope\n"],
     [['sql', 'SELECT :x', '--db', $db], 2, "ipe-run: sql: no value for :x (use -p x=VALUE)\n"],
     [['demo', '--events', 'lots', '--db', "$db.new"], 2,
-     "ipe-run: demo: --events must be a whole number from 1000 to 100000000, got 'lots'\n"],
+     "ipe-run: demo: --events must be a whole number from 10239 to 100000000, got 'lots'\n"],
     [['demo', '--db', $db], 2, "ipe-run: demo: $db already exists; add --force to replace it\n"],
 );
 for my $case (@bad) {
@@ -217,8 +217,8 @@ for my $case (@bad) {
 # demo: deterministic, atomic
 {
     my $dir = tmpdir();
-    run_ok('demo a', 0, 'demo', '--db', "$dir/a.db", '--events', 5000, '--seed', 7);
-    run_ok('demo b', 0, 'demo', '--db', "$dir/b.db", '--events', 5000, '--seed', 7);
+    run_ok('demo a', 0, 'demo', '--db', "$dir/a.db", '--events', 12000, '--seed', 7);
+    run_ok('demo b', 0, 'demo', '--db', "$dir/b.db", '--events', 12000, '--seed', 7);
     my $q = "SELECT count(*) || ':' || sum(length(SourceIP)) || ':' || max(TimeGenerated) FROM CommonSecurityLog";
     my ($a) = ipe('sql', $q, '--db', "$dir/a.db", '-f', 'csv');
     my ($b) = ipe('sql', $q, '--db', "$dir/b.db", '-f', 'csv');

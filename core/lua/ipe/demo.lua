@@ -18,7 +18,8 @@
 -- Heartbeat (~10%, one row per host every max(5 min, 14 d * hosts / budget)),
 -- DeviceInfo (~1%, at most hourly per host) and random events spread over the 14
 -- days with a working-hours profile (Contoso keeps UTC-8 office hours), firewall
--- and device network events dominating. The hour before `now` always has events.
+-- and device network events dominating. The hour before `now` is weighted like a
+-- busy working hour, so default windows show fresh events.
 --
 -- Organization facts (demo.ORG): domain contoso.com; 40 Windows workstations
 -- wks-001..wks-040 (wks-001..020 = 10.0.2.11..30, wks-021..040 = 10.0.4.80..99),
@@ -33,7 +34,8 @@
 -- Watchlist _DTItemStatus values are "Create" / "Delete".
 --
 -- Errors: bad options raise plain strings, error(msg, 0); SQLite errors from
--- the binding propagate after the transaction is rolled back.
+-- the binding (and errors raised by the progress callback) propagate after
+-- the savepoint is rolled back, so a failed build leaves the workspace as it was.
 local schema = require "ipe.schema"
 local bit = require "bit"
 
@@ -220,7 +222,7 @@ local OS = {
              distribution = "Ubuntu", device_type = "Server", agent = "1.19.0-3" },
 }
 
-local HOSTS, HOST_BY_NAME, WORKSTATIONS, SERVERS = {}, {}, {}, {}
+local HOSTS, HOST_BY_NAME, WORKSTATIONS = {}, {}, {}
 
 local function add_host(name, ip, kind, os, owner, role)
   local h = {
@@ -236,7 +238,7 @@ local function add_host(name, ip, kind, os, owner, role)
   h.private_ips = jarr({ ip })
   HOSTS[#HOSTS + 1] = h
   HOST_BY_NAME[name] = h
-  if kind == "workstation" then WORKSTATIONS[#WORKSTATIONS + 1] = h else SERVERS[#SERVERS + 1] = h end
+  if kind == "workstation" then WORKSTATIONS[#WORKSTATIONS + 1] = h end
   return h
 end
 
@@ -573,7 +575,7 @@ local LOGON_TYPE = { [2] = "2 - Interactive", [3] = "3 - Network", [5] = "5 - Se
 local ACT_4624 = "4624 - An account was successfully logged on."
 local ACT_4625 = "4625 - An account failed to log on."
 
--- A Windows logon event. u: user record or nil (then account/sid are given).
+-- A Windows logon event (4624 when ok, else 4625) on host h; account is "DOMAIN\\name", user the bare name.
 local function winlogon(ms, h, ok, ltype, account, user, sid, ip, port, wks, substatus, ntlm)
   local fail = not ok
   E.SecurityEvent(iso(ms), fail and 4625 or 4624, fail and ACT_4625 or ACT_4624,

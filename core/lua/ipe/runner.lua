@@ -75,6 +75,13 @@ local function execute(req, depth)
     ok, ret = xpcall(script.run, trace_handler(req.verbose), ctx, values)
   end
   rec.timing = { ms = (proc.monotonic() - started) * 1000 }
+  if not ok then
+    -- A memory error skips the handler (its object is the bare message); free
+    -- what the script left behind before building the record.
+    ret = type(ret) == "table" and ret or { memory = tostring(ret):find("not enough memory", 1, true) ~= nil,
+                                            msg = tostring(ret) }
+    collectgarbage("collect")
+  end
   rec.queries = ctx._queries()
   if not ok then
     rec.outcome, rec.status = rec.outcome or "failed", "error"
@@ -150,6 +157,8 @@ local function failure(req, why, out)
   local msg
   if why == "timeout" then msg = string.format("ran out of time (budget %gs)", budget)
   elseif why == "cpu" then msg = string.format("used up its CPU budget (%gs)", budget)
+  elseif why == "error" and tostring(out):find("not enough memory", 1, true) then
+    msg = string.format("exceeded its memory budget (%d MB)", (req.memory or M.DEFAULT_MEMORY) / 1048576)
   else msg = "the worker process failed (" .. tostring(why) .. "): " .. tostring(out) end
   return { script = req.entry.name, kind = req.entry.kind, path = req.entry.path, status = "error",
            outcome = why == "timeout" and "timeout" or "failed", message = msg, params = {},

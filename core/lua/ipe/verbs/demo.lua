@@ -29,7 +29,7 @@ The workspace is written to a temporary file and renamed into place: an
 interrupted build leaves nothing behind.
 
 options:
-  --events N   how many events (default 100000; 10000000 works, for benchmarks)
+  --events N   how many events (default 100000, at least 10239; 10000000 works, for benchmarks)
   --seed S     the random seed (default 1); same seed, events and --now -> same rows
   --force      replace an existing workspace
 ]]
@@ -59,7 +59,7 @@ local function progress_bar()
 end
 
 function M.run(opts)
-  local events = whole(opts.events or "100000", "events", 1000, 100000000)
+  local events = whole(opts.events or "100000", "events", require("ipe.demo").minimum_events(), 100000000)
   local seed = whole(opts.seed or "1", "seed", 0, 2 ^ 31)
   local now = common.now(opts)
   local path = workspace.path(opts.db)
