@@ -209,7 +209,7 @@ static int l_prepare(lua_State *L)
     return 1;
 }
 
-static void bind_value(lua_State *L, sqlite3_stmt *h, int i, int idx)
+static void bind_value(lua_State *L, sqlite3_stmt *h, int i, int idx, sqlite3_destructor_type keep)
 {
     int rc;
     switch (lua_type(L, idx)) {
@@ -235,7 +235,7 @@ static void bind_value(lua_State *L, sqlite3_stmt *h, int i, int idx)
     case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
-        rc = sqlite3_bind_text(h, i, s, (int)len, SQLITE_TRANSIENT);
+        rc = sqlite3_bind_text(h, i, s, (int)len, keep);
         break;
     }
     default:
@@ -257,18 +257,20 @@ static void bind_table(lua_State *L, sqlite3_stmt *h, int t)
         } else {
             lua_rawgeti(L, t, i);
         }
-        bind_value(L, h, i, lua_gettop(L));
+        bind_value(L, h, i, lua_gettop(L), SQLITE_TRANSIENT);
         lua_pop(L, 1);
     }
 }
 
-/* Bind positional values from the stack, starting at idx. */
-static void bind_args(lua_State *L, sqlite3_stmt *h, int idx)
+/* Bind positional values from the stack, starting at idx. With SQLITE_STATIC
+ * the strings must stay on the stack until the statement is reset and its
+ * bindings cleared (st:run does exactly that). */
+static void bind_args(lua_State *L, sqlite3_stmt *h, int idx, sqlite3_destructor_type keep)
 {
     int n = sqlite3_bind_parameter_count(h);
     int given = lua_gettop(L) - idx + 1;
     if (given > n) luaL_error(L, "sqlite: %d values for %d parameters", given, n);
-    for (int i = 1; i <= n; i++) bind_value(L, h, i, idx + i - 1);
+    for (int i = 1; i <= n; i++) bind_value(L, h, i, idx + i - 1, keep);
 }
 
 static void push_column(lua_State *L, sqlite3_stmt *h, int i)
@@ -317,7 +319,7 @@ static int l_st_bind(lua_State *L)
     sqlite3_reset(s->h);
     sqlite3_clear_bindings(s->h);
     if (lua_istable(L, 2)) bind_table(L, s->h, 2);
-    else bind_args(L, s->h, 2);
+    else bind_args(L, s->h, 2, SQLITE_TRANSIENT);
     lua_settop(L, 1);
     return 1;
 }
@@ -337,10 +339,26 @@ static int l_st_run(lua_State *L)
 {
     struct stmt *s = check_st(L, 1);
     sqlite3_reset(s->h);
-    if (lua_istable(L, 2)) bind_table(L, s->h, 2);
-    else bind_args(L, s->h, 2);
-    while (step(L, s->h) == SQLITE_ROW) {}
+    if (lua_istable(L, 2)) {
+        bind_table(L, s->h, 2);
+    } else {
+        /* the values stay on the stack until the bindings are cleared below: no copies */
+        sqlite3_clear_bindings(s->h);
+        bind_args(L, s->h, 2, SQLITE_STATIC);
+    }
+    int rc;
+    while ((rc = sqlite3_step(s->h)) == SQLITE_ROW) {}
+    if (rc != SQLITE_DONE) {
+        sqlite3 *db = sqlite3_db_handle(s->h);
+        int code = sqlite3_errcode(db);
+        lua_pushfstring(L, "sqlite: %s", code == SQLITE_INTERRUPT ? "query interrupted: time budget exceeded"
+                                                                  : sqlite3_errmsg(db));
+        sqlite3_reset(s->h);
+        sqlite3_clear_bindings(s->h);
+        return lua_error(L);
+    }
     sqlite3_reset(s->h);
+    sqlite3_clear_bindings(s->h);
     lua_pushinteger(L, sqlite3_changes(sqlite3_db_handle(s->h)));
     return 1;
 }

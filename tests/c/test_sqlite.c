@@ -35,6 +35,10 @@ int main(void)
            "sqlite: no value for parameter :missing", "a missing named parameter is an error");
     tap_is(lua_run(L, "local ok, e = pcall(db.prepare, db, 'SELECT 1; SELECT 2') return e", buf, sizeof buf),
            "sqlite: one statement at a time (found more after the first)", "one statement per prepare");
+    tap_is(lua_run(L, "db:exec('CREATE TABLE u (k TEXT PRIMARY KEY)') local st = db:prepare('INSERT INTO u VALUES (?)') "
+                      "st:run('a') local ok, e = pcall(st.run, st, 'a') st:run('b') "
+                      "return e .. '|' .. db:query('SELECT count(*) FROM u')[1][1]", buf, sizeof buf),
+           "sqlite: UNIQUE constraint failed: u.k|2", "a failing run raises once and leaves the statement usable");
     tap_is(lua_run(L, "local ok, e = pcall(db.query, db, 'SELECT nope FROM t') return e", buf, sizeof buf),
            "sqlite: no such column: nope", "SQL errors carry SQLite's message");
     tap_is(lua_run(L, "local r = db:query(\"SELECT ipe_ip_in_cidr('10.1.2.3', '10.0.0.0/8'), "
