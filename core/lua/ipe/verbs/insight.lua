@@ -24,7 +24,8 @@ options:
   -o, --output FILE    write to FILE (atomically) instead of stdout
   --show-query         also print the queries the insight ran, with their bound values
   --timeout SECONDS    the run's time budget (default 10)
-  --offline            never contact external services
+  --offline            never contact external services: answer from the cache and local data
+  --refresh            ask threat-intel services again instead of using cached answers
   --db PATH, --now TIME, -v, -h   (see ipe-run --help)
 
 exit codes: 0 results, 1 no results or the insight failed, 2 bad arguments,
@@ -33,6 +34,7 @@ exit codes: 0 results, 1 no results or the insight failed, 2 bad arguments,
 
 M.options = { common.WINDOW, common.OUTPUT, {
   { "param", "p", arg = true, multi = true }, { "show-query" }, { "timeout", arg = true }, { "offline" },
+  { "refresh" },
 } }
 
 -- The run's exit code from the record.
@@ -66,7 +68,7 @@ function M.request(opts, index, entry, given)
   return {
     entry = entry, given = given, index = index, window = common.window(opts, now), now = now,
     now_text = timeutil.format_time(now), db_path = db_path, verbose = opts.verbose,
-    timeout = M.timeout(opts), offline = opts.offline,
+    timeout = M.timeout(opts), offline = opts.offline, refresh = opts.refresh,
   }
 end
 
