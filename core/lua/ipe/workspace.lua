@@ -56,6 +56,7 @@ end
 
 -- open_reader(path) -> a read-only connection that refuses writes.
 function M.open_reader(path)
+  M.check(path)
   local db, err = sqlite.open(path, "ro")
   if not db then errors.not_found("cannot open workspace %s: %s", path, err) end
   local ok, e = pcall(M.verify, db, path)

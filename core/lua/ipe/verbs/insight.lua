@@ -64,7 +64,9 @@ end
 -- Build the request shared by insight, hunt and page.
 function M.request(opts, index, entry, given)
   local now = common.now(opts)
-  local db_path = workspace.check(workspace.path(opts.db))
+  -- checked by the worker on first use of ctx.db: a script that reads no table
+  -- (ip-details) runs without a workspace
+  local db_path = workspace.path(opts.db)
   return {
     entry = entry, given = given, index = index, window = common.window(opts, now), now = now,
     now_text = timeutil.format_time(now), db_path = db_path, verbose = opts.verbose,
