@@ -1,0 +1,28 @@
+#!/usr/bin/perl
+# make install PREFIX=...: the binary finds its scripts under $PREFIX/share/ipe from
+# any directory, and the man page is installed.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use IpeTest;
+use Test::More;
+
+my $root = repo_root();
+my $prefix = tmpdir() . "/prefix";
+my $rc = system("make -s -C '$root' install PREFIX='$prefix' >/dev/null 2>&1");
+is($rc, 0, 'make install PREFIX= succeeds');
+ok(-x "$prefix/bin/ipe-run", 'the binary is installed');
+ok(-f "$prefix/share/man/man1/ipe-run.1", 'the man page is installed');
+ok(-f "$prefix/share/ipe/insights/remote-connections.lua", 'the insights are installed');
+
+my $db = demo_db();
+my $cwd = tmpdir();
+chdir $cwd or die;
+my $out = `'$prefix/bin/ipe-run' list insights -f csv 2>&1`;
+like($out, qr{^insight,remote-connections,.*,\Q$prefix\E/share/ipe/insights/remote-connections\.lua\r$}m,
+     'the installed binary finds its scripts in $PREFIX/share/ipe');
+$out = `'$prefix/bin/ipe-run' insight remote-connections 89.160.20.128 --db '$db' --now 2026-11-27T12:00:00Z -f csv 2>&1`;
+like($out, qr/^wks-007,10\.0\.2\.17,outbound,443\/tcp,allow,1440,/m, 'and runs them from any directory');
+chdir $root;
+done_testing();
