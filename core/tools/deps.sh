@@ -1,6 +1,6 @@
 #!/bin/sh
 # deps.sh — make sure the Debian 12 packages ipe needs are installed.
-# usage: deps.sh build|test|bench|html
+# usage: deps.sh build|test|bench|check|html|html
 # As root it installs what is missing with apt-get; otherwise it prints the
 # exact apt-get line and fails, so `make` and `make test` never half-run.
 set -eu
@@ -10,7 +10,8 @@ case "${1:-build}" in
   test)  want="$build perl sqlite3" ;;
   bench) want="$build perl sqlite3 python3-maxminddb hyperfine" ;;
   check) want="$build perl sqlite3 valgrind" ;;
-  *) echo "deps.sh: unknown set '$1' (build, test, bench, check)" >&2; exit 2 ;;
+  html)  want="chromium" ;;
+  *) echo "deps.sh: unknown set '$1' (build, test, bench, check, html)" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do

@@ -669,7 +669,7 @@ end)
 -- API and errors ----------------------------------------------------------------------------
 
 T.case("render.formats", function()
-  T.eq(render.formats, { "table", "box", "json", "csv", "md" })
+  T.eq(render.formats, { "table", "box", "json", "csv", "md", "html" })
 end)
 
 T.case("every format renders without changing the record", function()
@@ -684,11 +684,11 @@ end)
 
 T.case("unknown format", function()
   T.eq(T.raises(function() render.run(record(), "xml") end),
-    "unknown format 'xml' (use table, box, json, csv or md)")
-  T.eq(T.raises(function() render.section(bars(), "html") end),
-    "unknown format 'html' (use table, box, json, csv or md)")
+    "unknown format 'xml' (use table, box, json, csv, md or html)")
+  T.eq(T.raises(function() render.section(bars(), "pdf") end),
+    "unknown format 'pdf' (use table, box, json, csv, md or html)")
   T.eq(T.raises(function() render.run(record(), "\27[2J") end),
-    "unknown format '\\x1b[2J' (use table, box, json, csv or md)")
+    "unknown format '\\x1b[2J' (use table, box, json, csv, md or html)")
 end)
 
 T.case("malformed records and sections", function()
@@ -709,7 +709,7 @@ T.case("malformed records and sections", function()
   T.eq(err({ kind = "chart", chart = "bar", unit = "ms", labels = {}, series = {} }),
     "section 2: unknown unit 'ms' (use count or bytes)")
   T.eq(err({ kind = "chart", chart = "time", bucket = "week", labels = {}, series = {} }),
-    "section 2: unknown bucket 'week' (use hour or day)")
+    "section 2: unknown bucket 'week' (use minute, hour or day)")
   T.eq(err({ kind = "chart", chart = "bar", series = {} }), "section 2: labels must be a list")
   T.eq(err({ kind = "chart", chart = "bar", labels = { "a" }, series = { { name = "n" } } }),
     "section 2: series 1 has no values list")

@@ -2,7 +2,7 @@
 -- timing) into text in one of five formats. Pure: record + opts -> string; the record is never
 -- modified.
 --
---   render.formats                      -> { "table", "box", "json", "csv", "md" }
+--   render.formats                      -> { "table", "box", "json", "csv", "md", "html" }
 --   render.run(record [, fmt [, opts]]) -> text (fmt defaults to "table")
 --   render.section(section [, fmt [, opts]]) -> text of one section in that format
 --   render.options(opts) -> normalised copy: width (default 80, at least 20), color (only when
@@ -14,7 +14,7 @@
 --
 -- Errors (a script returned a malformed section, or the caller passed a bad format) are raised
 -- with error(msg, 0), naming the section:
---   "unknown format 'x' (use table, box, json, csv or md)"
+--   "unknown format 'x' (use table, box, json, csv, md or html)"
 --   "section 2: unknown kind 'pie' (use table, kv or chart)"
 --   "section 1: columns must be a non-empty list"
 --   "section 1: column 3 has unknown type 'float' (use text, ip, time, count, number, bytes, bool or json)"
@@ -32,7 +32,7 @@ local M = {}
 
 local format, floor = string.format, math.floor
 
-M.formats = { "table", "box", "json", "csv", "md" }
+M.formats = { "table", "box", "json", "csv", "md", "html" }
 
 local COLUMN_TYPES = { text = true, ip = true, time = true, count = true, number = true,
   bytes = true, bool = true, json = true }
@@ -79,7 +79,7 @@ local function check_chart(sec, where)
   if sec.chart == nil then fail(where, "chart type missing (use bar or time)") end
   one_of(where, "chart", sec.chart, { bar = true, time = true }, "bar or time")
   one_of(where, "unit", sec.unit, { count = true, bytes = true }, "count or bytes")
-  one_of(where, "bucket", sec.bucket, { hour = true, day = true }, "hour or day")
+  one_of(where, "bucket", sec.bucket, { minute = true, hour = true, day = true }, "minute, hour or day")
   if not is_list(sec.labels) then fail(where, "labels must be a list") end
   if not is_list(sec.series) then fail(where, "series must be a list") end
   for i, s in ipairs(sec.series) do
@@ -130,6 +130,7 @@ local RUN = {
   json = function(r, o) return json.encode(json.record(r), o) .. "\n" end,
   csv = function(r) return csv.run(r) end,
   md = function(r, o) return markdown.run(r, o) end,
+  html = function(r, o) return require("ipe.render.html").run(r, { show_query = o.show_query }) end,
 }
 
 local SECTION = {
@@ -138,13 +139,14 @@ local SECTION = {
   json = function(s, o) return json.encode(json.section(s), o) .. "\n" end,
   csv = function(s) return csv.section(s) end,
   md = function(s) return markdown.section(s) end,
+  html = function(s, o) return require("ipe.render.html").run({ status = "ok", sections = { s } }, { show_query = o.show_query }) end,
 }
 
 local function pick(map, fmt)
   fmt = fmt or "table"
   local f = map[fmt]
   if not f then
-    error(format("unknown format '%s' (use table, box, json, csv or md)", escape.text(tostring(fmt))), 0)
+    error(format("unknown format '%s' (use table, box, json, csv, md or html)", escape.text(tostring(fmt))), 0)
   end
   return f
 end
