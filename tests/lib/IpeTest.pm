@@ -18,13 +18,18 @@ sub shared_dir { my $d = "$root/../shared"; -d $d ? $d : undef }
 sub bin { $ENV{IPE_RUN} || "$root/ipe-run" }
 sub tmpdir { tempdir('ipe-test-XXXXXX', TMPDIR => 1, CLEANUP => 1) }
 
+# Each test file gets its own XDG folders: nothing of the developer's leaks in or out.
+my $xdg;
+sub xdg_home { $xdg //= tmpdir() }
+
 # ipe({env => {...}, stdin => '...'}, args...) -> (stdout, stderr, exit code)
 sub ipe {
     my $opts = ref $_[0] eq 'HASH' ? shift : {};
     my @cmd = (bin(), @_);
     unshift @cmd, qw(valgrind -q --error-exitcode=99 --leak-check=no) if $ENV{IPE_VALGRIND};
     my %env = (PATH => $ENV{PATH}, HOME => $ENV{HOME} // '/tmp', COLUMNS => 100, NO_COLOR => 1,
-               IPE_NOW => NOW, LANG => 'C.UTF-8');
+               IPE_NOW => NOW, LANG => 'C.UTF-8', XDG_DATA_HOME => xdg_home(),
+               XDG_STATE_HOME => xdg_home() . '/state', XDG_CONFIG_HOME => xdg_home() . '/config');
     for my $k (qw(ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS)) { $env{$k} = $ENV{$k} if defined $ENV{$k} }
     my $extra = $opts->{env} || {};
     for my $k (keys %$extra) { defined $extra->{$k} ? ($env{$k} = $extra->{$k}) : delete $env{$k} }

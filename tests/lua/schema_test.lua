@@ -199,9 +199,10 @@ T.case("indexes: time, (IP, time), JSON paths and the id columns", function()
 end)
 
 T.case("ddl of a version that does not exist", function()
-  T.raises(function() schema.ddl(2) end, "schema version 2 does not exist (1..1)")
-  T.raises(function() schema.ddl(0) end, "schema version 0 does not exist (1..1)")
-  T.raises(function() schema.index_ddl("1") end, "schema version 1 does not exist (1..1)")
+  local range = "(1.." .. schema.VERSION .. ")"
+  T.raises(function() schema.ddl(schema.VERSION + 1) end, "schema version " .. schema.VERSION + 1 .. " does not exist " .. range)
+  T.raises(function() schema.ddl(0) end, "schema version 0 does not exist " .. range)
+  T.raises(function() schema.index_ddl("1") end, "schema version 1 does not exist " .. range)
   T.eq(schema.ddl(1), schema.ddl())
 end)
 
@@ -222,7 +223,7 @@ T.case("insert_sql rejects bad tables and columns", function()
 end)
 
 T.case("migrations are ordered and end at VERSION", function()
-  T.eq(schema.VERSION, 1)
+  T.eq(schema.VERSION, 1 + #schema.LATER)
   T.eq(#schema.migrations, schema.VERSION)
   for i, m in ipairs(schema.migrations) do
     T.eq(m.version, i)
@@ -252,7 +253,7 @@ local function count(db, sql) return db:query(sql)[1][1] end
 
 db_case("migrate creates every table with the exact columns", function()
   local db = fresh()
-  T.eq({ schema.migrate(db) }, { 0, 1 })
+  T.eq({ schema.migrate(db) }, { 0, schema.VERSION })
   for _, t in ipairs(schema.tables) do
     local rows = db:query("PRAGMA table_info(" .. t.name .. ")")
     local got, want = {}, {}
@@ -260,7 +261,7 @@ db_case("migrate creates every table with the exact columns", function()
     for i, c in ipairs(t.columns) do want[i] = c.name .. " " .. c.sql end
     T.eq(got, want, t.name)
   end
-  T.eq(db:query("SELECT key, value FROM _ipe_meta"), { { "schema_version", "1" } })
+  T.eq(db:query("SELECT key, value FROM _ipe_meta"), { { "schema_version", tostring(schema.VERSION) } })
   T.eq(db:query("PRAGMA journal_mode")[1][1], "wal")
   db:close()
 end)
@@ -298,17 +299,19 @@ db_case("migrate on a current workspace is a no-op", function()
   local db = fresh()
   schema.migrate(db)
   local before = db:query("SELECT type, name, sql FROM sqlite_master ORDER BY name")
-  T.eq({ schema.migrate(db) }, { 1, 1 })
+  T.eq({ schema.migrate(db) }, { schema.VERSION, schema.VERSION })
   T.eq(db:query("SELECT type, name, sql FROM sqlite_master ORDER BY name"), before)
-  T.eq(db:query("SELECT value FROM _ipe_meta WHERE key = 'schema_version'"), { { "1" } })
+  T.eq(db:query("SELECT value FROM _ipe_meta WHERE key = 'schema_version'"), { { tostring(schema.VERSION) } })
   db:close()
 end)
 
 db_case("a newer workspace is refused with the exact message", function()
   local db = fresh()
   schema.migrate(db)
-  db:exec("UPDATE _ipe_meta SET value = '2' WHERE key = 'schema_version'")
-  T.eq(T.raises(function() schema.migrate(db) end), "workspace schema version 2 is newer than this ipe (1); upgrade ipe")
+  local newer = schema.VERSION + 1
+  db:exec("UPDATE _ipe_meta SET value = '" .. newer .. "' WHERE key = 'schema_version'")
+  T.eq(T.raises(function() schema.migrate(db) end),
+    "workspace schema version " .. newer .. " is newer than this ipe (" .. schema.VERSION .. "); upgrade ipe")
   db:close()
 end)
 
@@ -337,7 +340,7 @@ end)
 db_case("migrate nests in a transaction the caller holds", function()
   local db = fresh()
   db:exec("BEGIN")
-  T.eq({ schema.migrate(db) }, { 0, 1 })
+  T.eq({ schema.migrate(db) }, { 0, schema.VERSION })
   db:exec("ROLLBACK")
   T.eq(count(db, "SELECT count(*) FROM sqlite_master WHERE name = 'CommonSecurityLog'"), 0)
   db:close()

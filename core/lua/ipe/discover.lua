@@ -2,7 +2,8 @@
 --
 -- Roots, in order: the folder beside the binary in a source tree (or
 -- $PREFIX/share/ipe once installed; $IPE_HOME overrides both), then every folder
--- of IPE_PATH (colon-separated). Never the current directory implicitly.
+-- of IPE_PATH (colon-separated), then the user's $XDG_DATA_HOME/ipe. Never the
+-- current directory implicitly.
 -- In each root, every *.lua under insights/, hunts/, actions/ and one level of
 -- sub-folders is a script (names starting with "_" or "." and *_test.lua files
 -- are not). A script's identity is kind + file stem; two files with one identity
@@ -41,6 +42,13 @@ function M.roots()
   if home then roots[#roots + 1] = { dir = home, origin = "built-in" } end
   for dir in (proc.getenv("IPE_PATH") or ""):gmatch("[^:]+") do
     roots[#roots + 1] = { dir = dir, origin = "IPE_PATH" }
+  end
+  -- the user's own folder, where `hunt --edit` puts its copies when IPE_PATH is unset
+  local user = require("ipe.workspace").data_dir()
+  if isdir(user) and not (roots[1] and roots[1].dir == user) then
+    local dup = false
+    for _, r in ipairs(roots) do if r.dir == user then dup = true end end
+    if not dup then roots[#roots + 1] = { dir = user, origin = "user" } end
   end
   return roots
 end

@@ -23,6 +23,9 @@ options:
   -f, --format FMT     table (default), box, json, csv or md
   -o, --output FILE    write to FILE (atomically) instead of stdout
   --show-query         also print the queries the insight ran, with their bound values
+  --as-hunt            copy the insight as a hunt with these parameters as its defaults
+                       into your hunt folder (see 'ipe-run hunt --help', --edit), open
+                       $EDITOR on the copy, then run it as a hunt
   --timeout SECONDS    the run's time budget (default 10)
   --offline            never contact external services: answer from the cache and local data
   --refresh            ask threat-intel services again instead of using cached answers
@@ -34,7 +37,7 @@ exit codes: 0 results, 1 no results or the insight failed, 2 bad arguments,
 
 M.options = { common.WINDOW, common.OUTPUT, {
   { "param", "p", arg = true, multi = true }, { "show-query" }, { "timeout", arg = true }, { "offline" },
-  { "refresh" },
+  { "refresh" }, { "as-hunt" },
 } }
 
 -- The run's exit code from the record.
@@ -93,6 +96,7 @@ function M.run(opts, pos)
   local given = common.given(opts.param, "insight")
   if given.ip then errors.usage("insight: give the IP as an argument, not as -p ip=") end
   given.ip = ip
+  if opts.as_hunt then return (require("ipe.hunting").as_hunt(opts, index, entry, given)) end
   local rec = runner.run(M.request(opts, index, entry, given))
   if rec.outcome == "param" or rec.outcome == "broken" or rec.outcome == "workspace" then
     errors.raise(M.exit_code(rec), "%s", rec.message)

@@ -1,0 +1,61 @@
+-- Every internal host that talked to the IP, with first and last contact.
+local result = require "ipe.result"
+
+local function sql(db)
+  local w = db:window("TimeGenerated")
+  return table.concat({
+    "SELECT Host, MAX(HostIP) AS HostIP, COUNT(*) AS Contacts, group_concat(DISTINCT Direction) AS Directions,",
+    "       group_concat(DISTINCT Port) AS Ports, group_concat(DISTINCT Source) AS Sources,",
+    "       MIN(TimeGenerated) AS FirstContact, MAX(TimeGenerated) AS LastContact",
+    "FROM (",
+    "  SELECT 'DeviceNetworkEvents' AS Source, substr(DeviceName, 1, instr(DeviceName || '.', '.') - 1) AS Host,",
+    "         LocalIP AS HostIP, CASE WHEN ActionType LIKE 'Inbound%' THEN 'inbound' ELSE 'outbound' END AS Direction,",
+    "         CASE WHEN ActionType LIKE 'Inbound%' THEN LocalPort ELSE RemotePort END AS Port, TimeGenerated",
+    "  FROM DeviceNetworkEvents WHERE RemoteIP = :ip AND " .. w,
+    "  UNION ALL",
+    "  SELECT 'CommonSecurityLog', COALESCE(SourceHostName, SourceIP), SourceIP, 'outbound', DestinationPort, TimeGenerated",
+    "  FROM CommonSecurityLog WHERE DestinationIP = :ip AND " .. w,
+    "  UNION ALL",
+    "  SELECT 'CommonSecurityLog', COALESCE(DestinationHostName, DestinationTranslatedAddress, DestinationIP),",
+    "         COALESCE(DestinationTranslatedAddress, DestinationIP), 'inbound', DestinationPort, TimeGenerated",
+    "  FROM CommonSecurityLog WHERE SourceIP = :ip AND DestinationIP <> :ip AND " .. w,
+    "  UNION ALL",
+    "  SELECT 'SecurityEvent', substr(Computer, 1, instr(Computer || '.', '.') - 1), NULL, 'logon', NULL, TimeGenerated",
+    "  FROM SecurityEvent WHERE IpAddress = :ip AND EventID IN (4624, 4625) AND " .. w,
+    "  UNION ALL",
+    "  SELECT 'Syslog', Computer, HostIP, 'ssh logon', NULL, TimeGenerated",
+    "  FROM Syslog WHERE ProcessName = 'sshd' AND " .. w .. " AND " .. db:text_has_ip("SyslogMessage", "ip"),
+    ")",
+    "GROUP BY Host",
+    "ORDER BY LastContact DESC, Contacts DESC",
+    "LIMIT :limit",
+  }, "\n")
+end
+
+return {
+  name = "hosts-contacting-ip",
+  kind = "hunt",
+  title = "Hosts that talked to the IP",
+  summary = "Every internal host that talked to the IP: first and last contact, ports, directions",
+  description = [[
+Every host of the organization that exchanged traffic with the IP in the
+window — device network events (Defender for Endpoint; inbound or outbound),
+firewall records (the host as source of traffic to the IP, or as the
+destination, after NAT, of traffic from it) — or that the IP tried to log on
+to (Windows 4624/4625, sshd). One row per host (short name) with its address,
+the number of contacts, directions, ports, the data sources, and first and
+last contact.
+This is the blast radius: the machines to isolate, triage or re-image when the
+IP turns out to be malicious, and the first contact tells when it started.]],
+  categories = { "offline", "network", "endpoint" },
+  sources = { "DeviceNetworkEvents", "CommonSecurityLog", "SecurityEvent", "Syslog" },
+  params = {
+    { name = "ip", type = "ip", required = true, help = "the IP address" },
+    { name = "limit", type = "int", default = 1000, min = 1, max = 100000, help = "at most this many hosts" },
+  },
+  run = function(ctx, p)
+    local rows, cols = ctx.db:query(sql(ctx.db), { ip = p.ip, limit = p.limit })
+    return result.from_query(rows, cols, { HostIP = "ip", Contacts = "count", FirstContact = "time",
+      LastContact = "time" }, "Hosts that talked to " .. p.ip)
+  end,
+}
