@@ -19,7 +19,7 @@ where it stopped. This action only reads; --execute changes nothing.]],
   categories = { "offline", "response", "activity" },
   sources = { "CommonSecurityLog", "Syslog", "SecurityEvent", "SigninLogs", "AuditLogs", "OfficeActivity",
               "BehaviorAnalytics", "Heartbeat", "SecurityAlert", "ThreatIntelligenceIndicator", "HuntingBookmark",
-              "Anomalies", "DeviceNetworkEvents", "DeviceInfo", "AzureActivity", "Watchlist" },
+              "Anomalies", "DeviceNetworkEvents", "DeviceInfo", "AzureActivity", "Watchlist", "_ipe_audit" },
   side_effects = { "none: reads the workspace only" },
   params = {
     { name = "ip", type = "ip", required = true, help = "the IP address" },

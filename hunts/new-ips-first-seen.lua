@@ -72,7 +72,7 @@ new destination that suddenly gets traffic from several hosts, an admin
 address nobody has seen before. Known-good ranges keep the list short.]],
   categories = { "offline", "activity" },
   sources = { "CommonSecurityLog", "Syslog", "SecurityEvent", "SigninLogs", "OfficeActivity", "BehaviorAnalytics",
-              "Heartbeat", "DeviceNetworkEvents", "DeviceInfo", "AzureActivity" },
+              "Heartbeat", "DeviceNetworkEvents", "DeviceInfo", "AzureActivity", "_ipe_ip_ranges" },
   params = {
     { name = "history", type = "duration", default = "30d",
       help = "how far before the window to look for earlier appearances" },
