@@ -1,6 +1,8 @@
 /* bind_curl.c — ipe.curl: HTTP(S) requests over libcurl, many in flight at once.
  *
  *   responses = curl.perform_many(requests)   one response per request, in order
+ *   batch = curl.start(requests)              the same, split: the requests go out now...
+ *   responses = batch:wait()                  ...and the answers are collected here (once)
  *   response  = curl.perform(request)
  *   curl.sleep(seconds)                       wait (rate limiter), no busy loop
  *   curl.version() -> "7.88.1"
@@ -54,7 +56,7 @@ struct xfer {
 
 struct batch {
     CURLM *m;
-    int n;
+    int n, running;
     struct xfer *x;
 };
 
@@ -404,15 +406,39 @@ static void global_init(void)
     }
 }
 
-static int l_perform_many(lua_State *L)
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Has every transfer that is still running put its request on the wire? */
+static int all_sent(struct batch *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        struct xfer *x = &b->x[i];
+        if (!x->h || x->pre_kind) continue;
+        long sent = 0;
+        curl_easy_getinfo(x->h, CURLINFO_REQUEST_SIZE, &sent);
+        if (sent == 0) return 0;
+    }
+    return 1;
+}
+
+/* curl.start(requests) -> batch: the transfers begin; the call returns once
+ * every request is on the wire (or after at most 50 ms of connecting), so
+ * the caller can do other work while the answers travel; batch:wait() ends them. */
+static int l_start(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     int n = (int)lua_objlen(L, 1);
     global_init();
-    struct batch *b = lua_newuserdata(L, sizeof *b); /* index 2 */
+    struct batch *b = lua_newuserdata(L, sizeof *b);
     b->m = NULL;
     b->n = 0;
     b->x = NULL;
+    b->running = 0;
     luaL_getmetatable(L, BATCH_MT);
     lua_setmetatable(L, -2);
     if (n > 0) {
@@ -430,12 +456,25 @@ static int l_perform_many(lua_State *L)
         if (b->x[i].h && curl_multi_add_handle(b->m, b->x[i].h) != CURLM_OK)
             pre_fail(&b->x[i], "error", "cannot start the transfer");
     }
-    int running = 0;
-    do {
-        CURLMcode mc = curl_multi_perform(b->m, &running);
-        if (mc != CURLM_OK) break;
+    double until = now_s() + 0.05;
+    for (;;) {
+        if (curl_multi_perform(b->m, &b->running) != CURLM_OK || !b->running) break;
+        if (all_sent(b) || now_s() > until) break;
+        curl_multi_poll(b->m, NULL, 0, 5, NULL);
+    }
+    return 1;
+}
+
+/* batch:wait() -> responses, in request order (once). */
+static int l_wait(lua_State *L)
+{
+    struct batch *b = luaL_checkudata(L, 1, BATCH_MT);
+    if (!b->m) return luaL_error(L, "ipe.curl: this batch has already been waited for");
+    int running = b->running;
+    while (running) {
+        if (curl_multi_perform(b->m, &running) != CURLM_OK) break;
         if (running) curl_multi_poll(b->m, NULL, 0, 200, NULL);
-    } while (running);
+    }
     CURLMsg *msg;
     int queued;
     while ((msg = curl_multi_info_read(b->m, &queued))) {
@@ -448,12 +487,25 @@ static int l_perform_many(lua_State *L)
             x->rc = msg->data.result;
         }
     }
-    lua_createtable(L, n, 0);
-    for (int i = 0; i < n; i++) {
+    lua_createtable(L, b->n, 0);
+    for (int i = 0; i < b->n; i++) {
         push_response(L, &b->x[i]);
         lua_rawseti(L, -2, i + 1);
     }
     free_batch(b); /* the C side goes now, not at the next collection */
+    return 1;
+}
+
+static int l_perform_many(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_pushcfunction(L, l_start);
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+    lua_pushcfunction(L, l_wait);
+    lua_insert(L, -2);
+    lua_call(L, 1, 1);
     return 1;
 }
 
@@ -487,7 +539,7 @@ static int l_version(lua_State *L)
 }
 
 static const luaL_Reg funcs[] = {
-    {"perform_many", l_perform_many}, {"perform", l_perform}, {"sleep", l_sleep},
+    {"perform_many", l_perform_many}, {"perform", l_perform}, {"start", l_start}, {"sleep", l_sleep},
     {"version", l_version}, {NULL, NULL}};
 
 int luaopen_ipe_curl(lua_State *L)
@@ -495,6 +547,10 @@ int luaopen_ipe_curl(lua_State *L)
     luaL_newmetatable(L, BATCH_MT);
     lua_pushcfunction(L, batch_gc);
     lua_setfield(L, -2, "__gc");
+    lua_newtable(L);
+    lua_pushcfunction(L, l_wait);
+    lua_setfield(L, -2, "wait");
+    lua_setfield(L, -2, "__index");
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);

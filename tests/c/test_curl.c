@@ -211,10 +211,10 @@ int main(void)
            "file:// is refused");
     tap_is(lua_run(L, "return curl.perform{url = DEAD}.kind", buf, sizeof buf), "connect",
            "a refused connection gives kind connect");
-    tap_is(lua_run(L, "return curl.perform{url = BASE:gsub('^http:', 'https:') .. '/ok', timeout = 2}.kind", buf, sizeof buf),
+    tap_is(lua_run(L, "return curl.perform{url = BASE:gsub('^http:', 'https:') .. '/ok', timeout = 20}.kind", buf, sizeof buf),
            "tls", "https to a plain-text server fails TLS");
     tap_is(lua_run(L, "local r = curl.perform{url = BASE:gsub('^http:', 'https:') .. '/ok', ca_bundle = '/nonexistent/ca.pem', "
-                      "timeout = 2} return r.kind", buf, sizeof buf),
+                      "timeout = 20} return r.kind", buf, sizeof buf),
            "tls", "an unreadable CA bundle is a TLS failure, never an unverified request");
     tap_is(lua_run(L, "local reqs = {} for i = 1, 6 do reqs[i] = {url = BASE .. '/delay'} end "
                       "reqs[7] = {url = 'ftp://x/'} "
@@ -224,6 +224,17 @@ int main(void)
                       "return n .. '|' .. rs[7].kind .. '|' .. tostring(wall < 0.9)", buf, sizeof buf),
            "6|protocol|true", "six 300 ms requests in parallel finish together; results stay in order");
     tap_is(lua_run(L, "return #curl.perform_many({})", buf, sizeof buf), "0", "an empty batch");
+    tap_is(lua_run(L, "local P = require('ipe.proc') "
+                      "local b = curl.start{ {url = BASE .. '/delay'}, {url = BASE .. '/ok'} } "
+                      "curl.sleep(0.45) local w0 = P.monotonic() local rs = b:wait() local waited = P.monotonic() - w0 "
+                      "return rs[1].body .. '|' .. rs[2].status .. '|' .. tostring(waited < 0.25)", buf, sizeof buf),
+           "ok|200|true", "start sends at once: the 300 ms answer was ready when wait came");
+    tap_is(lua_run(L, "local b = curl.start{ {url = BASE .. '/ok'} } b:wait() local ok, e = pcall(b.wait, b) return e",
+                   buf, sizeof buf),
+           "ipe.curl: this batch has already been waited for", "a batch is waited for once");
+    tap_is(lua_run(L, "local b = curl.start{ {url = BASE .. '/slow', timeout = 0.2} } b = nil collectgarbage() "
+                      "return 'collected'", buf, sizeof buf),
+           "collected", "a batch never waited for is freed by the collector");
     tap_is(lua_run(L, "local ok, e = pcall(curl.perform, {url = BASE .. '/ok', headers = {['X-A'] = 'v\\r\\nX-Injected: 1'}}) "
                       "return e", buf, sizeof buf),
            "ipe.curl: header names and values must not contain CR, LF or NUL (and names no ':')",

@@ -1,50 +1,68 @@
 -- ipe.intel.cache: the provider answers kept in the workspace (_ipe_intel_cache).
 --
--- Insights read the workspace through a read-only connection; this module is
--- trusted runtime code and writes through its own connection. A workspace
--- that cannot be written (read-only file, locked for too long) still works:
--- the cache then only reads, and put() reports why it did not store.
+-- Insights read the workspace through a read-only connection (ctx.db). The
+-- cache reads through that same connection when it is given as `reader` (one
+-- connection, one schema parse per worker; the read shows in --show-query)
+-- and writes through its own connection, opened on the first write — this
+-- module is trusted runtime code. A workspace that cannot be written
+-- (read-only file, locked for too long) still answers from the cache: put()
+-- then reports why it did not store.
 --
---   c, err = cache.open(db_path)          nil, "one line" when the file cannot be opened
---   row = c:get(provider, ip)             {status=, fetched_at=epoch, expires_at=epoch, result=table} | nil
+--   c = cache.open(db_path [, {reader = function(sql, binds) -> rows}]) | nil, "no workspace"
+--   row = c:get(provider, ip)   {status=, fetched_at=epoch, expires_at=epoch, result=table} | nil
 --   ok, err = c:put(provider, ip, result, fetched_at, ttl)
+--   c:prepare()                 open the writable connection ahead of a put
 --   c:close()
 local sqlite = require "ipe.sqlite"
 local cjson = require "cjson.safe"
 local timeutil = require "ipe.timeutil"
-local v2 = require "ipe.migrations.v2_intel"
+local migration = require "ipe.migrations.intel"
 
 local M = {}
+
+M.GET = "SELECT Status, FetchedAt, ExpiresAt, Result FROM _ipe_intel_cache WHERE Provider = :provider AND IP = :ip"
+local PUT = "INSERT OR REPLACE INTO _ipe_intel_cache (Provider, IP, Status, FetchedAt, ExpiresAt, Result) " ..
+            "VALUES (:provider, :ip, :status, :fetched, :expires, :result)"
 
 local Cache = {}
 Cache.__index = Cache
 
-local function table_exists(db)
-  local ok, rows = pcall(db.query, db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", { v2.TABLE })
-  return ok and #rows > 0
+function M.open(path, opts)
+  if not path then return nil, "no workspace" end
+  return setmetatable({ path = path, reader = opts and opts.reader }, Cache)
 end
 
-function M.open(path)
-  if not path then return nil, "no workspace" end
-  local db, err = sqlite.open(path, "rw")
-  if not db then
-    db, err = sqlite.open(path, "ro")
-    if not db then return nil, "cannot open the workspace for the cache: " .. tostring(err) end
-    return setmetatable({ db = db, writable = false, ready = table_exists(db) }, Cache)
+-- The writable connection, opened (and the table created) on first use.
+local function writer(self)
+  if self.db == nil then
+    self.db = false
+    local db, err = sqlite.open(self.path, "rw")
+    if not db then
+      self.why = "cannot open the workspace for the cache: " .. tostring(err)
+      return nil
+    end
+    pcall(db.exec, db, "PRAGMA synchronous=NORMAL") -- a cache need not fsync each answer
+    local ok, e = pcall(migration.up, db)
+    if not ok then self.why = tostring(e) end
+    self.db = db
   end
-  local c = setmetatable({ db = db, writable = true, ready = table_exists(db) }, Cache)
-  if not c.ready then
-    local ok, e = pcall(v2.up, db)
-    if ok then c.ready = true else c.writable, c.why = false, tostring(e) end
-  end
-  return c
+  return self.db or nil
 end
+
+-- Open the writable connection now (e.g. while a request is in flight).
+function Cache:prepare() writer(self) end
 
 function Cache:get(provider, ip)
-  if not self.ready then return nil end
-  local ok, rows = pcall(self.db.query, self.db,
-    "SELECT Status, FetchedAt, ExpiresAt, Result FROM _ipe_intel_cache WHERE Provider = ? AND IP = ?", { provider, ip })
-  if not ok or #rows == 0 then return nil end
+  local binds = { provider = provider, ip = ip }
+  local ok, rows
+  if self.reader then
+    ok, rows = pcall(self.reader, M.GET, binds)
+  else
+    local db = writer(self)
+    if not db then return nil end
+    ok, rows = pcall(db.query, db, M.GET, binds)
+  end
+  if not ok or #rows == 0 then return nil end -- no such table yet: nothing cached
   local r = rows[1]
   local result = cjson.decode(r[4])
   local fetched, expires = timeutil.parse_workspace_time(r[2]), timeutil.parse_workspace_time(r[3])
@@ -53,13 +71,12 @@ function Cache:get(provider, ip)
 end
 
 function Cache:put(provider, ip, result, fetched_at, ttl)
-  if not (self.writable and self.ready) then return nil, self.why or "the workspace is read-only" end
+  local db = writer(self)
+  if not db then return nil, self.why end
   local text = cjson.encode(result)
   if not text then return nil, "the answer cannot be stored as JSON" end
-  local ok, err = pcall(self.db.query, self.db,
-    "INSERT OR REPLACE INTO _ipe_intel_cache (Provider, IP, Status, FetchedAt, ExpiresAt, Result) " ..
-    "VALUES (?, ?, ?, ?, ?, ?)",
-    { provider, ip, result.status, timeutil.format_time(fetched_at), timeutil.format_time(fetched_at + ttl), text })
+  local ok, err = pcall(db.query, db, PUT, { provider = provider, ip = ip, status = result.status,
+    fetched = timeutil.format_time(fetched_at), expires = timeutil.format_time(fetched_at + ttl), result = text })
   if not ok then return nil, tostring(err) end
   return true
 end

@@ -16,10 +16,13 @@
 -- closes the circuit, its failure opens it again.
 --
 --   q, err = quota.open(path)            nil, "one line" when the file cannot be used
---   wait | nil, wait, why = q:acquire(provider, {limit=, period=} | nil, now, max_wait)
---        why: "quota" (the rate limit) or "retry_after" (a 429 asked to wait)
+--   d = q:admit(provider, {limit=, period=} | nil, now, max_wait, cooldown)
+--        the breaker and the rate limit in one transaction:
+--        {wait = s} (a slot is reserved) | {open_until = t} (breaker open) |
+--        {need = s, why = "quota" | "retry_after"} (no slot before max_wait)
+--   wait | nil, need, why = q:acquire(provider, rate, now, max_wait)     the rate limit alone
+--   open_until | nil = q:breaker(provider, now, cooldown)                the breaker alone
 --   q:block(provider, until_epoch)       a 429's Retry-After
---   open_until | nil = q:breaker(provider, now, cooldown)   nil: the request may go
 --   q:success(provider); q:failure(provider, now, threshold, cooldown) -> failures, open_until|nil
 local sqlite = require "ipe.sqlite"
 local fs = require "ipe.fs"
@@ -51,6 +54,7 @@ function M.open(path)
   if not db then return nil, "rate-limit state " .. path .. ": " .. tostring(err) end
   local ok, e = pcall(function()
     db:exec("PRAGMA journal_mode=WAL")
+    db:exec("PRAGMA synchronous=NORMAL") -- WAL + NORMAL: no fsync per decision, never corrupt
     for _, sql in ipairs(SCHEMA) do db:exec(sql) end
   end)
   if not ok then
@@ -81,26 +85,59 @@ local function state(db, provider)
   return { blocked_until = rows[1][1], failures = rows[1][2], open_until = rows[1][3] }
 end
 
+local function reserve(db, st, provider, rate, now, max_wait)
+  local t, why = now, nil
+  if st.blocked_until > t then t, why = st.blocked_until, "retry_after" end
+  if rate then
+    db:query("DELETE FROM slots WHERE provider = ? AND at <= ?", { provider, now - rate.period })
+    local rows = db:query("SELECT at FROM slots WHERE provider = ? ORDER BY at", { provider })
+    local n = #rows
+    if n >= rate.limit then
+      local free = rows[n - rate.limit + 1][1] + rate.period
+      if free > t then t, why = free, "quota" end
+    end
+    if n > 0 and rows[n][1] > t then t = rows[n][1] end
+  end
+  local wait = t - now
+  if wait > max_wait then return nil, wait, why or "quota" end
+  if rate then db:query("INSERT INTO slots (provider, at) VALUES (?, ?)", { provider, t }) end
+  return wait
+end
+
+local function breaker(db, st, provider, now, cooldown)
+  if st.open_until > now then return st.open_until end
+  if st.open_until > 0 then
+    -- half-open: this request is the probe; the others wait out another cool-down
+    db:query("UPDATE providers SET open_until = ? WHERE provider = ?", { now + cooldown, provider })
+  end
+  return nil
+end
+
 function Quota:acquire(provider, rate, now, max_wait)
   local db = self.db
+  return atomically(db, function() return reserve(db, state(db, provider), provider, rate, now, max_wait) end)
+end
+
+-- The provider's state without taking the write lock (nil: never seen).
+local function peek(db, provider)
+  local rows = db:query("SELECT blocked_until, failures, open_until FROM providers WHERE provider = ?", { provider })
+  if #rows == 0 then return nil end
+  return { blocked_until = rows[1][1], failures = rows[1][2], open_until = rows[1][3] }
+end
+
+function Quota:admit(provider, rate, now, max_wait, cooldown)
+  local db = self.db
+  if not rate then -- no rate limit: only a block or an open breaker needs the write lock
+    local st = peek(db, provider)
+    if not st or (st.blocked_until <= now and st.open_until == 0) then return { wait = 0 } end
+  end
   return atomically(db, function()
     local st = state(db, provider)
-    local t, why = now, nil
-    if st.blocked_until > t then t, why = st.blocked_until, "retry_after" end
-    if rate then
-      db:query("DELETE FROM slots WHERE provider = ? AND at <= ?", { provider, now - rate.period })
-      local rows = db:query("SELECT at FROM slots WHERE provider = ? ORDER BY at", { provider })
-      local n = #rows
-      if n >= rate.limit then
-        local free = rows[n - rate.limit + 1][1] + rate.period
-        if free > t then t, why = free, "quota" end
-      end
-      if n > 0 and rows[n][1] > t then t = rows[n][1] end
-    end
-    local wait = t - now
-    if wait > max_wait then return nil, wait, why or "quota" end
-    if rate then db:query("INSERT INTO slots (provider, at) VALUES (?, ?)", { provider, t }) end
-    return wait
+    local open_until = breaker(db, st, provider, now, cooldown)
+    if open_until then return { open_until = open_until } end
+    local wait, need, why = reserve(db, st, provider, rate, now, max_wait)
+    if not wait then return { need = need, why = why } end
+    return { wait = wait }
   end)
 end
 
@@ -116,19 +153,13 @@ end
 
 function Quota:breaker(provider, now, cooldown)
   local db = self.db
-  return atomically(db, function()
-    local st = state(db, provider)
-    if st.open_until > now then return st.open_until end
-    if st.open_until > 0 then
-      -- half-open: this request is the probe; the others wait out another cool-down
-      db:query("UPDATE providers SET open_until = ? WHERE provider = ?", { now + cooldown, provider })
-    end
-    return nil
-  end)
+  return atomically(db, function() return breaker(db, state(db, provider), provider, now, cooldown) end)
 end
 
 function Quota:success(provider)
   local db = self.db
+  local st = peek(db, provider)
+  if not st or (st.failures == 0 and st.open_until == 0) then return end
   atomically(db, function()
     state(db, provider)
     db:query("UPDATE providers SET failures = 0, open_until = 0 WHERE provider = ?", { provider })

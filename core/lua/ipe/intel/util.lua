@@ -79,9 +79,16 @@ function M.evidence(t)
            severity = M.text(t.severity, 40), seen = t.seen, link = M.text(t.link, 400) }
 end
 
--- Percent-encode for a path segment or a query value.
-function M.escape(s)
+-- Percent-encode for an application/x-www-form-urlencoded body: only
+-- unreserved characters stay.
+function M.form_escape(s)
   return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+-- Percent-encode for a path segment or a query value. ":" stays as it is
+-- (RFC 3986 allows it in both, and APIs expect IPv6 addresses verbatim).
+function M.escape(s)
+  return (tostring(s):gsub("[^%w%-%._~:]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 
 return M
