@@ -1,0 +1,160 @@
+-- ipe.ingest.csv: RFC 4180 CSV records from an ipe.ingest.source, as the
+-- Log Analytics portal exports them (quoted cells holding commas, doubled
+-- quotes and several lines of pretty-printed JSON), and the CSV format driver
+-- (records -> the table named by --table, a Type column, the file name or the
+-- columns).
+--
+--   local reader = csv.reader(src)
+--   reader() -> fields (array of strings), lineno of the record's first line
+--            -> false, lineno, reason    (a record that cannot be read; the reader goes on)
+--            -> nil                      (the end)
+--   csv.header(fields) -> column names (" [UTC]" dropped, empty names "Column<n>",
+--                         repeated names "<name>_<n>")
+--   csv.run(src, sink)  -- the format driver
+-- Blank lines between records are skipped; a quote inside an unquoted field is
+-- kept as a character (as Excel and Python read it).
+-- Errors: a record that cannot be read is returned (false, lineno, reason); a
+-- file without a readable header fails through sink.fail (a file error). A record may span lines only inside
+-- quotes; it is limited to MAX_RECORD bytes.
+local coerce = require "ipe.ingest.coerce"
+
+local find, sub, byte, concat = string.find, string.sub, string.byte, table.concat
+
+local M = {}
+
+M.MAX_RECORD = 1048576
+
+-- split(s): fields of a record that holds no quote
+local function split(s)
+  local out, n, p = {}, 0, 1
+  while true do
+    local c = find(s, ",", p, true)
+    n = n + 1
+    if not c then out[n] = sub(s, p) return out end
+    out[n] = sub(s, p, c - 1)
+    p = c + 1
+  end
+end
+
+-- parse(s) -> fields | nil (a quote is still open: the record goes on in the next line) | false, reason
+local function parse(s)
+  local out, n, p, len = {}, 0, 1, #s
+  while true do
+    n = n + 1
+    if byte(s, p) == 34 then
+      local parts, q = {}, p + 1
+      while true do
+        local e = find(s, '"', q, true)
+        if not e then return nil end
+        if byte(s, e + 1) == 34 then
+          parts[#parts + 1] = sub(s, q, e)
+          q = e + 2
+        else
+          parts[#parts + 1] = sub(s, q, e - 1)
+          p = e + 1
+          break
+        end
+      end
+      out[n] = concat(parts)
+      if p > len then return out end
+      if byte(s, p) ~= 44 then
+        return false, "field " .. n .. ": text after the closing quote of a quoted field"
+      end
+      p = p + 1
+      if p > len then out[n + 1] = "" return out end
+    else
+      local c = find(s, ",", p, true)
+      out[n] = c and sub(s, p, c - 1) or sub(s, p)
+      if not c then return out end
+      p = c + 1
+      if p > len then out[n + 1] = "" return out end
+    end
+  end
+end
+M.parse = parse
+
+function M.reader(src)
+  return function()
+    local line, ln, why
+    repeat
+      line, ln, why = src:next_line()
+      if line == nil then return nil end
+      if line == false then return false, ln, why end
+    until find(line, "[^%s]")
+    if not find(line, '"', 1, true) then return split(line), ln end
+    local rec = line
+    while true do
+      local fields, err = parse(rec)
+      if fields then return fields, ln end
+      if fields == false then return false, ln, err end
+      local more, _, why2 = src:next_line()
+      if more == nil then return false, ln, "a quoted field is not closed before the end of the file" end
+      if more == false then return false, ln, why2 end
+      rec = rec .. "\n" .. more
+      if #rec > M.MAX_RECORD then
+        return false, ln, "the record is longer than " .. M.MAX_RECORD .. " bytes (1 MiB, the record limit)"
+      end
+    end
+  end
+end
+
+function M.header(fields)
+  local names, seen = {}, {}
+  for i, f in ipairs(fields) do
+    local name = coerce.header(f)
+    if name == "" then name = "Column" .. i end
+    if seen[name] then
+      seen[name] = seen[name] + 1
+      name = name .. "_" .. seen[name]
+    else
+      seen[name] = 1
+    end
+    names[i] = name
+  end
+  return names
+end
+
+local function record_map(names, fields)
+  local rec = {}
+  for i, name in ipairs(names) do rec[name] = fields[i] end
+  return rec
+end
+
+-- read_header(src, sink) -> names | nil (the sink was told why)
+function M.read_header(src, sink)
+  local reader = M.reader(src)
+  local fields, ln, why = reader()
+  if fields == nil then sink.fail("the file has no header line") end
+  if fields == false then sink.fail("line " .. ln .. ": the header cannot be read: " .. why) end
+  return M.header(fields), reader
+end
+
+function M.run(src, sink)
+  local names, reader = M.read_header(src, sink)
+  local ncol = #names
+  local m, type_col
+  for i, name in ipairs(names) do if name == "Type" then type_col = i end end
+  while true do
+    local fields, ln, why = reader()
+    if fields == nil then break end
+    if fields == false then
+      sink.reject(ln, why)
+    elseif #fields ~= ncol then
+      sink.reject(ln, #fields .. " fields, but the header has " .. ncol)
+    else
+      if not m then m = sink.mapper_for(names, record_map(names, fields)) end
+      local target = m
+      local tv = type_col and fields[type_col]
+      if tv and tv ~= "" and tv ~= m.table then target = sink.retype(m, tv) end
+      target.begin(ln)
+      local put = target.put
+      for i = 1, ncol do
+        local v = fields[i]
+        if v ~= "" then put(names[i], v) end
+      end
+      sink.finish(target, ln)
+    end
+  end
+end
+
+return M

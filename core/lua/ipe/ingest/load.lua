@@ -1,0 +1,634 @@
+-- ipe.ingest.load: records -> rows of the Sentinel tables, one file per transaction.
+--
+-- mapper(db, table, ctx) turns one record at a time into one row:
+--   m.begin(lineno); m.put(key, value, kind) ...; m.finish() -> true | false, reason
+-- Keys map onto columns by exact name, then without a portal " [UTC]" suffix,
+-- a Log Analytics type suffix (RemotePort_string, Status_dynamic, ClientIP_) or
+-- a known alias (SecurityAlert: AlertDisplayName, Severity, StartTimeUtc,
+-- EndTimeUtc), then case-insensitively. A suffixed or alias key fills its
+-- column only when no exact key of the record does (the first such key wins),
+-- whatever the order; the others are kept in _Extra. Keys that match no column go, with their
+-- values as given, into the _Extra column as one JSON object (sorted keys), so
+-- nothing is dropped; so does a value that does not fit its column's type (a
+-- number column holding "Warning": the column stays NULL). A time that cannot
+-- be read is an error of the record. IP columns are normalized (ipe.ipaddr);
+-- "1.2.3.4:80" and "[v6]:443" are split, the port going to the table's port
+-- column (SourceIP -> SourcePort, IpAddress -> IpPort, ...) or, without one,
+-- to _Extra as "<column>Port". A missing TimeGenerated is taken from the
+-- table's next time column in the record (CreatedDateTime, StartTime, ...),
+-- else it is the ingestion time. Type is always the table's name (another
+-- value is kept in _Extra). Rows are inserted with one prepared statement per
+-- record shape (the columns present), positional binds only.
+--
+-- ingest_file(run, path) reads one input in one transaction (BEGIN IMMEDIATE
+-- ... COMMIT): a malformed record aborts the file with "name:line: reason" and
+-- nothing of it is written, unless run.opts.skip_bad (the record is rejected
+-- and the rest goes in). Re-ingesting content already in the ingest log is
+-- refused unless run.opts.force. A large file into a table it will at least
+-- double has that table's indexes dropped and rebuilt in the same transaction
+-- (sorting once is cheaper than inserting into every index row by row); when
+-- the workspace keeps the per-IP activity rollup (ipe.migrations.rollup), its
+-- triggers are dropped too and the hours of the new rows recounted before the
+-- commit.
+--
+-- Errors: a file that cannot be ingested raises {file_error = true, msg = "..."}
+-- (error(e, 0)); other errors (SQLite I/O, bugs) propagate after the rollback.
+local schema = require "ipe.schema"
+local coerce = require "ipe.ingest.coerce"
+local jsonscan = require "ipe.ingest.jsonscan"
+local source = require "ipe.ingest.source"
+local detect = require "ipe.ingest.detect"
+local migration = require "ipe.migrations.ingest"
+local cjson = require "cjson"
+
+local find, sub, match, lower, format, concat = string.find, string.sub, string.match, string.lower,
+  string.format, table.concat
+local unpack = unpack
+
+local M = {}
+
+local NULL = cjson.null
+local NUMBER, RAW = jsonscan.NUMBER, jsonscan.RAW
+
+M.MAX_STATEMENTS = 256
+M.BULK_MIN_ROWS = 50000
+
+-- Columns that hold an IP address besides each table's ip_columns (tables.md).
+M.EXTRA_IP = {
+  CommonSecurityLog = { "DeviceAddress", "DeviceTranslatedAddress", "DeviceCustomIPv6Address1",
+    "DeviceCustomIPv6Address2", "DeviceCustomIPv6Address3", "DeviceCustomIPv6Address4" },
+  SecurityEvent = { "ClientAddress", "NASIPv4Address", "NASIPv6Address" },
+  SigninLogs = { "IPAddressFromResourceProvider" },
+  OfficeActivity = { "Client_IPAddress" },
+  DeviceNetworkEvents = { "InitiatingProcessRemoteSessionIP" },
+}
+
+-- The port column beside an address column: where "addr:port" puts its port.
+M.PORTS = {
+  CommonSecurityLog = { SourceIP = "SourcePort", DestinationIP = "DestinationPort", RemoteIP = "RemotePort",
+    SourceTranslatedAddress = "SourceTranslatedPort", DestinationTranslatedAddress = "DestinationTranslatedPort" },
+  SecurityEvent = { IpAddress = "IpPort", RemoteIpAddress = "RemotePort" },
+  DeviceNetworkEvents = { RemoteIP = "RemotePort", LocalIP = "LocalPort" },
+  ThreatIntelligenceIndicator = { NetworkIP = "NetworkPort", NetworkSourceIP = "NetworkSourcePort",
+    NetworkDestinationIP = "NetworkDestinationPort" },
+}
+
+-- Other names of a column in common exports (msticpy renames SecurityAlert columns).
+M.ALIASES = {
+  SecurityAlert = { AlertDisplayName = "DisplayName", Severity = "AlertSeverity", StartTimeUtc = "StartTime",
+    EndTimeUtc = "EndTime" },
+}
+
+-- Log Analytics type suffixes: a column exported as Name_string / Name_dynamic / Name_d ...
+M.SUFFIXES = { string = true, dynamic = true, int = true, long = true, real = true, bool = true, datetime = true,
+  guid = true, s = true, d = true, b = true, t = true, g = true, [""] = true }
+
+local STRING, IP, TIME, INT, REAL, BOOL, DYN = 1, 2, 3, 4, 5, 6, 7
+local KIND = { string = STRING, guid = STRING, datetime = TIME, int = INT, long = INT, real = REAL, bool = BOOL,
+  dynamic = DYN }
+
+local function file_error(fmt, ...)
+  error({ file_error = true, msg = select("#", ...) > 0 and format(fmt, ...) or fmt }, 0)
+end
+M.file_error = file_error
+
+-- encode_extra(values, kinds) -> '{"a":1,"b":"x"}' with sorted keys
+local function encode_extra(values, kinds)
+  local keys = {}
+  for key in pairs(values) do keys[#keys + 1] = key end
+  table.sort(keys)
+  local parts = {}
+  for i, key in ipairs(keys) do
+    parts[i] = coerce.encode(key) .. ":" .. coerce.json_value(values[key], kinds[key])
+  end
+  return "{" .. concat(parts, ",") .. "}"
+end
+M.encode_extra = encode_extra
+
+---------------------------------------------------------------------------
+-- The mapper
+---------------------------------------------------------------------------
+
+function M.mapper(db, tname, ctx)
+  local t = schema.table(tname)
+  if not t then error("load.mapper: unknown table " .. tostring(tname), 2) end
+  ctx = ctx or {}
+  local cols = t.columns
+  local ncol = #cols
+  local EXTRA = ncol + 1
+  local names, kind, by_name, by_lower, portcol = {}, {}, {}, {}, {}
+  for i, c in ipairs(cols) do
+    names[i] = c.name
+    kind[i] = KIND[c.type]
+    by_name[c.name] = i
+    local l = lower(c.name)
+    by_lower[l] = by_lower[l] == nil and i or false
+  end
+  names[EXTRA] = "_Extra"
+  for _, c in ipairs(t.ip_columns) do kind[by_name[c]] = IP end
+  for _, c in ipairs(M.EXTRA_IP[tname] or {}) do kind[by_name[c]] = IP end
+  for a, p in pairs(M.PORTS[tname] or {}) do portcol[by_name[a]] = by_name[p] end
+  local aliases = M.ALIASES[tname] or {}
+  local type_ci, tg_ci = by_name.Type, by_name.TimeGenerated
+  local time_fallback = {}
+  for i, c in ipairs(cols) do
+    if c.type == "datetime" and i ~= tg_ci then time_fallback[#time_fallback + 1] = i end
+  end
+
+  -- tmin / tmax: the TimeGenerated span of the rows written ("" / "~" before any)
+  local m = { table = tname, rows = 0, fallback = {}, statements = 0, tmin = "~", tmax = "" }
+
+  -- key -> column index (false: no column) and whether it came by an alias
+  local resolved, aliased = {}, {}
+  local function resolve(key)
+    local ci, via = by_name[key], false
+    if not ci and key ~= "_Extra" then
+      local h = coerce.header(key)
+      ci = by_name[h]
+      if not ci then
+        local base, suffix = match(h, "^(.-)_(%a*)$")
+        if base and M.SUFFIXES[lower(suffix)] and by_name[base] then ci, via = by_name[base], true end
+      end
+      if not ci and aliases[h] then ci, via = by_name[aliases[h]], true end
+      if not ci then
+        local l = by_lower[lower(h)]
+        if l then ci = l end
+      end
+    end
+    resolved[key] = ci or false
+    aliased[key] = via
+    return ci or false
+  end
+
+  -- the row being built
+  local gen = 0
+  local seen, slot, from_split = {}, {}, {}
+  local split_key, split_val = {}, {}
+  local deferred, ndeferred = {}, 0
+  local vals, order = {}, {}
+  local k = 0
+  local root = {}
+  local node = root
+  local extra, extra_kind
+  local err
+
+  local function add(ci, v)
+    if seen[ci] == gen then vals[slot[ci]] = v return end
+    seen[ci] = gen
+    k = k + 1
+    slot[ci] = k
+    vals[k] = v
+    order[k] = ci
+    local child = node[ci]
+    if not child then
+      child = {}
+      node[ci] = child
+    end
+    node = child
+  end
+
+  local function put_extra(key, v, vkind)
+    if not extra then extra, extra_kind = {}, {} end
+    extra[key] = v
+    extra_kind[key] = vkind
+  end
+
+  local function merge_extra(v, vkind)
+    local obj = vkind == RAW and cjson.decode(v) or (type(v) == "string" and require("cjson.safe").decode(v))
+    if type(obj) == "table" then
+      for ek, ev in pairs(obj) do
+        if type(ev) == "table" then put_extra(ek, coerce.encode(ev), RAW) else put_extra(ek, ev) end
+      end
+    else
+      put_extra("_Extra", v, vkind)
+    end
+  end
+
+  -- set(ci, v): store a coerced value; a port split off an address gives way to
+  -- an explicit port column (and is kept in _Extra when they differ)
+  local function set(ci, v)
+    if seen[ci] == gen and from_split[ci] == gen then
+      if vals[slot[ci]] ~= v then put_extra(split_key[ci], split_val[ci]) end
+      from_split[ci] = 0
+    end
+    add(ci, v)
+  end
+
+  -- value(ci, key, v, vkind): coerce and store one value for column ci
+  local function value(ci, key, v, vkind)
+    local c = kind[ci]
+    local out
+    if c == STRING then
+      if vkind == nil and type(v) == "string" then out = v else out = coerce.str(v, vkind) end
+    elseif c == IP then
+      if vkind == nil and type(v) == "string" then
+        local port
+        out, port = coerce.ip(v)
+        if port then
+          local pci = portcol[ci]
+          if pci and seen[pci] ~= gen then
+            add(pci, kind[pci] == STRING and coerce.number_text(port) or port)
+            from_split[pci] = gen
+            split_key[pci], split_val[pci] = key .. "Port", port
+          elseif not pci or (vals[slot[pci]] ~= port and tonumber(vals[slot[pci]]) ~= port) then
+            put_extra(key .. "Port", port)
+          end
+        end
+      else
+        out = coerce.str(v, vkind)
+      end
+    elseif v == "" then
+      return
+    elseif c == TIME then
+      local e
+      out, e = coerce.time(v, vkind)
+      if not out then
+        err = err or (key .. ": " .. e)
+        return
+      end
+    elseif c == INT then
+      out = coerce.int(v, vkind)
+    elseif c == REAL then
+      out = coerce.real(v, vkind)
+    elseif c == BOOL then
+      out = coerce.bool(v, vkind)
+    else
+      out = coerce.dynamic(v, vkind)
+    end
+    if out == nil then
+      put_extra(key, v, vkind)
+      return
+    end
+    set(ci, out)
+  end
+
+  local function put(key, v, vkind)
+    if v == nil or v == NULL then return end
+    local ci = resolved[key]
+    if ci == nil then ci = resolve(key) end
+    if not ci then
+      if key == "_Extra" then merge_extra(v, vkind) else put_extra(key, v, vkind) end
+      return
+    end
+    if ci == type_ci then
+      if v ~= tname then
+        put_extra(key, v, vkind)
+        if ctx.route_type and type(v) == "string" and schema.table(v) then m.retype_to = v end
+      end
+      return
+    end
+    if aliased[key] then
+      -- other spellings (Status_dynamic, AlertDisplayName) wait until every exact name is in
+      ndeferred = ndeferred + 1
+      local d = deferred[ndeferred]
+      if not d then
+        d = {}
+        deferred[ndeferred] = d
+      end
+      d[1], d[2], d[3], d[4] = ci, key, v, vkind
+      return
+    end
+    value(ci, key, v, vkind)
+  end
+
+  local function begin(lineno)
+    gen = gen + 1
+    k = 0
+    ndeferred = 0
+    node = root
+    extra = nil
+    err = nil
+    m.lineno = lineno
+    m.retype_to = nil
+  end
+
+  local full_stmt
+  local full = {}
+
+  local function statement()
+    local st = node.stmt
+    if st then return st end
+    if m.statements >= M.MAX_STATEMENTS then return nil end
+    local list, marks = {}, {}
+    for j = 1, k do
+      list[j] = names[order[j]]
+      marks[j] = "?"
+    end
+    st = db:prepare("INSERT INTO " .. tname .. " (" .. concat(list, ",") .. ") VALUES (" .. concat(marks, ",") .. ")")
+    m.statements = m.statements + 1
+    node.stmt = st
+    return st
+  end
+
+  local function insert_full()
+    if not full_stmt then
+      local marks = {}
+      for i = 1, EXTRA do marks[i] = "?" end
+      full_stmt = db:prepare("INSERT INTO " .. tname .. " (" .. concat(names, ",", 1, EXTRA) .. ") VALUES (" ..
+        concat(marks, ",") .. ")")
+    end
+    for j = 1, k do full[order[j]] = vals[j] end
+    full[type_ci] = tname
+    full_stmt:run(unpack(full, 1, EXTRA))
+    for i = 1, EXTRA do full[i] = nil end
+  end
+
+  local function finish()
+    for i = 1, ndeferred do
+      local d = deferred[i]
+      local ci = d[1]
+      if seen[ci] == gen and from_split[ci] ~= gen then put_extra(d[2], d[3], d[4]) else value(ci, d[2], d[3], d[4]) end
+      d[3] = nil
+    end
+    ndeferred = 0
+    if err then return false, err end
+    if seen[tg_ci] ~= gen then
+      local from
+      for _, ci in ipairs(time_fallback) do
+        if seen[ci] == gen then from = ci break end
+      end
+      local label = from and names[from] or "the ingestion time"
+      m.fallback[label] = (m.fallback[label] or 0) + 1
+      add(tg_ci, from and vals[slot[from]] or ctx.now_text)
+    end
+    local tg = vals[slot[tg_ci]]
+    if tg > m.tmax then m.tmax = tg end
+    if tg < m.tmin then m.tmin = tg end
+    if extra then add(EXTRA, encode_extra(extra, extra_kind)) end
+    local st = statement()
+    if st then st:run(unpack(vals, 1, k)) else insert_full() end
+    for j = 1, k do vals[j] = nil end
+    m.rows = m.rows + 1
+    gen = gen + 1
+    return true
+  end
+
+  -- a record given as a table {key = value} (kinds optional)
+  local function record(lineno, rec, kinds)
+    begin(lineno)
+    for key, v in pairs(rec) do put(key, v, kinds and kinds[key]) end
+    return finish()
+  end
+
+  m.begin, m.put, m.finish, m.record = begin, put, finish, record
+  return m
+end
+
+---------------------------------------------------------------------------
+-- One file
+---------------------------------------------------------------------------
+
+local function display(name)
+  return require("ipe.render.escape").text(name)
+end
+
+-- indexes_of(db, table) -> { {name=, sql=}, ... } (the table's own, not automatic ones)
+local function indexes_of(db, tname)
+  local rows = db:query("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t AND sql IS NOT NULL",
+    { t = tname })
+  local out = {}
+  for i, r in ipairs(rows) do out[i] = { name = r[1], sql = r[2] } end
+  return out
+end
+
+-- estimate_rows(src) -> rows the input probably holds (from its size and its head's lines)
+local function estimate_rows(src)
+  if not src.size then return 0 end
+  local head = src:head()
+  local lines = 0
+  for _ in head:gmatch("\n") do lines = lines + 1 end
+  if lines == 0 then return 0 end
+  return math.floor(src.size / (#head / lines))
+end
+
+local function previous(db, hash)
+  local rows = db:query("SELECT Path, IngestedAt, Rows, TableName FROM " .. migration.TABLE ..
+    " WHERE ContentHash = :h ORDER BY Id DESC LIMIT 1", { h = hash })
+  return rows[1]
+end
+
+local function refuse(name, prev)
+  file_error("%s: already ingested (same content as %s on %s: %d rows into %s); use --force to ingest it again",
+    display(name), display(prev[1]), prev[2], prev[3], prev[4])
+end
+
+-- prehash(path) -> fingerprint of a regular file (one extra read)
+local function prehash(path)
+  local src = source.open(path)
+  if not src then return nil end
+  local hash = src:finish()
+  src:close()
+  return hash
+end
+
+-- has_rollup(db): the workspace keeps the per-IP activity rollup (ipe.migrations.rollup)
+local function has_rollup(db)
+  return db:query("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_ipe_ip_activity'")[1][1] == 1
+end
+
+local function plural(n, word) return n .. " " .. word .. (n == 1 and "" or "s") end
+M.plural = plural
+
+-- new_sink(run, src, det, state): what a format driver talks to
+local function new_sink(run, src, det, state)
+  local sink = { opts = run.opts, now = run.now, now_text = run.now_text, name = src.name, det = det, src = src,
+    db = run.db }
+  local db = run.db
+  local name = display(src.name)
+
+  function sink.fail(msg) file_error("%s: %s", name, msg) end
+
+  function sink.reject(lineno, reason)
+    local where = lineno and (name .. ":" .. lineno) or name
+    if not run.opts.skip_bad then
+      error({ file_error = true, msg = where .. ": " .. reason, line = lineno }, 0)
+    end
+    state.rejected = state.rejected + 1
+    run.rejects[#run.rejects + 1] = where .. ": " .. reason
+    if state.rejected <= 10 then state.first[#state.first + 1] = where .. ": " .. reason end
+  end
+
+  function sink.skip(what)
+    state.skipped = state.skipped + 1
+    state.skips[what] = (state.skips[what] or 0) + 1
+  end
+
+  -- bulk(tname): before a big load into a small table, drop its indexes (rebuilt
+  -- before the commit). Measured on 1M CommonSecurityLog rows: keeping even the
+  -- indexes of columns the rows leave NULL costs more than rebuilding them.
+  local function bulk(tname)
+    if not det.single_table or run.opts.no_bulk then return end
+    local incoming = estimate_rows(src)
+    if incoming < M.BULK_MIN_ROWS then return end
+    local existing = db:query("SELECT COALESCE(max(rowid), 0) FROM " .. tname)[1][1]
+    if incoming < existing then return end
+    local list = indexes_of(db, tname)
+    for _, ix in ipairs(list) do db:exec("DROP INDEX " .. ix.name) end
+    state.rebuild[#state.rebuild + 1] = { table = tname, indexes = list }
+    if not state.rollup and has_rollup(db) then
+      -- the per-IP rollup's triggers would cost more than the rows: recount the new rows' hours at the end
+      require("ipe.migrations.rollup").drop_triggers(db)
+      state.rollup = true
+    end
+  end
+
+  function sink.mapper(tname)
+    local m = state.mappers[tname]
+    if m then return m end
+    m = run.mappers[tname]
+    if not m then
+      m = M.mapper(db, tname, { now_text = run.now_text, route_type = run.opts.table == nil })
+      run.mappers[tname] = m
+    end
+    m.rows, m.fallback, m.tmin, m.tmax = 0, {}, "~", ""
+    state.mappers[tname] = m
+    state.order[#state.order + 1] = tname
+    bulk(tname)
+    return m
+  end
+
+  -- mapper_for(keys, first_record): the table of a table-less format, decided once
+  function sink.mapper_for(keys, first)
+    local tname, how = detect.table_for(keys, first, src.name, run.opts)
+    if not tname then sink.fail(how) end
+    run.say(format("%s: %s (%s) into %s (%s)", name, det.label, det.how, tname, how))
+    return sink.mapper(tname)
+  end
+
+  -- retype(m, value): the mapper of the table a record's Type names (when --table is not given)
+  function sink.retype(m, value)
+    if run.opts.table or value == m.table or not schema.table(value) then return m end
+    return sink.mapper(value)
+  end
+
+  function sink.finish(m, lineno)
+    local ok, why = m.finish()
+    if not ok then sink.reject(lineno, why) end
+    state.count = state.count + 1
+    if state.count % 4096 == 0 and run.progress then run.progress(src, state.count) end
+  end
+
+  -- row(tname, lineno, rec, kinds): a whole record as a table
+  function sink.row(tname, lineno, rec, kinds)
+    local m = sink.mapper(tname)
+    local ok, why = m.record(lineno, rec, kinds)
+    if not ok then sink.reject(lineno, why) end
+    state.count = state.count + 1
+    if state.count % 4096 == 0 and run.progress then run.progress(src, state.count) end
+  end
+
+  -- switch(format): the input turned out to be in another format with a fixed table
+  function sink.switch(fmt)
+    det.format, det.label, det.table, det.announce = fmt, detect.LABELS[fmt], detect.FIXED[fmt], detect.ANNOUNCE[fmt]
+    det.how = "content"
+    sink.announce(det.announce)
+  end
+
+  function sink.announce(tables)
+    run.say(format("%s: %s (%s) into %s", name, det.label, det.how, tables or det.table))
+  end
+
+  return sink
+end
+
+local FORMATS = {
+  csv = "ipe.ingest.csv", jsonl = "ipe.ingest.jsonl", json = "ipe.ingest.json", cef = "ipe.ingest.cef",
+  syslog = "ipe.ingest.syslog", winevent = "ipe.ingest.winevent", stix = "ipe.ingest.stix", misp = "ipe.ingest.misp",
+  blocklist = "ipe.ingest.blocklist", watchlist = "ipe.ingest.watchlist",
+}
+M.FORMATS = FORMATS
+
+local function rollback(db)
+  pcall(db.exec, db, "ROLLBACK")
+end
+
+-- ensure(db): the ingest log and the _Extra columns exist (idempotent)
+function M.ensure(db)
+  local have = db:query("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = :n",
+    { n = migration.TABLE })[1][1]
+  if have == 1 and migration.complete(db) then return false end
+  schema.atomically(db, "ipe_ingest_migration", function() migration.up(db) end)
+  return true
+end
+
+-- ingest_file(run, path) -> summary { rows=, tables={name=rows}, order={...}, rejected=, skipped=, ... }
+function M.ingest_file(run, path)
+  local db, opts = run.db, run.opts
+  local src, oerr = source.open(path)
+  if not src then file_error("%s: cannot read it: %s", display(path), oerr) end
+  local ok, res = pcall(function()
+    local det = detect.detect(src, opts)
+    if not opts.force and src.size and src.size > 0 and path ~= "-" then
+      local same = db:query("SELECT count(*) FROM " .. migration.TABLE .. " WHERE Bytes = :b", { b = src.size })[1][1]
+      if same > 0 then
+        local prev = previous(db, prehash(path) or "")
+        if prev then refuse(src.name, prev) end
+      end
+    end
+    local state = { rejected = 0, skipped = 0, skips = {}, first = {}, mappers = {}, order = {}, count = 0,
+      rebuild = {} }
+    db:exec("BEGIN IMMEDIATE")
+    local fine, err = xpcall(function()
+      local sink = new_sink(run, src, det, state)
+      if det.table then sink.announce(det.announce) end
+      require(FORMATS[det.format]).run(src, sink, det)
+      local hash, bytes = src:finish()
+      if not opts.force then
+        local prev = previous(db, hash)
+        if prev then refuse(src.name, prev) end
+      end
+      local total, tables, counts = 0, {}, {}
+      for _, tname in ipairs(state.order) do
+        local m = state.mappers[tname]
+        if m.rows > 0 then
+          tables[#tables + 1] = tname
+          counts[tname] = m.rows
+          total = total + m.rows
+        end
+      end
+      if total == 0 then
+        if state.rejected > 0 then
+          file_error("%s: no record could be ingested (%s rejected)", display(src.name), plural(state.rejected, "record"))
+        end
+        file_error("%s: %s", display(src.name), det.empty_reason or "no records in it: nothing to ingest")
+      end
+      for _, r in ipairs(state.rebuild) do
+        for _, ix in ipairs(r.indexes) do db:exec(ix.sql) end
+      end
+      if state.rollup then
+        local rollup = require "ipe.migrations.rollup"
+        for _, r in ipairs(state.rebuild) do
+          local m = state.mappers[r.table]
+          if m.rows > 0 then rollup.rebuild(db, m.tmin, m.tmax) end
+        end
+        rollup.create_triggers(db)
+      end
+      local parts = {}
+      for i, tname in ipairs(tables) do parts[i] = cjson.encode(tname) .. ":" .. counts[tname] end
+      db:prepare("INSERT INTO " .. migration.TABLE .. " (ContentHash, Path, Format, TableName, Tables, Rows, " ..
+        "Rejected, Skipped, Bytes, IngestedAt) VALUES (?,?,?,?,?,?,?,?,?,?)"):run(hash,
+        path == "-" and "<stdin>" or (require("ipe.fs").realpath(path) or path), det.format, concat(tables, ","),
+        "{" .. concat(parts, ",") .. "}", total, state.rejected, state.skipped, bytes, run.now_text)
+      db:exec("COMMIT")
+      local fallback = {}
+      for _, tname in ipairs(tables) do
+        for label, n in pairs(state.mappers[tname].fallback) do fallback[#fallback + 1] = { tname, label, n } end
+      end
+      return { rows = total, tables = tables, counts = counts, rejected = state.rejected, first = state.first,
+        skipped = state.skipped, skips = state.skips, fallback = fallback, format = det.format, name = src.name }
+    end, function(e)
+      if type(e) == "table" then return e end
+      return debug.traceback(tostring(e), 2)
+    end)
+    if not fine then
+      rollback(db)
+      error(err, 0)
+    end
+    return err
+  end)
+  src:close()
+  if not ok then error(res, 0) end
+  return res
+end
+
+return M
