@@ -6,7 +6,8 @@
  *   fs.read(path [, max_bytes]) -> data | nil, err
  *   fs.read_head(path, n) -> the first n (<= 256) bytes | nil, err
  *   fs.write_atomic(path, data [, mode]) -> true | nil, err   (temp file, fsync, rename;
- *                                        without mode an existing file keeps its mode, else 0644)
+ *                                        without mode an existing file keeps its mode, else 0644;
+ *                                        a device or pipe is written to, never replaced)
  *   fs.mkdir_p(path [, mode]) -> true | nil, err
  *   fs.realpath(path) -> path | nil, err
  *   fs.remove(path) -> true | nil, err */
@@ -111,7 +112,25 @@ static int l_write_atomic(lua_State *L)
     size_t len;
     const char *data = luaL_checklstring(L, 2, &len);
     struct stat st;
-    mode_t keep = stat(path, &st) == 0 ? (st.st_mode & 07777) : 0644;
+    int exists = stat(path, &st) == 0;
+    if (exists && !S_ISREG(st.st_mode)) {
+        /* a device or pipe (-o /dev/stdout, /dev/null): write to it, never rename over it */
+        int dfd = open(path, O_WRONLY | O_CLOEXEC);
+        if (dfd < 0) return fail(L, path);
+        size_t done = 0;
+        while (done < len) {
+            ssize_t w = write(dfd, data + done, len - done);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) break;
+            done += (size_t)w;
+        }
+        int saved = errno;
+        close(dfd);
+        if (done != len) { errno = saved; return fail(L, path); }
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    mode_t keep = exists ? (st.st_mode & 07777) : 0644;
     mode_t mode = (mode_t)luaL_optinteger(L, 3, (lua_Integer)keep);
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, (int)getpid()) >= (int)sizeof tmp) {

@@ -7,26 +7,41 @@
  *   rec, prefix = r:lookup(ip)      the whole record as Lua values | false, prefix (not found)
  *                                   | nil, "not covered" (IPv6 asked of an IPv4-only database)
  *                                   | nil, "<path>: lookup of <ip> failed: <reason>"
+ *                                   | nil, "'<ip>' is not an IP address"
  *   spec = mmdb.fields{"city.names.en", "subdivisions.0.iso_code", ...}
  *   found, prefix = r:lookup_into(ip, spec, t [, base])
  *                                   the bulk fast path: decodes the record once and stores only
- *                                   the value at path i in t[base + i] (nil when absent; every
- *                                   slot is cleared first); returns like lookup, with true for
- *                                   a record
+ *                                   the scalar (string, number, boolean) at path i in t[base + i]
+ *                                   — nil when the path is absent or holds a map or an array;
+ *                                   every slot is cleared first. Returns like lookup, with true
+ *                                   for a record.
+ *   found, prefix, offset = r:locate(ip)   the lookup alone: offset names the record (many
+ *                                   networks share one), for callers that cache decodes
+ *   ok, err = r:decode_into(offset, spec, t [, base [, ip]])   the record at an offset from
+ *                                   locate, decoded like lookup_into, slots of absent paths left
+ *                                   untouched (ip only names the lookup in an error)
+ *   r:verify()                      true | nil, "<path>: <reason>" (the whole-tree check below)
  *   r:close(), r:path(), mmdb.lib_version()
  *
- * Values: maps -> tables, arrays -> lists (1-based), strings and bytes -> strings, booleans,
- * numbers; uint64/uint128 above 2^53 -> decimal strings (exact); a 32-bit float becomes the
- * double of its shortest decimal (47.247601f -> 47.247601, not 47.24760055541992).
- * Path components that are all digits also index arrays (0-based, as in mmdblookup).
+ * ip is canonical text (IPv4 dotted quad or IPv6; IPv4-mapped IPv6 is IPv4): callers
+ * normalize first (ipe.ipaddr). Values: maps -> tables, arrays -> lists (1-based), strings and
+ * bytes -> strings, booleans, numbers; uint64/uint128 above 2^53 -> exact decimal strings; a
+ * 32-bit float becomes the double of its shortest decimal (the float nearest 47.2476 reads back
+ * as 47.2476, not 47.24760055541992). Path components that are all digits also index arrays
+ * (0-based, as in mmdblookup). Records nest at most 64 deep.
  *
  * open() refuses, with one line naming the file, what libmaxminddb refuses plus what a
  * careful reader must not trust: metadata without a database_type, an ip_version other than
- * 4 or 6, a build_epoch after the year 9999, a non-zero data section separator, and a search
+ * 4 or 6, a build_epoch after the year 9999, a search tree larger than the file, a non-zero
+ * data section separator and — for trees of up to 2^20 nodes, where it takes a few ms — a
  * tree with a record that points into the separator or past the data section, a path deeper
- * than the address, or nodes that no lookup can reach (one pass over the tree, O(node_count)).
- * Bad data under one record is reported when that record is looked up. Nothing here raises
- * for bad input or a bad file; programming errors (a closed reader, a bad spec) raise. */
+ * than the address, or nodes no lookup can reach. Bigger trees (a GeoLite2 City has ~4M
+ * nodes: 40-80 ms, mostly page faults) get that walk from r:verify(), which bulk callers run
+ * once. libmaxminddb bounds-checks every lookup, so an unverified tree can give a wrong
+ * answer or a lookup error, never a crash or a hang. Bad data under one record is reported
+ * when that record is looked up. Nothing here raises for bad input or a bad file (errors are
+ * returned as nil, message); programming errors (a closed reader, a bad spec, a wrong type)
+ * raise. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,6 +64,7 @@
 #define MAX_PATH_PARTS 16
 #define METADATA_WINDOW (128 * 1024) /* the metadata marker lies in the file's last 128 KiB */
 #define LATEST_EPOCH 253402300799ULL /* 9999-12-31T23:59:59Z */
+#define FULL_CHECK_NODES (1u << 20)  /* open() walks trees up to this size (a few ms) */
 
 static const char METADATA_MARKER[] = "\xab\xcd\xefMaxMind.com";
 
@@ -210,21 +226,31 @@ static void read_node(const uint8_t *p, uint16_t rs, uint32_t *left, uint32_t *r
     }
 }
 
-/* One pass over the search tree; NULL when it is sound, else the reason (in buf). */
-static const char *verify_tree(const MMDB_s *db, char *buf, size_t cap)
+/* The checks that cost nothing: NULL when they pass, else the reason (in buf). */
+static const char *check_layout(const MMDB_s *db, char *buf, size_t cap)
 {
     uint32_t n = db->metadata.node_count;
     uint16_t rs = db->metadata.record_size;
-    int bits = db->metadata.ip_version == 6 ? 128 : 32;
     if (n == 0) return "the search tree is empty (node_count 0)";
     if (rs != 24 && rs != 28 && rs != 32) {
         snprintf(buf, cap, "unsupported record_size %u", rs);
         return buf;
     }
-    size_t width = (size_t)rs / 4, tree = (size_t)n * width;
+    size_t tree = (size_t)n * (rs / 4);
     if (db->file_size < 0 || tree + 16 > (size_t)db->file_size) return "the search tree is larger than the file";
     for (int i = 0; i < 16; i++)
         if (db->file_content[tree + i] != 0) return "the data section separator is not 16 zero bytes";
+    return NULL;
+}
+
+/* One pass over the whole search tree (after check_layout): NULL when it is sound, else the
+ * reason (in buf). Costs O(node_count): about 10 ns a node plus faulting the tree in. */
+static const char *verify_tree(const MMDB_s *db, char *buf, size_t cap)
+{
+    uint32_t n = db->metadata.node_count;
+    uint16_t rs = db->metadata.record_size;
+    int bits = db->metadata.ip_version == 6 ? 128 : 32;
+    size_t width = (size_t)rs / 4;
     uint8_t *seen = calloc(n / 8 + 1, 1);
     struct { uint32_t node; int depth; } *stack = malloc(sizeof *stack * (size_t)(2 * bits + 8));
     if (!seen || !stack) {
@@ -292,7 +318,9 @@ static const char *verify_metadata(const MMDB_metadata_s *m, char *buf, size_t c
 
 static int l_open(lua_State *L)
 {
-    const char *path = luaL_checkstring(L, 1);
+    size_t len;
+    const char *path = luaL_checklstring(L, 1, &len);
+    if (strlen(path) != len) return open_fail(L, path, "the path holds a NUL byte");
     int rc = precheck(L, path);
     if (rc) return rc;
     struct reader *r = lua_newuserdata(L, sizeof *r);
@@ -310,7 +338,8 @@ static int l_open(lua_State *L)
     r->open = 1;
     char buf[160];
     const char *why = verify_metadata(&r->db.metadata, buf, sizeof buf);
-    if (!why) why = verify_tree(&r->db, buf, sizeof buf);
+    if (!why) why = check_layout(&r->db, buf, sizeof buf);
+    if (!why && r->db.metadata.node_count <= FULL_CHECK_NODES) why = verify_tree(&r->db, buf, sizeof buf);
     if (why) {
         MMDB_close(&r->db);
         r->open = 0;
@@ -351,12 +380,39 @@ static int l_close(lua_State *L)
     return 0;
 }
 
+/* The methods carry the two metatables as upvalues: checking a userdata against them costs no
+ * registry lookup (luaL_checkudata interns the type name on every call; lookups are hot). */
+static void *check_type(lua_State *L, int idx, int upvalue, const char *what)
+{
+    void *p = lua_touserdata(L, idx);
+    if (!p || !lua_getmetatable(L, idx) || !lua_rawequal(L, -1, lua_upvalueindex(upvalue))) luaL_typerror(L, idx, what);
+    lua_pop(L, 1);
+    return p;
+}
+
 static struct reader *check_reader(lua_State *L)
 {
-    struct reader *r = luaL_checkudata(L, 1, READER_MT);
+    struct reader *r = check_type(L, 1, 1, "mmdb reader");
     if (!r->open) luaL_error(L, "mmdb: the database is closed");
     free_pending(r);
     return r;
+}
+
+static const struct spec *check_spec(lua_State *L, int idx) { return check_type(L, idx, 2, "mmdb.fields spec"); }
+
+/* r:verify() -> true | nil, "<path>: <reason>": the whole-tree check for any size. */
+static int l_verify(lua_State *L)
+{
+    struct reader *r = check_reader(L);
+    char buf[160];
+    const char *why = verify_tree(&r->db, buf, sizeof buf);
+    if (!why) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", r->shown, why);
+    return 2;
 }
 
 static int l_path(lua_State *L)
@@ -582,14 +638,14 @@ static int find(lua_State *L, struct reader *r, MMDB_lookup_result_s *res, int *
 }
 
 /* The record's entry list, kept in r->pending until the next call. */
-static MMDB_entry_data_list_s *entries(lua_State *L, struct reader *r, MMDB_lookup_result_s *res, int *nret)
+static MMDB_entry_data_list_s *entries(lua_State *L, struct reader *r, MMDB_lookup_result_s *res, const char *what,
+                                       int *nret)
 {
     MMDB_entry_data_list_s *list = NULL;
     int status = MMDB_get_entry_data_list(&res->entry, &list);
     if (status != MMDB_SUCCESS || !list) {
         if (list) MMDB_free_entry_data_list(list);
-        *nret = lookup_fail(L, r, lua_tostring(L, 2),
-                            status != MMDB_SUCCESS ? lookup_reason(status) : "the record is empty");
+        *nret = lookup_fail(L, r, what, status != MMDB_SUCCESS ? lookup_reason(status) : "the record is empty");
         return NULL;
     }
     r->pending = list;
@@ -607,7 +663,7 @@ static int l_lookup(lua_State *L)
         lua_pushinteger(L, prefix);
         return 2;
     }
-    MMDB_entry_data_list_s *list = entries(L, r, &res, &nret);
+    MMDB_entry_data_list_s *list = entries(L, r, &res, lua_tostring(L, 2), &nret);
     if (!list) return nret;
     int top = lua_gettop(L);
     const char *err = NULL;
@@ -627,15 +683,15 @@ static MMDB_entry_data_list_s *walk(lua_State *L, const struct spec *sp, int ni,
     const struct tnode *nd = &sp->nodes[ni];
     if (!e) { *err = "the record ends early"; return NULL; }
     if (depth > MAX_DEPTH) { *err = "the record nests too deeply"; return NULL; }
-    MMDB_entry_data_list_s *end = NULL;
-    if (nd->slot >= 0) {
-        end = push_value(L, e, depth, err);
+    uint32_t type = e->entry_data.type;
+    if (type != MMDB_DATA_TYPE_MAP && type != MMDB_DATA_TYPE_ARRAY) {
+        if (nd->slot < 0) return e->next;
+        MMDB_entry_data_list_s *next = push_value(L, e, depth, err);
         if (*err) return NULL;
         lua_rawseti(L, t, base + nd->slot + 1);
+        return next;
     }
-    uint32_t type = e->entry_data.type;
-    if (nd->child < 0 || (type != MMDB_DATA_TYPE_MAP && type != MMDB_DATA_TYPE_ARRAY))
-        return nd->slot >= 0 ? end : skip_value(e, depth, err);
+    if (nd->child < 0) return skip_value(e, depth, err);
     uint32_t n = e->entry_data.data_size;
     e = e->next;
     for (uint32_t i = 0; i < n; i++) {
@@ -660,10 +716,30 @@ static MMDB_entry_data_list_s *walk(lua_State *L, const struct spec *sp, int ni,
     return e;
 }
 
+/* Decode the record at entry into t[base + slot] for the spec's paths (absent ones untouched).
+ * Returns 0, or the number of error values pushed. */
+static int decode_into(lua_State *L, struct reader *r, MMDB_entry_s *entry, const struct spec *sp, int t, int base,
+                       const char *what)
+{
+    MMDB_lookup_result_s res = {.found_entry = true, .entry = *entry, .netmask = 0};
+    int nret;
+    MMDB_entry_data_list_s *list = entries(L, r, &res, what, &nret);
+    if (!list) return nret;
+    const char *err = NULL;
+    int top = lua_gettop(L);
+    walk(L, sp, 0, list, 0, t, base, &err);
+    free_pending(r);
+    if (err) {
+        lua_settop(L, top);
+        return lookup_fail(L, r, what, err);
+    }
+    return 0;
+}
+
 static int l_lookup_into(lua_State *L)
 {
     struct reader *r = check_reader(L);
-    const struct spec *sp = luaL_checkudata(L, 3, SPEC_MT);
+    const struct spec *sp = check_spec(L, 3);
     luaL_checktype(L, 4, LUA_TTABLE);
     int base = (int)luaL_optinteger(L, 5, 0);
     for (int i = 1; i <= sp->nslots; i++) {
@@ -674,24 +750,56 @@ static int l_lookup_into(lua_State *L)
     int prefix = 0, nret = find(L, r, &res, &prefix);
     if (nret) return nret;
     if (res.found_entry) {
-        MMDB_entry_data_list_s *list = entries(L, r, &res, &nret);
-        if (!list) return nret;
-        const char *err = NULL;
-        int top = lua_gettop(L);
-        walk(L, sp, 0, list, 0, 4, base, &err);
-        free_pending(r);
-        if (err) {
-            lua_settop(L, top);
+        nret = decode_into(L, r, &res.entry, sp, 4, base, lua_tostring(L, 2));
+        if (nret) {
             for (int i = 1; i <= sp->nslots; i++) {
                 lua_pushnil(L);
                 lua_rawseti(L, 4, base + i);
             }
-            return lookup_fail(L, r, lua_tostring(L, 2), err);
+            return nret;
         }
     }
     lua_pushboolean(L, res.found_entry);
     lua_pushinteger(L, prefix);
     return 2;
+}
+
+/* r:locate(ip) -> true, prefix, record offset | false, prefix | nil, "not covered" | nil, err.
+ * The offset names the record: many networks share one, so a caller can cache its decode. */
+static int l_locate(lua_State *L)
+{
+    struct reader *r = check_reader(L);
+    MMDB_lookup_result_s res;
+    int prefix = 0, nret = find(L, r, &res, &prefix);
+    if (nret) return nret;
+    lua_pushboolean(L, res.found_entry);
+    lua_pushinteger(L, prefix);
+    if (!res.found_entry) return 2;
+    lua_pushnumber(L, res.entry.offset);
+    return 3;
+}
+
+/* r:decode_into(offset, spec, t [, base [, ip]]) -> true | nil, err: the record at an offset
+ * from locate, like lookup_into but leaving the slots of absent paths untouched. */
+static int l_decode_into(lua_State *L)
+{
+    struct reader *r = check_reader(L);
+    lua_Number off = luaL_checknumber(L, 2);
+    const struct spec *sp = check_spec(L, 3);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    int base = (int)luaL_optinteger(L, 5, 0);
+    if (!(off >= 0 && off < r->db.data_section_size) || off != (lua_Number)(uint32_t)off)
+        return luaL_argerror(L, 2, "not a record offset of this database");
+    MMDB_entry_s entry = {.mmdb = &r->db, .offset = (uint32_t)off};
+    const char *what = lua_tostring(L, 6);
+    if (!what) {
+        lua_pushfstring(L, "the record at offset %d", (int)off);
+        what = lua_tostring(L, -1);
+    }
+    int nret = decode_into(L, r, &entry, sp, 4, base, what);
+    if (nret) return nret;
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 /* ---------------------------------------------------------------- metadata */
@@ -739,14 +847,14 @@ static int l_fields(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     int npaths = (int)lua_objlen(L, 1);
-    if (npaths < 1) return luaL_argerror(L, 1, "expected a non-empty list of paths");
+    if (npaths < 1) return luaL_error(L, "mmdb.fields: expected a non-empty list of paths");
     size_t text = 0;
     int parts = 0;
     for (int i = 1; i <= npaths; i++) {
         lua_rawgeti(L, 1, i);
-        size_t n;
-        const char *p = lua_tolstring(L, -1, &n);
-        if (!p || lua_type(L, -1) != LUA_TSTRING || n == 0) return luaL_error(L, "mmdb.fields: path %d is not a non-empty string", i);
+        size_t n = 0;
+        const char *p = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+        if (!p || n == 0) return luaL_error(L, "mmdb.fields: path %d is not a non-empty string", i);
         text += n + 1;
         parts += 1;
         for (size_t k = 0; k < n; k++) parts += p[k] == '.';
@@ -813,15 +921,23 @@ static int l_lib_version(lua_State *L)
 int luaopen_ipe_mmdb(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"lookup", l_lookup}, {"lookup_into", l_lookup_into}, {"metadata", l_metadata},
-        {"path", l_path}, {"close", l_close}, {NULL, NULL},
+        {"lookup", l_lookup}, {"lookup_into", l_lookup_into}, {"locate", l_locate},
+        {"decode_into", l_decode_into}, {"metadata", l_metadata},
+        {"verify", l_verify}, {"path", l_path}, {"close", l_close}, {NULL, NULL},
     };
     static const luaL_Reg funcs[] = {
         {"open", l_open}, {"fields", l_fields}, {"lib_version", l_lib_version}, {NULL, NULL},
     };
-    luaL_newmetatable(L, READER_MT);
-    lua_createtable(L, 0, 6);
-    luaL_register(L, NULL, methods);
+    luaL_newmetatable(L, SPEC_MT);
+    lua_pushcfunction(L, l_spec_len);
+    lua_setfield(L, -2, "__len");
+    lua_pushliteral(L, "ipe.mmdb.fields");
+    lua_setfield(L, -2, "__metatable");
+    luaL_newmetatable(L, READER_MT); /* stack: spec mt, reader mt */
+    lua_createtable(L, 0, 9);
+    lua_pushvalue(L, -2);
+    lua_pushvalue(L, -4);
+    luaL_openlib(L, NULL, methods, 2); /* upvalues: reader mt, spec mt */
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, l_close);
     lua_setfield(L, -2, "__gc");
@@ -829,13 +945,7 @@ int luaopen_ipe_mmdb(lua_State *L)
     lua_setfield(L, -2, "__tostring");
     lua_pushliteral(L, "ipe.mmdb.reader");
     lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 1);
-    luaL_newmetatable(L, SPEC_MT);
-    lua_pushcfunction(L, l_spec_len);
-    lua_setfield(L, -2, "__len");
-    lua_pushliteral(L, "ipe.mmdb.fields");
-    lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 1);
+    lua_pop(L, 2);
     lua_createtable(L, 0, 3);
     luaL_register(L, NULL, funcs);
     return 1;

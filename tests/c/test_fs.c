@@ -26,6 +26,8 @@ int main(void)
         tap_is(lua_run(L, "local ok, e = fs.write_atomic(DIR .. '/missing/x', 'data') return e", buf, sizeof buf), want,
                "write_atomic into a missing folder fails with the path");
     }
+    tap_is(lua_run(L, "assert(fs.write_atomic('/dev/null', 'x')) local st = fs.stat('/dev/null') return st.type", buf, sizeof buf),
+           "other", "write_atomic writes to a device and never replaces it (/dev/null stays a device)");
     tap_is(lua_run(L, "local d, e = fs.read(DIR .. '/a/f.txt', 2) return e:match('larger than 2 bytes') ~= nil", buf, sizeof buf),
            "true", "read refuses files over the limit");
     lua_run(L, "os.remove(DIR .. '/a/f.txt') os.remove(DIR .. '/a/b/c') os.remove(DIR .. '/a/b') os.remove(DIR .. '/a') "
