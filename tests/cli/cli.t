@@ -223,7 +223,9 @@ for my $case (@bad) {
     my ($a) = ipe('sql', $q, '--db', "$dir/a.db", '-f', 'csv');
     my ($b) = ipe('sql', $q, '--db', "$dir/b.db", '-f', 'csv');
     is($a, $b, 'demo: same seed, events and time give the same rows');
-    opendir my $dh, $dir; my @left = grep { /building/ } readdir $dh; closedir $dh;
+    opendir(my $dh, $dir) or die "$dir: $!";
+    my @left = grep { /building/ } readdir $dh;
+    closedir $dh;
     is(scalar @left, 0, 'demo: no temporary file left behind');
 }
 

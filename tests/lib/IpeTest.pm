@@ -7,6 +7,7 @@ use Exporter 'import';
 use File::Temp qw(tempdir);
 use File::Spec;
 use Cwd qw(abs_path);
+use POSIX ();
 
 our @EXPORT = qw(ipe ipe_ok repo_root shared_dir demo_db tmpdir NOW slurp spew);
 
@@ -38,10 +39,12 @@ sub ipe {
     spew("$dir/in", defined $opts->{stdin} ? $opts->{stdin} : '');
     my $pid = fork() // die "fork: $!";
     if ($pid == 0) {
-        open STDIN, '<', "$dir/in" or die;
-        open STDOUT, '>', "$dir/out" or die;
-        open STDERR, '>', "$dir/err" or die;
-        exec @cmd or die "exec $cmd[0]: $!";
+        # never die in the child: that would run the parent's destructors (a mock server's stop) here
+        open(STDIN, '<', "$dir/in") && open(STDOUT, '>', "$dir/out") && open(STDERR, '>', "$dir/err")
+            or POSIX::_exit(126);
+        exec { $cmd[0] } @cmd;
+        print STDERR "exec $cmd[0]: $!\n";
+        POSIX::_exit(127);
     }
     waitpid $pid, 0;
     my $status = $?;

@@ -289,7 +289,7 @@ sub start {
     }
     my $port = $sock->sockport;
     close $sock;
-    return bless { pid => $pid, port => $port, log => $opts{log}, dir => $dir }, $class;
+    return bless { pid => $pid, port => $port, log => $opts{log}, dir => $dir, owner => $$ }, $class;
 }
 
 sub port { $_[0]{port} }
@@ -310,6 +310,7 @@ sub clear { my $self = shift; open my $fh, '>', $self->{log}; close $fh if $fh }
 sub stop {
     my $self = shift;
     return unless $self->{pid};
+    return unless $$ == $self->{owner};    # a forked copy of the object never stops the server
     kill 'KILL', -$self->{pid};
     kill 'KILL', $self->{pid};
     waitpid $self->{pid}, 0;
