@@ -15,6 +15,7 @@ latest version of each, live or not — the AbuseIPDB playbooks write there).
 Key: IPE_ABUSEIPDB_API_KEY or [provider.abuseipdb] key. Private and internal
 addresses are never sent; with --offline only the cache answers.]],
   categories = { "external", "threat-intel" },
+  page = { group = "insights", order = 50 },
   sources = { "ThreatIntelligenceIndicator" },
   params = {
     { name = "ip", type = "ip", required = true, help = "the IP address to look up" },

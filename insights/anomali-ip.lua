@@ -16,6 +16,7 @@ Credentials: IPE_ANOMALI_USER and IPE_ANOMALI_API_KEY, or [provider.anomali]
 user and key. Private and internal addresses are never sent; with --offline
 only the cache answers.]],
   categories = { "external", "threat-intel" },
+  page = { group = "insights", order = 40 },
   sources = { "ThreatIntelligenceIndicator" },
   params = {
     { name = "ip", type = "ip", required = true, help = "the IP address to look up" },

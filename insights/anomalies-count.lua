@@ -53,6 +53,7 @@ less). Anomalies alone are weak signals; several templates firing for one IP
 are worth a closer look.]],
   categories = { "offline", "anomaly" },
   sources = { "Anomalies" },
+  page = { group = "insights", order = 60 },
   params = {
     { name = "ip", type = "ip", required = true, help = "the IP address to investigate" },
   },

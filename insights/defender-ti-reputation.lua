@@ -18,6 +18,7 @@ with ThreatIntelligence.Read.All (or [provider.mdti] in the config file).
 Private and internal addresses are never sent; with --offline only the
 cache answers.]],
   categories = { "external", "threat-intel" },
+  page = { group = "insights", order = 10 },
   sources = { "ThreatIntelligenceIndicator" },
   params = {
     { name = "ip", type = "ip", required = true, help = "the IP address to look up" },

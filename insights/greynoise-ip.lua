@@ -15,6 +15,7 @@ each, live or not). Works without a key (a lower quota); a key goes in
 IPE_GREYNOISE_API_KEY or [provider.greynoise] key. Private and internal
 addresses are never sent; with --offline only the cache answers.]],
   categories = { "external", "threat-intel" },
+  page = { group = "insights", order = 120 },
   sources = { "ThreatIntelligenceIndicator" },
   params = {
     { name = "ip", type = "ip", required = true, help = "the IP address to look up" },

@@ -164,6 +164,7 @@ A second table names the database and build date behind every value; a third
 lists each database consulted and whether it has the address. Works without a
 workspace and without network access.]],
   categories = { "offline", "geo" },
+  page = { group = "overview", order = 20 },
   sources = {},
   params = {
     { name = "ip", type = "ip", required = true, help = "the IP address to investigate" },

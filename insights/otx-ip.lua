@@ -15,6 +15,7 @@ not). Works without a key; a key goes in IPE_OTX_API_KEY or [provider.otx]
 key. Private and internal addresses are never sent; with --offline only the
 cache answers.]],
   categories = { "external", "threat-intel" },
+  page = { group = "insights", order = 130 },
   sources = { "ThreatIntelligenceIndicator" },
   params = {
     { name = "ip", type = "ip", required = true, help = "the IP address to look up" },

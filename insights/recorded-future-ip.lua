@@ -15,6 +15,7 @@ or not — Recorded Future's risk lists land there). Key: IPE_RF_API_KEY or
 [provider.recorded-future] key. Private and internal addresses are never
 sent; with --offline only the cache answers.]],
   categories = { "external", "threat-intel" },
+  page = { group = "insights", order = 30 },
   sources = { "ThreatIntelligenceIndicator" },
   params = {
     { name = "ip", type = "ip", required = true, help = "the IP address to look up" },

@@ -29,7 +29,10 @@ local function sql(db)
     "  UNION ALL",
     "  SELECT 'Syslog', Computer, HostIP, 'logon', ProcessName, NULL,",
     "         CASE WHEN SyslogMessage LIKE 'Accepted %' THEN 'logon success' ELSE 'logon failure' END, TimeGenerated",
-    "  FROM Syslog WHERE ProcessName = 'sshd' AND " .. w .. " AND " .. db:text_has_ip("SyslogMessage", "ip"),
+    -- only the hours in which the rollup saw the IP in Syslog are read from the raw rows
+    "  FROM Syslog s JOIN (SELECT FirstSeen AS f, LastSeen AS l FROM _ipe_ip_activity WHERE IP = :ip AND Source = 'Syslog'",
+    "    AND Hour >= substr(:from, 1, 13) AND Hour <= substr(:to, 1, 13)) a ON s.TimeGenerated >= a.f AND s.TimeGenerated <= a.l",
+    "  WHERE ProcessName = 'sshd' AND " .. w .. " AND " .. db:text_has_ip("SyslogMessage", "ip"),
     ")",
     "GROUP BY Source, Host, HostIP, Direction, Port, Protocol, Action",
     "ORDER BY LastSeen DESC, Events DESC",
@@ -50,7 +53,8 @@ grouped per host, host address, direction, port, protocol and action, with the
 number of events and when they were first and last seen in the window.
 Use it to scope an incident: which machines touched this address, and how.]],
   categories = { "offline", "network", "endpoint", "identity" },
-  sources = { "DeviceNetworkEvents", "CommonSecurityLog", "SecurityEvent", "Syslog" },
+  sources = { "DeviceNetworkEvents", "CommonSecurityLog", "SecurityEvent", "Syslog", "_ipe_ip_activity" },
+  page = { group = "insights", order = 90, hunt = "hosts-contacting-ip" },
   params = {
     { name = "ip", type = "ip", required = true, help = "the IP address to investigate" },
     { name = "limit", type = "int", default = 500, min = 1, max = 100000, help = "at most this many rows" },

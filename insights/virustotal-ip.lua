@@ -16,6 +16,7 @@ API allows 4 lookups a minute; ipe waits its turn within the run's time
 budget and caches answers for a day. Private and internal addresses are never
 sent; with --offline only the cache answers.]],
   categories = { "external", "threat-intel" },
+  page = { group = "insights", order = 20 },
   sources = { "ThreatIntelligenceIndicator" },
   params = {
     { name = "ip", type = "ip", required = true, help = "the IP address to look up" },

@@ -1488,6 +1488,10 @@ local function existing_indexes(db)
   return list
 end
 
+local function has_rollup(db)
+  return db:query("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_ipe_ip_activity'")[1][1] > 0
+end
+
 function M.build(db, opts)
   local events, seed, N, progress = check_opts(db, opts)
   math.randomseed(seed)
@@ -1509,6 +1513,9 @@ function M.build(db, opts)
   local ok, err = pcall(schema.atomically, db, "ipe_demo", function()
     local indexes = existing_indexes(db)
     for _, ix in ipairs(indexes) do db:exec("DROP INDEX " .. ix.name) end
+    -- the per-IP rollups are built once at the end, not by triggers row by row
+    local rollup = has_rollup(db) and require("ipe.migrations.rollup")
+    if rollup then rollup.bulk_begin(db) end
     E = make_writers(db, counts, events, progress)
     S = state
     math.randomseed(seed)
@@ -1519,6 +1526,7 @@ function M.build(db, opts)
     S.di_interval = run_periodic(N, di_per_host, device_info)
     run_background(N, R)
     for _, ix in ipairs(indexes) do db:exec(ix.sql) end
+    if rollup then rollup.bulk_end(db) end
   end)
   E, S = nil, nil
   db:exec("PRAGMA cache_size=" .. tostring(cache))

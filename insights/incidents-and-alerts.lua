@@ -1,0 +1,86 @@
+-- Incidents and alerts (IP entity page, "Incidents and alerts" tab; overview.md sections 3
+-- and 4): every incident and alert that names the IP, latest version of each.
+local result = require "ipe.result"
+
+-- Alerts naming the IP and the incidents holding them, latest version in the window.
+local function matches(db)
+  return table.concat({
+    "WITH alerts AS (",
+    "  SELECT * FROM (SELECT a.*, ROW_NUMBER() OVER (PARTITION BY SystemAlertId ORDER BY TimeGenerated DESC) AS Version",
+    "    FROM SecurityAlert a WHERE " .. db:window("TimeGenerated") .. " AND " .. db:entities_have_ip("Entities", "ip") .. ")",
+    "  WHERE Version = 1",
+    "), incidents AS (",
+    "  SELECT * FROM (SELECT i.*, ROW_NUMBER() OVER (PARTITION BY IncidentNumber ORDER BY TimeGenerated DESC) AS Version",
+    "    FROM SecurityIncident i WHERE " .. db:window("TimeGenerated"),
+    "      AND EXISTS (SELECT 1 FROM json_each(i.AlertIds) x JOIN alerts ON alerts.SystemAlertId = x.value))",
+    "  WHERE Version = 1",
+    "),",
+  }, "\n")
+end
+
+-- The other entities of an alert, as "host wks-007", "account adele.vance@contoso.com", ...
+local ASSETS = table.concat({
+  "assets AS (",
+  "  SELECT a.SystemAlertId AS Id, lower(json_extract(e.value, '$.Type')) || ' ' || COALESCE(",
+  "    json_extract(e.value, '$.HostName') || COALESCE('.' || NULLIF(json_extract(e.value, '$.DnsDomain'), ''), ''),",
+  "    json_extract(e.value, '$.Name') || COALESCE('@' || NULLIF(json_extract(e.value, '$.UPNSuffix'), ''), ''),",
+  "    json_extract(e.value, '$.Address'), json_extract(e.value, '$.Url'), json_extract(e.value, '$.DomainName'),",
+  "    json_extract(e.value, '$.ResourceId'), json_extract(e.value, '$.Value')) AS Asset",
+  "  FROM alerts a, json_each(CASE WHEN json_valid(a.Entities) THEN a.Entities ELSE '[]' END) e",
+  "  WHERE json_type(e.value) = 'object' AND lower(COALESCE(json_extract(e.value, '$.Type'), 'ip')) <> 'ip'",
+  ")",
+}, "\n")
+
+local function sql(db)
+  return matches(db) .. "\n" .. ASSETS .. "\n" .. table.concat({
+    "SELECT 'Incident' AS Kind, CAST(i.IncidentNumber AS TEXT) AS Id, i.Title, i.Severity, i.Status,",
+    "  COALESCE(NULLIF(i.Classification, ''), 'Undetermined') AS Classification,",
+    "  (SELECT group_concat(s, ', ') FROM (SELECT DISTINCT a.Status AS s FROM json_each(i.AlertIds) x",
+    "     JOIN alerts a ON a.SystemAlertId = x.value ORDER BY 1)) AS InvestigationState,",
+    "  (SELECT group_concat(value, ', ') FROM json_each(CASE WHEN json_valid(i.AdditionalData)",
+    "     THEN json_extract(i.AdditionalData, '$.tactics') END)) AS Category,",
+    "  json_extract(i.Owner, '$.assignedTo') AS AssignedTo, i.LastActivityTime AS LastActivity,",
+    "  (SELECT group_concat(Asset, ', ') FROM (SELECT DISTINCT Asset FROM json_each(i.AlertIds) x",
+    "     JOIN assets ON assets.Id = x.value ORDER BY 1)) AS ImpactedAssets,",
+    "  CAST(i.IncidentNumber AS TEXT) AS Incident",
+    "FROM incidents i",
+    "UNION ALL",
+    "SELECT 'Alert', a.SystemAlertId, a.DisplayName, a.AlertSeverity, a.Status, NULL, a.Status, a.Tactics, NULL,",
+    "  a.EndTime,",
+    "  (SELECT group_concat(Asset, ', ') FROM (SELECT DISTINCT Asset FROM assets WHERE assets.Id = a.SystemAlertId",
+    "     ORDER BY 1)),",
+    "  (SELECT group_concat(IncidentNumber, ', ') FROM incidents i, json_each(i.AlertIds) x",
+    "     WHERE x.value = a.SystemAlertId)",
+    "FROM alerts a",
+    "ORDER BY Kind DESC, LastActivity DESC, Id",
+  }, "\n")
+end
+
+return {
+  name = "incidents-and-alerts",
+  kind = "insight",
+  title = "Incidents and alerts",
+  summary = "Incidents and alerts naming the IP: severity, status, owner, impacted assets",
+  description = [[
+Every incident and alert that names the IP in the window, as its latest
+version (SecurityAlert and SecurityIncident add a row on every update): title,
+severity, status, classification, investigation state (the statuses of an
+incident's alerts; an alert's own status), category (MITRE tactics), who it is
+assigned to, the last activity and the impacted assets — the other entities of
+the alerts (hosts, accounts, URLs, ...). An alert names the IP through an "ip"
+entity of its Entities; an incident through its alerts. On the page, the
+table can be filtered (--where column=v1,v2), cut to some columns (--columns)
+and sorted (--sort column[:asc|desc]).]],
+  categories = { "offline", "alerts" },
+  sources = { "SecurityAlert", "SecurityIncident" },
+  page = { group = "incidents", order = 10 },
+  params = {
+    { name = "ip", type = "ip", required = true, help = "the IP address to investigate" },
+  },
+  run = function(ctx, p)
+    local rows, cols = ctx.db:query(sql(ctx.db), { ip = p.ip })
+    local s = result.from_query(rows, cols, { LastActivity = "time" }, "Incidents and alerts naming " .. p.ip)
+    s.id = "incidents"
+    return s
+  end,
+}

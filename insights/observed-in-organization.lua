@@ -1,0 +1,79 @@
+-- Observed in organization (IP entity page, "Observed in organization" tab; overview.md
+-- section 5): the devices that had a connection with the IP, each with its last event.
+local result = require "ipe.result"
+
+local function activity_sql(db)
+  if db:value("SELECT count(*) FROM sqlite_master WHERE name = '_ipe_ip_queries'") == 0 then
+    error("this workspace has no per-IP activity rollup (_ipe_ip_activity); it predates it: "
+      .. "upgrade it with a writer (ipe-run ingest) or rebuild it", 0)
+  end
+  return db:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = 'activity'")
+end
+
+-- A host's short, lower-case name: wks-007.contoso.com and WKS-007 are one device.
+local DEVICE = "lower(CASE WHEN Host GLOB '*[A-Za-z]*' AND instr(Host, '.') > 0 "
+  .. "THEN substr(Host, 1, instr(Host, '.') - 1) ELSE Host END)"
+
+local function sql(db)
+  return table.concat({
+    "WITH a AS (", activity_sql(db), "),",
+    "seen AS (",
+    "  SELECT " .. DEVICE .. " AS Device, Source, Host, Events, FirstSeen, LastSeen FROM a",
+    "  WHERE Host <> '' AND Source IN ('DeviceNetworkEvents', 'CommonSecurityLog', 'SecurityEvent', 'Syslog')",
+    "), devices AS (",
+    "  SELECT Device, sum(Events) AS Events, min(FirstSeen) AS FirstSeen, max(LastSeen) AS LastSeen,",
+    "         max(Host) AS Name FROM seen GROUP BY Device ORDER BY LastSeen DESC, Device LIMIT :limit",
+    "), last AS (",
+    "  SELECT d.*, s.Source, s.Host FROM devices d JOIN seen s ON s.Device = d.Device AND s.LastSeen = d.LastSeen",
+    "  GROUP BY d.Device",
+    ")",
+    "SELECT CASE WHEN instr(l.Name, '.') > 0 THEN l.Name ELSE l.Host END AS Device, l.LastSeen, l.Source,",
+    "  COALESCE(n.ActionType, c.DeviceAction, s.Activity, y.SyslogMessage) AS Action,",
+    "  COALESCE(n.LocalIP, c.SourceIP, y.HostIP) AS LocalIP,",
+    "  COALESCE(n.RemoteIP, c.DestinationIP, s.IpAddress) AS RemoteIP,",
+    "  COALESCE(CAST(n.RemotePort AS TEXT), CAST(c.DestinationPort AS TEXT), s.IpPort) AS RemotePort,",
+    "  COALESCE(n.Protocol, c.Protocol, s.LogonTypeName) AS Protocol,",
+    "  COALESCE(n.InitiatingProcessFileName, c.ApplicationProtocol, s.LogonProcessName, y.ProcessName) AS Process,",
+    "  COALESCE(n.InitiatingProcessAccountName, c.SourceUserName, s.Account) AS Account,",
+    "  l.Events, l.FirstSeen",
+    "FROM last l",
+    "LEFT JOIN DeviceNetworkEvents n ON l.Source = 'DeviceNetworkEvents' AND n.TimeGenerated = l.LastSeen",
+    "  AND n.DeviceName = l.Host AND (n.RemoteIP = :ip OR n.LocalIP = :ip)",
+    "LEFT JOIN CommonSecurityLog c ON l.Source = 'CommonSecurityLog' AND c.TimeGenerated = l.LastSeen",
+    "  AND COALESCE(NULLIF(c.SourceHostName, ''), NULLIF(c.DestinationHostName, '')) = l.Host",
+    "LEFT JOIN SecurityEvent s ON l.Source = 'SecurityEvent' AND s.TimeGenerated = l.LastSeen AND s.Computer = l.Host",
+    "LEFT JOIN Syslog y ON l.Source = 'Syslog' AND y.TimeGenerated = l.LastSeen AND y.Computer = l.Host",
+    "GROUP BY l.Device",
+    "ORDER BY l.LastSeen DESC, l.Device",
+  }, "\n")
+end
+
+return {
+  name = "observed-in-organization",
+  kind = "insight",
+  title = "Observed in organization",
+  summary = "Devices that had a connection with the IP, each with its last event's details",
+  description = [[
+The devices that had a connection with the IP in the window — Defender for
+Endpoint network events (the device), firewall and proxy records (the endpoint
+behind the traffic), Windows logons from the IP and Linux sshd lines naming it
+(the computer) — each with the details of its last event (action, addresses,
+port, protocol, process, account), how many events it had with the IP and when
+the first was. A device counts once whatever the spelling of its name
+(wks-007.contoso.com and wks-007). The most recently active devices first, at
+most `limit` (the page's --limit, 100 by default).]],
+  categories = { "offline", "network", "endpoint" },
+  sources = { "DeviceNetworkEvents", "CommonSecurityLog", "SecurityEvent", "Syslog", "_ipe_ip_activity", "_ipe_ip_queries" },
+  page = { group = "observed", order = 10, hunt = "hosts-contacting-ip" },
+  params = {
+    { name = "ip", type = "ip", required = true, help = "the IP address to investigate" },
+    { name = "limit", type = "int", default = 100, min = 1, max = 100000, help = "at most this many devices" },
+  },
+  run = function(ctx, p)
+    local rows, cols = ctx.db:query(sql(ctx.db), { ip = p.ip, limit = p.limit })
+    local s = result.from_query(rows, cols, { LastSeen = "time", LocalIP = "ip", RemoteIP = "ip", Events = "count",
+      FirstSeen = "time" }, "Devices that had a connection with " .. p.ip)
+    s.id = "devices"
+    return s
+  end,
+}

@@ -1,0 +1,96 @@
+-- IP address remote connections with TI match (Sentinel entity insight, insights.md 2.8):
+-- the devices that connected with the IP, when threat intelligence says the IP is bad.
+local result = require "ipe.result"
+
+local function activity_sql(db)
+  if db:value("SELECT count(*) FROM sqlite_master WHERE name = '_ipe_ip_queries'") == 0 then
+    error("this workspace has no per-IP activity rollup (_ipe_ip_activity); it predates it: "
+      .. "upgrade it with a writer (ipe-run ingest) or rebuild it", 0)
+  end
+  return db:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = 'activity'")
+end
+
+-- The live indicators for the IP (latest version per IndicatorId, active, not expired).
+local TI = [[
+SELECT IndicatorProvider, ThreatType, ConfidenceScore, ExpirationDateTime, IndicatorId
+FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY IndicatorId ORDER BY TimeGenerated DESC) AS Version
+  FROM ThreatIntelligenceIndicator
+  WHERE rowid IN (SELECT rowid FROM ThreatIntelligenceIndicator WHERE NetworkIP = :ip
+                  UNION ALL SELECT rowid FROM ThreatIntelligenceIndicator WHERE NetworkSourceIP = :ip
+                  UNION ALL SELECT rowid FROM ThreatIntelligenceIndicator WHERE NetworkDestinationIP = :ip
+                  UNION ALL SELECT rowid FROM ThreatIntelligenceIndicator WHERE EmailSourceIpAddress = :ip)
+    AND +TimeGenerated <= :to
+)
+WHERE Version = 1 AND Active = 1 AND (ExpirationDateTime IS NULL OR ExpirationDateTime > :now)
+ORDER BY ConfidenceScore DESC, IndicatorProvider]]
+
+-- Firewall records enriched by Microsoft's TI feed (MaliciousIP) in the window.
+local function enriched(db)
+  return "SELECT count(*), max(ThreatSeverity), max(IndicatorThreatType), max(ThreatDescription)\n"
+    .. "FROM CommonSecurityLog WHERE MaliciousIP = :ip AND " .. db:window("TimeGenerated")
+end
+
+local DEVICE = "lower(CASE WHEN Host GLOB '*[A-Za-z]*' AND instr(Host, '.') > 0 "
+  .. "THEN substr(Host, 1, instr(Host, '.') - 1) ELSE Host END)"
+
+local function devices(db)
+  return table.concat({
+    "SELECT " .. DEVICE .. " AS Device, max(Host) AS Name, group_concat(DISTINCT Source) AS Sources,",
+    "       sum(Events) AS Events, min(FirstSeen) AS FirstSeen, max(LastSeen) AS LastSeen",
+    "FROM (", activity_sql(db), ")",
+    "WHERE Host <> '' AND Source IN ('DeviceNetworkEvents', 'CommonSecurityLog')",
+    "GROUP BY Device ORDER BY LastSeen DESC, Device",
+  }, "\n")
+end
+
+return {
+  name = "remote-connections-ti-match",
+  kind = "insight",
+  title = "IP address remote connections with TI match",
+  summary = "Devices that connected with the IP, when a live TI indicator or TI enrichment names it",
+  description = [[
+When threat intelligence says the IP is bad — a live indicator of this
+workspace names it (ThreatIntelligenceIndicator, latest version per indicator,
+active and not expired), or the firewall's Microsoft TI enrichment marked it
+(CommonSecurityLog.MaliciousIP) — the devices that connected with it in the
+window (Defender for Endpoint network events and firewall records), with how
+many events, when first and last, and what the threat intelligence says. When
+no threat intelligence names the IP, the panel is empty: see "IP address
+remote connections" for every connection.]],
+  categories = { "offline", "network", "threat-intel" },
+  sources = { "ThreatIntelligenceIndicator", "CommonSecurityLog", "DeviceNetworkEvents", "_ipe_ip_activity", "_ipe_ip_queries" },
+  page = { group = "insights", order = 80, hunt = "ti-matches-in-traffic" },
+  params = {
+    { name = "ip", type = "ip", required = true, help = "the IP address to investigate" },
+  },
+  run = function(ctx, p)
+    local db = ctx.db
+    local ti = db:query(TI, { ip = p.ip })
+    local mal = db:query(enriched(db), { ip = p.ip })[1]
+    local columns = { { "Device", "text" }, { "Sources", "text" }, { "Events", "count" }, { "FirstSeen", "time" },
+                      { "LastSeen", "time" }, { "ThreatType", "text" }, { "Confidence", "number" },
+                      { "MatchedBy", "text" } }
+    local title = "Remote connections of " .. p.ip .. " with a TI match"
+    if #ti == 0 and mal[1] == 0 then
+      return result.output{ status = "empty", message = "no live threat-intelligence indicator or TI enrichment names "
+        .. p.ip, sections = { result.table{ id = "connections", title = title, columns = columns, rows = {} } } }
+    end
+    local matched, threat, confidence = {}, nil, nil
+    for _, r in ipairs(ti) do
+      matched[#matched + 1] = tostring(r[1]) .. " indicator"
+      if not threat and r[2] ~= result.null then threat = r[2] end
+      if r[3] ~= result.null and (not confidence or r[3] > confidence) then confidence = r[3] end
+    end
+    if mal[1] > 0 then
+      matched[#matched + 1] = "firewall TI enrichment (" .. mal[1] .. " records)"
+      if not threat and mal[3] ~= result.null then threat = mal[3] end
+    end
+    local rows = {}
+    for i, r in ipairs(db:query(devices(db), { ip = p.ip })) do
+      local name = (type(r[2]) == "string" and r[2]:find("%.")) and r[2] or r[1]
+      rows[i] = { name, r[3], r[4], r[5], r[6], threat, confidence, table.concat(matched, "; ") }
+    end
+    return result.table{ id = "connections", title = title, columns = columns, rows = rows }
+  end,
+}

@@ -1,0 +1,69 @@
+-- Security info (IP entity page, overview; overview.md section 2): the open incidents and
+-- the active alerts that name the IP.
+local result = require "ipe.result"
+
+-- Alerts naming the IP (an "ip" entity of SecurityAlert.Entities) and the incidents holding
+-- them, each as its latest version in the window (both tables are logs: an update adds a row).
+local function matches(db)
+  return table.concat({
+    "WITH alerts AS (",
+    "  SELECT * FROM (SELECT a.*, ROW_NUMBER() OVER (PARTITION BY SystemAlertId ORDER BY TimeGenerated DESC) AS Version",
+    "    FROM SecurityAlert a WHERE " .. db:window("TimeGenerated") .. " AND " .. db:entities_have_ip("Entities", "ip") .. ")",
+    "  WHERE Version = 1",
+    "), incidents AS (",
+    "  SELECT * FROM (SELECT i.*, ROW_NUMBER() OVER (PARTITION BY IncidentNumber ORDER BY TimeGenerated DESC) AS Version",
+    "    FROM SecurityIncident i WHERE " .. db:window("TimeGenerated"),
+    "      AND EXISTS (SELECT 1 FROM json_each(i.AlertIds) x JOIN alerts ON alerts.SystemAlertId = x.value))",
+    "  WHERE Version = 1",
+    ")",
+  }, "\n")
+end
+
+local function sql(db)
+  return matches(db) .. "\n" .. table.concat({
+    "SELECT 'Incident' AS Kind, CAST(IncidentNumber AS TEXT) AS Id, Title, Severity, Status,",
+    "       LastActivityTime AS LastActivity",
+    "FROM incidents WHERE Status <> 'Closed'",
+    "UNION ALL",
+    "SELECT 'Alert', SystemAlertId, DisplayName, AlertSeverity, Status, EndTime",
+    "FROM alerts WHERE Status NOT IN ('Resolved', 'Dismissed')",
+    "ORDER BY Kind DESC, LastActivity DESC",
+  }, "\n")
+end
+
+return {
+  name = "security-info",
+  kind = "insight",
+  title = "Security info",
+  summary = "Open incidents and active alerts that name the IP",
+  description = [[
+The incidents that are not closed and the alerts that are not resolved or
+dismissed among those that name the IP in the window: an alert names it when
+its Entities list holds an "ip" entity with that Address; an incident names it
+through its alerts (AlertIds). Each alert and incident is taken as its latest
+version in the window, since SecurityAlert and SecurityIncident add a row on
+every update.]],
+  categories = { "offline", "alerts", "overview" },
+  sources = { "SecurityAlert", "SecurityIncident" },
+  page = { group = "overview", order = 10 },
+  params = {
+    { name = "ip", type = "ip", required = true, help = "the IP address to investigate" },
+  },
+  run = function(ctx, p)
+    local rows, cols = ctx.db:query(sql(ctx.db), { ip = p.ip })
+    local incidents, alerts = 0, 0
+    for _, r in ipairs(rows) do
+      if r[1] == "Incident" then incidents = incidents + 1 else alerts = alerts + 1 end
+    end
+    local list = result.from_query(rows, cols, { LastActivity = "time" }, "Open incidents and active alerts")
+    list.id = "open"
+    return result.output{
+      status = #rows > 0 and "ok" or "empty",
+      sections = {
+        result.kv{ id = "counts", title = "Security info for " .. p.ip,
+                   items = { { "Open incidents", incidents, "count" }, { "Active alerts", alerts, "count" } } },
+        list,
+      },
+    }
+  end,
+}

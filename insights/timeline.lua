@@ -1,0 +1,73 @@
+-- Timeline (IP entity page, "Sentinel events" tab; overview.md section 6): alerts, hunting
+-- bookmarks, activity per data source and time bucket, and anomalies in one list.
+local result = require "ipe.result"
+
+local function activity_sql(db)
+  if db:value("SELECT count(*) FROM sqlite_master WHERE name = '_ipe_ip_queries'") == 0 then
+    error("this workspace has no per-IP activity rollup (_ipe_ip_activity); it predates it: "
+      .. "upgrade it with a writer (ipe-run ingest) or rebuild it", 0)
+  end
+  return db:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = 'activity'")
+end
+
+local BUCKET = { day = "substr(Hour, 1, 10) || 'T00:00:00.000Z'", hour = "Hour || ':00:00.000Z'" }
+
+local function sql(db, unit)
+  local w = db:window("TimeGenerated")
+  return table.concat({
+    "SELECT Time, Kind, Title, Source, Detail, Events FROM (",
+    "  SELECT StartTime AS Time, 'Alert' AS Kind, DisplayName AS Title, ProductName AS Source,",
+    "         AlertSeverity || ', ' || Status AS Detail, NULL AS Events",
+    "  FROM (SELECT a.*, ROW_NUMBER() OVER (PARTITION BY SystemAlertId ORDER BY TimeGenerated DESC) AS Version",
+    "        FROM SecurityAlert a WHERE " .. w .. " AND " .. db:entities_have_ip("Entities", "ip") .. ")",
+    "  WHERE Version = 1",
+    "  UNION ALL",
+    "  SELECT EventTime, 'Bookmark', BookmarkName, 'HuntingBookmark', Notes, NULL",
+    "  FROM (SELECT b.*, ROW_NUMBER() OVER (PARTITION BY BookmarkId ORDER BY TimeGenerated DESC) AS Version",
+    "        FROM HuntingBookmark b WHERE " .. w,
+    "          AND (" .. db:entities_have_ip("Entities", "ip"),
+    "               OR (instr(QueryResultRow, :ip) > 0 AND EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(QueryResultRow)",
+    "                   THEN json_extract(QueryResultRow, '$.__entityMapping') END) m",
+    "                   WHERE m.key = :ip AND upper(m.value) = 'IP'))))",
+    "  WHERE Version = 1 AND COALESCE(SoftDeleted, 0) = 0",
+    "  UNION ALL",
+    "  SELECT StartTime, 'Anomaly', AnomalyTemplateName, VendorName, 'score ' || Score, NULL",
+    "  FROM Anomalies WHERE " .. w .. " AND (SourceIpAddress = :ip OR DestinationIpAddress = :ip OR "
+      .. db:entities_have_ip("Entities", "ip") .. ")",
+    "  UNION ALL",
+    "  SELECT " .. BUCKET[unit] .. ", 'Activity', 'Events in ' || Source, Source,",
+    "         count(DISTINCT CASE WHEN Host <> '' THEN Host END) || ' host(s)', sum(Events)",
+    "  FROM (" .. activity_sql(db) .. ")",
+    "  GROUP BY 1, Source",
+    ")",
+    "ORDER BY Time DESC, Kind, Title",
+  }, "\n")
+end
+
+return {
+  name = "timeline",
+  kind = "insight",
+  title = "Timeline",
+  summary = "Alerts, bookmarks, anomalies and activity per source for the IP, newest first",
+  description = [[
+The entity timeline: the alerts that name the IP (their start time, latest
+version), the hunting bookmarks that include it (as an "ip" entity or in the
+bookmarked row's entity mapping; deleted ones left out), the UEBA anomalies
+that name it, and its activity — the events mentioning it in each data source
+per day (per hour for windows of two days or less) — in one list, newest
+first. Kind says which of the four a row is.]],
+  categories = { "offline", "activity", "alerts", "anomaly" },
+  sources = { "SecurityAlert", "HuntingBookmark", "Anomalies", "Syslog", "SecurityEvent", "AuditLogs", "SigninLogs",
+              "OfficeActivity", "BehaviorAnalytics", "Heartbeat", "CommonSecurityLog", "DeviceNetworkEvents",
+              "DeviceInfo", "AzureActivity", "_ipe_ip_activity", "_ipe_ip_queries" },
+  page = { group = "timeline", order = 10, hunt = "ip-everywhere" },
+  params = {
+    { name = "ip", type = "ip", required = true, help = "the IP address to investigate" },
+  },
+  run = function(ctx, p)
+    local rows, cols = ctx.db:query(sql(ctx.db, ctx.window.bucket), { ip = p.ip })
+    local s = result.from_query(rows, cols, { Time = "time", Events = "count" }, "Timeline of " .. p.ip)
+    s.id = "timeline"
+    return s
+  end,
+}

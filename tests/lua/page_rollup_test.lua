@@ -1,0 +1,286 @@
+-- Tests for ipe.migrations.rollup: the per-IP hourly rollups the page reads (activity and
+-- firewall traffic) — kept right by triggers for every IP-bearing place of a row, equal to a
+-- rebuild, exact for any window through the stored statements. Needs ipe.sqlite (ipe-run test).
+local T = require "ipe.testing"
+local has_sqlite, sqlite = pcall(require, "ipe.sqlite")
+if not has_sqlite then
+  T.skip("rollup", "needs the C core (run with ipe-run test)")
+  return T.done()
+end
+local schema = require "ipe.schema"
+local rollup = require "ipe.migrations.rollup"
+local H = require "ipe.harness"
+
+local function fresh()
+  local path = H.workspace{}
+  local db = assert(sqlite.open(path, "rw"))
+  if #db:query("SELECT 1 FROM sqlite_master WHERE name = '_ipe_ip_activity'") == 0 then rollup.up(db) end
+  return db, path
+end
+
+local function insert(db, tname, row)
+  local cols, vals = {}, {}
+  for k, v in pairs(row) do cols[#cols + 1] = k; vals[#vals + 1] = v end
+  db:prepare(schema.insert_sql(tname, cols)):run(unpack(vals, 1, #cols))
+end
+
+local function activity(db, ip)
+  local out = {}
+  for _, r in ipairs(db:query("SELECT Source, Hour, Host, Events, FirstSeen, LastSeen FROM _ipe_ip_activity "
+    .. "WHERE IP = ? ORDER BY Source, Hour, Host", { ip })) do
+    out[#out + 1] = table.concat({ r[1], r[2], r[3], tostring(r[4]), r[5], r[6] }, "|")
+  end
+  return out
+end
+
+T.case("the migration has a description, its tables and an up function", function()
+  T.eq(rollup.tables, { "_ipe_ip_activity", "_ipe_ip_traffic", "_ipe_ip_peers", "_ipe_ip_queries" })
+  T.like(rollup.description, "rollup")
+  T.eq(type(rollup.up), "function")
+end)
+
+T.case("every log table with an IP-bearing place has a source; others do not", function()
+  local names = {}
+  for _, s in ipairs(rollup.sources()) do names[#names + 1] = s.table end
+  T.eq(names, { "CommonSecurityLog", "Syslog", "SecurityEvent", "SigninLogs", "AuditLogs", "OfficeActivity",
+                "BehaviorAnalytics", "Heartbeat", "DeviceNetworkEvents", "DeviceInfo", "AzureActivity" })
+  for _, s in ipairs(rollup.sources()) do
+    local t = schema.table(s.table)
+    for _, c in ipairs(t.ip_columns) do T.like(s.ip, "t%." .. c, s.table .. "." .. c) end
+    for _, c in ipairs(t.ip_text) do T.like(s.ip, "t%." .. c, s.table .. "." .. c) end
+  end
+end)
+
+T.case("a row counts once per IP, in its hour, with its host", function()
+  local db = fresh()
+  insert(db, "CommonSecurityLog", { TimeGenerated = "2026-11-26T10:15:00.000Z", SourceIP = "10.0.2.17",
+    DestinationIP = "89.160.20.128", MaliciousIP = "89.160.20.128", SourceHostName = "wks-007", Computer = "fw-edge01",
+    SourceTranslatedAddress = "131.107.0.89" })
+  insert(db, "CommonSecurityLog", { TimeGenerated = "2026-11-26T10:45:00.000Z", SourceIP = "10.0.2.17",
+    DestinationIP = "89.160.20.128", SourceHostName = "wks-007", Computer = "fw-edge01" })
+  insert(db, "CommonSecurityLog", { TimeGenerated = "2026-11-26T11:05:00.000Z", SourceIP = "89.160.20.128",
+    DestinationIP = "131.107.0.91", DestinationHostName = "srv-lnx01", Computer = "fw-edge01" })
+  T.eq(activity(db, "89.160.20.128"), {
+    "CommonSecurityLog|2026-11-26T10|wks-007|2|2026-11-26T10:15:00.000Z|2026-11-26T10:45:00.000Z",
+    "CommonSecurityLog|2026-11-26T11|srv-lnx01|1|2026-11-26T11:05:00.000Z|2026-11-26T11:05:00.000Z",
+  })
+  T.eq(activity(db, "131.107.0.89"), {
+    "CommonSecurityLog|2026-11-26T10|wks-007|1|2026-11-26T10:15:00.000Z|2026-11-26T10:15:00.000Z" })
+  db:close()
+end)
+
+T.case("JSON paths, IP lists, ports and brackets, free text", function()
+  local db = fresh()
+  insert(db, "AuditLogs", { TimeGenerated = "2026-11-26T09:00:00.000Z",
+    InitiatedBy = '{"user":{"userPrincipalName":"a@contoso.com","ipAddress":"203.0.113.9"}}' })
+  insert(db, "Heartbeat", { TimeGenerated = "2026-11-26T09:01:00.000Z", Computer = "srv-db01.contoso.com",
+    ComputerIP = "131.107.0.89", ComputerPrivateIPs = '["10.0.1.20","fe80::1"]' })
+  insert(db, "Heartbeat", { TimeGenerated = "2026-11-26T09:02:00.000Z", Computer = "broken",
+    ComputerIP = "131.107.0.89", ComputerPrivateIPs = "not json" })
+  insert(db, "OfficeActivity", { TimeGenerated = "2026-11-26T09:03:00.000Z", ClientIP = "[203.0.113.9]:5123" })
+  insert(db, "OfficeActivity", { TimeGenerated = "2026-11-26T09:04:00.000Z", ClientIP = "203.0.113.9:443" })
+  insert(db, "OfficeActivity", { TimeGenerated = "2026-11-26T09:05:00.000Z", ClientIP = "[2001:db8::7]:443" })
+  insert(db, "Syslog", { TimeGenerated = "2026-11-26T09:06:00.000Z", Computer = "srv-lnx01", HostIP = "10.0.1.60",
+    SyslogMessage = "Failed password for root from 203.0.113.9 port 5022 ssh2" })
+  insert(db, "Syslog", { TimeGenerated = "2026-11-26T09:07:00.000Z", Computer = "srv-lnx01", HostIP = "10.0.1.60",
+    SyslogMessage = "conn (203.0.113.9), peer=203.0.113.10; to [2001:db8::7]. user@203.0.113.11." })
+  insert(db, "Syslog", { TimeGenerated = "2026-11-26T09:08:00.000Z", Computer = "srv-lnx01", HostIP = "10.0.1.60",
+    SyslogMessage = "listen 203.0.113.9:22 and 203.0.113.90 and 1203.0.113.9 at 12:30:45" })
+  T.eq(activity(db, "203.0.113.9"), {
+    "AuditLogs|2026-11-26T09||1|2026-11-26T09:00:00.000Z|2026-11-26T09:00:00.000Z",
+    "OfficeActivity|2026-11-26T09||2|2026-11-26T09:03:00.000Z|2026-11-26T09:04:00.000Z",
+    "Syslog|2026-11-26T09|srv-lnx01|2|2026-11-26T09:06:00.000Z|2026-11-26T09:07:00.000Z",
+  })
+  T.eq(activity(db, "10.0.1.20"), {
+    "Heartbeat|2026-11-26T09|srv-db01.contoso.com|1|2026-11-26T09:01:00.000Z|2026-11-26T09:01:00.000Z" })
+  T.eq(activity(db, "131.107.0.89"), {
+    "Heartbeat|2026-11-26T09|broken|1|2026-11-26T09:02:00.000Z|2026-11-26T09:02:00.000Z",
+    "Heartbeat|2026-11-26T09|srv-db01.contoso.com|1|2026-11-26T09:01:00.000Z|2026-11-26T09:01:00.000Z",
+  })
+  T.eq(#activity(db, "2001:db8::7"), 2)
+  T.eq(#activity(db, "203.0.113.10"), 1)
+  T.eq(#activity(db, "203.0.113.11"), 1)
+  T.eq(#activity(db, "203.0.113.90"), 1)
+  T.eq(#activity(db, "12:30:45"), 0, "a time is not an IP")
+  db:close()
+end)
+
+T.case("a text with a control character contributes no tokens but the row still counts its columns", function()
+  local db = fresh()
+  insert(db, "Syslog", { TimeGenerated = "2026-11-26T09:06:00.000Z", Computer = "h", HostIP = "10.0.1.60",
+    SyslogMessage = "from 203.0.113.9\1 port" })
+  T.eq(#activity(db, "203.0.113.9"), 0)
+  T.eq(#activity(db, "10.0.1.60"), 1)
+  db:close()
+end)
+
+T.case("rows without TimeGenerated are not counted", function()
+  local db = fresh()
+  insert(db, "SigninLogs", { IPAddress = "203.0.113.9" })
+  T.eq(#activity(db, "203.0.113.9"), 0)
+  db:close()
+end)
+
+T.case("rebuild gives what the triggers gave, for all hours and for a range", function()
+  local path = H.workspace{ demo = { events = 12000, seed = 3 } }
+  local db = assert(sqlite.open(path, "rw"))
+  if #db:query("SELECT 1 FROM sqlite_master WHERE name = '_ipe_ip_activity'") == 0 then rollup.up(db) end
+  local function dump()
+    local out = {}
+    for _, r in ipairs(db:query("SELECT IP, Hour, Source, Host, Events, FirstSeen, LastSeen FROM _ipe_ip_activity ORDER BY 1, 2, 3, 4")) do
+      out[#out + 1] = table.concat({ r[1], r[2], r[3], r[4], tostring(r[5]), r[6], r[7] }, "|")
+    end
+    for _, t in ipairs({ "_ipe_ip_traffic", "_ipe_ip_peers" }) do
+      for _, r in ipairs(db:query("SELECT * FROM " .. t .. " ORDER BY 1, 2, 3, 4, 5, 6")) do
+        for i = 1, #r do r[i] = tostring(r[i]) end
+        out[#out + 1] = table.concat(r, "|")
+      end
+    end
+    return out
+  end
+  local before = dump()
+  T.ok(#before > 1000, "the demo fills the rollup: " .. #before)
+  T.ok(db:query("SELECT count(*) FROM _ipe_ip_traffic")[1][1] > 1000, "and the traffic rollup")
+  insert(db, "SigninLogs", { TimeGenerated = "2026-11-20T10:00:00.000Z", IPAddress = "198.51.100.77" })
+  local with_trigger = dump()
+  rollup.rebuild(db)
+  T.eq(dump(), with_trigger, "full rebuild")
+  db:exec("DELETE FROM _ipe_ip_activity WHERE Hour >= '2026-11-20T09' AND Hour <= '2026-11-20T11'")
+  rollup.rebuild(db, "2026-11-20T09:59:00.000Z", "2026-11-20T11:00:00.000Z")
+  T.eq(dump(), with_trigger, "range rebuild")
+  T.raises(function() rollup.rebuild(db, "2026-11-20", "2026-11-21") end,
+    "rollup.rebuild: from and to must be workspace times")
+  T.raises(function() rollup.rebuild(db, "2026-11-20T09:59:00.000Z") end,
+    "rollup.rebuild: from and to must be workspace times")
+  T.raises(function() rollup.rebuild(db, nil, nil, "Syslog") end,
+    "rollup.rebuild: which must be _ipe_ip_activity, _ipe_ip_traffic or _ipe_ip_peers")
+  db:close()
+end)
+
+T.case("bulk loads: triggers off, rebuild at the end", function()
+  local db = fresh()
+  rollup.bulk_begin(db)
+  insert(db, "SigninLogs", { TimeGenerated = "2026-11-26T09:00:00.000Z", IPAddress = "203.0.113.9" })
+  T.eq(#activity(db, "203.0.113.9"), 0, "no trigger during the load")
+  rollup.bulk_end(db)
+  T.eq(activity(db, "203.0.113.9"), { "SigninLogs|2026-11-26T09||1|2026-11-26T09:00:00.000Z|2026-11-26T09:00:00.000Z" })
+  insert(db, "SigninLogs", { TimeGenerated = "2026-11-26T09:30:00.000Z", IPAddress = "203.0.113.9" })
+  T.eq(activity(db, "203.0.113.9"), { "SigninLogs|2026-11-26T09||2|2026-11-26T09:00:00.000Z|2026-11-26T09:30:00.000Z" })
+  db:close()
+end)
+
+-- The exact window statement against a brute-force count over the raw rows.
+T.case("the stored activity statement is exact for windows cutting through hours", function()
+  local db = fresh()
+  local ip = "198.51.100.5"
+  local times = {}
+  for h = 8, 12 do
+    for m = 0, 59, 7 do
+      local t = string.format("2026-11-26T%02d:%02d:%02d.%03dZ", h, m, (m * 13) % 60, m * 11)
+      times[#times + 1] = t
+      insert(db, "DeviceNetworkEvents", { TimeGenerated = t, DeviceName = (m % 2 == 0) and "wks-001" or "wks-002",
+        RemoteIP = ip, LocalIP = "10.0.2.11" })
+      if m % 3 == 0 then insert(db, "SigninLogs", { TimeGenerated = t, IPAddress = ip }) end
+    end
+  end
+  local sql = db:query("SELECT Sql FROM _ipe_ip_queries WHERE Name = 'activity'")[1][1]
+  T.eq(sql, rollup.activity_sql())
+  local windows = {
+    { "2026-11-26T08:00:00.000Z", "2026-11-26T12:59:59.999Z" },
+    { "2026-11-26T08:30:00.000Z", "2026-11-26T11:29:59.000Z" },
+    { "2026-11-26T09:07:00.000Z", "2026-11-26T09:49:00.000Z" },
+    { "2026-11-26T09:14:13.154Z", "2026-11-26T09:14:13.154Z" },
+    { "2026-11-26T10:00:00.000Z", "2026-11-26T10:00:00.000Z" },
+    { "2026-11-26T13:00:00.000Z", "2026-11-27T00:00:00.000Z" },
+  }
+  for _, w in ipairs(windows) do
+    local got = db:query("SELECT Source, sum(Events), min(FirstSeen), max(LastSeen) FROM (" .. sql
+      .. ") GROUP BY Source ORDER BY Source", { ip = ip, from = w[1], to = w[2] })
+    local want = {}
+    for _, src in ipairs({ "DeviceNetworkEvents", "SigninLogs" }) do
+      local r = db:query("SELECT count(*), min(TimeGenerated), max(TimeGenerated) FROM " .. src
+        .. " WHERE TimeGenerated >= ? AND TimeGenerated <= ? AND " .. (src == "SigninLogs" and "IPAddress" or "RemoteIP")
+        .. " = ?", { w[1], w[2], ip })[1]
+      if r[1] > 0 then want[#want + 1] = { src, r[1], r[2], r[3] } end
+    end
+    T.eq(got, want, w[1] .. " .. " .. w[2])
+  end
+  db:close()
+end)
+
+---------------------------------------------------------------------------
+-- The traffic rollup
+---------------------------------------------------------------------------
+local function rollup_rows(db, t, ip)
+  local out = {}
+  for _, r in ipairs(db:query("SELECT * FROM " .. t .. " WHERE IP = ? ORDER BY 2, 3, 4, 5", { ip })) do
+    table.remove(r, 1)
+    for i = 1, #r do r[i] = tostring(r[i]) end
+    out[#out + 1] = table.concat(r, "|")
+  end
+  return out
+end
+
+T.case("traffic and peers: each side of a firewall record, bytes from the IP's side", function()
+  local db = fresh()
+  local function fw(t, src, dst, port, action, sent, recv, shost, dhost)
+    insert(db, "CommonSecurityLog", { TimeGenerated = t, SourceIP = src, DestinationIP = dst, DestinationPort = port,
+      Protocol = "TCP", DeviceAction = action, SentBytes = sent, ReceivedBytes = recv, SourceHostName = shost,
+      DestinationHostName = dhost })
+  end
+  fw("2026-11-26T10:01:00.000Z", "10.0.2.17", "89.160.20.128", 443, "allow", 1200, 500, "wks-007", nil)
+  fw("2026-11-26T10:06:00.000Z", "10.0.2.17", "89.160.20.128", 443, "allow", 1300, 600, "wks-007", nil)
+  fw("2026-11-26T10:07:00.000Z", "89.160.20.128", "131.107.0.91", 22, "deny", 60, nil, nil, "srv-lnx01")
+  fw("2026-11-26T10:08:00.000Z", "89.160.20.128", "89.160.20.128", nil, "drop", 10, 0, nil, nil)
+  T.eq(rollup_rows(db, "_ipe_ip_traffic", "89.160.20.128"), {
+    "2026-11-26T10|from the IP|-1|tcp|drop|1|10|0|2026-11-26T10:08:00.000Z|2026-11-26T10:08:00.000Z",
+    "2026-11-26T10|from the IP|22|tcp|deny|1|60|0|2026-11-26T10:07:00.000Z|2026-11-26T10:07:00.000Z",
+    "2026-11-26T10|to the IP|443|tcp|allow|2|1100|2500|2026-11-26T10:01:00.000Z|2026-11-26T10:06:00.000Z",
+  })
+  T.eq(rollup_rows(db, "_ipe_ip_peers", "89.160.20.128"), {
+    "2026-11-26T10|10.0.2.17|wks-007|2|2|0|1100|2500|2026-11-26T10:01:00.000Z|2026-11-26T10:06:00.000Z",
+    "2026-11-26T10|131.107.0.91|srv-lnx01|1|0|1|60|0|2026-11-26T10:07:00.000Z|2026-11-26T10:07:00.000Z",
+    "2026-11-26T10|89.160.20.128||1|0|1|10|0|2026-11-26T10:08:00.000Z|2026-11-26T10:08:00.000Z",
+  })
+  T.eq(rollup_rows(db, "_ipe_ip_traffic", "10.0.2.17"), {
+    "2026-11-26T10|from the IP|443|tcp|allow|2|2500|1100|2026-11-26T10:01:00.000Z|2026-11-26T10:06:00.000Z" })
+  db:close()
+end)
+
+T.case("traffic: the stored statement is exact for windows cutting through hours", function()
+  local db = fresh()
+  local ip = "198.51.100.9"
+  for h = 8, 11 do
+    for m = 0, 59, 6 do
+      local t = string.format("2026-11-26T%02d:%02d:%02d.%03dZ", h, m, (m * 7) % 60, m)
+      insert(db, "CommonSecurityLog", { TimeGenerated = t, SourceIP = (m % 12 == 0) and ip or "10.0.2." .. (m % 5 + 11),
+        DestinationIP = (m % 12 == 0) and "10.0.1.30" or ip, DestinationPort = (m % 3 == 0) and 443 or 80,
+        DeviceAction = (m % 4 == 0) and "deny" or "allow", SentBytes = m, ReceivedBytes = 2 * m })
+    end
+  end
+  local sql = db:query("SELECT Sql FROM _ipe_ip_queries WHERE Name = 'traffic'")[1][1]
+  T.eq(sql, rollup.traffic_sql())
+  for _, w in ipairs({ { "2026-11-26T08:00:00.000Z", "2026-11-26T11:59:59.999Z" },
+                       { "2026-11-26T08:20:00.000Z", "2026-11-26T10:41:30.000Z" },
+                       { "2026-11-26T09:13:00.000Z", "2026-11-26T09:47:00.000Z" } }) do
+    local got = db:query("SELECT Direction, Port, Action, sum(Events), sum(BytesFromIP), sum(BytesToIP), min(FirstSeen), "
+      .. "max(LastSeen) FROM (" .. sql .. ") GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", { ip = ip, from = w[1], to = w[2] })
+    local want = db:query("SELECT CASE WHEN SourceIP = :ip THEN 'from the IP' ELSE 'to the IP' END, DestinationPort, "
+      .. "DeviceAction, count(*), sum(CASE WHEN SourceIP = :ip THEN SentBytes ELSE ReceivedBytes END), "
+      .. "sum(CASE WHEN SourceIP = :ip THEN ReceivedBytes ELSE SentBytes END), min(TimeGenerated), max(TimeGenerated) "
+      .. "FROM CommonSecurityLog WHERE (SourceIP = :ip OR DestinationIP = :ip) AND TimeGenerated >= :from "
+      .. "AND TimeGenerated <= :to GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", { ip = ip, from = w[1], to = w[2] })
+    T.eq(got, want, w[1] .. " .. " .. w[2])
+    local psql = db:query("SELECT Sql FROM _ipe_ip_queries WHERE Name = 'peers'")[1][1]
+    got = db:query("SELECT Peer, sum(Events), sum(Allowed), sum(Blocked), min(FirstSeen), max(LastSeen) FROM ("
+      .. psql .. ") GROUP BY 1 ORDER BY 1", { ip = ip, from = w[1], to = w[2] })
+    want = db:query("SELECT CASE WHEN SourceIP = :ip THEN DestinationIP ELSE SourceIP END, count(*), "
+      .. "sum(DeviceAction = 'allow'), sum(DeviceAction <> 'allow'), min(TimeGenerated), max(TimeGenerated) "
+      .. "FROM CommonSecurityLog WHERE (SourceIP = :ip OR DestinationIP = :ip) AND TimeGenerated >= :from "
+      .. "AND TimeGenerated <= :to GROUP BY 1 ORDER BY 1", { ip = ip, from = w[1], to = w[2] })
+    T.eq(got, want, "peers " .. w[1] .. " .. " .. w[2])
+  end
+  db:close()
+end)
+
+T.done()
