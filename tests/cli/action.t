@@ -34,10 +34,10 @@ sub sql {
 }
 
 sub ti_count { (sql("SELECT count(*) FROM ThreatIntelligenceIndicator"))[0] }
-# ipe's own tables that hold rows (the migration creates them empty)
+# the response actions' own tables once they hold rows (the migration creates them empty)
 sub tables {
     my @names = sql("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '\\_ipe\\_%' ESCAPE '\\' ORDER BY name");
-    join ',', grep { $_ eq '_ipe_meta' || (sql("SELECT count(*) FROM $_"))[0] > 0 } @names;
+    join ',', grep { $_ eq '_ipe_meta' || (/^_ipe_(audit|ip_ranges)$/ && (sql("SELECT count(*) FROM $_"))[0] > 0) } @names;
 }
 
 # a plan changes nothing

@@ -52,7 +52,7 @@ for my $verb (qw(insight list help check sql test demo)) {
     ($out) = run_ok('help insight', 0, 'help', 'insight', 'remote-connections');
     like($out, qr/^insight remote-connections — IP address remote connections$/m, 'help title');
     like($out, qr/^  limit\s+int\s+at most this many rows \(default 500\)$/m, 'help lists typed parameters');
-    like($out, qr/^reads: DeviceNetworkEvents,CommonSecurityLog,SecurityEvent,Syslog$/m, 'help lists tables read');
+    like($out, qr/^reads: DeviceNetworkEvents,CommonSecurityLog,SecurityEvent,Syslog,_ipe_ip_activity$/m, 'help lists tables read');
     ($out) = run_ok('check', 0, 'check');
     like($out, qr/^\d+ script\(s\) checked, 0 with problems$/m, 'check: all built-in scripts pass');
     ($o, $err, $rc) = ipe('check', '/nonexistent/x.lua');

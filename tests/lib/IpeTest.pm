@@ -42,7 +42,7 @@ sub ipe {
         # never die in the child: that would run the parent's destructors (a mock server's stop) here
         open(STDIN, '<', "$dir/in") && open(STDOUT, '>', "$dir/out") && open(STDERR, '>', "$dir/err")
             or POSIX::_exit(126);
-        exec { $cmd[0] } @cmd;
+        { exec { $cmd[0] } @cmd }
         print STDERR "exec $cmd[0]: $!\n";
         POSIX::_exit(127);
     }
