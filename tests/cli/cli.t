@@ -20,7 +20,7 @@ sub run_ok {
 }
 
 # --help on every verb
-for my $verb (qw(insight list help check sql test demo)) {
+for my $verb (qw(insight list help check sql test demo page hunt action audit enrich ingest migrate)) {
     my ($out) = run_ok("$verb --help", 0, $verb, '--help');
     like($out, qr/^usage: ipe-run \Q$verb\E/, "$verb --help prints its usage");
 }
@@ -227,6 +227,38 @@ for my $case (@bad) {
     my @left = grep { /building/ } readdir $dh;
     closedir $dh;
     is(scalar @left, 0, 'demo: no temporary file left behind');
+}
+
+# an older workspace is refused until migrated; migrate upgrades it in place
+{
+    my $dir = tmpdir();
+    my $old = "$dir/v1.db";
+    spew("$dir/make_v1_test.lua", <<"LUA");
+local sqlite = require "ipe.sqlite"
+local schema = require "ipe.schema"
+local db = assert(sqlite.open("$old", "rwc"))
+for _, sql in ipairs(schema.ddl(1)) do db:exec(sql) end
+db:exec("CREATE TABLE _ipe_meta (key TEXT PRIMARY KEY, value TEXT)")
+db:exec("INSERT INTO _ipe_meta VALUES ('schema_version', '1')")
+db:exec("INSERT INTO Syslog (TimeGenerated, Computer, ProcessName, SyslogMessage) VALUES " ..
+        "('2026-11-26T10:00:00.000Z', 'srv-lnx01', 'sshd', 'Failed password for root from 198.51.100.9 port 4711 ssh2')")
+db:close()
+LUA
+    my ($o, $e, $rc) = ipe('test', "$dir/make_v1_test.lua");
+    is($rc, 0, 'a version-1 workspace is made') or diag($e);
+    my ($out, $err);
+    ($out, $err, $rc) = ipe('insight', 'remote-connections', '198.51.100.9', '--db', $old);
+    is($rc, 3, 'an older workspace: exit 3');
+    like($err, qr/^ipe-run: workspace \Q$old\E has schema version 1, this ipe needs \d+; upgrade it with 'ipe-run migrate --db \Q$old\E'\n\z/,
+         'an older workspace: says how to upgrade it');
+    ($out, $err, $rc) = ipe('migrate', '--db', $old);
+    is($rc, 0, 'migrate: exit 0');
+    like($out, qr/^workspace \Q$old\E migrated from schema version 1 to \d+$/m, 'migrate: says from and to');
+    ($out, $err, $rc) = ipe('insight', 'remote-connections', '198.51.100.9', '--db', $old, '-f', 'csv');
+    is($rc, 0, 'after migrate the insight runs');
+    like($out, qr/^srv-lnx01,,logon,sshd,logon failure,1,2026-11-26T10:00:00\.000Z,/m, 'and sees the old rows (rollups built)');
+    ($out, $err, $rc) = ipe('migrate', '--db', $old);
+    like($out, qr/is current \(schema version \d+\)$/m, 'migrate again: already current');
 }
 
 # test verb runs a researcher's tests

@@ -52,6 +52,10 @@ function M.verify(db, path)
   if version > schema.VERSION then
     errors.not_found("workspace schema version %d is newer than this ipe (%d); upgrade ipe", version, schema.VERSION)
   end
+  if version < schema.VERSION then
+    errors.not_found("workspace %s has schema version %d, this ipe needs %d; upgrade it with 'ipe-run migrate --db %s'",
+      path, version, schema.VERSION, path)
+  end
 end
 
 -- open_reader(path) -> a read-only connection that refuses writes.
