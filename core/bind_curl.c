@@ -27,14 +27,88 @@
  * with __gc, so a raise (e.g. out of memory) never leaks it. */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#define CURL_DISABLE_TYPECHECK /* calls go through the function pointers below */
 #include <curl/curl.h>
 #include <lauxlib.h>
 #include "ipe.h"
+
+/* libcurl is opened when this module is first required, not at start-up: with
+ * its TLS, Kerberos and LDAP dependencies it would cost every ipe-run start
+ * several milliseconds, and most runs never go on the network. */
+static struct {
+    void *lib;
+    CURLcode (*global_init)(long);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    void (*easy_cleanup)(CURL *);
+    const char *(*easy_strerror)(CURLcode);
+    CURLM *(*multi_init)(void);
+    CURLMcode (*multi_add_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_perform)(CURLM *, int *);
+    CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd *, unsigned int, int, int *);
+    CURLMsg *(*multi_info_read)(CURLM *, int *);
+    CURLMcode (*multi_cleanup)(CURLM *);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
+    curl_version_info_data *(*version_info)(CURLversion);
+} dl_curl;
+
+#undef curl_easy_setopt /* curl.h wraps these two in macros of its own */
+#undef curl_easy_getinfo
+#define curl_global_init dl_curl.global_init
+#define curl_easy_init dl_curl.easy_init
+#define curl_easy_setopt dl_curl.easy_setopt
+#define curl_easy_getinfo dl_curl.easy_getinfo
+#define curl_easy_cleanup dl_curl.easy_cleanup
+#define curl_easy_strerror dl_curl.easy_strerror
+#define curl_multi_init dl_curl.multi_init
+#define curl_multi_add_handle dl_curl.multi_add_handle
+#define curl_multi_remove_handle dl_curl.multi_remove_handle
+#define curl_multi_perform dl_curl.multi_perform
+#define curl_multi_poll dl_curl.multi_poll
+#define curl_multi_info_read dl_curl.multi_info_read
+#define curl_multi_cleanup dl_curl.multi_cleanup
+#define curl_slist_append dl_curl.slist_append
+#define curl_slist_free_all dl_curl.slist_free_all
+#define curl_version_info dl_curl.version_info
+
+/* Load libcurl and every function used; on failure name what is missing. */
+static const char *load_curl(void)
+{
+    if (dl_curl.lib) return NULL;
+    void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) lib = dlopen("libcurl.so", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return dlerror();
+    struct { void **slot; const char *name; } syms[] = {
+        {(void **)&dl_curl.global_init, "curl_global_init"}, {(void **)&dl_curl.easy_init, "curl_easy_init"},
+        {(void **)&dl_curl.easy_setopt, "curl_easy_setopt"}, {(void **)&dl_curl.easy_getinfo, "curl_easy_getinfo"},
+        {(void **)&dl_curl.easy_cleanup, "curl_easy_cleanup"}, {(void **)&dl_curl.easy_strerror, "curl_easy_strerror"},
+        {(void **)&dl_curl.multi_init, "curl_multi_init"}, {(void **)&dl_curl.multi_add_handle, "curl_multi_add_handle"},
+        {(void **)&dl_curl.multi_remove_handle, "curl_multi_remove_handle"},
+        {(void **)&dl_curl.multi_perform, "curl_multi_perform"}, {(void **)&dl_curl.multi_poll, "curl_multi_poll"},
+        {(void **)&dl_curl.multi_info_read, "curl_multi_info_read"},
+        {(void **)&dl_curl.multi_cleanup, "curl_multi_cleanup"}, {(void **)&dl_curl.slist_append, "curl_slist_append"},
+        {(void **)&dl_curl.slist_free_all, "curl_slist_free_all"},
+        {(void **)&dl_curl.version_info, "curl_version_info"},
+    };
+    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
+        *syms[i].slot = dlsym(lib, syms[i].name);
+        if (!*syms[i].slot) {
+            dlclose(lib);
+            return syms[i].name;
+        }
+    }
+    dl_curl.lib = lib;
+    return NULL;
+}
 
 #define BATCH_MT "ipe.curl.batch"
 #define MAX_HEADER_BYTES (64 * 1024)
@@ -544,6 +618,8 @@ static const luaL_Reg funcs[] = {
 
 int luaopen_ipe_curl(lua_State *L)
 {
+    const char *missing = load_curl();
+    if (missing) return luaL_error(L, "libcurl is not available (%s): install libcurl4", missing);
     luaL_newmetatable(L, BATCH_MT);
     lua_pushcfunction(L, batch_gc);
     lua_setfield(L, -2, "__gc");
