@@ -443,10 +443,15 @@ function M.store_queries(db)
   st:run("peers", M.peers_sql())
 end
 
+-- up(db): create the rollups and count every existing row into them. Rollup
+-- tables already present (made complete by an earlier up() or bulk_end(): both run
+-- in one transaction with the rows they count) are kept as they are.
 function M.up(db)
+  local existed = db:query("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = :n",
+                           { n = M.TABLE })[1][1] > 0
   for _, sql in ipairs(tables_ddl()) do db:exec(sql) end
   M.store_queries(db)
-  M.rebuild(db)
+  if not existed then M.rebuild(db) end
   M.create_triggers(db)
 end
 
