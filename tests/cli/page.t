@@ -88,14 +88,10 @@ my ($c2, $c2_rc) = json_page($C2);
     is_deeply([map { $_->{id} } grep { $_->{group} eq 'overview' && $_->{id} ne 'ip-details' } @{ $c2->{panels} }],
               [qw(security-info log-activity logged-hosts incidents-by-severity ip-prevalence)], 'c2: the overview in order');
     my @insights = map { $_->{id} } grep { $_->{group} eq 'insights' } @{ $c2->{panels} };
-    TODO: {
-    local $TODO = 'the threat-intelligence provider scripts do not declare their page field yet'
-        unless defined $p->{'defender-ti-reputation'}{order};
     is_deeply([@insights[0 .. 10]], [qw(defender-ti-reputation virustotal-ip recorded-future-ip anomali-ip abuseipdb-ip
         anomalies-count network-traffic-inspection remote-connections-ti-match remote-connections ti-match watchlist-insights)],
         'c2: the eleven insights in the order of the entity page')
         or diag("insights: @insights");
-    }
 
     my %la = map { $_->{DataSource} => $_ } @{ rows_of($p->{'log-activity'}, 'log-activity') };
     is($la{CommonSecurityLog}{Events}, 4320, 'c2: 4,320 firewall records');
