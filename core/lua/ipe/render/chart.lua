@@ -77,6 +77,7 @@ local function bar(v, top, width)
   return rep("█", full) .. (EIGHTHS[part] or "")
 end
 
+-- largest(series) -> the largest value of all series (0 when none); the SVG charts use it too.
 local function largest(series)
   local top = 0
   for _, s in ipairs(series) do
@@ -87,6 +88,7 @@ local function largest(series)
   end
   return top
 end
+M.largest = largest
 
 local function bar_lines(sec, width, value_text)
   local labels, names = label_texts(sec), series_names(sec)

@@ -74,16 +74,7 @@ local function fit(s, width_px)
   return escape.truncate(s, max(3, floor(width_px / CHAR_W)))
 end
 
-local function largest(series)
-  local top = 0
-  for _, s in ipairs(series) do
-    for i = 1, #s.values do
-      local v = num(s.values[i])
-      if v and v > top then top = v end
-    end
-  end
-  return top
-end
+local largest = chart.largest
 
 -- stats(values, unit) -> "min X, max Y, total Z" or "no values"
 local function stats(values, unit)
