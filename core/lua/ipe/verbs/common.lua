@@ -80,7 +80,8 @@ end
 function M.width()
   local cols = tonumber(proc.getenv("COLUMNS") or "")
   if cols and cols >= 20 then return math.floor(cols) end
-  return proc.term_width() or 100
+  -- not a terminal (a pipe, a file): wide enough that cells are rarely cut
+  return proc.term_width() or 200
 end
 
 function M.render_options(opts)
