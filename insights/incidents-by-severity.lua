@@ -6,16 +6,7 @@ local SEVERITIES = { "High", "Medium", "Low", "Informational" }
 
 local function sql(db)
   return table.concat({
-    "WITH alerts AS (",
-    "  SELECT * FROM (SELECT a.*, ROW_NUMBER() OVER (PARTITION BY SystemAlertId ORDER BY TimeGenerated DESC) AS Version",
-    "    FROM SecurityAlert a WHERE " .. db:window("TimeGenerated") .. " AND " .. db:entities_have_ip("Entities", "ip") .. ")",
-    "  WHERE Version = 1",
-    "), incidents AS (",
-    "  SELECT * FROM (SELECT i.*, ROW_NUMBER() OVER (PARTITION BY IncidentNumber ORDER BY TimeGenerated DESC) AS Version",
-    "    FROM SecurityIncident i WHERE " .. db:window("TimeGenerated"),
-    "      AND EXISTS (SELECT 1 FROM json_each(i.AlertIds) x JOIN alerts ON alerts.SystemAlertId = x.value))",
-    "  WHERE Version = 1",
-    ")",
+    db:alerts_naming_ip("ip"),
     "SELECT Severity, sum(Incidents) AS Incidents, sum(Alerts) AS Alerts FROM (",
     "  SELECT Severity, 1 AS Incidents, 0 AS Alerts FROM incidents",
     "  UNION ALL SELECT AlertSeverity, 0, 1 FROM alerts",

@@ -5,18 +5,7 @@ local result = require "ipe.result"
 -- Alerts naming the IP (an "ip" entity of SecurityAlert.Entities) and the incidents holding
 -- them, each as its latest version in the window (both tables are logs: an update adds a row).
 local function matches(db)
-  return table.concat({
-    "WITH alerts AS (",
-    "  SELECT * FROM (SELECT a.*, ROW_NUMBER() OVER (PARTITION BY SystemAlertId ORDER BY TimeGenerated DESC) AS Version",
-    "    FROM SecurityAlert a WHERE " .. db:window("TimeGenerated") .. " AND " .. db:entities_have_ip("Entities", "ip") .. ")",
-    "  WHERE Version = 1",
-    "), incidents AS (",
-    "  SELECT * FROM (SELECT i.*, ROW_NUMBER() OVER (PARTITION BY IncidentNumber ORDER BY TimeGenerated DESC) AS Version",
-    "    FROM SecurityIncident i WHERE " .. db:window("TimeGenerated"),
-    "      AND EXISTS (SELECT 1 FROM json_each(i.AlertIds) x JOIN alerts ON alerts.SystemAlertId = x.value))",
-    "  WHERE Version = 1",
-    ")",
-  }, "\n")
+  return db:alerts_naming_ip("ip")
 end
 
 local function sql(db)

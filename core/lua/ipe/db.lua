@@ -140,6 +140,25 @@ function Handle:ip_in_cidr(col, p)
   return string.format("ipe_ip_in_cidr(%s, %s)", ident(col, "column"), param(p))
 end
 
+-- "WITH alerts AS (...), incidents AS (...)": the alerts naming the IP :param (an
+-- "ip" entity in SecurityAlert.Entities) and the incidents holding them, each the
+-- latest version in the window (both tables are logs: an update adds a row).
+-- Callers continue the WITH list with ", name AS (...)" or end it with a SELECT.
+function Handle:alerts_naming_ip(p)
+  return table.concat({
+    "WITH alerts AS (",
+    "  SELECT * FROM (SELECT a.*, ROW_NUMBER() OVER (PARTITION BY SystemAlertId ORDER BY TimeGenerated DESC) AS Version",
+    "    FROM SecurityAlert a WHERE " .. self:window("TimeGenerated") .. " AND " .. self:entities_have_ip("Entities", p) .. ")",
+    "  WHERE Version = 1",
+    "), incidents AS (",
+    "  SELECT * FROM (SELECT i.*, ROW_NUMBER() OVER (PARTITION BY IncidentNumber ORDER BY TimeGenerated DESC) AS Version",
+    "    FROM SecurityIncident i WHERE " .. self:window("TimeGenerated"),
+    "      AND EXISTS (SELECT 1 FROM json_each(i.AlertIds) x JOIN alerts ON alerts.SystemAlertId = x.value))",
+    "  WHERE Version = 1",
+    ")",
+  }, "\n")
+end
+
 -- Free text (SyslogMessage, Message) mentions the IP :param as a whole token.
 function Handle:text_has_ip(col, p)
   col = ident(col, "column")
