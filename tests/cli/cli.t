@@ -113,6 +113,22 @@ LUA
     is(decode_json(slurp($o))->{status}, 'ok', '-o: the file holds the result');
 }
 
+# colour only on a terminal, never with NO_COLOR (a terminal via script(1), when present)
+SKIP: {
+    skip 'script(1) is not installed: no pseudo-terminal to test colour on', 3 unless -x '/usr/bin/script';
+    my $bin = $ENV{IPE_RUN} || repo_root() . '/ipe-run';
+    my $cmd = "'$bin' insight remote-connections $C2 --db '$db' --now " . NOW;
+    local $ENV{TERM} = 'xterm';
+    local $ENV{COLUMNS} = 200;
+    delete local $ENV{NO_COLOR};
+    my $out = `/usr/bin/script -qec "$cmd" /dev/null`;
+    like($out, qr/\e\[1mremote-connections/, 'a terminal gets colour');
+    local $ENV{NO_COLOR} = 1;
+    $out = `/usr/bin/script -qec "$cmd" /dev/null`;
+    unlike($out, qr/\e\[/, 'NO_COLOR: no colour on a terminal');
+    like($out, qr/wks-007/, 'NO_COLOR: the data is still there');
+}
+
 # the anomalies insight: table and chart
 {
     my ($out) = run_ok('anomalies-count', 0, 'insight', 'anomalies-count', $C2, '--db', $db, '-f', 'json');
