@@ -28,7 +28,6 @@
 -- document is not a MISP event.
 local ti = require "ipe.ingest.ti"
 local coerce = require "ipe.ingest.coerce"
-local cjson_safe = require "cjson.safe"
 
 local match, lower = string.match, string.lower
 
@@ -118,15 +117,7 @@ end
 -- is_event(doc): a decoded document is MISP
 function M.is_event(doc) return events_of(doc) ~= nil end
 
-function M.run(src, sink)
-  local text, err = src:read_all()
-  if not text then sink.fail(err) end
-  local doc, derr = cjson_safe.decode(text)
-  if doc == nil then
-    sink.fail("invalid JSON: " .. (require("ipe.ingest.jsonscan").explain(text) or tostring(derr)))
-  end
-  M.run_doc(doc, sink)
-end
+function M.run(src, sink) M.run_doc(ti.read_document(src, sink), sink) end
 
 function M.run_doc(doc, sink)
   local events = events_of(doc)

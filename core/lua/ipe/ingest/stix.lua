@@ -28,7 +28,6 @@
 -- document is not a bundle.
 local ti = require "ipe.ingest.ti"
 local coerce = require "ipe.ingest.coerce"
-local cjson_safe = require "cjson.safe"
 
 local find, sub, match, lower, upper, byte = string.find, string.sub, string.match, string.lower, string.upper,
   string.byte
@@ -218,15 +217,7 @@ function M.is_bundle(doc)
   return type(doc) == "table" and ((doc.type == "bundle" and type(doc.objects) == "table") or doc.type == "indicator")
 end
 
-function M.run(src, sink)
-  local text, err = src:read_all()
-  if not text then sink.fail(err) end
-  local doc, derr = cjson_safe.decode(text)
-  if doc == nil then
-    sink.fail("invalid JSON: " .. (require("ipe.ingest.jsonscan").explain(text) or tostring(derr)))
-  end
-  M.run_doc(doc, sink)
-end
+function M.run(src, sink) M.run_doc(ti.read_document(src, sink), sink) end
 
 function M.run_doc(doc, sink)
   local objects

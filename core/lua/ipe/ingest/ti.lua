@@ -90,4 +90,16 @@ M.KILL_CHAIN = { reconnaissance = "Reconnaissance", weaponization = "Weaponizati
   exploitation = "Exploitation", ["command-and-control"] = "C2", ["command-control"] = "C2",
   ["actions-on-objectives"] = "Actions", ["actions-on-objective"] = "Actions" }
 
+-- read_document(src, sink) -> the decoded JSON document of a whole-file feed
+-- (STIX bundle, MISP event); invalid JSON fails the file with where and why.
+function M.read_document(src, sink)
+  local text, err = src:read_all()
+  if not text then sink.fail(err) end
+  local doc, derr = require("cjson.safe").decode(text)
+  if doc == nil then
+    sink.fail("invalid JSON: " .. (require("ipe.ingest.jsonscan").explain(text) or tostring(derr)))
+  end
+  return doc
+end
+
 return M
