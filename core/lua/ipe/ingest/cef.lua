@@ -200,16 +200,7 @@ function M.parse(line, now)
 end
 
 function M.run(src, sink)
-  while true do
-    local line, ln, why = src:next_line()
-    if line == nil then break end
-    if line == false then
-      sink.reject(ln, why)
-    elseif find(line, "%S") then
-      local rec, err = M.parse(line, sink.now)
-      if rec then sink.row("CommonSecurityLog", ln, rec) else sink.reject(ln, err) end
-    end
-  end
+  src:each_record(sink, "CommonSecurityLog", function(line) return M.parse(line, sink.now) end)
 end
 
 return M

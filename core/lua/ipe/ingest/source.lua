@@ -6,6 +6,7 @@
 --   src.name, src.size (nil for stdin)
 --   src:head() -> the first bytes (up to 64 KiB, BOM removed), not consumed
 --   src:next_line() -> line, lineno              a line without its "\n" / "\r\n"
+--   src:each_record(sink, table, parse)          every non-blank line parsed into a row
 --                   -> false, lineno, reason     a line that cannot be a record: longer than
 --                                                MAX_LINE, a NUL byte, invalid UTF-8 (its bytes are skipped)
 --                   -> nil                       at the end
@@ -167,6 +168,22 @@ local function line_at(text, pos)
     local i = find(text, "\n", p, true)
     if not i or i >= pos then return line end
     line, p = line + 1, i + 1
+  end
+end
+
+-- src:each_record(sink, tname, parse): the line-oriented formats (CEF, syslog):
+-- every non-blank line through parse(line) -> record | nil, reason, into tname;
+-- an unreadable line or a parse failure is rejected with its line number.
+function Source:each_record(sink, tname, parse)
+  while true do
+    local line, ln, why = self:next_line()
+    if line == nil then return end
+    if line == false then
+      sink.reject(ln, why)
+    elseif line:find("%S") then
+      local rec, err = parse(line)
+      if rec then sink.row(tname, ln, rec) else sink.reject(ln, err) end
+    end
   end
 end
 

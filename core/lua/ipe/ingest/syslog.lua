@@ -145,16 +145,11 @@ function M.record(h)
 end
 
 function M.run(src, sink)
-  while true do
-    local line, ln, why = src:next_line()
-    if line == nil then break end
-    if line == false then
-      sink.reject(ln, why)
-    elseif find(line, "%S") then
-      local h, err = M.parse(line, sink.now)
-      if h then sink.row("Syslog", ln, M.record(h)) else sink.reject(ln, err) end
-    end
-  end
+  src:each_record(sink, "Syslog", function(line)
+    local h, err = M.parse(line, sink.now)
+    if not h then return nil, err end
+    return M.record(h)
+  end)
 end
 
 return M
