@@ -3,14 +3,6 @@
 local result = require "ipe.result"
 local timeutil = require "ipe.timeutil"
 
-local function activity_sql(db)
-  if db:value("SELECT count(*) FROM sqlite_master WHERE name = '_ipe_ip_queries'") == 0 then
-    error("this workspace has no per-IP activity rollup (_ipe_ip_activity); it predates it: "
-      .. "upgrade it with a writer (ipe-run ingest) or rebuild it", 0)
-  end
-  return db:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = 'activity'")
-end
-
 -- A host's short, lower-case name: wks-007.contoso.com and WKS-007 are one device.
 local HOST = "lower(CASE WHEN Host GLOB '*[A-Za-z]*' AND instr(Host, '.') > 0 "
   .. "THEN substr(Host, 1, instr(Host, '.') - 1) ELSE Host END)"
@@ -20,7 +12,7 @@ local BUCKET = { day = "substr(Hour, 1, 10) || 'T00:00:00.000Z'", hour = "Hour |
 local function sql(db, unit)
   return "SELECT " .. BUCKET[unit] .. " AS Bucket, sum(Events) AS Events,\n"
     .. "       count(DISTINCT CASE WHEN Host <> '' THEN " .. HOST .. " END) AS Hosts\n"
-    .. "FROM (\n" .. activity_sql(db) .. "\n)\nGROUP BY Bucket ORDER BY Bucket"
+    .. "FROM (\n" .. db:rollup_query("activity") .. "\n)\nGROUP BY Bucket ORDER BY Bucket"
 end
 
 return {

@@ -2,15 +2,6 @@
 -- and last seen in each data source, and how many events mention it.
 local result = require "ipe.result"
 
--- The rollup's exact window statement, stored in the workspace by its migration.
-local function activity_sql(db)
-  if db:value("SELECT count(*) FROM sqlite_master WHERE name = '_ipe_ip_queries'") == 0 then
-    error("this workspace has no per-IP activity rollup (_ipe_ip_activity); it predates it: "
-      .. "upgrade it with a writer (ipe-run ingest) or rebuild it", 0)
-  end
-  return db:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = 'activity'")
-end
-
 return {
   name = "log-activity",
   kind = "insight",
@@ -36,7 +27,7 @@ window and costs the same for a quiet IP and one in millions of events.]],
   },
   run = function(ctx, p)
     local sql = "SELECT Source AS DataSource, min(FirstSeen) AS FirstSeen, max(LastSeen) AS LastSeen, "
-      .. "sum(Events) AS Events\nFROM (\n" .. activity_sql(ctx.db) .. "\n)\nGROUP BY Source\n"
+      .. "sum(Events) AS Events\nFROM (\n" .. ctx.db:rollup_query("activity") .. "\n)\nGROUP BY Source\n"
       .. "ORDER BY LastSeen DESC, DataSource"
     local rows, cols = ctx.db:query(sql, { ip = p.ip })
     local s = result.from_query(rows, cols, { FirstSeen = "time", LastSeen = "time", Events = "count" },

@@ -2,19 +2,11 @@
 -- agent heartbeat reported the IP, with their OS and last heartbeat.
 local result = require "ipe.result"
 
-local function activity_sql(db)
-  if db:value("SELECT count(*) FROM sqlite_master WHERE name = '_ipe_ip_queries'") == 0 then
-    error("this workspace has no per-IP activity rollup (_ipe_ip_activity); it predates it: "
-      .. "upgrade it with a writer (ipe-run ingest) or rebuild it", 0)
-  end
-  return db:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = 'activity'")
-end
-
 local function sql(db)
   return table.concat({
     "WITH hosts AS (",
     "  SELECT Host, sum(Events) AS Heartbeats, min(FirstSeen) AS FirstHeartbeat, max(LastSeen) AS LastHeartbeat",
-    "  FROM (", activity_sql(db), ")",
+    "  FROM (", db:rollup_query("activity"), ")",
     "  WHERE Source = 'Heartbeat' AND Host <> ''",
     "  GROUP BY Host",
     ")",

@@ -2,17 +2,10 @@
 -- proxy traffic of the IP — direction, allow/deny, peers, ports and protocols, bytes.
 local result = require "ipe.result"
 
--- The rollups' exact window statements for the IP's firewall traffic, stored in the workspace
+-- The rollups' exact window statements for the IP's firewall traffic (ctx.db:rollup_query), stored
 -- by their migration: "traffic" rows (Direction, Port, Protocol, Action, Events, BytesFromIP,
 -- BytesToIP, FirstSeen, LastSeen) and "peers" rows (Peer, PeerHost, Events, Allowed, Blocked,
 -- BytesFromIP, BytesToIP, FirstSeen, LastSeen). The panel's breakdowns are sums over them.
-local function stored(db, name)
-  if db:value("SELECT count(*) FROM sqlite_master WHERE name = '_ipe_ip_queries'") == 0 then
-    error("this workspace has no per-IP traffic rollup (_ipe_ip_traffic); it predates it: "
-      .. "upgrade it with a writer (ipe-run ingest) or rebuild it", 0)
-  end
-  return db:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = :name", { name = name })
-end
 
 local ALLOWED = "lower(Action) IN ('allow', 'allowed', 'accept', 'accepted', 'permit', 'pass')"
 
@@ -91,7 +84,7 @@ so a busy address costs what its distinct flows cost, not its records.]],
   },
   run = function(ctx, p)
     local flow_map, port_map = {}, {}
-    for _, r in ipairs(ctx.db:query(groups_sql(stored(ctx.db, "traffic")), { ip = p.ip })) do
+    for _, r in ipairs(ctx.db:query(groups_sql(ctx.db:rollup_query("traffic")), { ip = p.ip })) do
       sum(flow_map, r[1] .. "\0" .. r[2], { direction = r[1], action = r[2] }, r)
       sum(port_map, r[3], { port = r[3] }, r)
     end
@@ -110,7 +103,7 @@ so a busy address costs what its distinct flows cost, not its records.]],
       ports[i] = { e.port, e.events, e.allowed, e.blocked, e.from_ip, e.to_ip }
       labels[i], values[i] = e.port, e.events
     end
-    local peers_stmt = stored(ctx.db, "peers")
+    local peers_stmt = ctx.db:rollup_query("peers")
     local top, count = {}, 0
     for i, r in ipairs(ctx.db:query(top_peers_sql(peers_stmt), { ip = p.ip, top = p.top })) do
       top[i], count = r[1], r[3]

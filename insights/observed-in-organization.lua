@@ -2,21 +2,13 @@
 -- section 5): the devices that had a connection with the IP, each with its last event.
 local result = require "ipe.result"
 
-local function activity_sql(db)
-  if db:value("SELECT count(*) FROM sqlite_master WHERE name = '_ipe_ip_queries'") == 0 then
-    error("this workspace has no per-IP activity rollup (_ipe_ip_activity); it predates it: "
-      .. "upgrade it with a writer (ipe-run ingest) or rebuild it", 0)
-  end
-  return db:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = 'activity'")
-end
-
 -- A host's short, lower-case name: wks-007.contoso.com and WKS-007 are one device.
 local DEVICE = "lower(CASE WHEN Host GLOB '*[A-Za-z]*' AND instr(Host, '.') > 0 "
   .. "THEN substr(Host, 1, instr(Host, '.') - 1) ELSE Host END)"
 
 local function sql(db)
   return table.concat({
-    "WITH a AS (", activity_sql(db), "),",
+    "WITH a AS (", db:rollup_query("activity"), "),",
     "seen AS (",
     "  SELECT " .. DEVICE .. " AS Device, Source, Host, Events, FirstSeen, LastSeen FROM a",
     "  WHERE Host <> '' AND Source IN ('DeviceNetworkEvents', 'CommonSecurityLog', 'SecurityEvent', 'Syslog')",

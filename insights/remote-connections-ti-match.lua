@@ -2,14 +2,6 @@
 -- the devices that connected with the IP, when threat intelligence says the IP is bad.
 local result = require "ipe.result"
 
-local function activity_sql(db)
-  if db:value("SELECT count(*) FROM sqlite_master WHERE name = '_ipe_ip_queries'") == 0 then
-    error("this workspace has no per-IP activity rollup (_ipe_ip_activity); it predates it: "
-      .. "upgrade it with a writer (ipe-run ingest) or rebuild it", 0)
-  end
-  return db:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = 'activity'")
-end
-
 -- The live indicators for the IP (latest version per IndicatorId, active, not expired).
 local TI = [[
 SELECT IndicatorProvider, ThreatType, ConfidenceScore, ExpirationDateTime, IndicatorId
@@ -38,7 +30,7 @@ local function devices(db)
   return table.concat({
     "SELECT " .. DEVICE .. " AS Device, max(Host) AS Name, group_concat(DISTINCT Source) AS Sources,",
     "       sum(Events) AS Events, min(FirstSeen) AS FirstSeen, max(LastSeen) AS LastSeen",
-    "FROM (", activity_sql(db), ")",
+    "FROM (", db:rollup_query("activity"), ")",
     "WHERE Host <> '' AND Source IN ('DeviceNetworkEvents', 'CommonSecurityLog')",
     "GROUP BY Device ORDER BY LastSeen DESC, Device",
   }, "\n")

@@ -2,14 +2,6 @@
 -- bookmarks, activity per data source and time bucket, and anomalies in one list.
 local result = require "ipe.result"
 
-local function activity_sql(db)
-  if db:value("SELECT count(*) FROM sqlite_master WHERE name = '_ipe_ip_queries'") == 0 then
-    error("this workspace has no per-IP activity rollup (_ipe_ip_activity); it predates it: "
-      .. "upgrade it with a writer (ipe-run ingest) or rebuild it", 0)
-  end
-  return db:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = 'activity'")
-end
-
 local BUCKET = { day = "substr(Hour, 1, 10) || 'T00:00:00.000Z'", hour = "Hour || ':00:00.000Z'" }
 
 local function sql(db, unit)
@@ -37,7 +29,7 @@ local function sql(db, unit)
     "  UNION ALL",
     "  SELECT " .. BUCKET[unit] .. ", 'Activity', 'Events in ' || Source, Source,",
     "         count(DISTINCT CASE WHEN Host <> '' THEN Host END) || ' host(s)', sum(Events)",
-    "  FROM (" .. activity_sql(db) .. ")",
+    "  FROM (" .. db:rollup_query("activity") .. ")",
     "  GROUP BY 1, Source",
     ")",
     "ORDER BY Time DESC, Kind, Title",

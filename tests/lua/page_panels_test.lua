@@ -336,7 +336,7 @@ T.case("watchlist insights: the spray source on suspicious-ips, the server on cr
 end)
 
 ---------------------------------------------------------------------------
--- An IP with no data; the workspace without the rollup
+-- An IP with no data; a workspace from before the rollup
 ---------------------------------------------------------------------------
 T.case("an IP with no data: every page panel is empty", function()
   for _, name in ipairs({ "security-info", "log-activity", "logged-hosts", "incidents-by-severity", "ip-prevalence",
@@ -346,15 +346,17 @@ T.case("an IP with no data: every page panel is empty", function()
   end
 end)
 
-T.case("a workspace without the rollup: the rollup panels say so", function()
+T.case("a workspace from before the rollup is refused with the command that upgrades it", function()
   local old = H.workspace{}
   local db = assert(sqlite.open(old, "rw"))
-  for _, t in ipairs({ "_ipe_ip_activity", "_ipe_ip_traffic", "_ipe_ip_queries" }) do db:exec("DROP TABLE IF EXISTS " .. t) end
+  for _, t in ipairs({ "_ipe_ip_activity", "_ipe_ip_traffic", "_ipe_ip_peers", "_ipe_ip_queries" }) do
+    db:exec("DROP TABLE IF EXISTS " .. t)
+  end
+  db:exec("UPDATE _ipe_meta SET value = '" .. (require("ipe.schema").VERSION - 1) .. "' WHERE key = 'schema_version'")
   db:close()
   local rec = H.run("insight", "log-activity", { ip = ST.c2.ip }, { db = old, now = NOW })
-  T.eq(rec.status, "error")
-  T.eq(rec.message:match("[^\n]*"), "this workspace has no per-IP activity rollup (_ipe_ip_activity); it predates it: "
-    .. "upgrade it with a writer (ipe-run ingest) or rebuild it")
+  T.eq({ rec.status, rec.outcome }, { "error", "workspace" })
+  T.like(rec.message, "upgrade it with 'ipe%-run migrate %-%-db ")
 end)
 
 T.done()

@@ -159,6 +159,15 @@ function Handle:alerts_naming_ip(p)
   }, "\n")
 end
 
+-- rollup_query(name) -> the per-IP rollup's exact window statement "activity",
+-- "traffic" or "peers" (stored in the workspace by ipe.migrations.rollup; it binds
+-- :ip, :from and :to). The workspace check guarantees the rollup exists.
+function Handle:rollup_query(name)
+  local sql = self:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = :name", { name = name })
+  if not sql then error("ctx.db:rollup_query: no stored rollup statement '" .. tostring(name) .. "'", 2) end
+  return sql
+end
+
 -- Free text (SyslogMessage, Message) mentions the IP :param as a whole token.
 function Handle:text_has_ip(col, p)
   col = ident(col, "column")
