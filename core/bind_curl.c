@@ -3,6 +3,10 @@
  *   responses = curl.perform_many(requests)   one response per request, in order
  *   batch = curl.start(requests)              the same, split: the requests go out now...
  *   responses = batch:wait()                  ...and the answers are collected here (once)
+ *   batch:done() -> true when every transfer of the batch has ended (drives nothing)
+ *   running = curl.step(seconds)              drive every transfer in flight, waiting at
+ *                                             most seconds for network activity; returns
+ *                                             how many are still running
  *   response  = curl.perform(request)
  *   curl.sleep(seconds)                       wait (rate limiter), no busy loop
  *   curl.version() -> "7.88.1"
@@ -24,7 +28,12 @@
  * A malformed request table (not a URL string, a header with CR/LF, an unknown
  * method) is a programming error and raises; everything the network does is
  * a response with error/kind. All C memory of a batch hangs off a userdata
- * with __gc, so a raise (e.g. out of memory) never leaks it. */
+ * with __gc, so a raise (e.g. out of memory) never leaks it.
+ *
+ * Every batch's transfers run on one multi handle per process, so waiting on
+ * one batch (or curl.step) moves all of them: a scheduler can keep several
+ * scripts' requests in flight and resume each script when its own batch is
+ * done (ipe.concurrent). */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <dlfcn.h>
@@ -121,7 +130,7 @@ struct xfer {
     size_t len, cap, max;
     char *head;
     size_t hlen, hcap;
-    int too_large, head_too_large, done;
+    int too_large, head_too_large, done, added;
     CURLcode rc;
     const char *pre_kind; /* set when the request never started */
     char pre_error[256];
@@ -129,17 +138,19 @@ struct xfer {
 };
 
 struct batch {
-    CURLM *m;
-    int n, running;
+    int n, waited;
     struct xfer *x;
 };
+
+/* The process's one multi handle: every batch's transfers run on it. */
+static CURLM *shared_multi;
 
 static void free_batch(struct batch *b)
 {
     for (int i = 0; b->x && i < b->n; i++) {
         struct xfer *x = &b->x[i];
         if (x->h) {
-            if (b->m) curl_multi_remove_handle(b->m, x->h);
+            if (x->added) curl_multi_remove_handle(shared_multi, x->h);
             curl_easy_cleanup(x->h);
         }
         curl_slist_free_all(x->hdrs);
@@ -149,8 +160,6 @@ static void free_batch(struct batch *b)
     free(b->x);
     b->x = NULL;
     b->n = 0;
-    if (b->m) curl_multi_cleanup(b->m);
-    b->m = NULL;
 }
 
 static int batch_gc(lua_State *L)
@@ -487,17 +496,57 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Has every transfer that is still running put its request on the wire? */
+/* Has every transfer of the batch that is still running put its request on the wire? */
 static int all_sent(struct batch *b)
 {
     for (int i = 0; i < b->n; i++) {
         struct xfer *x = &b->x[i];
-        if (!x->h || x->pre_kind) continue;
+        if (!x->added || x->done) continue;
         long sent = 0;
         curl_easy_getinfo(x->h, CURLINFO_REQUEST_SIZE, &sent);
         if (sent == 0) return 0;
     }
     return 1;
+}
+
+/* Has every transfer of the batch ended (or never started)? */
+static int batch_done(const struct batch *b)
+{
+    for (int i = 0; i < b->n; i++)
+        if (b->x[i].added && !b->x[i].done) return 0;
+    return 1;
+}
+
+/* Mark the transfers libcurl reports as ended (whichever batch they belong to). */
+static void collect_done(void)
+{
+    CURLMsg *msg;
+    int queued;
+    while ((msg = curl_multi_info_read(shared_multi, &queued))) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        char *priv = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+        struct xfer *x = (struct xfer *)priv;
+        if (x) {
+            x->done = 1;
+            x->rc = msg->data.result;
+        }
+    }
+}
+
+/* Drive every transfer in flight, waiting at most timeout_ms for activity.
+ * Returns the transfers still running, or -1 when the multi handle fails. */
+static int drive(int timeout_ms)
+{
+    int running = 0;
+    if (curl_multi_perform(shared_multi, &running) != CURLM_OK) return -1;
+    collect_done();
+    if (running && timeout_ms > 0) {
+        curl_multi_poll(shared_multi, NULL, 0, timeout_ms, NULL);
+        if (curl_multi_perform(shared_multi, &running) != CURLM_OK) return -1;
+        collect_done();
+    }
+    return running;
 }
 
 /* curl.start(requests) -> batch: the transfers begin; the call returns once
@@ -508,11 +557,11 @@ static int l_start(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     int n = (int)lua_objlen(L, 1);
     global_init();
+    if (!shared_multi && !(shared_multi = curl_multi_init())) return luaL_error(L, "ipe.curl: out of memory");
     struct batch *b = lua_newuserdata(L, sizeof *b);
-    b->m = NULL;
     b->n = 0;
+    b->waited = 0;
     b->x = NULL;
-    b->running = 0;
     luaL_getmetatable(L, BATCH_MT);
     lua_setmetatable(L, -2);
     if (n > 0) {
@@ -520,53 +569,66 @@ static int l_start(lua_State *L)
         if (!b->x) return luaL_error(L, "ipe.curl: out of memory");
         b->n = n;
     }
-    b->m = curl_multi_init();
-    if (!b->m) return luaL_error(L, "ipe.curl: out of memory");
     for (int i = 0; i < n; i++) {
         lua_rawgeti(L, 1, i + 1);
         if (!lua_istable(L, -1)) return luaL_error(L, "ipe.curl: request %d is not a table", i + 1);
         setup(L, lua_gettop(L), &b->x[i]);
         lua_pop(L, 1);
-        if (b->x[i].h && curl_multi_add_handle(b->m, b->x[i].h) != CURLM_OK)
-            pre_fail(&b->x[i], "error", "cannot start the transfer");
+        struct xfer *x = &b->x[i];
+        if (!x->h || x->pre_kind) continue;
+        if (curl_multi_add_handle(shared_multi, x->h) == CURLM_OK) x->added = 1;
+        else pre_fail(x, "error", "cannot start the transfer");
     }
     double until = now_s() + 0.05;
-    for (;;) {
-        if (curl_multi_perform(b->m, &b->running) != CURLM_OK || !b->running) break;
-        if (all_sent(b) || now_s() > until) break;
-        curl_multi_poll(b->m, NULL, 0, 5, NULL);
-    }
+    while (!batch_done(b) && !all_sent(b) && now_s() <= until)
+        if (drive(5) < 0) break;
     return 1;
+}
+
+static struct batch *check_batch(lua_State *L)
+{
+    struct batch *b = luaL_checkudata(L, 1, BATCH_MT);
+    if (b->waited) luaL_error(L, "ipe.curl: this batch has already been waited for");
+    return b;
 }
 
 /* batch:wait() -> responses, in request order (once). */
 static int l_wait(lua_State *L)
 {
-    struct batch *b = luaL_checkudata(L, 1, BATCH_MT);
-    if (!b->m) return luaL_error(L, "ipe.curl: this batch has already been waited for");
-    int running = b->running;
-    while (running) {
-        if (curl_multi_perform(b->m, &running) != CURLM_OK) break;
-        if (running) curl_multi_poll(b->m, NULL, 0, 200, NULL);
-    }
-    CURLMsg *msg;
-    int queued;
-    while ((msg = curl_multi_info_read(b->m, &queued))) {
-        if (msg->msg != CURLMSG_DONE) continue;
-        char *priv = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-        struct xfer *x = (struct xfer *)priv;
-        if (x) {
-            x->done = 1;
-            x->rc = msg->data.result;
-        }
-    }
+    struct batch *b = check_batch(L);
+    /* nothing left running while the batch is not done: its unfinished transfers
+     * answer "the transfer did not finish" instead of a wait without end */
+    while (!batch_done(b))
+        if (drive(200) <= 0 && !batch_done(b)) break;
     lua_createtable(L, b->n, 0);
     for (int i = 0; i < b->n; i++) {
         push_response(L, &b->x[i]);
         lua_rawseti(L, -2, i + 1);
     }
     free_batch(b); /* the C side goes now, not at the next collection */
+    b->waited = 1;
+    return 1;
+}
+
+/* batch:done() -> true when every transfer of the batch has ended */
+static int l_done(lua_State *L)
+{
+    lua_pushboolean(L, batch_done(check_batch(L)));
+    return 1;
+}
+
+/* curl.step(seconds) -> transfers still running (0 when none is in flight) */
+static int l_step(lua_State *L)
+{
+    double s = luaL_checknumber(L, 1);
+    if (!(s >= 0)) s = 0;
+    if (s > 60) s = 60;
+    if (!shared_multi) {
+        lua_pushinteger(L, 0);
+        return 1;
+    }
+    int running = drive((int)(s * 1000 + 0.5));
+    lua_pushinteger(L, running < 0 ? 0 : running);
     return 1;
 }
 
@@ -613,8 +675,8 @@ static int l_version(lua_State *L)
 }
 
 static const luaL_Reg funcs[] = {
-    {"perform_many", l_perform_many}, {"perform", l_perform}, {"start", l_start}, {"sleep", l_sleep},
-    {"version", l_version}, {NULL, NULL}};
+    {"perform_many", l_perform_many}, {"perform", l_perform}, {"start", l_start}, {"step", l_step},
+    {"sleep", l_sleep}, {"version", l_version}, {NULL, NULL}};
 
 int luaopen_ipe_curl(lua_State *L)
 {
@@ -626,6 +688,8 @@ int luaopen_ipe_curl(lua_State *L)
     lua_newtable(L);
     lua_pushcfunction(L, l_wait);
     lua_setfield(L, -2, "wait");
+    lua_pushcfunction(L, l_done);
+    lua_setfield(L, -2, "done");
     lua_setfield(L, -2, "__index");
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");

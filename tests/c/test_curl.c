@@ -1,7 +1,8 @@
 /* test_curl.c — the ipe.curl binding against a tiny HTTP server forked on
  * 127.0.0.1 (ephemeral port): status and headers, POST bodies, timeouts, the
  * body cap (by Content-Length and while streaming), resets, redirects (limit
- * and protocols), TLS failure, refused connections and requests in parallel. */
+ * and protocols), TLS failure, refused connections and requests in parallel;
+ * batches sharing the one multi handle, and ipe.concurrent's scheduler on top. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -235,6 +236,40 @@ int main(void)
     tap_is(lua_run(L, "local b = curl.start{ {url = BASE .. '/slow', timeout = 0.2} } b = nil collectgarbage() "
                       "return 'collected'", buf, sizeof buf),
            "collected", "a batch never waited for is freed by the collector");
+    tap_is(lua_run(L, "local b = curl.start{ {url = BASE .. '/delay'} } local before = b:done() "
+                      "local n = curl.step(0.05) local t0 = require('ipe.proc').monotonic() "
+                      "while not b:done() do curl.step(0.2) end "
+                      "return tostring(before) .. '|' .. n .. '|' .. b:wait()[1].body .. '|' .. curl.step(0)",
+                   buf, sizeof buf),
+           "false|1|ok|0", "batch:done and curl.step drive the transfers in flight");
+    tap_is(lua_run(L, "local P = require('ipe.proc') local slow = curl.start{ {url = BASE .. '/delay'} } "
+                      "local fast = curl.start{ {url = BASE .. '/ok'} } slow:wait() "
+                      "return tostring(fast:done()) .. '|' .. fast:wait()[1].status", buf, sizeof buf),
+           "true|200", "waiting on one batch moves the others (one multi handle)");
+    tap_is(lua_run(L, "local C, P = require('ipe.concurrent'), require('ipe.proc') local order = {} "
+                      "local function get(path) return C.perform_many{ {url = BASE .. path} }[1] end "
+                      "local a_done, b2_sent "
+                      "local res, errs = C.run{ "
+                      "  function() local r = get('/delay') a_done = P.monotonic() order[#order + 1] = 'a' return r.body end, "
+                      "  function() get('/ok') order[#order + 1] = 'b1' b2_sent = P.monotonic() local r = get('/delay') "
+                      "             order[#order + 1] = 'b2' return r.body end, "
+                      "  function() order[#order + 1] = 'c' return 'computed' end, "
+                      "  function() error('member failed', 0) end, "
+                      "  function() coroutine.yield('rogue') return 'never' end } "
+                      "return table.concat({res[1], res[2], res[3], tostring(res[4]), errs[4], tostring(res[5]), errs[5], "
+                      "  (table.concat(order, ','):gsub('c,', '')), tostring(b2_sent < a_done)}, '|')", buf, sizeof buf),
+           "ok|ok|computed|nil|member failed|nil|attempt to yield from outside a coroutine|b1,a,b2|true",
+           "concurrent.run: waits overlap, a member resumes as soon as its own answer is in, failures stay its own");
+    tap_is(lua_run(L, "local C, P = require('ipe.concurrent'), require('ipe.proc') local w0 = P.monotonic() "
+                      "local res = C.run{ function() C.sleep(0.2) return 1 end, function() C.sleep(0.2) return 2 end, "
+                      "  function() return C.perform_many{ {url = BASE .. '/ok'} }[1].status end } "
+                      "local wall = P.monotonic() - w0 "
+                      "return res[1] .. res[2] .. '|' .. res[3] .. '|' .. tostring(wall >= 0.19 and wall < 0.39)", buf, sizeof buf),
+           "12|200|true", "concurrent.sleep: sleeping members let the others run");
+    tap_is(lua_run(L, "local C = require('ipe.concurrent') "
+                      "local co = coroutine.wrap(function() return C.perform_many{ {url = BASE .. '/ok'} }[1].status end) "
+                      "return co() .. '|' .. C.perform_many{ {url = BASE .. '/ok'} }[1].status", buf, sizeof buf),
+           "200|200", "outside concurrent.run (or in a coroutine of its own) a wait blocks");
     tap_is(lua_run(L, "local ok, e = pcall(curl.perform, {url = BASE .. '/ok', headers = {['X-A'] = 'v\\r\\nX-Injected: 1'}}) "
                       "return e", buf, sizeof buf),
            "ipe.curl: header names and values must not contain CR, LF or NUL (and names no ':')",

@@ -82,6 +82,42 @@ T.case("run: a broken panel fails alone", function()
   T.eq(page.status(records), "partial")
 end)
 
+T.case("run: the external panels share one worker; one that never ends or misbehaves fails alone", function()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(require("ipe.fs").mkdir_p(dir .. "/insights"))
+  local function external(name, body)
+    local f = assert(io.open(dir .. "/insights/" .. name .. ".lua", "w"))
+    f:write(string.format([[return { name = %q, kind = "insight", title = %q, summary = "s", description = "d",
+  categories = { "external" }, sources = {},
+  params = { { name = "ip", type = "ip", required = true, help = "the IP" } },
+  run = function(ctx, p) %s end }
+]], name, name, body))
+    f:close()
+  end
+  external("ext-fine", "return {}")
+  external("ext-loops", "while true do end")
+  external("ext-yields", "coroutine.yield('x') return {}")
+  external("ext-fails", "error('vendor exploded', 0)")
+  local index = discover.scan({ { dir = dir, origin = "test" } })
+  local panels = page.collect(index, 2)
+  local reqs = {}
+  for i, p in ipairs(panels) do reqs[i] = { entry = p.entry, given = { ip = "8.8.8.8" }, timeout = 1, offline = true } end
+  local t0 = require("ipe.proc").monotonic()
+  local records = page.run(panels, reqs, 2, false)
+  local wall = require("ipe.proc").monotonic() - t0
+  local got = {}
+  for i, p in ipairs(panels) do got[p.id] = { records[i].status, records[i].outcome, records[i].message } end
+  T.eq(got["ext-fine"], { "empty" })
+  T.eq(got["ext-loops"], { "error", "timeout", "ran out of time (budget 1s)" })
+  T.eq(got["ext-fails"], { "error", "failed", "vendor exploded" })
+  T.eq(got["ext-yields"][1], "error")
+  T.like(got["ext-yields"][3], "attempt to yield")
+  for _, r in ipairs(reqs) do T.eq(r.together, "external", "external panels are put together") end
+  T.ok(wall < 3, "the group's failure costs one more budget, not one per panel")
+  os.execute("rm -rf '" .. dir .. "'")
+end)
+
 ---------------------------------------------------------------------------
 -- Sections and parameters
 ---------------------------------------------------------------------------

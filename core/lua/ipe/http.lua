@@ -40,7 +40,8 @@ end
 
 -- M.new{external=, offline=, name=, budget=, perform_many=, monotonic=, ca_bundle=, proxy=} -> the ctx.http object
 function M.new(o)
-  local perform_many = o.perform_many or function(reqs) return require("ipe.curl").perform_many(reqs) end
+  -- through ipe.concurrent: inside a group of scripts run together, a wait lets the others run
+  local perform_many = o.perform_many or function(reqs) return require("ipe.concurrent").perform_many(reqs) end
   local monotonic = o.monotonic or require("ipe.proc").monotonic
   local deadline = monotonic() + (o.budget or 10)
   local S = {}

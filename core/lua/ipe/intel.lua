@@ -226,12 +226,13 @@ function M.new(opts)
   e.getenv = opts.getenv or require("ipe.proc").getenv
   e.now = opts.now or require("ipe.proc").now
   e.monotonic = opts.monotonic or require("ipe.proc").monotonic
-  e.perform_many = opts.perform_many or function(reqs) return require("ipe.curl").perform_many(reqs) end
+  -- through ipe.concurrent: inside a group of scripts run together, a wait lets the others run
+  e.perform_many = opts.perform_many or function(reqs) return require("ipe.concurrent").perform_many(reqs) end
   -- start(requests) -> batch with :wait(): the requests go out, the caller works, then collects
   e.start = opts.start or (opts.perform_many and function(reqs)
     return { wait = function() return opts.perform_many(reqs) end }
   end) or function(reqs) return require("ipe.curl").start(reqs) end
-  e.sleep = opts.sleep or function(s) return require("ipe.curl").sleep(s) end
+  e.sleep = opts.sleep or function(s) return require("ipe.concurrent").sleep(s) end
   e.db_path, e.state_path, e.reader = opts.db_path, opts.state_path, opts.reader
   e.offline, e.offline_why, e.refresh = opts.offline and true or false, opts.offline_why or "offline", opts.refresh and true or false
   e.deadline = e.monotonic() + (opts.budget or 10)
@@ -635,7 +636,7 @@ function Engine:lookup_many(specs, where)
   if #reqs > 0 then
     local batch = self.start(reqs)
     self:prepare_finish() -- while the answers travel
-    responses = batch:wait()
+    responses = require("ipe.concurrent").wait(batch)
   end
   for k, res in ipairs(responses) do
     local i = idx[k]

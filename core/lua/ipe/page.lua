@@ -17,10 +17,11 @@
 --   page.panel_params(list, panels)      -> -p panel.key=value options checked: { [panel] = {k = v} }
 --   page.cores()                         -> IPE_JOBS, else the online CPUs, else 2
 --   page.check_params(panels, givens)    -> raises the first parameter error (usage, exit 2)
---   page.parallelism(panels, offline)    -> workers: the cores, plus one per external panel
---                                           (I/O bound) when online, at most 16
+--   page.parallelism(panels, offline)    -> workers: the cores, plus one for the external panels
+--                                           (together, I/O bound) when online, at most 16
 --   page.run(panels, requests, parallel, offline, hints) -> records in panel order
---                                           (ipe.runner.run_many, started in start_order; a broken
+--                                           (ipe.runner.run_many, started in start_order, the
+--                                           external panels together in one worker; a broken
 --                                           panel's record is made here)
 --   page.start_order(panels, offline, hints) -> panel indexes: external first when online, then
 --                                           the slowest last time first
@@ -231,11 +232,10 @@ end
 function M.parallelism(panels, offline)
   local n = M.cores()
   if not offline then
-    local external = 0
     for _, p in ipairs(panels) do
-      if not p.broken and has_category(p.meta, "external") then external = external + 1 end
+      -- the external panels share one worker (see run) that mostly waits on the network
+      if not p.broken and has_category(p.meta, "external") then n = n + 1 break end
     end
-    n = n + math.min(external, 8)
   end
   return math.max(1, math.min(n, 16, #panels))
 end
@@ -304,10 +304,16 @@ function M.start_order(panels, offline, hints)
 end
 
 -- run(panels, requests, parallel, offline, hints) -> records in panel order (see start_order).
+-- The external panels run together in one worker (request field together = "external":
+-- ipe.runner, ipe.concurrent): their lookups are in flight at the same time, and seven
+-- providers cost one process instead of seven.
 function M.run(panels, reqs, parallel, offline, hints)
   local order = M.start_order(panels, offline, hints)
   local list = {}
-  for k, i in ipairs(order) do list[k] = reqs[i] end
+  for k, i in ipairs(order) do
+    list[k] = reqs[i]
+    if has_category(panels[i].meta, "external") then reqs[i].together = "external" end
+  end
   local done = #list > 0 and runner.run_many(list, parallel) or {}
   local records = {}
   for k, i in ipairs(order) do records[i] = done[k] end

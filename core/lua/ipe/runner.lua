@@ -3,7 +3,7 @@
 -- into a run record (the renderers' input).
 --
 -- A request is {entry=, given={name=raw}, window=, db_path=, now=, verbose=,
--- timeout=, memory=, offline=}. Everything that touches the script happens in
+-- timeout=, memory=, offline=, together=}. Everything that touches the script happens in
 -- the worker: a script's top level is code too. With offline set, the services
 -- (ctx.http, ctx.intel) answer from the cache and local data only.
 local proc = require "ipe.proc"
@@ -96,6 +96,20 @@ local function execute(req, depth)
   return rec
 end
 
+-- One read-only workspace connection per path and process: the scripts a worker runs
+-- together share it (opening one parses the workspace schema, a few milliseconds each).
+-- Keyed by pid too, so a connection never crosses a fork.
+local readers = {}
+local function reader(path)
+  local key = proc.pid() .. "\0" .. path
+  local conn = readers[key]
+  if not conn then
+    conn = workspace.open_reader(path)
+    readers[key] = conn
+  end
+  return conn
+end
+
 make_ctx = function(req, rec, depth)
   local handle, conn
   local ctx = {
@@ -105,7 +119,7 @@ make_ctx = function(req, rec, depth)
   local function db()
     if not handle then
       if not req.db_path then error("this run has no workspace (ctx.db)", 0) end
-      local ok, c = pcall(workspace.open_reader, req.db_path)
+      local ok, c = pcall(reader, req.db_path)
       if not ok then
         rec.outcome = "workspace"
         error(require("ipe.errors").is(c) and c.msg or c, 0)
@@ -165,20 +179,74 @@ local function failure(req, why, out)
            sections = {}, queries = {} }
 end
 
--- run_many(requests, parallel) -> records in request order; each request runs in its own worker.
-function M.run_many(reqs, parallel)
-  local jobs = {}
+-- execute_together(requests) -> records: the requests' scripts run as coroutines of one
+-- worker (ipe.concurrent), so that their network waits overlap.
+function M.execute_together(reqs)
+  local fns = {}
+  for i, req in ipairs(reqs) do fns[i] = function() return execute(req, 1) end end
+  local records, errs = require("ipe.concurrent").run(fns)
   for i, req in ipairs(reqs) do
-    jobs[i] = function() return serial.dump(execute(req, 1)) end
+    if not records[i] then
+      local rec = failure(req, "error", errs[i])
+      rec.message = errs[i]
+      records[i] = rec
+    end
+  end
+  return records
+end
+
+-- jobs_of(requests) -> slots: one list of request indexes per worker job; the requests
+-- with the same `together` key share one job, placed where the first of them is.
+local function jobs_of(reqs)
+  local slots, at = {}, {}
+  for i, req in ipairs(reqs) do
+    local key = req.together
+    if key and at[key] then
+      local list = slots[at[key]]
+      list[#list + 1] = i
+    else
+      slots[#slots + 1] = { i }
+      if key then at[key] = #slots end
+    end
+  end
+  return slots
+end
+
+-- run_many(requests, parallel) -> records in request order. Each request runs in its own
+-- worker, except that requests with the same `together` key run in one worker together
+-- (execute_together); when that worker fails as a whole (time, memory, a crash), its
+-- requests run again one per worker, so one bad script never costs the others their answer.
+function M.run_many(reqs, parallel)
+  local slots, jobs = jobs_of(reqs), {}
+  for j, list in ipairs(slots) do
+    local group = {}
+    for k, i in ipairs(list) do group[k] = reqs[i] end
+    if #group == 1 then
+      jobs[j] = function() return serial.dump(execute(group[1], 1)) end
+    else
+      jobs[j] = function() return serial.dump(M.execute_together(group)) end
+    end
   end
   local maxt = 0
   for _, r in ipairs(reqs) do maxt = math.max(maxt, r.timeout or M.DEFAULT_TIMEOUT) end
   local results = proc.run_jobs(jobs, { parallel = parallel or 1, timeout = maxt,
     cpu = math.ceil(maxt) + 1, memory = reqs[1] and reqs[1].memory or M.DEFAULT_MEMORY })
-  local records = {}
-  for i, res in ipairs(results) do
-    local rec = res.ok and serial.undump(res.out)
-    records[i] = rec or failure(reqs[i], res.why or "bad result", res.out)
+  local records, again = {}, {}
+  for j, res in ipairs(results) do
+    local list = slots[j]
+    local out = res.ok and serial.undump(res.out)
+    if #list == 1 then
+      records[list[1]] = out or failure(reqs[list[1]], res.why or "bad result", res.out)
+    elseif type(out) == "table" and #out == #list then
+      for k, i in ipairs(list) do records[i] = out[k] end
+    else
+      for _, i in ipairs(list) do again[#again + 1] = i end
+    end
+  end
+  if #again > 0 then
+    local alone = {}
+    for k, i in ipairs(again) do alone[k] = setmetatable({ together = false }, { __index = reqs[i] }) end
+    for k, rec in ipairs(M.run_many(alone, parallel)) do records[again[k]] = rec end
   end
   return records
 end

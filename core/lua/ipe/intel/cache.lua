@@ -3,8 +3,9 @@
 -- Insights read the workspace through a read-only connection (ctx.db). The
 -- cache reads through that same connection when it is given as `reader` (one
 -- connection, one schema parse per worker; the read shows in --show-query)
--- and writes through its own connection, opened on the first write — this
--- module is trusted runtime code. A workspace that cannot be written
+-- and writes through its own connection, opened on the first write and shared
+-- by every cache object of the process for that workspace — this module is
+-- trusted runtime code. A workspace that cannot be written
 -- (read-only file, locked for too long) still answers from the cache: put()
 -- then reports why it did not store.
 --
@@ -32,19 +33,28 @@ function M.open(path, opts)
   return setmetatable({ path = path, reader = opts and opts.reader }, Cache)
 end
 
+-- The writable connections, one per workspace and process (the scripts a worker runs
+-- together share it: opening one parses the schema); keyed by pid too, so none crosses a fork.
+local writers = {}
+
+local function open_writer(path)
+  local db, err = sqlite.open(path, "rw")
+  if not db then return { why = "cannot open the workspace for the cache: " .. tostring(err) } end
+  pcall(db.exec, db, "PRAGMA synchronous=NORMAL") -- a cache need not fsync each answer
+  local ok, e = pcall(migration.up, db)
+  return { db = db, why = not ok and tostring(e) or nil }
+end
+
 -- The writable connection, opened (and the table created) on first use.
 local function writer(self)
   if self.db == nil then
-    self.db = false
-    local db, err = sqlite.open(self.path, "rw")
-    if not db then
-      self.why = "cannot open the workspace for the cache: " .. tostring(err)
-      return nil
+    self.key = require("ipe.proc").pid() .. "\0" .. self.path
+    local w = writers[self.key]
+    if not w then
+      w = open_writer(self.path)
+      writers[self.key] = w
     end
-    pcall(db.exec, db, "PRAGMA synchronous=NORMAL") -- a cache need not fsync each answer
-    local ok, e = pcall(migration.up, db)
-    if not ok then self.why = tostring(e) end
-    self.db = db
+    self.db, self.why = w.db or false, w.why
   end
   return self.db or nil
 end
@@ -81,8 +91,12 @@ function Cache:put(provider, ip, result, fetched_at, ttl)
   return true
 end
 
+-- close(): the connection goes (for every cache object of this workspace in this process).
 function Cache:close()
-  if self.db then self.db:close() end
+  if self.db then
+    self.db:close()
+    writers[self.key] = nil
+  end
   self.db = nil
 end
 
