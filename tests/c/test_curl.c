@@ -257,8 +257,8 @@ int main(void)
                       "  function() error('member failed', 0) end, "
                       "  function() coroutine.yield('rogue') return 'never' end } "
                       "return table.concat({res[1], res[2], res[3], tostring(res[4]), errs[4], tostring(res[5]), errs[5], "
-                      "  (table.concat(order, ','):gsub('c,', '')), tostring(b2_sent < a_done)}, '|')", buf, sizeof buf),
-           "ok|ok|computed|nil|member failed|nil|attempt to yield from outside a coroutine|b1,a,b2|true",
+                      "  tostring(table.concat(order, ','):find('b1.*a') ~= nil), tostring(b2_sent < a_done)}, '|')", buf, sizeof buf),
+           "ok|ok|computed|nil|member failed|nil|attempt to yield from outside a coroutine|true|true",
            "concurrent.run: waits overlap, a member resumes as soon as its own answer is in, failures stay its own");
     tap_is(lua_run(L, "local C, P = require('ipe.concurrent'), require('ipe.proc') local w0 = P.monotonic() "
                       "local res = C.run{ function() C.sleep(0.2) return 1 end, function() C.sleep(0.2) return 2 end, "
