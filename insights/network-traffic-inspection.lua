@@ -4,8 +4,9 @@ local result = require "ipe.result"
 
 -- The rollups' exact window statements for the IP's firewall traffic (ctx.db:rollup_query), stored
 -- by their migration: "traffic" rows (Direction, Port, Protocol, Action, Events, BytesFromIP,
--- BytesToIP, FirstSeen, LastSeen) and "peers" rows (Peer, PeerHost, Events, Allowed, Blocked,
--- BytesFromIP, BytesToIP, FirstSeen, LastSeen). The panel's breakdowns are sums over them.
+-- BytesToIP, FirstSeen, LastSeen) and "peers" rows (Peer, PeerHost, Direction, Port, Protocol,
+-- Action, Reporter, Events, Allowed, Blocked, BytesFromIP, BytesToIP, FirstSeen, LastSeen). The
+-- panel's breakdowns are sums over them.
 
 local ALLOWED = "lower(Action) IN ('allow', 'allowed', 'accept', 'accepted', 'permit', 'pass')"
 
