@@ -42,12 +42,13 @@
 -- actions in ALLOWED_ACTIONS. Peer and PeerHost are the other side's address and host name,
 -- Reporter the device that logged the record (Computer); Direction, Port, Protocol and Action
 -- as in the traffic rollup; text keys are '' when the record has none. The traffic rollup is the
--- peers rollup summed over the peer: kept apart so that an address scanned by tens of thousands
--- of sources still sums its flows from a few thousand rows. Their exact window statements are
--- stored as "traffic" and "peers" (same edge handling as "activity"). A busy address costs what
--- its distinct flows per hour cost, not its records: the demo's CDN address, 374,000 records in
--- a week, is 900 flow and 7,700 peer rows. (ipe.migrations.peer_flows gave workspaces of the
--- version before, whose peers had only Peer and PeerHost as keys, the peers rollup of this one.)
+-- peers rollup summed over the peer, its host and the reporter: kept apart so that an address
+-- scanned by tens of thousands of sources still sums its flows from a few thousand rows. Their
+-- exact window statements are stored as "traffic" and "peers" (same edge handling as
+-- "activity"). A busy address costs what its distinct flows per hour cost, not its records: the
+-- demo's CDN address, 374,000 records in a week, is 900 flow and 23,000 peer rows.
+-- (ipe.migrations.peer_flows gave workspaces of the version before, whose peers had only Peer
+-- and PeerHost as keys, the peers rollup of this one.)
 --
 -- API (besides the migration fields description, up, tables):
 --   rollup.sources([prefix])  -> { {table=, ip=<SQL of the row's IP values as JSON>, host=<SQL>,
