@@ -4,8 +4,9 @@ local result = require "ipe.result"
 
 -- The rollups' exact window statements for the IP's firewall traffic (ctx.db:rollup_query), stored
 -- by their migration: "traffic" rows (Direction, Port, Protocol, Action, Events, BytesFromIP,
--- BytesToIP, FirstSeen, LastSeen) and "peers" rows (Peer, PeerHost, Events, Allowed, Blocked,
--- BytesFromIP, BytesToIP, FirstSeen, LastSeen). The panel's breakdowns are sums over them.
+-- BytesToIP, FirstSeen, LastSeen) and "peers" rows (Peer, PeerHost, Direction, Port, Protocol,
+-- Action, Reporter, Events, Allowed, Blocked, BytesFromIP, BytesToIP, FirstSeen, LastSeen). The
+-- panel's breakdowns are sums over them.
 
 local ALLOWED = "lower(Action) IN ('allow', 'allowed', 'accept', 'accepted', 'permit', 'pass')"
 
@@ -20,17 +21,24 @@ local function groups_sql(traffic)
 end
 
 -- The peers in two steps, so that an address with tens of thousands of peers sorts narrow
--- rows: the top peers by events (and how many peers there are), then their details.
+-- rows: the top peers by events (and how many peers there are), then their details. The top
+-- peers are bound one parameter each (:peer1, ...): a plain IN list is applied inside the
+-- rollup statement, before its rows are handed on.
 local function top_peers_sql(peers)
   return "SELECT Peer, sum(Events) AS Events, count(*) OVER () AS Peers\n"
     .. "FROM (\n" .. peers .. "\n)\nGROUP BY Peer ORDER BY Events DESC, Peer LIMIT :top"
 end
 
-local function peer_details_sql(db, peers)
+-- peer_details_sql(peers, top) -> SQL and its binds (peer1 = top[1], ...)
+local function peer_details_sql(peers, top)
+  local names, binds = {}, {}
+  for i, peer in ipairs(top) do
+    names[i], binds["peer" .. i] = ":peer" .. i, peer
+  end
   return "SELECT Peer, max(NULLIF(PeerHost, '')) AS PeerHost, sum(Events) AS Events, sum(Allowed) AS Allowed,\n"
     .. "       sum(Blocked) AS Blocked, sum(BytesFromIP) AS BytesFromIP, sum(BytesToIP) AS BytesToIP,\n"
     .. "       min(FirstSeen) AS FirstSeen, max(LastSeen) AS LastSeen\n"
-    .. "FROM (\n" .. peers .. "\n)\nWHERE " .. db:ip_in_list("Peer", "peers") .. "\nGROUP BY Peer"
+    .. "FROM (\n" .. peers .. "\n)\nWHERE Peer IN (" .. table.concat(names, ", ") .. ")\nGROUP BY Peer", binds
 end
 
 -- sum(map, key, init, r): add the group row r (see groups_sql) into map[key].
@@ -110,7 +118,9 @@ so a busy address costs what its distinct flows cost, not its records.]],
     end
     local details = {}
     if #top > 0 then
-      for _, r in ipairs(ctx.db:query(peer_details_sql(ctx.db, peers_stmt), { ip = p.ip, peers = top })) do
+      local details_sql, binds = peer_details_sql(peers_stmt, top)
+      binds.ip = p.ip
+      for _, r in ipairs(ctx.db:query(details_sql, binds)) do
         details[r[1]] = r
       end
     end

@@ -1,34 +1,60 @@
 -- IP address remote connections (Sentinel entity insight, insights.md 2.9):
 -- which of our hosts talked to the IP, or were logged on to from it.
 local result = require "ipe.result"
+local timeutil = require "ipe.timeutil"
 
-local function sql(db)
+-- A firewall row of the peers rollup's exact window statement (ctx.db:rollup_query("peers"): per
+-- hour, direction, peer, peer host, reporting device, port, protocol and action) seen from the
+-- host's side: host (the peer's host name, else the device that logged it), host address,
+-- direction, port, protocol, action.
+local CSL_GROUP = {
+  "COALESCE(NULLIF(PeerHost, ''), NULLIF(Reporter, ''))", "NULLIF(Peer, '')",
+  "CASE Direction WHEN 'to the IP' THEN 'outbound' ELSE 'inbound' END", "NULLIF(Port, -1)",
+  "NULLIF(Protocol, '')", "NULLIF(Action, '')",
+}
+
+-- The firewall branch: the groups of the window's peer rows; with `recent`, only the groups seen
+-- at or after :recent (see recent_from). Their peers are among those of the rollup's hours from
+-- :recent's to :to's, so the other peers' rows are left out before grouping.
+local function csl_branch(peers, recent)
+  local keys = table.concat(CSL_GROUP, ", ")
+  local only_peers, only_groups = "", ""
+  if recent then
+    only_peers = "\n  WHERE Peer IN (SELECT Peer FROM _ipe_ip_peers WHERE IP = :ip"
+      .. " AND Hour >= substr(:recent, 1, 13) AND Hour <= substr(:to, 1, 13))"
+    only_groups = "\n  HAVING max(LastSeen) >= :recent"
+  end
+  return "  SELECT 'CommonSecurityLog', " .. keys .. ", sum(Events), min(FirstSeen), max(LastSeen)\n"
+    .. "  FROM (" .. peers .. ")" .. only_peers .. "\n  GROUP BY " .. keys .. only_groups
+end
+
+-- Every branch yields (Source, Host, HostIP, Direction, Port, Protocol, Action, Events, FirstSeen,
+-- LastSeen): the raw branches one row per event, the firewall branch its groups read from the
+-- rollup, so a scanned address costs its flows, not its records.
+local function sql(db, peers, recent)
   local w = db:window("TimeGenerated")
   return table.concat({
     "SELECT Host, HostIP, Direction, Port || COALESCE('/' || lower(Protocol), '') AS Service, Action,",
-    "       COUNT(*) AS Events, MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen, Source",
+    "       sum(Events) AS Events, min(FirstSeen) AS FirstSeen, max(LastSeen) AS LastSeen, Source",
     "FROM (",
     "  SELECT 'DeviceNetworkEvents' AS Source, DeviceName AS Host, LocalIP AS HostIP, 'outbound' AS Direction,",
-    "         RemotePort AS Port, Protocol, ActionType AS Action, TimeGenerated",
+    "         RemotePort AS Port, Protocol, ActionType AS Action, 1 AS Events, TimeGenerated AS FirstSeen,",
+    "         TimeGenerated AS LastSeen",
     "  FROM DeviceNetworkEvents WHERE RemoteIP = :ip AND " .. w,
     "  UNION ALL",
-    "  SELECT 'DeviceNetworkEvents', DeviceName, RemoteIP, 'inbound', LocalPort, Protocol, ActionType, TimeGenerated",
+    "  SELECT 'DeviceNetworkEvents', DeviceName, RemoteIP, 'inbound', LocalPort, Protocol, ActionType, 1,",
+    "         TimeGenerated, TimeGenerated",
     "  FROM DeviceNetworkEvents WHERE LocalIP = :ip AND RemoteIP <> :ip AND " .. w,
     "  UNION ALL",
-    "  SELECT 'CommonSecurityLog', COALESCE(SourceHostName, Computer), SourceIP, 'outbound', DestinationPort,",
-    "         Protocol, DeviceAction, TimeGenerated",
-    "  FROM CommonSecurityLog WHERE DestinationIP = :ip AND " .. w,
-    "  UNION ALL",
-    "  SELECT 'CommonSecurityLog', COALESCE(DestinationHostName, Computer), DestinationIP, 'inbound', DestinationPort,",
-    "         Protocol, DeviceAction, TimeGenerated",
-    "  FROM CommonSecurityLog WHERE SourceIP = :ip AND DestinationIP <> :ip AND " .. w,
+    csl_branch(peers, recent),
     "  UNION ALL",
     "  SELECT 'SecurityEvent', Computer, NULL, 'logon', NULL, LogonTypeName,",
-    "         CASE EventID WHEN 4624 THEN 'logon success' ELSE 'logon failure' END, TimeGenerated",
+    "         CASE EventID WHEN 4624 THEN 'logon success' ELSE 'logon failure' END, 1, TimeGenerated, TimeGenerated",
     "  FROM SecurityEvent WHERE IpAddress = :ip AND EventID IN (4624, 4625) AND " .. w,
     "  UNION ALL",
     "  SELECT 'Syslog', Computer, HostIP, 'logon', ProcessName, NULL,",
-    "         CASE WHEN SyslogMessage LIKE 'Accepted %' THEN 'logon success' ELSE 'logon failure' END, TimeGenerated",
+    "         CASE WHEN SyslogMessage LIKE 'Accepted %' THEN 'logon success' ELSE 'logon failure' END, 1,",
+    "         TimeGenerated, TimeGenerated",
     -- only the hours in which the rollup saw the IP in Syslog are read from the raw rows
     "  FROM Syslog s JOIN (SELECT FirstSeen AS f, LastSeen AS l FROM _ipe_ip_activity WHERE IP = :ip AND Source = 'Syslog'",
     "    AND Hour >= substr(:from, 1, 13) AND Hour <= substr(:to, 1, 13)) a ON s.TimeGenerated >= a.f AND s.TimeGenerated <= a.l",
@@ -38,6 +64,26 @@ local function sql(db)
     "ORDER BY LastSeen DESC, Events DESC",
     "LIMIT :limit",
   }, "\n")
+end
+
+-- An address scanned from tens of thousands of sources has that many firewall groups, of which
+-- only the `limit` last seen are listed. Every group seen in the window's last hours was seen
+-- later than any other: when those of [recent, to] number at least `limit`, the list is made of
+-- them and the other sources' groups, and only their rows need summing. recent_from tries the
+-- last hour, then four times as much, up to a quarter of the window; nil: the whole window.
+local function recent_from(ctx, p, peers)
+  local w = ctx.window
+  -- fewer rollup rows than `limit` in the window's hours: fewer groups too
+  local rows = "SELECT count(*) FROM (SELECT 1 FROM _ipe_ip_peers WHERE IP = :ip AND Hour >= substr(:from, 1, 13)"
+    .. " AND Hour <= substr(:to, 1, 13) LIMIT :limit)"
+  if ctx.db:value(rows, { ip = p.ip, limit = p.limit }) < p.limit then return nil end
+  local count = "SELECT count(*) FROM (SELECT 1 FROM (" .. peers .. ") GROUP BY " .. table.concat(CSL_GROUP, ", ") .. ")"
+  local span = 3600
+  while span * 4 <= w.to_epoch - w.from_epoch do
+    local recent = timeutil.format_time(w.to_epoch - span)
+    if ctx.db:value(count, { ip = p.ip, from = recent }) >= p.limit then return recent end
+    span = span * 4
+  end
 end
 
 return {
@@ -51,16 +97,24 @@ network events (Defender for Endpoint), firewall and proxy traffic
 (CommonSecurityLog) — and every logon from the IP (Windows 4624/4625, sshd),
 grouped per host, host address, direction, port, protocol and action, with the
 number of events and when they were first and last seen in the window.
+A firewall record's host is the endpoint's host name, else the device that
+logged it; protocols compare without case; a record from the IP to itself
+counts once, as inbound. The firewall rows are read from the per-IP hourly
+peer rollup the workspace keeps on write (the hours the window's edges cut
+through recounted from the raw records).
 Use it to scope an incident: which machines touched this address, and how.]],
   categories = { "offline", "network", "endpoint", "identity" },
-  sources = { "DeviceNetworkEvents", "CommonSecurityLog", "SecurityEvent", "Syslog", "_ipe_ip_activity" },
+  sources = { "DeviceNetworkEvents", "CommonSecurityLog", "SecurityEvent", "Syslog", "_ipe_ip_activity",
+              "_ipe_ip_peers", "_ipe_ip_queries" },
   page = { group = "insights", order = 90, hunt = "hosts-contacting-ip" },
   params = {
     { name = "ip", type = "ip", required = true, help = "the IP address to investigate" },
     { name = "limit", type = "int", default = 500, min = 1, max = 100000, help = "at most this many rows" },
   },
   run = function(ctx, p)
-    local rows, cols = ctx.db:query(sql(ctx.db), { ip = p.ip, limit = p.limit })
+    local peers = ctx.db:rollup_query("peers")
+    local recent = recent_from(ctx, p, peers)
+    local rows, cols = ctx.db:query(sql(ctx.db, peers, recent), { ip = p.ip, limit = p.limit, recent = recent })
     return result.from_query(rows, cols, {
       HostIP = "ip", Events = "count", FirstSeen = "time", LastSeen = "time",
     }, "Remote connections of " .. p.ip)

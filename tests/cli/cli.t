@@ -52,7 +52,7 @@ for my $verb (qw(insight list help check sql test demo page hunt action audit en
     ($out) = run_ok('help insight', 0, 'help', 'insight', 'remote-connections');
     like($out, qr/^insight remote-connections — IP address remote connections$/m, 'help title');
     like($out, qr/^  limit\s+int\s+at most this many rows \(default 500\)$/m, 'help lists typed parameters');
-    like($out, qr/^reads: DeviceNetworkEvents,CommonSecurityLog,SecurityEvent,Syslog,_ipe_ip_activity$/m, 'help lists tables read');
+    like($out, qr/^reads: DeviceNetworkEvents,CommonSecurityLog,SecurityEvent,Syslog,_ipe_ip_activity,_ipe_ip_peers,_ipe_ip_queries$/m, 'help lists tables read');
     ($out) = run_ok('check', 0, 'check');
     like($out, qr/^\d+ script\(s\) checked, 0 with problems$/m, 'check: all built-in scripts pass');
     ($o, $err, $rc) = ipe('check', '/nonexistent/x.lua');
@@ -95,8 +95,8 @@ LUA
               [qw(Host HostIP Direction Service Action Events FirstSeen LastSeen Source)], 'json: ordered columns');
     my %hosts = map { $_->[0] => 1 } @{ $j->{sections}[0]{rows} };
     ok($hosts{'wks-007'} && $hosts{'wks-013'} && $hosts{'wks-021'}, 'json: the three beaconing hosts');
-    like($j->{queries}[0]{sql}, qr/FROM DeviceNetworkEvents WHERE RemoteIP = :ip/, 'json: the query');
-    is($j->{queries}[0]{params}{ip}, $C2, 'json: bound values recorded');
+    like($j->{queries}[-1]{sql}, qr/FROM DeviceNetworkEvents WHERE RemoteIP = :ip/, 'json: the query');
+    is($j->{queries}[-1]{params}{ip}, $C2, 'json: bound values recorded');
     ok($j->{timing}{ms} > 0, 'json: timing');
     ($out) = run_ok('insight csv', 0, 'insight', 'remote-connections', $C2, '--db', $db, '-f', 'csv');
     like($out, qr/^Host,HostIP,Direction,Service,Action,Events,FirstSeen,LastSeen,Source\r\n/, 'csv: header with CRLF');
@@ -105,7 +105,7 @@ LUA
     ($out) = run_ok('insight box', 0, 'insight', 'remote-connections', $C2, '--db', $db, '-f', 'box');
     like($out, qr/^┌─/m, 'box: borders');
     ($out) = run_ok('--show-query', 0, 'insight', 'remote-connections', $C2, '--db', $db, '--show-query');
-    like($out, qr/^-- query 1 \(ip=89\.160\.20\.128 /m, 'show-query: bound values');
+    like($out, qr/^-- query \d+ \(ip=89\.160\.20\.128 /m, 'show-query: bound values');
     unlike($out, qr/\e\[/, 'no colour when not a terminal');
     my $o = "$db.out.json";
     ($out) = run_ok('-o FILE', 0, 'insight', 'remote-connections', $C2, '--db', $db, '-f', 'json', '-o', $o);

@@ -223,25 +223,28 @@ end
 
 T.case("traffic and peers: each side of a firewall record, bytes from the IP's side", function()
   local db = fresh()
-  local function fw(t, src, dst, port, action, sent, recv, shost, dhost)
+  local function fw(t, src, dst, port, action, sent, recv, shost, dhost, computer)
     insert(db, "CommonSecurityLog", { TimeGenerated = t, SourceIP = src, DestinationIP = dst, DestinationPort = port,
       Protocol = "TCP", DeviceAction = action, SentBytes = sent, ReceivedBytes = recv, SourceHostName = shost,
-      DestinationHostName = dhost })
+      DestinationHostName = dhost, Computer = computer })
   end
-  fw("2026-11-26T10:01:00.000Z", "10.0.2.17", "89.160.20.128", 443, "allow", 1200, 500, "wks-007", nil)
-  fw("2026-11-26T10:06:00.000Z", "10.0.2.17", "89.160.20.128", 443, "allow", 1300, 600, "wks-007", nil)
-  fw("2026-11-26T10:07:00.000Z", "89.160.20.128", "131.107.0.91", 22, "deny", 60, nil, nil, "srv-lnx01")
-  fw("2026-11-26T10:08:00.000Z", "89.160.20.128", "89.160.20.128", nil, "drop", 10, 0, nil, nil)
+  fw("2026-11-26T10:01:00.000Z", "10.0.2.17", "89.160.20.128", 443, "allow", 1200, 500, "wks-007", nil, "fw-edge01")
+  fw("2026-11-26T10:06:00.000Z", "10.0.2.17", "89.160.20.128", 443, "allow", 1300, 600, "wks-007", nil, "fw-edge01")
+  fw("2026-11-26T10:07:00.000Z", "89.160.20.128", "131.107.0.91", 22, "deny", 60, nil, nil, "srv-lnx01", "fw-dmz")
+  fw("2026-11-26T10:08:00.000Z", "89.160.20.128", "89.160.20.128", nil, "drop", 10, 0, nil, nil, nil)
   T.eq(rollup_rows(db, "_ipe_ip_traffic", "89.160.20.128"), {
     "2026-11-26T10|from the IP|-1|tcp|drop|1|10|0|2026-11-26T10:08:00.000Z|2026-11-26T10:08:00.000Z",
     "2026-11-26T10|from the IP|22|tcp|deny|1|60|0|2026-11-26T10:07:00.000Z|2026-11-26T10:07:00.000Z",
     "2026-11-26T10|to the IP|443|tcp|allow|2|1100|2500|2026-11-26T10:01:00.000Z|2026-11-26T10:06:00.000Z",
   })
+  -- peers: Peer, PeerHost, Direction, Port, Protocol, Action, Reporter, then the sums
   T.eq(rollup_rows(db, "_ipe_ip_peers", "89.160.20.128"), {
-    "2026-11-26T10|10.0.2.17|wks-007|2|2|0|1100|2500|2026-11-26T10:01:00.000Z|2026-11-26T10:06:00.000Z",
-    "2026-11-26T10|131.107.0.91|srv-lnx01|1|0|1|60|0|2026-11-26T10:07:00.000Z|2026-11-26T10:07:00.000Z",
-    "2026-11-26T10|89.160.20.128||1|0|1|10|0|2026-11-26T10:08:00.000Z|2026-11-26T10:08:00.000Z",
+    "2026-11-26T10|10.0.2.17|wks-007|to the IP|443|tcp|allow|fw-edge01|2|2|0|1100|2500|2026-11-26T10:01:00.000Z|2026-11-26T10:06:00.000Z",
+    "2026-11-26T10|131.107.0.91|srv-lnx01|from the IP|22|tcp|deny|fw-dmz|1|0|1|60|0|2026-11-26T10:07:00.000Z|2026-11-26T10:07:00.000Z",
+    "2026-11-26T10|89.160.20.128||from the IP|-1|tcp|drop||1|0|1|10|0|2026-11-26T10:08:00.000Z|2026-11-26T10:08:00.000Z",
   })
+  T.eq(rollup_rows(db, "_ipe_ip_peers", "10.0.2.17"), {
+    "2026-11-26T10|89.160.20.128||from the IP|443|tcp|allow|fw-edge01|2|2|0|2500|1100|2026-11-26T10:01:00.000Z|2026-11-26T10:06:00.000Z" })
   T.eq(rollup_rows(db, "_ipe_ip_traffic", "10.0.2.17"), {
     "2026-11-26T10|from the IP|443|tcp|allow|2|2500|1100|2026-11-26T10:01:00.000Z|2026-11-26T10:06:00.000Z" })
   db:close()
@@ -255,7 +258,8 @@ T.case("traffic: the stored statement is exact for windows cutting through hours
       local t = string.format("2026-11-26T%02d:%02d:%02d.%03dZ", h, m, (m * 7) % 60, m)
       insert(db, "CommonSecurityLog", { TimeGenerated = t, SourceIP = (m % 12 == 0) and ip or "10.0.2." .. (m % 5 + 11),
         DestinationIP = (m % 12 == 0) and "10.0.1.30" or ip, DestinationPort = (m % 3 == 0) and 443 or 80,
-        DeviceAction = (m % 4 == 0) and "deny" or "allow", SentBytes = m, ReceivedBytes = 2 * m })
+        DeviceAction = (m % 4 == 0) and "deny" or "allow", SentBytes = m, ReceivedBytes = 2 * m,
+        Computer = (m % 18 == 0) and "fw-b" or "fw-a" })
     end
   end
   local sql = db:query("SELECT Sql FROM _ipe_ip_queries WHERE Name = 'traffic'")[1][1]
@@ -272,14 +276,59 @@ T.case("traffic: the stored statement is exact for windows cutting through hours
       .. "AND TimeGenerated <= :to GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", { ip = ip, from = w[1], to = w[2] })
     T.eq(got, want, w[1] .. " .. " .. w[2])
     local psql = db:query("SELECT Sql FROM _ipe_ip_queries WHERE Name = 'peers'")[1][1]
-    got = db:query("SELECT Peer, sum(Events), sum(Allowed), sum(Blocked), min(FirstSeen), max(LastSeen) FROM ("
-      .. psql .. ") GROUP BY 1 ORDER BY 1", { ip = ip, from = w[1], to = w[2] })
-    want = db:query("SELECT CASE WHEN SourceIP = :ip THEN DestinationIP ELSE SourceIP END, count(*), "
-      .. "sum(DeviceAction = 'allow'), sum(DeviceAction <> 'allow'), min(TimeGenerated), max(TimeGenerated) "
+    got = db:query("SELECT Peer, Direction, Port, Action, Reporter, sum(Events), sum(Allowed), sum(Blocked), "
+      .. "sum(BytesFromIP), min(FirstSeen), max(LastSeen) FROM (" .. psql .. ") GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
+      { ip = ip, from = w[1], to = w[2] })
+    want = db:query("SELECT CASE WHEN SourceIP = :ip THEN DestinationIP ELSE SourceIP END, "
+      .. "CASE WHEN SourceIP = :ip THEN 'from the IP' ELSE 'to the IP' END, DestinationPort, DeviceAction, Computer, "
+      .. "count(*), sum(DeviceAction = 'allow'), sum(DeviceAction <> 'allow'), "
+      .. "sum(CASE WHEN SourceIP = :ip THEN SentBytes ELSE ReceivedBytes END), min(TimeGenerated), max(TimeGenerated) "
       .. "FROM CommonSecurityLog WHERE (SourceIP = :ip OR DestinationIP = :ip) AND TimeGenerated >= :from "
-      .. "AND TimeGenerated <= :to GROUP BY 1 ORDER BY 1", { ip = ip, from = w[1], to = w[2] })
+      .. "AND TimeGenerated <= :to GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5", { ip = ip, from = w[1], to = w[2] })
     T.eq(got, want, "peers " .. w[1] .. " .. " .. w[2])
   end
+  db:close()
+end)
+
+T.case("peer_flows migration: a workspace with the old peers rollup gets the flow keys, recounted", function()
+  local path = H.workspace{ demo = { events = 12000, seed = 3 } }
+  local db = assert(sqlite.open(path, "rw"))
+  local function peers()
+    local out = {}
+    for _, r in ipairs(db:query("SELECT * FROM _ipe_ip_peers ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9")) do
+      for i = 1, #r do r[i] = tostring(r[i]) end
+      out[#out + 1] = table.concat(r, "|")
+    end
+    return out
+  end
+  local want = peers()
+  T.ok(#want > 1000, "the demo fills the peers: " .. #want)
+  -- the workspace as the version before left it: peers per IP, hour, peer and peer host, its
+  -- trigger and statement
+  rollup.drop_triggers(db)
+  db:exec("DROP TABLE _ipe_ip_peers")
+  db:exec([[CREATE TABLE _ipe_ip_peers (IP TEXT NOT NULL, Hour TEXT NOT NULL, Peer TEXT NOT NULL,
+    PeerHost TEXT NOT NULL, Events INTEGER NOT NULL, Allowed INTEGER NOT NULL, Blocked INTEGER NOT NULL,
+    BytesFromIP INTEGER NOT NULL, BytesToIP INTEGER NOT NULL, FirstSeen TEXT NOT NULL, LastSeen TEXT NOT NULL,
+    PRIMARY KEY (IP, Hour, Peer, PeerHost)) WITHOUT ROWID]])
+  db:exec("INSERT INTO _ipe_ip_peers VALUES ('10.9.9.9', '2026-11-20T10', '10.9.9.8', '', 7, 7, 0, 1, 1, "
+    .. "'2026-11-20T10:00:00.000Z', '2026-11-20T10:00:00.000Z')")
+  db:exec([[CREATE TRIGGER _ipe_ip_traffic_CommonSecurityLog AFTER INSERT ON CommonSecurityLog BEGIN
+    INSERT INTO _ipe_ip_peers (IP, Hour, Peer, PeerHost, Events, Allowed, Blocked, BytesFromIP, BytesToIP, FirstSeen,
+      LastSeen) VALUES (NEW.SourceIP, substr(NEW.TimeGenerated, 1, 13), '', '', 1, 0, 1, 0, 0, NEW.TimeGenerated,
+      NEW.TimeGenerated);
+  END]])
+  db:exec("UPDATE _ipe_ip_queries SET Sql = 'SELECT 1' WHERE Name = 'peers'")
+  db:exec("UPDATE _ipe_meta SET value = '" .. (schema.VERSION - 1) .. "' WHERE key = 'schema_version'")
+  T.eq({ schema.migrate(db) }, { schema.VERSION - 1, schema.VERSION })
+  T.eq(peers(), want, "recounted from the firewall records")
+  T.eq(db:query("SELECT Sql FROM _ipe_ip_queries WHERE Name = 'peers'")[1][1], rollup.peers_sql())
+  insert(db, "CommonSecurityLog", { TimeGenerated = "2026-11-26T10:01:00.000Z", SourceIP = "10.0.2.17",
+    DestinationIP = "203.0.113.77", DestinationPort = 8443, Protocol = "TCP", DeviceAction = "allow", Computer = "fw-edge01" })
+  T.eq(rollup_rows(db, "_ipe_ip_peers", "203.0.113.77"), {
+    "2026-11-26T10|10.0.2.17||to the IP|8443|tcp|allow|fw-edge01|1|1|0|0|0|2026-11-26T10:01:00.000Z|2026-11-26T10:01:00.000Z" },
+    "the trigger writes the new keys")
+  T.eq({ schema.migrate(db) }, { schema.VERSION, schema.VERSION })
   db:close()
 end)
 

@@ -324,7 +324,8 @@ M.migrations = {
 -- {description = "...", up = function(db) end, tables = {names of ipe's own tables
 -- it creates that scripts may read}}; their place in this list is their version
 -- (2, 3, ...). Append only: a released version never changes.
-M.LATER = { "ipe.migrations.response", "ipe.migrations.intel", "ipe.migrations.ingest", "ipe.migrations.rollup" }
+M.LATER = { "ipe.migrations.response", "ipe.migrations.intel", "ipe.migrations.ingest", "ipe.migrations.rollup",
+            "ipe.migrations.peer_flows" }
 local internal = {}
 for i, name in ipairs(M.LATER) do
   local m = require(name)

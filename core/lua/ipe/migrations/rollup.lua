@@ -22,8 +22,7 @@
 -- _ipe_ip_queries, Name = 'activity'; bind :ip, :from, :to) returns the rows of the
 -- window — whole hours from the rollup, and the two hours the window's edges cut
 -- through recounted from the raw rows (only for the sources that have events of the
--- IP on both sides of an edge). Scripts read it with
---   ctx.db:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = 'activity'")
+-- IP on both sides of an edge). Scripts read it with ctx.db:rollup_query("activity")
 -- and wrap it: SELECT Source, sum(Events) ... FROM (<activity>) GROUP BY Source.
 --
 -- Text tokens: the text is cut at white space and , ; ( ) [ ] = @ / \ " and a token, with
@@ -35,14 +34,21 @@
 -- Firewall traffic (CommonSecurityLog), seen from each side of a record:
 --   _ipe_ip_traffic (IP, Hour, Direction 'from the IP' | 'to the IP', Port (-1 when none),
 --                    Protocol (lower case), Action, Events, BytesFromIP, BytesToIP, FirstSeen, LastSeen)
---   _ipe_ip_peers   (IP, Hour, Peer, PeerHost, Events, Allowed, Blocked, BytesFromIP, BytesToIP,
---                    FirstSeen, LastSeen)          both WITHOUT ROWID, PK IP, Hour and the keys
+--   _ipe_ip_peers   (IP, Hour, Peer, PeerHost, Direction, Port, Protocol, Action, Reporter, Events,
+--                    Allowed, Blocked, BytesFromIP, BytesToIP, FirstSeen, LastSeen)
+--                    both WITHOUT ROWID, PK IP, Hour and the keys (the columns before Events)
 -- The source IP sends to the destination, the destination receives from the source (one address
 -- on both sides counts once, as sent); bytes are read from the IP's side; Allowed counts the
--- actions in ALLOWED_ACTIONS. Their exact window statements are stored as "traffic" and "peers"
--- (same edge handling as "activity"). A busy address costs what its distinct flows per hour
--- cost, not its records: the demo's CDN address, 374,000 records in a week, is 900 flow and
--- 7,700 peer rows.
+-- actions in ALLOWED_ACTIONS. Peer and PeerHost are the other side's address and host name,
+-- Reporter the device that logged the record (Computer); Direction, Port, Protocol and Action
+-- as in the traffic rollup; text keys are '' when the record has none. The traffic rollup is the
+-- peers rollup summed over the peer, its host and the reporter: kept apart so that an address
+-- scanned by tens of thousands of sources still sums its flows from a few thousand rows. Their
+-- exact window statements are stored as "traffic" and "peers" (same edge handling as
+-- "activity"). A busy address costs what its distinct flows per hour cost, not its records: the
+-- demo's CDN address, 374,000 records in a week, is 900 flow and 23,000 peer rows.
+-- (ipe.migrations.peer_flows gave workspaces of the version before, whose peers had only Peer
+-- and PeerHost as keys, the peers rollup of this one.)
 --
 -- API (besides the migration fields description, up, tables):
 --   rollup.sources([prefix])  -> { {table=, ip=<SQL of the row's IP values as JSON>, host=<SQL>,
@@ -50,6 +56,8 @@
 --   rollup.shape(sql)         -> SQL: the value has the shape of an IPv4 or IPv6 address
 --   rollup.statements()       -> DDL: the tables, one trigger per log table and one for the traffic
 --   rollup.activity_sql(), rollup.traffic_sql(), rollup.peers_sql() -> the stored statements
+--   rollup.store_queries(db)  (re)store them in _ipe_ip_queries
+--   rollup.tables_ddl()       -> DDL: the rollup tables (CREATE TABLE IF NOT EXISTS)
 --   rollup.rebuild(db [, from, to [, which]]) recount the hours [hour of from, hour of to] (all
 --                             when no range) of every rollup (or only `which`, a table name)
 --                             from the raw rows
@@ -213,9 +221,9 @@ end
 -- The source IP sends to the destination and the destination receives from the source; a
 -- record with one address on both sides counts once, as sent. Bytes are read from the IP's
 -- side: BytesFromIP is what the IP sent (SentBytes when it is the source). Two rollups: the
--- flows (direction, port, protocol, action) and the peers (the other address and its host
--- name, with its allowed and blocked records) — apart, so that an address scanned by tens of
--- thousands of sources still sums its flows from a few thousand rows.
+-- flows (direction, port, protocol, action) and the peers (the other address, its host name and
+-- the reporting device with the flow, and its allowed and blocked records) — apart, so that an
+-- address scanned by tens of thousands of sources still sums its flows from a few thousand rows.
 local SIDES = {
   { ip = "SourceIP", dir = "from the IP", peer = "DestinationIP", host = "DestinationHostName",
     from_ip = "SentBytes", to_ip = "ReceivedBytes" },
@@ -228,7 +236,7 @@ M.ALLOWED_ACTIONS = { "allow", "allowed", "accept", "accepted", "permit", "pass"
 local CSL_ROLLUPS = {
   { table = M.TRAFFIC, name = "traffic", keys = { "Direction", "Port", "Protocol", "Action" },
     sums = { "Events", "BytesFromIP", "BytesToIP" } },
-  { table = M.PEERS, name = "peers", keys = { "Peer", "PeerHost" },
+  { table = M.PEERS, name = "peers", keys = { "Peer", "PeerHost", "Direction", "Port", "Protocol", "Action", "Reporter" },
     sums = { "Events", "Allowed", "Blocked", "BytesFromIP", "BytesToIP" } },
 }
 M.CSL_ROLLUPS = CSL_ROLLUPS
@@ -245,6 +253,7 @@ local function side(sd, p)
     Direction = lit(sd.dir), Port = "COALESCE(" .. p .. "DestinationPort, -1)",
     Protocol = "COALESCE(lower(" .. p .. "Protocol), '')", Action = "COALESCE(" .. p .. "DeviceAction, '')",
     Peer = "COALESCE(" .. p .. sd.peer .. ", '')", PeerHost = "COALESCE(" .. p .. sd.host .. ", '')",
+    Reporter = "COALESCE(" .. p .. "Computer, '')",
     Events = "1", Allowed = "CASE WHEN " .. allowed .. " THEN 1 ELSE 0 END",
     Blocked = "CASE WHEN " .. allowed .. " THEN 0 ELSE 1 END",
     BytesFromIP = "COALESCE(" .. p .. sd.from_ip .. ", 0)", BytesToIP = "COALESCE(" .. p .. sd.to_ip .. ", 0)",
@@ -347,6 +356,7 @@ local function tables_ddl()
   out[#out + 1] = QUERIES_DDL
   return out
 end
+M.tables_ddl = tables_ddl
 
 function M.statements()
   local out = tables_ddl()
