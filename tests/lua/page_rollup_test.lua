@@ -271,6 +271,18 @@ T.case("rebuild: a text IP that a column also holds counts once; a text without 
   db:close()
 end)
 
+T.case("sorting(): a small page cache while fn runs, the caller's back afterwards, also on error", function()
+  local db = fresh()
+  db:exec("PRAGMA cache_size = -65536")
+  local inside
+  rollup.sorting(db, function() inside = db:query("PRAGMA cache_size")[1][1] end)
+  T.eq(inside, -rollup.SORT_CACHE_KIB)
+  T.eq(db:query("PRAGMA cache_size")[1][1], -65536)
+  T.raises(function() rollup.sorting(db, function() error("boom", 0) end) end, "boom")
+  T.eq(db:query("PRAGMA cache_size")[1][1], -65536)
+  db:close()
+end)
+
 -- The exact window statement against a brute-force count over the raw rows.
 T.case("the stored activity statement is exact for windows cutting through hours", function()
   local db = fresh()
