@@ -169,6 +169,120 @@ T.case("bulk loads: triggers off, rebuild at the end", function()
   db:close()
 end)
 
+-- Rows mixing every IP-bearing place: plain columns (clean, padded, non-IP, numbers,
+-- duplicates across columns), free text with and without IPs (IPv6, times, glued tokens,
+-- control characters), JSON paths and lists (nested, invalid) — the rebuild (a fast path
+-- for plain columns, a walk only where the text or JSON may hold an IP) must count exactly
+-- what the triggers counted, row by row.
+local function mixed_rows(n, seed)
+  local state = seed
+  local function pick(list)
+    state = (state * 1103515245 + 12345) % 2147483648
+    return list[math.floor(state / 65536) % #list + 1]
+  end
+  local ips = { "203.0.113.9", "10.0.0.1", "2001:db8::7", "fe80::1", "1:2:3:4:5:6:7:8", "<203.0.113.9>",
+    "203.0.113.9.", "'10.0.0.1'", "-10.0.0.1-", "1.2.3.4.5", "999.1.1.1", "1234.5.6.7", "12:30:45", "abc", "",
+    "1.2.3", "::", "10.0.0.1:22", "203.0.113.9:443", "[2001:db8::7]:443", "[203.0.113.9]", 42, false, false, false }
+  local words = { "from", "203.0.113.9", "10.0.0.1.", "<fe80::1>", "(2001:db8::7),", "peer=203.0.113.10;",
+    "user@10.0.0.1", "at", "12:30:45", "srx1.2.3.4", "1.2.3.4:22", "[10.0.0.1]", "a/203.0.113.9\\b",
+    "'10.0.0.1'", "v1.2", "\"203.0.113.9\"", "1234.5.6.7", "-203.0.113.9-" }
+  local seps = { " ", " ", " ", ",", ";", "\t", "\n", "\r", "=", "(", ")" }
+  local function text()
+    local kind = pick({ "none", "none", "words", "words", "words", "plain", "ctrl" })
+    if kind == "none" then return nil end
+    if kind == "plain" then return pick({ "session opened for user root", "build 7.2 ok", "" }) end
+    local parts = {}
+    for i = 1, 2 + (state % 5) do parts[#parts + 1] = pick(words) .. pick(seps) end
+    if kind == "ctrl" then parts[#parts + 1] = "\1" end
+    return table.concat(parts)
+  end
+  local function ip() local v = pick(ips); if v == false then return nil end return v end
+  local rows = {}
+  for i = 1, n do
+    local t = string.format("2026-11-%02dT%02d:%02d:00.000Z", 26 + math.floor((22 + i % 5) / 24), (22 + i % 5) % 24, i % 60)
+    local tname = pick({ "CommonSecurityLog", "CommonSecurityLog", "Syslog", "OfficeActivity", "Heartbeat", "AuditLogs" })
+    local row = { TimeGenerated = t }
+    if tname == "CommonSecurityLog" then
+      row.SourceIP, row.DestinationIP, row.RemoteIP, row.MaliciousIP = ip(), ip(), ip(), ip()
+      if state % 3 == 0 then row.DestinationIP = row.SourceIP end
+      row.SourceHostName = pick({ "wks-1", "wks-2", "", false }) or nil
+      row.Message = text()
+    elseif tname == "Syslog" then
+      row.HostIP, row.Computer, row.SyslogMessage = ip(), pick({ "srv-1", "srv-2" }), text()
+    elseif tname == "OfficeActivity" then
+      row.ClientIP, row.ActorIpAddress = ip(), ip()
+    elseif tname == "Heartbeat" then
+      row.ComputerIP, row.Computer = ip(), "h" .. (i % 3)
+      row.ComputerPrivateIPs = pick({ '["10.0.0.1","fe80::1"]', '["10.0.0.1",["203.0.113.9",["1.2.3.4"]]]',
+        "not json", "[]", '{"a":"10.0.0.1"}', '[" 10.0.0.1","<10.0.0.2>"]', false }) or nil
+    else
+      row.InitiatedBy = pick({ '{"user":{"ipAddress":"203.0.113.9"}}', '{"user":{"ipAddress":["10.0.0.1"]}}',
+        '{"user":{"ipAddress":"<10.0.0.1>."}}', '{"app":{}}', false }) or nil
+    end
+    rows[#rows + 1] = { tname, row }
+  end
+  return rows
+end
+
+local function dump_activity(db)
+  local out = {}
+  for _, r in ipairs(db:query("SELECT IP, Hour, Source, Host, Events, FirstSeen, LastSeen FROM _ipe_ip_activity "
+    .. "ORDER BY 1, 2, 3, 4")) do
+    out[#out + 1] = table.concat({ r[1], r[2], r[3], r[4], tostring(r[5]), r[6], r[7] }, "|")
+  end
+  return out
+end
+
+T.case("rebuild counts exactly what the triggers count: columns, text, JSON, duplicates", function()
+  local rows = mixed_rows(1500, 7)
+  local db = fresh()
+  for _, r in ipairs(rows) do insert(db, r[1], r[2]) end
+  local by_trigger = dump_activity(db)
+  T.ok(#by_trigger > 40, "the rows give rollup rows: " .. #by_trigger)
+  local ipv6 = 0
+  for _, line in ipairs(by_trigger) do if line:find("^2001:db8::7|") then ipv6 = ipv6 + 1 end end
+  T.ok(ipv6 > 0, "IPv6 from columns and text")
+  rollup.rebuild(db)
+  T.eq(dump_activity(db), by_trigger, "full rebuild")
+  rollup.rebuild(db, "2026-11-26T23:10:00.000Z", "2026-11-27T00:05:00.000Z")
+  T.eq(dump_activity(db), by_trigger, "range rebuild across midnight")
+  db:close()
+  local bulk = fresh()
+  rollup.bulk_begin(bulk)
+  for _, r in ipairs(rows) do insert(bulk, r[1], r[2]) end
+  rollup.bulk_end(bulk)
+  T.eq(dump_activity(bulk), by_trigger, "bulk load")
+  bulk:close()
+end)
+
+T.case("rebuild: a text IP that a column also holds counts once; a text without digits walks nothing", function()
+  local db = fresh()
+  insert(db, "CommonSecurityLog", { TimeGenerated = "2026-11-26T10:00:00.000Z", SourceIP = "203.0.113.9",
+    DestinationIP = "203.0.113.9", Message = "deny 203.0.113.9 -> <203.0.113.9>. and 2001:db8::7, 2001:db8::7" })
+  insert(db, "CommonSecurityLog", { TimeGenerated = "2026-11-26T10:01:00.000Z", SourceIP = "10.0.0.1",
+    Message = "session opened for user root" })
+  insert(db, "Syslog", { TimeGenerated = "2026-11-26T10:02:00.000Z", HostIP = "[10.0.0.1]",
+    SyslogMessage = "from 10.0.0.1. via fe80::1" })
+  local want = dump_activity(db)
+  T.eq(#want, 5, "203.0.113.9 and 2001:db8::7 once each in the CSL row, 10.0.0.1 twice, fe80::1 once")
+  rollup.rebuild(db)
+  T.eq(dump_activity(db), want)
+  T.eq(db:query("SELECT Events FROM _ipe_ip_activity WHERE IP = '203.0.113.9'")[1][1], 1)
+  db:close()
+end)
+
+T.case("sorting(): a small page cache while fn runs, the caller's back afterwards, also on error", function()
+  local db = fresh()
+  db:exec("PRAGMA cache_size = -65536")
+  local inside
+  rollup.sorting(db, function() inside = db:query("PRAGMA cache_size")[1][1] end)
+  T.eq(inside, -rollup.SORT_CACHE_KIB)
+  T.eq(db:query("PRAGMA cache_size")[1][1], -65536)
+  T.raises(function() rollup.sorting(db, function() error("boom", 0) end) end, "boom")
+  T.eq(db:query("PRAGMA cache_size")[1][1], -65536)
+  db:close()
+end)
+
 -- The exact window statement against a brute-force count over the raw rows.
 T.case("the stored activity statement is exact for windows cutting through hours", function()
   local db = fresh()

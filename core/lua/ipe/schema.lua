@@ -23,7 +23,9 @@
 --   schema.table(name)             descriptor or nil
 --   schema.column_type(t, c)       kusto type, sqlite type (nil for unknown table/column)
 --   schema.ddl([version])          list of SQL statements (tables, then indexes) as of version
---   schema.index_ddl([version])    list of { name=, sql= } for the indexes only
+--   schema.index_ddl([version])    list of { name=, sql= } for the indexes only (a log table's IP
+--                                  column index is partial, WHERE <column> IS NOT NULL, from
+--                                  version PARTIAL_IP_INDEXES on: ipe.migrations.ip_indexes)
 --   schema.insert_sql(t, cols)     "INSERT INTO t (c1,c2) VALUES (?,?)"
 --   schema.migrations              ordered list of { version=, description=, up=function(db) }
 --   schema.migrate(db)             create/upgrade; returns from_version, to_version
@@ -248,15 +250,18 @@ local function path_suffix(path) return (path:gsub("^%$%.?", ""):gsub("[^%w]+", 
 -- Index list of one table as of a version: { {name=, sql=}, ... }.
 local function table_indexes(t, version)
   local out, seen = {}, {}
-  local function add(name, on)
+  local function add(name, on, set)
     assert(not seen[name], "schema: duplicate index " .. name)
     seen[name] = true
-    out[#out + 1] = { name = name, sql = "CREATE INDEX " .. name .. " ON " .. t.name .. "(" .. on .. ")" }
+    out[#out + 1] = { name = name, sql = "CREATE INDEX " .. name .. " ON " .. t.name .. "(" .. on .. ")"
+      .. (set and " WHERE " .. set .. " IS NOT NULL" or "") }
   end
   local function present(c) return t.by_name[c] and t.by_name[c].since <= version end
+  -- from ipe.migrations.ip_indexes on, a log table's IP column index holds only the rows that have it
+  local partial = t.kind == "log" and version >= M.PARTIAL_IP_INDEXES
   add("ix_" .. t.name .. "_TimeGenerated", "TimeGenerated")
   for _, c in ipairs(t.ip_columns) do
-    if present(c) then add("ix_" .. t.name .. "_" .. c, c .. ", TimeGenerated") end
+    if present(c) then add("ix_" .. t.name .. "_" .. c, c .. ", TimeGenerated", partial and c) end
   end
   for _, j in ipairs(t.ip_json) do
     if present(j.column) then
@@ -324,13 +329,17 @@ M.migrations = {
 -- {description = "...", up = function(db) end, tables = {names of ipe's own tables
 -- it creates that scripts may read}}; their place in this list is their version
 -- (2, 3, ...). Append only: a released version never changes.
+-- up(db, version) is given its own version (for schema.ddl / index_ddl as of it).
 M.LATER = { "ipe.migrations.response", "ipe.migrations.intel", "ipe.migrations.ingest", "ipe.migrations.rollup",
-            "ipe.migrations.peer_flows" }
+            "ipe.migrations.peer_flows", "ipe.migrations.ip_indexes" }
 local internal = {}
 for i, name in ipairs(M.LATER) do
   local m = require(name)
-  M.migrations[#M.migrations + 1] = { version = i + 1, description = m.description, up = m.up }
+  local version = i + 1
+  M.migrations[#M.migrations + 1] = { version = version, description = m.description,
+    up = function(db) return m.up(db, version) end }
   for _, t in ipairs(m.tables or {}) do internal[t] = true end
+  if name == "ipe.migrations.ip_indexes" then M.PARTIAL_IP_INDEXES = version end
 end
 
 -- internal(name): one of ipe's own tables (not Sentinel's) that scripts may read.

@@ -26,7 +26,8 @@
 -- and the rest goes in). Re-ingesting content already in the ingest log is
 -- refused unless run.opts.force. A large file into a table it will at least
 -- double has that table's indexes dropped and rebuilt in the same transaction
--- (sorting once is cheaper than inserting into every index row by row); when
+-- (sorting once is cheaper than inserting into every index row by row; the
+-- rebuild runs under ipe.migrations.rollup's sorting(): cache-sized sort runs); when
 -- the workspace keeps the per-IP activity rollup (ipe.migrations.rollup), its
 -- triggers are dropped too and the hours of the new rows recounted before the
 -- commit.
@@ -592,11 +593,13 @@ function M.ingest_file(run, path)
         end
         file_error("%s: %s", display(src.name), det.empty_reason or "no records in it: nothing to ingest")
       end
+      local rollup = require "ipe.migrations.rollup"
       for _, r in ipairs(state.rebuild) do
-        for _, ix in ipairs(r.indexes) do db:exec(ix.sql) end
+        rollup.sorting(db, function()
+          for _, ix in ipairs(r.indexes) do db:exec(ix.sql) end
+        end)
       end
       if state.rollup then
-        local rollup = require "ipe.migrations.rollup"
         for _, r in ipairs(state.rebuild) do
           local m = state.mappers[r.table]
           if m.rows > 0 then rollup.rebuild(db, m.tmin, m.tmax) end
