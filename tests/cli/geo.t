@@ -1,8 +1,8 @@
 #!/usr/bin/perl
 # Geo end to end: the ip-details insight (with and without databases, no workspace), the
 # database configuration (IPE_GEOIP, the config file), ipe-run enrich (JSON lines, CSV, CSV
-# input, bad lines, output files), and every broken MaxMind database of ../shared with its
-# exact message. Values from ../shared/fixtures/mmdb/EXPECTED.md.
+# input, bad lines, output files), and every broken MaxMind database of tests/fixtures with its
+# exact message. Values from tests/fixtures/mmdb/EXPECTED.md.
 use strict;
 use warnings;
 use FindBin;
@@ -11,10 +11,7 @@ use IpeTest;
 use Test::More;
 use JSON::PP;
 
-my $shared = shared_dir();
-plan skip_all => 'the MaxMind test databases live in ../shared beside the repository (not found)'
-    unless $shared && -d "$shared/fixtures/mmdb";
-my $F = "$shared/fixtures/mmdb";
+my $F = fixtures_dir() . "/mmdb";
 my $D = "$F/test-data";
 sub db { join ':', map { "$D/$_.mmdb" } @_ }
 my $ALL = db(qw(GeoIP2-City-Test GeoLite2-ASN-Test GeoIP2-ISP-Test GeoIP2-Connection-Type-Test GeoIP2-Anonymous-IP-Test));

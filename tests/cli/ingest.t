@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # ipe-run ingest end to end: options and their errors, the real fixtures of
-# ../shared/fixtures into a workspace and the insights that then see them,
+# tests/fixtures into a workspace and the insights that then see them,
 # malformed inputs (exact errors, nothing written), duplicates, --skip-bad and
 # --rejects, standard input, a kill -9 in the middle of an ingest, and a reader
 # working while an ingest runs.
@@ -15,8 +15,7 @@ use POSIX ':sys_wait_h';
 use Time::HiRes qw(sleep time);
 
 my $dir = tmpdir();
-my $shared = shared_dir();
-my $FIX = $shared ? "$shared/fixtures" : undef;
+my $FIX = fixtures_dir();
 
 sub run_ok {
     my ($name, $want_rc, @args) = @_;
@@ -75,7 +74,6 @@ for my $case (@usage) {
 
 # the real fixtures
 SKIP: {
-    skip 'the fixtures need ../shared (absent)', 34 unless $FIX;
     my $db = "$dir/fixtures.db";
     my $csv = "$FIX/sentinel/azure-sentinel/CommonSecurityLog__ASIM_Cisco_ASA_NetworkSession_IngestedLogs.csv";
     my ($out, $err) = run_ok('Cisco ASA CSV', 0, 'ingest', $csv, '--db', $db);

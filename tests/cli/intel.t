@@ -14,7 +14,6 @@ use JSON::PP;
 use Time::HiRes qw(time);
 use POSIX ();
 
-plan skip_all => 'no ../shared/fixtures/ti-responses' unless MockTI::fixtures_dir();
 
 my $db = demo_db();
 my %KEY = (virustotal => 'vt-cli-key-1111', abuseipdb => 'abuse-cli-key-2222', 'recorded-future' => 'rf-cli-key-3333',

@@ -9,13 +9,13 @@ use File::Spec;
 use Cwd qw(abs_path);
 use POSIX ();
 
-our @EXPORT = qw(ipe ipe_ok repo_root shared_dir demo_db tmpdir NOW slurp spew);
+our @EXPORT = qw(ipe ipe_ok repo_root fixtures_dir demo_db tmpdir NOW slurp spew);
 
 use constant NOW => '2026-11-27T12:00:00Z';
 
 my $root = abs_path(File::Spec->catdir((File::Spec->splitpath(abs_path(__FILE__)))[1], '..', '..'));
 sub repo_root { $root }
-sub shared_dir { my $d = "$root/../shared"; -d $d ? $d : undef }
+sub fixtures_dir { "$root/tests/fixtures" }
 sub bin { $ENV{IPE_RUN} || "$root/ipe-run" }
 sub tmpdir { tempdir('ipe-test-XXXXXX', TMPDIR => 1, CLEANUP => 1) }
 

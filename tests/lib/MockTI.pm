@@ -1,7 +1,7 @@
 package MockTI;
 # A mock of the seven threat-intelligence APIs on 127.0.0.1 (core Perl only).
 #
-# It serves the recorded vendor bodies of ../shared/fixtures/ti-responses and
+# It serves the recorded vendor bodies of tests/fixtures/ti-responses and
 # every fault a provider can show. A provider's base_url names the behaviour:
 #
 #     http://127.0.0.1:PORT/<mode>/<provider>
@@ -33,7 +33,7 @@ use Cwd qw(abs_path);
 use POSIX ();
 
 my $here = (File::Spec->splitpath(abs_path(__FILE__)))[1];
-our $FIXTURES = abs_path("$here/../../../shared/fixtures/ti-responses");
+our $FIXTURES = abs_path("$here/../fixtures/ti-responses");
 
 sub fixtures_dir { $FIXTURES && -d $FIXTURES ? $FIXTURES : undef }
 
@@ -273,7 +273,7 @@ sub serve {
 
 sub start {
     my ($class, %opts) = @_;
-    die "MockTI: no fixtures at ../shared/fixtures/ti-responses\n" unless fixtures_dir();
+    die "MockTI: no fixtures at tests/fixtures/ti-responses\n" unless fixtures_dir();
     my $dir = tempdir('ipe-mockti-XXXXXX', TMPDIR => 1, CLEANUP => 1);
     $opts{log} //= "$dir/requests.log";
     open my $fh, '>', $opts{log} or die "MockTI: $opts{log}: $!";

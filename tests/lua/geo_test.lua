@@ -1,5 +1,5 @@
 -- Tests for ipe.geo (ctx.geo) and insights/ip-details.lua, against the MaxMind test
--- databases in ../shared/fixtures/mmdb (values from EXPECTED.md and source-data/*.json) and
+-- databases in tests/fixtures/mmdb (values from EXPECTED.md and source-data/*.json) and
 -- a small ip-location-db (flat layout) database this file writes itself.
 local T = require "ipe.testing"
 local geo = require "ipe.geo"
@@ -9,7 +9,7 @@ local ipaddr = require "ipe.ipaddr"
 local H = require "ipe.harness"
 
 local root = debug.getinfo(1, "S").source:match("^@(.*)/tests/lua/[^/]*$") or "."
-local F = (os.getenv("IPE_SHARED") or (root .. "/../shared")) .. "/fixtures/mmdb"
+local F = root .. "/tests/fixtures/mmdb"
 local D = F .. "/test-data"
 
 ---------------------------------------------------------------------------
@@ -47,11 +47,7 @@ T.case("no database: the IP is canonicalized, bad input is nil and one message",
   T.eq(none:resolve("8.8.8.8"), nil)
 end)
 
-if not fs.stat(F) then
-  T.skip("geo databases", F .. " not found (the MaxMind test databases live in ../shared beside the repository)")
-  T.done()
-  return
-end
+assert(fs.stat(F), F .. " not found: the MaxMind test databases are part of the repository")
 
 ---------------------------------------------------------------------------
 -- A flat ip-location-db database, written here

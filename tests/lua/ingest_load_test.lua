@@ -1,7 +1,7 @@
 -- Tests for ipe.ingest.load (records -> rows, one file per transaction) and the
 -- ingest migration, on throwaway workspaces, including the real fixtures of
--- ../shared/fixtures. Needs ipe.sqlite: runs inside `ipe-run test`, skipped
--- under plain luajit; the fixture cases are skipped when ../shared is absent.
+-- tests/fixtures. Needs ipe.sqlite: runs inside `ipe-run test`, skipped
+-- under plain luajit.
 local T = require "ipe.testing"
 
 local has_sqlite, sqlite = pcall(require, "ipe.sqlite")
@@ -19,12 +19,8 @@ local jsonscan = require "ipe.ingest.jsonscan"
 local cjson = require "cjson"
 
 local here = debug.getinfo(1, "S").source:match("^@(.*)/tests/lua/[^/]*$") or "."
-local FIX = here .. "/../shared/fixtures"
-local function exists(p) local f = io.open(p, "rb") if f then f:close() return true end return false end
-local have_fixtures = exists(FIX .. "/PROVENANCE.md")
-local function fixture_case(name, fn)
-  if have_fixtures then T.case(name, fn) else T.skip(name, "../shared/fixtures is absent") end
-end
+local FIX = here .. "/tests/fixtures"
+local fixture_case = T.case
 
 local NOW_TEXT = "2026-11-27T12:00:00.000Z"
 local NOW = timeutil.parse_time(NOW_TEXT)

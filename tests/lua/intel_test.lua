@@ -1,6 +1,6 @@
 -- Tests for ctx.intel (ipe.intel and ipe.intel.*) and ctx.http (ipe.http):
 --   ipe-run test tests/lua/intel_test.lua
--- Part 1 normalizes the recorded vendor answers of ../shared/fixtures/ti-responses.
+-- Part 1 normalizes the recorded vendor answers of tests/fixtures/ti-responses.
 -- Part 2 drives the framework with a scripted transport and a fake clock
 -- (egress policy, cache, offline, quotas, breaker, faults, secrets).
 -- Part 3 runs the insights through the real runner (sandbox, worker).
@@ -16,7 +16,7 @@ local proc = require "ipe.proc"
 local cjson = require "cjson"
 
 local here = debug.getinfo(1, "S").source:match("^@(.*)/tests/lua/[^/]*$") or "."
-local FIX = here .. "/../shared/fixtures/ti-responses"
+local FIX = here .. "/tests/fixtures/ti-responses"
 
 local function read(path)
   local f = io.open(path, "rb")
@@ -26,13 +26,10 @@ local function read(path)
   return s
 end
 
-local have_fixtures = read(FIX .. "/virustotal/error_404_NotFoundError__vt-py.json") ~= nil
 local function fixture(rel) return assert(read(FIX .. "/" .. rel), "missing fixture " .. rel) end
 local function doc(rel) return cjson.decode((fixture(rel))) end
 
-local function fcase(name, fn)
-  if have_fixtures then T.case(name, fn) else T.skip(name, "no ../shared/fixtures/ti-responses") end
-end
+local fcase = T.case
 
 ---------------------------------------------------------------------------
 -- Part 1: normalization of the recorded answers
@@ -792,10 +789,8 @@ local function real_engine(m, modes, budget)
                     state_path = fresh_state() }
 end
 
-local mock = have_fixtures and start_mock()
-local function mcase(name, fn)
-  if mock then T.case(name, fn) else T.skip(name, "the mock server (perl, fixtures) is not available") end
-end
+local mock = assert(start_mock(), "the mock threat-intel server (perl, tests/fixtures) did not start")
+local mcase = T.case
 
 local function all(ip)
   local specs = {}

@@ -40,6 +40,8 @@ end
 T.deep_eq = deep_eq
 
 local Failure = {}
+local Skip = {}
+local in_case = false
 local function fail(msg, level)
   error(setmetatable({ msg = msg }, Failure), (level or 1) + 2)
 end
@@ -88,11 +90,16 @@ T.diag = diag
 function T.case(name, fn)
   count = count + 1
   local trace
+  in_case = true
   local okk, err = xpcall(fn, function(e)
-    if getmetatable(e) ~= Failure and debug then trace = debug.traceback("", 2) end
+    if getmetatable(e) ~= Failure and getmetatable(e) ~= Skip and debug then trace = debug.traceback("", 2) end
     return e
   end)
-  if okk then
+  in_case = false
+  if not okk and getmetatable(err) == Skip then
+    skipped = skipped + 1
+    emit(string.format("ok %d - %s # SKIP %s", count, name, err.reason))
+  elseif okk then
     emit(string.format("ok %d - %s", count, name))
   else
     failed = failed + 1
@@ -103,7 +110,9 @@ function T.case(name, fn)
 end
 
 -- T.skip(name, reason): a case that cannot run here (TAP SKIP directive).
+-- Inside a running T.case it ends that case as skipped (one TAP line, not two).
 function T.skip(name, reason)
+  if in_case then error(setmetatable({ reason = name .. ": " .. tostring(reason) }, Skip), 0) end
   count = count + 1
   skipped = skipped + 1
   emit(string.format("ok %d - %s # SKIP %s", count, name, reason))
