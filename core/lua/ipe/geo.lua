@@ -135,6 +135,7 @@ local KINDS = {
 
 local PROBES = { "8.8.8.8", "1.1.1.1", "81.2.69.160", "216.160.83.56", "89.160.20.128",
                  "2001:4860:4860::8888", "2001:218::1" }
+M.PROBES = PROBES -- well-known addresses (and the test databases' own) that sample a database
 local FLAT_KEYS = { "country_code", "state1", "state2", "postcode", "city", "latitude", "longitude", "timezone" }
 
 local function basename(path) return path:match("([^/]+)/*$") or path end
