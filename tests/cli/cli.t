@@ -20,7 +20,7 @@ sub run_ok {
 }
 
 # --help on every verb
-for my $verb (qw(insight list help check sql test demo page hunt action audit enrich ingest migrate)) {
+for my $verb (qw(insight list help check sql test demo page hunt action audit enrich geo ingest migrate)) {
     my ($out) = run_ok("$verb --help", 0, $verb, '--help');
     like($out, qr/^usage: ipe-run \Q$verb\E/, "$verb --help prints its usage");
 }
