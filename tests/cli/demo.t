@@ -147,6 +147,16 @@ sub details {
     ($kv) = details({ IPE_GEOIP => '' }, $db, '89.160.20.128');
     is($kv->{City}, undef, 'IPE_GEOIP (set, even empty) wins over the demo databases');
 
+    # which story IPs the bundled databases cover (data/demo-geo/README.md says the same)
+    my %covered = ('89.160.20.128' => 'SE', '216.160.83.56' => 'US', '2001:218:85a3::8a2e:370:7334' => 'JP',
+                   '151.101.1.140' => undef, '45.33.32.156' => undef);
+    for my $ip (sort keys %covered) {
+        my ($k, undef, $d) = details({}, $db, $ip);
+        my $want = $covered{$ip};
+        if ($want) { like($k->{'Country/Region'} // '', qr/\($want\)$/, "demo: $ip is covered ($want)") }
+        else { is_deeply([ @$k{'Country/Region', 'City', 'ASN'} ], [ undef, undef, undef ], "demo: $ip is not covered: no country, city or ASN") }
+    }
+
     # any other workspace: never the test databases
     my (undef, $ws) = ingested();
     ($kv, $src, $doc) = details({}, $ws, '89.160.20.128');
