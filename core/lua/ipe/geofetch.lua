@@ -226,7 +226,7 @@ local function fetch_one(job, dir, perform, temps, timeout)
   local gz, mmdbpath = base .. ".download", base .. ".new"
   temps[#temps + 1], temps[#temps + 2] = gz, mmdbpath
   local ok, err = fs.write_atomic(gz, body, 384)
-  body = nil -- luacheck: ignore (let the collector have it)
+  body = nil -- (the collector may have it now)
   if not ok then fail(job, "cannot write %s: %s", gz, err) end
   if job.format == "gz" then
     local n, zerr = require("ipe.zlib").gunzip_file(gz, mmdbpath, M.MAX_DATABASE)

@@ -11,6 +11,7 @@
 --     The timing is left out so the text is reproducible.
 --   page.json(record [, opts]) -> JSON text (ordered keys, one line; opts.pretty indents):
 --     {kind, ip, title, window {from, to}, generated, offline, status, failed [panel ids],
+--      not_asked [{panel, provider, message}] (providers not configured, so not asked),
 --      panels [{id, group, title, order, hunt, status, record <ipe.render.json record>}],
 --      actions [{name, title, summary, command}], timing {ms, parallel}}
 --   page.cards(section, opts) -> lines of a kv section drawn as cards
