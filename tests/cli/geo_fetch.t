@@ -129,6 +129,16 @@ sub listing {
            . "  dbip-city-lite.mmdb  DBIP-City-Lite, built 2026-02-04  $dir/dbip-city-lite.mmdb\n"
            . "  dbip-asn-lite.mmdb  DBIP-ASN-Lite (compat=GeoLite2-ASN), built 2026-02-04  $dir/dbip-asn-lite.mmdb\n",
        'geo list: the fetched databases are found, city first');
+    {   # [geoip] paths in the config file, and IPE_GEOIP, win over the fetched databases
+        my $cfg = "$env->{XDG_CONFIG_HOME}/ipe/config";
+        my $text = slurp($cfg);
+        spew($cfg, $text . "paths = $D/GeoLite2-Country-Test.mmdb\n");
+        my ($o) = ipe({ env => $env }, 'geo', 'list');
+        like($o, qr{^geo databases: \Q$cfg\E \[geoip\] paths\n  GeoLite2-Country-Test\.mmdb  GeoLite2-Country, }, 'config paths win over fetched ones');
+        spew($cfg, $text);
+        ($o) = ipe({ env => { %$env, IPE_GEOIP => "$D/GeoLite2-ASN-Test.mmdb" } }, 'geo', 'list');
+        like($o, qr{^geo databases: IPE_GEOIP\n  GeoLite2-ASN-Test\.mmdb  GeoLite2-ASN, }, 'IPE_GEOIP wins over everything');
+    }
     ($out, $err, $rc) = ipe({ env => $env }, 'insight', 'ip-details', '89.160.20.128', '-f', 'csv');
     like($out, qr/^City,Link\x{c3}\x{b6}ping,dbip-city-lite\.mmdb,2026-02-04\r$/m, 'ip-details answers from the fetched database');
     like($out, qr/^ASN,29518,dbip-asn-lite\.mmdb,2026-02-04\r$/m, 'and names it (not as test data)');
