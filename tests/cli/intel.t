@@ -168,6 +168,9 @@ sub sent { my ($provider) = @_; scalar grep { / \Q$provider\E / } $mock->request
     ($out) = ipe({ env => env_for($cfg) }, 'page', '9.9.9.3', '--db', $db, '--only', 'insights', @SLOW);
     like($out, qr/^not asked \(not configured\): Microsoft Defender Threat Intelligence, VirusTotal, Recorded Future, Anomali ThreatStream, AbuseIPDB, GreyNoise, AlienVault OTX — each panel says how to enable it$/m,
          'the text page says which providers were not asked');
+    ($out) = ipe({ env => env_for($cfg) }, 'page', '9.9.9.3', '--db', $db, '--only', 'insights', '-f', 'html', @SLOW);
+    like($out, qr/not asked \(not configured\): Microsoft Defender Threat Intelligence, VirusTotal, Recorded Future, Anomali ThreatStream, AbuseIPDB, GreyNoise, AlienVault OTX</,
+         'and so does the HTML page');
 
     # no network: every base_url is a closed port; nothing is enabled, so nothing is partial
     my $dir = tmpdir();
