@@ -9,7 +9,7 @@ local escape = require "ipe.render.escape"
 local M = {}
 
 M.VERBS = { "insight", "page", "hunt", "action", "list", "help", "check", "sql", "test", "demo",
-            "enrich", "ingest", "audit", "migrate" }
+            "enrich", "geo", "ingest", "audit", "migrate" }
 
 local function verb_module(name)
   for _, v in ipairs(M.VERBS) do

@@ -11,6 +11,7 @@
 --     The timing is left out so the text is reproducible.
 --   page.json(record [, opts]) -> JSON text (ordered keys, one line; opts.pretty indents):
 --     {kind, ip, title, window {from, to}, generated, offline, status, failed [panel ids],
+--      not_asked [{panel, provider, message}] (providers not configured, so not asked),
 --      panels [{id, group, title, order, hunt, status, record <ipe.render.json record>}],
 --      actions [{name, title, summary, command}], timing {ms, parallel}}
 --   page.cards(section, opts) -> lines of a kv section drawn as cards
@@ -215,6 +216,11 @@ local function heading(record, opts)
     lines[#lines + 1] = "No panel found anything about " .. escape.text(tostring(record.ip)) .. " in this window."
   end
   if record.offline then lines[#lines + 1] = "offline: external panels answered from the cache and local data only" end
+  local names = {}
+  for i, n in ipairs(record.not_asked or {}) do names[i] = escape.text(tostring(n.provider)) end
+  if #names > 0 then
+    lines[#lines + 1] = "not asked (not configured): " .. concat(names, ", ") .. " — each panel says how to enable it"
+  end
   return lines
 end
 
@@ -261,6 +267,10 @@ function M.value(record)
   for i, a in ipairs(record.actions or {}) do
     actions[i] = object({ { "name", a.name }, { "title", a.title }, { "summary", a.summary }, { "command", a.command } })
   end
+  local not_asked = {}
+  for i, n in ipairs(record.not_asked or {}) do
+    not_asked[i] = object({ { "panel", n.panel }, { "provider", n.provider }, { "message", n.message } })
+  end
   local w = record.window or {}
   local t = record.timing or {}
   return object({
@@ -268,6 +278,7 @@ function M.value(record)
     { "window", object({ { "from", w.from }, { "to", w.to } }) },
     { "generated", record.generated }, { "offline", record.offline and true or false },
     { "status", record.status }, { "failed", json.array(record.failed or {}) },
+    { "not_asked", json.array(not_asked) },
     { "panels", json.array(panels) }, { "actions", json.array(actions) },
     { "timing", object({ { "ms", t.ms }, { "parallel", t.parallel } }) },
   })
