@@ -58,10 +58,7 @@ function M.lookup(index, kind, name)
 end
 
 function M.timeout(opts)
-  if not opts.timeout then return runner.DEFAULT_TIMEOUT end
-  local t = tonumber(opts.timeout)
-  if not t or t <= 0 or t > 3600 then errors.usage("--timeout: '%s' is not a number of seconds (0-3600)", opts.timeout) end
-  return t
+  return common.seconds(opts, "timeout", runner.DEFAULT_TIMEOUT, 3600)
 end
 
 -- Build the request shared by insight, hunt and page.

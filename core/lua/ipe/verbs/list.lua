@@ -21,7 +21,7 @@ options:
   -f, --format    table (default), box, json, csv or md
 ]]
 
-M.options = { { { "category", "c", arg = true }, { "format", "f", arg = true } } }
+M.options = { { { "category", "c", arg = true }, { "format", "f", arg = true }, { "width", arg = true } } }
 
 local PLURAL = { insights = "insight", hunts = "hunt", actions = "action",
                  insight = "insight", hunt = "hunt", action = "action" }
