@@ -109,12 +109,10 @@ end
 local function emit_artifact(opts, fmt, rec)
   local a = rec.artifact
   common.emit(a.text, opts)
-  if opts.output and opts.output ~= "-" then
-    common.emit(render.run(rec, fmt, common.render_options(opts)), { })
-  else
-    io.stderr:write(string.format("ipe-run: action '%s': exported %d indicator(s) as %s\n", rec.script, a.count,
-      a.format == "stix" and "a STIX 2.1 bundle" or a.format))
-  end
+  local to = opts.output and opts.output ~= "-" and opts.output
+  if to then common.emit(render.run(rec, fmt, common.render_options(opts)), {}) end
+  io.stderr:write(string.format("ipe-run: action '%s': exported %d indicator(s) as %s%s\n", rec.script, a.count,
+    a.format == "stix" and "a STIX 2.1 bundle" or a.format, to and " to " .. escape.text(to) or ""))
 end
 
 function M.run(opts, pos)
