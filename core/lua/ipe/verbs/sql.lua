@@ -32,7 +32,7 @@ local function column_types(rows, cols)
     local t = "number"
     for _, r in ipairs(rows) do
       local v = r[j]
-      if type(v) == "string" then t = v:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$") and t == "number" and "time" or "text" end
+      if type(v) == "string" then t = v:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$") and (t == "number" or t == "time") and "time" or "text" end
       if type(v) == "boolean" then t = "bool" end
       if t == "text" then break end
     end
