@@ -439,19 +439,24 @@ T.case("box format", function()
   }))
 end)
 
-T.case("box format too wide for 40 columns: one block per row, identifiers whole", function()
+T.case("box format too wide for 40 columns: one box per row, identifiers whole", function()
   T.eq(render.section(record().sections[1], "box", { width = 40 }), lines({
     "Remote connections",
-    "[1] Host:      wks-001",
-    "    Remote IP: 10.0.0.5",
-    "    Events:    12,345",
-    "    Bytes:     1.5 MB",
+    "[1]",
+    "┌───────────┬──────────┐",
+    "│ Host      │ wks-001  │",
+    "│ Remote IP │ 10.0.0.5 │",
+    "│ Events    │ 12,345   │",
+    "│ Bytes     │ 1.5 MB   │",
+    "└───────────┴──────────┘",
     "",
-    "[2] Host:",
-    "      Linköping-fileserver-02.corp.example.org",
-    "    Remote IP: 10.0.0.7",
-    "    Events:    3",
-    "    Bytes:",
+    "[2]",
+    "┌───────────┬──────────────────────────────────────────┐",
+    "│ Host      │ Linköping-fileserver-02.corp.example.org │",
+    "│ Remote IP │ 10.0.0.7                                 │",
+    "│ Events    │ 3                                        │",
+    "│ Bytes     │                                          │",
+    "└───────────┴──────────────────────────────────────────┘",
   }))
 end)
 

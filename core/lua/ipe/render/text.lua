@@ -342,11 +342,30 @@ end
 
 -- A table wider than the width: its free-text cells wrapped when that keeps it readable (at most
 -- 3 lines a row on average), else one block per row (record_lines). Nothing is cut.
+-- box_records(g, opts) -> in the box format, each row as a box of "Column │ value" lines
+local function box_records(g, opts)
+  local lines = {}
+  for r, row in ipairs(g.rows) do
+    local kv = {}
+    for i, name in ipairs(g.header) do kv[i] = { name, row[i] } end
+    local bg = grid(nil, kv, { false, false }, { false, true }, " ")
+    for i = 1, #g.header do
+      if not g.breakable[i] then bg.mins[2] = max(bg.mins[2], dw(row[i])) end
+    end
+    if r > 1 then lines[#lines + 1] = "" end
+    lines[#lines + 1] = "[" .. r .. "]"
+    add(lines, box_grid(bg, M.fit(bg.widths, bg.mins, budget(bg, opts, true)) or bg.mins, opts))
+  end
+  return lines
+end
+
 local function table_body(sec, opts, box)
   if #(sec.rows or {}) == 0 then return { "(no rows)" } end
   local g = table_grid(sec)
   local widths = M.fit(g.widths, g.mins, budget(g, opts, box))
-  if not widths or height(g, widths) > 3 * #g.rows then return M.record_lines(sec, opts) end
+  if not widths or height(g, widths) > 3 * #g.rows then
+    return box and box_records(g, opts) or M.record_lines(sec, opts)
+  end
   return box and box_grid(g, widths, opts) or plain_grid(g, widths, opts)
 end
 
