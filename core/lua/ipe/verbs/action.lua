@@ -36,6 +36,8 @@ options:
   -o, --output FILE    write to FILE (atomically): an exported bundle if there is one,
                        else the report
   --timeout SECONDS    the run's time budget (default 10)
+  --width N            fit tables and charts to N columns (default: $COLUMNS,
+                       else the terminal's width, else 80)
   --db PATH, --now TIME, -v, -h   (see ipe-run --help)
 
 exit codes: 0 done (or planned), 1 the action failed (e.g. a read-only workspace:
@@ -43,7 +45,7 @@ nothing was changed; $EDITOR exited non-zero) or found nothing, 2 bad arguments 
 parameter, 3 unknown action or hunt, or no workspace
 ]]
 
-M.options = { common.WINDOW, common.OUTPUT, {
+M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, {
   { "param", "p", arg = true, multi = true }, { "execute" }, { "export", arg = true }, { "hunt", arg = true },
   { "run" }, { "timeout", arg = true },
 } }

@@ -23,12 +23,14 @@ options:
   --limit N            at most N entries (default 1000)
   -f, --format FMT     table (default), box, json, csv or md
   -o, --output FILE    write to FILE (atomically) instead of stdout
+  --width N            fit tables and charts to N columns (default: $COLUMNS,
+                       else the terminal's width, else 80)
   --db PATH, --now TIME, -v, -h   (see ipe-run --help)
 
 exit codes: 0 entries listed, 1 none (in the window), 2 bad arguments, 3 no workspace
 ]]
 
-M.options = { common.WINDOW, common.OUTPUT, { { "action", arg = true }, { "limit", arg = true } } }
+M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, { { "action", arg = true }, { "limit", arg = true } } }
 
 local COLUMNS = {
   { name = "Time", type = "time" }, { name = "User", type = "text" }, { name = "Action", type = "text" },

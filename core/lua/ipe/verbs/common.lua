@@ -10,7 +10,9 @@ local M = {}
 
 M.GLOBAL = { { "db", arg = true }, { "now", arg = true }, { "verbose", "v" }, { "help", "h" } }
 M.WINDOW = { { "since", arg = true }, { "from", arg = true }, { "to", arg = true } }
-M.OUTPUT = { { "format", "f", arg = true }, { "output", "o", arg = true }, { "width", arg = true } }
+M.OUTPUT = { { "format", "f", arg = true }, { "output", "o", arg = true } }
+-- the verbs that draw tables and charts as text take --width
+M.WIDTH = { { "width", arg = true } }
 
 function M.spec(...)
   local spec = {}

@@ -29,13 +29,15 @@ options:
   --timeout SECONDS    the run's time budget (default 10)
   --offline            never contact external services: answer from the cache and local data
   --refresh            ask threat-intel services again instead of using cached answers
+  --width N            fit tables and charts to N columns (default: $COLUMNS,
+                       else the terminal's width, else 80)
   --db PATH, --now TIME, -v, -h   (see ipe-run --help)
 
 exit codes: 0 results, 1 no results or the insight failed, 2 bad arguments,
 3 unknown insight or no workspace
 ]]
 
-M.options = { common.WINDOW, common.OUTPUT, {
+M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, {
   { "param", "p", arg = true, multi = true }, { "show-query" }, { "timeout", arg = true }, { "offline" },
   { "refresh" }, { "as-hunt" },
 } }

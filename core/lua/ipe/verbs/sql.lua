@@ -21,10 +21,12 @@ options:
   --since, --from, --to   the window bound to :from and :to
   -f, --format FMT        table (default), box, json, csv or md
   -o, --output FILE       write to FILE (atomically)
+  --width N               fit tables and charts to N columns (default: $COLUMNS,
+                          else the terminal's width, else 80)
   --timeout SECONDS       interrupt the query after this long (default 60)
 ]]
 
-M.options = { common.WINDOW, common.OUTPUT, { { "param", "p", arg = true, multi = true }, { "timeout", arg = true } } }
+M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, { { "param", "p", arg = true, multi = true }, { "timeout", arg = true } } }
 
 local function column_types(rows, cols)
   local types = {}
