@@ -10,7 +10,7 @@ local M = {}
 
 local function as_text(v) return type(v) == "string" and v or tostring(v) end
 
--- Whole numbers are exact up to 2^53 (LuaJIT numbers are doubles); messages show the value as
+-- Whole numbers are exact below 2^53 (LuaJIT numbers are doubles); messages show the value as
 -- typed, never a rounded or wrapped-around double.
 local EXACT = 2 ^ 53
 
@@ -26,8 +26,8 @@ local function int(v, spec)
   end
   if spec.min and n < spec.min then return nil, typed .. " is below the minimum " .. bound(spec.min) end
   if spec.max and n > spec.max then return nil, typed .. " is above the maximum " .. bound(spec.max) end
-  if n > EXACT or n < -EXACT then
-    return nil, typed .. " is out of range (whole numbers from -2^53 to 2^53)"
+  if n >= EXACT or n <= -EXACT then
+    return nil, typed .. " is out of range (whole numbers between -2^53 and 2^53)"
   end
   return n
 end
