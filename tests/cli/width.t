@@ -89,6 +89,8 @@ for my $v (@VERBS) {
     for my $width (80, 120, 200) {
         my ($text, $te, $trc) = ipe({ env => { COLUMNS => $width, %GEO } }, @$args, @db);
         utf8::decode($text);
+        # a hunt prints its SQL first: look only at the results, after it
+        $text =~ s/\A.*?\n(?=ip-everywhere — )//s if $name eq 'hunt';
         is($trc, 0, "$name at $width: exit 0") or diag $te;
         my @missing = grep { index($text, $_->[0]) < 0 } @ids;
         is(scalar @missing, 0, "$name at $width columns: every IP, name, id and time is whole")
