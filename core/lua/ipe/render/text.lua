@@ -6,7 +6,9 @@
 --   text.cell(v, type [, esc]) -> display text of one value (esc defaults to escape.text)
 --   text.count(n) "12,345"   text.bytes(n) "1.5 MB"   text.number(n) "3.25"
 --   text.value(v, unit) -> chart value text ("count" / "bytes" / plain number)
---   text.fit(widths, tiers, budget) -> widths that fit budget (see fit)
+--   text.fit(widths, mins, budget) -> widths between mins and widths within budget, or nil
+--   text.wrap(s, width) -> lines, broken between words and after commas, never inside a word
+--   text.record_lines(sec, opts) -> a table section as one "[n] Column: value" block per row
 --   text.params_parts(record, esc) -> {"ip=1.2.3.4", ..., "from <t> to <t>"}
 --   text.status(record) -> "error" | "no results" | "skipped" | nil, message | nil
 --   text.status_line(record) -> "error: ..." | "no results: ..." | "skipped: ..." | nil
@@ -17,10 +19,14 @@
 -- query as "-- query N (name=value ...)" and its SQL. Trailing spaces are trimmed in "table".
 -- Only tables, kv items and charts are fitted to opts.width; the heading, params, titles, notes,
 -- status and query lines are escaped but not cut (the terminal wraps them).
--- Tables: numeric columns (count, number, bytes) right-aligned and never cut; when the table is
--- wider than opts.width the widest text/json columns are capped to a common width (not below 5)
--- and their cells cut with "…"; ip, time and bool columns are cut the same way only when that
--- is not enough. kv sections cut values before keys. Every string goes through escape.text.
+-- Nothing that identifies something is ever cut. Tables: numeric columns right-aligned; ip,
+-- time, bool and numeric cells are never broken; text and json cells may wrap between their
+-- words (after commas too), never inside one. A table wider than opts.width has its text
+-- columns narrowed (not below their widest word) and wrapped, when that fits and keeps the
+-- rows at most 3 lines on average; otherwise it is shown one block per row ("[n] Column: value"
+-- lines; in the box format one small box per row). kv values wrap the same way beside their
+-- keys; a single word wider than the width runs past it, whole. Every string goes through
+-- escape.text.
 -- opts.color adds ANSI bold (titles, headers) and dim (rules, borders); nothing else is coloured.
 -- The timing is left out of the text formats so that their output is reproducible.
 --
