@@ -504,6 +504,26 @@ T.case("bar chart with several series groups lines by label", function()
   }))
 end)
 
+T.case("bar chart: bars at most 40 columns however wide the output", function()
+  local out = render.section(bars(), "table", { width = 200 })
+  T.like(out, "\n443  " .. string.rep("█", 40) .. " 1,200\n")
+  T.unlike(out, string.rep("█", 41))
+end)
+
+T.case("bar chart: labels and series names are never cut; a label too wide gets its own line", function()
+  local long = "wks-021.contoso.com (10.0.4.80, outbound to 89.160.20.128 over 443/tcp)"
+  local sec = { kind = "chart", chart = "bar", labels = { long, "b" },
+    series = { { name = "a very long series name", values = { 4, 2 } }, { name = "x", values = { 1, 1 } } } }
+  T.eq(render.section(sec, "table", { width = 80 }), lines({
+    long,
+    "  a very long series name " .. string.rep("█", 40) .. " 4",
+    "  x                       " .. string.rep("█", 10) .. " 1",
+    "b",
+    "  a very long series name " .. string.rep("█", 20) .. " 2",
+    "  x                       " .. string.rep("█", 10) .. " 1",
+  }))
+end)
+
 T.case("bar chart in a box", function()
   local sec = { kind = "chart", chart = "bar", labels = { "a", "b" }, series = { { name = "n", values = { 4, 1 } } } }
   T.eq(render.section(sec, "box", { width = 24 }), lines({

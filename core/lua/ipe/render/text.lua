@@ -162,6 +162,7 @@ end
 
 -- least(s) -> the narrowest a cell can be wrapped to: its widest piece.
 local function least(s)
+  if not s:find("[ ,]") then return dw(s) end
   local w = 0
   for _, p in ipairs((pieces(s))) do w = max(w, dw(p)) end
   return w
