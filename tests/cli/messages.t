@@ -120,8 +120,16 @@ sub sql1 {
     ($o, $e, $rc) = ipe({ env => { COLUMNS => 200 } }, 'action', 'add-indicator', '192.0.2.77', '--db', $db);
     like($o, qr/^Mode: plan only — nothing was changed; add --execute to act$/m, 'plan without export: nothing was changed');
     is($e, '', 'plan without export: nothing on stderr');
+    ($o) = ipe({ env => { COLUMNS => 200 } }, 'action', 'add-indicator', '192.0.2.78', '--execute', '--db', $db);
+    like($o, qr/^Mode: executed$/m, 'execute: executed');
+    like($o, qr/^indicator\.add\s+192\.0\.2\.78\s+create\s/m, 'execute: created');
+    ($o) = ipe({ env => { COLUMNS => 200 } }, 'action', 'add-indicator', '192.0.2.78', '--execute', '--db', $db);
+    like($o, qr/^Mode: executed — nothing needed to change$/m, 'execute again: says nothing needed to change');
+    like($o, qr/^indicator\.add\s+192\.0\.2\.78\s+unchanged\s/m, 'execute again: unchanged');
     ($o, $e, $rc) = ipe('action', 'add-indicator', '--export', 'stix', '--db', $db);
-    is($e, "ipe-run: action 'add-indicator': exported $n indicator(s) as a STIX 2.1 bundle\n",
+    my $m = grep { $_->{type} eq 'indicator' } @{ decode_json($o)->{objects} };
+    is($m, $n + 1, 'export to stdout: the executed indicator is in the bundle');
+    is($e, "ipe-run: action 'add-indicator': exported $m indicator(s) as a STIX 2.1 bundle\n",
        'export to stdout: the note names no file');
 }
 

@@ -523,6 +523,14 @@ function M.service(req, ctx, rec)
     return add_step(step)
   end
 
+  local CHANGES = { create = true, update = true, remove = true, edit = true }
+
+  -- executed: say so when every step found its change already made
+  local function executed_mode(list)
+    for _, s in ipairs(list) do if CHANGES[s.change] then return "executed" end end
+    return "executed — nothing needed to change"
+  end
+
   -- an export is made even in a plan: say so rather than "nothing was changed"
   local function plan_mode(list)
     for _, s in ipairs(list) do
@@ -535,13 +543,13 @@ function M.service(req, ctx, rec)
 
   function A.report()
     local kv = result.kv{ id = "action", title = (A.executing and "Done: " or "Plan: ") .. ctx.name, items = {
-      { "Mode", A.executing and "executed" or plan_mode(steps) },
+      { "Mode", A.executing and executed_mode(steps) or plan_mode(steps) },
       { "User", A.user }, { "Time", A.now, "time" },
     } }
     local rows = {}
     for i, s in ipairs(steps) do
       local change = s.change
-      if not A.executing and (change == "create" or change == "update" or change == "remove" or change == "edit") then
+      if not A.executing and CHANGES[change] then
         change = "would " .. change
       end
       rows[i] = { s.operation, s.target, change, s.result, s.detail or "" }
