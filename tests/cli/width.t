@@ -100,6 +100,16 @@ for my $v (@VERBS) {
     }
 }
 
+# --width on every verb that draws text: the same output as COLUMNS of that width
+for my $v (@VERBS) {
+    my ($name, $args) = @$v;
+    my @db = $name eq 'list' ? () : ('--db', $db);
+    my ($by_env) = ipe({ env => { COLUMNS => 100, %GEO } }, @$args, @db);
+    my ($by_opt, $e, $rc) = ipe({ env => { COLUMNS => 200, %GEO } }, @$args, @db, '--width', 100);
+    is($rc, 0, "$name --width 100: exit 0") or diag $e;
+    is($by_opt, $by_env, "$name --width 100 = COLUMNS=100");
+}
+
 # the record view keeps its names aligned past [9]
 {
     my ($text) = ipe({ env => { COLUMNS => 80 } }, 'sql', "SELECT TimeGenerated, IPAddress, UserPrincipalName, "
