@@ -80,12 +80,11 @@ function M.usage()
   lines[#lines + 1] = ""
   lines[#lines + 1] = "environment:"
   term_lines(lines, M.ENVIRONMENT)
-  for _, l in ipairs({
-    "",
-    "exit codes: 0 ok, 1 no result or script failure, 2 usage or bad parameter,",
-    "            3 not found (script, workspace), 4 internal error",
-    "See ipe-run(1) (also 'ipe-run help --man | man -l -') and 'ipe-run help <name>'.",
-  }) do lines[#lines + 1] = l end
+  lines[#lines + 1] = ""
+  for i, l in ipairs(require("ipe.render.text").wrap(M.EXIT_CODES, 68)) do
+    lines[#lines + 1] = (i > 1 and "            " or "exit codes: ") .. l
+  end
+  lines[#lines + 1] = "See ipe-run(1) (also 'ipe-run help --man | man -l -') and 'ipe-run help <name>'."
   return table.concat(lines, "\n") .. "\n"
 end
 
