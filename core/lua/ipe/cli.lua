@@ -56,7 +56,7 @@ M.ENVIRONMENT = {
 }
 
 M.EXIT_CODES = "0 ok, 1 no result or script failure, 2 usage or bad parameter, "
-  .. "3 not found (script, workspace), 4 internal error"
+  .. "3 not found (script or workspace), 4 internal error"
 
 local function term_lines(lines, list)
   local w = 0
@@ -81,9 +81,12 @@ function M.usage()
   lines[#lines + 1] = "environment:"
   term_lines(lines, M.ENVIRONMENT)
   lines[#lines + 1] = ""
-  for i, l in ipairs(require("ipe.render.text").wrap(M.EXIT_CODES, 68)) do
-    lines[#lines + 1] = (i > 1 and "            " or "exit codes: ") .. l
+  local line = "exit codes:"
+  for code in (M.EXIT_CODES .. ", "):gmatch("(.-), ") do   -- broken between codes only
+    if #line + #code + 2 > 80 then lines[#lines + 1] = line; line = "           " end
+    line = line .. " " .. code .. ","
   end
+  lines[#lines + 1] = line:sub(1, -2)
   lines[#lines + 1] = "See ipe-run(1) (also 'ipe-run help --man | man -l -') and 'ipe-run help <name>'."
   return table.concat(lines, "\n") .. "\n"
 end
