@@ -94,7 +94,7 @@ my $id;
     my ($o, $err, $rc) = ipe('audit', '--db', $db, '--action', 'ip-ranges');
     is($rc, 1, 'audit --action with no entries: exit 1');
     ($o, $err, $rc) = ipe('audit', '--db', $db, '--limit', 'x');
-    is($err, "ipe-run: audit: --limit must be a whole number from 1, got 'x'\n", 'audit --limit: checked');
+    is($err, "ipe-run: audit: --limit must be a whole number from 1 to 1000000, got 'x'\n", 'audit --limit: checked');
 }
 
 # STIX export: atomically to a file, parsed back, compared with the table

@@ -159,7 +159,9 @@ sub sql1 {
         [['sql', 'SELECT 1', '--timeout', 'soon', '--db', $db], "ipe-run: --timeout: 'soon' is not a number of seconds\n"],
         [['page', $C2, '--timeout', '0', '--db', $db], "ipe-run: --timeout: '0' must be more than 0 seconds\n"],
         [['audit', '--limit', '9223372036854775807x', '--db', $db],
-         "ipe-run: audit: --limit must be a whole number from 1, got '9223372036854775807x'\n"],
+         "ipe-run: audit: --limit must be a whole number from 1 to 1000000, got '9223372036854775807x'\n"],
+        [['audit', '--limit', '99999999999999999999', '--db', $db],
+         "ipe-run: audit: --limit must be a whole number from 1 to 1000000, got '99999999999999999999'\n"],
     ) {
         my ($args, $want) = @$case;
         my ($o, $e, $rc) = ipe(@$args);

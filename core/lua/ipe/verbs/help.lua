@@ -101,8 +101,8 @@ function M.run(opts, pos)
   if not kind then io.stdout:write(require("ipe.cli").usage()) return 0 end
   local entry
   if not KINDS[kind] then
-    for _, v in ipairs(require("ipe.cli").VERBS) do
-      if v == kind then io.stdout:write(require("ipe.verbs." .. v).usage) return 0 end
+    for _, v in ipairs(require("ipe.cli").available_verbs()) do
+      if v[1] == kind then io.stdout:write(require("ipe.verbs." .. v[1]).usage) return 0 end
     end
     if name then errors.usage("help: '%s' is not a verb nor insight, hunt or action", escape.text(kind)) end
     kind, entry = resolve(kind)
