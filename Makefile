@@ -5,6 +5,7 @@
 #   make asan       the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make valgrind   the test suite under valgrind memcheck
 #   make bench      benchmarks (medians and ratios against named baselines)
+#   make man        regenerate core/ipe-run.1 from the --help texts (ipe.manual)
 #   make install PREFIX=/usr/local
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
@@ -28,7 +29,7 @@ OBJS     = $(CORE_SRC:core/%.c=$(B)/%.o) $(B)/lua_bundle.o
 C_TESTS  = $(patsubst tests/c/%.c,$(B)/%,$(wildcard tests/c/test_*.c))
 DEPS_OK  = $(B)/.deps-build
 
-.PHONY: all demo test asan valgrind bench install uninstall clean
+.PHONY: all demo test asan valgrind bench man install uninstall clean
 all: $(BIN)
 
 $(DEPS_OK):
@@ -79,6 +80,11 @@ valgrind: $(BIN) $(C_TESTS)
 bench: ipe-run
 	@sh core/tools/deps.sh bench
 	sh tests/bench/run.sh
+
+# The manual page is generated from the --help texts and checked in (tests/lua/manual_test.lua
+# fails when it is stale), so 'man ipe-run' works after install without a build step.
+man: $(BIN)
+	./$(BIN) help --man > core/ipe-run.1.tmp && mv core/ipe-run.1.tmp core/ipe-run.1
 
 install: ipe-run
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(MANDIR)

@@ -40,7 +40,7 @@ for my $verb (qw(insight list help check sql test demo page hunt action audit en
 
 # list, help, check
 {
-    my ($out) = run_ok('list insights', 0, 'list', 'insights');
+    my ($out) = run_ok('list insights', 0, 'list', 'insights', '--width', 200);
     like($out, qr/^insight\s+remote-connections\s+offline,network/m, 'list shows remote-connections');
     like($out, qr/^insight\s+anomalies-count\s+offline,anomaly/m, 'list shows anomalies-count');
     ($out) = run_ok('list --category anomaly', 0, 'list', '--category', 'anomaly', '-f', 'csv');
