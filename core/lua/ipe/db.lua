@@ -46,7 +46,7 @@ Handle.__metatable = false
 
 -- M.wrap(conn, window) -> handle; conn is an ipe.sqlite connection.
 function M.wrap(conn, window)
-  local h = setmetatable({ dialect = "sqlite", queries = {} }, Handle)
+  local h = setmetatable({ dialect = conn.dialect or "sqlite", queries = {} }, Handle)
   local private = { conn = conn, window = window or {} }
   -- The connection stays in this closure: scripts never reach exec or prepare.
   function h.run_statement(_, sql, binds)
@@ -57,7 +57,7 @@ function M.wrap(conn, window)
       local v = binds[name]
       if v == nil then v = private.window[name] end
       if v == nil then error("ctx.db: no value for parameter :" .. name, 3) end
-      final[name] = bind_value(v)
+      final[name] = h.dialect == "sqlite" and bind_value(v) or v   -- ClickHouse binds lists as IN (...)
       ordered[#ordered + 1] = { name = name, value = final[name] }
     end
     h.queries[#h.queries + 1] = { sql = sql, params = ordered }

@@ -1,7 +1,8 @@
 -- ipe.workspace: which SQLite workspace to use and opening it safely.
 --
--- Path: --db, else IPE_DB, else $XDG_DATA_HOME/ipe/workspace.db
--- (~/.local/share/ipe/workspace.db). Readers open it read-only with an
+-- Path: --db, else IPE_DB, else [workspace] db in the config file, else
+-- $XDG_DATA_HOME/ipe/workspace.db (~/.local/share/ipe/workspace.db). A
+-- clickhouse://... URL names a ClickHouse workspace instead (ipe.clickhouse). Readers open it read-only with an
 -- authorizer that refuses writes; a missing or foreign file is a clear error.
 local sqlite = require "ipe.sqlite"
 local fs = require "ipe.fs"
@@ -21,6 +22,9 @@ function M.path(opt)
   if opt and opt ~= "" then return opt end
   local env = proc.getenv("IPE_DB")
   if env and env ~= "" then return env end
+  local ok, cfg = pcall(function() return require("ipe.config").load() end)
+  local conf = ok and cfg:get("workspace", "db")
+  if conf and conf ~= "" then return conf end
   return M.data_dir() .. "/workspace.db"
 end
 
@@ -29,6 +33,8 @@ local HOWTO = "create one with 'ipe-run demo' (a demo workspace) or choose one w
 -- check(path): raise a not-found error unless path is a readable SQLite file.
 -- Cheap (no schema parse): the worker that opens it checks the schema version.
 function M.check(path)
+  local ch = require "ipe.clickhouse"
+  if ch.is_url(path) then ch.parse(path) return path end
   local st = fs.stat(path)
   if not st then errors.not_found("no workspace at %s; %s", path, HOWTO) end
   if st.type ~= "file" then errors.not_found("workspace %s is not a file; %s", path, HOWTO) end
@@ -60,6 +66,8 @@ end
 
 -- open_reader(path) -> a read-only connection that refuses writes.
 function M.open_reader(path)
+  local ch = require "ipe.clickhouse"
+  if ch.is_url(path) then return ch.open(path, { role = "reader" }) end
   M.check(path)
   local db, err = sqlite.open(path, "ro")
   if not db then errors.not_found("cannot open workspace %s: %s", path, err) end
