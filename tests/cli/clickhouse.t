@@ -31,4 +31,65 @@ for my $file (glob "$root/tests/clickhouse/*_test.lua") {
     };
 }
 
+# migrate: creates the database and tables on both nodes, idempotently
+my $url = $c->url('ws');
+{
+    my ($out, $err, $rc) = ipe('migrate', '--db', $url);
+    my $shown = 'clickhouse://default@127.0.0.1:' . $c->http(0) . '/ws';
+    is($out, "workspace $shown migrated from schema version 0 to 1\n", 'migrate creates the workspace');
+    is($err, '', 'migrate: nothing on stderr');
+    is($rc, 0, 'migrate: exit 0');
+    ($out, $err, $rc) = ipe('migrate', '--db', $url);
+    is($out, "workspace $shown is current (schema version 1)\n", 'migrate again: current');
+    is($rc, 0, 'migrate again: exit 0');
+    for my $node (0, 1) {
+        my %have = map { $_ => 1 } split /\n/, $c->sql($node, "SELECT name FROM system.tables WHERE database = 'ws'");
+        my @missing = grep { !$have{$_} } map { ($_, "${_}_local", "${_}_dist") }
+            qw(CommonSecurityLog Syslog SecurityEvent SigninLogs AuditLogs OfficeActivity BehaviorAnalytics Heartbeat
+               SecurityAlert SecurityIncident ThreatIntelligenceIndicator Watchlist HuntingBookmark Anomalies
+               DeviceNetworkEvents DeviceInfo AzureActivity _ipe_ingest _ipe_audit);
+        is("@missing", '', "node $node has every table, its _local and _dist");
+    }
+    is($c->sql(0, "SELECT engine_full FROM system.tables WHERE database = 'ws' AND name = 'SigninLogs_dist'"),
+        "Distributed(ipe, ws, SigninLogs_local, cityHash64(ifNull(IPAddress, \\'\\')))\n", 'sharded by the primary IP');
+    like($c->sql(1, "SELECT engine_full FROM system.tables WHERE database = 'ws' AND name = 'SigninLogs_local'"),
+        qr/^MergeTree PARTITION BY toYYYYMMDD\(TimeGenerated\) ORDER BY TimeGenerated/, 'partitioned by day');
+    # the columns are ipe.schema's (as on a SQLite workspace), with the exact times beside them
+    my $dir = tmpdir();
+    spew("$dir/s.jsonl", qq({"TimeGenerated":"2026-01-01T00:00:00Z","HostName":"h"}\n));
+    is((ipe('ingest', '--db', "$dir/w.db", '--table', 'Syslog', "$dir/s.jsonl"))[2], 0, 'a SQLite workspace to compare with');
+    for my $t (qw(Syslog SigninLogs CommonSecurityLog)) {
+        my @sqlite = map { (split /\|/)[1] } split /\n/, `sqlite3 '$dir/w.db' 'PRAGMA table_info($t)'`;
+        my %tm = map { $_ => 1 } split /\n/, $c->sql(0, "SELECT name FROM system.columns WHERE database = 'ws' "
+            . "AND table = '${t}_local' AND type LIKE '%DateTime%'");
+        my @want = ((map { ($_, $tm{$_} ? "${_}_ms" : ()) } @sqlite), '_IngestId');
+        my @got = split /\n/, $c->sql(0, "SELECT name FROM system.columns WHERE database = 'ws' AND table = '${t}_local'");
+        is("@got", "@want", "$t: the SQLite workspace's columns, X_ms beside each time, _IngestId");
+    }
+}
+
+{
+    my ($out, $err, $rc) = ipe('migrate', '--db', 'clickhouse://127.0.0.1:' . $c->http(0) . '/nozk?cluster=ipe');
+    is($err, 'ipe-run: clickhouse 127.0.0.1:' . $c->http(0) . ": the cluster 'ipe' has no ZooKeeper for ON CLUSTER; "
+        . "list the HTTP address of each of its nodes in the URL: ?cluster=ipe&nodes=host:port,host:port\n",
+        'a cluster without ZooKeeper or nodes: one line');
+    is($rc, 1, '... exit 1');
+    ($out, $err, $rc) = ipe({ env => { IPE_CLICKHOUSE_PASSWORD => "not-$pw" } }, 'migrate', '--db', $c->url('ws', user => 'ipe'));
+    is($err, 'ipe-run: clickhouse 127.0.0.1:' . $c->http(0) . ": Code 193: Wrong password for user ipe\n",
+        'a wrong password: one line, the password not in it');
+    is($rc, 1, '... exit 1');
+    ($out, $err, $rc) = ipe('migrate', '--db', 'clickhouse://u:hunter2@127.0.0.1/x');
+    is($err, "ipe-run: bad ClickHouse URL 'clickhouse://***\@127.0.0.1/x': put the password in IPE_CLICKHOUSE_PASSWORD "
+        . "or the config file, not in the URL\n", 'a password in the URL is refused, unprinted');
+    is($rc, 2, '... exit 2');
+    ($out, $err, $rc) = ipe({ env => { IPE_CLICKHOUSE_PASSWORD => $pw } }, 'migrate', '--db', $c->url('ws', user => 'ipe'));
+    like($out, qr/is current \(schema version 1\)/, 'the password from IPE_CLICKHOUSE_PASSWORD authenticates');
+    my $cfg = tmpdir();
+    spew("$cfg/config", "[workspace]\ndb = " . $c->url('ws', user => 'ipe') . "\nclickhouse_password = $pw\n");
+    chmod 0600, "$cfg/config";
+    ($out, $err, $rc) = ipe({ env => { IPE_CONFIG => "$cfg/config" } }, 'migrate');
+    like($out, qr/is current \(schema version 1\)/, 'the workspace and password from the [workspace] config section');
+    is($err, '', '... quietly');
+}
+
 done_testing;

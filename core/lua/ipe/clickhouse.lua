@@ -16,7 +16,7 @@
 --   M.open(s, {role="reader"|"writer", timeout=, memory=, password=}) -> conn
 --   conn:query(sql [, binds])   -> rows (arrays in column order, NULL = cjson.null), cols
 --                                  (binds are bound by ipe.dialect.clickhouse, never by hand)
---   conn:exec(sql [, binds])    -> nothing (statements without a result)
+--   conn:exec(sql [, binds [, {settings=, no_database=}]]) statements without a result
 --   conn:insert(table, body, format) POSTs rows (JSONEachRow) as one INSERT
 --   conn:on_node(i)             -> a connection to node i of nodes= (schema changes)
 --   conn:set_deadline(s), conn:set_memory(bytes), conn:set_script(label), conn:close()
@@ -171,9 +171,10 @@ function Conn:fail(msg)
 end
 
 -- request(sql_in_url_or_nil, body, settings) -> response body
-function Conn:request(body, settings, query_text)
+function Conn:request(body, settings, query_text, no_database)
   local t = self.target
-  local params = { "database=" .. t.database }
+  local params = {}
+  if not no_database then params[1] = "database=" .. t.database end
   if self.role == "reader" then params[#params + 1] = "readonly=1" end
   local secs = math.max(1, math.floor(self.timeout))
   params[#params + 1] = "max_execution_time=" .. secs
@@ -200,10 +201,13 @@ function Conn:query(sql, binds)
   return convert(doc.meta, doc.data), cols
 end
 
-function Conn:exec(sql, binds)
-  self:request((dialect.bind(sql, binds)))
+-- exec(sql, binds, {settings=, no_database=}): a statement without a result
+function Conn:exec(sql, binds, o)
+  o = o or {}
+  self:request((dialect.bind(sql, binds)), o.settings, nil, o.no_database)
 end
 
+-- insert(table, body, settings): rows as JSON lines (JSONEachRow) in one INSERT
 function Conn:insert(tname, body, settings)
   if not tname:match("^[%a_][%w_]*$") then error("clickhouse.insert: bad table name", 2) end
   self:request(body, settings, "INSERT INTO " .. tname .. " FORMAT JSONEachRow")
