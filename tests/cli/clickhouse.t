@@ -92,4 +92,45 @@ my $url = $c->url('ws');
     is($err, '', '... quietly');
 }
 
+# ingest: the same files into SQLite and into the cluster hold the same rows
+my $fx = fixtures_dir();
+my @files = ("$fx/windows-events/covenant_sharpsc_query_dcerpc_smb_svcctl_2020-08-06012009.json",
+    glob("$fx/sentinel/azure-sentinel/*.csv"), "$fx/sentinel/msticpy/syslog_data.csv",
+    "$fx/sentinel/msticpy/ThreatIntelligenceIndicator.csv", "$fx/sentinel/msticpy/SigninLogs.jsonl",
+    "$fx/sentinel/msticpy/SecurityAlert.jsonl", "$fx/sentinel/msticpy/SecurityEvent_host_logons.jsonl");
+my $ref = tmpdir() . '/ref.db';
+{
+    my ($o1, $e1, $r1) = ipe('ingest', '--db', $ref, @files);
+    my ($o2, $e2, $r2) = ipe('ingest', '--db', $url, @files);
+    is($r1, 0, 'ingest into SQLite: exit 0');
+    is($r2, 0, 'ingest into ClickHouse: exit 0');
+    is($o2, $o1, 'the same summary lines on stdout');
+    (my $e1x = $e1) =~ s/^ipe-run: ingest: created the workspace .*\n//m;
+    is($e2, $e1x, 'the same detection and fallback lines on stderr');
+    for my $t (qw(SecurityEvent DeviceNetworkEvents CommonSecurityLog OfficeActivity SigninLogs Syslog
+                  ThreatIntelligenceIndicator SecurityAlert)) {
+        my @cols = map { (split /\|/)[1] } split /\n/, `sqlite3 '$ref' 'PRAGMA table_info($t)'`;
+        my %time = map { $_ => 1 } split /\n/, $c->sql(0, "SELECT name FROM system.columns WHERE database = 'ws' "
+            . "AND table = '${t}_local' AND type LIKE '%DateTime%'");
+        my %real = map { $_ => 1 } split /\n/, $c->sql(0, "SELECT name FROM system.columns WHERE database = 'ws' "
+            . "AND table = '${t}_local' AND type LIKE '%Float%'");
+        # times compared as exact epoch milliseconds, reals at 10 significant digits
+        my $lite = join ', ', map { $time{$_} ? "CAST(strftime('%s', $_) AS INTEGER) * 1000 + CAST(substr($_, 21, 3) AS INTEGER)"
+            : $real{$_} ? "printf('%.10g', $_)" : $_ } @cols;
+        my $chq = join ', ', map { $time{$_} ? "${_}_ms" : $real{$_} ? "if(isNull($_), NULL, toString(round($_, 6)))" : $_ } @cols;
+        my @a = sort split /\n/, `sqlite3 -separator '	' -nullvalue '\\N' '$ref' "SELECT $lite FROM $t"`;
+        my @b = sort split /\n/, $c->sql(1, "SELECT $chq FROM ws.$t FORMAT TSV");
+        # TSV escapes; sqlite3 prints raw: compare the unescaped ClickHouse text
+        for (@b) { s/\\(.)/$1 eq 'n' ? "\n" : $1 eq 't' ? "\t" : $1 eq 'N' ? '\\N' : $1/ge }
+        @a = sort map { s/\t(\d+(?:\.\d+)?)(?=\t|$)/"\t" . ($1 + 0)/ger } @a;
+        @b = sort map { s/\t(\d+(?:\.\d+)?)(?=\t|$)/"\t" . ($1 + 0)/ger } @b;
+        ok(@a > 0, "$t: rows in SQLite");
+        is_deeply(\@b, \@a, "$t: ClickHouse holds the same rows as SQLite");
+    }
+    my ($o3, $e3, $r3) = ipe('ingest', '--db', $url, "$fx/sentinel/msticpy/SigninLogs.jsonl");
+    like($e3, qr/SigninLogs\.jsonl: already ingested \(same content as .*SigninLogs\.jsonl on 2026-11-27T12:00:00\.000Z: 86 rows into SigninLogs\); use --force to ingest it again\n/,
+        'a file ingested before is refused (the ingest log is on the cluster)');
+    is($r3, 1, '... exit 1');
+}
+
 done_testing;

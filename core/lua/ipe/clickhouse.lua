@@ -170,8 +170,8 @@ function Conn:fail(msg)
   errors.failed("clickhouse %s: %s%s", self.target.server, msg, self.script and (" (" .. self.script .. ")") or "")
 end
 
--- request(sql_in_url_or_nil, body, settings) -> response body
-function Conn:request(body, settings, query_text, no_database)
+-- build(body, settings, query_text, no_database) -> an ipe.curl request (not sent)
+function Conn:build(body, settings, query_text, no_database)
   local t = self.target
   local params = {}
   if not no_database then params[1] = "database=" .. t.database end
@@ -183,12 +183,20 @@ function Conn:request(body, settings, query_text, no_database)
   if query_text then params[#params + 1] = "query=" .. urlenc(query_text) end
   table.sort(params)
   local url = string.format("%s://%s:%d/?%s", t.secure and "https" or "http", t.host, t.port, table.concat(params, "&"))
-  local req = { method = "POST", url = url, body = body, headers = self.headers(), timeout = self.timeout + 5,
+  return { method = "POST", url = url, body = body, headers = self.headers(), timeout = self.timeout + 5,
     connect_timeout = math.min(5, self.timeout + 5), max_bytes = M.MAX_BYTES, max_redirects = 0, ca_bundle = self.ca }
-  local res = require("ipe.concurrent").perform_many({ req })[1]
+end
+
+-- answer(response) -> its body, or a one-line error
+function Conn:answer(res)
   if res.error then self:fail(res.error) end
   if res.status ~= 200 then self:fail(res.body ~= "" and res.body or ("HTTP status " .. res.status)) end
   return res.body
+end
+
+function Conn:request(body, settings, query_text, no_database)
+  local req = self:build(body, settings, query_text, no_database)
+  return self:answer(require("ipe.concurrent").perform_many({ req })[1])
 end
 
 function Conn:query(sql, binds)

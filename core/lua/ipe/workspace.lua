@@ -67,7 +67,11 @@ end
 -- open_reader(path) -> a read-only connection that refuses writes.
 function M.open_reader(path)
   local ch = require "ipe.clickhouse"
-  if ch.is_url(path) then return ch.open(path, { role = "reader" }) end
+  if ch.is_url(path) then
+    local conn = ch.open(path, { role = "reader" })
+    require("ipe.clickhouse_schema").verify(conn)
+    return conn
+  end
   M.check(path)
   local db, err = sqlite.open(path, "ro")
   if not db then errors.not_found("cannot open workspace %s: %s", path, err) end

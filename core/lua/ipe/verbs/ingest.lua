@@ -148,7 +148,14 @@ local function check_files(files)
 end
 
 -- open_workspace(path) -> writable connection (the workspace is created when missing)
-local function open_workspace(path)
+local function open_workspace(path, opts)
+  if require("ipe.clickhouse").is_url(path) then
+    -- ClickHouse: no indexes to drop, no transactions (ipe.ingest.clickhouse makes a file atomic by its id)
+    opts.no_bulk = true
+    local db, created = require("ipe.ingest.clickhouse").open(path)
+    if created then say("created the workspace " .. db.conn.target.display) end
+    return db
+  end
   local created = false
   local db, err
   if not fs.stat(path) then
@@ -262,7 +269,7 @@ function M.run(opts, pos)
   check_options(opts)
   check_files(pos)
   local now = common.now(opts)
-  local db = open_workspace(workspace.path(opts.db))
+  local db = open_workspace(workspace.path(opts.db), opts)
   local tick, done = progress_bar()
   local run = { db = db, opts = opts, now = now, now_text = timeutil.format_time(now), say = say, rejects = {},
     mappers = {}, progress = tick }
