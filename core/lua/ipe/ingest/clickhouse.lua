@@ -173,6 +173,11 @@ function Writer:prepare(sql)
   end
   local n = #names
   local parts = {}
+  -- Type: the table's name when the row does not say (ClickHouse 18.16 fills an omitted
+  -- JSONEachRow field with NULL, not with the column's DEFAULT)
+  local has_type = false
+  for _, c in ipairs(names) do has_type = has_type or c == "Type" end
+  local fixed = has_type and "" or ("," .. jstr("Type") .. ":" .. jstr(tname))
   return { run = function(_, ...)
     local v = { ... }
     local k = 0
@@ -185,7 +190,7 @@ function Writer:prepare(sql)
     end
     k = k + 1
     parts[k] = w.id_member
-    local line = "{" .. concat(parts, ",", 1, k) .. "}"
+    local line = "{" .. concat(parts, ",", 1, k) .. fixed .. "}"
     local b = w.buffers[tname]
     if not b then b = { lines = {}, n = 0, bytes = 0 }; w.buffers[tname] = b; w.tables[#w.tables + 1] = tname end
     b.n = b.n + 1
