@@ -7,9 +7,9 @@ set -eu
 build="gcc make pkg-config libluajit-5.1-dev libsqlite3-dev libcurl4-openssl-dev libmaxminddb-dev lua-cjson-dev zlib1g-dev"
 case "${1:-build}" in
   build) want="$build" ;;
-  test)  want="$build perl sqlite3" ;;
-  bench) want="$build perl sqlite3 python3-maxminddb hyperfine" ;;
-  check) want="$build perl sqlite3 valgrind" ;;
+  test)  want="$build perl sqlite3 clickhouse-server clickhouse-client" ;;
+  bench) want="$build perl sqlite3 python3-maxminddb hyperfine clickhouse-server clickhouse-client" ;;
+  check) want="$build perl sqlite3 valgrind clickhouse-server clickhouse-client" ;;
   html)  want="chromium" ;;
   *) echo "deps.sh: unknown set '$1' (build, test, bench, check, html)" >&2; exit 2 ;;
 esac

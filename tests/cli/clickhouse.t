@@ -8,6 +8,8 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use IpeTest;
 use ClickHouseCluster;
+use POSIX ();
+use Time::HiRes qw(time sleep);
 
 my $c = ClickHouseCluster->start;
 my $root = repo_root();
@@ -133,6 +135,78 @@ my $ref = tmpdir() . '/ref.db';
     like($e3, qr/SigninLogs\.jsonl: already ingested \(same content as .*SigninLogs\.jsonl on 2026-11-27T12:00:00\.000Z: 86 rows into SigninLogs\); use --force to ingest it again\n/,
         'a file ingested before is refused (the ingest log is on the cluster)');
     is($r3, 1, '... exit 1');
+}
+
+# a failed or killed ingest: nothing of it visible, no duplicates when run again
+{
+    my $dir = tmpdir();
+    my $rows = 300_000;
+    my $big = "$dir/CommonSecurityLog_big.jsonl";
+    open my $fh, '>', $big or die;
+    for my $i (1 .. $rows) {
+        printf $fh qq({"TimeGenerated":"2026-11-01T%02d:%02d:%02d.%03dZ","SourceIP":"10.0.%d.%d","DestinationIP":"198.51.100.%d","DestinationPort":%d,"DeviceVendor":"Acme"}\n),
+            $i % 24, $i % 60, ($i * 7) % 60, $i % 1000, ($i >> 8) % 256, $i % 256, $i % 250, $i % 65536;
+    }
+    close $fh;
+    my $visible = sub { $c->sql(0, "SELECT count() FROM ws.CommonSecurityLog") + 0 };
+    my $uncommitted = sub { $c->sql(0, "SELECT count() FROM ws.CommonSecurityLog_dist WHERE _IngestId GLOBAL NOT IN "
+        . "(SELECT Id FROM ws._ipe_ingest_dist)") + 0 };
+    my $before = $visible->();
+
+    # failed: a bad record after the first batches went in
+    (my $bad = $big) =~ s/_big/_bad/;
+    system('cp', $big, $bad) == 0 or die;
+    open $fh, '>>', $bad or die;
+    print $fh qq({"TimeGenerated":"yesterday-ish","SourceIP":"10.9.9.9"}\n);
+    close $fh;
+    my ($o, $e, $rc) = ipe('ingest', '--db', $url, $bad);
+    my ($ol, $el, $rl) = ipe('ingest', '--db', tmpdir() . '/w.db', $bad);
+    (my $el2 = $el) =~ s/^ipe-run: ingest: created the workspace .*\n//m;
+    is($e, $el2, 'a bad record: the same error lines as on SQLite');
+    like($e, qr/CommonSecurityLog_bad\.jsonl:300001: /, '... naming file:line');
+    is($rc, 1, '... exit 1');
+    is($visible->(), $before, '... and nothing of the file is visible');
+    my $t0 = time;
+    sleep 1 while $uncommitted->() > 0 && time - $t0 < 60;
+    is($uncommitted->(), 0, '... and its rows are deleted');
+
+    # killed: kill -9 once rows of the file are on the shards, before its commit
+    my %env = (%ENV, XDG_DATA_HOME => tmpdir(), XDG_CONFIG_HOME => tmpdir(), IPE_NOW => NOW);
+    my $pid = fork() // die;
+    if ($pid == 0) {
+        %ENV = %env;
+        open STDOUT, '>', "$dir/out"; open STDERR, '>', "$dir/err";
+        { exec $ENV{IPE_RUN} || repo_root() . '/ipe-run', 'ingest', '--db', $url, $big }
+        POSIX::_exit(127);
+    }
+    $t0 = time;
+    select(undef, undef, undef, 0.05) until $uncommitted->() > 0 || time - $t0 > 120;
+    ok($uncommitted->() > 0, 'rows of the running ingest are on the shards');
+    is($visible->(), $before, '... but not visible while it runs');
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
+    is($? & 127, 9, 'the ingest was killed with SIGKILL');
+    is($visible->(), $before, 'after kill -9: nothing of the file is visible');
+    is($c->sql(0, "SELECT count() FROM ws._ipe_ingest WHERE Path LIKE '%CommonSecurityLog_big%'"), "0\n",
+        '... and the ingest log does not have it');
+    ($o, $e, $rc) = ipe('ingest', '--db', $url, $big);
+    is($o, "$big: $rows rows into CommonSecurityLog\n", 'run again: the whole file goes in');
+    is($rc, 0, '... exit 0');
+    is($visible->(), $before + $rows, '... exactly once: no duplicates');
+    for my $node (0, 1) {
+        is($c->sql($node, "SELECT count() FROM system.mutations WHERE database = 'ws' AND table = 'CommonSecurityLog_local' "
+            . "AND command LIKE 'DELETE WHERE _IngestId IN %'"), "2\n",
+            "node $node: the failed ingest's rows and the killed one's are being deleted");
+    }
+    $t0 = time;
+    sleep 1 while $uncommitted->() > 0 && time - $t0 < 300;
+    is($uncommitted->(), 0, "the killed ingest's rows were deleted after the next ingest");
+    is($c->sql(1, "SELECT count(), uniqExact(SourceIP) FROM ws.CommonSecurityLog_local WHERE SourceIP LIKE '10.0.%'") ne
+       $c->sql(0, "SELECT count(), uniqExact(SourceIP) FROM ws.CommonSecurityLog_local WHERE SourceIP LIKE '10.0.%'"), 1,
+       'the rows are spread over both shards');
+    is($c->sql(0, "SELECT count() FROM (SELECT SourceIP FROM ws.CommonSecurityLog_local WHERE SourceIP LIKE '10.0.%' GROUP BY SourceIP) "
+        . "WHERE SourceIP GLOBAL IN (SELECT SourceIP FROM remote('127.0.0.1:" . $c->{nodes}[1]{tcp} . "', ws.CommonSecurityLog_local))"), "0\n",
+       "one IP's rows sit on one shard");
 }
 
 done_testing;
