@@ -160,14 +160,16 @@ static int cidr_bits(const char *cidr, unsigned char a[16])
     const char *slash = strchr(cidr, '/');
     int fam = parse_ip(cidr, slash ? (size_t)(slash - cidr) : strlen(cidr), a);
     if (!fam) return -1;
-    long max = fam == 4 ? 32 : 128, prefix = max;
+    /* the text's own family decides: ::ffff:1.2.3.0/120 is 1.2.3.0/24 (bits 120 either way) */
+    int v6_text = memchr(cidr, ':', slash ? (size_t)(slash - cidr) : strlen(cidr)) != NULL;
+    long max = v6_text ? 128 : 32, prefix = max;
     if (slash) {
         char *end = NULL;
         if (!isdigit((unsigned char)slash[1]) || strlen(slash + 1) > 3) return -1;
         prefix = strtol(slash + 1, &end, 10);
         if (*end != '\0' || prefix > max) return -1;
     }
-    return (int)prefix + (fam == 4 ? 96 : 0);
+    return (int)prefix + (v6_text ? 0 : 96);
 }
 
 static void sql_cidr_range(sqlite3_context *ctx, int argc, sqlite3_value **argv)
