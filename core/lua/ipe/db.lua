@@ -173,7 +173,7 @@ local TI_IP_COLUMNS = { "NetworkIP", "NetworkSourceIP", "NetworkDestinationIP", 
 M.TI_IP_COLUMNS = TI_IP_COLUMNS
 
 local TI_LIVE = "(%s.Active = 1 AND (%s.ExpirationDateTime IS NULL OR %s.ExpirationDateTime > :now))"
-local TI_LATEST = "(%s.TimeGenerated <= :to AND NOT EXISTS (SELECT 1 FROM " .. TI .. " n WHERE n.IndicatorId = "
+local TI_LATEST = "(+%s.TimeGenerated <= :to AND NOT EXISTS (SELECT 1 FROM " .. TI .. " n WHERE n.IndicatorId = "
   .. "%s.IndicatorId AND n.TimeGenerated <= :to AND (n.TimeGenerated > %s.TimeGenerated OR "
   .. "(n.TimeGenerated = %s.TimeGenerated AND n.rowid > %s.rowid))))"
 
@@ -240,8 +240,9 @@ function Handle:ti_matching_ips(ips)
     parts[#parts + 1] = string.format("  SELECT %s AS IP, TiRow, %s AS MatchedIndicator, '%s' AS MatchedColumn FROM ti_live"
       .. " WHERE %s IN (SELECT IP FROM %s)", c, c, c, c, ips)
   end
-  parts[#parts + 1] = "  SELECT i.IP, r.TiRow, r.Block, r.Role FROM ti_bits b CROSS JOIN " .. ips .. " i"
-    .. " JOIN _ipe_ti_ranges r ON r.Bits = b.Bits AND r.RangeStart = ipe_ip_key(i.IP, b.Bits)"
+  -- CROSS JOIN fixes the loop order: per address and prefix length, one key probe
+  parts[#parts + 1] = "  SELECT i.IP, r.TiRow, r.Block, r.Role FROM " .. ips .. " i CROSS JOIN ti_bits b"
+    .. " CROSS JOIN _ipe_ti_ranges r ON r.Bits = b.Bits AND r.RangeStart = ipe_ip_key(i.IP, b.Bits)"
     .. " JOIN ti_live l ON l.TiRow = r.TiRow"
   return table.concat({
     ", " .. TI_BITS .. ", ti_live AS MATERIALIZED (",
