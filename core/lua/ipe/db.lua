@@ -184,7 +184,7 @@ local TI_BITS = "ti_bits(Bits) AS (SELECT min(Bits) FROM _ipe_ti_ranges UNION AL
 
 -- The blocks holding the address `ip` (SQL): rows (TiRow, Block, Role, Bits).
 local function ti_blocks(ip)
-  return "SELECT r.TiRow, r.Block, r.Role, r.Bits FROM ti_bits b JOIN _ipe_ti_ranges r "
+  return "SELECT r.TiRow, r.Block, r.Role, r.Bits FROM ti_bits b CROSS JOIN _ipe_ti_ranges r "
     .. "ON r.Bits = b.Bits AND r.RangeStart = ipe_ip_key(" .. ip .. ", b.Bits)"
 end
 
