@@ -1,0 +1,68 @@
+#!/usr/bin/perl
+# make test-slow: a 400,000-row ingest (the bulk path: indexes rebuilt once, before the commit)
+# while a reader works on the workspace; every row arrives, the index finds them, the workspace
+# passes integrity_check. The small, deterministic kill -9 cases are in tests/cli/ingest.t.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use IpeTest;
+use Test::More;
+use JSON::PP;
+use POSIX ();
+use IO::Handle;
+
+my $dir = tmpdir();
+my $db = "$dir/big.db";
+sub sql_value {
+    my ($sql) = @_;
+    my ($out, $err, $rc) = ipe('sql', $sql, '--db', $db, '-f', 'json');
+    die "sql failed ($rc): $err" if $rc > 1;
+    return decode_json($out)->{sections}[0]{rows}[0][0];
+}
+spew("$dir/small.jsonl", qq({"TimeGenerated":"2024-01-01T00:00:00Z","SourceIP":"10.0.0.1","Type":"CommonSecurityLog"}\n));
+my (undef, undef, $rc0) = ipe('ingest', "$dir/small.jsonl", '--db', $db);
+is($rc0, 0, 'a workspace with one row');
+
+my $rows = 400000;
+my $probe = '10.232.3.251';
+my ($probe_n, $text) = (0, '');
+for my $i (1 .. $rows) {
+    my $ip = sprintf('10.%d.%d.%d', $i % 256, ($i >> 8) % 256, $i % 250 + 1);
+    $probe_n++ if $ip eq $probe;
+    $text .= sprintf '{"TimeGenerated":"2024-02-%02dT%02d:%02d:%02d.000Z","SourceIP":"%s","SourcePort":%d,'
+        . '"DestinationIP":"203.0.113.%d","DestinationPort":443,"DeviceAction":"allow","Type":"CommonSecurityLog"}' . "\n",
+        1 + $i % 28, $i % 24, $i % 60, $i % 59, $ip, 1024 + $i % 60000, $i % 250 + 1;
+}
+ok($probe_n > 0, "the probe address $probe is in the input ($probe_n rows)");
+
+# the ingest reads a pipe the test holds open: it is mid-file while the reader runs
+local $SIG{PIPE} = 'IGNORE';
+pipe(my $r, my $w) or die "pipe: $!";
+my $pid = fork() // die "fork: $!";
+if ($pid == 0) {
+    close $w;
+    open STDIN, '<&', $r or POSIX::_exit(126);
+    open STDOUT, '>', "$dir/ingest.out" or POSIX::_exit(126);
+    open STDERR, '>', "$dir/ingest.err" or POSIX::_exit(126);
+    $ENV{IPE_NOW} = NOW;
+    exec $ENV{IPE_RUN} || repo_root() . '/ipe-run', 'ingest', '-', '--db', $db or POSIX::_exit(127);
+}
+close $r;
+$w->autoflush(1);
+print {$w} substr($text, 0, length($text) / 2);
+my ($out, $err, $rc) = ipe('sql', 'SELECT count(*) AS n FROM CommonSecurityLog', '--db', $db, '-f', 'csv');
+is($out, "n\r\n1\r\n", 'a reader during the ingest sees the workspace as it was');
+is(waitpid($pid, POSIX::WNOHANG()), 0, 'the ingest was running all along');
+print {$w} substr($text, length($text) / 2);
+close $w;
+waitpid $pid, 0;
+is($? >> 8, 0, 'the ingest finishes: exit 0') or diag(slurp("$dir/ingest.err"));
+is(slurp("$dir/ingest.out"), "<stdin>: $rows rows into CommonSecurityLog\n", 'its summary');
+is(sql_value('SELECT count(*) FROM CommonSecurityLog'), $rows + 1, 'every row');
+is(sql_value("SELECT count(*) FROM CommonSecurityLog WHERE SourceIP = '$probe'"), $probe_n, 'the new rows are found by their IP');
+like(`sqlite3 '$db' "EXPLAIN QUERY PLAN SELECT count(*) FROM CommonSecurityLog WHERE SourceIP = '$probe'"`,
+     qr/USING COVERING INDEX ix_CommonSecurityLog_SourceIP/, 'through the rebuilt index');
+my ($ic) = `sqlite3 '$db' 'PRAGMA integrity_check'`;
+is($ic, "ok\n", 'the workspace passes integrity_check');
+done_testing();
