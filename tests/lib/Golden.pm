@@ -106,13 +106,13 @@ sub pretty_json {
         my $close = $t eq '{' ? '}' : ']';
         my (@items, $scalars);
         $scalars = 1;
-        while ($tok[$i] ne $close) {
+        while (($tok[$i] // die "truncated\n") ne $close) {
             my $key = '';
             if ($t eq '{') { $key = $tok[$i] . ': '; $i += 2 }
             my $start = $tok[$i];
             $scalars = 0 if $start eq '{' || $start eq '[';
             push @items, $key . $value->($depth + 1);
-            $i++ if $tok[$i] eq ',';
+            $i++ if ($tok[$i] // '') eq ',';
         }
         $i++;
         return "$t$close" unless @items;
@@ -120,8 +120,8 @@ sub pretty_json {
         my $pad = '  ' x ($depth + 1);
         return "$t\n" . join(",\n", map { "$pad$_" } @items) . "\n" . ('  ' x $depth) . $close;
     };
-    my $out = $value->(0);
-    return $s if $i != @tok;
+    my $out = eval { $value->(0) };
+    return $s if !defined $out || $i != @tok;
     return "$out\n";
 }
 
