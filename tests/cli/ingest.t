@@ -74,7 +74,7 @@ for my $case (@usage) {
 }
 
 # the real fixtures
-SKIP: {
+{
     my $db = "$dir/fixtures.db";
     my $csv = "$FIX/sentinel/azure-sentinel/CommonSecurityLog__ASIM_Cisco_ASA_NetworkSession_IngestedLogs.csv";
     my ($out, $err) = run_ok('Cisco ASA CSV', 0, 'ingest', $csv, '--db', $db);
