@@ -31,11 +31,7 @@ OBJS     = $(CORE_SRC:core/%.c=$(B)/%.o) $(B)/lua_bundle.o
 C_TESTS  = $(patsubst tests/c/%.c,$(B)/%,$(wildcard tests/c/test_*.c))
 DEPS_OK  = $(B)/.deps-build
 
-<<<<<<< HEAD
-.PHONY: all demo test test-deps test-slow golden asan valgrind bench install uninstall clean
-=======
-.PHONY: all demo test asan valgrind bench man install uninstall clean
->>>>>>> main
+.PHONY: all demo test test-deps test-slow golden asan valgrind bench man install uninstall clean
 all: $(BIN)
 
 $(DEPS_OK):
