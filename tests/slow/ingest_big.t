@@ -25,7 +25,7 @@ my (undef, undef, $rc0) = ipe('ingest', "$dir/small.jsonl", '--db', $db);
 is($rc0, 0, 'a workspace with one row');
 
 my $rows = 400000;
-my $probe = '10.232.3.251';
+my $probe = sprintf('10.%d.%d.%d', 1000 % 256, (1000 >> 8) % 256, 1000 % 250 + 1);   # the address of row 1000
 my ($probe_n, $text) = (0, '');
 for my $i (1 .. $rows) {
     my $ip = sprintf('10.%d.%d.%d', $i % 256, ($i >> 8) % 256, $i % 250 + 1);
