@@ -9,11 +9,11 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use IpeTest;
+use BigIngest qw(csl_jsonl ingest_pipe);
 use Test::More;
 use JSON::PP;
 use POSIX ':sys_wait_h';
 use POSIX ();
-use IO::Handle;
 
 my $dir = tmpdir();
 my $FIX = fixtures_dir();
@@ -273,15 +273,7 @@ for my $case (@usage) {
     spew("$dir/small.jsonl", qq({"TimeGenerated":"2024-01-01T00:00:00Z","SourceIP":"10.0.0.1","Type":"CommonSecurityLog"}\n));
     run_ok('a workspace with one row', 0, 'ingest', "$dir/small.jsonl", '--db', $db);
     my $rows = 10000;
-    my $probe = sprintf('10.%d.%d.%d', 1000 % 256, (1000 >> 8) % 256, 1000 % 250 + 1);
-    my $probe_n = 0;
-    my $text = '';
-    for my $i (1 .. $rows) {
-        $probe_n++ if sprintf('10.%d.%d.%d', $i % 256, ($i >> 8) % 256, $i % 250 + 1) eq $probe;
-        $text .= sprintf '{"TimeGenerated":"2024-02-%02dT%02d:%02d:%02d.000Z","SourceIP":"10.%d.%d.%d","SourcePort":%d,'
-            . '"DestinationIP":"203.0.113.%d","DestinationPort":443,"DeviceAction":"allow","Type":"CommonSecurityLog"}' . "\n",
-            1 + $i % 28, $i % 24, $i % 60, $i % 59, $i % 256, ($i >> 8) % 256, $i % 250 + 1, 1024 + $i % 60000, $i % 250 + 1;
-    }
+    my ($text, $probe, $probe_n) = csl_jsonl($rows);
     spew("$dir/big.jsonl", $text);
     my $ipe = $ENV{IPE_RUN} || repo_root() . '/ipe-run';
     my $unchanged = sub {
@@ -289,26 +281,9 @@ for my $case (@usage) {
         is(sql_value($db, 'SELECT count(*) FROM CommonSecurityLog'), 1, "$name: the rows are as before");
         is(sql_value($db, 'SELECT count(*) FROM _ipe_ingest'), 1, "$name: nothing logged");
     };
-    # piped(): an ingest of standard input, fed the first half of the rows -> (pid, the pipe)
-    my $piped = sub {
-        pipe(my $r, my $w) or die "pipe: $!";
-        my $pid = fork() // die "fork: $!";
-        if ($pid == 0) {
-            close $w;
-            open STDIN, '<&', $r or POSIX::_exit(126);
-            open STDOUT, '>', "$dir/pipe.out" or POSIX::_exit(126);
-            open STDERR, '>', "$dir/pipe.err" or POSIX::_exit(126);
-            $ENV{IPE_NOW} = NOW;
-            exec $ipe, 'ingest', '-', '--db', $db or POSIX::_exit(127);
-        }
-        close $r;
-        $w->autoflush(1);
-        # returns once the ingest has read all but a pipe buffer of it
-        print {$w} substr($text, 0, length($text) / 2);
-        return ($pid, $w);
-    };
+    # an ingest of standard input, fed the first half of the rows -> (pid, the pipe)
+    my $piped = sub { ingest_pipe($db, substr($text, 0, length($text) / 2), $dir) };
 
-    local $SIG{PIPE} = 'IGNORE';
     my ($pid, $w) = $piped->();
     is(waitpid($pid, WNOHANG), 0, 'mid-ingest: it waits for the rest of its input');
     kill 'KILL', $pid;

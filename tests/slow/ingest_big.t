@@ -7,10 +7,10 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use IpeTest;
+use BigIngest qw(csl_jsonl ingest_pipe);
 use Test::More;
 use JSON::PP;
 use POSIX ();
-use IO::Handle;
 
 my $dir = tmpdir();
 my $db = "$dir/big.db";
@@ -25,40 +25,19 @@ my (undef, undef, $rc0) = ipe('ingest', "$dir/small.jsonl", '--db', $db);
 is($rc0, 0, 'a workspace with one row');
 
 my $rows = 400000;
-my $probe = sprintf('10.%d.%d.%d', 1000 % 256, (1000 >> 8) % 256, 1000 % 250 + 1);   # the address of row 1000
-my ($probe_n, $text) = (0, '');
-for my $i (1 .. $rows) {
-    my $ip = sprintf('10.%d.%d.%d', $i % 256, ($i >> 8) % 256, $i % 250 + 1);
-    $probe_n++ if $ip eq $probe;
-    $text .= sprintf '{"TimeGenerated":"2024-02-%02dT%02d:%02d:%02d.000Z","SourceIP":"%s","SourcePort":%d,'
-        . '"DestinationIP":"203.0.113.%d","DestinationPort":443,"DeviceAction":"allow","Type":"CommonSecurityLog"}' . "\n",
-        1 + $i % 28, $i % 24, $i % 60, $i % 59, $ip, 1024 + $i % 60000, $i % 250 + 1;
-}
+my ($text, $probe, $probe_n) = csl_jsonl($rows);
 ok($probe_n > 0, "the probe address $probe is in the input ($probe_n rows)");
 
 # the ingest reads a pipe the test holds open: it is mid-file while the reader runs
-local $SIG{PIPE} = 'IGNORE';
-pipe(my $r, my $w) or die "pipe: $!";
-my $pid = fork() // die "fork: $!";
-if ($pid == 0) {
-    close $w;
-    open STDIN, '<&', $r or POSIX::_exit(126);
-    open STDOUT, '>', "$dir/ingest.out" or POSIX::_exit(126);
-    open STDERR, '>', "$dir/ingest.err" or POSIX::_exit(126);
-    $ENV{IPE_NOW} = NOW;
-    exec $ENV{IPE_RUN} || repo_root() . '/ipe-run', 'ingest', '-', '--db', $db or POSIX::_exit(127);
-}
-close $r;
-$w->autoflush(1);
-print {$w} substr($text, 0, length($text) / 2);
+my ($pid, $w) = ingest_pipe($db, substr($text, 0, length($text) / 2), $dir);
 my ($out, $err, $rc) = ipe('sql', 'SELECT count(*) AS n FROM CommonSecurityLog', '--db', $db, '-f', 'csv');
 is($out, "n\r\n1\r\n", 'a reader during the ingest sees the workspace as it was');
 is(waitpid($pid, POSIX::WNOHANG()), 0, 'the ingest was running all along');
 print {$w} substr($text, length($text) / 2);
 close $w;
 waitpid $pid, 0;
-is($? >> 8, 0, 'the ingest finishes: exit 0') or diag(slurp("$dir/ingest.err"));
-is(slurp("$dir/ingest.out"), "<stdin>: $rows rows into CommonSecurityLog\n", 'its summary');
+is($? >> 8, 0, 'the ingest finishes: exit 0') or diag(slurp("$dir/pipe.err"));
+is(slurp("$dir/pipe.out"), "<stdin>: $rows rows into CommonSecurityLog\n", 'its summary');
 is(sql_value('SELECT count(*) FROM CommonSecurityLog'), $rows + 1, 'every row');
 is(sql_value("SELECT count(*) FROM CommonSecurityLog WHERE SourceIP = '$probe'"), $probe_n, 'the new rows are found by their IP');
 like(`sqlite3 '$db' "EXPLAIN QUERY PLAN SELECT count(*) FROM CommonSecurityLog WHERE SourceIP = '$probe'"`,
