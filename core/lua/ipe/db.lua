@@ -140,6 +140,58 @@ function Handle:ip_in_cidr(col, p)
   return string.format("ipe_ip_in_cidr(%s, %s)", ident(col, "column"), param(p))
 end
 
+-- An optional table alias ("n") before a column: "n.ActionType", or "ActionType" without one.
+local function col_of(alias, col)
+  if alias == nil then return col end
+  return ident(alias, "table alias") .. "." .. col
+end
+
+-- Direction and service port of a DeviceNetworkEvents row, seen from the device (DeviceName,
+-- LocalIP): the one rule every panel and hunt uses. An ActionType starting with "Inbound"
+-- (InboundConnectionAccepted) is a connection from RemoteIP to LocalIP:LocalPort; every other
+-- (ConnectionSuccess, ConnectionAttempt, ConnectionFailed, ...) one from the device to
+-- RemoteIP:RemotePort. The service port is the accepting side's port.
+function Handle:connection_inbound(alias)
+  return "(" .. col_of(alias, "ActionType") .. " LIKE 'Inbound%')"
+end
+
+function Handle:connection_direction(alias)
+  return "(CASE WHEN " .. self:connection_inbound(alias) .. " THEN 'inbound' ELSE 'outbound' END)"
+end
+
+function Handle:connection_port(alias)
+  return "(CASE WHEN " .. self:connection_inbound(alias) .. " THEN " .. col_of(alias, "LocalPort")
+    .. " ELSE " .. col_of(alias, "RemotePort") .. " END)"
+end
+
+-- Alert and incident states, the one definition of "active" and "open": an alert is active
+-- unless its Status is Resolved or Dismissed, an incident open unless Closed (any case); no
+-- Status (common in exports) is Sentinel's default, New: active, open. status(alias): the
+-- Status as shown, New when there is none.
+function Handle:status(alias)
+  return "COALESCE(NULLIF(" .. col_of(alias, "Status") .. ", ''), 'New')"
+end
+
+function Handle:alert_active(alias)
+  return "(lower(" .. self:status(alias) .. ") NOT IN ('resolved', 'dismissed'))"
+end
+
+function Handle:incident_open(alias)
+  return "(lower(" .. self:status(alias) .. ") <> 'closed')"
+end
+
+-- A row of the log table tname (alias its alias in the query) names the IP :param in one of its
+-- IP-bearing places: the per-IP rollups' own test (ipe.migrations.rollup), so a row this finds
+-- is one the rollups counted.
+function Handle:row_names_ip(tname, alias, p)
+  ident(tname, "table")
+  local rollup = require "ipe.migrations.rollup"
+  for _, s in ipairs(rollup.sources(ident(alias, "table alias") .. ".")) do
+    if s.table == tname then return rollup.row_has_ip(s, param(p)) end
+  end
+  error("ctx.db:row_names_ip: " .. tname .. " is not a log table with IP columns", 2)
+end
+
 -- "WITH alerts AS (...), incidents AS (...)": the alerts naming the IP :param (an
 -- "ip" entity in SecurityAlert.Entities) and the incidents holding them, each the
 -- latest version in the window (both tables are logs: an update adds a row).
