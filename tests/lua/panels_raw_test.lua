@@ -338,6 +338,27 @@ T.case("rare-ports-to-ip hunt (OTRF): only the ports the hosts connected to, nev
   T.eq(ports("172.18.39.5"), {}, "172.18.39.5 only connected in: its source ports 54358 and 54362 are no ports to it")
 end)
 
+T.case("activity-log action (OTRF): a device network row reads in its connection's direction, to the service port", function()
+  local rec = H.run("action", "activity-log", { ip = "172.18.39.5" },
+                    { db = OTRF, from = OTRF_W.from, to = OTRF_W.to, now = OTRF_W.now })
+  local got = {}
+  for _, r in ipairs(H.records(rec)) do
+    if r.TableName == "DeviceNetworkEvents" then got[#got + 1] = line({ r.TimeGenerated, r.Actor, r.Operation, r.Result }, 4) end
+  end
+  local want = {}
+  for _, r in ipairs(otrf:query([[SELECT TimeGenerated, DeviceName, InitiatingProcessFileName || ' ' ||
+      CASE ActionType WHEN 'InboundConnectionAccepted' THEN RemoteIP || ' -> ' || LocalIP || ':' || LocalPort
+                      ELSE LocalIP || ' -> ' || RemoteIP || ':' || RemotePort END, ActionType
+      FROM DeviceNetworkEvents WHERE RemoteIP = :ip OR LocalIP = :ip]], { ip = "172.18.39.5" })) do
+    want[#want + 1] = line(r, 4)
+  end
+  T.eq(sorted(got), sorted(want))
+  T.ok(#got == 7, "the IP's seven connections: " .. #got)
+  local text = table.concat(got, "\n")
+  T.like(text, "svchost%.exe 172%.18%.39%.5 %-> 172%.18%.39%.6:135|InboundConnectionAccepted", "inbound RPC to 135")
+  T.like(text, "dns%.exe 172%.18%.39%.5 %-> 172%.18%.38%.5:53|InboundConnectionAccepted", "inbound DNS query to 53")
+end)
+
 -- Firewall records with the IP on both sides: the panels and their hunts count them once, as
 -- from the IP (the host's inbound).
 T.case("firewall direction: network traffic, remote connections and their hunts agree, a record to itself included", function()

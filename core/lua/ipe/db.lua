@@ -147,37 +147,46 @@ local function col_of(alias, col)
 end
 
 -- Direction and service port of a DeviceNetworkEvents row, seen from the device (DeviceName,
--- LocalIP): the one rule every panel and hunt uses. An ActionType starting with "Inbound"
--- (InboundConnectionAccepted) is a connection from RemoteIP to LocalIP:LocalPort; every other
--- (ConnectionSuccess, ConnectionAttempt, ConnectionFailed, ...) one from the device to
--- RemoteIP:RemotePort. The service port is the accepting side's port.
-function Handle:connection_inbound(alias)
-  return "(" .. col_of(alias, "ActionType") .. " LIKE 'Inbound%')"
-end
-
-function Handle:connection_direction(alias)
-  return "(CASE WHEN " .. self:connection_inbound(alias) .. " THEN 'inbound' ELSE 'outbound' END)"
-end
-
-function Handle:connection_port(alias)
-  return "(CASE WHEN " .. self:connection_inbound(alias) .. " THEN " .. col_of(alias, "LocalPort")
-    .. " ELSE " .. col_of(alias, "RemotePort") .. " END)"
-end
-
+-- LocalIP): the one rule every panel, hunt and action uses. An ActionType starting with
+-- "Inbound" (InboundConnectionAccepted) is a connection from RemoteIP to LocalIP:LocalPort;
+-- every other (ConnectionSuccess, ConnectionAttempt, ConnectionFailed, ...) one from the device
+-- to RemoteIP:RemotePort. The service port is the accepting side's port.
 -- Alert and incident states, the one definition of "active" and "open": an alert is active
 -- unless its Status is Resolved or Dismissed, an incident open unless Closed (any case); no
 -- Status (common in exports) is Sentinel's default, New: active, open. status(alias): the
 -- Status as shown, New when there is none.
-function Handle:status(alias)
+-- Each is also a function of the module (db.connection_inbound(alias), ...) for SQL built
+-- outside a script.
+local RULES = {}
+
+function RULES.connection_inbound(alias)
+  return "(" .. col_of(alias, "ActionType") .. " LIKE 'Inbound%')"
+end
+
+function RULES.connection_direction(alias)
+  return "(CASE WHEN " .. RULES.connection_inbound(alias) .. " THEN 'inbound' ELSE 'outbound' END)"
+end
+
+function RULES.connection_port(alias)
+  return "(CASE WHEN " .. RULES.connection_inbound(alias) .. " THEN " .. col_of(alias, "LocalPort")
+    .. " ELSE " .. col_of(alias, "RemotePort") .. " END)"
+end
+
+function RULES.status(alias)
   return "COALESCE(NULLIF(" .. col_of(alias, "Status") .. ", ''), 'New')"
 end
 
-function Handle:alert_active(alias)
-  return "(lower(" .. self:status(alias) .. ") NOT IN ('resolved', 'dismissed'))"
+function RULES.alert_active(alias)
+  return "(lower(" .. RULES.status(alias) .. ") NOT IN ('resolved', 'dismissed'))"
 end
 
-function Handle:incident_open(alias)
-  return "(lower(" .. self:status(alias) .. ") <> 'closed')"
+function RULES.incident_open(alias)
+  return "(lower(" .. RULES.status(alias) .. ") <> 'closed')"
+end
+
+for name, fn in pairs(RULES) do
+  M[name] = fn
+  Handle[name] = function(_, alias) return fn(alias) end
 end
 
 -- A row of the log table tname (alias its alias in the query) names the IP :param in one of its
