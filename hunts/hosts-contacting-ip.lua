@@ -41,7 +41,7 @@ return {
 Every host of the organization that exchanged traffic with the IP in the
 window — device network events (Defender for Endpoint; inbound when the
 ActionType starts with "Inbound", the port then LocalPort, else outbound to
-RemotePort), firewall records (the host as source of traffic to the IP, or as
+RemotePort; listening, on LocalPort, for ListeningConnectionCreated), firewall records (the host as source of traffic to the IP, or as
 the destination, after NAT, of traffic from it; a record from the IP to itself
 counts once, as from it) — or that the IP tried to log on to (Windows
 4624/4625, sshd). Ports are the services' (the accepting side's). One row per host (short name) with its address,

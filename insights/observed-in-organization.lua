@@ -63,11 +63,12 @@ the first was. The last event is one that names the IP (in any of its IP
 columns, as the activity counts do), never another event of the same
 millisecond. Direction is the device's: outbound when it connected to the IP,
 inbound when the IP connected to it (a device network event is inbound when its
-ActionType starts with "Inbound"; a firewall record goes from its source to its
+ActionType starts with "Inbound", listening for ListeningConnectionCreated, else
+outbound; a firewall record goes from its source to its
 destination), logon for a Windows logon (4624/4625); LocalIP is the device's address, RemoteIP the
 other end, Port the service's (the accepting side's: LocalPort of an inbound
-device event, RemotePort of an outbound one, a firewall record's destination
-port). A device counts once whatever the spelling of its name
+or listening device event, RemotePort of an outbound one, a firewall record's
+destination port). A device counts once whatever the spelling of its name
 (wks-007.contoso.com and wks-007). The most recently active devices first, at
 most `limit` (the page's --limit, 100 by default).]],
   categories = { "offline", "network", "endpoint" },

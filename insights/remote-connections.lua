@@ -47,7 +47,7 @@ local function sql(db, peers, recent)
     "  SELECT 'DeviceNetworkEvents', NULLIF(RemoteUrl, ''), RemoteIP,",
     "         CASE WHEN " .. db:connection_inbound() .. " THEN 'outbound' ELSE 'inbound' END, " .. db:connection_port() .. ",",
     "         Protocol, ActionType, 1, TimeGenerated, TimeGenerated",
-    "  FROM DeviceNetworkEvents WHERE LocalIP = :ip AND RemoteIP IS NOT :ip AND " .. w,
+    "  FROM DeviceNetworkEvents WHERE LocalIP = :ip AND RemoteIP <> :ip AND NOT " .. db:connection_listening() .. " AND " .. w,
     "  UNION ALL",
     csl_branch(peers, recent),
     "  UNION ALL",
@@ -105,6 +105,7 @@ when the IP connected to the host; the port is the service's, the accepting
 side's. A device network event is inbound when its ActionType starts with
 "Inbound" (InboundConnectionAccepted: RemoteIP to LocalIP:LocalPort), else
 outbound (ConnectionSuccess, ConnectionAttempt, ...: to RemoteIP:RemotePort);
+a listening socket (ListeningConnectionCreated) is no connection and not listed;
 when the IP is the device's own address (LocalIP), the host is the other end
 (RemoteIP, named by RemoteUrl when the event has it) and the direction
 reverses. A firewall record goes from its source to its

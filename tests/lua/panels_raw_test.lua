@@ -106,8 +106,9 @@ end
 -- service port (the accepting side's), the device's and the other end's addresses.
 local DNE_REF = [[
 SELECT DeviceName, TimeGenerated,
-       CASE ActionType WHEN 'InboundConnectionAccepted' THEN 'inbound' ELSE 'outbound' END,
-       CASE ActionType WHEN 'InboundConnectionAccepted' THEN LocalPort ELSE RemotePort END,
+       CASE ActionType WHEN 'InboundConnectionAccepted' THEN 'inbound' WHEN 'ListeningConnectionCreated' THEN 'listening'
+                       ELSE 'outbound' END,
+       CASE WHEN ActionType IN ('InboundConnectionAccepted', 'ListeningConnectionCreated') THEN LocalPort ELSE RemotePort END,
        LocalIP, RemoteIP, lower(Protocol)
 FROM DeviceNetworkEvents ORDER BY DeviceName, TimeGenerated, ReportId]]
 
@@ -155,8 +156,10 @@ SELECT Host, HostIP, Direction, Port || COALESCE('/' || lower(Protocol), '') AS 
        count(*), min(TimeGenerated), max(TimeGenerated)
 FROM (
   SELECT DeviceName AS Host, LocalIP AS HostIP,
-         CASE ActionType WHEN 'InboundConnectionAccepted' THEN 'inbound' ELSE 'outbound' END AS Direction,
-         CASE ActionType WHEN 'InboundConnectionAccepted' THEN LocalPort ELSE RemotePort END AS Port,
+         CASE ActionType WHEN 'InboundConnectionAccepted' THEN 'inbound' WHEN 'ListeningConnectionCreated' THEN 'listening'
+                         ELSE 'outbound' END AS Direction,
+         CASE WHEN ActionType IN ('InboundConnectionAccepted', 'ListeningConnectionCreated') THEN LocalPort
+              ELSE RemotePort END AS Port,
          Protocol, ActionType AS Action, TimeGenerated
   FROM DeviceNetworkEvents WHERE RemoteIP = :ip AND TimeGenerated >= :from AND TimeGenerated <= :to
   UNION ALL
@@ -164,7 +167,8 @@ FROM (
          CASE ActionType WHEN 'InboundConnectionAccepted' THEN 'outbound' ELSE 'inbound' END,
          CASE ActionType WHEN 'InboundConnectionAccepted' THEN LocalPort ELSE RemotePort END,
          Protocol, ActionType, TimeGenerated
-  FROM DeviceNetworkEvents WHERE LocalIP = :ip AND RemoteIP IS NOT :ip AND TimeGenerated >= :from AND TimeGenerated <= :to
+  FROM DeviceNetworkEvents WHERE LocalIP = :ip AND RemoteIP <> :ip AND ActionType <> 'ListeningConnectionCreated'
+    AND TimeGenerated >= :from AND TimeGenerated <= :to
 )
 GROUP BY Host, HostIP, Direction, Port, Protocol, Action]]
 
@@ -228,8 +232,10 @@ local OBS_REF = [[
 SELECT Device, Time, Action, Direction, Port FROM (
   SELECT lower(substr(DeviceName, 1, instr(DeviceName || '.', '.') - 1)) AS Device, TimeGenerated AS Time,
          ActionType AS Action,
-         CASE ActionType WHEN 'InboundConnectionAccepted' THEN 'inbound' ELSE 'outbound' END AS Direction,
-         CAST(CASE ActionType WHEN 'InboundConnectionAccepted' THEN LocalPort ELSE RemotePort END AS TEXT) AS Port
+         CASE ActionType WHEN 'InboundConnectionAccepted' THEN 'inbound' WHEN 'ListeningConnectionCreated' THEN 'listening'
+                         ELSE 'outbound' END AS Direction,
+         CAST(CASE WHEN ActionType IN ('InboundConnectionAccepted', 'ListeningConnectionCreated') THEN LocalPort
+                   ELSE RemotePort END AS TEXT) AS Port
   FROM DeviceNetworkEvents WHERE (RemoteIP = :ip OR LocalIP = :ip) AND TimeGenerated >= :from AND TimeGenerated <= :to
   UNION ALL
   SELECT lower(substr(Computer, 1, instr(Computer || '.', '.') - 1)), TimeGenerated, Activity,
@@ -245,28 +251,32 @@ WHERE Time = (SELECT max(TimeGenerated) FROM (
     AND TimeGenerated >= :from AND TimeGenerated <= :to
 ) WHERE lower(substr(h, 1, instr(h || '.', '.') - 1)) = r.Device)]]
 
+-- check_observed(path, raw, ip, w) -> devices checked: the panel's devices are the reference's,
+-- each with one of its last events naming the IP (time, action, direction, port)
+local function check_observed(path, raw, ip, w)
+  local rec = run("insight", "observed-in-organization", { ip = ip }, path, w)
+  local allowed, devices = {}, {}
+  for _, r in ipairs(raw:query(OBS_REF, { ip = ip, from = rec.window.from, to = rec.window.to })) do
+    allowed[r[1]] = allowed[r[1]] or {}
+    allowed[r[1]][line({ r[2], r[3], r[4], r[5] }, 4)] = true
+    devices[r[1]] = true
+  end
+  local seen = {}
+  for _, r in ipairs(H.records(rec)) do
+    local dev = r.Device:lower():match("^[^.]+")
+    seen[#seen + 1] = dev
+    local got = line({ r.LastSeen, r.Action, r.Direction, r.Port }, 4)
+    T.ok(allowed[dev] and allowed[dev][got], ip .. " " .. dev .. ": " .. got .. " is a last event naming the IP")
+  end
+  local want = {}
+  for d in pairs(devices) do want[#want + 1] = d end
+  T.eq(sorted(seen), sorted(want), ip .. ": the devices")
+  return #seen
+end
+
 T.case("observed in organization (OTRF): each device's last event names the IP; its direction and port", function()
   local checked = 0
-  for _, ip in ipairs(OTRF_IPS) do
-    local rec = run("insight", "observed-in-organization", { ip = ip }, OTRF, OTRF_W)
-    local allowed, devices = {}, {}
-    for _, r in ipairs(otrf:query(OBS_REF, { ip = ip, from = rec.window.from, to = rec.window.to })) do
-      allowed[r[1]] = allowed[r[1]] or {}
-      allowed[r[1]][line({ r[2], r[3], r[4], r[5] }, 4)] = true
-      devices[r[1]] = true
-    end
-    local seen = {}
-    for _, r in ipairs(H.records(rec)) do
-      local dev = r.Device:lower():match("^[^.]+")
-      seen[#seen + 1] = dev
-      local got = line({ r.LastSeen, r.Action, r.Direction, r.Port }, 4)
-      T.ok(allowed[dev] and allowed[dev][got], ip .. " " .. dev .. ": " .. got .. " is a last event naming the IP")
-      checked = checked + 1
-    end
-    local want = {}
-    for d in pairs(devices) do want[#want + 1] = d end
-    T.eq(sorted(seen), sorted(want), ip .. ": the devices")
-  end
+  for _, ip in ipairs(OTRF_IPS) do checked = checked + check_observed(OTRF, otrf, ip, OTRF_W) end
   T.ok(checked >= 8, "devices checked: " .. checked)
   -- the cases of the issue: 4627/4672 of the same millisecond are not the last event
   local ws6 = H.records(run("insight", "observed-in-organization", { ip = "172.18.39.5" }, OTRF, OTRF_W))
@@ -289,8 +299,10 @@ end)
 local HOSTS_REF = [[
 SELECT Host, group_concat(DISTINCT Direction), group_concat(DISTINCT Port), count(*) FROM (
   SELECT substr(DeviceName, 1, instr(DeviceName || '.', '.') - 1) AS Host,
-         CASE ActionType WHEN 'InboundConnectionAccepted' THEN 'inbound' ELSE 'outbound' END AS Direction,
-         CASE ActionType WHEN 'InboundConnectionAccepted' THEN LocalPort ELSE RemotePort END AS Port
+         CASE ActionType WHEN 'InboundConnectionAccepted' THEN 'inbound' WHEN 'ListeningConnectionCreated' THEN 'listening'
+                         ELSE 'outbound' END AS Direction,
+         CASE WHEN ActionType IN ('InboundConnectionAccepted', 'ListeningConnectionCreated') THEN LocalPort
+              ELSE RemotePort END AS Port
   FROM DeviceNetworkEvents WHERE RemoteIP = :ip AND TimeGenerated >= :from AND TimeGenerated <= :to
   UNION ALL
   SELECT substr(Computer, 1, instr(Computer || '.', '.') - 1), 'logon', NULL FROM SecurityEvent
@@ -303,18 +315,21 @@ local function set_of(text)
   return table.concat(sorted(out), ",")
 end
 
-T.case("hosts-contacting-ip hunt (OTRF): directions and ports per host equal the raw reference", function()
-  for _, ip in ipairs(OTRF_IPS) do
-    local rec = run("hunt", "hosts-contacting-ip", { ip = ip }, OTRF, OTRF_W)
-    local got, want = {}, {}
-    for _, r in ipairs(H.records(rec)) do
-      got[#got + 1] = line({ r.Host, set_of(r.Directions), set_of(r.Ports), r.Contacts }, 4)
-    end
-    for _, r in ipairs(otrf:query(HOSTS_REF, { ip = ip, from = rec.window.from, to = rec.window.to })) do
-      want[#want + 1] = line({ r[1], set_of(r[2]), set_of(r[3]), r[4] }, 4)
-    end
-    T.eq(sorted(got), sorted(want), ip)
+local function check_hosts(path, raw, ip, w)
+  local rec = run("hunt", "hosts-contacting-ip", { ip = ip }, path, w)
+  local got, want = {}, {}
+  for _, r in ipairs(H.records(rec)) do
+    got[#got + 1] = line({ r.Host, set_of(r.Directions), set_of(r.Ports), r.Contacts }, 4)
   end
+  for _, r in ipairs(raw:query(HOSTS_REF, { ip = ip, from = rec.window.from, to = rec.window.to })) do
+    want[#want + 1] = line({ r[1], set_of(r[2]), set_of(r[3]), r[4] }, 4)
+  end
+  T.eq(sorted(got), sorted(want), ip)
+  return got
+end
+
+T.case("hosts-contacting-ip hunt (OTRF): directions and ports per host equal the raw reference", function()
+  for _, ip in ipairs(OTRF_IPS) do check_hosts(OTRF, otrf, ip, OTRF_W) end
   local rec = run("hunt", "hosts-contacting-ip", { ip = "172.18.39.5" }, OTRF, OTRF_W)
   local ws6
   for _, r in ipairs(H.records(rec)) do if r.Host == "WORKSTATION6" then ws6 = r end end
@@ -338,25 +353,76 @@ T.case("rare-ports-to-ip hunt (OTRF): only the ports the hosts connected to, nev
   T.eq(ports("172.18.39.5"), {}, "172.18.39.5 only connected in: its source ports 54358 and 54362 are no ports to it")
 end)
 
-T.case("activity-log action (OTRF): a device network row reads in its connection's direction, to the service port", function()
-  local rec = H.run("action", "activity-log", { ip = "172.18.39.5" },
-                    { db = OTRF, from = OTRF_W.from, to = OTRF_W.to, now = OTRF_W.now })
+local function activity_rows(path, raw, ip, w)
+  local rec = H.run("action", "activity-log", { ip = ip }, { db = path, from = w.from, to = w.to, since = w.since, now = w.now })
   local got = {}
   for _, r in ipairs(H.records(rec)) do
     if r.TableName == "DeviceNetworkEvents" then got[#got + 1] = line({ r.TimeGenerated, r.Actor, r.Operation, r.Result }, 4) end
   end
   local want = {}
-  for _, r in ipairs(otrf:query([[SELECT TimeGenerated, DeviceName, InitiatingProcessFileName || ' ' ||
+  for _, r in ipairs(raw:query([[SELECT TimeGenerated, DeviceName, InitiatingProcessFileName || ' ' ||
       CASE ActionType WHEN 'InboundConnectionAccepted' THEN RemoteIP || ' -> ' || LocalIP || ':' || LocalPort
+                      WHEN 'ListeningConnectionCreated' THEN 'listening on ' || LocalIP || ':' || LocalPort
                       ELSE LocalIP || ' -> ' || RemoteIP || ':' || RemotePort END, ActionType
-      FROM DeviceNetworkEvents WHERE RemoteIP = :ip OR LocalIP = :ip]], { ip = "172.18.39.5" })) do
+      FROM DeviceNetworkEvents WHERE (RemoteIP = :ip OR LocalIP = :ip) AND TimeGenerated >= :from AND TimeGenerated <= :to]],
+      { ip = ip, from = rec.window.from, to = rec.window.to })) do
     want[#want + 1] = line(r, 4)
   end
-  T.eq(sorted(got), sorted(want))
+  T.eq(sorted(got), sorted(want), ip .. ": activity-log")
+  return got
+end
+
+T.case("activity-log action (OTRF): a device network row reads in its connection's direction, to the service port", function()
+  local got = activity_rows(OTRF, otrf, "172.18.39.5", OTRF_W)
   T.ok(#got == 7, "the IP's seven connections: " .. #got)
   local text = table.concat(got, "\n")
   T.like(text, "svchost%.exe 172%.18%.39%.5 %-> 172%.18%.39%.6:135|InboundConnectionAccepted", "inbound RPC to 135")
   T.like(text, "dns%.exe 172%.18%.39%.5 %-> 172%.18%.38%.5:53|InboundConnectionAccepted", "inbound DNS query to 53")
+end)
+
+T.case("crafted device events: listening, failed and attempted connections, both ends, every panel and hunt", function()
+  local ip = "10.9.9.9"
+  local function dne(t, dev, action, lip, lport, rip, rport, url)
+    return { TimeGenerated = t, Timestamp = t, DeviceName = dev, ActionType = action, LocalIP = lip, LocalPort = lport,
+             RemoteIP = rip, RemotePort = rport, RemoteUrl = url, Protocol = "Tcp", InitiatingProcessFileName = "p.exe" }
+  end
+  local path = H.workspace{ rows = { DeviceNetworkEvents = {
+    dne("2026-11-26T08:00:00.000Z", "srv-x.contoso.com", "ListeningConnectionCreated", ip, 8443, "", nil),
+    dne("2026-11-26T08:05:00.000Z", "srv-x.contoso.com", "InboundConnectionAccepted", ip, 8443, "198.51.100.7", 50111),
+    dne("2026-11-26T08:06:00.000Z", "srv-x.contoso.com", "ConnectionFailed", ip, 50200, "203.0.113.9", 22),
+    dne("2026-11-26T08:07:00.000Z", "srv-x.contoso.com", "ConnectionAttempt", ip, 50201, "203.0.113.9", 22, "ssh.example"),
+    dne("2026-11-26T09:00:00.000Z", "wks-1.contoso.com", "InboundConnectionAccepted", "10.0.0.11", 3389, ip, 50999),
+    dne("2026-11-26T09:30:00.000Z", "wks-2.contoso.com", "ConnectionSuccess", "10.0.0.12", 51000, ip, 8443),
+    dne("2026-11-26T09:31:00.000Z", "wks-2.contoso.com", "ConnectionSuccess", "10.0.0.12", 51001, ip, 8443),
+  } } }
+  local raw = assert(sqlite.open(path, "ro"))
+  for _, w in ipairs({ DEMO_W, { from = "2026-11-26T08:04:00.000Z", to = "2026-11-26T09:30:30.000Z", now = NOW } }) do
+    for _, x in ipairs({ ip, "198.51.100.7", "203.0.113.9", "10.0.0.12" }) do
+      local got, window = rc_rows(path, x, w)
+      T.eq(got, ref_rows(raw, RC_REF, x, window, 8), x .. " remote-connections")
+      check_observed(path, raw, x, w)
+      check_hosts(path, raw, x, w)
+      activity_rows(path, raw, x, w)
+    end
+  end
+  -- the IP's own device listening on 8443 is no connection; its last event is an attempt to :22
+  local obs = H.records(run("insight", "observed-in-organization", { ip = ip }, path, DEMO_W))
+  local by = {}
+  for _, r in ipairs(obs) do by[r.Device] = r end
+  T.eq({ by["srv-x.contoso.com"].Direction, by["srv-x.contoso.com"].Port }, { "outbound", "22" })
+  T.eq({ by["wks-1.contoso.com"].Direction, by["wks-1.contoso.com"].Port }, { "inbound", "3389" })
+  local first = H.records(run("insight", "observed-in-organization", { ip = ip }, path,
+    { from = "2026-11-26T07:00:00.000Z", to = "2026-11-26T08:01:00.000Z", now = NOW }))
+  T.eq({ first[1].Device, first[1].Direction, first[1].Port }, { "srv-x.contoso.com", "listening", "8443" })
+  local got = rc_rows(path, ip, DEMO_W)
+  T.eq(got, {
+    "-|198.51.100.7|outbound|8443/tcp|InboundConnectionAccepted|1|2026-11-26T08:05:00.000Z|2026-11-26T08:05:00.000Z",
+    "-|203.0.113.9|inbound|22/tcp|ConnectionFailed|1|2026-11-26T08:06:00.000Z|2026-11-26T08:06:00.000Z",
+    "ssh.example|203.0.113.9|inbound|22/tcp|ConnectionAttempt|1|2026-11-26T08:07:00.000Z|2026-11-26T08:07:00.000Z",
+    "wks-1.contoso.com|10.0.0.11|inbound|3389/tcp|InboundConnectionAccepted|1|2026-11-26T09:00:00.000Z|2026-11-26T09:00:00.000Z",
+    "wks-2.contoso.com|10.0.0.12|outbound|8443/tcp|ConnectionSuccess|2|2026-11-26T09:30:00.000Z|2026-11-26T09:31:00.000Z",
+  })
+  raw:close()
 end)
 
 -- Firewall records with the IP on both sides: the panels and their hunts count them once, as

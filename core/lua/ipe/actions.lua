@@ -247,6 +247,8 @@ M.ACTIVITY = {
     -- the connection's own direction (ipe.db's rule), to the accepting side's port
     operation = "COALESCE(InitiatingProcessFileName, '?') || ' ' || CASE WHEN " .. dbrules.connection_inbound()
       .. " THEN COALESCE(RemoteIP, '?') || ' -> ' || COALESCE(LocalIP, '?') || COALESCE(':' || LocalPort, '')"
+      .. " WHEN " .. dbrules.connection_listening() .. " THEN 'listening on ' || COALESCE(LocalIP, '?')"
+      .. " || COALESCE(':' || LocalPort, '')"
       .. " ELSE COALESCE(LocalIP, '?') || ' -> ' || COALESCE(RemoteIP, '?') || COALESCE(':' || RemotePort, '') END",
     result = "ActionType" },
   DeviceInfo = { actor = "DeviceName", operation = "'device inventory'", result = "OnboardingStatus" },

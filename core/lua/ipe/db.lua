@@ -150,7 +150,8 @@ end
 -- LocalIP): the one rule every panel, hunt and action uses. An ActionType starting with
 -- "Inbound" (InboundConnectionAccepted) is a connection from RemoteIP to LocalIP:LocalPort;
 -- every other (ConnectionSuccess, ConnectionAttempt, ConnectionFailed, ...) one from the device
--- to RemoteIP:RemotePort. The service port is the accepting side's port.
+-- to RemoteIP:RemotePort, except ListeningConnectionCreated: the device listens on
+-- LocalIP:LocalPort (direction "listening"). The service port is the accepting side's port.
 -- Alert and incident states, the one definition of "active" and "open": an alert is active
 -- unless its Status is Resolved or Dismissed, an incident open unless Closed (any case); no
 -- Status (common in exports) is Sentinel's default, New: active, open. status(alias): the
@@ -163,13 +164,18 @@ function RULES.connection_inbound(alias)
   return "(" .. col_of(alias, "ActionType") .. " LIKE 'Inbound%')"
 end
 
+function RULES.connection_listening(alias)
+  return "(" .. col_of(alias, "ActionType") .. " = 'ListeningConnectionCreated')"
+end
+
 function RULES.connection_direction(alias)
-  return "(CASE WHEN " .. RULES.connection_inbound(alias) .. " THEN 'inbound' ELSE 'outbound' END)"
+  return "(CASE WHEN " .. RULES.connection_inbound(alias) .. " THEN 'inbound' WHEN " .. RULES.connection_listening(alias)
+    .. " THEN 'listening' ELSE 'outbound' END)"
 end
 
 function RULES.connection_port(alias)
-  return "(CASE WHEN " .. RULES.connection_inbound(alias) .. " THEN " .. col_of(alias, "LocalPort")
-    .. " ELSE " .. col_of(alias, "RemotePort") .. " END)"
+  return "(CASE WHEN " .. RULES.connection_inbound(alias) .. " OR " .. RULES.connection_listening(alias) .. " THEN "
+    .. col_of(alias, "LocalPort") .. " ELSE " .. col_of(alias, "RemotePort") .. " END)"
 end
 
 function RULES.status(alias)
