@@ -295,6 +295,30 @@ T.case("observed in organization (OTRF): each device's last event names the IP; 
   T.eq({ r.Direction, r.LocalIP, r.RemoteIP, r.Port }, { "outbound", "172.18.39.5", "172.18.39.6", "445" })
 end)
 
+T.case("observed in organization: firewall and syslog rows of the same millisecond that do not name the IP are not the last event", function()
+  local ip = "203.0.113.5"
+  local t = "2026-11-26T10:00:00.123Z"
+  local function fw(src, dst, port, action)
+    return { TimeGenerated = t, SourceIP = src, DestinationIP = dst, DestinationPort = port, Protocol = "TCP",
+             DeviceAction = action, SourceHostName = "wks-5", Computer = "fw-edge01" }
+  end
+  local function sys(msg)
+    return { TimeGenerated = t, Computer = "srv-lnx02", HostIP = "10.0.3.2", ProcessName = "sshd", SyslogMessage = msg }
+  end
+  for _, order in ipairs({ "before", "after" }) do
+    local csl = { fw("10.0.2.5", "8.8.8.8", 53, "drop"), fw("10.0.2.5", ip, 443, "allow") }
+    local syslog = { sys("pam_unix(sshd:session): session closed for user bob"),
+                     sys("Failed password for root from " .. ip .. " port 5555 ssh2") }
+    if order == "after" then csl = { csl[2], csl[1] }; syslog = { syslog[2], syslog[1] } end
+    local path = H.workspace{ rows = { CommonSecurityLog = csl, Syslog = syslog } }
+    local by = {}
+    for _, r in ipairs(H.records(run("insight", "observed-in-organization", { ip = ip }, path, DEMO_W))) do by[r.Device] = r end
+    T.eq({ by["wks-5"].Action, by["wks-5"].Direction, by["wks-5"].LocalIP, by["wks-5"].RemoteIP, by["wks-5"].Port },
+         { "allow", "outbound", "10.0.2.5", ip, "443" }, "firewall, the other record " .. order)
+    T.eq(by["srv-lnx02"].Action, "Failed password for root from " .. ip .. " port 5555 ssh2", "syslog, the other line " .. order)
+  end
+end)
+
 -- hosts-contacting-ip: per host, the directions and ports, from the raw rows.
 local HOSTS_REF = [[
 SELECT Host, group_concat(DISTINCT Direction), group_concat(DISTINCT Port), count(*) FROM (
