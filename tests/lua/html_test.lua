@@ -271,7 +271,7 @@ T.case("page: incidents table with filters, column chooser and sortable headers"
   has(tp, '<td><span class="badge status status-active">Active</span></td>')
   has(tp, '<p class="grid-count" data-role="count" aria-live="polite">2 rows</p>')
   has(tp, '<p class="nomatch" data-role="nomatch" hidden>No rows match the filters.</p>')
-  has(tp, "<code>ipe-run insight incidents-and-alerts 89.160.20.128 --as-hunt --since 7d</code>")
+  has(tp, "<code>ipe-run insight incidents-and-alerts 89.160.20.128 --as-hunt --from 2026-11-20T12:00:00.000Z --to 2026-11-27T12:00:00.000Z</code>")
 end)
 
 T.case("page: the embedded data are the incidents rows, and the incidents grid is primary", function()
@@ -327,7 +327,7 @@ T.case("page: an insight card has its status, timing, query with bound values an
   has(card, "IN (&#39;allow&#39;, &#39;allowed&#39;", "SQL escaped")
   has(card, '<table class="binds"><caption>Bound values</caption><tbody><tr><th scope="row">:ip</th><td>89.160.20.128</td></tr>')
   has(card, '<tr><th scope="row">:limit</th><td>500</td></tr>')
-  has(card, '<p class="cmd"><span class="cmd-label">Hunt</span><code>ipe-run hunt hosts-contacting-ip --ip 89.160.20.128 --since 7d')
+  has(card, '<p class="cmd"><span class="cmd-label">Hunt</span><code>ipe-run hunt hosts-contacting-ip --ip 89.160.20.128 --from 2026-11-20T12:00:00.000Z --to 2026-11-27T12:00:00.000Z')
   local skipped = element(page, "panel-anomali-ip")
   has(skipped, '<span class="st st-skipped">skipped</span>')
   has(skipped, '<p class="msg msg-skipped"><b>skipped:</b> Anomali ThreatStream: offline: Anomali ThreatStream was not asked and nothing is cached</p>')
