@@ -2,6 +2,8 @@
 #   make            build ./ipe-run (installs missing Debian packages when run as root)
 #   make demo       build, create the demo workspace and show an insight for one of its IPs
 #   make test       build and run the whole test suite (TAP through prove)
+#   make test-slow  the slow tests (tests/slow: large inputs); CI runs them too
+#   make golden     rewrite tests/golden/*.out from this build (review with git diff tests/golden)
 #   make asan       the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make valgrind   the test suite under valgrind memcheck
 #   make bench      benchmarks (medians and ratios against named baselines)
@@ -29,7 +31,7 @@ OBJS     = $(CORE_SRC:core/%.c=$(B)/%.o) $(B)/lua_bundle.o
 C_TESTS  = $(patsubst tests/c/%.c,$(B)/%,$(wildcard tests/c/test_*.c))
 DEPS_OK  = $(B)/.deps-build
 
-.PHONY: all demo test asan valgrind bench man install uninstall clean
+.PHONY: all demo test test-deps test-slow golden asan valgrind bench man install uninstall clean
 all: $(BIN)
 
 $(DEPS_OK):
@@ -57,10 +59,20 @@ $(BIN): $(B)/main.o $(OBJS)
 $(B)/test_%: tests/c/test_%.c tests/c/tap.h $(OBJS)
 	$(CC) $(CFLAGS) -Icore -Itests/c $(PKG_CFLAGS) -o $@ $< $(OBJS) $(LIBS)
 
-test: $(BIN) $(C_TESTS)
+TEST_ENV = IPE_RUN=$(CURDIR)/$(BIN) IPE_C_TESTS=$(CURDIR)/$(B)
+test-deps:
 	@sh core/tools/deps.sh test
-	@sh core/tools/deps.sh html || echo "ipe: no chromium: tests/cli/html.t skips its browser checks" >&2
-	IPE_RUN=$(CURDIR)/$(BIN) IPE_C_TESTS=$(CURDIR)/$(B) prove -r -f tests/
+	@sh core/tools/deps.sh html || echo "ipe: no chromium: tests/cli/html.t skips its browser checks (fails under CI=true)" >&2
+
+test: $(BIN) $(C_TESTS) test-deps
+	$(TEST_ENV) prove -f tests/*.t tests/cli/*.t
+
+test-slow: $(BIN) test-deps
+	$(TEST_ENV) prove -f tests/slow/*.t
+
+golden: $(BIN)
+	@sh core/tools/deps.sh test
+	$(TEST_ENV) perl tests/golden.t --update
 
 # Never --force: the demo replaces only a demo workspace it built (a real one is refused).
 demo: $(BIN)
@@ -75,7 +87,7 @@ asan:
 
 valgrind: $(BIN) $(C_TESTS)
 	@sh core/tools/deps.sh check
-	IPE_VALGRIND=1 IPE_RUN=$(CURDIR)/$(BIN) IPE_C_TESTS=$(CURDIR)/$(B) prove -r -f tests/
+	IPE_VALGRIND=1 $(TEST_ENV) prove -f tests/*.t tests/cli/*.t
 
 bench: ipe-run
 	@sh core/tools/deps.sh bench

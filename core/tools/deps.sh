@@ -7,7 +7,7 @@ set -eu
 build="gcc make pkg-config libluajit-5.1-dev libsqlite3-dev libcurl4-openssl-dev libmaxminddb-dev lua-cjson-dev zlib1g-dev"
 case "${1:-build}" in
   build) want="$build" ;;
-  test)  want="$build perl sqlite3" ;;
+  test)  want="$build perl sqlite3 bsdutils" ;;
   bench) want="$build perl sqlite3 python3-maxminddb hyperfine" ;;
   check) want="$build perl sqlite3 valgrind" ;;
   html)  want="chromium" ;;
