@@ -11,7 +11,7 @@
 --   int(v, kind) / real(v, kind) / bool(v, kind) -> the value to bind | nil (not that type)
 --   str(v, kind)     -> text (numbers as written, true/false, nested JSON as its text)
 --   dynamic(v, kind) -> JSON text (text that is not JSON becomes a JSON string)
---   ip(v)            -> canonical address text, port | the value unchanged when it is no address
+--   ip(v)            -> canonical address text, port (from "1.2.3.4:443", "[v6]:443") | nil: not an address
 --   header(name)     -> a column name from a CSV header: "TimeGenerated [UTC]" -> "TimeGenerated"
 -- Pure Lua; reasons are returned, never raised.
 local cjson = require "cjson"
@@ -301,17 +301,17 @@ end
 -- IP addresses
 ---------------------------------------------------------------------------
 
--- ip(v) -> canonical IP text, port (number or nil); anything that is not an
--- address (or address:port) comes back unchanged with no port.
+-- ip(v) -> canonical IP text, port (number or nil) | nil when v is not an
+-- address or address:port ("300.1.1.1", "1.2.3", "1.2.3.4,5.6.7.8", a number).
 function M.ip(v)
-  if type(v) ~= "string" then return v end
+  if type(v) ~= "string" then return nil end
   local n = ipaddr.normalize(v)
   if n then return n end
   if find(v, "[:%]]") then
     local host, port = ipaddr.split_host_port(v)
     if host then return host, port end
   end
-  return v
+  return nil
 end
 
 ---------------------------------------------------------------------------

@@ -94,7 +94,7 @@ function M.run(src, sink)
       if raw == "" then
         sink.reject(ln, "the SearchKey column '" .. names[keycol] .. "' is empty")
       else
-        local key = coerce.ip(raw)
+        local key = coerce.ip(raw) or raw
         count[key] = (count[key] or 0) + 1
         local id = M.guid("watchlist-item:" .. alias .. "\0" .. key .. "\0" .. count[key])
         now_ids[id] = true

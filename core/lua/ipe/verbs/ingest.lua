@@ -229,6 +229,10 @@ local function summary_line(res)
   local line = string.format("%s: %s into %s", escape.text(res.name), load.plural(res.rows, "row"), into)
   if res.rejected > 0 then line = line .. string.format(", %d rejected", res.rejected) end
   if res.skipped > 0 then line = line .. string.format(", %d skipped", res.skipped) end
+  if (res.not_ip or 0) > 0 then
+    line = line .. (res.not_ip == 1 and ", 1 value was not an IP address" or
+      string.format(", %d values were not IP addresses", res.not_ip)) .. ": kept in _Extra"
+  end
   return line
 end
 
