@@ -25,6 +25,7 @@ local M = {}
 
 local db
 local mappers = {}
+local summary
 
 local function workspace()
   if db then return db end
@@ -48,6 +49,7 @@ local function check_reason(reason, where)
   if type(reason) ~= "string" or reason == "" then
     error("internal: " .. where .. " gave a reason that is not a message: " .. tostring(reason), 0)
   end
+  if summary then summary.reasons[#summary.reasons + 1] = reason end
 end
 
 local FILE_ERROR = {}
@@ -70,44 +72,66 @@ local function new_sink(opts)
     if value == m.table or not schema.table(value) then return m end
     return mapper(value)
   end
+  local function counted(ok, tname)
+    if ok and summary then summary.rows[tname] = (summary.rows[tname] or 0) + 1 end
+  end
   function sink.finish(m)
     local ok, why = m.finish()
     if not ok then check_reason(why, "mapper.finish") end
+    counted(ok, m.table)
   end
   function sink.row(tname, lineno, rec, kinds)
     local ok, why = mapper(tname).record(lineno, rec, kinds)
     if not ok then check_reason(why, "mapper.record") end
+    counted(ok, tname)
   end
   function sink.switch() end
   function sink.announce() end
   return sink
 end
 
--- guarded(fn): runs fn inside a transaction that is rolled back; clean failures return
-local function guarded(fn)
+-- guarded(fn, inspect): runs fn inside a transaction that is rolled back (inspect(db)
+-- sees the rows first); clean failures return
+local function guarded(fn, inspect)
   local d = workspace()
   d:exec("BEGIN")
   local ok, err = xpcall(fn, function(e)
     if e == FILE_ERROR then return e end
     return debug.traceback(tostring(e), 2)
   end)
+  if ok and inspect then ok, err = pcall(inspect, d) end
   d:exec("ROLLBACK")
   if not ok and err ~= FILE_ERROR then error("internal: " .. tostring(err), 0) end
+  return ok
 end
 
-local function driver(module, opts)
+-- run_format(format, bytes, opts, inspect) -> { rows = {table = n}, reasons = {...}, failed = bool }:
+-- the format's driver (ipe.ingest.<format>) over bytes, as ingest runs it
+function M.run_format(format, bytes, opts, inspect)
+  summary = { rows = {}, reasons = {} }
+  local s = summary
+  local ok = guarded(function()
+    local src = source.from_string(bytes, "fuzz-input")
+    require("ipe.ingest." .. format).run(src, new_sink(opts), {})
+  end, inspect)
+  summary = nil
+  s.failed = not ok
+  return s
+end
+
+local function driver(format, opts)
   return function(bytes)
     guarded(function()
       local src = source.from_string(bytes, "fuzz-input")
-      require(module).run(src, new_sink(opts), {})
+      require("ipe.ingest." .. format).run(src, new_sink(opts), {})
     end)
   end
 end
 
-M.cef = driver("ipe.ingest.cef")
-M.syslog = driver("ipe.ingest.syslog")
-M.csv = driver("ipe.ingest.csv", { table = "CommonSecurityLog" })
-M.jsonl = driver("ipe.ingest.jsonl")
+M.cef = driver("cef")
+M.syslog = driver("syslog")
+M.csv = driver("csv", { table = "CommonSecurityLog" })
+M.jsonl = driver("jsonl")
 
 -- STIX patterns: both readers (ingest's comparisons/observables and ipe.stix's)
 function M.stix_pattern(bytes)
@@ -157,5 +181,7 @@ function M.ipaddr(bytes)
 end
 
 M.NAMES = { "cef", "syslog", "csv", "jsonl", "stix_pattern", "ipaddr" }
+
+workspace()
 
 return M

@@ -5,9 +5,14 @@
  * the driver; anything it raises is an internal error: printed, then abort().
  * libFuzzer sees only C coverage, and the parsers are Lua: a line hook feeds
  * the Lua lines run (as edges: previous line -> line) into libFuzzer's extra
- * counters, so the fuzzer is guided by the Lua code it reaches. */
+ * counters, so the fuzzer is guided by the Lua code it reaches. The same hook
+ * watches the CPU time: an input that takes more than IPE_FUZZ_HANG seconds
+ * (default 1) of this thread's CPU is a hang, reported and aborted (libFuzzer's
+ * own -timeout is wall time, which a loaded machine stretches). */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <lauxlib.h>
 #include "ipe.h"
 #include "fuzz.h"
@@ -22,6 +27,25 @@ static int targets_ref = LUA_NOREF;
 #define COUNTERS (1u << 16)
 __attribute__((used, section("__libfuzzer_extra_counters"))) static uint8_t lua_counters[COUNTERS];
 static uintptr_t previous;
+static double hang_seconds = 1.0, started;
+static unsigned long lines;
+static size_t input_size;
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void check_hang(void)
+{
+    double spent = cpu_now() - started;
+    if (spent <= hang_seconds) return;
+    fprintf(stderr, "fuzz: hang: %.2f s of CPU for an input of %zu bytes (limit %.2f s)\n", spent, input_size,
+            hang_seconds);
+    abort();
+}
 
 static void line_hook(lua_State *Ls, lua_Debug *ar)
 {
@@ -30,6 +54,7 @@ static void line_hook(lua_State *Ls, lua_Debug *ar)
     size_t i = (size_t)((here ^ (previous >> 1)) % COUNTERS);
     if (lua_counters[i] < 255) lua_counters[i]++;
     previous = here;
+    if ((++lines & 4095) == 0) check_hang();
 }
 
 static void die(const char *what)
@@ -40,6 +65,8 @@ static void die(const char *what)
 
 static void setup(void)
 {
+    const char *h = getenv("IPE_FUZZ_HANG");
+    if (h && atof(h) > 0) hang_seconds = atof(h);
     L = ipe_engine_new();
     if (!L) {
         fprintf(stderr, "fuzz: cannot create the Lua state\n");
@@ -50,6 +77,15 @@ static void setup(void)
     targets_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    setup();
+    return 0;
+}
+
 int ipe_fuzz_one(const char *target, const uint8_t *data, size_t size)
 {
     if (!L) setup();
@@ -58,10 +94,13 @@ int ipe_fuzz_one(const char *target, const uint8_t *data, size_t size)
     if (!lua_isfunction(L, -1)) die(target);
     lua_pushlstring(L, (const char *)data, size);
     previous = 0;
+    input_size = size;
+    started = cpu_now();
     lua_sethook(L, line_hook, LUA_MASKLINE, 0);
     int rc = ipe_engine_pcall(L, 1, 0);
     lua_sethook(L, NULL, 0, 0);
     if (rc != 0) die(target);
+    check_hang();
     lua_pop(L, 1);
     return 0;
 }
