@@ -1,6 +1,7 @@
 -- ipe.ingest.cef: CEF records -> CommonSecurityLog.
 --
 --   cef.parse(line, now) -> { column = value } | nil, reason
+--   cef.extension(ext) -> { {key, value}, ... } | nil, reason   (the part after the header)
 --   cef.run(src, sink)
 -- A record is "CEF:Version|Vendor|Product|Version|SignatureID|Name|Severity|Extension",
 -- bare or after a syslog header (whose time and host become TimeGenerated and
@@ -172,6 +173,7 @@ local function extension(ext)
   end
   return pairs_
 end
+M.extension = extension
 
 function M.parse(line, now)
   local at = find(line, "CEF:%s*%d")
