@@ -24,6 +24,8 @@
 -- longest run of two or more zero groups compressed (leftmost on a tie), and
 -- always plain hexadecimal (the only mixed form RFC 5952 recommends, IPv4-mapped,
 -- is returned as IPv4).
+-- Linear in the input: text longer than MAX_TEXT (256) bytes after trimming is no
+-- address; trim(s) / rtrim(s) are linear white-space trims for everyone's use.
 local bit = require "bit"
 
 local band, bor, rshift, lshift = bit.band, bit.bor, bit.rshift, bit.lshift
