@@ -171,3 +171,21 @@ T.case("ipe.ipaddr trims in linear time and caps the text of an address", functi
   T.eq(ipaddr.normalize(string.rep(" ", 300) .. "10.0.0.1" .. string.rep(" ", 300)), "10.0.0.1")
   T.eq({ ipaddr.normalize("1" .. string.rep(":", 300)) }, { nil, "'1" .. string.rep(":", 76) .. "...' is not an IP address" })
 end)
+
+T.case("STIX: a long pattern of many observables is stored once, not once per observable", function()
+  local driver = dofile((debug.getinfo(1, "S").source:match("^@(.*)/tests/lua/[^/]*$") or ".") .. "/tests/fuzz/driver.lua")
+  local terms = {}
+  for i = 1, 3000 do terms[i] = "ipv4-addr:value = '10.0." .. math.floor(i / 256) .. "." .. i % 256 .. "'" end
+  local pattern = "[" .. table.concat(terms, " OR ") .. "]"
+  local short = "[ipv4-addr:value = '1.2.3.4' OR ipv4-addr:value = '5.6.7.8']"
+  local doc = '{"type":"bundle","id":"bundle--1","objects":[' ..
+    '{"type":"indicator","id":"indicator--1","modified":"2024-01-01T00:00:00Z","pattern":"' .. pattern .. '"},' ..
+    '{"type":"indicator","id":"indicator--2","modified":"2024-01-01T00:00:00Z","pattern":"' .. short .. '"}]}'
+  local stored
+  local s = driver.run_format("stix", doc, {}, function(db)
+    stored = db:query("SELECT ExternalIndicatorId, count(*), sum(json_extract(_Extra, '$.Pattern') IS NOT NULL), " ..
+      "min(json_extract(_Extra, '$.Pattern')) FROM ThreatIntelligenceIndicator GROUP BY 1 ORDER BY 1")
+  end)
+  T.eq(s.rows, { ThreatIntelligenceIndicator = 3002 })
+  T.eq(stored, { { "indicator--1", 3000, 1, pattern }, { "indicator--2", 2, 2, short } })
+end)

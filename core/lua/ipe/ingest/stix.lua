@@ -12,7 +12,10 @@
 -- "[domain-name:value = 'x' OR ipv4-addr:value = '1.2.3.4' OR ipv4-addr:value = '5.6.7.8']"
 -- gives three rows (DomainName x, NetworkIP 1.2.3.4, NetworkIP 5.6.7.8), each
 -- IndicatorId "<indicator id>:<value>", ExternalIndicatorId the indicator id,
--- and the whole pattern in _Extra.Pattern. NOT and != comparisons give no row.
+-- and the whole pattern in _Extra.Pattern (a pattern longer than
+-- SHARED_PATTERN bytes only in the indicator's first row, so that a big pattern
+-- of many observables is not stored once per observable: output stays linear in
+-- the input). NOT and != comparisons give no row.
 -- Per indicator: TimeGenerated = modified (else created), ExpirationDateTime =
 -- valid_until (else --expires), Active = not revoked, ConfidenceScore =
 -- confidence (else --confidence), Description = description (else name),
@@ -33,6 +36,8 @@ local find, sub, match, lower, upper, byte = string.find, string.sub, string.mat
   string.byte
 
 local M = {}
+
+M.SHARED_PATTERN = 1024
 
 -- TLP marking-definition ids from the STIX 2.1 specification
 M.TLP = {
@@ -317,6 +322,7 @@ function M.run_doc(doc, sink)
             for _, ob in ipairs(obs) do
               ind.id = id .. ":" .. ob.value
               sink.row("ThreatIntelligenceIndicator", nil, ti.row(ind, ob))
+              if type(o.pattern) == "string" and #o.pattern > M.SHARED_PATTERN then ind.extra.Pattern = nil end
             end
           end
         end
