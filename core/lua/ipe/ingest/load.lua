@@ -16,8 +16,9 @@
 -- to the table's port column (SourceIP -> SourcePort, IpAddress -> IpPort, ...)
 -- or, without one, to _Extra as "<column>Port"; "", "-" and blanks are no value;
 -- anything else ("300.1.1.1", "1.2.3", "1.2.3.4,5.6.7.8") is kept in _Extra and
--- counted in m.not_ip (per file: the summary line says how many). A missing TimeGenerated is taken from the
--- table's next time column in the record (CreatedDateTime, StartTime, ...),
+-- counted in m.not_ip (per file: the summary line says how many). A missing
+-- TimeGenerated is taken from the table's next time column in the record
+-- (CreatedDateTime, StartTime, ...),
 -- else it is the ingestion time. Type is always the table's name (another
 -- value is kept in _Extra). Rows are inserted with one prepared statement per
 -- record shape (the columns present), positional binds only.
