@@ -137,7 +137,13 @@ $(FB)/fuzz_common.o: tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h core/ipe.h | $(D
 $(FB)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS)
 	$(FUZZ_CC) -std=c11 -Wall -Wextra -Werror $(FUZZ_FLAGS) -fsanitize=fuzzer -Icore -o $@ $< $(FUZZ_OBJS) $(LIBS)
 
-fuzz-build: $(FUZZ_BINS)
+$(FB)/.deps-fuzz:
+	@mkdir -p $(FB)
+	@sh core/tools/deps.sh fuzz
+	@touch $@
+
+fuzz-build: $(FB)/.deps-fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 .SECONDARY: $(FUZZ_OBJS)
 
 fuzz: fuzz-build
