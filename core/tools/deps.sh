@@ -1,6 +1,6 @@
 #!/bin/sh
 # deps.sh — make sure the Debian 12 packages ipe needs are installed.
-# usage: deps.sh build|test|bench|check|html|html
+# usage: deps.sh build|test|bench|check|html|fuzz
 # As root it installs what is missing with apt-get; otherwise it prints the
 # exact apt-get line and fails, so `make` and `make test` never half-run.
 set -eu
@@ -11,7 +11,8 @@ case "${1:-build}" in
   bench) want="$build perl sqlite3 python3-maxminddb hyperfine" ;;
   check) want="$build perl sqlite3 valgrind" ;;
   html)  want="chromium" ;;
-  *) echo "deps.sh: unknown set '$1' (build, test, bench, check, html)" >&2; exit 2 ;;
+  fuzz)  want="$build clang-14 libclang-rt-14-dev" ;;
+  *) echo "deps.sh: unknown set '$1' (build, test, bench, check, html, fuzz)" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do
