@@ -12,7 +12,15 @@
  * Every value is bound, never formatted into SQL. Errors raise "sqlite: <message>".
  * Each connection gets two SQL functions that ctx.db's helpers use:
  *   ipe_ip_in_cidr(ip, cidr)     1 when the IP text lies in the CIDR, else 0
- *   ipe_text_has_ip(text, ip)    1 when free text mentions the IP as a whole token */
+ *   ipe_text_has_ip(text, ip)    1 when free text mentions the IP as a whole token
+ * and two that key threat-intelligence CIDR blocks by number (ipe.migrations.ti_ranges):
+ *   ipe_ip_key(ip [, bits])      the address as a 16-byte blob (IPv4 as ::ffff:a.b.c.d, so one
+ *                                byte order sorts both families), its first `bits` (0-128) kept
+ *                                and the rest zeroed; NULL for a non-address, and for an IPv4
+ *                                address with bits < 96 (an IPv6 block never holds IPv4)
+ *   ipe_cidr_range(cidr, part)   part 0: the block's first address (blob), 1: its last (blob),
+ *                                2: its prefix in 128-bit terms (IPv4 /15 -> 111); NULL for a
+ *                                non-CIDR (an address alone is its /32 or /128) */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -116,6 +124,71 @@ static void sql_ip_in_cidr(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_int(ctx, result);
 }
 
+/* Keep the first `bits` bits of a 16-byte address, zero (or, with ones, set) the rest. */
+static void mask_bits(unsigned char a[16], int bits, int ones)
+{
+    for (int i = 0; i < 16; i++) {
+        int keep = bits - i * 8;
+        unsigned char m = keep >= 8 ? 0xff : keep <= 0 ? 0 : (unsigned char)(0xff << (8 - keep));
+        a[i] = ones ? (unsigned char)(a[i] | ~m) : (unsigned char)(a[i] & m);
+    }
+}
+
+/* ipe_ip_key's value into a; 0 when it has none. */
+static int ip_key(int argc, sqlite3_value **argv, unsigned char a[16])
+{
+    const char *ip = (const char *)sqlite3_value_text(argv[0]);
+    int fam = ip ? parse_ip(ip, strlen(ip), a) : 0;
+    if (!fam || argc < 2) return fam;
+    if (sqlite3_value_type(argv[1]) != SQLITE_INTEGER) return 0;
+    sqlite3_int64 bits = sqlite3_value_int64(argv[1]);
+    if (bits < (fam == 4 ? 96 : 0) || bits > 128) return 0;
+    mask_bits(a, (int)bits, 0);
+    return fam;
+}
+
+static void sql_ip_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    unsigned char a[16];
+    if (ip_key(argc, argv, a)) sqlite3_result_blob(ctx, a, 16, SQLITE_TRANSIENT);
+    else sqlite3_result_null(ctx);
+}
+
+/* A CIDR's address into a and its prefix in 128-bit terms; -1 when the text is not a CIDR. */
+static int cidr_bits(const char *cidr, unsigned char a[16])
+{
+    const char *slash = strchr(cidr, '/');
+    int fam = parse_ip(cidr, slash ? (size_t)(slash - cidr) : strlen(cidr), a);
+    if (!fam) return -1;
+    /* the text's own family decides: ::ffff:1.2.3.0/120 is 1.2.3.0/24 (bits 120 either way) */
+    int v6_text = memchr(cidr, ':', slash ? (size_t)(slash - cidr) : strlen(cidr)) != NULL;
+    long max = v6_text ? 128 : 32, prefix = max;
+    if (slash) {
+        char *end = NULL;
+        if (!isdigit((unsigned char)slash[1]) || strlen(slash + 1) > 3) return -1;
+        prefix = strtol(slash + 1, &end, 10);
+        if (*end != '\0' || prefix > max) return -1;
+    }
+    return (int)prefix + (v6_text ? 0 : 96);
+}
+
+static void sql_cidr_range(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const char *cidr = (const char *)sqlite3_value_text(argv[0]);
+    int part = sqlite3_value_int(argv[1]);
+    unsigned char a[16];
+    int bits = cidr && part >= 0 && part <= 2 ? cidr_bits(cidr, a) : -1;
+    if (bits < 0) {
+        sqlite3_result_null(ctx);
+    } else if (part == 2) {
+        sqlite3_result_int(ctx, bits);
+    } else {
+        mask_bits(a, bits, part == 1);
+        sqlite3_result_blob(ctx, a, 16, SQLITE_TRANSIENT);
+    }
+}
+
 static int ip_char(int c) { return isxdigit(c) || c == ':' || c == '.'; }
 
 static void sql_text_has_ip(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -163,6 +236,9 @@ static int l_open(lua_State *L)
     int det = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
     sqlite3_create_function(d->h, "ipe_ip_in_cidr", 2, det, NULL, sql_ip_in_cidr, NULL, NULL);
     sqlite3_create_function(d->h, "ipe_text_has_ip", 2, det, NULL, sql_text_has_ip, NULL, NULL);
+    sqlite3_create_function(d->h, "ipe_ip_key", 1, det, NULL, sql_ip_key, NULL, NULL);
+    sqlite3_create_function(d->h, "ipe_ip_key", 2, det, NULL, sql_ip_key, NULL, NULL);
+    sqlite3_create_function(d->h, "ipe_cidr_range", 2, det, NULL, sql_cidr_range, NULL, NULL);
     if (flags & SQLITE_OPEN_READONLY) sqlite3_exec(d->h, "PRAGMA query_only=1", NULL, NULL, NULL);
     return 1;
 }

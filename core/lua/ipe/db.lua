@@ -140,6 +140,73 @@ function Handle:ip_in_cidr(col, p)
   return string.format("ipe_ip_in_cidr(%s, %s)", ident(col, "column"), param(p))
 end
 
+-- An optional table alias ("n") before a column: "n.ActionType", or "ActionType" without one.
+local function col_of(alias, col)
+  if alias == nil then return col end
+  return ident(alias, "table alias") .. "." .. col
+end
+
+-- Direction and service port of a DeviceNetworkEvents row, seen from the device (DeviceName,
+-- LocalIP): the one rule every panel, hunt and action uses. An ActionType starting with
+-- "Inbound" (InboundConnectionAccepted) is a connection from RemoteIP to LocalIP:LocalPort;
+-- every other (ConnectionSuccess, ConnectionAttempt, ConnectionFailed, ...) one from the device
+-- to RemoteIP:RemotePort, except ListeningConnectionCreated: the device listens on
+-- LocalIP:LocalPort (direction "listening"). The service port is the accepting side's port.
+-- Alert and incident states, the one definition of "active" and "open": an alert is active
+-- unless its Status is Resolved or Dismissed, an incident open unless Closed (any case); no
+-- Status (common in exports) is Sentinel's default, New: active, open. status(alias): the
+-- Status as shown, New when there is none.
+-- Each is also a function of the module (db.connection_inbound(alias), ...) for SQL built
+-- outside a script.
+local RULES = {}
+
+function RULES.connection_inbound(alias)
+  return "(" .. col_of(alias, "ActionType") .. " LIKE 'Inbound%')"
+end
+
+function RULES.connection_listening(alias)
+  return "(" .. col_of(alias, "ActionType") .. " = 'ListeningConnectionCreated')"
+end
+
+function RULES.connection_direction(alias)
+  return "(CASE WHEN " .. RULES.connection_inbound(alias) .. " THEN 'inbound' WHEN " .. RULES.connection_listening(alias)
+    .. " THEN 'listening' ELSE 'outbound' END)"
+end
+
+function RULES.connection_port(alias)
+  return "(CASE WHEN " .. RULES.connection_inbound(alias) .. " OR " .. RULES.connection_listening(alias) .. " THEN "
+    .. col_of(alias, "LocalPort") .. " ELSE " .. col_of(alias, "RemotePort") .. " END)"
+end
+
+function RULES.status(alias)
+  return "COALESCE(NULLIF(" .. col_of(alias, "Status") .. ", ''), 'New')"
+end
+
+function RULES.alert_active(alias)
+  return "(lower(" .. RULES.status(alias) .. ") NOT IN ('resolved', 'dismissed'))"
+end
+
+function RULES.incident_open(alias)
+  return "(lower(" .. RULES.status(alias) .. ") <> 'closed')"
+end
+
+for name, fn in pairs(RULES) do
+  M[name] = fn
+  Handle[name] = function(_, alias) return fn(alias) end
+end
+
+-- A row of the log table tname (alias its alias in the query) names the IP :param in one of its
+-- IP-bearing places: the per-IP rollups' own test (ipe.migrations.rollup), so a row this finds
+-- is one the rollups counted.
+function Handle:row_names_ip(tname, alias, p)
+  ident(tname, "table")
+  local rollup = require "ipe.migrations.rollup"
+  for _, s in ipairs(rollup.sources(ident(alias, "table alias") .. ".")) do
+    if s.table == tname then return rollup.row_has_ip(s, param(p)) end
+  end
+  error("ctx.db:row_names_ip: " .. tname .. " is not a log table with IP columns", 2)
+end
+
 -- "WITH alerts AS (...), incidents AS (...)": the alerts naming the IP :param (an
 -- "ip" entity in SecurityAlert.Entities) and the incidents holding them, each the
 -- latest version in the window (both tables are logs: an update adds a row).
@@ -155,6 +222,100 @@ function Handle:alerts_naming_ip(p)
     "    FROM SecurityIncident i WHERE " .. self:window("TimeGenerated"),
     "      AND EXISTS (SELECT 1 FROM json_each(i.AlertIds) x JOIN alerts ON alerts.SystemAlertId = x.value))",
     "  WHERE Version = 1",
+    ")",
+  }, "\n")
+end
+
+-- Threat intelligence: "a live indicator matches this IP", one definition for every script.
+--
+-- An indicator row names an IP when one of its IP columns (NetworkIP, NetworkSourceIP,
+-- NetworkDestinationIP, EmailSourceIpAddress) is the IP, or one of its CIDR columns
+-- (NetworkCidrBlock, NetworkSourceCidrBlock, NetworkDestinationCidrBlock) holds it — found
+-- through the numeric ranges of _ipe_ti_ranges (ipe.migrations.ti_ranges): one key probe per
+-- prefix length in use, never a test of every block. An indicator counts as its latest version
+-- (the newest row of its IndicatorId up to the window's end, ties to the later row); it is live
+-- when that version is Active and not expired at :now.
+local TI = "ThreatIntelligenceIndicator"
+local TI_IP_COLUMNS = { "NetworkIP", "NetworkSourceIP", "NetworkDestinationIP", "EmailSourceIpAddress" }
+M.TI_IP_COLUMNS = TI_IP_COLUMNS
+
+local TI_LIVE = "(%s.Active = 1 AND (%s.ExpirationDateTime IS NULL OR %s.ExpirationDateTime > :now))"
+local TI_LATEST = "(+%s.TimeGenerated <= :to AND NOT EXISTS (SELECT 1 FROM " .. TI .. " n WHERE n.IndicatorId = "
+  .. "%s.IndicatorId AND n.TimeGenerated <= :to AND (n.TimeGenerated > %s.TimeGenerated OR "
+  .. "(n.TimeGenerated = %s.TimeGenerated AND n.rowid > %s.rowid))))"
+
+-- The prefix lengths in use, one index seek each (a loose scan of _ipe_ti_ranges' key).
+local TI_BITS = "ti_bits(Bits) AS (SELECT min(Bits) FROM _ipe_ti_ranges UNION ALL "
+  .. "SELECT (SELECT min(Bits) FROM _ipe_ti_ranges r WHERE r.Bits > ti_bits.Bits) FROM ti_bits "
+  .. "WHERE ti_bits.Bits IS NOT NULL)"
+
+-- The blocks holding the address `ip` (SQL): rows (TiRow, Block, Role, Bits).
+local function ti_blocks(ip)
+  return "SELECT r.TiRow, r.Block, r.Role, r.Bits FROM ti_bits b CROSS JOIN _ipe_ti_ranges r "
+    .. "ON r.Bits = b.Bits AND r.RangeStart = ipe_ip_key(" .. ip .. ", b.Bits)"
+end
+
+-- ti_live(alias): SQL condition, the row `alias` is active and unexpired at :now.
+function Handle:ti_live(alias)
+  alias = ident(alias or TI, "table alias")
+  return string.format(TI_LIVE, alias, alias, alias)
+end
+
+-- ti_latest(alias): SQL condition, the row `alias` is its indicator's latest version up to :to.
+function Handle:ti_latest(alias)
+  alias = ident(alias or TI, "table alias")
+  return string.format(TI_LATEST, alias, alias, alias, alias, alias)
+end
+
+-- "WITH ti_bits AS (...), ti_hits AS (...), ti AS (...)": the indicators matching the IP
+-- :param, each its latest version naming the IP: every column of ThreatIntelligenceIndicator,
+-- TiRow (its rowid), MatchedIndicator (the IP, or the block that holds it), MatchedColumn
+-- (the column it is in) and Live (1 or 0). An indicator whose latest version no longer names
+-- the IP is not there. A row naming the IP twice shows the address, else its narrowest block.
+-- Callers continue the WITH list with ", name AS (...)" or end it with a SELECT.
+function Handle:ti_matching_ip(p)
+  local ip = param(p)
+  local hits = {}
+  for _, c in ipairs(TI_IP_COLUMNS) do
+    hits[#hits + 1] = string.format("  SELECT rowid AS TiRow, %s AS MatchedIndicator, '%s' AS MatchedColumn, 200 AS Rank"
+      .. " FROM %s WHERE %s = %s", c, c, TI, c, ip)
+  end
+  hits[#hits + 1] = "  " .. ti_blocks(ip)
+  return table.concat({
+    "WITH RECURSIVE " .. TI_BITS .. ", ti_hits AS (",
+    table.concat(hits, "\n  UNION ALL\n"),
+    "), ti AS (",
+    "  SELECT t.rowid AS TiRow, t.*, h.MatchedIndicator, h.MatchedColumn,",
+    "         CASE WHEN " .. self:ti_live("t") .. " THEN 1 ELSE 0 END AS Live",
+    "  FROM (SELECT TiRow, MatchedIndicator, MatchedColumn,",
+    "               ROW_NUMBER() OVER (PARTITION BY TiRow ORDER BY Rank DESC, MatchedIndicator) AS k FROM ti_hits) h",
+    "  JOIN " .. TI .. " t ON t.rowid = h.TiRow",
+    "  WHERE h.k = 1 AND " .. self:ti_latest("t"),
+    ")",
+  }, "\n")
+end
+
+-- ", ti_bits AS (...), ti_live AS (...), ti_ip AS (...)": for the IPs of the caller's table or
+-- CTE `ips` (column IP, one row per address), the live indicators matching each: rows (IP,
+-- TiRow, MatchedIndicator, MatchedColumn), one per IP, indicator row and match; ti_live holds
+-- the live latest versions (every column, TiRow = rowid). Continues a WITH RECURSIVE list
+-- (RECURSIVE: ti_bits is a loose index scan); each IP costs one probe per prefix length.
+function Handle:ti_matching_ips(ips)
+  ips = ident(ips, "table name")
+  local parts = {}
+  for _, c in ipairs(TI_IP_COLUMNS) do
+    parts[#parts + 1] = string.format("  SELECT %s AS IP, TiRow, %s AS MatchedIndicator, '%s' AS MatchedColumn FROM ti_live"
+      .. " WHERE %s IN (SELECT IP FROM %s)", c, c, c, c, ips)
+  end
+  -- CROSS JOIN fixes the loop order: per address and prefix length, one key probe
+  parts[#parts + 1] = "  SELECT i.IP, r.TiRow, r.Block, r.Role FROM " .. ips .. " i CROSS JOIN ti_bits b"
+    .. " CROSS JOIN _ipe_ti_ranges r ON r.Bits = b.Bits AND r.RangeStart = ipe_ip_key(i.IP, b.Bits)"
+    .. " JOIN ti_live l ON l.TiRow = r.TiRow"
+  return table.concat({
+    ", " .. TI_BITS .. ", ti_live AS MATERIALIZED (",
+    "  SELECT t.rowid AS TiRow, t.* FROM " .. TI .. " t WHERE " .. self:ti_latest("t") .. " AND " .. self:ti_live("t"),
+    "), ti_ip AS (",
+    table.concat(parts, "\n  UNION ALL\n"),
     ")",
   }, "\n")
 end

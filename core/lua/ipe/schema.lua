@@ -331,7 +331,7 @@ M.migrations = {
 -- (2, 3, ...). Append only: a released version never changes.
 -- up(db, version) is given its own version (for schema.ddl / index_ddl as of it).
 M.LATER = { "ipe.migrations.response", "ipe.migrations.intel", "ipe.migrations.ingest", "ipe.migrations.rollup",
-            "ipe.migrations.peer_flows", "ipe.migrations.ip_indexes" }
+            "ipe.migrations.peer_flows", "ipe.migrations.ip_indexes", "ipe.migrations.ti_ranges" }
 local internal = {}
 for i, name in ipairs(M.LATER) do
   local m = require(name)

@@ -15,9 +15,13 @@
 -- insights over Defender's network table see Sysmon hosts:
 --   TimeGenerated, Timestamp   UtcTime (Sysmon's UTC time of the connection)
 --   DeviceName                 Hostname
---   ActionType                 Initiated=true: ConnectionSuccess (outbound),
---                              Initiated=false: InboundConnectionAccepted
---   LocalIP/LocalPort          the host's end: Source* when it initiated, else Destination*
+--   ActionType                 Initiated=true: ConnectionSuccess (outbound, to RemoteIP:RemotePort),
+--                              Initiated=false: InboundConnectionAccepted (inbound, from RemoteIP
+--                              to LocalIP:LocalPort) — the direction rule of ctx.db:connection_*
+--   LocalIP/LocalPort          the host's end. TCP: Source* is the initiator, so the host's end is
+--                              Source* when it initiated, else Destination*. UDP: Sysmon writes the
+--                              host's socket as Source* either way (a DNS server's inbound query is
+--                              "Initiated: false, SourcePort: 53"), so the host's end is Source*
 --   RemoteIP/RemotePort        the other end; RemoteUrl its host name (when not "-")
 --   LocalIPType/RemoteIPType   Public, Private, Loopback, LinkLocal, Multicast, Broadcast, Reserved
 --   Protocol                   Tcp / Udp
@@ -109,7 +113,7 @@ function M.security_event(ev, id)
   if user then row.AccountType = find(user, "%$$") and "Machine" or "User" end
   local lt = tonumber(row.LogonType)
   if lt and M.LOGON_TYPES[lt] then row.LogonTypeName = lt .. " - " .. M.LOGON_TYPES[lt] end
-  if type(row.LogonProcessName) == "string" then row.LogonProcessName = match(row.LogonProcessName, "^(.-)%s*$") end
+  if type(row.LogonProcessName) == "string" then row.LogonProcessName = ipaddr.rtrim(row.LogonProcessName) end
   return row
 end
 
@@ -131,20 +135,19 @@ function M.network_event(ev)
   local dip, dport = take(row, "DestinationIp"), take(row, "DestinationPort")
   local shost, dhost = take(row, "SourceHostname"), take(row, "DestinationHostname")
   sip, dip = ipaddr.normalize(sip) or sip, ipaddr.normalize(dip) or dip
-  if initiated then
-    row.ActionType = "ConnectionSuccess"
+  local proto = text(take(row, "Protocol"))
+  row.ActionType = initiated and "ConnectionSuccess" or "InboundConnectionAccepted"
+  if initiated or (proto and lower(proto) == "udp") then
     row.LocalIP, row.LocalPort, row.RemoteIP, row.RemotePort, row.RemoteUrl = sip, sport, dip, dport, text(dhost)
   else
-    row.ActionType = "InboundConnectionAccepted"
     row.LocalIP, row.LocalPort, row.RemoteIP, row.RemotePort, row.RemoteUrl = dip, dport, sip, sport, text(shost)
   end
   row.LocalIPType, row.RemoteIPType = ip_type(row.LocalIP), ip_type(row.RemoteIP)
-  local proto = text(take(row, "Protocol"))
   if proto then row.Protocol = upper(sub(proto, 1, 1)) .. lower(sub(proto, 2)) end
   local image = text(take(row, "Image"))
   if image then
     row.InitiatingProcessFolderPath = image
-    row.InitiatingProcessFileName = match(image, "([^\\/]+)$")
+    row.InitiatingProcessFileName = not find(image, "[\\/]$") and (match(image, "^.*[\\/](.*)$") or image) or nil
   end
   row.InitiatingProcessId = take(row, "ProcessId")
   local user = text(take(row, "User"))

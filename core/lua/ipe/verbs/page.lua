@@ -69,16 +69,6 @@ function M.format(opts)
   return env == "table" and "text" or known(env or "") or "text"
 end
 
--- The window options as given, for the hunt commands (7d when none was given).
-local function window_args(opts)
-  if opts.from then
-    local args = { "--from", opts.from }
-    if opts.to then args[3], args[4] = "--to", opts.to end
-    return args
-  end
-  return { "--since", opts.since or "7d" }
-end
-
 local function render(rec, fmt, opts)
   if fmt == "html" then
     local ok, html = pcall(require, "ipe.render.html")
@@ -91,7 +81,9 @@ local function render(rec, fmt, opts)
   return out.text(rec, ro, fmt == "box")
 end
 
-function M.run(opts, pos)
+-- record(opts, pos) -> the page record and its format: everything run does but the output
+-- (ipe.harness.page builds the page of a test workspace with it).
+function M.record(opts, pos)
   local started = proc.monotonic()
   local text = pos[1]
   if not text then errors.usage("page: no IP given; usage: ipe-run page <ip> [options]") end
@@ -130,16 +122,21 @@ function M.run(opts, pos)
   page.save_timing(records, hints)
   local rec = page.assemble{
     ip = ip, window = base.window, now_text = base.now_text, offline = opts.offline, panels = panels,
-    records = records, actions = actions, hunts = hunts, window_args = window_args(opts), parallel = parallel,
+    records = records, actions = actions, hunts = hunts, window_args = page.window_args(base.window), parallel = parallel,
     ms = 0,
   }
   page.filter(rec, filters)
+  rec.timing.ms = (proc.monotonic() - started) * 1000
+  return rec, fmt
+end
+
+function M.run(opts, pos)
+  local rec, fmt = M.record(opts, pos)
   for _, p in ipairs(rec.panels) do
     if p.record.status == "error" then
       io.stderr:write("ipe-run: page: panel '", p.id, "' failed: ", escape.text(p.record.message or "failed"), "\n")
     end
   end
-  rec.timing.ms = (proc.monotonic() - started) * 1000
   common.emit(render(rec, fmt, opts), opts)
   return page.exit_code(rec)
 end
