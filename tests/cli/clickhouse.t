@@ -70,6 +70,19 @@ my $url = $c->url('ws');
     }
 }
 
+# a column ipe.schema has and the workspace lacks (an older ipe's) is added by migrate
+for my $node (0, 1) {
+    $c->sql($node, "ALTER TABLE ws.Syslog_$_ DROP COLUMN ProcessName") for qw(dist local);
+}
+{
+    my ($out, $err, $rc) = ipe('migrate', '--db', $url);
+    is($rc, 0, 'migrate with a column missing: exit 0');
+    for my $node (0, 1) {
+        is($c->sql($node, "SELECT count() FROM system.columns WHERE database = 'ws' AND table IN ('Syslog_local', 'Syslog_dist') "
+            . "AND name = 'ProcessName' AND type = 'Nullable(String)'"), "2\n", "node $node: the missing column is back");
+    }
+}
+
 {
     my ($out, $err, $rc) = ipe('migrate', '--db', 'clickhouse://127.0.0.1:' . $c->http(0) . '/nozk?cluster=ipe');
     is($err, 'ipe-run: clickhouse 127.0.0.1:' . $c->http(0) . ": the cluster 'ipe' has no ZooKeeper for ON CLUSTER; "

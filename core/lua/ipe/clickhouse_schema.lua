@@ -187,6 +187,32 @@ function M.verify(conn)
   end
 end
 
+-- add_columns(conn, nodes, on_cluster, time_type): columns ipe.schema gained since the
+-- workspace was made (its tables only ever gain columns) are added to T_local and T_dist
+-- (the views read SELECT *); returns how many
+function M.add_columns(conn, nodes, on_cluster, time_type)
+  local added = 0
+  for _, node in ipairs(nodes) do
+    local have = {}
+    for _, r in ipairs(node:query("SELECT table, name FROM system.columns WHERE database = :db", { db = node.target.database })) do
+      have[r[1] .. "." .. r[2]] = true
+    end
+    local on = on_cluster and (" ON CLUSTER " .. conn.target.cluster) or ""
+    for _, t in ipairs(schema.tables) do
+      for _, c in ipairs(M.columns(t, time_type)) do
+        for _, suffix in ipairs(node.target.cluster and { "_local", "_dist" } or { "_local" }) do
+          if not have[t.name .. suffix .. "." .. c.name] then
+            node:exec(string.format("ALTER TABLE %s%s%s ADD COLUMN %s %s%s", t.name, suffix, on, c.name, c.type,
+              c.default and (" DEFAULT " .. c.default) or ""))
+            added = added + 1
+          end
+        end
+      end
+    end
+  end
+  return added
+end
+
 -- migrate(conn) -> from, to: creates or upgrades the workspace on every node, then
 -- records the version (once: _ipe_meta is cluster-wide)
 function M.migrate(conn)
@@ -195,7 +221,10 @@ function M.migrate(conn)
   if from > M.VERSION then
     error(string.format("workspace schema version %d is newer than this ipe (%d); upgrade ipe", from, M.VERSION), 0)
   end
-  if from == M.VERSION then return from, from end
+  if from == M.VERSION then
+    M.add_columns(conn, nodes, on_cluster, time_type)
+    return from, from
+  end
   time_type = time_type or (probe(conn, "SELECT toDateTime64('2020-01-01 00:00:00', 3, 'UTC')") and M.TIME64 or M.TIME_SPLIT)
   for _, node in ipairs(nodes) do
     for _, st in ipairs(M.ddl{ database = node.target.database, cluster = node.target.cluster, on_cluster = on_cluster,
