@@ -150,6 +150,20 @@ my $ref = tmpdir() . '/ref.db';
     is($r3, 1, '... exit 1');
 }
 
+# readers: ipe-run sql on the cluster (ClickHouse SQL), read-only
+{
+    my ($out, $err, $rc) = ipe('sql', '--db', $url, '-f', 'csv',
+        "SELECT count() AS n, uniqExact(IPAddress) AS ips FROM SigninLogs WHERE IPAddress = :ip", '-p', 'ip=109.88.218.99');
+    my ($lite) = `sqlite3 '$ref' "SELECT count(*) FROM SigninLogs WHERE IPAddress = '109.88.218.99'"` =~ /(\d+)/;
+    is($out, "n,ips\n$lite,1\n", 'ipe-run sql reads the cluster; the count is SQLite\'s');
+    is($rc, 0, '... exit 0');
+    ($out, $err, $rc) = ipe('sql', '--db', $url, "DROP TABLE Syslog");
+    like($err, qr/^ipe-run: sql: clickhouse 127\.0\.0\.1:\d+: Code 164: Cannot drop table in readonly mode\n\z/,
+        'a write through ipe-run sql: refused by the server (readonly=1), one line');
+    is($rc, 1, '... exit 1');
+    is($c->sql(0, "EXISTS TABLE ws.Syslog"), "1\n", '... and the table is still there');
+}
+
 # a failed or killed ingest: nothing of it visible, no duplicates when run again
 {
     my $dir = tmpdir();

@@ -19,6 +19,7 @@
 --   conn:exec(sql [, binds [, {settings=, no_database=}]]) statements without a result
 --   conn:insert(table, body, format) POSTs rows (JSONEachRow) as one INSERT
 --   conn:on_node(i)             -> a connection to node i of nodes= (schema changes)
+--   conn:for_script(label, memory) -> a copy for one script (ipe.runner)
 --   conn:set_deadline(s), conn:set_memory(bytes), conn:set_script(label), conn:close()
 -- A reader sends readonly=1 with every statement, so the server refuses any write.
 -- Budgets travel as settings: max_execution_time (the script's time left) and
@@ -129,7 +130,7 @@ function M.open(s, o)
   local pw = password(o)
   local c = setmetatable({ target = t, role = o.role or "reader", timeout = o.timeout or 60, memory = o.memory,
     dialect = "clickhouse", cluster = t.cluster }, Conn)
-  -- the password stays in this closure: never a field, never in a message
+  -- the password stays in these closures: not a field to print, never in a message
   c.headers = function()
     local h = { ["X-ClickHouse-User"] = t.user }
     if pw and pw ~= "" then h["X-ClickHouse-Key"] = pw end
@@ -153,6 +154,15 @@ end
 function Conn:prepare(sql)
   if type(sql) ~= "string" then error("ctx.db:query expects SQL text", 2) end
   return { readonly = function() return self.role == "reader" end, finalize = function() end }
+end
+
+-- for_script(label, memory) -> a connection of its own for one script (same server and
+-- password): its label in errors, its memory budget as max_memory_usage
+function Conn:for_script(label, memory)
+  local c = setmetatable({}, Conn)
+  for k, v in pairs(self) do c[k] = v end
+  c.script, c.memory = label, memory
+  return c
 end
 
 function Conn:set_deadline(s) self.timeout = s end
