@@ -155,7 +155,7 @@ my $ref = tmpdir() . '/ref.db';
     my ($out, $err, $rc) = ipe('sql', '--db', $url, '-f', 'csv',
         "SELECT count() AS n, uniqExact(IPAddress) AS ips FROM SigninLogs WHERE IPAddress = :ip", '-p', 'ip=109.88.218.99');
     my ($lite) = `sqlite3 '$ref' "SELECT count(*) FROM SigninLogs WHERE IPAddress = '109.88.218.99'"` =~ /(\d+)/;
-    is($out, "n,ips\n$lite,1\n", 'ipe-run sql reads the cluster; the count is SQLite\'s');
+    is($out, "n,ips\r\n$lite,1\r\n", 'ipe-run sql reads the cluster; the count is SQLite\'s (CSV lines end in CRLF)');
     is($rc, 0, '... exit 0');
     ($out, $err, $rc) = ipe('sql', '--db', $url, "DROP TABLE Syslog");
     like($err, qr/^ipe-run: sql: clickhouse 127\.0\.0\.1:\d+: Code 164: Cannot drop table in readonly mode\n\z/,
