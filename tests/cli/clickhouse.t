@@ -164,6 +164,13 @@ my $ref = tmpdir() . '/ref.db';
     is($c->sql(0, "EXISTS TABLE ws.Syslog"), "1\n", '... and the table is still there');
 }
 
+{
+    my ($out, $err, $rc) = ipe('demo', '--db', $url);
+    is($err, "ipe-run: demo: the demo workspace is a SQLite file; load a ClickHouse workspace with 'ipe-run ingest --db "
+        . 'clickhouse://default@127.0.0.1:' . $c->http(0) . "/ws FILE...'\n", 'demo refuses a ClickHouse URL');
+    is($rc, 2, '... exit 2');
+}
+
 # a failed or killed ingest: nothing of it visible, no duplicates when run again
 {
     my $dir = tmpdir();
