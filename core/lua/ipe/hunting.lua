@@ -111,14 +111,6 @@ function M.queries_text(rec, fmt)
   return table.concat(lines, "\n") .. "\n"
 end
 
-local function exit_code(rec)
-  if rec.outcome == "param" then return errors.USAGE end
-  if rec.outcome == "broken" or rec.outcome == "workspace" or rec.outcome == "not_found" then return errors.NOT_FOUND end
-  if rec.status == "ok" then return errors.OK end
-  return errors.NO_RESULT
-end
-M.exit_code = exit_code
-
 local function diagnose(rec)
   if rec.status == "error" then
     io.stderr:write("ipe-run: ", rec.kind, " '", rec.script, "': ", escape.text(rec.message or "failed"), "\n")
@@ -131,7 +123,7 @@ function M.emit(rec, fmt, opts)
   local common = require "ipe.verbs.common"
   local render = require "ipe.render"
   if rec.outcome == "param" or rec.outcome == "broken" or rec.outcome == "workspace" then
-    errors.raise(exit_code(rec), "%s", rec.message)
+    errors.raise(errors.run_code(rec), "%s", rec.message)
   end
   diagnose(rec)
   if opts.show_query then
@@ -144,7 +136,7 @@ function M.emit(rec, fmt, opts)
   local head = ""
   if fmt == "table" or fmt == "box" or fmt == "md" then head = M.queries_text(rec, fmt) .. "\n" end
   common.emit(head .. body, opts)
-  return exit_code(rec)
+  return errors.run_code(rec)
 end
 
 function M.run_entry(opts, req)

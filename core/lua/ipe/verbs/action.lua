@@ -52,14 +52,6 @@ M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, {
 
 local SHORTHANDS = { { "export", "export" }, { "hunt", "hunt" }, { "run", "run" } }
 
-local function exit_code(rec)
-  if rec.outcome == "param" then return errors.USAGE end
-  if rec.outcome == "broken" or rec.outcome == "workspace" or rec.outcome == "not_found" then return errors.NOT_FOUND end
-  if rec.status == "ok" then return errors.OK end
-  return errors.NO_RESULT
-end
-M.exit_code = exit_code
-
 -- The action's given parameters: -p, the shorthand options and the positional target.
 local function given_params(opts, entry, target)
   local given = common.given(opts.param, "action")
@@ -128,7 +120,7 @@ function M.run(opts, pos)
   local req = insight.request(opts, index, entry, given)
   req.execute = opts.execute == true
   local rec = runner.run(req)
-  local code = exit_code(rec)
+  local code = errors.run_code(rec)
   if code == errors.USAGE or code == errors.NOT_FOUND then errors.raise(code, "%s", rec.message) end
   if rec.status == "error" then
     errors.failed("action '%s': %s", rec.script, escape.text(rec.message or "failed"))

@@ -42,14 +42,6 @@ M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, {
   { "refresh" }, { "as-hunt" },
 } }
 
--- The run's exit code from the record.
-function M.exit_code(rec)
-  if rec.outcome == "param" then return errors.USAGE end
-  if rec.outcome == "broken" or rec.outcome == "workspace" then return errors.NOT_FOUND end
-  if rec.status == "ok" then return errors.OK end
-  return errors.NO_RESULT
-end
-
 -- Find a script or fail with suggestions.
 function M.lookup(index, kind, name)
   local entry = discover.find(index, kind, name)
@@ -98,11 +90,11 @@ function M.run(opts, pos)
   if opts.as_hunt then return (require("ipe.hunting").as_hunt(opts, index, entry, given)) end
   local rec = runner.run(M.request(opts, index, entry, given))
   if rec.outcome == "param" or rec.outcome == "broken" or rec.outcome == "workspace" then
-    errors.raise(M.exit_code(rec), "%s", rec.message)
+    errors.raise(errors.run_code(rec), "%s", rec.message)
   end
   M.diagnose(rec)
   common.emit(render.run(rec, fmt, common.render_options(opts)), opts)
-  return M.exit_code(rec)
+  return errors.run_code(rec)
 end
 
 return M
