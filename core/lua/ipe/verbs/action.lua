@@ -6,7 +6,7 @@ local runner = require "ipe.runner"
 local render = require "ipe.render"
 local insight = require "ipe.verbs.insight"
 local hunting = require "ipe.hunting"
-local escape = require "ipe.render.escape"
+local textutil = require "ipe.textutil"
 
 local M = {}
 
@@ -106,7 +106,7 @@ local function emit_artifact(opts, fmt, rec)
   local to = opts.output and opts.output ~= "-" and opts.output
   if to then common.emit(render.run(rec, fmt, common.render_options(opts)), {}) end
   io.stderr:write(string.format("ipe-run: action '%s': exported %d indicator(s) as %s%s\n", rec.script, a.count,
-    a.format == "stix" and "a STIX 2.1 bundle" or a.format, to and " to " .. escape.text(to) or ""))
+    a.format == "stix" and "a STIX 2.1 bundle" or a.format, to and " to " .. textutil.visible(to) or ""))
 end
 
 function M.run(opts, pos)
@@ -123,7 +123,7 @@ function M.run(opts, pos)
   local code = errors.run_code(rec)
   if code == errors.USAGE or code == errors.NOT_FOUND then errors.raise(code, "%s", rec.message) end
   if rec.status == "error" then
-    errors.failed("action '%s': %s", rec.script, escape.text(rec.message or "failed"))
+    errors.failed("action '%s': %s", rec.script, textutil.visible(rec.message or "failed"))
   end
   if rec.followup then return followup(opts, req, rec) end
   if rec.artifact then emit_artifact(opts, fmt, rec) return code end

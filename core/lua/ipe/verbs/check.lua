@@ -3,7 +3,7 @@ local errors = require "ipe.errors"
 local discover = require "ipe.discover"
 local runner = require "ipe.runner"
 local fs = require "ipe.fs"
-local escape = require "ipe.render.escape"
+local textutil = require "ipe.textutil"
 
 local M = {}
 
@@ -50,7 +50,7 @@ function M.run(_, pos)
   for i, e in ipairs(list) do
     if metas[i].broken then
       bad = bad + 1
-      io.stdout:write("FAIL ", e.kind, " ", e.name, ": ", escape.text(metas[i].broken), "\n")
+      io.stdout:write("FAIL ", e.kind, " ", e.name, ": ", textutil.visible(metas[i].broken), "\n")
     else
       io.stdout:write("ok   ", e.kind, " ", e.name, "\n")
     end

@@ -247,7 +247,7 @@ local FORMATS = {
 -- The run
 ---------------------------------------------------------------------------
 
-local function escape_msg(s) return require("ipe.render.escape").text(s) end
+local function escape_msg(s) return require("ipe.textutil").visible(s) end
 
 local function setup_geo()
   local g = geo.default()

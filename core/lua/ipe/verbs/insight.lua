@@ -72,7 +72,7 @@ end
 function M.diagnose(rec)
   if rec.status == "error" then
     io.stderr:write("ipe-run: ", rec.kind, " '", rec.script, "': ",
-      require("ipe.render.escape").text(rec.message or "failed"), "\n")
+      require("ipe.textutil").visible(rec.message or "failed"), "\n")
   end
 end
 

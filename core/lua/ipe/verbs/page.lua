@@ -7,7 +7,7 @@ local discover = require "ipe.discover"
 local ipaddr = require "ipe.ipaddr"
 local proc = require "ipe.proc"
 local page = require "ipe.page"
-local escape = require "ipe.render.escape"
+local textutil = require "ipe.textutil"
 
 local M = {}
 
@@ -126,7 +126,7 @@ function M.run(opts, pos)
   page.filter(rec, filters)
   for _, p in ipairs(rec.panels) do
     if p.record.status == "error" then
-      io.stderr:write("ipe-run: page: panel '", p.id, "' failed: ", escape.text(p.record.message or "failed"), "\n")
+      io.stderr:write("ipe-run: page: panel '", p.id, "' failed: ", textutil.visible(p.record.message or "failed"), "\n")
     end
   end
   rec.timing.ms = (proc.monotonic() - started) * 1000
