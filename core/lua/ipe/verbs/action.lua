@@ -32,7 +32,7 @@ options:
   --hunt NAME          same as -p hunt=NAME (go-hunt)
   --run                same as -p run=true (go-hunt: run the hunt at once)
   --since, --from, --to  the window of read-only actions (activity-log; default 7d)
-  -f, --format FMT     table (default), box, json, csv or md
+  -f, --format FMT     table (default; also text), box, json, csv, md or html
   -o, --output FILE    write to FILE (atomically): an exported bundle if there is one,
                        else the report
   --timeout SECONDS    the run's time budget (default 10)

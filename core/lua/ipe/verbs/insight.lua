@@ -20,7 +20,7 @@ options:
   --since DURATION     window ending now: 7d (default), 12h, 30m, 2w
   --from TIME --to TIME  an explicit window (ISO 8601)
   -p, --param KEY=VALUE  set a script parameter (repeatable)
-  -f, --format FMT     table (default), box, json, csv or md
+  -f, --format FMT     table (default; also text), box, json, csv, md or html
   -o, --output FILE    write to FILE (atomically) instead of stdout
   --show-query         also print the queries the insight ran, with their bound values
   --as-hunt            copy the insight as a hunt with these parameters as its defaults
