@@ -51,9 +51,7 @@ end
 M.DEFAULT_HINT = 50   -- ms assumed for a panel never timed
 
 function M.timing_path()
-  local base = proc.getenv("XDG_STATE_HOME")
-  if not (base and base:sub(1, 1) == "/") then base = (proc.getenv("HOME") or "/tmp") .. "/.local/state" end
-  return base .. "/ipe/page-timing"
+  return require("ipe.xdg").dir("state") .. "/page-timing"
 end
 
 function M.load_timing(path)
