@@ -15,6 +15,9 @@
 --   textutil.is_bidi(cp)           -> whether cp is a bidi formatting character
 --   textutil.visible(s [, newline]) -> s with controls, bidi controls and invalid UTF-8 escaped
 --   textutil.lines(s)              -> the escaped lines of a multi-line text
+--   textutil.quote(v)              -> "'v'" for an error message (ipe.ipaddr, ipe.timeutil): cut
+--                                     to 80 bytes, every control, backslash and non-ASCII byte
+--                                     escaped (\n \r \t \\ \xNN), so the message stays one line
 --
 -- Measuring text for a terminal (columns, truncation) is rendering: ipe.render.escape.
 -- Pure functions; no errors are raised for any string input.
@@ -103,6 +106,17 @@ function M.lines(s)
   s = s:gsub("\r\n", "\n"):gsub("\t", "    ")
   for line in (s .. "\n"):gmatch("(.-)\n") do list[#list + 1] = M.visible(line) end
   return list
+end
+
+local QUOTE_ESCAPES = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t", ["\\"] = "\\\\" }
+
+local function escape_byte(c) return QUOTE_ESCAPES[c] or format("\\x%02x", byte(c)) end
+
+function M.quote(v)
+  local s = tostring(v)
+  if #s > 80 then s = sub(s, 1, 77) .. "..." end
+  if find(s, "[%c\\\128-\255]") then s = s:gsub("[%c\\\128-\255]", escape_byte) end
+  return "'" .. s .. "'"
 end
 
 return M
