@@ -45,7 +45,7 @@ M.ENVIRONMENT = {
   { "IPE_NOW", "the current time (as --now)" },
   { "IPE_PATH", "colon-separated folders holding your own insights/, hunts/ and actions/" },
   { "IPE_HOME", "the folder of the built-in insights, hunts and actions" },
-  { "IPE_FORMAT", "the default output format (table, box, json, jsonl, csv, md or html; where the verb writes it)" },
+  { "IPE_FORMAT", "the default output format" },
   { "IPE_TIMEOUT", "the default time budget of a script run, in seconds" },
   { "IPE_JOBS", "how many panels 'page' runs at once (default: the CPUs)" },
   { "IPE_GEOIP", "colon-separated MaxMind .mmdb files for geolocation (ip-details)" },
