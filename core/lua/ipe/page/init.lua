@@ -31,10 +31,15 @@ local M = {}
 M.GROUPS = groups.GROUPS
 M.GROUP_TITLES = groups.TITLES
 
-for _, name in ipairs({ "panels", "schedule", "commands", "filter" }) do
-  for k, v in pairs(require("ipe.page." .. name)) do
-    if type(v) == "function" or k == "PAGE_OPTIONS" then M[k] = v end
-  end
+local EXPORTS = {
+  panels = { "describe", "collect", "select", "given", "panel_params", "check_params", "PAGE_OPTIONS" },
+  schedule = { "cores", "parallelism", "start_order", "run", "timing_path", "load_timing", "save_timing" },
+  commands = { "window_args", "hunt_command", "action_command" },
+  filter = { "parse_where", "parse_columns", "parse_sort", "filter" },
+}
+for module, names in pairs(EXPORTS) do
+  local sub = require("ipe.page." .. module)
+  for _, k in ipairs(names) do M[k] = assert(sub[k], k) end
 end
 
 function M.status(records)
