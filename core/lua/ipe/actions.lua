@@ -534,7 +534,8 @@ function M.service(req, ctx, rec)
       if not A.executing and (change == "create" or change == "update" or change == "remove" or change == "edit") then
         change = "would " .. change
       end
-      rows[i] = { s.operation, s.target, change, s.result, s.detail or "" }
+      local null = result.null
+      rows[i] = { s.operation or null, s.target or null, change or null, s.result or null, s.detail or "" }
     end
     local tbl = result.table{ id = "steps", title = A.executing and "What was done" or "What would be done",
       columns = { { "Operation", "text" }, { "Target", "text" }, { "Change", "text" }, { "Result", "text" },

@@ -90,8 +90,15 @@ local function execute(req, depth)
     return rec
   end
   if rec.status == "skipped" then return rec end
-  local norm, problem = result.normalize(ret)
-  if not norm then rec.outcome, rec.status, rec.message = "failed", "error", "bad result: " .. problem return rec end
+  local okn, norm, problem, where = pcall(result.normalize, ret)
+  if not okn then norm, problem = nil, tostring(norm) end
+  if not norm then
+    rec.outcome, rec.status = "failed", "error"
+    -- where the section was built; else (a tail call leaves no frame) where run() begins
+    where = where or entry.path .. ":" .. debug.getinfo(script.run, "S").linedefined
+    rec.message = where .. ": bad result: " .. problem
+    return rec
+  end
   rec.status, rec.message, rec.sections = norm.status, norm.message, norm.sections
   return rec
 end
@@ -127,7 +134,7 @@ make_ctx = function(req, rec, depth)
       conn = c
       conn:set_deadline(req.timeout or M.DEFAULT_TIMEOUT)
       handle = dbmod.wrap(conn, { from = req.window and req.window.from_text, to = req.window and req.window.to_text,
-                                  now = req.now_text })
+                                  now = req.now_text }, req.entry.path)
     end
     return handle
   end
