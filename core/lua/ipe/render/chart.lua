@@ -10,6 +10,7 @@
 --   the largest value and the room left, then the value. Several series: one group of lines per
 --   label, one line per series (label on the group's first line, series name on each line).
 --   A positive value always gets at least "▏"; zero, negative, null and non-numbers get no bar.
+--   sec.max, when set, is the top of the scale instead of the largest value (100 for percentages).
 -- time chart: rows like a bar chart with shortened time labels while the buckets fit in
 --   max_rows (default 48); otherwise a line "<first> … <last>  <n> hours" and, per series, a
 --   sparkline (▁▂▃▄▅▆▇█, blank for null) with "min X  max Y  total Z" under it (these label
@@ -72,6 +73,7 @@ end
 local function bar(v, top, width)
   v = num(v)
   if not v or v <= 0 or top <= 0 then return "" end
+  v = min(v, top) -- a fixed scale (sec.max) clips what lies above it
   local eighths = max(1, floor(v / top * width * 8 + 0.5))
   local full, part = floor(eighths / 8), eighths % 8
   return rep("█", full) .. (EIGHTHS[part] or "")
@@ -105,7 +107,7 @@ local function bar_lines(sec, width, value_text)
     end
   end
   local bw = max(1, width - lw - 1 - (multi and nw + 1 or 0) - 1 - vw)
-  local top, lines = largest(sec.series), {}
+  local top, lines = sec.max or largest(sec.series), {}
   for i, label in ipairs(labels) do
     for s, series in ipairs(sec.series) do
       local head = pad(s == 1 and truncate(label, lw) or "", lw) .. " "
