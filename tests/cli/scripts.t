@@ -42,12 +42,25 @@ my $x = script('insight', 'x', 'sources = { "SigninLogs" },', <<'LUA');
     return result.from_query(rows, cols, { SignIns = "count" }, "Sign-ins")
 LUA
 
-# 14: at run time, the script's file:line and SQLite's message, without the binding's prefix
+# 14: at run time, the script's file:line and SQLite's message, without the binding's prefix: the
+# line of the literal holding the fault when the statement is known from the text (as check
+# finds it), else the line of the call
 {
     my ($out, $err, $rc) = ipe({ env => \%env }, 'insight', 'x', '1.2.3.4', '--db', $db);
     is($rc, 1, 'SQL error at run time: exit 1');
-    is($err, "ipe-run: insight 'x': $x:7: no such column: AppDisplayNam\n", 'SQL error at run time: the script\'s file:line, no sqlite: prefix');
+    is($err, "ipe-run: insight 'x': $x:8: no such column: AppDisplayNam\n", 'SQL error at run time: the script\'s file:line, no sqlite: prefix');
     unlike($err, qr/ipe\/db\.lua/, 'SQL error at run time: the runtime\'s own file is not named');
+    my $dyn = script('insight', 'dynamic-sql', 'sources = { "SigninLogs" },', <<'LUA');
+    local col = p.ip and "AppDisplayNam"
+    return result.from_query(ctx.db:query("SELECT " .. col .. " FROM SigninLogs"))
+LUA
+    ($out, $err, $rc) = ipe({ env => \%env }, 'insight', 'dynamic-sql', '1.2.3.4', '--db', $db);
+    is($err, "ipe-run: insight 'dynamic-sql': $dyn:8: no such column: AppDisplayNam\n", 'SQL built at run time: the line of the call');
+    ($out, $err, $rc) = ipe({ env => \%env }, 'check', $dyn);
+    is($out, "ok   insight dynamic-sql\n1 script(s) checked, 0 with problems\n", 'SQL built at run time: check does not guess it');
+    ($out, $err, $rc) = ipe({ env => \%env }, 'check', $x, '--db', "$dir/none.db");
+    is($rc, 3, 'check --db with a missing workspace: exit 3');
+    like($err, qr/^ipe-run: no workspace at \Q$dir\E\/none\.db; /, 'check --db with a missing workspace: one line naming it');
 }
 
 # 14: check finds it without running the script, against the workspace or a fresh schema

@@ -77,6 +77,22 @@ local function sql_message(e)
 end
 M.sql_message = sql_message
 
+-- fault_line(conn, sql, script) -> the line of the script that holds the fault of a
+-- failed statement (the literal with the misspelt column), when the statement is one
+-- `ipe-run check` can rebuild from the script's text (ipe.lint) and SQLite says where
+-- in it the fault is; else nil (the message then names the line of the call).
+local function fault_line(conn, sql, script)
+  if not script then return nil end
+  local _, _, offset = conn:compile(sql)
+  if not offset then return nil end
+  local lint = require "ipe.lint"
+  local text = require("ipe.fs").read(script, 4 * 1024 * 1024)
+  if not text then return nil end
+  for _, st in ipairs(lint.statements(lint.tokens(text), M.wrap(conn, {}))) do
+    if st.text == sql then return lint.line_of(st.value, offset) end
+  end
+end
+
 -- M.wrap(conn, window [, script]) -> handle; conn is an ipe.sqlite connection, script
 -- the path of the script using it (its errors name that file's line).
 function M.wrap(conn, window, script)
@@ -100,6 +116,8 @@ function M.wrap(conn, window, script)
     if not ok then
       local msg = sql_message(rows)
       if not msg then error(rows, 0) end
+      local okl, line = pcall(fault_line, private.conn, sql, script)
+      if okl and line then error(script .. ":" .. line .. ": " .. msg, 0) end
       raise(msg)
     end
     return rows, cols

@@ -51,11 +51,15 @@ local function entries_for(paths)
   return list
 end
 
--- The schema to compile against: the workspace when there is one, else a fresh one in memory.
+-- The schema to compile against: the workspace named by --db or IPE_DB (an error when it
+-- cannot be read), else the default workspace when it is usable, else a fresh one in memory.
 local function schema_conn(opts)
+  local env = require("ipe.proc").getenv("IPE_DB")
   local path = workspace.path(opts.db)
-  if opts.db or require("ipe.fs").stat(path) then return workspace.open_reader(path) end
-  local conn = assert(require("ipe.sqlite").open(":memory:", "rwc"))
+  if opts.db or (env and env ~= "") then return workspace.open_reader(path) end
+  local ok, conn = pcall(workspace.open_reader, path)
+  if ok then return conn end
+  conn = assert(require("ipe.sqlite").open(":memory:", "rwc"))
   require("ipe.schema").migrate(conn)
   return conn
 end
