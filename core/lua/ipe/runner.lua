@@ -202,7 +202,12 @@ local function failure(req, why, out)
   elseif why == "cpu" then msg = string.format("used up its CPU budget (%gs)", budget)
   elseif why == "error" and tostring(out):find("not enough memory", 1, true) then
     msg = string.format("exceeded its memory budget (%d MB)", (req.memory or M.DEFAULT_MEMORY) / 1048576)
-  else msg = "the worker process failed (" .. tostring(why) .. "): " .. tostring(out) end
+  else
+    -- one line: the traceback only with -v
+    local text = tostring(out)
+    if not req.verbose then text = text:match("^[^\n]*") end
+    msg = "the worker process failed (" .. tostring(why) .. "): " .. text
+  end
   return { script = req.entry.name, kind = req.entry.kind, path = req.entry.path, status = "error",
            outcome = why == "timeout" and "timeout" or "failed", message = msg, params = {},
            sections = {}, queries = {} }
