@@ -81,7 +81,8 @@ for my $case (['jit-loop', qr/ran out of time \(budget 2s\)/, 2],
     like($out, qr/"key":"probe-evil-type","value":"nil"/, 'deep tamper: another script sees result.COLUMN_TYPES unchanged');
     ($out, $err, $rc) = ipe(@tamper, '-p', 'status=bogus');
     is($rc, 1, 'deep tamper: a status added to the script\'s copy of result.STATUSES is refused (exit 1)');
-    is($err, "ipe-run: insight 'module-deep-tamper': bad result: unknown status 'bogus'\n",
+    is($err, "ipe-run: insight 'module-deep-tamper': $fixtures/insights/module-deep-tamper.lua:11: bad result: "
+           . "unknown status 'bogus' (use ok, empty, error or skipped)\n",
        'deep tamper: the runtime validates with its own status list');
 }
 
