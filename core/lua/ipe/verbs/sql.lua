@@ -21,10 +21,12 @@ options:
   --since, --from, --to   the window bound to :from and :to
   -f, --format FMT        table (default), box, json, csv or md
   -o, --output FILE       write to FILE (atomically)
+  --width N               fit tables and charts to N columns (default: $COLUMNS,
+                          else the terminal's width, else 80)
   --timeout SECONDS       interrupt the query after this long (default 60)
 ]]
 
-M.options = { common.WINDOW, common.OUTPUT, { { "param", "p", arg = true, multi = true }, { "timeout", arg = true } } }
+M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, { { "param", "p", arg = true, multi = true }, { "timeout", arg = true } } }
 
 local function column_types(rows, cols)
   local types = {}
@@ -32,7 +34,7 @@ local function column_types(rows, cols)
     local t = "number"
     for _, r in ipairs(rows) do
       local v = r[j]
-      if type(v) == "string" then t = v:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$") and t == "number" and "time" or "text" end
+      if type(v) == "string" then t = v:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$") and (t == "number" or t == "time") and "time" or "text" end
       if type(v) == "boolean" then t = "bool" end
       if t == "text" then break end
     end
@@ -46,6 +48,8 @@ function M.run(opts, pos)
   if not sql or not sql:find("%S") then errors.usage('sql: no statement given; usage: ipe-run sql "SELECT ..."') end
   if #pos > 1 then errors.usage("sql: give the statement as one argument (quote it)") end
   local fmt = common.format(opts)
+  local timeout = common.seconds(opts, "timeout", 60, 3600)
+  local ropts = common.render_options(opts)
   local now = common.now(opts)
   local w = common.window(opts, now)
   local path = workspace.check(workspace.path(opts.db))
@@ -66,14 +70,14 @@ function M.run(opts, pos)
   for _, name in ipairs(dbmod.param_names(sql)) do
     if binds[name] == nil then errors.usage("sql: no value for :%s (use -p %s=VALUE)", name, name) end
   end
-  conn:set_deadline(tonumber(opts.timeout) or 60)
+  conn:set_deadline(timeout)
   local qok, rows, cols = pcall(conn.query, conn, sql, binds)
   if not qok then errors.failed("sql: %s", tostring(rows):gsub("^sqlite: ", "")) end
   local rec = { script = "sql", kind = "sql", title = "query", params = {}, status = #rows > 0 and "ok" or "empty",
     message = #rows == 0 and "the query returned no rows" or nil,
     sections = { { kind = "table", columns = column_types(rows, cols), rows = rows } },
     queries = { { sql = sql, params = {} } } }
-  common.emit(render.run(rec, fmt, common.render_options(opts)), opts)
+  common.emit(render.run(rec, fmt, ropts), opts)
   return #rows > 0 and 0 or errors.NO_RESULT
 end
 
