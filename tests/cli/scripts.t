@@ -124,6 +124,9 @@ LUA
     my ($out) = ipe({ env => \%env }, 'check', $path, '--db', $db);
     is($out, "FAIL insight writes: $path:7: not authorized\n1 script(s) checked, 1 with problems\n",
        'check: a write is not authorized');
+    ($out) = ipe({ env => \%env }, 'check', $path);
+    is($out, "FAIL insight writes: $path:7: not authorized\n1 script(s) checked, 1 with problems\n",
+       'check without a workspace: a write is not authorized either');
 }
 
 # 15: check catches unknown column types in from_query and result.table

@@ -61,6 +61,7 @@ local function schema_conn(opts)
   if ok then return conn end
   conn = assert(require("ipe.sqlite").open(":memory:", "rwc"))
   require("ipe.schema").migrate(conn)
+  conn:readonly_guard() -- scripts read only: a write is an error here as in a run
   return conn
 end
 
