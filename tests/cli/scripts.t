@@ -210,6 +210,18 @@ LUA
     ok(length($b) / 3 < 10, 'max = 100: 20 does not fill the bar (the scale is fixed, not the largest value)');
     ($out) = ipe({ env => \%env }, 'insight', 'percent-low', '1.2.3.4', '--db', $db, '-f', 'json');
     like($out, qr/"max":100/, 'max is in the JSON');
+    # the SVG bars of the HTML rendering: the same chart with max = 200 and without
+    for my $max ('max = 200,', '') {
+        script('insight', $max ? 'svg-max' : 'svg-auto', 'sources = {},', <<"LUA");
+    return result.chart{ chart = "bar", labels = { "a", "b" }, $max series = { { name = "n", values = { 50, 100 } } } }
+LUA
+    }
+    my @w;
+    for my $name ('svg-max', 'svg-auto') {
+        my ($html) = ipe({ env => \%env }, 'insight', $name, '1.2.3.4', '--db', $db, '-f', 'html');
+        push @w, [ $html =~ /<rect class="bar s1" x="[\d.]+" y="[\d.]+" width="([\d.]+)"/g ];
+    }
+    ok(@{$w[0]} == 2 && abs($w[0][1] * 2 - $w[1][1]) < 0.1, 'max = 200 in SVG: 100 takes half the width it takes on the largest-value scale');
 }
 
 # 16: a failed assertion names the test file's line
