@@ -171,6 +171,12 @@ my @bad = (
     ['bad-type', 'local c = result.table{ columns = { { "A", "cnt" } }, rows = {} }',
      "section 1 (table): column 'A' has unknown type 'cnt' (use text, ip, time, count, number, bytes, bool or json)"],
     ['bad-kind', 'local c = { kind = "pie" }', "section 1: unknown kind 'pie' (table, kv or chart)", 6],
+    ['bad-note', 'local c = result.kv{ items = { { "a", 1 } }, note = {} }', 'section 1 (kv): note must be a string, got a table'],
+    ['kv-function', 'local c = result.kv{ items = { { "a", function() end } } }',
+     "section 1 (kv): item 'a' holds a function (want a string, number, boolean or result.null)"],
+    ['not-a-section', 'local c = function() end',
+     'run() returned a function; return a section (result.table, kv or chart), a list of them or result.output{...}', 6],
+    ['output-sections', 'local c = result.output{ sections = 5 }', 'result.output: sections must be a list, got a number', 6],
 );
 for my $case (@bad) {
     my ($name, $code, $msg, $line) = @$case;

@@ -196,7 +196,11 @@ local function check_section(s, i)
   if type(s) ~= "table" then return describe(s, i) .. " is " .. a(s) .. ", not a section (result.table, kv or chart)" end
   local check = CHECKS[s.kind]
   if not check then return describe(s, i) .. ": unknown kind '" .. tostring(s.kind) .. "' (table, kv or chart)" end
-  local problem = check(s)
+  local problem
+  for _, f in ipairs({ "id", "title", "note" }) do
+    if s[f] ~= nil and type(s[f]) ~= "string" then problem = f .. " must be a string, got " .. a(s[f]) break end
+  end
+  problem = problem or check(s)
   if problem then return describe(s, i) .. ": " .. problem, origin[s] end
 end
 
