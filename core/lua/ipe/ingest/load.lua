@@ -11,11 +11,14 @@
 -- values as given, into the _Extra column as one JSON object (sorted keys), so
 -- nothing is dropped; so does a value that does not fit its column's type (a
 -- number column holding "Warning": the column stays NULL). A time that cannot
--- be read is an error of the record. IP columns are normalized (ipe.ipaddr);
--- "1.2.3.4:80" and "[v6]:443" are split, the port going to the table's port
--- column (SourceIP -> SourcePort, IpAddress -> IpPort, ...) or, without one,
--- to _Extra as "<column>Port". A missing TimeGenerated is taken from the
--- table's next time column in the record (CreatedDateTime, StartTime, ...),
+-- be read is an error of the record. IP columns hold a normalized address
+-- (ipe.ipaddr) or NULL: "1.2.3.4:80" and "[v6]:443" are split, the port going
+-- to the table's port column (SourceIP -> SourcePort, IpAddress -> IpPort, ...)
+-- or, without one, to _Extra as "<column>Port"; "", "-" and blanks are no value;
+-- anything else ("300.1.1.1", "1.2.3", "1.2.3.4,5.6.7.8") is kept in _Extra and
+-- counted in m.not_ip (per file: the summary line says how many). A missing
+-- TimeGenerated is taken from the table's next time column in the record
+-- (CreatedDateTime, StartTime, ...),
 -- else it is the ingestion time. Type is always the table's name (another
 -- value is kept in _Extra). Rows are inserted with one prepared statement per
 -- record shape (the columns present), positional binds only.
@@ -137,7 +140,7 @@ function M.mapper(db, tname, ctx)
   end
 
   -- tmin / tmax: the TimeGenerated span of the rows written ("" / "~" before any)
-  local m = { table = tname, rows = 0, fallback = {}, statements = 0, tmin = "~", tmax = "" }
+  local m = { table = tname, rows = 0, fallback = {}, statements = 0, tmin = "~", tmax = "", not_ip = 0 }
 
   -- key -> column index (false: no column) and whether it came by an alias
   local resolved, aliased = {}, {}
@@ -172,6 +175,7 @@ function M.mapper(db, tname, ctx)
   local node = root
   local extra, extra_kind
   local err
+  local not_ip = 0
 
   local function add(ci, v)
     if seen[ci] == gen then vals[slot[ci]] = v return end
@@ -223,9 +227,12 @@ function M.mapper(db, tname, ctx)
       if vkind == nil and type(v) == "string" then out = v else out = coerce.str(v, vkind) end
     elseif c == IP then
       if vkind == nil and type(v) == "string" then
+        if v == "" or v == "-" or not find(v, "%S") then return end
         local port
         out, port = coerce.ip(v)
-        if port then
+        if not out then
+          not_ip = not_ip + 1
+        elseif port then
           local pci = portcol[ci]
           if pci and seen[pci] ~= gen then
             add(pci, kind[pci] == STRING and coerce.number_text(port) or port)
@@ -236,7 +243,7 @@ function M.mapper(db, tname, ctx)
           end
         end
       else
-        out = coerce.str(v, vkind)
+        not_ip = not_ip + 1
       end
     elseif v == "" then
       return
@@ -299,6 +306,7 @@ function M.mapper(db, tname, ctx)
     node = root
     extra = nil
     err = nil
+    not_ip = 0
     m.lineno = lineno
     m.retype_to = nil
   end
@@ -343,6 +351,7 @@ function M.mapper(db, tname, ctx)
     end
     ndeferred = 0
     if err then return false, err end
+    m.not_ip = m.not_ip + not_ip
     if seen[tg_ci] ~= gen then
       local from
       for _, ci in ipairs(time_fallback) do
@@ -481,7 +490,7 @@ local function new_sink(run, src, det, state)
       m = M.mapper(db, tname, { now_text = run.now_text, route_type = run.opts.table == nil })
       run.mappers[tname] = m
     end
-    m.rows, m.fallback, m.tmin, m.tmax = 0, {}, "~", ""
+    m.rows, m.fallback, m.tmin, m.tmax, m.not_ip = 0, {}, "~", "", 0
     state.mappers[tname] = m
     state.order[#state.order + 1] = tname
     bulk(tname)
@@ -578,9 +587,10 @@ function M.ingest_file(run, path)
         local prev = previous(db, hash)
         if prev then refuse(src.name, prev) end
       end
-      local total, tables, counts = 0, {}, {}
+      local total, tables, counts, not_ip = 0, {}, {}, 0
       for _, tname in ipairs(state.order) do
         local m = state.mappers[tname]
+        not_ip = not_ip + m.not_ip
         if m.rows > 0 then
           tables[#tables + 1] = tname
           counts[tname] = m.rows
@@ -618,7 +628,8 @@ function M.ingest_file(run, path)
         for label, n in pairs(state.mappers[tname].fallback) do fallback[#fallback + 1] = { tname, label, n } end
       end
       return { rows = total, tables = tables, counts = counts, rejected = state.rejected, first = state.first,
-        skipped = state.skipped, skips = state.skips, fallback = fallback, format = det.format, name = src.name }
+        skipped = state.skipped, skips = state.skips, fallback = fallback, format = det.format, name = src.name,
+        not_ip = not_ip }
     end, function(e)
       if type(e) == "table" then return e end
       return debug.traceback(tostring(e), 2)
