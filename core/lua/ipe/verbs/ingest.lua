@@ -147,23 +147,50 @@ local function check_files(files)
   end
 end
 
--- open_workspace(path) -> writable connection (the workspace is created when missing)
+-- missing_dirs(dir) -> the folders of dir that do not exist yet, deepest first
+local function missing_dirs(dir)
+  local list = {}
+  while dir and dir ~= "" and not fs.stat(dir) do
+    list[#list + 1] = dir
+    dir = dir:match("^(.*)/[^/]*$")
+  end
+  return list
+end
+
+-- discard(ws): remove a workspace this run created and nothing went into (with the
+-- folders made for it): a refused ingest leaves no trace
+local function discard(ws)
+  for _, s in ipairs({ "", "-wal", "-shm", "-journal" }) do fs.remove(ws.path .. s) end
+  for _, d in ipairs(ws.dirs) do fs.remove(d) end
+end
+
+-- open_workspace(path) -> {db=, path=, created=, dirs=}: a writable connection (the
+-- workspace is created when missing). Nothing is written to a file that is refused:
+-- read-only (workspace.read_only: mode bits, honoured for root too), foreign or newer.
 local function open_workspace(path)
-  local created = false
+  local ws = { path = path, created = false, dirs = {} }
+  local ro = workspace.read_only(path)
+  if ro then
+    errors.failed("ingest: the workspace %s is read-only (%s); nothing was changed", escape.text(path), ro)
+  end
   local db, err
   if not fs.stat(path) then
     local dir = path:match("^(.*)/[^/]*$")
     if dir and dir ~= "" then
+      ws.dirs = missing_dirs(dir)
       local ok, e = fs.mkdir_p(dir, 448)
       if not ok then errors.not_found("ingest: cannot create %s", escape.text(e)) end
     end
     db, err = sqlite.open(path, "rwc")
-    created = true
+    ws.created = true
   else
     workspace.check(path)
     db, err = sqlite.open(path, "rw")
   end
-  if not db then errors.not_found("ingest: cannot open workspace %s: %s", escape.text(path), escape.text(err)) end
+  if not db then
+    if ws.created then discard(ws) end
+    errors.not_found("ingest: cannot open workspace %s: %s", escape.text(path), escape.text(err))
+  end
   local ok, e = pcall(function()
     db:exec("PRAGMA busy_timeout = 60000")
     schema.migrate(db)
@@ -171,18 +198,29 @@ local function open_workspace(path)
   end)
   if not ok then
     db:close()
-    if created then for _, s in ipairs({ "", "-wal", "-shm" }) do fs.remove(path .. s) end end
+    if ws.created then discard(ws) end
     local msg = tostring(type(e) == "table" and e.msg or e):gsub("^sqlite: ", "")
     if msg:find("locked", 1, true) or msg:find("busy", 1, true) then
       errors.failed("ingest: the workspace %s is locked by another writer; try again", escape.text(path))
+    end
+    if msg:find("readonly", 1, true) then
+      errors.failed("ingest: the workspace %s is read-only (%s); nothing was changed", escape.text(path), msg)
     end
     errors.not_found("ingest: %s: %s", escape.text(path), msg)
   end
   -- temp_store FILE, not MEMORY: with MEMORY SQLite sorts everything in one in-memory run,
   -- which the bulk index and rollup rebuilds pay for (see ipe.migrations.rollup's sorting)
   db:exec("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -262144; PRAGMA temp_store = FILE")
-  if created then say("created the workspace " .. path) end
-  return db
+  ws.db = db
+  if ws.created then say("created the workspace " .. path) end
+  return ws
+end
+
+-- open_rejects(path): --rejects is created before anything is loaded (an unwritable
+-- path fails first, with nothing written); the final list replaces it at the end
+local function open_rejects(path)
+  local ok, err = fs.write_atomic(path, "")
+  if not ok then errors.usage("ingest: cannot write the rejects file: %s", escape.text(tostring(err))) end
 end
 
 -- progress_bar() -> tick(src, rows), done() redrawing one line on stderr, or
@@ -262,11 +300,13 @@ function M.run(opts, pos)
   check_options(opts)
   check_files(pos)
   local now = common.now(opts)
-  local db = open_workspace(workspace.path(opts.db))
+  if opts.rejects then open_rejects(opts.rejects) end
+  local ws = open_workspace(workspace.path(opts.db))
+  local db = ws.db
   local tick, done = progress_bar()
   local run = { db = db, opts = opts, now = now, now_text = timeutil.format_time(now), say = say, rejects = {},
     mappers = {}, progress = tick }
-  local failed = false
+  local failed, loaded = false, 0
   for _, path in ipairs(pos) do
     local ok, res = xpcall(load.ingest_file, function(e)
       if type(e) == "table" then return e end
@@ -274,6 +314,7 @@ function M.run(opts, pos)
     end, run, path)
     if done then done() end
     if ok then
+      loaded = loaded + 1
       io.stdout:write(summary_line(res), "\n")
       report_details(res, opts)
     else
@@ -290,6 +331,10 @@ function M.run(opts, pos)
     io.stdout:flush()
   end
   db:close()
+  if ws.created and loaded == 0 then
+    discard(ws)
+    say("nothing was ingested: the new workspace " .. ws.path .. " is removed again")
+  end
   if opts.rejects then
     local text = #run.rejects > 0 and (table.concat(run.rejects, "\n") .. "\n") or ""
     local ok, err = fs.write_atomic(opts.rejects, text)
