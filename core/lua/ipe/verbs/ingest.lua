@@ -267,6 +267,7 @@ local function summary_line(res)
   local line = string.format("%s: %s into %s", escape.text(res.name), load.plural(res.rows, "row"), into)
   if res.rejected > 0 then line = line .. string.format(", %d rejected", res.rejected) end
   if res.skipped > 0 then line = line .. string.format(", %d skipped", res.skipped) end
+  if res.duplicates > 0 then line = line .. string.format(", %d already ingested", res.duplicates) end
   return line
 end
 
@@ -288,6 +289,10 @@ local function report_details(res, opts)
     local parts = {}
     for i, s in ipairs(list) do parts[i] = s[1] .. " (" .. s[2] .. ")" end
     say(string.format("%s: %s skipped: %s", name, load.plural(res.skipped, "record"), table.concat(parts, ", ")))
+  end
+  if res.duplicates > 0 then
+    say(string.format("%s: %d of %s were already loaded by %s: not loaded again (--force loads them)", name,
+      res.duplicates, load.plural(res.rows + res.duplicates, "record"), res.duplicates_of))
   end
   if res.rejected > 0 then
     say(string.format("%s: %s rejected%s%s", name, load.plural(res.rejected, "record"),
