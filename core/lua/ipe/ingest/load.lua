@@ -346,7 +346,12 @@ function M.mapper(db, tname, ctx)
       local j = perm[i]
       local ci, v = order[j], vals[j]
       if v ~= "" and not (fell_back and ci == tg_ci) then
-        if type(v) ~= "string" then v = type(v) == "number" and format("%.17g", v) or tostring(v) end
+        if type(v) == "number" then
+          -- exact digits (concat's %.14g would round a long integer)
+          if v % 1 ~= 0 or v >= 1e14 or v <= -1e14 then v = format("%.17g", v) end
+        elseif type(v) ~= "string" then
+          v = tostring(v)
+        end
         cbuf[n + 1], cbuf[n + 2] = cname[ci], v
         n = n + 2
       end
