@@ -94,16 +94,20 @@ local function file_error(fmt, ...)
 end
 M.file_error = file_error
 
--- encode_extra(values, kinds) -> '{"a":1,"b":"x"}' with sorted keys
-local function encode_extra(values, kinds)
+-- encode_extra(values, kinds [, plain]) -> '{"a":1,"b":"x"}' with sorted keys; with
+-- plain, also the same pairs as text whatever their kind ("a\2" .. "1"): what the
+-- record hash reads, so that 443 in JSON and "443" in CSV are the same value
+local function encode_extra(values, kinds, plain)
   local keys = {}
   for key in pairs(values) do keys[#keys + 1] = key end
   table.sort(keys)
-  local parts = {}
+  local parts, texts = {}, plain and {}
   for i, key in ipairs(keys) do
-    parts[i] = coerce.encode(key) .. ":" .. coerce.json_value(values[key], kinds[key])
+    local v = values[key]
+    parts[i] = coerce.encode(key) .. ":" .. coerce.json_value(v, kinds[key])
+    if plain then texts[i] = key .. "\2" .. tostring(v) end
   end
-  return "{" .. concat(parts, ",") .. "}"
+  return "{" .. concat(parts, ",") .. "}", plain and concat(texts, "\3")
 end
 M.encode_extra = encode_extra
 
@@ -326,9 +330,10 @@ function M.mapper(db, tname, ctx)
     m.retype_to = nil
   end
 
-  -- row_hash(fell_back) -> the record's keyed hash: the table and the row's column
+  -- row_hash(fell_back, extra_text) -> the record's keyed hash: the table and the row's column
   -- names and values in column order (whatever order the input gave them), without
-  -- empty values and without a TimeGenerated that was filled in (the ingestion time)
+  -- empty values, _Extra as its plain pairs (encode_extra), without a TimeGenerated
+  -- that was filled in (from the ingestion time or another time column)
   local cname, cbuf = {}, {}
   for i = 1, EXTRA do cname[i] = "\0" .. names[i] .. "\1" end
   local function perm_of()
@@ -338,13 +343,14 @@ function M.mapper(db, tname, ctx)
     node.perm = p
     return p
   end
-  local function row_hash(fell_back)
+  local function row_hash(fell_back, extra_text)
     local perm = node.perm or perm_of()
     local n = 1
     cbuf[1] = tname
     for i = 1, k do
       local j = perm[i]
       local ci, v = order[j], vals[j]
+      if ci == EXTRA then v = extra_text end
       if v ~= "" and not (fell_back and ci == tg_ci) then
         if type(v) == "number" then
           -- exact digits (concat's %.14g would round a long integer)
@@ -413,9 +419,14 @@ function M.mapper(db, tname, ctx)
     local tg = vals[slot[tg_ci]]
     if tg > m.tmax then m.tmax = tg end
     if tg < m.tmin then m.tmin = tg end
-    if extra then add(EXTRA, encode_extra(extra, extra_kind)) end
     local dedup = m.dedup
-    if dedup and not dedup(row_hash(fell_back)) then
+    local extra_text
+    if extra then
+      local json
+      json, extra_text = encode_extra(extra, extra_kind, dedup)
+      add(EXTRA, json)
+    end
+    if dedup and not dedup(row_hash(fell_back, extra_text)) then
       for j = 1, k do vals[j] = nil end
       m.dups = m.dups + 1
       gen = gen + 1
