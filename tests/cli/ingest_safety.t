@@ -233,7 +233,7 @@ my ($head, @records) = split /(?<=\n)/, slurp($CSV);
 {
     my $src = "$dir/ro-src.db";
     my ($out, $err, $rc) = ipe('ingest', $CSV, '--db', $src);
-    my @window = ('--from', '2024-06-01', '--to', '2024-06-10');
+    my @window = ('--from', '2024-06-01', '--to', '2024-06-10', '--timeout', '60');
     my $check = sub {
         my ($label, $db, $why) = @_;
         my $before = state_of($db);
