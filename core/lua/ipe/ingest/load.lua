@@ -24,7 +24,15 @@
 -- ... COMMIT): a malformed record aborts the file with "name:line: reason" and
 -- nothing of it is written, unless run.opts.skip_bad (the record is rejected
 -- and the rest goes in). Re-ingesting content already in the ingest log is
--- refused unless run.opts.force. A large file into a table it will at least
+-- refused unless run.opts.force, and so is a file all of whose records are in:
+-- each row's keyed hash (row_hash: the table, the column names and values in
+-- column order, empty values and a filled-in TimeGenerated left out, _Extra as
+-- plain text) goes into _ipe_ingest_records with the ingest id; a record an
+-- earlier ingest loaded is skipped and counted (new_dedup), the n-th copy of a
+-- record within one file being a record of its own. 53 bits: with 10 million
+-- records in a workspace, the chance that any two different ones collide is
+-- about 1 in 100. With --table T, a file none of whose columns is one of T's own
+-- (GENERIC: the columns every table has do not count) is refused unless --force. A large file into a table it will at least
 -- double has that table's indexes dropped and rebuilt in the same transaction
 -- (sorting once is cheaper than inserting into every index row by row; the
 -- rebuild runs under ipe.migrations.rollup's sorting(): cache-sized sort runs); when

@@ -26,9 +26,14 @@ and said on stderr; a workspace that does not exist yet is created.
 
 Each file goes in as one transaction: a malformed record aborts that file with
 file:line and the reason, and nothing of it is written (other files still go
-in). A file whose content was ingested before is refused. An interrupted ingest
-(even kill -9) leaves the workspace as it was before that file; readers (page,
-insight, sql) keep working while it runs.
+in). Duplicates are recognized by their records (table and mapped values, in any
+format or column order): a file whose records were all ingested before is
+refused, naming the ingest that loaded them; a file that overlaps loads only its
+new records and says how many were skipped. A refused file changes nothing (a
+workspace the run created is removed again); a read-only workspace (no write
+permission bit on it or its folder, even for root) is refused in one line. An
+interrupted ingest (even kill -9) leaves the workspace as it was before that
+file; readers (page, insight, sql) keep working while it runs.
 
 options:
   --table T         the table for CSV / JSON records (default: detected)
@@ -45,8 +50,9 @@ options:
   --skip-bad        write the good records and reject the malformed ones: their
                     count and the first ten reasons on stderr
   --rejects FILE    with --skip-bad: every rejected record's reason, one per line
-                    (written atomically)
-  --force           ingest content that was ingested before (duplicates rows)
+                    (created before anything is loaded, written atomically)
+  --force           ingest records that were ingested before (duplicates rows),
+                    and a file --table maps none of the columns of (into _Extra)
   --no-bulk         keep the table's indexes while loading a big file (by
                     default a file that at least doubles a table has its
                     indexes rebuilt once, before the commit: faster)
@@ -72,8 +78,8 @@ IPv4, "1.2.3.4:80" and "[2001:db8::1]:443" split into address and port.
 
 Records are limited to 1 MiB, JSON documents to 1 GiB; input must be UTF-8.
 exit codes: 0 every file ingested, 1 a file failed or was refused (the others
-were still ingested), 2 usage or bad option, 3 an input file or the workspace
-is missing or is not one.
+were still ingested) or the workspace is read-only, 2 usage or bad option (an
+unwritable --rejects), 3 an input file or the workspace is missing or is not one.
 ]]
 
 M.options = { { { "table", arg = true }, { "format", arg = true }, { "search-key", arg = true }, { "alias", arg = true },
