@@ -30,8 +30,8 @@
 -- plain text) goes into _ipe_ingest_records with the ingest id; a record an
 -- earlier ingest loaded is skipped and counted (new_dedup), the n-th copy of a
 -- record within one file being a record of its own. 53 bits: with 10 million
--- records in a workspace, the chance that any two different ones collide is
--- about 1 in 100. With --table T, a file none of whose columns is one of T's own
+-- records in a table, the chance that any two different ones collide is
+-- about 1 in 200. With --table T, a file none of whose columns is one of T's own
 -- (GENERIC: the columns every table has do not count) is refused unless --force. A large file into a table it will at least
 -- double has that table's indexes dropped and rebuilt in the same transaction
 -- (sorting once is cheaper than inserting into every index row by row; the
@@ -103,8 +103,9 @@ end
 M.file_error = file_error
 
 -- encode_extra(values, kinds [, plain]) -> '{"a":1,"b":"x"}' with sorted keys; with
--- plain, also the same pairs as text whatever their kind ("a\2" .. "1"): what the
--- record hash reads, so that 443 in JSON and "443" in CSV are the same value
+-- plain, also the same pairs as text whatever their kind ("a\2" .. "1"), empty values
+-- left out: what the record hash reads, so that 443 in JSON and "443" in CSV are the
+-- same value and "" in JSON is the CSV's empty cell
 local function encode_extra(values, kinds, plain)
   local keys = {}
   for key in pairs(values) do keys[#keys + 1] = key end
@@ -113,7 +114,7 @@ local function encode_extra(values, kinds, plain)
   for i, key in ipairs(keys) do
     local v = values[key]
     parts[i] = coerce.encode(key) .. ":" .. coerce.json_value(v, kinds[key])
-    if plain then texts[i] = key .. "\2" .. tostring(v) end
+    if plain and v ~= "" then texts[#texts + 1] = key .. "\2" .. tostring(v) end
   end
   return "{" .. concat(parts, ",") .. "}", plain and concat(texts, "\3")
 end
