@@ -25,7 +25,11 @@ local function paren(main, extra)
   return main or extra
 end
 
-local function organization(r) return paren(r.organization or r.isp, r.organization and r.isp) end
+-- Without an ISP database, the holder of the IP's autonomous system, said as such.
+local function organization(r)
+  if not (r.organization or r.isp) and r.as_organization then return r.as_organization .. " (AS holder)" end
+  return paren(r.organization or r.isp, r.organization and r.isp)
+end
 
 local function asn(r)
   if not r.asn then return r.as_organization end

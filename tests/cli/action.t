@@ -94,7 +94,7 @@ my $id;
     my ($o, $err, $rc) = ipe('audit', '--db', $db, '--action', 'ip-ranges');
     is($rc, 1, 'audit --action with no entries: exit 1');
     ($o, $err, $rc) = ipe('audit', '--db', $db, '--limit', 'x');
-    is($err, "ipe-run: audit: --limit must be a whole number from 1, got 'x'\n", 'audit --limit: checked');
+    is($err, "ipe-run: audit: --limit must be a whole number from 1 to 1000000, got 'x'\n", 'audit --limit: checked');
 }
 
 # STIX export: atomically to a file, parsed back, compared with the table
@@ -186,7 +186,8 @@ my $id;
     like($out, qr/^hunt\.edit\s+89\.160\.20\.128\s+would edit\s+copy hunt 'ip-everywhere' as 'ip-everywhere-89-160-20-128' with ip=89\.160\.20\.128, open \Q$editor\E on it, run the copy\s+\Q$home\E\/hunts\/ip-everywhere-89-160-20-128\.lua$/m,
          'go-hunt: the plan');
     ok(!-e "$home/hunts", 'go-hunt plan: nothing copied');
-    ($out) = run_ok('go-hunt --run', 0, 'action', 'go-hunt', $C2, '--hunt', 'hosts-contacting-ip', '--run', '--db', $db);
+    ($out) = run_ok('go-hunt --run', 0, { env => { COLUMNS => 250 } }, 'action', 'go-hunt', $C2, '--hunt', 'hosts-contacting-ip',
+                    '--run', '--db', $db);
     like($out, qr/\A-- hunt hosts-contacting-ip: query 1 \(ip=89\.160\.20\.128 /, 'go-hunt --run: the hunt ran at once');
     like($out, qr/^wks-007\s+10\.0\.2\.17\s+2,880\s/m, 'go-hunt --run: its results');
     my ($o, $err, $rc) = ipe({ env => \%env }, 'action', 'go-hunt', $C2, '--execute', '--db', $db, '-f', 'csv');

@@ -20,7 +20,7 @@ sub run_ok {
 }
 
 # --help on every verb
-for my $verb (qw(insight list help check sql test demo page hunt action audit enrich ingest migrate)) {
+for my $verb (qw(insight list help check sql test demo page hunt action audit enrich geo ingest migrate)) {
     my ($out) = run_ok("$verb --help", 0, $verb, '--help');
     like($out, qr/^usage: ipe-run \Q$verb\E/, "$verb --help prints its usage");
 }
@@ -40,7 +40,7 @@ for my $verb (qw(insight list help check sql test demo page hunt action audit en
 
 # list, help, check
 {
-    my ($out) = run_ok('list insights', 0, 'list', 'insights');
+    my ($out) = run_ok('list insights', 0, 'list', 'insights', '--width', 200);
     like($out, qr/^insight\s+remote-connections\s+offline,network/m, 'list shows remote-connections');
     like($out, qr/^insight\s+anomalies-count\s+offline,anomaly/m, 'list shows anomalies-count');
     ($out) = run_ok('list --category anomaly', 0, 'list', '--category', 'anomaly', '-f', 'csv');
@@ -159,6 +159,8 @@ SKIP: {
 }
 
 # bad input: one line, documented exit code
+my $notes = tmpdir() . '/notes.db';
+spew($notes, "not a demo workspace\n");
 my @bad = (
     [['insight', 'remote-connections', '1.2.3.999', '--db', $db], 2,
      "ipe-run: insight 'remote-connections': parameter 'ip': '1.2.3.999' is not an IP address\n"],
@@ -194,7 +196,7 @@ my @bad = (
     [['sql', 'SELECT :x', '--db', $db], 2, "ipe-run: sql: no value for :x (use -p x=VALUE)\n"],
     [['demo', '--events', 'lots', '--db', "$db.new"], 2,
      "ipe-run: demo: --events must be a whole number from 10239 to 100000000, got 'lots'\n"],
-    [['demo', '--db', $db], 2, "ipe-run: demo: $db already exists; add --force to replace it\n"],
+    [['demo', '--db', $notes], 2, "ipe-run: demo: $notes is not a demo workspace; refusing to replace it (add --force to replace it anyway, or choose another --db)\n"],
 );
 for my $case (@bad) {
     my ($args, $want_rc, $want_err) = @$case;

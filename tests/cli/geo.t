@@ -84,7 +84,7 @@ sub rows {
     my ($out, $err, $rc) = run(geo_env(''), 'insight', 'ip-details', '10.0.0.1');
     is($rc, 0, 'no database configured: still exit 0 (status ok)');
     like($out, qr/^Class:\s+private \(RFC 1918\)$/m, 'no database: the class');
-    like($out, qr/^No geo database is configured, so only the class is shown\. To add one, set IPE_GEOIP to a colon-separated list of \.mmdb files/m,
+    like($out, qr/^No geo database is configured, so only the class is shown\. To add one, run 'ipe-run geo fetch' \(the free DB-IP Lite databases\), or set IPE_GEOIP to a colon-separated list of \.mmdb files/m,
          'no database: says so and how to configure one');
     unlike($out, qr/Geo databases consulted/, 'no database: no databases table');
     ($out, $err, $rc) = run(geo_env(''), 'insight', 'ip-details', '100.64.1.1', '-f', 'json');

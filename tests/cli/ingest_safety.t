@@ -288,7 +288,7 @@ my ($head, @records) = split /(?<=\n)/, slurp($CSV);
     ($out, $err, $rc) = ipe('sql', $long, '--db', $db, '--timeout', '120', '-f', 'csv');
     is("$rc $out", "0 count(*)\r\n3000000\r\n", '--timeout 120 raises it');
     ($out, $err, $rc) = ipe('sql', 'SELECT 1', '--db', $db, '--memory', 'lots');
-    is("$rc $err", "2 ipe-run: sql: --memory: 'lots' is not a number of megabytes (16-65536)\n", '--memory lots: usage');
+    is("$rc $err", "2 ipe-run: --memory: 'lots' is not a whole number of megabytes\n", '--memory lots: usage');
 }
 
 done_testing();

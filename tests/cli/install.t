@@ -15,6 +15,8 @@ is($rc, 0, 'make install PREFIX= succeeds');
 ok(-x "$prefix/bin/ipe-run", 'the binary is installed');
 ok(-f "$prefix/share/man/man1/ipe-run.1", 'the man page is installed');
 ok(-f "$prefix/share/ipe/insights/remote-connections.lua", 'the insights are installed');
+ok(-f "$prefix/share/ipe/data/demo-geo/$_", "the demo's geo data: $_ is installed")
+    for qw(GeoIP2-City-Test.mmdb GeoIP2-ISP-Test.mmdb GeoLite2-ASN-Test.mmdb LICENSE-APACHE LICENSE-MIT README.md);
 
 my $db = demo_db();
 my $cwd = tmpdir();
@@ -24,5 +26,8 @@ like($out, qr{^insight,remote-connections,.*,\Q$prefix\E/share/ipe/insights/remo
      'the installed binary finds its scripts in $PREFIX/share/ipe');
 $out = `'$prefix/bin/ipe-run' insight remote-connections 89.160.20.128 --db '$db' --now 2026-11-27T12:00:00Z -f csv 2>&1`;
 like($out, qr/^wks-007,10\.0\.2\.17,outbound,443\/tcp,allow,1440,/m, 'and runs them from any directory');
+$out = `'$prefix/bin/ipe-run' insight ip-details 89.160.20.128 --db '$db' -f csv 2>&1`;
+like($out, qr/^City,Link\x{c3}\x{b6}ping,"GeoIP2-City-Test\.mmdb \(MaxMind test data, not real\)",2026-02-04\r$/m,
+     'the installed binary finds the demo workspace\'s geo databases in $PREFIX/share/ipe/data/demo-geo');
 chdir $root;
 done_testing();

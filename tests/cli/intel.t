@@ -135,10 +135,66 @@ sub sent { my ($provider) = @_; scalar grep { / \Q$provider\E / } $mock->request
     is($k2->{Status}, 'not_configured', 'no AbuseIPDB key: not_configured');
     is($rc, 1, 'not_configured exits 1');
     is($k2->{_status}, 'skipped', 'not_configured: the run is skipped, not failed');
-    is($k2->{_message}, 'AbuseIPDB: no credentials: set IPE_ABUSEIPDB_API_KEY ' .
-             '(or key in [provider.abuseipdb] of the config file)', 'the message names the variable and the key');
+    is($k2->{_message}, 'AbuseIPDB: not asked: set IPE_ABUSEIPDB_API_KEY ' .
+             "(or key in [provider.abuseipdb] of $cfg)", 'the message names the variable, the key and the config file');
     is($err, '', 'a skipped run writes nothing on stderr');
     is(sent('abuseipdb'), $abuse_before, 'nothing was sent without a key');
+}
+
+# 2b. Only configured providers are asked (issue 11 item 7): without a key or `enabled = true`
+# no provider — GreyNoise and OTX included — receives a request, on the insight or the page,
+# and the page is not partial because of them, even with no network at all.
+{
+    my $cfg = config(nokeys => 1);
+    my $before = scalar $mock->requests;
+    my %how = (greynoise => "set IPE_GREYNOISE_API_KEY, or add [provider.greynoise] enabled = true to $cfg",
+               otx => "set IPE_OTX_API_KEY, or add [provider.otx] enabled = true to $cfg");
+    for my $p (qw(greynoise otx)) {
+        my ($kv, $err, $rc) = run_json(env_for($cfg), $p, '9.9.9.3');
+        is($kv->{Status}, 'not_configured', "$p without a key or enabled = true: not_configured");
+        is($kv->{Message}, "not asked: $how{$p}", "$p: the panel says how to enable it");
+        is($kv->{_status}, 'skipped', "$p: skipped, not failed");
+    }
+    my ($out, $err, $rc) = ipe({ env => env_for($cfg) }, 'page', '9.9.9.3', '--db', $db, '--only', 'insights', '-f', 'json', @SLOW);
+    my $page = eval { decode_json($out) } || {};
+    is(scalar $mock->requests, $before, 'not configured: the mock received no request at all (insights and page)');
+    is($page->{status}, 'empty', 'the page is not partial because of providers never enabled');
+    is($rc, 0, 'the page exits 0');
+    is_deeply([ map { $_->{provider} } @{ $page->{not_asked} || [] } ],
+              [ 'Microsoft Defender Threat Intelligence', 'VirusTotal', 'Recorded Future', 'Anomali ThreatStream',
+                'AbuseIPDB', 'GreyNoise', 'AlienVault OTX' ], 'the page names the seven providers not asked');
+    my ($gn) = grep { $_->{panel} eq 'greynoise-ip' } @{ $page->{not_asked} || [] };
+    is($gn->{message}, "not asked: $how{greynoise}", 'and says how to enable each');
+    ($out) = ipe({ env => env_for($cfg) }, 'page', '9.9.9.3', '--db', $db, '--only', 'insights', @SLOW);
+    like($out, qr/^not asked \(not configured\): Microsoft Defender Threat Intelligence, VirusTotal, Recorded Future, Anomali ThreatStream, AbuseIPDB, GreyNoise, AlienVault OTX — each panel says how to enable it$/m,
+         'the text page says which providers were not asked');
+    ($out) = ipe({ env => env_for($cfg) }, 'page', '9.9.9.3', '--db', $db, '--only', 'insights', '-f', 'html', @SLOW);
+    like($out, qr/not asked \(not configured\): Microsoft Defender Threat Intelligence, VirusTotal, Recorded Future, Anomali ThreatStream, AbuseIPDB, GreyNoise, AlienVault OTX</,
+         'and so does the HTML page');
+
+    # no network: every base_url is a closed port; nothing is enabled, so nothing is partial
+    my $dir = tmpdir();
+    my $text = join '', map { "[provider.$_]\nbase_url = http://127.0.0.1:9/$_\n" } @PROVIDERS;
+    spew("$dir/config", $text);
+    chmod 0600, "$dir/config";
+    ($out, $err, $rc) = ipe({ env => env_for("$dir/config") }, 'page', '9.9.9.3', '--db', $db, '--only', 'insights', '-f', 'json', @SLOW);
+    $page = eval { decode_json($out) } || {};
+    is($page->{status}, 'empty', 'no network, no provider enabled: not partial');
+    is_deeply($page->{failed}, [], 'no network, no provider enabled: no failed panel');
+
+    # enabled = true: GreyNoise is asked without a key
+    my $on = config(nokeys => 1, extra => { greynoise => 'enabled = true' });
+    $before = sent('greynoise');
+    my ($kv) = run_json(env_for($on), 'greynoise', '9.9.9.4');
+    is(sent('greynoise'), $before + 1, 'enabled = true: GreyNoise was asked');
+    ok((grep { m{^ok greynoise GET /ok/greynoise/v3/community/9\.9\.9\.4 auth=missing$} } $mock->requests),
+       'enabled = true: asked without a key');
+    # enabled = false: never asked, even with a key
+    my $off = config(extra => { virustotal => 'enabled = false' });
+    $before = sent('virustotal');
+    ($kv) = run_json(env_for($off), 'virustotal', '9.9.9.5');
+    is($kv->{Message}, "not asked: turned off (enabled = false in [provider.virustotal] of $off)", 'enabled = false: not asked');
+    is(sent('virustotal'), $before, 'enabled = false: nothing sent');
 }
 
 # 3. --offline: nothing goes out, the cache still answers.

@@ -290,7 +290,7 @@ my @bad = (
      "ipe-run: page: -p expects panel.key=value (e.g. -p observed-in-organization.limit=20), got 'limit=3'\n"],
     [['page', $C2, '-p', 'timeline.top=3', $ws], 2, "ipe-run: page: insight 'timeline' has no parameter 'top' (parameters: ip)\n"],
     [['page', $C2, '--since', '7x', $ws], 2, "ipe-run: --since: '7x' is not a duration (use e.g. 7d, 12h, 30m)\n"],
-    [['page', $C2, '--timeout', '0', $ws], 2, "ipe-run: --timeout: '0' is not a number of seconds (0-3600)\n"],
+    [['page', $C2, '--timeout', '0', $ws], 2, "ipe-run: --timeout: '0' must be more than 0 seconds\n"],
     [['page', $C2, '--db', '/nonexistent/ws.db'], 3,
      "ipe-run: no workspace at /nonexistent/ws.db; create one with 'ipe-run demo' (a demo workspace) or choose one with --db / IPE_DB\n"],
 );

@@ -13,6 +13,7 @@ package MockTI;
 # html502, huge (a 50 MB body with its Content-Length), hugechunked (50 MB, no
 # length), reset (the connection is reset), partial (fewer bytes than the
 # Content-Length), echo401 (a 401 whose JSON error text repeats every request header).
+# With files => {...} it also serves static files (geo database downloads, see serve_file).
 # The MDTI token endpoint is /<mode>/mdti-login/<tenant>/oauth2/v2.0/token.
 #
 # With keys => {provider => value} the mock checks each provider's
@@ -174,10 +175,30 @@ sub huge {
     for (1 .. 800) { send_all($c, $chunk) or return }
 }
 
+# Static files (geo database downloads): files => { '/path' => [status, body, {headers}] }, the
+# query string ignored; with license_key => K a request for a path under license_prefix (default
+# every path) must carry license_key=K in its query (else 401). Logged as "file <METHOD> <path> key=<ok|missing|bad|unchecked>" (never the key).
+sub serve_file {
+    my ($c, $opts, $method, $path) = @_;
+    my ($p, $q) = split /\?/, $path, 2;
+    my $f = $opts->{files}{$p} or return 0;
+    my %q = map { my ($k, $v) = split /=/, $_, 2; ($k, $v // '') } split /&/, $q // '';
+    s/%([0-9A-Fa-f]{2})/chr hex $1/ge for values %q;
+    my $prefix = $opts->{license_prefix} // '/';
+    my $key = !defined $opts->{license_key} || index($p, $prefix) != 0 ? 'unchecked'
+            : !defined $q{license_key} ? 'missing' : $q{license_key} eq $opts->{license_key} ? 'ok' : 'bad';
+    log_line($opts->{log}, "file $method $p key=$key");
+    if ($key eq 'missing' || $key eq 'bad') { reply($c, 401, 'Invalid license key', type => 'text/plain'); return 1 }
+    my ($status, $body, $h) = @$f;
+    reply($c, $status, $body, type => 'application/octet-stream', %{ $h || {} });
+    return 1;
+}
+
 sub handle {
     my ($c, $opts) = @_;
     my ($method, $path, $h, $body) = read_request($c);
     return unless $method;
+    return if $opts->{files} && serve_file($c, $opts, $method, $path);
     my ($mode, $provider, $rest) = $path =~ m{^/([^/]+)/([^/]+)(/[^?]*)?} or return reply($c, 400, '{}');
     $rest //= '';
     my $auth = $provider eq 'mdti-login' ? 'unchecked' : auth_state($opts->{keys}, $provider, $h);

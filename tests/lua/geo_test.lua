@@ -460,7 +460,7 @@ T.case("ip-details with no database: the class and how to configure one", functi
   T.eq(rec.status, "ok")
   T.eq(#rec.sections, 1)
   T.eq(kv(rec).Class, "shared (RFC 6598, carrier-grade NAT)")
-  T.like(rec.sections[1].note, "^No geo database is configured, so only the class is shown%. To add one, set IPE_GEOIP ")
+  T.like(rec.sections[1].note, "^No geo database is configured, so only the class is shown%. To add one, run 'ipe%-run geo fetch' %(the free DB%-IP Lite databases%), or set IPE_GEOIP ")
   T.eq(rec.message, rec.sections[1].note)
 end)
 

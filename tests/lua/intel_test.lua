@@ -14,6 +14,7 @@ local quota = require "ipe.intel.quota"
 local sqlite = require "ipe.sqlite"
 local proc = require "ipe.proc"
 local cjson = require "cjson"
+local result = require "ipe.result"
 
 local here = debug.getinfo(1, "S").source:match("^@(.*)/tests/lua/[^/]*$") or "."
 local FIX = here .. "/tests/fixtures/ti-responses"
@@ -169,6 +170,9 @@ local KEYS = {
   ["provider.anomali"] = { user = "analyst", key = "anomali-key-0003" },
   ["provider.recorded-future"] = { key = "rf-key-0004" },
   ["provider.mdti"] = { tenant_id = "contoso", client_id = "app-1", client_secret = "mdti-secret-0005" },
+  -- the keyless ones are asked only when enabled explicitly
+  ["provider.greynoise"] = { enabled = "true" },
+  ["provider.otx"] = { enabled = "true" },
 }
 
 local function copy(t)
@@ -277,14 +281,20 @@ T.case("not_configured names the environment variables and the config keys", fun
   local send, log = transport(function() return json_response(200, VT_OK) end)
   local e = new_engine{ transport = send, config = {} }
   T.eq(e:lookup{ provider = "virustotal", ip = "8.8.8.8" }.message,
-       "no credentials: set IPE_VT_API_KEY (or key in [provider.virustotal] of the config file)")
+       "not asked: set IPE_VT_API_KEY (or key in [provider.virustotal] of the config file)")
   T.eq(e:lookup{ provider = "mdti", ip = "8.8.8.8" }.message,
-       "no credentials: set IPE_MDTI_TOKEN, or IPE_MDTI_TENANT_ID, " ..
+       "not asked: set IPE_MDTI_TOKEN, or IPE_MDTI_TENANT_ID, " ..
        "IPE_MDTI_CLIENT_ID and IPE_MDTI_CLIENT_SECRET (or token or tenant_id+client_id+client_secret in [provider.mdti] of the config file)")
   T.eq(e:lookup{ provider = "anomali", ip = "8.8.8.8" }.status, "not_configured")
+  -- the keyless providers too: not configured, not asked
+  T.eq({ e:lookup{ provider = "greynoise", ip = "8.8.8.8" }.status, e:lookup{ provider = "greynoise", ip = "8.8.8.8" }.message },
+       { "not_configured", "not asked: set IPE_GREYNOISE_API_KEY, or add [provider.greynoise] enabled = true to the config file" })
+  T.eq(e:lookup{ provider = "otx", ip = "8.8.8.8" }.message,
+       "not asked: set IPE_OTX_API_KEY, or add [provider.otx] enabled = true to the config file")
   T.eq(#log, 0)
-  -- keyless providers go without a key; the environment wins over the file
-  T.eq(e:lookup{ provider = "greynoise", ip = "8.8.8.8" }.status, "ok")
+  -- a keyless provider enabled in the config file goes without a key; the environment wins over the file
+  local on = new_engine{ transport = send, config = { ["provider.greynoise"] = { enabled = "true" } } }
+  T.eq(on:lookup{ provider = "greynoise", ip = "8.8.8.8" }.status, "ok")
   T.eq(log[1].headers.key, nil)
   local e2 = new_engine{ transport = send, config = { ["provider.virustotal"] = { key = "from-file-1" } },
                          env = { IPE_VT_API_KEY = "from-env-22" } }
@@ -550,6 +560,56 @@ T.case("defender TI: client credentials become a bearer token", function()
   T.eq(log[#log].headers.Authorization, "Bearer given-token-1", "a given token skips the flow")
 end)
 
+T.case("only configured providers are asked: a key, enabled = true; enabled = false turns one off", function()
+  local send, log = transport(function() return json_response(200, VT_OK) end)
+  local function status(config, env, id)
+    local a = new_engine{ transport = send, config = config, env = env }:lookup{ provider = id, ip = "8.8.8.8" }
+    return a.status .. ": " .. (a.message or "")
+  end
+  -- a key alone enables a keyless provider (environment or file)
+  T.eq(status({}, { IPE_GREYNOISE_API_KEY = "gn-env-0001" }, "greynoise"):sub(1, 4), "ok: ")
+  T.eq(log[#log].headers.key, "gn-env-0001")
+  status({ ["provider.otx"] = { key = "otx-file-0002" } }, {}, "otx")
+  T.eq(log[#log].headers["X-OTX-API-KEY"], "otx-file-0002")
+  local n = #log
+  -- enabled = false: never asked, even with a key
+  T.eq(status({ ["provider.virustotal"] = { key = "vt-key-0001", enabled = "false" } }, {}, "virustotal"),
+       "not_configured: not asked: turned off (enabled = false in [provider.virustotal] of the config file)")
+  T.eq(status({ ["provider.greynoise"] = { enabled = "no" } }, { IPE_GREYNOISE_API_KEY = "gn-env-0001" }, "greynoise"),
+       "not_configured: not asked: turned off (enabled = false in [provider.greynoise] of the config file)")
+  -- enabled = true does not stand in for a key a provider needs
+  T.eq(status({ ["provider.abuseipdb"] = { enabled = "true" } }, {}, "abuseipdb"),
+       "not_configured: not asked: set IPE_ABUSEIPDB_API_KEY (or key in [provider.abuseipdb] of the config file)")
+  -- a value that is not a boolean is the provider's configuration error, and nothing goes out
+  T.eq(status({ ["provider.otx"] = { enabled = "maybe" } }, {}, "otx"),
+       "error: config [provider.otx] of the config file: enabled 'maybe' is not true or false")
+  T.eq(#log, n)
+  -- the config file's own path, home as ~
+  local e = intel.new{ config = { path = "/home/ana/.config/ipe/config", sections = {} }, budget = 5,
+                       getenv = function(k) return k == "HOME" and "/home/ana" or nil end, perform_many = send,
+                       state_path = fresh_state() }
+  T.eq(e:lookup{ provider = "greynoise", ip = "8.8.8.8" }.message,
+       "not asked: set IPE_GREYNOISE_API_KEY, or add [provider.greynoise] enabled = true to ~/.config/ipe/config")
+  T.eq(#log, n)
+end)
+
+T.case("not_asked finds the providers a page did not ask", function()
+  local send = transport(function() return json_response(200, VT_OK) end)
+  local e = new_engine{ transport = send, config = {} }
+  local a = e:lookup{ provider = "greynoise", ip = "8.8.8.8" }
+  local card = result.normalize(intel.card(a, {}, {}))
+  T.eq({ intel.not_asked(card) }, { "GreyNoise",
+       "not asked: set IPE_GREYNOISE_API_KEY, or add [provider.greynoise] enabled = true to the config file" })
+  -- with the workspace's own indicators the panel is ok, and the provider still was not asked
+  local with_rows = result.normalize(intel.card(a, { { "2026-11-20T00:00:00Z", "C2" } }, { "LastUpdated", "ThreatType" }))
+  T.eq(with_rows.status, "ok")
+  T.eq((intel.not_asked(with_rows)), "GreyNoise")
+  local asked = new_engine{ transport = send }:lookup{ provider = "virustotal", ip = "8.8.8.8" }
+  T.eq(intel.not_asked(result.normalize(intel.card(asked, {}, {}))), nil)
+  T.eq(intel.not_asked({ status = "ok", sections = {} }), nil)
+  T.eq(intel.not_asked(nil), nil)
+end)
+
 T.case("lookup_many asks every provider in one batch", function()
   local batches = {}
   local function send(reqs)
@@ -807,7 +867,9 @@ mcase("mock: seven providers delayed 300 ms answer together", function()
   for i, a in ipairs(out) do v[i] = a.provider .. "=" .. a.status .. "/" .. a.verdict end
   T.eq(v, { "mdti=ok/malicious", "virustotal=ok/malicious", "recorded-future=ok/unknown", "anomali=ok/unknown",
             "abuseipdb=ok/suspicious", "greynoise=ok/harmless", "otx=ok/harmless" })
-  T.ok(wall < 0.9, string.format("took %.3fs (the token request and the lookups: two round trips)", wall))
+  -- Not a speed test: seven 300 ms answers one after another take at least 2.1 s, so anything
+  -- under 2 s proves the lookups overlapped (normally ~0.65 s: the token, then one round trip).
+  T.ok(wall < 2.0, string.format("took %.3fs: the seven lookups did not overlap", wall))
 end)
 
 mcase("mock: each fault gives its provider its status, the others still answer", function()

@@ -231,14 +231,20 @@ T.case("table format at the default width", function()
   T.eq(render.run(record(), "table", { width = 80 }), render.run(record()))
 end)
 
-T.case("table format fitted to 40 columns cuts the text column with …", function()
+T.case("a table too wide for 40 columns turns into one block per row: nothing is cut", function()
   T.eq(render.run(record(), "table", { width = 40 }), with_head({
     "",
     "Remote connections",
-    "Host           Remote IP  Events   Bytes",
-    "-------------  ---------  ------  ------",
-    "wks-001        10.0.0.5   12,345  1.5 MB",
-    "Linköping-fi…  10.0.0.7        3",
+    "[1] Host:      wks-001",
+    "    Remote IP: 10.0.0.5",
+    "    Events:    12,345",
+    "    Bytes:     1.5 MB",
+    "",
+    "[2] Host:",
+    "      Linköping-fileserver-02.corp.example.org",
+    "    Remote IP: 10.0.0.7",
+    "    Events:    3",
+    "    Bytes:",
     "",
     "Location",
     "Country: SE",
@@ -254,12 +260,13 @@ local function agents()
     rows = { { "wks-001", UA, 7 } } }
 end
 
-T.case("a long cell is cut at 40 columns and kept whole at 200", function()
-  T.eq(render.section(agents(), "table", { width = 40 }), lines({
+T.case("free text wraps between words at 80 columns, stays on one line at 200, never cut", function()
+  T.eq(render.section(agents(), "table", { width = 80 }), lines({
     "Agents",
-    "Host     User agent               Events",
-    "-------  -----------------------  ------",
-    "wks-001  Mozilla/5.0 (Windows N…       7",
+    "Host     User agent                                                       Events",
+    "-------  ---------------------------------------------------------------  ------",
+    "wks-001  Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36          7",
+    "         (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
   }))
   T.eq(render.section(agents(), "table", { width = 200 }), lines({
     "Agents",
@@ -267,14 +274,42 @@ T.case("a long cell is cut at 40 columns and kept whole at 200", function()
     "-------  " .. string.rep("-", #UA) .. "  ------",
     "wks-001  " .. UA .. "       7",
   }))
+  T.eq(render.section(agents(), "table", { width = 40 }), lines({
+    "Agents",
+    "[1] Host:       wks-001",
+    "    User agent: Mozilla/5.0 (Windows NT",
+    "                10.0; Win64; x64)",
+    "                AppleWebKit/537.36",
+    "                (KHTML, like Gecko)",
+    "                Chrome/120.0",
+    "                Safari/537.36",
+    "    Events:     7",
+  }))
 end)
 
-T.case("identifier columns are cut only after text columns are down to 5", function()
-  T.eq(text.fit({ 40, 9, 6 }, { 1, 2, false }, 30), { 15, 9, 6 })
-  T.eq(text.fit({ 40, 9, 6 }, { 1, 2, false }, 15), { 5, 5, 6 })
-  T.eq(text.fit({ 40, 30, 6 }, { 1, 1, false }, 40), { 17, 17, 6 })
-  T.eq(text.fit({ 40, 31, 6 }, { 1, 1, false }, 41), { 18, 17, 6 }, "spare column goes left")
-  T.eq(text.fit({ 3, 2 }, { 1, false }, 1), { 3, 2 }, "cannot fit: nothing cut below its width")
+T.case("record view: the row numbers keep the names aligned past [9]", function()
+  local rows = {}
+  for i = 1, 10 do rows[i] = { "10.0.0." .. i, string.rep("x", 60) .. " y", "2001:db8::" .. i } end
+  local out = render.section({ kind = "table", columns = { { name = "Time", type = "ip" }, { name = "Note" }, { name = "IPv6", type = "ip" } },
+    rows = rows }, "table", { width = 80 })
+  T.like(out, "\n%[9%]  Time: 10%.0%.0%.9\n")
+  T.like(out, "\n%[10%] Time: 10%.0%.0%.10\n")
+  T.like(out, "\n     Note: x+ y\n")
+end)
+
+T.case("wrap breaks between words and after commas, never inside one", function()
+  T.eq(text.wrap("offline,threat-intel,network", 12), { "offline,", "threat-intel,", "network" })
+  T.eq(text.wrap("a b c", 3), { "a b", "c" })
+  T.eq(text.wrap("89.160.20.128 is bad", 5), { "89.160.20.128", "is", "bad" }, "a long word runs past")
+  T.eq(text.wrap("short", 80), { "short" })
+end)
+
+T.case("fit: free-text columns shrink to their widest word, the others never", function()
+  T.eq(text.fit({ 40, 9, 6 }, { 10, 9, 6 }, 30), { 15, 9, 6 })
+  T.eq(text.fit({ 40, 9, 6 }, { 10, 9, 6 }, 24), nil, "the minimums do not fit")
+  T.eq(text.fit({ 40, 30, 6 }, { 5, 5, 6 }, 40), { 17, 17, 6 })
+  T.eq(text.fit({ 40, 31, 6 }, { 5, 5, 6 }, 41), { 18, 17, 6 }, "spare column goes left")
+  T.eq(text.fit({ 40, 8, 6 }, { 5, 8, 6 }, 20), { 6, 8, 6 })
 end)
 
 T.case("width below 20 is treated as 20", function()
@@ -377,7 +412,9 @@ T.case("kv rendering and an empty kv section", function()
   }))
   T.eq(render.section({ kind = "kv", items = {} }, "table"), "(no items)\n")
   T.eq(render.section({ kind = "kv", items = { { key = "Note", value = string.rep("x", 50) } } }, "table",
-    { width = 20 }), "Note: xxxxxxxxxxxxx…\n")
+    { width = 20 }), "Note: " .. string.rep("x", 50) .. "\n", "one long word runs past the width, whole")
+  T.eq(render.section({ kind = "kv", items = { { key = "Note", value = "aaaa bbbb cccc dddd" } } }, "table",
+    { width = 20 }), "Note: aaaa bbbb cccc\n      dddd\n", "a value wraps under itself")
 end)
 
 -- box format --------------------------------------------------------------------------------
@@ -402,15 +439,24 @@ T.case("box format", function()
   }))
 end)
 
-T.case("box format fitted to 40 columns keeps identifiers whole", function()
+T.case("box format too wide for 40 columns: one box per row, identifiers whole", function()
   T.eq(render.section(record().sections[1], "box", { width = 40 }), lines({
     "Remote connections",
-    "┌────────┬───────────┬────────┬────────┐",
-    "│ Host   │ Remote IP │ Events │  Bytes │",
-    "├────────┼───────────┼────────┼────────┤",
-    "│ wks-0… │ 10.0.0.5  │ 12,345 │ 1.5 MB │",
-    "│ Linkö… │ 10.0.0.7  │      3 │        │",
-    "└────────┴───────────┴────────┴────────┘",
+    "[1]",
+    "┌───────────┬──────────┐",
+    "│ Host      │ wks-001  │",
+    "│ Remote IP │ 10.0.0.5 │",
+    "│ Events    │ 12,345   │",
+    "│ Bytes     │ 1.5 MB   │",
+    "└───────────┴──────────┘",
+    "",
+    "[2]",
+    "┌───────────┬──────────────────────────────────────────┐",
+    "│ Host      │ Linköping-fileserver-02.corp.example.org │",
+    "│ Remote IP │ 10.0.0.7                                 │",
+    "│ Events    │ 3                                        │",
+    "│ Bytes     │                                          │",
+    "└───────────┴──────────────────────────────────────────┘",
   }))
 end)
 
@@ -455,6 +501,26 @@ T.case("bar chart with several series groups lines by label", function()
     "    out ██████▎ 300 B",
     "80  in  ██████████▍ 500 B",
     "    out",
+  }))
+end)
+
+T.case("bar chart: bars at most 40 columns however wide the output", function()
+  local out = render.section(bars(), "table", { width = 200 })
+  T.like(out, "\n443  " .. string.rep("█", 40) .. " 1,200\n")
+  T.unlike(out, string.rep("█", 41))
+end)
+
+T.case("bar chart: labels and series names are never cut; a label too wide gets its own line", function()
+  local long = "wks-021.contoso.com (10.0.4.80, outbound to 89.160.20.128 over 443/tcp)"
+  local sec = { kind = "chart", chart = "bar", labels = { long, "b" },
+    series = { { name = "a very long series name", values = { 4, 2 } }, { name = "x", values = { 1, 1 } } } }
+  T.eq(render.section(sec, "table", { width = 80 }), lines({
+    long,
+    "  a very long series name " .. string.rep("█", 40) .. " 4",
+    "  x                       " .. string.rep("█", 10) .. " 1",
+    "b",
+    "  a very long series name " .. string.rep("█", 20) .. " 2",
+    "  x                       " .. string.rep("█", 10) .. " 1",
   }))
 end)
 

@@ -523,20 +523,39 @@ function M.service(req, ctx, rec)
     return add_step(step)
   end
 
+  local CHANGES = { create = true, update = true, remove = true, edit = true }
+
+  -- executed: say so when every step found its change already made
+  local function executed_mode(list)
+    for _, s in ipairs(list) do if CHANGES[s.change] then return "executed" end end
+    return "executed — nothing needed to change"
+  end
+
+  -- an export is made even in a plan: say so rather than "nothing was changed"
+  local function plan_mode(list)
+    for _, s in ipairs(list) do
+      if s.change == "export" then
+        return "plan only — the workspace was not changed; add --execute to act (the export was made all the same)"
+      end
+    end
+    return "plan only — nothing was changed; add --execute to act"
+  end
+
   function A.report()
     local kv = result.kv{ id = "action", title = (A.executing and "Done: " or "Plan: ") .. ctx.name, items = {
-      { "Mode", A.executing and "executed" or "plan only — nothing was changed; add --execute to act" },
+      { "Mode", A.executing and executed_mode(steps) or plan_mode(steps) },
       { "User", A.user }, { "Time", A.now, "time" },
     } }
     local rows = {}
     for i, s in ipairs(steps) do
       local change = s.change
-      if not A.executing and (change == "create" or change == "update" or change == "remove" or change == "edit") then
+      if not A.executing and CHANGES[change] then
         change = "would " .. change
       end
       rows[i] = { s.operation, s.target, change, s.result, s.detail or "" }
     end
-    local tbl = result.table{ id = "steps", title = A.executing and "What was done" or "What would be done",
+    local tbl = result.table{ id = "steps", title = A.executing and "What was done"
+      or plan_mode(steps):find("export", 1, true) and "What would be done (the export was made)" or "What would be done",
       columns = { { "Operation", "text" }, { "Target", "text" }, { "Change", "text" }, { "Result", "text" },
                   { "Details", "text" } }, rows = rows }
     return result.output{ status = "ok", sections = { kv, tbl } }

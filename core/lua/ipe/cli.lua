@@ -9,7 +9,7 @@ local escape = require "ipe.render.escape"
 local M = {}
 
 M.VERBS = { "insight", "page", "hunt", "action", "list", "help", "check", "sql", "test", "demo",
-            "enrich", "ingest", "audit", "migrate" }
+            "enrich", "geo", "ingest", "audit", "migrate" }
 
 local function verb_module(name)
   for _, v in ipairs(M.VERBS) do
@@ -31,6 +31,39 @@ function M.available_verbs()
   return list
 end
 
+-- The options every verb takes and the environment, as {term, description}: the source of
+-- 'ipe-run --help' and of the manual page (ipe.manual), so the two cannot drift.
+M.GLOBAL_OPTIONS = {
+  { "--db PATH", "the workspace (default: $IPE_DB, else $XDG_DATA_HOME/ipe/workspace.db)" },
+  { "--now TIME", "pin the current time (ISO 8601; also $IPE_NOW), for reproducible runs" },
+  { "-v, --verbose", "tracebacks and more detail on errors" },
+  { "-h, --help", "help for a verb: ipe-run <verb> --help" },
+}
+
+M.ENVIRONMENT = {
+  { "IPE_DB", "the workspace file (as --db)" },
+  { "IPE_NOW", "the current time (as --now)" },
+  { "IPE_PATH", "colon-separated folders holding your own insights/, hunts/ and actions/" },
+  { "IPE_HOME", "the folder of the built-in insights, hunts and actions" },
+  { "IPE_FORMAT", "the default output format" },
+  { "IPE_TIMEOUT", "the default time budget of a script run, in seconds" },
+  { "IPE_JOBS", "how many panels 'page' runs at once (default: the CPUs)" },
+  { "IPE_GEOIP", "colon-separated MaxMind .mmdb files for geolocation (ip-details)" },
+  { "IPE_CONFIG", "the configuration file (default $XDG_CONFIG_HOME/ipe/config; not readable by others)" },
+  { "COLUMNS", "the width text output is fitted to (--width overrides it)" },
+  { "NO_COLOR", "never use colour" },
+  { "EDITOR", "the editor of 'hunt --edit', 'insight --as-hunt' and 'action go-hunt'" },
+}
+
+M.EXIT_CODES = "0 ok, 1 no result or script failure, 2 usage or bad parameter, "
+  .. "3 not found (script or workspace), 4 internal error"
+
+local function term_lines(lines, list)
+  local w = 0
+  for _, t in ipairs(list) do w = math.max(w, #t[1]) end
+  for _, t in ipairs(list) do lines[#lines + 1] = string.format("  %-" .. w .. "s  %s", t[1], t[2]) end
+end
+
 function M.usage()
   local lines = {
     "usage: ipe-run <verb> [options] [arguments]",
@@ -41,18 +74,20 @@ function M.usage()
     "verbs:",
   }
   for _, v in ipairs(M.available_verbs()) do lines[#lines + 1] = string.format("  %-9s %s", v[1], v[2]) end
-  for _, l in ipairs({
-    "",
-    "options for every verb:",
-    "  --db PATH      the workspace (default: $IPE_DB, else $XDG_DATA_HOME/ipe/workspace.db)",
-    "  --now TIME     pin the current time (ISO 8601; also $IPE_NOW), for reproducible runs",
-    "  -v, --verbose  tracebacks and more detail on errors",
-    "  -h, --help     help for a verb: ipe-run <verb> --help",
-    "",
-    "exit codes: 0 ok, 1 no result or script failure, 2 usage or bad parameter,",
-    "            3 not found (script, workspace), 4 internal error",
-    "See ipe-run(1) and 'ipe-run help insight <name>'.",
-  }) do lines[#lines + 1] = l end
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "options for every verb:"
+  term_lines(lines, M.GLOBAL_OPTIONS)
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "environment:"
+  term_lines(lines, M.ENVIRONMENT)
+  lines[#lines + 1] = ""
+  local line = "exit codes:"
+  for code in (M.EXIT_CODES .. ", "):gmatch("(.-), ") do   -- broken between codes only
+    if #line + #code + 2 > 80 then lines[#lines + 1] = line; line = "           " end
+    line = line .. " " .. code .. ","
+  end
+  lines[#lines + 1] = line:sub(1, -2)
+  lines[#lines + 1] = "See ipe-run(1) (also 'ipe-run help --man | man -l -') and 'ipe-run help <name>'."
   return table.concat(lines, "\n") .. "\n"
 end
 

@@ -1492,6 +1492,54 @@ local function has_rollup(db)
   return db:query("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_ipe_ip_activity'")[1][1] > 0
 end
 
+---------------------------------------------------------------------------
+-- The demo marker: a demo workspace says so in _ipe_meta, with the rows it was
+-- built with, so that `ipe-run demo` replaces a demo workspace freely and never
+-- one that holds anything else (a real workspace, or a demo one with data added).
+---------------------------------------------------------------------------
+M.MARK_KEY = "demo"
+M.GEO_KEY = "demo_geo"
+-- ipe's own tables whose rows are the user's (ingests, audited actions, IP ranges).
+local OWN_TABLES = { "_ipe_ingest", "_ipe_audit", "_ipe_ip_ranges" }
+
+-- fingerprint(db) -> "Table=count,..." over the Sentinel tables and OWN_TABLES that exist.
+function M.fingerprint(db)
+  local present = {}
+  for _, row in ipairs(db:query("SELECT name FROM sqlite_master WHERE type = 'table'")) do present[row[1]] = true end
+  local names = {}
+  for _, t in ipairs(schema.tables) do names[#names + 1] = t.name end
+  for _, t in ipairs(OWN_TABLES) do names[#names + 1] = t end
+  table.sort(names)
+  local parts = {}
+  for _, name in ipairs(names) do
+    if present[name] then parts[#parts + 1] = name .. "=" .. db:query("SELECT count(*) FROM " .. name)[1][1] end
+  end
+  return concat(parts, ",")
+end
+
+-- mark(db, info, geo_files): record that db is a demo workspace (info: a short text, e.g. the
+-- seed and events) with its rows as they are now, and the bundled geo databases that belong to
+-- it (a list of file names in the demo geo folder; nil = none; ipe.geo reads them back).
+function M.mark(db, info, geo_files)
+  local set = db:prepare("INSERT OR REPLACE INTO _ipe_meta (key, value) VALUES (?, ?)")
+  set:run(M.MARK_KEY, info .. "; rows " .. M.fingerprint(db))
+  if geo_files and #geo_files > 0 then set:run(M.GEO_KEY, concat(geo_files, ":")) end
+end
+
+local function meta_value(db, key)
+  local ok, rows = pcall(db.query, db, "SELECT value FROM _ipe_meta WHERE key = :k", { k = key })
+  return ok and rows[1] and rows[1][1] or nil
+end
+
+-- is_demo(db) -> true | false, why: a demo workspace whose rows are still those it was built with.
+function M.is_demo(db)
+  local mark = meta_value(db, M.MARK_KEY)
+  if not mark then return false, "not a demo workspace" end
+  local rows = mark:match("; rows (.*)$")
+  if rows ~= M.fingerprint(db) then return false, "a demo workspace with data added or removed since it was built" end
+  return true
+end
+
 function M.build(db, opts)
   local events, seed, N, progress = check_opts(db, opts)
   math.randomseed(seed)

@@ -2,9 +2,10 @@
 -- connection type and anonymizer flags — from the MaxMind DB files the user configures,
 -- plus the IP's class (private, shared, ...) which needs no database. ctx.geo is this.
 --
--- Databases: $IPE_GEOIP (a colon-separated list of paths; set but empty = none), else
--- `paths` in the [geoip] section of the config file (same syntax; "~/" is $HOME). Each file
--- is opened once per process. Recognized by the metadata database_type: GeoIP2/GeoLite2
+-- Databases: $IPE_GEOIP (a colon-separated list of paths; set but empty = none), else a demo
+-- workspace's own bundled test databases (see M.DEMO_FILES), else `paths` in the [geoip]
+-- section of the config file (same syntax; "~/" is $HOME), else the databases `ipe-run geo
+-- fetch` installed in $XDG_DATA_HOME/ipe/geo. Each file is opened once per process. Recognized by the metadata database_type: GeoIP2/GeoLite2
 -- City, Country, ASN, ISP, Connection-Type, Anonymous-IP (and Anonymous-Plus),
 -- Residential-Proxy, Domain, Enterprise; the flat ip-location-db layout (country_code,
 -- state1, state2, city, postcode, latitude, longitude, timezone) by its fields. Any other
@@ -22,10 +23,10 @@
 --                           (ipaddr.normalize). Cached per combination of records: read-only
 --                           but for merged.text, the caller's (one rendering of the record).
 --   g:verify() -> problems  the whole-tree check of every database (drops those that fail)
---   geo.default() -> the process-wide set from IPE_GEOIP / the config file (opened once)
+--   geo.default([db_path]) -> the process-wide set for a workspace (opened once per workspace)
 --   geo.configure(paths) -> replaces the process-wide set (workers forked later inherit it);
 --                           geo.configure(nil) forgets it
---   geo.configured() -> paths, where they came from ("IPE_GEOIP", "<config> [geoip] paths", nil)
+--   geo.configured([db_path]) -> paths, where they came from, test_data (see M.configured)
 --   geo.lookup(ip), geo.databases()        the same on the default set
 --   geo.service(request, ctx, record)      ctx.geo: {lookup=, databases=, configured=, howto=}
 --
@@ -134,6 +135,7 @@ local KINDS = {
 
 local PROBES = { "8.8.8.8", "1.1.1.1", "81.2.69.160", "216.160.83.56", "89.160.20.128",
                  "2001:4860:4860::8888", "2001:218::1" }
+M.PROBES = PROBES -- well-known addresses (and the test databases' own) that sample a database
 local FLAT_KEYS = { "country_code", "state1", "state2", "postcode", "city", "latitude", "longitude", "timezone" }
 
 local function basename(path) return path:match("([^/]+)/*$") or path end
@@ -153,8 +155,12 @@ local function flat_layout(reader)
   return false
 end
 
-local function describe_db(path)
-  local db = { path = path, file = basename(path), status = "ok" }
+-- What a test database's file name says in every output (its values are made up).
+M.TEST_DATA_LABEL = " (MaxMind test data, not real)"
+
+local function describe_db(path, test_data)
+  local db = { path = path, file = basename(path) .. (test_data and M.TEST_DATA_LABEL or ""), status = "ok",
+               test_data = test_data or nil }
   local reader, err = mmdb.open(path)
   if not reader then
     db.status, db.error = "error", err
@@ -179,14 +185,15 @@ end
 local Geo = {}
 Geo.__index = Geo
 
--- open(paths) -> geo set over the list of paths (in order; duplicates are opened once).
-function M.open(paths)
+-- open(paths [, test_data]) -> geo set over the list of paths (in order; duplicates are opened
+-- once). test_data: the databases hold made-up values (the demo's); every file name says so.
+function M.open(paths, test_data)
   local g = setmetatable({ dbs = {}, merged = {}, merged_n = 0 }, Geo)
   local dup = {}
   for _, p in ipairs(paths or {}) do
     if not dup[p] then
       dup[p] = true
-      g.dbs[#g.dbs + 1] = describe_db(p)
+      g.dbs[#g.dbs + 1] = describe_db(p, test_data)
     end
   end
   g.open_dbs = {}
@@ -215,7 +222,7 @@ function Geo:verify()
 end
 
 local PUBLIC_DB = { "file", "path", "type", "kind", "layout", "build_epoch", "build_date", "ip_version",
-                    "node_count", "status", "error" }
+                    "node_count", "status", "error", "test_data" }
 
 function Geo:databases()
   local out = {}
@@ -462,52 +469,138 @@ local function split_paths(text, home)
   return out
 end
 
--- configured() -> paths, source ("IPE_GEOIP" | "<config path> [geoip] paths" | nil)
-function M.configured()
+-- The bundled demo databases: MaxMind's test databases (made-up values for a few networks,
+-- among them the demo's story IPs), in <home>/data/demo-geo (the source tree, or
+-- $PREFIX/share/ipe). Only a demo workspace uses them: it records their names in _ipe_meta.
+M.DEMO_FILES = { "GeoIP2-City-Test.mmdb", "GeoIP2-ISP-Test.mmdb", "GeoLite2-ASN-Test.mmdb",
+                 "GeoIP2-Connection-Type-Test.mmdb", "GeoIP2-Anonymous-IP-Test.mmdb", "GeoIP2-Domain-Test.mmdb" }
+local DEMO_KNOWN = {}
+for _, f in ipairs(M.DEMO_FILES) do DEMO_KNOWN[f] = true end
+
+function M.demo_dir()
+  local home = require("ipe.discover").home()
+  return home and home .. "/data/demo-geo" or nil
+end
+
+-- demo_files() -> the names of M.DEMO_FILES present in demo_dir(), in that order.
+function M.demo_files()
+  local dir, out = M.demo_dir(), {}
+  if not dir then return out end
+  local fs = require "ipe.fs"
+  for _, f in ipairs(M.DEMO_FILES) do
+    local st = fs.stat(dir .. "/" .. f)
+    if st and st.type == "file" then out[#out + 1] = f end
+  end
+  return out
+end
+
+-- The databases `ipe-run geo fetch` installs: $XDG_DATA_HOME/ipe/geo/*.mmdb.
+function M.fetched_dir() return require("ipe.workspace").data_dir() .. "/geo" end
+
+local RANK = { city = 1, enterprise = 1, isp = 2, asn = 3, country = 4 }
+local function name_rank(name)
+  local lower = name:lower()
+  for _, k in ipairs({ "enterprise", "city", "isp", "asn", "country" }) do
+    if lower:find(k, 1, true) then return RANK[k] end
+  end
+  return 9
+end
+
+-- fetched() -> the .mmdb files in fetched_dir(): city first, then ISP, ASN, country, others.
+function M.fetched()
+  local dir = M.fetched_dir()
+  local names = require("ipe.fs").list(dir) or {}
+  local list = {}
+  for _, n in ipairs(names) do
+    if n:match("%.mmdb$") and not n:match("^%.") then list[#list + 1] = n end
+  end
+  table.sort(list, function(a, b)
+    local ra, rb = name_rank(a), name_rank(b)
+    if ra ~= rb then return ra < rb end
+    return a < b
+  end)
+  for i, n in ipairs(list) do list[i] = dir .. "/" .. n end
+  return list
+end
+
+-- workspace_files(db_path) -> the bundled demo databases that belong to the workspace (a demo
+-- workspace records them; any other workspace has none). Only names of M.DEMO_FILES count.
+local function workspace_files(db_path)
+  if not db_path or db_path == "" then return {} end
+  local fs = require "ipe.fs"
+  local st = fs.stat(db_path)
+  if not (st and st.type == "file") then return {} end
+  local db = require("ipe.sqlite").open(db_path, "ro")
+  if not db then return {} end
+  -- (the keys ipe.demo.mark writes; not loading ipe.demo keeps a worker's start cheap)
+  local ok, rows = pcall(db.query, db, "SELECT value FROM _ipe_meta WHERE key = 'demo_geo' " ..
+    "AND EXISTS (SELECT 1 FROM _ipe_meta WHERE key = 'demo')")
+  db:close()
+  local dir, out = M.demo_dir(), {}
+  if not (ok and dir and rows[1]) then return out end
+  for n in tostring(rows[1][1]):gmatch("[^:]+") do
+    if DEMO_KNOWN[n] then out[#out + 1] = dir .. "/" .. n end
+  end
+  return out
+end
+
+-- configured([db_path]) -> paths, source, test_data. In order: $IPE_GEOIP; a demo workspace's
+-- own bundled test databases (test_data = true); [geoip] paths of the config file; the
+-- databases `ipe-run geo fetch` installed. source names where the list came from (nil: none).
+function M.configured(db_path)
   local proc = require "ipe.proc"
   local home = proc.getenv("HOME")
   local env = proc.getenv("IPE_GEOIP")
   if env ~= nil then return split_paths(env, home), "IPE_GEOIP" end
+  local demo = workspace_files(db_path)
+  if #demo > 0 then return demo, "the demo workspace's bundled MaxMind test databases", true end
   local config = require "ipe.config"
   local cfg = config.load()
   local text = cfg:get("geoip", "paths")
-  if text == nil then return {}, nil end
-  return split_paths(text, home), cfg.path .. " [geoip] paths"
+  if text ~= nil then return split_paths(text, home), cfg.path .. " [geoip] paths" end
+  local fetched = M.fetched()
+  if #fetched > 0 then return fetched, M.fetched_dir() .. " (ipe-run geo fetch)" end
+  return {}, nil
 end
 
-M.HOWTO = "set IPE_GEOIP to a colon-separated list of .mmdb files (for example "
-  .. "IPE_GEOIP=/var/lib/GeoIP/GeoLite2-City.mmdb:/var/lib/GeoIP/GeoLite2-ASN.mmdb) or add "
-  .. "'paths = ...' under [geoip] in the config file"
+M.HOWTO = "run 'ipe-run geo fetch' (the free DB-IP Lite databases), or set IPE_GEOIP to a colon-separated "
+  .. "list of .mmdb files (for example IPE_GEOIP=/var/lib/GeoIP/GeoLite2-City.mmdb:/var/lib/GeoIP/GeoLite2-ASN.mmdb)"
+  .. " or add 'paths = ...' under [geoip] in the config file"
 
-local default
-function M.default()
-  if not default then
-    local paths, source = M.configured()
-    default = M.open(paths)
-    default.source = source
+-- default([db_path]) -> the process-wide set for that workspace (opened once per workspace).
+local defaults, forced = {}, nil
+function M.default(db_path)
+  if forced then return forced end
+  local key = db_path or ""
+  if not defaults[key] then
+    local paths, source, test_data = M.configured(db_path)
+    local g = M.open(paths, test_data)
+    g.source = source
+    defaults[key] = g
   end
-  return default
+  return defaults[key]
 end
 
 -- configure(paths) -> the new process-wide set, replacing the configured one (for a caller
 -- that takes the paths from elsewhere, and for tests: workers forked later inherit it);
 -- configure(nil) forgets it, so the next default() reads IPE_GEOIP / the config file again.
 function M.configure(paths)
+  defaults = {}
   if paths == nil then
-    default = nil
+    forced = nil
     return nil
   end
-  default = M.open(paths)
-  default.source = "geo.configure"
-  return default
+  forced = M.open(paths)
+  forced.source = "geo.configure"
+  return forced
 end
 
 function M.lookup(ip) return M.default():lookup(ip) end
 function M.databases() return M.default():databases() end
 
 -- ctx.geo: callable as ctx.geo.lookup(ip) or ctx.geo:lookup(ip).
-function M.service()
-  local g = M.default()
+function M.service(req)
+  local g = M.default(req and req.db_path)
   local svc = {}
   local function arg(a, b) if a == svc then return b end return a end
   function svc.lookup(a, b) return g:lookup(arg(a, b)) end

@@ -22,6 +22,12 @@
 --   shown because a fresh one could not be had; live_status says why).
 -- verdict: malicious, suspicious, harmless, unknown.
 --
+-- Only providers the user configured are ever asked: a provider that needs a key is
+-- enabled by its key; GreyNoise (community) and OTX, which answer without one, by a key or by
+-- `enabled = true` in their section; `enabled = false` turns any provider off. Any other
+-- provider is not_configured, its message "not asked: " and how to enable it, and nothing
+-- is sent to it (M.not_asked finds these in a run record, for the page's note).
+--
 -- Order of a lookup: (1) egress policy — an address that is not public
 -- (private, shared, loopback, link-local, reserved, documentation, ...) or lies
 -- in a configured internal range is never sent: skipped_private; (2) the cache
@@ -40,6 +46,7 @@
 --   timeout    seconds per request (default 8; never beyond the run's budget)
 --   rate       "N/duration" (e.g. 4/1m) or "off"
 --   max_bytes  largest accepted answer (default 8388608)
+--   enabled    true / false: ask a keyless provider (greynoise, otx) / never ask this one
 --   breaker_failures (default 3), breaker_cooldown (default 1m)
 -- [intel] internal_ranges (CIDRs never sent), ca_bundle, proxy ("" = no proxy).
 -- Providers (ids): mdti, virustotal (default rate 4/1m), recorded-future,
@@ -62,7 +69,7 @@ M.STATUSES = { "ok", "not_found", "error", "timeout", "rate_limited", "unauthori
 M.DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 M.KEYS = { key = true, user = true, token = true, tenant_id = true, client_id = true, client_secret = true,
            base_url = true, login_url = true, ttl = true, negative_ttl = true, timeout = true, rate = true,
-           max_bytes = true, breaker_failures = true, breaker_cooldown = true }
+           max_bytes = true, breaker_failures = true, breaker_cooldown = true, enabled = true }
 M.INTEL_KEYS = { internal_ranges = true, ca_bundle = true, proxy = true }
 
 local KNOWN = {}
@@ -267,7 +274,41 @@ end
 
 function Engine:remaining() return self.deadline - self.monotonic() end
 
--- credentials(P) -> cred | nil, "not configured: ..."
+-- Where the config file is, as the user would type it ("~/.config/ipe/config").
+function Engine:config_where()
+  local p = self.config_path
+  if not p then return "the config file" end
+  local home = self.getenv("HOME")
+  if home and home ~= "" and home ~= "/" and p:sub(1, #home + 1) == home .. "/" then return "~" .. p:sub(#home + 1) end
+  return p
+end
+
+local BOOL = { ["true"] = true, yes = true, on = true, ["1"] = true,
+               ["false"] = false, no = false, off = false, ["0"] = false }
+
+-- enabled(P, cred) -> true | nil, status, "not asked: ..." . A provider is asked only when the
+-- user configured it: its credentials, or (for one that answers without a key: GreyNoise
+-- community, OTX) `enabled = true` in its section. `enabled = false` turns any provider off.
+function Engine:enabled(P, cred)
+  local section = self.sections["provider." .. P.id] or {}
+  local where = string.format("[provider.%s] of %s", P.id, self:config_where())
+  local flag = section.enabled
+  if flag ~= nil then
+    flag = BOOL[tostring(flag):lower()]
+    if flag == nil then
+      return nil, "error", string.format("config %s: enabled '%s' is not true or false", where, tostring(section.enabled))
+    end
+    if flag == false then return nil, "not_configured", "not asked: turned off (enabled = false in " .. where .. ")" end
+  end
+  if #P.required > 0 or flag then return true end
+  for _, f in ipairs(P.secrets) do if cred[f] then return true end end
+  local env = {}
+  for _, f in ipairs(P.secrets) do env[#env + 1] = P.env[f] end
+  return nil, "not_configured", string.format("not asked: set %s, or add [provider.%s] enabled = true to %s",
+    table.concat(env, " or "), P.id, self:config_where())
+end
+
+-- credentials(P) -> cred | nil, "not asked: ..."
 function Engine:credentials(P)
   local section = self.sections["provider." .. P.id] or {}
   local cred = {}
@@ -290,8 +331,8 @@ function Engine:credentials(P)
   end
   local keys = {}
   for i, alt in ipairs(P.required) do keys[i] = table.concat(alt, "+") end
-  return nil, string.format("no credentials: set %s (or %s in [provider.%s] of the config file)",
-    table.concat(ways, ", or "), table.concat(keys, " or "), P.id)
+  return nil, string.format("not asked: set %s (or %s in [provider.%s] of %s)",
+    table.concat(ways, ", or "), table.concat(keys, " or "), P.id, self:config_where())
 end
 
 -- egress(ip) -> nil (may be sent) | reason
@@ -380,6 +421,8 @@ function Engine:configure(job)
   if not s then return self:fallback(P, ip, "error", serr, row) end
   local cred, missing = self:credentials(P)
   if not cred then return self:fallback(P, ip, "not_configured", missing, row) end
+  local on, status, why = self:enabled(P, cred)
+  if not on then return self:fallback(P, ip, status, why, row) end
   local has_secret = false
   for _, f in ipairs(P.secrets) do if cred[f] then has_secret = true end end
   if has_secret and s.base_url:match("^[hH][tT][tT][pP]://") and not loopback_url(s.base_url) then
@@ -749,6 +792,21 @@ function M.card(a, rows, cols)
   local message = a.message
   if message and out ~= "ok" and message:sub(1, #a.name) ~= a.name then message = a.name .. ": " .. message end
   return result.output{ status = out, message = out ~= "ok" and message or nil, sections = sections }
+end
+
+-- not_asked(record) -> provider name, message | nil: a run record of M.card whose provider was
+-- not asked because it is not configured (the card's verdict section says not_configured; the
+-- record itself may still be ok, with the workspace's own indicators from that provider).
+function M.not_asked(rec)
+  if type(rec) ~= "table" then return nil end
+  local sec = (rec.sections or {})[1]
+  if type(sec) ~= "table" or sec.id ~= "verdict" or type(sec.items) ~= "table" then return nil end
+  local kv = {}
+  for _, it in ipairs(sec.items) do
+    if type(it) == "table" and type(it.key) == "string" then kv[it.key] = it.value end
+  end
+  if kv.Status ~= "not_configured" or type(kv.Provider) ~= "string" then return nil end
+  return kv.Provider, type(kv.Message) == "string" and kv.Message or nil
 end
 
 ---------------------------------------------------------------------------

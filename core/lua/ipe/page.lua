@@ -31,7 +31,8 @@
 --                                           "ipe-run insight <name> <ip> --as-hunt ..."
 --   page.action_command(action, ip)      -> "ipe-run action <name> <ip> [-p key=<key>]"
 --   page.assemble(t)                     -> the page record: {kind="page", ip=, title=, window=
---       {from=, to=}, generated=, offline=, status=, failed={panel ids}, panels={ {id=, group=,
+--       {from=, to=}, generated=, offline=, status=, failed={panel ids}, not_asked={ {panel=,
+--       provider=, message=} } (the providers not configured, so not asked), panels={ {id=, group=,
 --       title=, order=, hunt=, record=<run record>} }, actions={ {name=, title=, summary=,
 --       command=} }, timing={ms=, parallel=}} from t = {ip=, window=, now_text=, offline=,
 --       panels=, records=, actions=, ms=, parallel=, window_args=, hunts=}
@@ -390,13 +391,17 @@ function M.assemble(t)
   for i, a in ipairs(t.actions or {}) do
     actions[i] = { name = a.name, title = a.title, summary = a.summary, command = M.action_command(a, t.ip) }
   end
-  local failed = {}
-  for _, p in ipairs(panels) do if p.record.status == "error" then failed[#failed + 1] = p.id end end
+  local failed, not_asked = {}, {}
+  for _, p in ipairs(panels) do
+    if p.record.status == "error" then failed[#failed + 1] = p.id end
+    local provider, how = require("ipe.intel").not_asked(p.record)
+    if provider then not_asked[#not_asked + 1] = { panel = p.id, provider = provider, message = how } end
+  end
   return {
     kind = "page", ip = t.ip, title = "IP address " .. t.ip,
     window = { from = t.window.from_text, to = t.window.to_text },
     generated = t.now_text, offline = t.offline and true or false,
-    status = M.status(t.records), failed = failed, panels = panels, actions = actions,
+    status = M.status(t.records), failed = failed, not_asked = not_asked, panels = panels, actions = actions,
     timing = { ms = t.ms, parallel = t.parallel },
   }
 end

@@ -10,13 +10,25 @@ local M = {}
 
 local function as_text(v) return type(v) == "string" and v or tostring(v) end
 
+-- Whole numbers are exact below 2^53 (LuaJIT numbers are doubles); messages show the value as
+-- typed, never a rounded or wrapped-around double.
+local EXACT = 2 ^ 53
+
+local function bound(n)
+  return n % 1 == 0 and string.format("%d", n) or tostring(n)
+end
+
 local function int(v, spec)
+  local typed = type(v) == "string" and v:match("^%s*(.-)%s*$") or as_text(v)
   local n = tonumber(v)
-  if not n or n % 1 ~= 0 or (type(v) == "string" and not v:match("^%s*[-+]?%d+%s*$")) then
-    return nil, "'" .. as_text(v) .. "' is not a whole number"
+  if not n or n ~= n or n % 1 ~= 0 or (type(v) == "string" and not typed:match("^[-+]?%d+$")) then
+    return nil, "'" .. typed .. "' is not a whole number"
   end
-  if spec.min and n < spec.min then return nil, string.format("%d is below the minimum %d", n, spec.min) end
-  if spec.max and n > spec.max then return nil, string.format("%d is above the maximum %d", n, spec.max) end
+  if spec.min and n < spec.min then return nil, typed .. " is below the minimum " .. bound(spec.min) end
+  if spec.max and n > spec.max then return nil, typed .. " is above the maximum " .. bound(spec.max) end
+  if n >= EXACT or n <= -EXACT then
+    return nil, typed .. " is out of range (whole numbers between -2^53 and 2^53)"
+  end
   return n
 end
 

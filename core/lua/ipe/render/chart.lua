@@ -1,7 +1,8 @@
 -- ipe.render.chart: chart sections as Unicode text lines (for the table and box formats).
 --
 --   chart.lines(sec, width, value_text [, max_rows]) -> list of lines, each at most `width`
---     columns when width allows (labels and series names are cut with "…" first)
+--     columns when width allows; labels and series names are never cut (a label too wide for
+--     its bars gets a line of its own); bars are at most MAX_BAR (40) columns long
 --     value_text(v, unit) -> display text of one value (the caller's number formatting)
 --   chart.short_time(label, bucket) -> "11-27 03:00" (hour), "2026-11-27" (day),
 --     "2026-11-27 03:00" (no bucket); labels that are not workspace times are shown escaped
@@ -24,7 +25,7 @@ local M = {}
 
 local floor, ceil, max, min, huge = math.floor, math.ceil, math.max, math.min, math.huge
 local rep, concat = string.rep, table.concat
-local dw, truncate = escape.display_width, escape.truncate
+local dw = escape.display_width
 
 local EIGHTHS = { "▏", "▎", "▍", "▌", "▋", "▊", "▉" }
 local SPARKS = { "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█" }
@@ -90,11 +91,14 @@ local function largest(series)
 end
 M.largest = largest
 
+M.MAX_BAR = 40
+
+-- Labels and series names are never cut: when they leave the bars too little room (under 10
+-- columns), each label takes a line of its own and its bars follow, indented by two.
 local function bar_lines(sec, width, value_text)
   local labels, names = label_texts(sec), series_names(sec)
   local multi = #sec.series > 1
-  local lw = widest(labels, max(8, floor(width * 0.3)))
-  local nw = multi and widest(names, 12) or 0
+  local lw, nw = widest(labels), multi and widest(names) or 0
   local texts, vw = {}, 0
   for s, series in ipairs(sec.series) do
     texts[s] = {}
@@ -104,12 +108,16 @@ local function bar_lines(sec, width, value_text)
       vw = max(vw, dw(texts[s][i]))
     end
   end
-  local bw = max(1, width - lw - 1 - (multi and nw + 1 or 0) - 1 - vw)
+  local names_w = multi and nw + 1 or 0
+  local stacked = width - lw - 1 - names_w - 1 - vw < 10
+  local lead = stacked and 2 or lw + 1
+  local bw = min(M.MAX_BAR, max(1, width - lead - names_w - 1 - vw))
   local top, lines = largest(sec.series), {}
   for i, label in ipairs(labels) do
+    if stacked then lines[#lines + 1] = label end
     for s, series in ipairs(sec.series) do
-      local head = pad(s == 1 and truncate(label, lw) or "", lw) .. " "
-      if multi then head = head .. pad(truncate(names[s], nw), nw) .. " " end
+      local head = stacked and "  " or pad(s == 1 and label or "", lw) .. " "
+      if multi then head = head .. pad(names[s], nw) .. " " end
       local b = bar(series.values[i], top, bw)
       lines[#lines + 1] = rtrim(head .. b .. (b ~= "" and " " or "") .. texts[s][i])
     end
@@ -178,7 +186,7 @@ local UNIT_WORD = { hour = "hours", day = "days" }
 
 local function spark_lines(sec, width, value_text)
   local n, names = #sec.labels, series_names(sec)
-  local nw = widest(names, 16)
+  local nw = widest(names)
   local sw = max(8, width - nw - 1)
   local k = ceil(n / sw)
   local word = UNIT_WORD[sec.bucket] or "buckets"
@@ -188,7 +196,7 @@ local function spark_lines(sec, width, value_text)
   local lines = {}
   wrap(lines, range, 0, width)
   for s, series in ipairs(sec.series) do
-    local name = pad(truncate(names[s], nw), nw)
+    local name = pad(names[s], nw)
     lines[#lines + 1] = rtrim(name .. " " .. sparkline(peaks(series.values, n, k)))
     wrap(lines, stats(series.values, n, sec.unit, value_text), nw + 1, width)
   end

@@ -791,9 +791,12 @@ local function page_header(record)
     meta[#meta + 1] = format("<div><dt>Run time</dt><dd>%s panels in %s ms%s</dd></div>", esc(text.count(#record.panels)),
       esc(format("%.0f", timing.ms)), tonumber(timing.parallel) and format(" (%s in parallel)", esc(text.count(timing.parallel))) or "")
   end
-  meta[#meta + 1] = format("<div><dt>Mode</dt><dd>%s</dd></div>", record.offline
+  local names = {}
+  for i, n in ipairs(type(record.not_asked) == "table" and record.not_asked or {}) do names[i] = tostring(n.provider) end
+  meta[#meta + 1] = format("<div><dt>Mode</dt><dd>%s%s</dd></div>", record.offline
     and '<span class="st st-skipped">offline</span> external services not asked'
-    or "online: threat-intelligence providers asked")
+    or "online: the configured threat-intelligence providers asked",
+    #names > 0 and "; not asked (not configured): " .. esc(concat(names, ", ")) or "")
   return format('<header class="top">%s<div class="entity"><p class="entity-kind">IP address</p><h1>%s</h1></div>'
     .. '<span class="st st-page-%s">%s</span><dl class="meta">%s</dl></header>', IP_ICON, esc(ip), esc(slug(st)),
     esc(st == "ok" and "complete" or st), concat(meta))

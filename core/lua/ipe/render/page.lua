@@ -3,14 +3,15 @@
 --   page.text(record [, opts [, box]]) -> text: a heading, then per group a rule and its panels
 --     (title, sections, status line, the hunt command, with opts.show_query the queries), then
 --     the response actions with their commands. Fitted to opts.width (tables, charts, cards);
---     commands, queries and messages are never cut (the terminal wraps them). kv sections whose
+--     nothing is cut: commands and queries run past the width (the terminal wraps them). kv sections whose
 --     values are all counts/numbers/bytes are drawn as cards side by side; box = true draws
---     tables with Unicode borders. A table wider than the terminal with at most MAX_RECORD_ROWS
---     rows is shown one block per row ("Column: value" lines, long values wrapped), so 80
---     columns lose nothing; longer tables are fitted by cutting cells as ipe.render does.
+--     tables with Unicode borders. A table wider than the terminal has its free text wrapped or
+--     is shown one block per row ("[n] Column: value" lines), as ipe.render.text does: nothing
+--     is cut, so 80 columns lose nothing.
 --     The timing is left out so the text is reproducible.
 --   page.json(record [, opts]) -> JSON text (ordered keys, one line; opts.pretty indents):
 --     {kind, ip, title, window {from, to}, generated, offline, status, failed [panel ids],
+--      not_asked [{panel, provider, message}] (providers not configured, so not asked),
 --      panels [{id, group, title, order, hunt, status, record <ipe.render.json record>}],
 --      actions [{name, title, summary, command}], timing {ms, parallel}}
 --   page.cards(section, opts) -> lines of a kv section drawn as cards
@@ -62,7 +63,7 @@ function M.cards(sec, opts)
   local _, dim = styler(opts)
   local boxes = {}
   for i, it in ipairs(sec.items) do
-    local label = escape.truncate(escape.text(tostring(it.key or "")), max(8, opts.width - 4))
+    local label = escape.text(tostring(it.key or ""))
     local value = text.cell(it.value, it.type)
     boxes[i] = { label = label, value = value, w = max(dw(label), dw(value)) }
   end
@@ -90,77 +91,20 @@ function M.cards(sec, opts)
   return lines
 end
 
--- wrap(s, width) -> lines of at most width columns, broken at spaces (a longer word is cut).
-local function wrap(s, width)
-  local lines, line = {}, ""
-  for word in s:gmatch("%S+") do
-    if dw(word) > width then word = escape.truncate(word, width) end
-    if line == "" then line = word
-    elseif dw(line) + 1 + dw(word) <= width then line = line .. " " .. word
-    else lines[#lines + 1] = line; line = word end
-  end
-  lines[#lines + 1] = line
-  return lines
-end
+-- wrap(s, width) -> lines of at most width columns, broken at spaces; a word is never cut
+local wrap = text.wrap
 
--- Natural width of a table: every column as wide as its widest cell, two spaces between.
-local function natural_width(sec)
-  local total = 0
-  for i, c in ipairs(sec.columns) do
-    local w = dw(escape.text(tostring(c.name)))
-    for _, row in ipairs(sec.rows) do w = max(w, dw(text.cell(row[i], c.type))) end
-    total = total + w + (i > 1 and 2 or 0)
-  end
-  return total
-end
-
-M.MAX_RECORD_ROWS = 40
-
--- A table too wide for the terminal, with few rows: one block per row, "Column: value" lines,
--- long values wrapped under their column (nothing is cut but single overlong words).
-local function record_lines(sec, opts)
+-- Tables too wide for the width are wrapped or drawn one block per row by ipe.render.text (a
+-- value is never cut); kv sections of numbers are cards; the title and note wrap here.
+local function section_lines(sec, opts, box)
   local bold = styler(opts)
   local lines = {}
   if sec.title ~= nil then
     for _, l in ipairs(wrap(escape.text(tostring(sec.title)), opts.width)) do lines[#lines + 1] = bold(l) end
-  end
-  if sec.note ~= nil then
-    for _, l in ipairs(wrap(escape.text(tostring(sec.note)), opts.width)) do lines[#lines + 1] = l end
-  end
-  local kw = 0
-  for _, c in ipairs(sec.columns) do kw = max(kw, dw(escape.text(tostring(c.name)))) end
-  local room = max(10, opts.width - kw - 6)
-  for r, row in ipairs(sec.rows) do
-    if r > 1 then lines[#lines + 1] = "" end
-    for i, c in ipairs(sec.columns) do
-      local name = escape.text(tostring(c.name))
-      local head = (i == 1 and string.format("%-4s", "[" .. r .. "]") or "    ") .. name .. ":" .. rep(" ", kw - dw(name) + 1)
-      local value = text.cell(row[i], c.type)
-      for k, piece in ipairs(wrap(value, room)) do
-        lines[#lines + 1] = ((k == 1 and head or rep(" ", dw(head))) .. piece):gsub(" +$", "")
-      end
-    end
-  end
-  return lines
-end
-
-local function section_lines(sec, opts, box)
-  if sec.kind == "table" and #sec.rows > 0 and #sec.rows <= M.MAX_RECORD_ROWS
-      and natural_width(sec) > opts.width - (box and 3 * #sec.columns + 1 - 2 * (#sec.columns - 1) or 0) then
-    return record_lines(sec, opts)
   end
   if is_cards(sec) then
-    local bold = styler(opts)
-    local lines = {}
-    if sec.title ~= nil then lines[1] = bold(escape.text(tostring(sec.title))) end
     for _, l in ipairs(M.cards(sec, opts)) do lines[#lines + 1] = l end
     return lines
-  end
-  -- the title and note wrapped to the width here; the body from ipe.render
-  local bold = styler(opts)
-  local lines = {}
-  if sec.title ~= nil then
-    for _, l in ipairs(wrap(escape.text(tostring(sec.title)), opts.width)) do lines[#lines + 1] = bold(l) end
   end
   if sec.note ~= nil then
     for _, l in ipairs(wrap(escape.text(tostring(sec.note)), opts.width)) do lines[#lines + 1] = l end
@@ -189,7 +133,7 @@ local function panel_blocks(p, opts, box)
     for _, sec in ipairs(rec.sections or {}) do blocks[#blocks + 1] = section_lines(sec, opts, box) end
     if rec.message then blocks[#blocks + 1] = wrap(escape.text(tostring(rec.message)), opts.width) end
   else
-    blocks[#blocks + 1] = { text.status_line(rec) or "no results" }
+    blocks[#blocks + 1] = wrap(text.status_line(rec) or "no results", opts.width)
   end
   local foot = {}
   if p.hunt then foot[1] = "hunt: " .. escape.text(p.hunt) end
@@ -206,15 +150,25 @@ local function heading(record, opts)
   local n, failed = #(record.panels or {}), record.failed or {}
   local status = record.status or "ok"
   if #failed > 0 then status = status .. " (" .. #failed .. " failed: " .. concat(failed, ", ") .. ")" end
-  local lines = {
-    bold(escape.text(tostring(record.title or ("IP address " .. tostring(record.ip))))),
-    "window " .. text.cell(w.from, "time") .. " → " .. text.cell(w.to, "time") .. " UTC · " .. n
-      .. (n == 1 and " panel" or " panels") .. " · " .. escape.text(status),
-  }
+  local lines = { bold(escape.text(tostring(record.title or ("IP address " .. tostring(record.ip))))) }
+  -- "window <from> → <to> UTC · <n> panels · <status>", broken only between its parts
+  local parts = { "window " .. text.cell(w.from, "time") .. " → " .. text.cell(w.to, "time") .. " UTC",
+                  n .. (n == 1 and " panel" or " panels"), escape.text(status) }
+  local line = parts[1]
+  for i = 2, #parts do
+    if dw(line) + 3 + dw(parts[i]) <= opts.width then line = line .. " · " .. parts[i]
+    else lines[#lines + 1] = line; line = "· " .. parts[i] end
+  end
+  lines[#lines + 1] = line
   if record.status == "empty" then
     lines[#lines + 1] = "No panel found anything about " .. escape.text(tostring(record.ip)) .. " in this window."
   end
   if record.offline then lines[#lines + 1] = "offline: external panels answered from the cache and local data only" end
+  local names = {}
+  for i, n in ipairs(record.not_asked or {}) do names[i] = escape.text(tostring(n.provider)) end
+  if #names > 0 then
+    lines[#lines + 1] = "not asked (not configured): " .. concat(names, ", ") .. " — each panel says how to enable it"
+  end
   return lines
 end
 
@@ -261,6 +215,10 @@ function M.value(record)
   for i, a in ipairs(record.actions or {}) do
     actions[i] = object({ { "name", a.name }, { "title", a.title }, { "summary", a.summary }, { "command", a.command } })
   end
+  local not_asked = {}
+  for i, n in ipairs(record.not_asked or {}) do
+    not_asked[i] = object({ { "panel", n.panel }, { "provider", n.provider }, { "message", n.message } })
+  end
   local w = record.window or {}
   local t = record.timing or {}
   return object({
@@ -268,6 +226,7 @@ function M.value(record)
     { "window", object({ { "from", w.from }, { "to", w.to } }) },
     { "generated", record.generated }, { "offline", record.offline and true or false },
     { "status", record.status }, { "failed", json.array(record.failed or {}) },
+    { "not_asked", json.array(not_asked) },
     { "panels", json.array(panels) }, { "actions", json.array(actions) },
     { "timing", object({ { "ms", t.ms }, { "parallel", t.parallel } }) },
   })

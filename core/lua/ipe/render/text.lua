@@ -6,7 +6,9 @@
 --   text.cell(v, type [, esc]) -> display text of one value (esc defaults to escape.text)
 --   text.count(n) "12,345"   text.bytes(n) "1.5 MB"   text.number(n) "3.25"
 --   text.value(v, unit) -> chart value text ("count" / "bytes" / plain number)
---   text.fit(widths, tiers, budget) -> widths that fit budget (see fit)
+--   text.fit(widths, mins, budget) -> widths between mins and widths within budget, or nil
+--   text.wrap(s, width) -> lines, broken between words and after commas, never inside a word
+--   text.record_lines(sec, opts) -> a table section as one "[n] Column: value" block per row
 --   text.params_parts(record, esc) -> {"ip=1.2.3.4", ..., "from <t> to <t>"}
 --   text.status(record) -> "error" | "no results" | "skipped" | nil, message | nil
 --   text.status_line(record) -> "error: ..." | "no results: ..." | "skipped: ..." | nil
@@ -17,10 +19,14 @@
 -- query as "-- query N (name=value ...)" and its SQL. Trailing spaces are trimmed in "table".
 -- Only tables, kv items and charts are fitted to opts.width; the heading, params, titles, notes,
 -- status and query lines are escaped but not cut (the terminal wraps them).
--- Tables: numeric columns (count, number, bytes) right-aligned and never cut; when the table is
--- wider than opts.width the widest text/json columns are capped to a common width (not below 5)
--- and their cells cut with "…"; ip, time and bool columns are cut the same way only when that
--- is not enough. kv sections cut values before keys. Every string goes through escape.text.
+-- Nothing that identifies something is ever cut. Tables: numeric columns right-aligned; ip,
+-- time, bool and numeric cells are never broken; text and json cells may wrap between their
+-- words (after commas too), never inside one. A table wider than opts.width has its text
+-- columns narrowed (not below their widest word) and wrapped, when that fits and keeps the
+-- rows at most 3 lines on average; otherwise it is shown one block per row ("[n] Column: value"
+-- lines; in the box format one small box per row). kv values wrap the same way beside their
+-- keys; a single word wider than the width runs past it, whole. Every string goes through
+-- escape.text.
 -- opts.color adds ANSI bold (titles, headers) and dim (rules, borders); nothing else is coloured.
 -- The timing is left out of the text formats so that their output is reproducible.
 --
@@ -33,13 +39,10 @@ local M = {}
 
 local floor, max, min, abs, huge = math.floor, math.max, math.min, math.abs, math.huge
 local format, rep, concat = string.format, string.rep, table.concat
-local dw, truncate, is_null = escape.display_width, escape.truncate, json.is_null
+local dw, is_null = escape.display_width, json.is_null
 
 local NUMERIC = { count = true, number = true, bytes = true }
 M.NUMERIC = NUMERIC
--- TIER: which columns are cut first when a table is too wide (see fit).
-local TIER = { count = false, number = false, bytes = false, ip = 2, time = 2, bool = 2 }
-local MIN_WIDTH = 5
 
 -- Numbers -----------------------------------------------------------------------------------
 
@@ -123,61 +126,96 @@ local function styler(opts)
       function(s) return "\27[2m" .. s .. "\27[0m" end
 end
 
--- used(widths, pick, cap) -> columns taken by the picked columns when capped at cap.
-local function used(widths, pick, cap)
-  local total = 0
-  for i, w in ipairs(widths) do if pick[i] then total = total + min(w, cap) end end
-  return total
+-- Breaking cells ----------------------------------------------------------------------------
+
+-- pieces(s) -> the unbreakable pieces of a cell: its words (split at spaces), each split again
+-- after its commas ("offline,network" -> "offline," "network"). sep[i] is what joins piece i to
+-- the one before on a line ("" after a comma, " " between words).
+local function pieces(s)
+  local list, seps = {}, {}
+  for word in s:gmatch("%S+") do
+    local pos, first = 1, true
+    while pos <= #word do
+      local c = word:find(",", pos, true)
+      local part = word:sub(pos, c or #word)
+      list[#list + 1], seps[#list + 1] = part, (first and #list > 0) and " " or ""
+      pos, first = (c or #word) + 1, false
+    end
+  end
+  return list, seps
 end
 
--- level(widths, pick, avail) -> the largest common cap (>= MIN_WIDTH) under which the picked
--- columns take at most avail columns, and whether that cap really fits.
-local function level(widths, pick, avail)
-  local lo, hi = MIN_WIDTH, MIN_WIDTH
-  for i, w in ipairs(widths) do if pick[i] then hi = max(hi, w) end end
-  if used(widths, pick, lo) > avail then return lo, false end
+-- wrap(s, width) -> lines of at most width columns, broken only between pieces (see pieces):
+-- a word, an IP, a name or a time is never cut; a piece wider than width gets a line of its own.
+function M.wrap(s, width)
+  if dw(s) <= width then return { s } end
+  local list, seps = pieces(s)
+  local lines, line = {}, nil
+  for i, p in ipairs(list) do
+    if line == nil then line = p
+    elseif dw(line) + #seps[i] + dw(p) <= width then line = line .. seps[i] .. p
+    else lines[#lines + 1] = line; line = p end
+  end
+  lines[#lines + 1] = line or ""
+  return lines
+end
+
+-- least(s) -> the narrowest a cell can be wrapped to: its widest piece.
+local function least(s)
+  if not s:find("[ ,]") then return dw(s) end
+  local w = 0
+  for _, p in ipairs((pieces(s))) do w = max(w, dw(p)) end
+  return w
+end
+
+-- Layout ------------------------------------------------------------------------------------
+
+-- spread(widths, mins, budget) -> widths between mins and widths summing to at most budget:
+-- the widest columns are capped to a common width (never below their minimum), and the
+-- columns left over go back one each, left to right, to the capped ones. nil when even the
+-- minimums do not fit.
+function M.fit(widths, mins, budget)
+  local out, total, least_total = {}, 0, 0
+  for i, w in ipairs(widths) do out[i], total, least_total = w, total + w, least_total + mins[i] end
+  if total <= budget then return out end
+  if least_total > budget then return nil end
+  local function used(cap)
+    local t = 0
+    for i, w in ipairs(widths) do t = t + max(mins[i], min(w, cap)) end
+    return t
+  end
+  local lo, hi = 0, 0
+  for _, w in ipairs(widths) do hi = max(hi, w) end
   while lo < hi do
     local mid = floor((lo + hi + 1) / 2)
-    if used(widths, pick, mid) <= avail then lo = mid else hi = mid - 1 end
+    if used(mid) <= budget then lo = mid else hi = mid - 1 end
   end
-  return lo, true
-end
-
--- fit(widths, tiers, budget) -> widths whose sum is at most budget when that is possible.
--- tiers[i] is false for a column that is never cut (numbers), 1 for free text (cut first) and
--- 2 for identifiers (ip, time, bool: cut only when the text columns are down to 5). Within a
--- tier the widest columns are capped to a common width, and the columns left over go back one
--- each, left to right, to the capped columns.
-function M.fit(widths, tiers, budget)
-  local out, total = {}, 0
-  for i, w in ipairs(widths) do out[i], total = w, total + w end
-  if total <= budget then return out end
-  for tier = 1, 2 do
-    local pick, others = {}, 0
-    for i, w in ipairs(out) do
-      if tiers[i] == tier then pick[i] = true else others = others + w end
-    end
-    local avail = budget - others
-    local cap, fits = level(out, pick, avail)
-    local left = avail - used(out, pick, cap)
-    for i, w in ipairs(out) do
-      if pick[i] then
-        out[i] = min(w, cap)
-        if fits and w > cap and left > 0 then out[i], left = out[i] + 1, left - 1 end
-      end
-    end
-    if fits then return out end
+  local left = budget - used(lo)
+  for i, w in ipairs(widths) do
+    out[i] = max(mins[i], min(w, lo))
+    if out[i] < w and left > 0 then out[i], left = out[i] + 1, left - 1 end
   end
   return out
 end
 
 -- Grid: rows of display strings -> lines, plain or boxed --------------------------------------
 
-local function cells_line(cells, widths, right, sep, style)
+-- row_lines(cells, widths, right, sep, style) -> the lines of one row: each cell wrapped to its
+-- column (see wrap), the row as tall as its tallest cell.
+local function row_lines(cells, widths, right, sep, style)
   style = style or plain_style
-  local parts = {}
-  for i, w in ipairs(widths) do parts[i] = style(pad(truncate(cells[i] or "", w), w, right[i])) end
-  return concat(parts, sep)
+  local wrapped, height = {}, 1
+  for i, w in ipairs(widths) do
+    wrapped[i] = M.wrap(cells[i] or "", w)
+    height = max(height, #wrapped[i])
+  end
+  local lines = {}
+  for k = 1, height do
+    local parts = {}
+    for i, w in ipairs(widths) do parts[i] = style(pad(wrapped[i][k] or "", w, right[i])) end
+    lines[k] = concat(parts, sep)
+  end
+  return lines
 end
 
 local function rule(widths, l, m, r, bar)
@@ -186,69 +224,159 @@ local function rule(widths, l, m, r, bar)
   return l .. concat(parts, m) .. r
 end
 
-local function plain_grid(g, opts)
+local function add(lines, more, f)
+  for _, l in ipairs(more) do lines[#lines + 1] = f and f(l) or l end
+end
+
+local function plain_grid(g, widths, opts)
   local bold, dim = styler(opts)
-  local n = #g.widths
-  local widths = M.fit(g.widths, g.tiers, opts.width - (n - 1) * #g.sep)
   local lines = {}
   if g.header then
-    lines[1] = bold(rtrim(cells_line(g.header, widths, g.right, g.sep)))
+    add(lines, row_lines(g.header, widths, g.right, g.sep), function(l) return bold(rtrim(l)) end)
     local rules = {}
     for i, w in ipairs(widths) do rules[i] = rep("-", w) end
-    lines[2] = dim(concat(rules, g.sep))
+    lines[#lines + 1] = dim(concat(rules, g.sep))
   end
-  for _, row in ipairs(g.rows) do lines[#lines + 1] = rtrim(cells_line(row, widths, g.right, g.sep)) end
+  for _, row in ipairs(g.rows) do add(lines, row_lines(row, widths, g.right, g.sep), rtrim) end
   return lines
 end
 
-local function box_grid(g, opts)
+local function box_grid(g, widths, opts)
   local bold, dim = styler(opts)
-  local n = #g.widths
-  local widths = M.fit(g.widths, g.tiers, opts.width - 3 * n - 1)
   local bar = dim("│")
   local function row(cells, style)
-    return bar .. " " .. cells_line(cells, widths, g.right, " " .. bar .. " ", style) .. " " .. bar
+    local out = {}
+    for k, l in ipairs(row_lines(cells, widths, g.right, " " .. bar .. " ", style)) do
+      out[k] = bar .. " " .. l .. " " .. bar
+    end
+    return out
   end
   local lines = { dim(rule(widths, "┌", "┬", "┐", "─")) }
   if g.header then
-    lines[2] = row(g.header, bold)
-    lines[3] = dim(rule(widths, "├", "┼", "┤", "─"))
+    add(lines, row(g.header, bold))
+    lines[#lines + 1] = dim(rule(widths, "├", "┼", "┤", "─"))
   end
-  for _, r in ipairs(g.rows) do lines[#lines + 1] = row(r, plain_style) end
+  for _, r in ipairs(g.rows) do add(lines, row(r, plain_style)) end
   lines[#lines + 1] = dim(rule(widths, "└", "┴", "┘", "─"))
   return lines
 end
 
--- grid(header, rows, right, tiers, sep) with natural widths measured from header and rows.
-local function grid(header, rows, right, tiers, sep)
-  local widths = {}
-  for i = 1, #right do widths[i] = header and dw(header[i]) or 0 end
-  for _, row in ipairs(rows) do
-    for i = 1, #right do widths[i] = max(widths[i], dw(row[i])) end
+-- grid(header, rows, right, breakable, sep) with natural widths measured from header and rows
+-- and minimum widths: a breakable column's widest piece, any other column's natural width.
+local function grid(header, rows, right, breakable, sep)
+  local widths, mins = {}, {}
+  for i = 1, #right do
+    widths[i] = header and dw(header[i]) or 0
+    mins[i] = header and least(header[i]) or 0
   end
-  return { header = header, rows = rows, right = right, tiers = tiers, sep = sep, widths = widths }
+  for _, row in ipairs(rows) do
+    for i = 1, #right do
+      widths[i] = max(widths[i], dw(row[i]))
+      if breakable[i] then mins[i] = max(mins[i], least(row[i])) end
+    end
+  end
+  for i = 1, #right do if not breakable[i] then mins[i] = widths[i] end end
+  return { header = header, rows = rows, right = right, breakable = breakable, sep = sep, widths = widths,
+           mins = mins }
+end
+
+-- budget(g, opts, box) -> the columns the cells may take (separators or borders left out)
+local function budget(g, opts, box)
+  local n = #g.widths
+  return box and opts.width - 3 * n - 1 or opts.width - (n - 1) * #g.sep
 end
 
 -- Sections ----------------------------------------------------------------------------------
 
-local function table_body(sec, opts, box)
-  if #(sec.rows or {}) == 0 then return { "(no rows)" } end
-  local header, right, tiers, rows = {}, {}, {}, {}
+local BREAKABLE = { text = true, json = true }
+
+local function table_grid(sec)
+  local header, right, breakable, rows = {}, {}, {}, {}
   for i, c in ipairs(sec.columns) do
     header[i] = escape.text(tostring(c.name or ""))
     right[i] = NUMERIC[c.type] or false
-    tiers[i] = TIER[c.type]
-    if tiers[i] == nil then tiers[i] = 1 end
+    breakable[i] = BREAKABLE[c.type or "text"] or false
   end
   for r, row in ipairs(sec.rows) do
     local cells = {}
     for i, c in ipairs(sec.columns) do cells[i] = M.cell(row[i], c.type) end
     rows[r] = cells
   end
-  local g = grid(header, rows, right, tiers, "  ")
-  return box and box_grid(g, opts) or plain_grid(g, opts)
+  return grid(header, rows, right, breakable, "  ")
 end
 
+-- record_lines(sec, opts) -> a table as one block per row: "[n] Column: value" lines, values
+-- wrapped under themselves (see wrap), blocks apart by an empty line. Nothing is cut.
+function M.record_lines(sec, opts)
+  local g = table_grid(sec)
+  local tag = #("[" .. #g.rows .. "]") + 1
+  local kw = 0
+  for _, h in ipairs(g.header) do kw = max(kw, dw(h)) end
+  local room = max(10, opts.width - tag - kw - 2)
+  local lines = {}
+  for r, row in ipairs(g.rows) do
+    if r > 1 then lines[#lines + 1] = "" end
+    for i, name in ipairs(g.header) do
+      local lead = i == 1 and pad("[" .. r .. "]", tag) or rep(" ", tag)
+      local head = lead .. name .. ":" .. rep(" ", kw - dw(name) + 1)
+      local pieces_ = g.breakable[i] and M.wrap(row[i], room) or { row[i] }
+      local widest_piece = 0
+      for _, piece in ipairs(pieces_) do widest_piece = max(widest_piece, dw(piece)) end
+      if widest_piece <= room then
+        for k, piece in ipairs(pieces_) do
+          lines[#lines + 1] = rtrim((k == 1 and head or rep(" ", dw(head))) .. piece)
+        end
+      else
+        -- a value too wide to sit beside its name goes under it, indented by two
+        lines[#lines + 1] = rtrim(head)
+        local under = g.breakable[i] and M.wrap(row[i], opts.width - tag - 2) or { row[i] }
+        for _, piece in ipairs(under) do lines[#lines + 1] = rep(" ", tag + 2) .. piece end
+      end
+    end
+  end
+  return lines
+end
+
+local function height(g, widths)
+  local n = 0
+  for _, row in ipairs(g.rows) do
+    local h = 1
+    for i, w in ipairs(widths) do if dw(row[i]) > w then h = max(h, #M.wrap(row[i], w)) end end
+    n = n + h
+  end
+  return n
+end
+
+-- A table wider than the width: its free-text cells wrapped when that keeps it readable (at most
+-- 3 lines a row on average), else one block per row (record_lines). Nothing is cut.
+-- box_records(g, opts) -> in the box format, each row as a box of "Column │ value" lines
+local function box_records(g, opts)
+  local lines = {}
+  for r, row in ipairs(g.rows) do
+    local kv = {}
+    for i, name in ipairs(g.header) do kv[i] = { name, row[i] } end
+    local bg = grid(nil, kv, { false, false }, { false, true }, " ")
+    for i = 1, #g.header do
+      if not g.breakable[i] then bg.mins[2] = max(bg.mins[2], dw(row[i])) end
+    end
+    if r > 1 then lines[#lines + 1] = "" end
+    lines[#lines + 1] = "[" .. r .. "]"
+    add(lines, box_grid(bg, M.fit(bg.widths, bg.mins, budget(bg, opts, true)) or bg.mins, opts))
+  end
+  return lines
+end
+
+local function table_body(sec, opts, box)
+  if #(sec.rows or {}) == 0 then return { "(no rows)" } end
+  local g = table_grid(sec)
+  local widths = M.fit(g.widths, g.mins, budget(g, opts, box))
+  if not widths or height(g, widths) > 3 * #g.rows then
+    return box and box_records(g, opts) or M.record_lines(sec, opts)
+  end
+  return box and box_grid(g, widths, opts) or plain_grid(g, widths, opts)
+end
+
+-- kv: keys whole, values wrapped; a value piece too wide for the width runs past it, whole.
 local function kv_body(sec, opts, box)
   local items = sec.items or {}
   if #items == 0 then return { "(no items)" } end
@@ -257,8 +385,12 @@ local function kv_body(sec, opts, box)
     local key = escape.text(tostring(it.key or ""))
     rows[i] = { box and key or key .. ":", M.cell(it.value, it.type) }
   end
-  local g = grid(nil, rows, { false, false }, { 2, 1 }, " ")
-  return box and box_grid(g, opts) or plain_grid(g, opts)
+  local g = grid(nil, rows, { false, false }, { false, true }, " ")
+  for i, it in ipairs(items) do
+    if not BREAKABLE[it.type or "text"] then g.mins[2] = max(g.mins[2], dw(rows[i][2])) end
+  end
+  local widths = M.fit(g.widths, g.mins, budget(g, opts, box)) or g.mins
+  return box and box_grid(g, widths, opts) or plain_grid(g, widths, opts)
 end
 
 local function frame(lines, opts)

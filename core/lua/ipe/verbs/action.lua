@@ -36,6 +36,8 @@ options:
   -o, --output FILE    write to FILE (atomically): an exported bundle if there is one,
                        else the report
   --timeout SECONDS    the run's time budget (default 10)
+  --width N            fit tables and charts to N columns (default: $COLUMNS,
+                       else the terminal's width, else 80)
   --db PATH, --now TIME, -v, -h   (see ipe-run --help)
 
 exit codes: 0 done (or planned), 1 the action failed (e.g. a read-only workspace:
@@ -43,7 +45,7 @@ nothing was changed; $EDITOR exited non-zero) or found nothing, 2 bad arguments 
 parameter, 3 unknown action or hunt, or no workspace
 ]]
 
-M.options = { common.WINDOW, common.OUTPUT, {
+M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, {
   { "param", "p", arg = true, multi = true }, { "execute" }, { "export", arg = true }, { "hunt", arg = true },
   { "run" }, { "timeout", arg = true },
 } }
@@ -109,12 +111,10 @@ end
 local function emit_artifact(opts, fmt, rec)
   local a = rec.artifact
   common.emit(a.text, opts)
-  if opts.output and opts.output ~= "-" then
-    common.emit(render.run(rec, fmt, common.render_options(opts)), { })
-  else
-    io.stderr:write(string.format("ipe-run: action '%s': exported %d indicator(s) as %s\n", rec.script, a.count,
-      a.format == "stix" and "a STIX 2.1 bundle" or a.format))
-  end
+  local to = opts.output and opts.output ~= "-" and opts.output
+  if to then common.emit(render.run(rec, fmt, common.render_options(opts)), {}) end
+  io.stderr:write(string.format("ipe-run: action '%s': exported %d indicator(s) as %s%s\n", rec.script, a.count,
+    a.format == "stix" and "a STIX 2.1 bundle" or a.format, to and " to " .. escape.text(to) or ""))
 end
 
 function M.run(opts, pos)

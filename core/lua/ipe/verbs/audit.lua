@@ -20,15 +20,19 @@ options:
   --since DURATION     only entries in the window ending now (e.g. 7d, 12h)
   --from TIME --to TIME  an explicit window (ISO 8601)
   --action NAME        only this action's entries
-  --limit N            at most N entries (default 1000)
+  --limit N            at most N entries (default 1000, at most 1000000)
   -f, --format FMT     table (default), box, json, csv or md
   -o, --output FILE    write to FILE (atomically) instead of stdout
+  --width N            fit tables and charts to N columns (default: $COLUMNS,
+                       else the terminal's width, else 80)
   --db PATH, --now TIME, -v, -h   (see ipe-run --help)
 
 exit codes: 0 entries listed, 1 none (in the window), 2 bad arguments, 3 no workspace
 ]]
 
-M.options = { common.WINDOW, common.OUTPUT, { { "action", arg = true }, { "limit", arg = true } } }
+M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, { { "action", arg = true }, { "limit", arg = true } } }
+
+M.MAX_LIMIT = 1000000
 
 local COLUMNS = {
   { name = "Time", type = "time" }, { name = "User", type = "text" }, { name = "Action", type = "text" },
@@ -42,8 +46,8 @@ function M.run(opts, pos)
   local limit = 1000
   if opts.limit then
     limit = tonumber(opts.limit)
-    if not limit or limit % 1 ~= 0 or limit < 1 or not tostring(opts.limit):match("^%d+$") then
-      errors.usage("audit: --limit must be a whole number from 1, got '%s'", opts.limit)
+    if not limit or limit < 1 or limit > M.MAX_LIMIT or not tostring(opts.limit):match("^%d+$") then
+      errors.usage("audit: --limit must be a whole number from 1 to %d, got '%s'", M.MAX_LIMIT, opts.limit)
     end
   end
   local now = common.now(opts)

@@ -11,6 +11,8 @@ local M = {}
 M.GLOBAL = { { "db", arg = true }, { "now", arg = true }, { "verbose", "v" }, { "help", "h" } }
 M.WINDOW = { { "since", arg = true }, { "from", arg = true }, { "to", arg = true } }
 M.OUTPUT = { { "format", "f", arg = true }, { "output", "o", arg = true } }
+-- the verbs that draw tables and charts as text take --width
+M.WIDTH = { { "width", arg = true } }
 
 function M.spec(...)
   local spec = {}
@@ -41,8 +43,11 @@ end
 
 function M.window(opts, now)
   if opts.since then
-    local _, err = timeutil.parse_duration(opts.since)
+    local span, err = timeutil.parse_duration(opts.since)
     if err then errors.usage("--since: %s", err) end
+    if not timeutil.format_time(now - span) then
+      errors.usage("--since: '%s' is out of range (the window would start before the year 0000)", opts.since)
+    end
   end
   for _, k in ipairs({ "from", "to" }) do
     if opts[k] then
@@ -53,6 +58,29 @@ function M.window(opts, now)
   local w, err = timeutil.window{ since = opts.since, from = opts.from, to = opts.to, now = now }
   if not w then errors.usage("%s", err) end
   return w
+end
+
+-- seconds(opts, name, default, most) -> the number of seconds of option --name (more than 0,
+-- at most `most`), else default. Messages name the option and the value as typed.
+function M.seconds(opts, name, default, most)
+  local typed = opts[name:gsub("-", "_")]
+  if typed == nil then return default end
+  local n = typed:match("^%s*%d+%.?%d*%s*$") and tonumber(typed) or typed:match("^%s*%.%d+%s*$") and tonumber(typed)
+  if not n then errors.usage("--%s: '%s' is not a number of seconds", name, typed) end
+  if n <= 0 then errors.usage("--%s: '%s' must be more than 0 seconds", name, typed) end
+  if n > most then errors.usage("--%s: '%s' is above the maximum of %d seconds", name, typed, most) end
+  return n
+end
+
+-- whole(opts, name, least, most) -> option --name as a whole number in [least, most], or nil.
+function M.whole(opts, name, least, most, what)
+  local typed = opts[name:gsub("-", "_")]
+  if typed == nil then return nil end
+  local n = typed:match("^%s*%d+%s*$") and tonumber(typed)
+  if not n then errors.usage("--%s: '%s' is not a whole number%s", name, typed, what and " of " .. what or "") end
+  if n < least then errors.usage("--%s: '%s' is below the minimum %d", name, typed, least) end
+  if n > most then errors.usage("--%s: '%s' is above the maximum %d", name, typed, most) end
+  return n
 end
 
 -- -p key=value (repeatable) -> {key = value}
@@ -77,15 +105,20 @@ function M.color()
   return proc.isatty(1) and not (no and no ~= "") and proc.getenv("TERM") ~= "dumb"
 end
 
-function M.width()
-  local cols = tonumber(proc.getenv("COLUMNS") or "")
-  if cols and cols >= 20 then return math.floor(cols) end
-  -- not a terminal (a pipe, a file): wide enough that cells are rarely cut
-  return proc.term_width() or 200
+M.MIN_WIDTH, M.MAX_WIDTH = 20, 1000
+
+-- width(opts) -> the columns text output is fitted to: --width, else COLUMNS, else the
+-- terminal's width, else (a pipe, a file) 80.
+function M.width(opts)
+  local given = M.whole(opts or {}, "width", M.MIN_WIDTH, M.MAX_WIDTH, "columns")
+  if given then return given end
+  local cols = tonumber((proc.getenv("COLUMNS") or ""):match("^%s*(%d+)%s*$") or "")
+  if cols and cols >= M.MIN_WIDTH then return math.min(cols, M.MAX_WIDTH) end
+  return proc.term_width() or 80
 end
 
 function M.render_options(opts)
-  return { width = M.width(), color = M.color(), show_query = opts.show_query }
+  return { width = M.width(opts), color = M.color(), show_query = opts.show_query }
 end
 
 -- Write data to stdout, or atomically to -o FILE (never a half-written file).

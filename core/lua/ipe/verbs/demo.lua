@@ -31,7 +31,8 @@ interrupted build leaves nothing behind.
 options:
   --events N   how many events (default 100000, at least 10239; 10000000 works, for benchmarks)
   --seed S     the random seed (default 1); same seed, events and --now -> same rows
-  --force      replace an existing workspace
+  --force      replace a workspace that is not a demo workspace (a demo workspace
+               this command built, unchanged since, is replaced without it)
 ]]
 
 M.options = { { { "events", arg = true }, { "seed", arg = true }, { "force" } } }
@@ -58,14 +59,31 @@ local function progress_bar()
   end
 end
 
+-- check_replace(path, force): a demo workspace (marked, rows as built) is replaced freely;
+-- anything else only with --force.
+local function check_replace(path, force)
+  local st = fs.stat(path)
+  if not st or force then return end
+  local why = "not a demo workspace"
+  if st.type == "file" then
+    local db = sqlite.open(path, "ro")
+    if db then
+      local ok, demo, reason = pcall(require("ipe.demo").is_demo, db)
+      db:close()
+      if ok and demo then return end
+      if ok and reason then why = reason end
+    end
+  end
+  errors.usage("demo: %s is %s; refusing to replace it (add --force to replace it anyway, or choose another --db)",
+    path, why)
+end
+
 function M.run(opts)
   local events = whole(opts.events or "100000", "events", require("ipe.demo").minimum_events(), 100000000)
   local seed = whole(opts.seed or "1", "seed", 0, 2 ^ 31)
   local now = common.now(opts)
   local path = workspace.path(opts.db)
-  if fs.stat(path) and not opts.force then
-    errors.usage("demo: %s already exists; add --force to replace it", path)
-  end
+  check_replace(path, opts.force)
   local dir = path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then
     local ok, err = fs.mkdir_p(dir, 448)
@@ -78,7 +96,10 @@ function M.run(opts)
     db:exec("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF")
     schema.migrate(db)
     db:exec("BEGIN")
-    local s = require("ipe.demo").build(db, { events = events, seed = seed, now = now, progress = progress_bar() })
+    local demo = require "ipe.demo"
+    local s = demo.build(db, { events = events, seed = seed, now = now, progress = progress_bar() })
+    demo.mark(db, string.format("Contoso, seed %d, %d events up to %s", seed, events, timeutil.format_time(now)),
+      require("ipe.geo").demo_files())
     db:exec("COMMIT")
     db:exec("ANALYZE")
     db:exec("PRAGMA journal_mode=WAL")

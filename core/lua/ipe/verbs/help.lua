@@ -4,17 +4,27 @@ local discover = require "ipe.discover"
 local runner = require "ipe.runner"
 local escape = require "ipe.render.escape"
 local insight = require "ipe.verbs.insight"
+local text = require "ipe.render.text"
 
 local M = {}
 
 M.summary = "show a script's documentation and parameters"
 M.usage = [[
 usage: ipe-run help <insight|hunt|action> <name>
+       ipe-run help <name>
        ipe-run help <verb>
+       ipe-run help --man
 
 Shows what a script does, the tables it reads, its categories and its typed
-parameters with their defaults.
+parameters with their defaults. A bare name is looked up among the verbs, then
+the insights, hunts and actions.
+
+options:
+  --man      print the manual page ipe-run(1) as troff (view it with
+             'ipe-run help --man | man -l -')
 ]]
+
+M.options = { { { "man" } } }
 
 local KINDS = { insight = true, hunt = true, action = true, insights = "insight", hunts = "hunt", actions = "action" }
 
@@ -28,12 +38,20 @@ local function show(v)
   return tostring(v)
 end
 
-local function param_lines(params)
+-- name, type and "help (default ...)" in aligned columns, the last wrapped to the width
+local function param_lines(params, width)
+  local nw, tw = 4, 4
+  for _, p in ipairs(params) do nw, tw = math.max(nw, #p.name), math.max(tw, #p.type) end
+  local room = math.max(30, width - nw - tw - 6)
   local out = {}
   for _, p in ipairs(params) do
-    local extra = p.required and "required" or "default " .. show(p.default)
+    local extra = p.required and "required" or "default " .. (show(p.default) ~= "" and show(p.default) or "''")
     if p.choices then extra = extra .. "; one of " .. table.concat(p.choices, ", ") end
-    out[#out + 1] = string.format("  %-14s %-10s %s (%s)", p.name, p.type, p.help, extra)
+    local texts = text.wrap(escape.text(p.help .. " (" .. extra .. ")"), room)
+    for k, t in ipairs(texts) do
+      out[#out + 1] = k == 1 and string.format("  %-" .. nw .. "s  %-" .. tw .. "s  %s", escape.text(p.name), p.type, t)
+        or string.rep(" ", nw + tw + 6) .. t
+    end
   end
   return out
 end
@@ -47,17 +65,52 @@ local function usage_line(kind, name, params)
   return table.concat(parts, " ")
 end
 
+local ORDER = { "insight", "hunt", "action" }
+
+-- A bare name: the one script of any kind with that name.
+local function resolve(name)
+  local index = discover.scan()
+  local found = {}
+  for _, kind in ipairs(ORDER) do
+    local e = discover.find(index, kind, name)
+    if e then found[#found + 1] = e end
+  end
+  if #found == 1 then return found[1].kind, found[1] end
+  if #found > 1 then
+    local ART = { insight = "an insight", hunt = "a hunt", action = "an action" }
+    local kinds = {}
+    for i, e in ipairs(found) do kinds[i] = ART[e.kind] end
+    errors.usage("help: '%s' is %s; say which: ipe-run help %s %s", escape.text(name), table.concat(kinds, " and "),
+      found[1].kind, escape.text(name))
+  end
+  local near = {}
+  for _, kind in ipairs(ORDER) do
+    for _, n in ipairs(discover.suggest(index, kind, name, 2)) do near[#near + 1] = kind .. " " .. n end
+  end
+  errors.not_found("help: no verb, insight, hunt or action named '%s'%s", escape.text(name),
+    #near > 0 and " (did you mean: " .. table.concat(near, ", ") .. "?)" or " (see 'ipe-run list')")
+end
+
 function M.run(opts, pos)
+  if opts.man then
+    if #pos > 0 then errors.usage("help: --man takes no argument") end
+    io.stdout:write(require("ipe.manual").page())
+    return 0
+  end
   local kind, name = pos[1], pos[2]
   if not kind then io.stdout:write(require("ipe.cli").usage()) return 0 end
+  local entry
   if not KINDS[kind] then
-    local ok, mod = pcall(require, "ipe.verbs." .. kind)
-    if ok then io.stdout:write(mod.usage) return 0 end
-    errors.usage("help: '%s' is not a verb nor insight, hunt or action", kind)
+    for _, v in ipairs(require("ipe.cli").available_verbs()) do
+      if v[1] == kind then io.stdout:write(require("ipe.verbs." .. v[1]).usage) return 0 end
+    end
+    if name then errors.usage("help: '%s' is not a verb nor insight, hunt or action", escape.text(kind)) end
+    kind, entry = resolve(kind)
+    name = entry.name
   end
   kind = KINDS[kind] == true and kind or KINDS[kind]
   if not name then errors.usage("help: which %s? usage: ipe-run help %s <name>", kind, kind) end
-  local entry = insight.lookup(discover.scan(), kind, name)
+  entry = entry or insight.lookup(discover.scan(), kind, name)
   local m = runner.describe_many({ entry }, 1)[1]
   if m.broken then errors.not_found("%s '%s' is broken: %s", kind, name, m.broken) end
   local lines = {
@@ -73,7 +126,7 @@ function M.run(opts, pos)
   lines[#lines + 1] = escape.text("file: " .. entry.path)
   lines[#lines + 1] = ""
   lines[#lines + 1] = "parameters:"
-  for _, l in ipairs(param_lines(m.params)) do lines[#lines + 1] = escape.text(l) end
+  for _, l in ipairs(param_lines(m.params, require("ipe.verbs.common").width(opts))) do lines[#lines + 1] = l end
   io.stdout:write(table.concat(lines, "\n"), "\n")
   return 0
 end

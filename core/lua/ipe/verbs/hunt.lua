@@ -30,13 +30,15 @@ options:
                        open $EDITOR (else vi) on the copy, then run it; a hunt already
                        in that folder is edited in place
   --timeout SECONDS    the run's time budget (default 10)
+  --width N            fit tables and charts to N columns (default: $COLUMNS,
+                       else the terminal's width, else 80)
   --db PATH, --now TIME, -v, -h   (see ipe-run --help)
 
 exit codes: 0 results, 1 no results, the hunt failed, or $EDITOR exited non-zero
 (the copy is kept and not run), 2 bad arguments, 3 unknown hunt or no workspace
 ]]
 
-M.options = { common.WINDOW, common.OUTPUT, {
+M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, {
   { "param", "p", arg = true, multi = true }, { "ip", arg = true }, { "show-query" }, { "edit" },
   { "timeout", arg = true },
 } }

@@ -29,13 +29,15 @@ options:
   --timeout SECONDS    the run's time budget (default 10)
   --offline            never contact external services: answer from the cache and local data
   --refresh            ask threat-intel services again instead of using cached answers
+  --width N            fit tables and charts to N columns (default: $COLUMNS,
+                       else the terminal's width, else 80)
   --db PATH, --now TIME, -v, -h   (see ipe-run --help)
 
 exit codes: 0 results, 1 no results or the insight failed, 2 bad arguments,
 3 unknown insight or no workspace
 ]]
 
-M.options = { common.WINDOW, common.OUTPUT, {
+M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, {
   { "param", "p", arg = true, multi = true }, { "show-query" }, { "timeout", arg = true }, { "offline" },
   { "refresh" }, { "as-hunt" },
 } }
@@ -58,10 +60,7 @@ function M.lookup(index, kind, name)
 end
 
 function M.timeout(opts)
-  if not opts.timeout then return runner.DEFAULT_TIMEOUT end
-  local t = tonumber(opts.timeout)
-  if not t or t <= 0 or t > 3600 then errors.usage("--timeout: '%s' is not a number of seconds (0-3600)", opts.timeout) end
-  return t
+  return common.seconds(opts, "timeout", runner.DEFAULT_TIMEOUT, 3600)
 end
 
 -- Build the request shared by insight, hunt and page.

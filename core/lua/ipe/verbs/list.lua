@@ -17,11 +17,13 @@ folder of IPE_PATH). A script that fails to load or to pass its checks is
 listed as BROKEN with the reason.
 
 options:
-  --category C    only scripts in category C (e.g. offline, external, network)
-  -f, --format    table (default), box, json, csv or md
+  -c, --category C  only scripts in category C (e.g. offline, external, network)
+  -f, --format FMT  table (default), box, json, csv or md
+  --width N         fit the table to N columns (default: $COLUMNS, else the
+                    terminal's width, else 80)
 ]]
 
-M.options = { { { "category", "c", arg = true }, { "format", "f", arg = true } } }
+M.options = { { { "category", "c", arg = true }, { "format", "f", arg = true }, { "width", arg = true } } }
 
 local PLURAL = { insights = "insight", hunts = "hunt", actions = "action",
                  insight = "insight", hunt = "hunt", action = "action" }

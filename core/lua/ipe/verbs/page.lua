@@ -40,13 +40,15 @@ options:
   -p, --param PANEL.KEY=VALUE  set a parameter of one panel (repeatable)
   --show-query         print each panel's queries with their bound values
   --timeout SECONDS    each panel's time budget (default 10)
+  --width N            fit tables and charts to N columns (default: $COLUMNS,
+                       else the terminal's width, else 80)
   --db PATH, --now TIME, -v, -h   (see ipe-run --help)
 
 exit codes: 0 the page (also when the IP has no data), 1 some panel failed,
 2 bad arguments, 3 no workspace
 ]]
 
-M.options = { common.WINDOW, common.OUTPUT, {
+M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, {
   { "param", "p", arg = true, multi = true }, { "show-query" }, { "timeout", arg = true }, { "offline" },
   { "only", arg = true, multi = true }, { "where", arg = true, multi = true }, { "columns", arg = true },
   { "sort", arg = true }, { "limit", arg = true },
@@ -102,7 +104,8 @@ function M.run(opts, pos)
   local index = discover.scan()
   local base = insight.request(opts, index, nil, nil)
   -- one clear error instead of every panel failing alike (a single insight may run without one)
-  require("ipe.workspace").check(base.db_path)
+  -- (a SQLite file that is not an ipe workspace too: the schema check, as sql and audit do)
+  require("ipe.workspace").open_reader(base.db_path):close()
   local panels, actions, hunts = page.collect(index, page.cores() * 2)
   panels = page.select(panels, opts.only)
   if #panels == 0 then errors.not_found("page: no insight to show (see 'ipe-run list insights')") end

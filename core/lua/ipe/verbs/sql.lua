@@ -8,7 +8,6 @@ local runner = require "ipe.runner"
 local proc = require "ipe.proc"
 local serial = require "ipe.serial"
 local sqlite = require "ipe.sqlite"
-local escape = require "ipe.render.escape"
 
 local M = {}
 
@@ -26,6 +25,8 @@ options:
   --since, --from, --to   the window bound to :from and :to
   -f, --format FMT        table (default), box, json, csv or md
   -o, --output FILE       write to FILE (atomically)
+  --width N               fit tables and charts to N columns (default: $COLUMNS,
+                          else the terminal's width, else 80)
   --timeout SECONDS       the query's time budget (default 10, as scripts; IPE_TIMEOUT)
   --memory MB             the query's memory budget (default 256, as scripts)
 
@@ -35,17 +36,8 @@ exit codes: 0 rows, 1 no rows or the query failed or ran out of its budget,
 2 usage or a bad statement, 3 no workspace.
 ]]
 
-M.options = { common.WINDOW, common.OUTPUT, { { "param", "p", arg = true, multi = true }, { "timeout", arg = true },
-  { "memory", arg = true } } }
-
-local function memory_budget(opts)
-  if not opts.memory then return runner.DEFAULT_MEMORY end
-  local mb = tonumber(opts.memory)
-  if not mb or mb < 16 or mb > 65536 or opts.memory:find("[^%d]") then
-    errors.usage("sql: --memory: '%s' is not a number of megabytes (16-65536)", escape.text(opts.memory))
-  end
-  return mb * 1048576
-end
+M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, { { "param", "p", arg = true, multi = true },
+  { "timeout", arg = true }, { "memory", arg = true } } }
 
 local function column_types(rows, cols)
   local types = {}
@@ -53,7 +45,7 @@ local function column_types(rows, cols)
     local t = "number"
     for _, r in ipairs(rows) do
       local v = r[j]
-      if type(v) == "string" then t = v:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$") and t == "number" and "time" or "text" end
+      if type(v) == "string" then t = v:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$") and (t == "number" or t == "time") and "time" or "text" end
       if type(v) == "boolean" then t = "bool" end
       if t == "text" then break end
     end
@@ -67,8 +59,9 @@ function M.run(opts, pos)
   if not sql or not sql:find("%S") then errors.usage('sql: no statement given; usage: ipe-run sql "SELECT ..."') end
   if #pos > 1 then errors.usage("sql: give the statement as one argument (quote it)") end
   local fmt = common.format(opts)
-  local timeout = require("ipe.verbs.insight").timeout(opts)
-  local memory = memory_budget(opts)
+  local timeout = common.seconds(opts, "timeout", runner.DEFAULT_TIMEOUT, 3600)
+  local memory = (common.whole(opts, "memory", 16, 65536, "megabytes") or runner.DEFAULT_MEMORY / 1048576) * 1048576
+  local ropts = common.render_options(opts)
   local now = common.now(opts)
   local w = common.window(opts, now)
   local path = workspace.check(workspace.path(opts.db))
@@ -90,7 +83,6 @@ function M.run(opts, pos)
     if binds[name] == nil then errors.usage("sql: no value for :%s (use -p %s=VALUE)", name, name) end
   end
   conn:close()
-  local ropts = common.render_options(opts)
   -- the query and its rendering run in a worker: a deadline inside SQLite, its heap
   -- limited, the Lua memory budget, a CPU limit and a kill when the time is up
   local job = function()
