@@ -10,7 +10,8 @@
 -- table and mapped column values, ipe.ingest.load) with the ingest (_ipe_ingest.Id)
 -- that first loaded it: the same records come again in another file or format and
 -- are recognized. The hash key is the workspace's secret (_ipe_meta
--- 'record_hash_key', random), so a crafted record cannot be made to collide.
+-- 'record_hash_key', random, made by the first ingest), so a crafted record cannot be
+-- made to collide.
 -- Every Sentinel table gets an `_Extra TEXT` column: a JSON object of the input
 -- columns the schema lacks, so nothing an input carries is dropped.
 -- up() is idempotent (IF NOT EXISTS; a column is added only when missing), so
@@ -52,10 +53,15 @@ local function random_key()
   return (raw:gsub(".", function(ch) return string.format("%02x", ch:byte()) end))
 end
 
--- record_key(db) -> {a, b, c, d}: the workspace's seeds for the record hash
+-- record_key(db) -> {a, b, c, d}: the workspace's seeds for the record hash, made on
+-- the first ingest (inside its transaction)
 function M.record_key(db)
   local hex = db:query("SELECT value FROM _ipe_meta WHERE key = 'record_hash_key'")[1]
   hex = hex and hex[1]
+  if not hex then
+    hex = random_key()
+    db:query("INSERT INTO _ipe_meta (key, value) VALUES ('record_hash_key', :k)", { k = hex })
+  end
   local key = {}
   for i = 1, 4 do key[i] = require("bit").tobit(tonumber(hex:sub(i * 8 - 7, i * 8), 16)) end
   return key
@@ -75,7 +81,6 @@ end
 -- complete(db) -> true when the log and every _Extra column are in place
 function M.complete(db)
   if not has_table(db, M.TABLE) or not has_table(db, M.RECORDS) then return false end
-  if #db:query("SELECT 1 FROM _ipe_meta WHERE key = 'record_hash_key'") == 0 then return false end
   for _, t in ipairs(sentinel_tables()) do
     if has_table(db, t.name) and not has_column(db, t.name, M.COLUMN) then return false end
   end
@@ -84,8 +89,6 @@ end
 
 function M.up(db)
   for _, sql in ipairs(M.STATEMENTS) do db:exec(sql) end
-  db:exec("CREATE TABLE IF NOT EXISTS _ipe_meta (key TEXT PRIMARY KEY, value TEXT)")
-  db:query("INSERT OR IGNORE INTO _ipe_meta (key, value) VALUES ('record_hash_key', :k)", { k = random_key() })
   for _, t in ipairs(sentinel_tables()) do
     if has_table(db, t.name) and not has_column(db, t.name, M.COLUMN) then
       db:exec("ALTER TABLE " .. t.name .. " ADD COLUMN " .. M.COLUMN .. " TEXT")
