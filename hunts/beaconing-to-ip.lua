@@ -6,7 +6,7 @@ local function sql(db)
   return table.concat({
     "WITH conn AS (",
     "  SELECT 'DeviceNetworkEvents' AS Source, DeviceName AS Host, TimeGenerated",
-    "  FROM DeviceNetworkEvents WHERE RemoteIP = :ip AND ActionType NOT LIKE 'Inbound%' AND " .. w,
+    "  FROM DeviceNetworkEvents WHERE RemoteIP = :ip AND NOT " .. db:connection_inbound() .. " AND " .. w,
     "  UNION ALL",
     "  SELECT 'CommonSecurityLog', COALESCE(SourceHostName, SourceIP), TimeGenerated",
     "  FROM CommonSecurityLog WHERE DestinationIP = :ip AND " .. w,

@@ -10,12 +10,12 @@ local function sql(db)
     "FROM (",
     "  SELECT 'to the IP' AS Direction, SourceIP AS Peer, DestinationPort, Protocol, DeviceAction,",
     "         SentBytes, ReceivedBytes, TimeGenerated",
-    "  FROM CommonSecurityLog WHERE (DestinationIP = :ip OR DestinationTranslatedAddress = :ip) AND " .. w,
+    "  FROM CommonSecurityLog WHERE (DestinationIP = :ip OR DestinationTranslatedAddress = :ip)",
+    "    AND NOT (SourceIP IS :ip OR SourceTranslatedAddress IS :ip) AND " .. w,
     "  UNION ALL",
     "  SELECT 'from the IP', DestinationIP, DestinationPort, Protocol, DeviceAction,",
     "         SentBytes, ReceivedBytes, TimeGenerated",
-    "  FROM CommonSecurityLog WHERE (SourceIP = :ip OR SourceTranslatedAddress = :ip)",
-    "    AND NOT (DestinationIP = :ip OR DestinationTranslatedAddress = :ip) AND " .. w,
+    "  FROM CommonSecurityLog WHERE (SourceIP = :ip OR SourceTranslatedAddress = :ip) AND " .. w,
     ")",
     "GROUP BY Direction, DestinationPort, Protocol, DeviceAction",
     "ORDER BY Events DESC, Direction, Port",
@@ -31,7 +31,8 @@ return {
   description = [[
 All firewall and proxy records (CommonSecurityLog, CEF) in the window where the
 IP is the destination ("to the IP") or the source ("from the IP"), original or
-NAT-translated address, grouped by direction, destination port, protocol and
+NAT-translated address (a record from the IP to itself counts once, as
+from the IP, as in the network traffic panel), grouped by direction, destination port, protocol and
 the device's action (allow, deny, drop, ...), with the number of events, of
 distinct peers, the bytes sent and received, and first and last time.
 It shows what the perimeter saw: which services the IP reached or was reached

@@ -9,16 +9,16 @@ local function sql(db)
     "       MIN(TimeGenerated) AS FirstContact, MAX(TimeGenerated) AS LastContact",
     "FROM (",
     "  SELECT 'DeviceNetworkEvents' AS Source, substr(DeviceName, 1, instr(DeviceName || '.', '.') - 1) AS Host,",
-    "         LocalIP AS HostIP, CASE WHEN ActionType LIKE 'Inbound%' THEN 'inbound' ELSE 'outbound' END AS Direction,",
-    "         CASE WHEN ActionType LIKE 'Inbound%' THEN LocalPort ELSE RemotePort END AS Port, TimeGenerated",
+    "         LocalIP AS HostIP, " .. db:connection_direction() .. " AS Direction,",
+    "         " .. db:connection_port() .. " AS Port, TimeGenerated",
     "  FROM DeviceNetworkEvents WHERE RemoteIP = :ip AND " .. w,
     "  UNION ALL",
     "  SELECT 'CommonSecurityLog', COALESCE(SourceHostName, SourceIP), SourceIP, 'outbound', DestinationPort, TimeGenerated",
-    "  FROM CommonSecurityLog WHERE DestinationIP = :ip AND " .. w,
+    "  FROM CommonSecurityLog WHERE DestinationIP = :ip AND SourceIP IS NOT :ip AND " .. w,
     "  UNION ALL",
     "  SELECT 'CommonSecurityLog', COALESCE(DestinationHostName, DestinationTranslatedAddress, DestinationIP),",
     "         COALESCE(DestinationTranslatedAddress, DestinationIP), 'inbound', DestinationPort, TimeGenerated",
-    "  FROM CommonSecurityLog WHERE SourceIP = :ip AND DestinationIP <> :ip AND " .. w,
+    "  FROM CommonSecurityLog WHERE SourceIP = :ip AND " .. w,
     "  UNION ALL",
     "  SELECT 'SecurityEvent', substr(Computer, 1, instr(Computer || '.', '.') - 1), NULL, 'logon', NULL, TimeGenerated",
     "  FROM SecurityEvent WHERE IpAddress = :ip AND EventID IN (4624, 4625) AND " .. w,
@@ -39,10 +39,12 @@ return {
   summary = "Every internal host that talked to the IP: first and last contact, ports, directions",
   description = [[
 Every host of the organization that exchanged traffic with the IP in the
-window — device network events (Defender for Endpoint; inbound or outbound),
-firewall records (the host as source of traffic to the IP, or as the
-destination, after NAT, of traffic from it) — or that the IP tried to log on
-to (Windows 4624/4625, sshd). One row per host (short name) with its address,
+window — device network events (Defender for Endpoint; inbound when the
+ActionType starts with "Inbound", the port then LocalPort, else outbound to
+RemotePort; listening, on LocalPort, for ListeningConnectionCreated), firewall records (the host as source of traffic to the IP, or as
+the destination, after NAT, of traffic from it; a record from the IP to itself
+counts once, as from it) — or that the IP tried to log on to (Windows
+4624/4625, sshd). Ports are the services' (the accepting side's). One row per host (short name) with its address,
 the number of contacts, directions, ports, the data sources, and first and
 last contact.
 This is the blast radius: the machines to isolate, triage or re-image when the

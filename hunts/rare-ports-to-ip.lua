@@ -8,7 +8,7 @@ local function sql(db)
   return table.concat({
     "WITH to_ip AS (",
     "  SELECT RemotePort AS Port, substr(DeviceName, 1, instr(DeviceName || '.', '.') - 1) AS Host, TimeGenerated",
-    "  FROM DeviceNetworkEvents WHERE RemoteIP = :ip AND ActionType NOT LIKE 'Inbound%' AND " .. w,
+    "  FROM DeviceNetworkEvents WHERE RemoteIP = :ip AND NOT " .. db:connection_inbound() .. " AND " .. w,
     "  UNION ALL",
     "  SELECT DestinationPort, COALESCE(SourceHostName, SourceIP), TimeGenerated",
     "  FROM CommonSecurityLog WHERE DestinationIP = :ip AND " .. w,
@@ -19,7 +19,7 @@ local function sql(db)
     "), org AS (",
     "  SELECT RemotePort AS Port, substr(DeviceName, 1, instr(DeviceName || '.', '.') - 1) AS Host",
     "  FROM DeviceNetworkEvents",
-    "  WHERE RemotePort IN (SELECT Port FROM ports) AND ActionType NOT LIKE 'Inbound%' AND " .. w,
+    "  WHERE RemotePort IN (SELECT Port FROM ports) AND NOT " .. db:connection_inbound() .. " AND " .. w,
     "  UNION ALL",
     "  SELECT DestinationPort, COALESCE(SourceHostName, SourceIP)",
     "  FROM CommonSecurityLog",

@@ -18,7 +18,7 @@ local function sql(db)
     "  SELECT 'DeviceNetworkEvents', LocalIP, DeviceName, RemoteIP, RemotePort,",
     "         CASE WHEN ActionType = 'ConnectionSuccess' THEN 1 ELSE 0 END, TimeGenerated",
     "  FROM DeviceNetworkEvents",
-    "  WHERE " .. db:ip_in_cidr("RemoteIP", "cidr") .. " AND ActionType NOT LIKE 'Inbound%' AND " .. w,
+    "  WHERE " .. db:ip_in_cidr("RemoteIP", "cidr") .. " AND NOT " .. db:connection_inbound() .. " AND " .. w,
     ")",
     "GROUP BY Source, Scanner",
     "HAVING COUNT(DISTINCT Target) >= :min_hosts",

@@ -30,7 +30,7 @@ local function sql(db)
     "  FROM CommonSecurityLog WHERE SourceIP IN (SELECT IP FROM live) AND " .. w,
     "  UNION ALL",
     "  SELECT 'DeviceNetworkEvents', RemoteIP,",
-    "         CASE WHEN ActionType LIKE 'Inbound%' THEN 'from the indicator' ELSE 'to the indicator' END,",
+    "         CASE WHEN " .. db:connection_inbound() .. " THEN 'from the indicator' ELSE 'to the indicator' END,",
     "         DeviceName, ActionType, TimeGenerated",
     "  FROM DeviceNetworkEvents WHERE RemoteIP IN (SELECT IP FROM live) AND " .. w,
     "  UNION ALL",

@@ -49,7 +49,9 @@ Counts the anomalies (Anomalies table) in the window whose source or
 destination address is the IP, or whose entity list names it as an "ip"
 entity, grouped by anomaly template with the highest score and first and
 last time seen, and charts them per day (per hour for windows of two days or
-less). Anomalies alone are weak signals; several templates firing for one IP
+less). An anomaly's time is its TimeGenerated (when UEBA raised it — the
+column the window selects on, and the time the timeline shows), not the
+StartTime of the activity it describes. Anomalies alone are weak signals; several templates firing for one IP
 are worth a closer look.]],
   categories = { "offline", "anomaly" },
   sources = { "Anomalies" },

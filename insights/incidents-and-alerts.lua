@@ -22,9 +22,9 @@ local ASSETS = table.concat({
 
 local function sql(db)
   return matches(db) .. "\n" .. ASSETS .. "\n" .. table.concat({
-    "SELECT 'Incident' AS Kind, CAST(i.IncidentNumber AS TEXT) AS Id, i.Title, i.Severity, i.Status,",
+    "SELECT 'Incident' AS Kind, CAST(i.IncidentNumber AS TEXT) AS Id, i.Title, i.Severity, " .. db:status("i") .. " AS Status,",
     "  COALESCE(NULLIF(i.Classification, ''), 'Undetermined') AS Classification,",
-    "  (SELECT group_concat(s, ', ') FROM (SELECT DISTINCT a.Status AS s FROM json_each(i.AlertIds) x",
+    "  (SELECT group_concat(s, ', ') FROM (SELECT DISTINCT " .. db:status("a") .. " AS s FROM json_each(i.AlertIds) x",
     "     JOIN alerts a ON a.SystemAlertId = x.value ORDER BY 1)) AS InvestigationState,",
     "  (SELECT group_concat(value, ', ') FROM json_each(CASE WHEN json_valid(i.AdditionalData)",
     "     THEN json_extract(i.AdditionalData, '$.tactics') END)) AS Category,",
@@ -34,7 +34,8 @@ local function sql(db)
     "  CAST(i.IncidentNumber AS TEXT) AS Incident",
     "FROM incidents i",
     "UNION ALL",
-    "SELECT 'Alert', a.SystemAlertId, a.DisplayName, a.AlertSeverity, a.Status, NULL, a.Status, a.Tactics, NULL,",
+    "SELECT 'Alert', a.SystemAlertId, a.DisplayName, a.AlertSeverity, " .. db:status("a") .. ", NULL, " .. db:status("a")
+      .. ", a.Tactics, NULL,",
     "  a.EndTime,",
     "  (SELECT group_concat(Asset, ', ') FROM (SELECT DISTINCT Asset FROM assets WHERE assets.Id = a.SystemAlertId",
     "     ORDER BY 1)),",
@@ -53,7 +54,8 @@ return {
   description = [[
 Every incident and alert that names the IP in the window, as its latest
 version (SecurityAlert and SecurityIncident add a row on every update): title,
-severity, status, classification, investigation state (the statuses of an
+severity, status (New when the row has none: Sentinel's default),
+classification, investigation state (the statuses of an
 incident's alerts; an alert's own status), category (MITRE tactics), who it is
 assigned to, the last activity and the impacted assets — the other entities of
 the alerts (hosts, accounts, URLs, ...). An alert names the IP through an "ip"

@@ -21,20 +21,28 @@ local function sql(db)
     ")",
     "SELECT CASE WHEN instr(l.Name, '.') > 0 THEN l.Name ELSE l.Host END AS Device, l.LastSeen, l.Source,",
     "  COALESCE(n.ActionType, c.DeviceAction, s.Activity, y.SyslogMessage) AS Action,",
-    "  COALESCE(n.LocalIP, c.SourceIP, y.HostIP) AS LocalIP,",
-    "  COALESCE(n.RemoteIP, c.DestinationIP, s.IpAddress) AS RemoteIP,",
-    "  COALESCE(CAST(n.RemotePort AS TEXT), CAST(c.DestinationPort AS TEXT), s.IpPort) AS RemotePort,",
+    -- the device's side of the connection: the DeviceNetworkEvents rule, a firewall record's endpoint
+    "  CASE WHEN n.DeviceName IS NOT NULL THEN " .. db:connection_direction("n"),
+    "    WHEN c.DestinationIP = :ip AND c.SourceIP IS NOT :ip THEN 'outbound' WHEN c.SourceIP = :ip THEN 'inbound'",
+    "    WHEN s.EventID IN (4624, 4625) THEN 'logon' END AS Direction,",
+    "  COALESCE(n.LocalIP, CASE WHEN c.SourceIP = :ip THEN c.DestinationIP ELSE c.SourceIP END, y.HostIP) AS LocalIP,",
+    "  COALESCE(n.RemoteIP, CASE WHEN c.SourceIP = :ip THEN c.SourceIP ELSE c.DestinationIP END, s.IpAddress) AS RemoteIP,",
+    "  COALESCE(CAST(" .. db:connection_port("n") .. " AS TEXT), CAST(c.DestinationPort AS TEXT)) AS Port,",
     "  COALESCE(n.Protocol, c.Protocol, s.LogonTypeName) AS Protocol,",
     "  COALESCE(n.InitiatingProcessFileName, c.ApplicationProtocol, s.LogonProcessName, y.ProcessName) AS Process,",
     "  COALESCE(n.InitiatingProcessAccountName, c.SourceUserName, s.Account) AS Account,",
     "  l.Events, l.FirstSeen",
     "FROM last l",
+    -- the last event is one that names the IP (the rollup's own test), never another of that millisecond
     "LEFT JOIN DeviceNetworkEvents n ON l.Source = 'DeviceNetworkEvents' AND n.TimeGenerated = l.LastSeen",
-    "  AND n.DeviceName = l.Host AND (n.RemoteIP = :ip OR n.LocalIP = :ip)",
+    "  AND n.DeviceName = l.Host AND " .. db:row_names_ip("DeviceNetworkEvents", "n", "ip"),
     "LEFT JOIN CommonSecurityLog c ON l.Source = 'CommonSecurityLog' AND c.TimeGenerated = l.LastSeen",
     "  AND COALESCE(NULLIF(c.SourceHostName, ''), NULLIF(c.DestinationHostName, '')) = l.Host",
+    "  AND " .. db:row_names_ip("CommonSecurityLog", "c", "ip"),
     "LEFT JOIN SecurityEvent s ON l.Source = 'SecurityEvent' AND s.TimeGenerated = l.LastSeen AND s.Computer = l.Host",
+    "  AND " .. db:row_names_ip("SecurityEvent", "s", "ip"),
     "LEFT JOIN Syslog y ON l.Source = 'Syslog' AND y.TimeGenerated = l.LastSeen AND y.Computer = l.Host",
+    "  AND " .. db:row_names_ip("Syslog", "y", "ip"),
     "GROUP BY l.Device",
     "ORDER BY l.LastSeen DESC, l.Device",
   }, "\n")
@@ -51,7 +59,16 @@ Endpoint network events (the device), firewall and proxy records (the endpoint
 behind the traffic), Windows logons from the IP and Linux sshd lines naming it
 (the computer) — each with the details of its last event (action, addresses,
 port, protocol, process, account), how many events it had with the IP and when
-the first was. A device counts once whatever the spelling of its name
+the first was. The last event is one that names the IP (in any of its IP
+columns, as the activity counts do), never another event of the same
+millisecond. Direction is the device's: outbound when it connected to the IP,
+inbound when the IP connected to it (a device network event is inbound when its
+ActionType starts with "Inbound", listening for ListeningConnectionCreated, else
+outbound; a firewall record goes from its source to its
+destination), logon for a Windows logon (4624/4625); LocalIP is the device's address, RemoteIP the
+other end, Port the service's (the accepting side's: LocalPort of an inbound
+or listening device event, RemotePort of an outbound one, a firewall record's
+destination port). A device counts once whatever the spelling of its name
 (wks-007.contoso.com and wks-007). The most recently active devices first, at
 most `limit` (the page's --limit, 100 by default).]],
   categories = { "offline", "network", "endpoint" },

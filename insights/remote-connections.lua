@@ -37,14 +37,17 @@ local function sql(db, peers, recent)
     "SELECT Host, HostIP, Direction, Port || COALESCE('/' || lower(Protocol), '') AS Service, Action,",
     "       sum(Events) AS Events, min(FirstSeen) AS FirstSeen, max(LastSeen) AS LastSeen, Source",
     "FROM (",
-    "  SELECT 'DeviceNetworkEvents' AS Source, DeviceName AS Host, LocalIP AS HostIP, 'outbound' AS Direction,",
-    "         RemotePort AS Port, Protocol, ActionType AS Action, 1 AS Events, TimeGenerated AS FirstSeen,",
-    "         TimeGenerated AS LastSeen",
+    "  SELECT 'DeviceNetworkEvents' AS Source, DeviceName AS Host, LocalIP AS HostIP,",
+    "         " .. db:connection_direction() .. " AS Direction, " .. db:connection_port() .. " AS Port, Protocol,",
+    "         ActionType AS Action, 1 AS Events, TimeGenerated AS FirstSeen, TimeGenerated AS LastSeen",
     "  FROM DeviceNetworkEvents WHERE RemoteIP = :ip AND " .. w,
     "  UNION ALL",
-    "  SELECT 'DeviceNetworkEvents', DeviceName, RemoteIP, 'inbound', LocalPort, Protocol, ActionType, 1,",
-    "         TimeGenerated, TimeGenerated",
-    "  FROM DeviceNetworkEvents WHERE LocalIP = :ip AND RemoteIP <> :ip AND " .. w,
+    -- the IP is the device's own address: the host is the other end (its name when the event has
+    -- it), whose direction is the reverse
+    "  SELECT 'DeviceNetworkEvents', NULLIF(RemoteUrl, ''), RemoteIP,",
+    "         CASE WHEN " .. db:connection_inbound() .. " THEN 'outbound' ELSE 'inbound' END, " .. db:connection_port() .. ",",
+    "         Protocol, ActionType, 1, TimeGenerated, TimeGenerated",
+    "  FROM DeviceNetworkEvents WHERE LocalIP = :ip AND RemoteIP <> :ip AND NOT " .. db:connection_listening() .. " AND " .. w,
     "  UNION ALL",
     csl_branch(peers, recent),
     "  UNION ALL",
@@ -97,6 +100,16 @@ network events (Defender for Endpoint), firewall and proxy traffic
 (CommonSecurityLog) — and every logon from the IP (Windows 4624/4625, sshd),
 grouped per host, host address, direction, port, protocol and action, with the
 number of events and when they were first and last seen in the window.
+Direction is the host's: outbound when the host connected to the IP, inbound
+when the IP connected to the host; the port is the service's, the accepting
+side's. A device network event is inbound when its ActionType starts with
+"Inbound" (InboundConnectionAccepted: RemoteIP to LocalIP:LocalPort), else
+outbound (ConnectionSuccess, ConnectionAttempt, ...: to RemoteIP:RemotePort);
+a listening socket (ListeningConnectionCreated) is no connection and not listed;
+when the IP is the device's own address (LocalIP), the host is the other end
+(RemoteIP, named by RemoteUrl when the event has it) and the direction
+reverses. A firewall record goes from its source to its
+destination's port.
 A firewall record's host is the endpoint's host name, else the device that
 logged it; protocols compare without case; a record from the IP to itself
 counts once, as inbound. The firewall rows are read from the per-IP hourly

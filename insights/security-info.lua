@@ -10,12 +10,12 @@ end
 
 local function sql(db)
   return matches(db) .. "\n" .. table.concat({
-    "SELECT 'Incident' AS Kind, CAST(IncidentNumber AS TEXT) AS Id, Title, Severity, Status,",
+    "SELECT 'Incident' AS Kind, CAST(IncidentNumber AS TEXT) AS Id, Title, Severity, " .. db:status() .. " AS Status,",
     "       LastActivityTime AS LastActivity",
-    "FROM incidents WHERE Status <> 'Closed'",
+    "FROM incidents WHERE " .. db:incident_open(),
     "UNION ALL",
-    "SELECT 'Alert', SystemAlertId, DisplayName, AlertSeverity, Status, EndTime",
-    "FROM alerts WHERE Status NOT IN ('Resolved', 'Dismissed')",
+    "SELECT 'Alert', SystemAlertId, DisplayName, AlertSeverity, " .. db:status() .. ", EndTime",
+    "FROM alerts WHERE " .. db:alert_active(),
     "ORDER BY Kind DESC, LastActivity DESC",
   }, "\n")
 end
@@ -31,7 +31,9 @@ dismissed among those that name the IP in the window: an alert names it when
 its Entities list holds an "ip" entity with that Address; an incident names it
 through its alerts (AlertIds). Each alert and incident is taken as its latest
 version in the window, since SecurityAlert and SecurityIncident add a row on
-every update.]],
+every update. An alert or incident without a Status (common in exports) has
+Sentinel's default, New: it counts as active or open (ctx.db:alert_active and
+ctx.db:incident_open, the one definition of the page's panels).]],
   categories = { "offline", "alerts", "overview" },
   sources = { "SecurityAlert", "SecurityIncident" },
   page = { group = "overview", order = 10 },

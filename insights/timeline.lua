@@ -9,7 +9,7 @@ local function sql(db, unit)
   return table.concat({
     "SELECT Time, Kind, Title, Source, Detail, Events FROM (",
     "  SELECT StartTime AS Time, 'Alert' AS Kind, DisplayName AS Title, ProductName AS Source,",
-    "         AlertSeverity || ', ' || Status AS Detail, NULL AS Events",
+    "         AlertSeverity || ', ' || " .. db:status() .. " AS Detail, NULL AS Events",
     "  FROM (SELECT a.*, ROW_NUMBER() OVER (PARTITION BY SystemAlertId ORDER BY TimeGenerated DESC) AS Version",
     "        FROM SecurityAlert a WHERE " .. w .. " AND " .. db:entities_have_ip("Entities", "ip") .. ")",
     "  WHERE Version = 1",
@@ -23,7 +23,7 @@ local function sql(db, unit)
     "                   WHERE m.key = :ip AND upper(m.value) = 'IP'))))",
     "  WHERE Version = 1 AND COALESCE(SoftDeleted, 0) = 0",
     "  UNION ALL",
-    "  SELECT StartTime, 'Anomaly', AnomalyTemplateName, VendorName, 'score ' || Score, NULL",
+    "  SELECT TimeGenerated, 'Anomaly', AnomalyTemplateName, VendorName, 'score ' || Score, NULL",
     "  FROM Anomalies WHERE " .. w .. " AND (SourceIpAddress = :ip OR DestinationIpAddress = :ip OR "
       .. db:entities_have_ip("Entities", "ip") .. ")",
     "  UNION ALL",
@@ -47,7 +47,10 @@ version), the hunting bookmarks that include it (as an "ip" entity or in the
 bookmarked row's entity mapping; deleted ones left out), the UEBA anomalies
 that name it, and its activity — the events mentioning it in each data source
 per day (per hour for windows of two days or less) — in one list, newest
-first. Kind says which of the four a row is.]],
+first. Kind says which of the four a row is. An anomaly's time is its
+TimeGenerated (when UEBA raised it — the column the window selects on, and the
+time the anomalies panel counts and charts), not the StartTime of the activity
+it describes.]],
   categories = { "offline", "activity", "alerts", "anomaly" },
   sources = { "SecurityAlert", "HuntingBookmark", "Anomalies", "Syslog", "SecurityEvent", "AuditLogs", "SigninLogs",
               "OfficeActivity", "BehaviorAnalytics", "Heartbeat", "CommonSecurityLog", "DeviceNetworkEvents",

@@ -80,7 +80,8 @@ my ($c2, $c2_rc) = json_page($C2);
     for my $id (@MINE, qw(anomalies-count remote-connections)) {
         is($p->{$id}{record}{status}, $id eq 'logged-hosts' || $id eq 'watchlist-insights' ? 'empty' : 'ok', "c2: $id status");
         ok(@{ $p->{$id}{record}{queries} } > 0, "c2: $id carries its queries");
-        like($p->{$id}{hunt}, qr/^ipe-run (hunt \S+|insight \Q$id\E \Q$C2\E --as-hunt)\b.* --since 7d$/, "c2: $id hunt command");
+        like($p->{$id}{hunt}, qr/^ipe-run (hunt \S+|insight \Q$id\E \Q$C2\E --as-hunt)\b.* --from 2026-11-20T12:00:00.000Z --to 2026-11-27T12:00:00.000Z$/,
+             "c2: $id hunt command");
     }
     my @groups = map { $_->{group} } @{ $c2->{panels} };
     my %rank = (overview => 1, incidents => 2, observed => 3, timeline => 4, insights => 5);
@@ -107,13 +108,39 @@ my ($c2, $c2_rc) = json_page($C2);
     is($ti{Badge}, 'TI match: 2 live indicators', 'c2: the TI badge');
     my @kinds = map { $_->{Kind} } @{ rows_of($p->{timeline}, 'timeline') };
     is(scalar(grep { $_ eq 'Anomaly' } @kinds), 3, 'c2: three anomalies on the timeline');
-    like($p->{'network-traffic-inspection'}{hunt}, qr/^ipe-run (hunt firewall-traffic-for-ip --ip \Q$C2\E|insight network-traffic-inspection \Q$C2\E --as-hunt) --since 7d$/,
+    like($p->{'network-traffic-inspection'}{hunt}, qr/^ipe-run (hunt firewall-traffic-for-ip --ip \Q$C2\E|insight network-traffic-inspection \Q$C2\E --as-hunt) --from 2026-11-20T12:00:00.000Z --to 2026-11-27T12:00:00.000Z$/,
          'c2: network traffic opens a hunt');
     is(ref $c2->{actions}, 'ARRAY', 'c2: actions');
     for my $a (@{ $c2->{actions} }) { like($a->{command}, qr/^ipe-run action \Q$a->{name}\E\b/, "c2: action $a->{name} command") }
     my ($q) = grep { $_->{sql} =~ /_ipe_ip_activity/ } @{ $p->{'log-activity'}{record}{queries} };
     is($q->{params}{ip}, $C2, 'c2: bound values are recorded');
     is($q->{params}{from}, '2026-11-20T12:00:00.000Z', 'c2: the window is bound');
+}
+
+# The hunt commands reproduce the page's exact window, whatever form it was given in and whenever
+# they are run: each is run (insight --as-hunt through EDITOR=true) at another time than the page
+# and its window compared with the page's.
+for my $form (
+    [[], {}, 'the default 7d at IPE_NOW'],
+    [['--since', '36h', '--now', '2026-11-25T06:30:00.125Z'], {}, '--since with --now'],
+    [['--since', '2d'], { IPE_NOW => undef }, '--since on the clock'],
+    [['--from', '2026-11-22T08:20:00Z', '--to', '2026-11-25T10:41:30.250Z'], {}, '--from/--to'],
+    [['--from', '2026-11-24'], {}, '--from alone, to now'],
+) {
+    my ($args, $env, $what) = @$form;
+    my ($j) = json_page({ env => $env }, $C2, @$args, '--only', 'security-info,observed,timeline,network-traffic-inspection');
+    ok($j && $j->{window}{from} && $j->{window}{to}, "hunt commands, $what: the page") or next;
+    my %cmds = map { $_->{hunt} => 1 } @{ $j->{panels} };
+    ok(keys(%cmds) >= 3, "hunt commands, $what: several commands");
+    for my $cmd (sort keys %cmds) {
+        my @argv = split / /, $cmd;
+        shift @argv;    # ipe-run
+        my ($out, $err, $rc) = ipe({ env => { IPE_NOW => '2027-03-01T00:00:00Z', EDITOR => 'true', XDG_DATA_HOME => tmpdir() } },
+                                   @argv, '--db', $db, ($argv[0] eq 'insight' ? '--offline' : ()), '-f', 'json');
+        my $h = eval { decode_json($out) };
+        ok($h, "hunt commands, $what: '$cmd' runs") or diag("rc $rc: $err");
+        is_deeply($h && $h->{window}, $j->{window}, "hunt commands, $what: '$cmd' covers the page's window");
+    }
 }
 
 # the C2 server: text in 80 and 200 columns
@@ -126,7 +153,7 @@ for my $cols (80, 200) {
     }
     like($out, qr/^│ Open incidents │ │ Active alerts │$/m, "text $cols: security info cards");
     like($out, qr/^CommonSecurityLog\s+2026-11-22 \d\d:\d\d:\d\d\s+2026-11-27 \d\d:\d\d:\d\d\s+4,320$/m, "text $cols: log activity");
-    like($out, qr/^hunt: ipe-run insight log-activity \Q$C2\E --as-hunt --since 7d$|^hunt: ipe-run hunt ip-everywhere --ip \Q$C2\E --since 7d$/m,
+    like($out, qr/^hunt: ipe-run insight log-activity \Q$C2\E --as-hunt --from \S+ --to \S+$|^hunt: ipe-run hunt ip-everywhere --ip \Q$C2\E --from \S+ --to \S+$/m,
          "text $cols: hunt commands");
     my @long = grep { length($_) > $cols && !/^(hunt: |  ipe-run |window |error: |skipped: |no results: |-- query )/ } split /\n/, $out;
     # length() counts bytes of UTF-8: measure characters

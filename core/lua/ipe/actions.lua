@@ -34,6 +34,7 @@ local timeutil = require "ipe.timeutil"
 local result = require "ipe.result"
 local response = require "ipe.migrations.response"
 local bit = require "bit"
+local dbrules = require "ipe.db"
 
 local M = {}
 
@@ -234,7 +235,7 @@ M.ACTIVITY = {
   Heartbeat = { actor = "Computer", operation = "'agent heartbeat (' || COALESCE(Category, '?') || ')'",
     result = "COALESCE(OSName, OSType)" },
   SecurityAlert = { actor = "CompromisedEntity", operation = "'alert: ' || COALESCE(AlertName, DisplayName)",
-    result = "COALESCE(AlertSeverity, '?') || ' / ' || COALESCE(Status, '?')" },
+    result = "COALESCE(AlertSeverity, '?') || ' / ' || " .. dbrules.status() },
   ThreatIntelligenceIndicator = { actor = "COALESCE(IndicatorProvider, SourceSystem)",
     operation = "'indicator: ' || COALESCE(ThreatType, '?') || ' (' || COALESCE(Action, '?') || ')'",
     result = "CASE WHEN Active = 1 THEN 'active' ELSE 'inactive' END || ', expires ' || COALESCE(ExpirationDateTime, '-')" },
@@ -243,8 +244,12 @@ M.ACTIVITY = {
   Anomalies = { actor = "COALESCE(UserPrincipalName, SourceDevice)", operation = "'anomaly: ' || COALESCE(AnomalyTemplateName, '?')",
     result = "'score ' || COALESCE(Score, '?')" },
   DeviceNetworkEvents = { actor = "DeviceName",
-    operation = "COALESCE(InitiatingProcessFileName, '?') || ' ' || COALESCE(LocalIP, '?') || ' -> ' || "
-      .. "COALESCE(RemoteIP, '?') || COALESCE(':' || RemotePort, '')",
+    -- the connection's own direction (ipe.db's rule), to the accepting side's port
+    operation = "COALESCE(InitiatingProcessFileName, '?') || ' ' || CASE WHEN " .. dbrules.connection_inbound()
+      .. " THEN COALESCE(RemoteIP, '?') || ' -> ' || COALESCE(LocalIP, '?') || COALESCE(':' || LocalPort, '')"
+      .. " WHEN " .. dbrules.connection_listening() .. " THEN 'listening on ' || COALESCE(LocalIP, '?')"
+      .. " || COALESCE(':' || LocalPort, '')"
+      .. " ELSE COALESCE(LocalIP, '?') || ' -> ' || COALESCE(RemoteIP, '?') || COALESCE(':' || RemotePort, '') END",
     result = "ActionType" },
   DeviceInfo = { actor = "DeviceName", operation = "'device inventory'", result = "OnboardingStatus" },
   AzureActivity = { actor = "Caller", operation = "COALESCE(OperationNameValue, OperationName)", result = "ActivityStatusValue" },

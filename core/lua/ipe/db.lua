@@ -140,6 +140,73 @@ function Handle:ip_in_cidr(col, p)
   return string.format("ipe_ip_in_cidr(%s, %s)", ident(col, "column"), param(p))
 end
 
+-- An optional table alias ("n") before a column: "n.ActionType", or "ActionType" without one.
+local function col_of(alias, col)
+  if alias == nil then return col end
+  return ident(alias, "table alias") .. "." .. col
+end
+
+-- Direction and service port of a DeviceNetworkEvents row, seen from the device (DeviceName,
+-- LocalIP): the one rule every panel, hunt and action uses. An ActionType starting with
+-- "Inbound" (InboundConnectionAccepted) is a connection from RemoteIP to LocalIP:LocalPort;
+-- every other (ConnectionSuccess, ConnectionAttempt, ConnectionFailed, ...) one from the device
+-- to RemoteIP:RemotePort, except ListeningConnectionCreated: the device listens on
+-- LocalIP:LocalPort (direction "listening"). The service port is the accepting side's port.
+-- Alert and incident states, the one definition of "active" and "open": an alert is active
+-- unless its Status is Resolved or Dismissed, an incident open unless Closed (any case); no
+-- Status (common in exports) is Sentinel's default, New: active, open. status(alias): the
+-- Status as shown, New when there is none.
+-- Each is also a function of the module (db.connection_inbound(alias), ...) for SQL built
+-- outside a script.
+local RULES = {}
+
+function RULES.connection_inbound(alias)
+  return "(" .. col_of(alias, "ActionType") .. " LIKE 'Inbound%')"
+end
+
+function RULES.connection_listening(alias)
+  return "(" .. col_of(alias, "ActionType") .. " = 'ListeningConnectionCreated')"
+end
+
+function RULES.connection_direction(alias)
+  return "(CASE WHEN " .. RULES.connection_inbound(alias) .. " THEN 'inbound' WHEN " .. RULES.connection_listening(alias)
+    .. " THEN 'listening' ELSE 'outbound' END)"
+end
+
+function RULES.connection_port(alias)
+  return "(CASE WHEN " .. RULES.connection_inbound(alias) .. " OR " .. RULES.connection_listening(alias) .. " THEN "
+    .. col_of(alias, "LocalPort") .. " ELSE " .. col_of(alias, "RemotePort") .. " END)"
+end
+
+function RULES.status(alias)
+  return "COALESCE(NULLIF(" .. col_of(alias, "Status") .. ", ''), 'New')"
+end
+
+function RULES.alert_active(alias)
+  return "(lower(" .. RULES.status(alias) .. ") NOT IN ('resolved', 'dismissed'))"
+end
+
+function RULES.incident_open(alias)
+  return "(lower(" .. RULES.status(alias) .. ") <> 'closed')"
+end
+
+for name, fn in pairs(RULES) do
+  M[name] = fn
+  Handle[name] = function(_, alias) return fn(alias) end
+end
+
+-- A row of the log table tname (alias its alias in the query) names the IP :param in one of its
+-- IP-bearing places: the per-IP rollups' own test (ipe.migrations.rollup), so a row this finds
+-- is one the rollups counted.
+function Handle:row_names_ip(tname, alias, p)
+  ident(tname, "table")
+  local rollup = require "ipe.migrations.rollup"
+  for _, s in ipairs(rollup.sources(ident(alias, "table alias") .. ".")) do
+    if s.table == tname then return rollup.row_has_ip(s, param(p)) end
+  end
+  error("ctx.db:row_names_ip: " .. tname .. " is not a log table with IP columns", 2)
+end
+
 -- "WITH alerts AS (...), incidents AS (...)": the alerts naming the IP :param (an
 -- "ip" entity in SecurityAlert.Entities) and the incidents holding them, each the
 -- latest version in the window (both tables are logs: an update adds a row).

@@ -29,6 +29,8 @@
 --                                           ($XDG_STATE_HOME/ipe/page-timing)
 --   page.hunt_command(panel, ip, window_args, hunts) -> "ipe-run hunt <h> --ip <ip> ..." or
 --                                           "ipe-run insight <name> <ip> --as-hunt ..."
+--   page.window_args(window)             -> {"--from", from_text, "--to", to_text}: the page's exact
+--                                           window for the hunt commands
 --   page.action_command(action, ip)      -> "ipe-run action <name> <ip> [-p key=<key>]"
 --   page.assemble(t)                     -> the page record: {kind="page", ip=, title=, window=
 --       {from=, to=}, generated=, offline=, status=, failed={panel ids}, not_asked={ {panel=,
@@ -336,6 +338,14 @@ local function join(args)
   local out = {}
   for i, a in ipairs(args) do out[i] = quote(a) end
   return table.concat(out, " ")
+end
+
+-- window_args(window) -> the options that give a hunt the page's exact window: its resolved
+-- bounds ({"--from", from_text, "--to", to_text}), whatever form it was given in (--since,
+-- --from/--to relative or not, --now, IPE_NOW, the clock), so a suggested command covers the
+-- same rows whenever it is run.
+function M.window_args(window)
+  return { "--from", window.from_text, "--to", window.to_text }
 end
 
 -- hunts: { [name] = meta } of the hunts the panels name.

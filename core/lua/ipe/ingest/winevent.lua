@@ -15,9 +15,13 @@
 -- insights over Defender's network table see Sysmon hosts:
 --   TimeGenerated, Timestamp   UtcTime (Sysmon's UTC time of the connection)
 --   DeviceName                 Hostname
---   ActionType                 Initiated=true: ConnectionSuccess (outbound),
---                              Initiated=false: InboundConnectionAccepted
---   LocalIP/LocalPort          the host's end: Source* when it initiated, else Destination*
+--   ActionType                 Initiated=true: ConnectionSuccess (outbound, to RemoteIP:RemotePort),
+--                              Initiated=false: InboundConnectionAccepted (inbound, from RemoteIP
+--                              to LocalIP:LocalPort) — the direction rule of ctx.db:connection_*
+--   LocalIP/LocalPort          the host's end. TCP: Source* is the initiator, so the host's end is
+--                              Source* when it initiated, else Destination*. UDP: Sysmon writes the
+--                              host's socket as Source* either way (a DNS server's inbound query is
+--                              "Initiated: false, SourcePort: 53"), so the host's end is Source*
 --   RemoteIP/RemotePort        the other end; RemoteUrl its host name (when not "-")
 --   LocalIPType/RemoteIPType   Public, Private, Loopback, LinkLocal, Multicast, Broadcast, Reserved
 --   Protocol                   Tcp / Udp
@@ -131,15 +135,14 @@ function M.network_event(ev)
   local dip, dport = take(row, "DestinationIp"), take(row, "DestinationPort")
   local shost, dhost = take(row, "SourceHostname"), take(row, "DestinationHostname")
   sip, dip = ipaddr.normalize(sip) or sip, ipaddr.normalize(dip) or dip
-  if initiated then
-    row.ActionType = "ConnectionSuccess"
+  local proto = text(take(row, "Protocol"))
+  row.ActionType = initiated and "ConnectionSuccess" or "InboundConnectionAccepted"
+  if initiated or (proto and lower(proto) == "udp") then
     row.LocalIP, row.LocalPort, row.RemoteIP, row.RemotePort, row.RemoteUrl = sip, sport, dip, dport, text(dhost)
   else
-    row.ActionType = "InboundConnectionAccepted"
     row.LocalIP, row.LocalPort, row.RemoteIP, row.RemotePort, row.RemoteUrl = dip, dport, sip, sport, text(shost)
   end
   row.LocalIPType, row.RemoteIPType = ip_type(row.LocalIP), ip_type(row.RemoteIP)
-  local proto = text(take(row, "Protocol"))
   if proto then row.Protocol = upper(sub(proto, 1, 1)) .. lower(sub(proto, 2)) end
   local image = text(take(row, "Image"))
   if image then

@@ -57,6 +57,7 @@
 --                             maybe=<SQL: a structured place may hold an IP> (nil without any)} }
 --                             per log table (columns as prefix.., "t.")
 --   rollup.shape(sql)         -> SQL: the value has the shape of an IPv4 or IPv6 address
+--   rollup.row_has_ip(s, param) -> SQL: the row of s (an entry of sources) names the IP :param
 --   rollup.statements()       -> DDL: the tables, one trigger per log table and one for the traffic
 --   rollup.activity_sql(), rollup.traffic_sql(), rollup.peers_sql() -> the stored statements
 --   rollup.store_queries(db)  (re)store them in _ipe_ip_queries
@@ -218,6 +219,12 @@ local function trigger_sql(s)
   })
 end
 
+-- row_has_ip(s, param) -> SQL: the row (s, an entry of sources(prefix)) mentions the IP bound to
+-- param (":ip") in one of its IP-bearing places — the rollup's own test of "the row names the IP".
+function M.row_has_ip(s, param)
+  return "EXISTS (SELECT 1 FROM " .. s.walk .. "(" .. s.ip .. ") j WHERE j.type = 'text' AND " .. IP .. " = " .. param .. ")"
+end
+
 -- The exact window query (see the header): the hours strictly inside the window straight from
 -- the rollup; of the (at most two) hours holding the window's edges, the rows of a source whose
 -- events there all lie inside the window also from the rollup, the others recounted from the
@@ -244,7 +251,7 @@ function M.activity_sql()
     -- CROSS JOIN: cut (a few rows) must be the outer loop, whatever the statistics say
     parts[#parts + 1] = "FROM cut CROSS JOIN " .. s.table .. " t"
     parts[#parts + 1] = "WHERE cut.Source = " .. lit(s.table) .. " AND t.TimeGenerated >= cut.a AND t.TimeGenerated <= cut.b"
-      .. " AND EXISTS (SELECT 1 FROM " .. s.walk .. "(" .. s.ip .. ") j WHERE j.type = 'text' AND " .. IP .. " = :ip)"
+      .. " AND " .. M.row_has_ip(s, ":ip")
     parts[#parts + 1] = "GROUP BY 2, 3"
   end
   return table.concat(parts, "\n")

@@ -69,16 +69,6 @@ function M.format(opts)
   return env == "table" and "text" or known(env or "") or "text"
 end
 
--- The window options as given, for the hunt commands (7d when none was given).
-local function window_args(opts)
-  if opts.from then
-    local args = { "--from", opts.from }
-    if opts.to then args[3], args[4] = "--to", opts.to end
-    return args
-  end
-  return { "--since", opts.since or "7d" }
-end
-
 local function render(rec, fmt, opts)
   if fmt == "html" then
     local ok, html = pcall(require, "ipe.render.html")
@@ -130,7 +120,7 @@ function M.run(opts, pos)
   page.save_timing(records, hints)
   local rec = page.assemble{
     ip = ip, window = base.window, now_text = base.now_text, offline = opts.offline, panels = panels,
-    records = records, actions = actions, hunts = hunts, window_args = window_args(opts), parallel = parallel,
+    records = records, actions = actions, hunts = hunts, window_args = page.window_args(base.window), parallel = parallel,
     ms = 0,
   }
   page.filter(rec, filters)
