@@ -2,9 +2,13 @@
 #   make            build ./ipe-run (installs missing Debian packages when run as root)
 #   make demo       build, create the demo workspace and show an insight for one of its IPs
 #   make test       build and run the whole test suite (TAP through prove)
+#   make test-slow  the slow tests (tests/slow: large inputs); CI runs them too
+#   make golden     rewrite tests/golden/*.out from this build (review with git diff tests/golden)
 #   make asan       the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make valgrind   the test suite under valgrind memcheck
 #   make bench      benchmarks (medians and ratios against named baselines)
+#   make fuzz       libFuzzer targets of the parsers (tests/fuzz), FUZZ_SECONDS each
+#   make fuzz-regress  each fuzz target over its corpus in tests/fuzz/corpus (seconds)
 #   make man        regenerate core/ipe-run.1 from the --help texts (ipe.manual)
 #   make install PREFIX=/usr/local
 PREFIX  ?= /usr/local
@@ -29,7 +33,7 @@ OBJS     = $(CORE_SRC:core/%.c=$(B)/%.o) $(B)/lua_bundle.o
 C_TESTS  = $(patsubst tests/c/%.c,$(B)/%,$(wildcard tests/c/test_*.c))
 DEPS_OK  = $(B)/.deps-build
 
-.PHONY: all demo test asan valgrind bench man install uninstall clean
+.PHONY: all demo test test-deps test-slow golden asan valgrind bench man fuzz fuzz-build fuzz-regress install uninstall clean
 all: $(BIN)
 
 $(DEPS_OK):
@@ -57,10 +61,20 @@ $(BIN): $(B)/main.o $(OBJS)
 $(B)/test_%: tests/c/test_%.c tests/c/tap.h $(OBJS)
 	$(CC) $(CFLAGS) -Icore -Itests/c $(PKG_CFLAGS) -o $@ $< $(OBJS) $(LIBS)
 
-test: $(BIN) $(C_TESTS)
+TEST_ENV = IPE_RUN=$(CURDIR)/$(BIN) IPE_C_TESTS=$(CURDIR)/$(B)
+test-deps:
 	@sh core/tools/deps.sh test
-	@sh core/tools/deps.sh html || echo "ipe: no chromium: tests/cli/html.t skips its browser checks" >&2
-	IPE_RUN=$(CURDIR)/$(BIN) IPE_C_TESTS=$(CURDIR)/$(B) prove -r -f tests/
+	@sh core/tools/deps.sh html || echo "ipe: no chromium: tests/cli/html.t skips its browser checks (fails under CI=true)" >&2
+
+test: $(BIN) $(C_TESTS) test-deps
+	$(TEST_ENV) prove -f tests/*.t tests/cli/*.t
+
+test-slow: $(BIN) test-deps
+	$(TEST_ENV) prove -f tests/slow/*.t
+
+golden: $(BIN)
+	@sh core/tools/deps.sh test
+	$(TEST_ENV) perl tests/golden.t --update
 
 # Never --force: the demo replaces only a demo workspace it built (a real one is refused).
 demo: $(BIN)
@@ -75,7 +89,7 @@ asan:
 
 valgrind: $(BIN) $(C_TESTS)
 	@sh core/tools/deps.sh check
-	IPE_VALGRIND=1 IPE_RUN=$(CURDIR)/$(BIN) IPE_C_TESTS=$(CURDIR)/$(B) prove -r -f tests/
+	IPE_VALGRIND=1 $(TEST_ENV) prove -f tests/*.t tests/cli/*.t
 
 bench: ipe-run
 	@sh core/tools/deps.sh bench
@@ -85,6 +99,69 @@ bench: ipe-run
 # fails when it is stale), so 'man ipe-run' works after install without a build step.
 man: $(BIN)
 	./$(BIN) help --man > core/ipe-run.1.tmp && mv core/ipe-run.1.tmp core/ipe-run.1
+
+# Fuzzing (clang's libFuzzer): tests/fuzz/fuzz_<target>.c, one per parser, share
+# fuzz_common.c (the runtime's Lua state and tests/fuzz/driver.lua). The core is
+# rebuilt in build-fuzz with ASan + UBSan and libFuzzer's coverage. `make fuzz`
+# runs each target for FUZZ_SECONDS (new inputs go to build-fuzz/corpus/<target>,
+# the seeds in tests/fuzz/corpus/<target> are read only); an input of at most
+# 64 KiB taking more than FUZZ_HANG (1) s of CPU is a hang (the harness measures
+# CPU time: wall time lies on a loaded machine; FUZZ_TIMEOUT is libFuzzer's wall
+# clock backstop). `make fuzz-regress` runs every target once over its corpus.
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_HANG    ?= 1
+FUZZ_TIMEOUT ?= 30
+FUZZ_ARGS    ?=
+FUZZ_TARGETS  = cef syslog csv jsonl stix_pattern ipaddr
+FB            = build-fuzz
+FUZZ_FLAGS    = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJS     = $(CORE_SRC:core/%.c=$(FB)/%.o) $(FB)/lua_bundle.o $(FB)/fuzz_common.o
+FUZZ_BINS     = $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
+FUZZ_ENV      = ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+                IPE_FUZZ_HANG=$(FUZZ_HANG)
+
+$(FB)/%.o: core/%.c core/ipe.h | $(DEPS_OK)
+	@mkdir -p $(FB)
+	$(FUZZ_CC) -std=c11 -Wall -Wextra -Werror $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c -o $@ $<
+
+$(FB)/lua_bundle.o: $(B)/lua_bundle.c core/ipe.h
+	@mkdir -p $(FB)
+	$(FUZZ_CC) -std=c11 $(FUZZ_FLAGS) -Icore $(PKG_CFLAGS) -c -o $@ $<
+
+$(FB)/fuzz_common.o: tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h core/ipe.h | $(DEPS_OK)
+	@mkdir -p $(FB)
+	$(FUZZ_CC) -std=c11 -Wall -Wextra -Werror $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -Icore $(PKG_CFLAGS) \
+	  -DFUZZ_DRIVER='"$(CURDIR)/tests/fuzz/driver.lua"' -c -o $@ $<
+
+$(FB)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS)
+	$(FUZZ_CC) -std=c11 -Wall -Wextra -Werror $(FUZZ_FLAGS) -fsanitize=fuzzer -Icore -o $@ $< $(FUZZ_OBJS) $(LIBS)
+
+$(FB)/.deps-fuzz:
+	@mkdir -p $(FB)
+	@sh core/tools/deps.sh fuzz
+	@touch $@
+
+fuzz-build: $(FB)/.deps-fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+.SECONDARY: $(FUZZ_OBJS)
+
+fuzz: fuzz-build
+	@status=0; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FB)/corpus/$$t tests/fuzz/corpus/$$t; \
+	  $(FUZZ_ENV) nice $(FB)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=$(FUZZ_TIMEOUT) \
+	    -print_final_stats=1 -artifact_prefix=$(FB)/$$t- $(FUZZ_ARGS) $(FB)/corpus/$$t tests/fuzz/corpus/$$t \
+	    >$(FB)/fuzz-$$t.log 2>&1; rc=$$?; \
+	  echo "fuzz_$$t: $$(sed -n 's/^stat::number_of_executed_units: *//p' $(FB)/fuzz-$$t.log) executions in $(FUZZ_SECONDS) s, exit $$rc"; \
+	  if [ $$rc -ne 0 ]; then status=1; grep -E 'ERROR|fuzz:|SUMMARY|Test unit written' $(FB)/fuzz-$$t.log | head -8; fi; \
+	done; exit $$status
+
+fuzz-regress: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  $(FUZZ_ENV) $(FB)/fuzz_$$t -timeout=$(FUZZ_TIMEOUT) tests/fuzz/corpus/$$t/* >$(FB)/regress-$$t.log 2>&1 \
+	    && echo "ok fuzz_$$t: $$(ls tests/fuzz/corpus/$$t | wc -l) inputs" \
+	    || { echo "not ok fuzz_$$t (see $(FB)/regress-$$t.log)"; tail -20 $(FB)/regress-$$t.log; exit 1; }; \
+	done
 
 install: ipe-run
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(MANDIR)
@@ -100,4 +177,4 @@ uninstall:
 	rm -rf $(DESTDIR)$(DATADIR)
 
 clean:
-	rm -rf build build-asan ipe-run ipe-run-asan
+	rm -rf build build-asan build-fuzz ipe-run ipe-run-asan

@@ -1,17 +1,18 @@
 #!/bin/sh
 # deps.sh — make sure the Debian 12 packages ipe needs are installed.
-# usage: deps.sh build|test|bench|check|html|html
+# usage: deps.sh build|test|bench|check|html|fuzz
 # As root it installs what is missing with apt-get; otherwise it prints the
 # exact apt-get line and fails, so `make` and `make test` never half-run.
 set -eu
 build="gcc make pkg-config libluajit-5.1-dev libsqlite3-dev libcurl4-openssl-dev libmaxminddb-dev lua-cjson-dev zlib1g-dev"
 case "${1:-build}" in
   build) want="$build" ;;
-  test)  want="$build perl sqlite3" ;;
+  test)  want="$build perl sqlite3 bsdutils" ;;
   bench) want="$build perl sqlite3 python3-maxminddb hyperfine" ;;
   check) want="$build perl sqlite3 valgrind" ;;
   html)  want="chromium" ;;
-  *) echo "deps.sh: unknown set '$1' (build, test, bench, check, html)" >&2; exit 2 ;;
+  fuzz)  want="$build clang-14 libclang-rt-14-dev" ;;
+  *) echo "deps.sh: unknown set '$1' (build, test, bench, check, html, fuzz)" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do

@@ -11,9 +11,6 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${IPE_RUN:-$root/ipe-run}"
 rounds="${ROUNDS:-7}"
 delay=300
-if [ ! -d "$root/../shared/fixtures/ti-responses" ]; then
-  echo "bench_providers: SKIP (no ../shared/fixtures/ti-responses)"; exit 0
-fi
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/ipe-bench-providers-XXXXXX")"
 mock_pid=""
 cleanup() {

@@ -1,6 +1,7 @@
 /* test_mmdb.c — the ipe.mmdb binding against the MaxMind test databases in
- * ../shared/fixtures/mmdb (values from its EXPECTED.md and the source-data JSON), every broken
- * database there (one exact error each), and bad input. Skips when the fixtures are absent. */
+ * tests/fixtures/mmdb (values from its EXPECTED.md and the source-data JSON), every broken
+ * database there (one exact error each), and bad input. IPE_TEST_FIXTURES names that folder
+ * (tests/c.t sets it); without the fixtures the test fails. */
 #define _DEFAULT_SOURCE
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -286,14 +287,13 @@ static void bad_files(const char *tmp)
 
 int main(void)
 {
-    const char *shared = getenv("IPE_SHARED") ? getenv("IPE_SHARED") : "../shared";
-    char fixtures[1024], tmp[] = "/tmp/ipe-test-mmdb-XXXXXX";
-    snprintf(fixtures, sizeof fixtures, "%s/fixtures/mmdb", shared);
+    const char *fixtures = getenv("IPE_TEST_FIXTURES") ? getenv("IPE_TEST_FIXTURES") : "tests/fixtures/mmdb";
+    char tmp[] = "/tmp/ipe-test-mmdb-XXXXXX";
     struct stat st;
     if (stat(fixtures, &st) != 0) {
-        printf("1..0 # SKIP %s not found (the MaxMind test databases live in ../shared beside the repository)\n",
-               fixtures);
-        return 0;
+        printf("not ok 1 - the MaxMind test databases: %s not found (run from the repository root, or set "
+               "IPE_TEST_FIXTURES)\n1..1\n", fixtures);
+        return 1;
     }
     setenv("IPE_TEST_FIXTURES", fixtures, 1);
     if (!mkdtemp(tmp)) return 1;

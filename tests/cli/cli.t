@@ -113,9 +113,9 @@ LUA
     is(decode_json(slurp($o))->{status}, 'ok', '-o: the file holds the result');
 }
 
-# colour only on a terminal, never with NO_COLOR (a terminal via script(1), when present)
-SKIP: {
-    skip 'script(1) is not installed: no pseudo-terminal to test colour on', 3 unless -x '/usr/bin/script';
+# colour only on a terminal, never with NO_COLOR (a terminal via script(1): bsdutils, core/tools/deps.sh test)
+{
+    ok(-x '/usr/bin/script', 'script(1) is installed (make test installs bsdutils)');
     my $bin = $ENV{IPE_RUN} || repo_root() . '/ipe-run';
     my $cmd = "'$bin' insight remote-connections $C2 --db '$db' --now " . NOW;
     local $ENV{TERM} = 'xterm';

@@ -199,22 +199,19 @@ my $copy = "$home/hunts/beaconing-to-ip-89-160-20-128.lua";
     ok(!-e "$home/hunts/rare-ports-to-ip-10-0-0-300.lua", 'bad default: no copy');
 }
 
-# insight --as-hunt (when the insight verb offers it)
+# insight --as-hunt
 {
     my ($help) = ipe('insight', '--help');
-    if ($help =~ /--as-hunt/) {
-        my ($out, $err, $rc) = ipe({ env => { %env, EDITOR => 'true' } }, 'insight', 'remote-connections', $C2, '-p', 'limit=2',
-                                   '--as-hunt', '--db', $db, '-f', 'csv');
-        is($rc, 0, '--as-hunt: ran');
-        is($err, "ipe-run: insight 'remote-connections' copied as hunt 'remote-connections-89-160-20-128' saved as "
-               . "$home/hunts/remote-connections-89-160-20-128.lua\n", '--as-hunt: a hunt copy');
-        is(scalar(() = $out =~ /\r\n/g), 3, '--as-hunt: the copy ran with limit=2');
-        like(slurp("$home/hunts/remote-connections-89-160-20-128.lua"), qr/^  kind = "hunt",$/m, '--as-hunt: kind hunt');
-        ($out, $err, $rc) = ipe({ env => \%env }, 'list', 'hunts', '-f', 'csv');
-        like($out, qr/^hunt,remote-connections-89-160-20-128,/m, '--as-hunt: listed as a hunt');
-    } else {
-        SKIP: { skip('insight --as-hunt is not wired into the insight verb yet', 5) }
-    }
+    like($help, qr/^  --as-hunt +copy the insight as a hunt/m, '--as-hunt: documented in insight --help');
+    my ($out, $err, $rc) = ipe({ env => { %env, EDITOR => 'true' } }, 'insight', 'remote-connections', $C2, '-p', 'limit=2',
+                               '--as-hunt', '--db', $db, '-f', 'csv');
+    is($rc, 0, '--as-hunt: ran');
+    is($err, "ipe-run: insight 'remote-connections' copied as hunt 'remote-connections-89-160-20-128' saved as "
+           . "$home/hunts/remote-connections-89-160-20-128.lua\n", '--as-hunt: a hunt copy');
+    is(scalar(() = $out =~ /\r\n/g), 3, '--as-hunt: the copy ran with limit=2');
+    like(slurp("$home/hunts/remote-connections-89-160-20-128.lua"), qr/^  kind = "hunt",$/m, '--as-hunt: kind hunt');
+    ($out, $err, $rc) = ipe({ env => \%env }, 'list', 'hunts', '-f', 'csv');
+    like($out, qr/^hunt,remote-connections-89-160-20-128,/m, '--as-hunt: listed as a hunt');
 }
 
 # hunts cannot write

@@ -1,6 +1,11 @@
 package IpeTest;
 # Helpers for the CLI end-to-end tests: run ipe-run with a clean environment and
 # capture stdout, stderr and the exit code separately.
+#
+# Loading this module isolates the whole test process from the developer's
+# environment: HOME and every XDG_*_HOME point into a fresh temporary folder, the
+# ipe settings (IPE_* but the harness's own knobs), proxies and colour requests
+# are removed. Everything a test starts (ipe(), system, fork/exec) inherits that.
 use strict;
 use warnings;
 use Exporter 'import';
@@ -9,7 +14,7 @@ use File::Spec;
 use Cwd qw(abs_path);
 use POSIX ();
 
-our @EXPORT = qw(ipe ipe_ok repo_root fixtures_dir demo_db tmpdir NOW slurp spew);
+our @EXPORT = qw(ipe ipe_ok repo_root fixtures_dir demo_db tmpdir NOW slurp spew isolated_home);
 
 use constant NOW => '2026-11-27T12:00:00Z';
 
@@ -19,18 +24,33 @@ sub fixtures_dir { "$root/tests/fixtures" }
 sub bin { $ENV{IPE_RUN} || "$root/ipe-run" }
 sub tmpdir { tempdir('ipe-test-XXXXXX', TMPDIR => 1, CLEANUP => 1) }
 
-# Each test file gets its own XDG folders: nothing of the developer's leaks in or out.
-my $xdg;
-sub xdg_home { $xdg //= tmpdir() }
+# The harness's own knobs (which binary, valgrind, a browser); every other IPE_* is a setting.
+my %KEEP = map { $_ => 1 } qw(IPE_RUN IPE_C_TESTS IPE_VALGRIND IPE_CHROMIUM);
+
+# Each test file gets its own HOME and XDG folders: nothing of the developer's leaks in or out.
+my $home;
+sub isolated_home { $home }
+sub isolate {
+    $home = tmpdir();
+    mkdir "$home/$_" for qw(home data state config cache);
+    %ENV = (%ENV, HOME => "$home/home", XDG_DATA_HOME => "$home/data", XDG_STATE_HOME => "$home/state",
+            XDG_CONFIG_HOME => "$home/config", XDG_CACHE_HOME => "$home/cache", NO_COLOR => 1, LANG => 'C.UTF-8',
+            TZ => 'UTC');
+    for my $k (keys %ENV) {
+        delete $ENV{$k} if ($k =~ /^IPE_/ && !$KEEP{$k}) || $k =~ /^(?:https?|all|no|ftp)_proxy$/i
+            || $k =~ /^(?:EDITOR|VISUAL|XDG_RUNTIME_DIR|XDG_DATA_DIRS|XDG_CONFIG_DIRS)$/;
+    }
+}
+isolate();
+sub xdg_home { $ENV{XDG_DATA_HOME} }
 
 # ipe({env => {...}, stdin => '...'}, args...) -> (stdout, stderr, exit code)
 sub ipe {
     my $opts = ref $_[0] eq 'HASH' ? shift : {};
     my @cmd = (bin(), @_);
     unshift @cmd, qw(valgrind -q --error-exitcode=99 --leak-check=no) if $ENV{IPE_VALGRIND};
-    my %env = (PATH => $ENV{PATH}, HOME => $ENV{HOME} // '/tmp', COLUMNS => 100, NO_COLOR => 1,
-               IPE_NOW => NOW, LANG => 'C.UTF-8', XDG_DATA_HOME => xdg_home(),
-               XDG_STATE_HOME => xdg_home() . '/state', XDG_CONFIG_HOME => xdg_home() . '/config');
+    my %env = (PATH => $ENV{PATH}, COLUMNS => 100, NO_COLOR => 1, IPE_NOW => NOW, LANG => 'C.UTF-8',
+               map { $_ => $ENV{$_} } qw(HOME XDG_DATA_HOME XDG_STATE_HOME XDG_CONFIG_HOME XDG_CACHE_HOME TZ));
     for my $k (qw(ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS)) { $env{$k} = $ENV{$k} if defined $ENV{$k} }
     my $extra = $opts->{env} || {};
     for my $k (keys %$extra) { defined $extra->{$k} ? ($env{$k} = $extra->{$k}) : delete $env{$k} }

@@ -7,7 +7,9 @@ package MockTI;
 #     http://127.0.0.1:PORT/<mode>/<provider>
 #
 # and the client appends the vendor path (/api/v3/ip_addresses/8.8.8.8, ...).
-# Modes: ok, delayN (N ms, then ok), timeout (no answer for 30 s), 404, 500,
+# Modes: ok, delayN (N ms, then ok), togetherN (no answer until N requests of this mode
+# are in, then ok; 504 if they are not all in within 5 s: proof that a client sends them
+# at once, whatever the load; once per server), timeout (no answer for 30 s), 404, 500,
 # 503, 401, 403, 429 (Retry-After 30), 429-N (Retry-After N), truncated (a
 # JSON body cut in half, served with a correct length), html (a 200 HTML page),
 # html502, huge (a 50 MB body with its Content-Length), hugechunked (50 MB, no
@@ -165,6 +167,19 @@ sub log_line {
     close $fh;
 }
 
+# together(log, mode, n) -> true once n requests of mode are in the log (within 5 s)
+sub together {
+    my ($log, $mode, $n) = @_;
+    for (1 .. 250) {
+        open my $fh, '<', $log or return 0;
+        my $seen = grep { /^\Q$mode\E / } <$fh>;
+        close $fh;
+        return 1 if $seen >= $n;
+        select(undef, undef, undef, 0.02);
+    }
+    return 0;
+}
+
 sub huge {
     my ($c, $with_length) = @_;
     my $size = 50 * 1024 * 1024;
@@ -207,6 +222,10 @@ sub handle {
     ($ip) = $path =~ /value=([^&]+)/ unless $ip;
     $ip //= '';
     if ($mode =~ /^delay(\d+)$/) { select(undef, undef, undef, $1 / 1000); $mode = 'ok' }
+    if ($mode =~ /^together(\d+)$/) {
+        return reply($c, 504, '{"error": "the requests did not come together"}') unless together($opts->{log}, $mode, $1);
+        $mode = 'ok';
+    }
     if ($mode eq 'timeout') { # no answer: wait until the client gives up (or 30 s)
         my $rin = '';
         vec($rin, fileno($c), 1) = 1;

@@ -1,5 +1,6 @@
 -- ipe.render.html and ipe.render.svg: escaping, links, cell formatting, the CSP hashes, the
--- page structure from the fixture page records (tests/fixtures/page/*.lua), hostile strings,
+-- page structure of the C2 story's real page (built by the page verb on the demo workspace) and
+-- of the hand-made page records of tests/fixtures/page/ (hostile strings, partial, empty),
 -- partial pages, single runs, charts and every error.
 local T = require "ipe.testing"
 local html = require "ipe.render.html"
@@ -162,7 +163,16 @@ end)
 
 -- The C2 page ----------------------------------------------------------------------------------
 
-local c2 = fixture("c2")
+-- the page `ipe-run page 89.160.20.128 --offline` shows on the demo workspace of the golden
+-- files (tests/golden/README.md), with the MaxMind test databases for geo; the run time pinned
+local H = require "ipe.harness"
+local NOW = H.time("2026-11-27T12:00:00Z")
+local MMDB = here .. "/../fixtures/mmdb/test-data/"
+require("ipe.geo").configure({ MMDB .. "GeoIP2-City-Test.mmdb", MMDB .. "GeoLite2-ASN-Test.mmdb" })
+local c2 = H.page("89.160.20.128", { db = H.workspace{ demo = { events = 20000, seed = 1, now = NOW } }, now = NOW, offline = true })
+require("ipe.geo").configure(nil)
+H.cleanup()
+c2.timing.ms, c2.timing.parallel = 143, 2
 local page = html.page(c2)
 
 T.case("page: one self-contained HTML5 document", function()
@@ -196,7 +206,7 @@ T.case("page: no external resource of any kind", function()
       T.like(tag, '^<a href="https://[^"]+" rel="noopener noreferrer nofollow" target="_blank">$')
     end
   end
-  T.eq(links, 5, "the five providers' reference links")
+  T.eq(links, 7, "the seven providers' reference links")
 end)
 
 T.case("page: header shows the IP, window, generation time, run time and mode", function()
@@ -205,7 +215,7 @@ T.case("page: header shows the IP, window, generation time, run time and mode", 
   has(top, '<span class="st st-page-ok">complete</span>')
   has(top, '<time datetime="2026-11-20T12:00:00.000Z">2026-11-20 12:00:00</time> &#8594; '
     .. '<time datetime="2026-11-27T12:00:00.000Z">2026-11-27 12:00:00</time> UTC')
-  has(top, "<dt>Run time</dt><dd>20 panels in 143 ms (2 in parallel)</dd>")
+  has(top, "<dt>Run time</dt><dd>22 panels in 143 ms (2 in parallel)</dd>")
   has(top, "offline</span> external services not asked")
   lacks(page, "Partial results", "no banner on a complete page")
 end)
@@ -216,10 +226,10 @@ T.case("page: overview pane with its panels in page order", function()
   local order = {}
   for id in aside:gmatch('<section class="panel panel%-overview is%-%w+" id="([^"]+)"') do order[#order + 1] = id end
   T.eq(order, { "panel-security-info", "panel-ip-details", "panel-log-activity", "panel-logged-hosts",
-    "panel-severity-cards", "panel-prevalence" })
+    "panel-incidents-by-severity", "panel-ip-prevalence" })
   has(aside, '<div class="card"><span class="card-value">1</span><span class="card-label">Open incidents</span></div>')
   has(aside, "<div><dt>City</dt><dd>Linköping</dd></div>")
-  has(aside, "<div><dt>Organization (ISP)</dt><dd>Bredband2 AB</dd></div>")
+  has(aside, "<div><dt>ASN</dt><dd>AS29518 Bredband2 AB</dd></div>")
   has(aside, "<div><dt>Carrier</dt><dd></dd></div>", "NULL is empty")
   has(aside, '<div class="card sev-card sev-high"><span class="card-label">High</span><span class="card-count"><b>1</b> Incidents</span>'
     .. '<span class="card-count"><b>1</b> Alerts</span></div>')
@@ -252,8 +262,8 @@ T.case("page: incidents table with filters, column chooser and sortable headers"
     .. '<span class="badge sev sev-high">High</span> <span class="n">2</span></label></fieldset>')
   has(tp, '<legend>Status</legend><label><input type="checkbox" data-role="facet" data-col="4" value="Active">')
   has(tp, '<label><input type="checkbox" data-role="facet" data-col="4" value="InProgress">')
-  has(tp, '<legend>Type</legend>')
-  T.eq(count(tp, 'data-role="col"'), 11, "a checkbox per column")
+  has(tp, '<fieldset class="facet" data-col="0"><legend>Kind</legend>')
+  T.eq(count(tp, 'data-role="col"'), 12, "a checkbox per column")
   has(tp, '<label><input type="checkbox" data-role="col" value="8" checked> AssignedTo</label>')
   has(tp, '<th scope="col" data-type="time" aria-sort="none"><button type="button" class="sort" data-role="sort" data-col="9" title="Sort by LastActivity">LastActivity</button></th>')
   has(tp, "<td>Nestor Wilke</td>")
@@ -261,7 +271,7 @@ T.case("page: incidents table with filters, column chooser and sortable headers"
   has(tp, '<td><span class="badge status status-active">Active</span></td>')
   has(tp, '<p class="grid-count" data-role="count" aria-live="polite">2 rows</p>')
   has(tp, '<p class="nomatch" data-role="nomatch" hidden>No rows match the filters.</p>')
-  has(tp, "<code>ipe-run hunt incidents -p ip=89.160.20.128 --from 2026-11-20T12:00:00.000Z --to 2026-11-27T12:00:00.000Z</code>")
+  has(tp, "<code>ipe-run insight incidents-and-alerts 89.160.20.128 --as-hunt --from 2026-11-20T12:00:00.000Z --to 2026-11-27T12:00:00.000Z</code>")
 end)
 
 T.case("page: the embedded data are the incidents rows, and the incidents grid is primary", function()
@@ -272,7 +282,7 @@ T.case("page: the embedded data are the incidents rows, and the incidents grid i
   local primary = grids[data.primary]
   T.ok(primary, "primary grid " .. tostring(data.primary))
   T.ok(element(element(page, "tp-incidents"), data.primary), "the primary grid is in the incidents tab")
-  T.eq(#primary.columns, 11)
+  T.eq(#primary.columns, 12)
   T.eq(primary.columns[4], { name = "Severity", type = "text", badge = "sev" })
   T.eq(primary.columns[10], { name = "LastActivity", type = "time", badge = false })
   local rows = c2.panels[7].record.sections[1].rows
@@ -282,8 +292,8 @@ end)
 T.case("page: observed tab lists the three beaconing devices", function()
   local tp = element(page, "tp-observed")
   for _, d in ipairs({ "wks-007.contoso.com", "wks-013.contoso.com", "wks-021.contoso.com" }) do has(tp, "<td>" .. d .. "</td>") end
-  has(tp, "<td>rundll32.exe</td>")
-  has(tp, '<td class="num">443</td>')
+  has(tp, "<td>contoso\\isaiah.langer</td>")
+  has(tp, '<td class="num">2,880</td>')
   has(tp, 'data-role="toolbar"', "observed table gets the toolbar too")
 end)
 
@@ -294,13 +304,14 @@ T.case("page: Sentinel events tab: timeline list, then every insight as a card",
   local tl = tp:match('<ol class="timeline">.-</ol>')
   T.eq(count(tl, "<li "), 17, "every timeline row")
   has(tl, '<li class="tl-item tl-alert"><div class="tl-time"><time datetime="2026-11-22T12:00:00.000Z"')
-  has(tl, '<span class="tl-kind">Alert</span> <span class="tl-title">Communication with C2 server</span><span class="tl-meta">SecurityAlert</span>')
+  has(tl, '<span class="tl-kind">Alert</span> <span class="tl-title">Communication with C2 server</span>'
+    .. '<span class="tl-meta">Azure Sentinel &#183; Detail: High, InProgress</span>')
   has(tl, '<span class="tl-title">Beaconing to 89.160.20.128 from wks-007</span>')
   local ids = {}
   for id in tp:gmatch('<section class="panel panel%-insights is%-%w+" id="([^"]+)"') do ids[#ids + 1] = id end
   T.eq(ids, { "panel-defender-ti-reputation", "panel-virustotal-ip", "panel-recorded-future-ip", "panel-anomali-ip",
-    "panel-abuseipdb-ip", "panel-anomalies-count", "panel-network-traffic", "panel-remote-connections-ti",
-    "panel-remote-connections", "panel-ti-match", "panel-watchlist" })
+    "panel-abuseipdb-ip", "panel-anomalies-count", "panel-network-traffic-inspection", "panel-remote-connections-ti-match",
+    "panel-remote-connections", "panel-ti-match", "panel-watchlist-insights", "panel-greynoise-ip", "panel-otx-ip" })
 end)
 
 T.case("page: an insight card has its status, timing, query with bound values and hunt", function()
@@ -309,29 +320,32 @@ T.case("page: an insight card has its status, timing, query with bound values an
     .. '<span class="st st-ok">ok</span><span class="timing" title="run time">')
   has(card, "<h4>Remote connections of 89.160.20.128</h4>")
   has(card, '<td class="num">1,440</td>')
-  has(card, '<span class="d">2026-11-22</span> <span class="t">12:01:34</span>')
-  has(card, '<details class="query"><summary>Query</summary><div class="q"><p class="q-label">query 1</p><pre><code>SELECT Host, HostIP')
-  has(card, "WHERE ProcessName = &#39;sshd&#39;", "SQL escaped")
+  has(card, '<span class="d">2026-11-22</span> <span class="t">12:04:11</span>')
+  has(card, '<details class="query"><summary>Queries (3)</summary><div class="q"><p class="q-label">query 1</p><pre><code>'
+    .. 'SELECT Sql FROM _ipe_ip_queries WHERE Name = :name</code></pre>')
+  has(card, '<div class="q"><p class="q-label">query 3</p><pre><code>SELECT Host, HostIP, Direction')
+  has(card, "IN (&#39;allow&#39;, &#39;allowed&#39;", "SQL escaped")
   has(card, '<table class="binds"><caption>Bound values</caption><tbody><tr><th scope="row">:ip</th><td>89.160.20.128</td></tr>')
   has(card, '<tr><th scope="row">:limit</th><td>500</td></tr>')
-  has(card, '<p class="cmd"><span class="cmd-label">Hunt</span><code>ipe-run hunt remote-connections -p ip=89.160.20.128')
+  has(card, '<p class="cmd"><span class="cmd-label">Hunt</span><code>ipe-run hunt hosts-contacting-ip --ip 89.160.20.128 --from 2026-11-20T12:00:00.000Z --to 2026-11-27T12:00:00.000Z')
   local skipped = element(page, "panel-anomali-ip")
   has(skipped, '<span class="st st-skipped">skipped</span>')
   has(skipped, '<p class="msg msg-skipped"><b>skipped:</b> Anomali ThreatStream: offline: Anomali ThreatStream was not asked and nothing is cached</p>')
   local ti = element(page, "panel-ti-match")
   has(ti, "<td>Cobalt Strike command and control server</td>")
   has(ti, '<td class="num">95</td>')
-  local traffic = element(page, "panel-network-traffic")
-  has(traffic, "<div><dt>Bytes sent</dt><dd><span title=\"5,623,527 bytes\">5.6 MB</span></dd></div>")
+  local traffic = element(page, "panel-network-traffic-inspection")
+  has(traffic, "<div><dt>Bytes to the IP</dt><dd><span title=\"5,623,527 bytes\">5.6 MB</span></dd></div>")
   has(traffic, '<svg class="chart chart-bar"')
-  has(traffic, "<title>10.0.4.80 — sent: 1.9 MB</title>")
+  has(traffic, "<title>443/tcp: 4,320</title>")
 end)
 
 T.case("page: response actions with their commands", function()
   local a = element(page, "actions")
   has(a, '<h2 id="actions-h">Response actions</h2>')
   T.eq(count(a, '<li class="action">'), 4)
-  has(a, '<li class="action"><h3>Add indicator</h3><p>Add 89.160.20.128 to the workspace&#39;s threat-intelligence indicators</p>'
+  has(a, '<li class="action"><h3>Add indicator</h3><p>Add the IP as an indicator of compromise to ThreatIntelligenceIndicator; '
+    .. 'export live indicators as STIX</p>'
     .. '<p class="cmd"><span class="cmd-label">Run</span><code>ipe-run action add-indicator 89.160.20.128</code>'
     .. '<button type="button" class="copy" data-role="copy" hidden>Copy</button></p></li>')
   has(a, "<h3>Go hunt</h3>")
@@ -347,7 +361,7 @@ T.case("page: ids are unique", function()
 end)
 
 T.case("page: the same record renders the same bytes", function()
-  T.eq(html.page(fixture("c2")), page)
+  T.eq(html.page(c2), page)
 end)
 
 T.case("page: opts.tab picks the initial tab, opts.show_query opens the queries", function()
@@ -471,7 +485,7 @@ T.case("run: one run record as a page with its params, table toolbar and queries
   has(s, '<p class="entity-kind">insight</p><h1>remote-connections — IP address remote connections</h1>'
     .. '<p class="params"><code>ip=89.160.20.128</code><code>limit=500</code></p></div><span class="st st-ok">ok</span>')
   has(s, 'data-role="toolbar"')
-  has(s, '<details class="query"><summary>Query</summary>')
+  has(s, '<details class="query"><summary>Queries (3)</summary>')
   has(s, "<td>wks-021.contoso.com</td>")
   T.like(s, '"primary":"grid%-1"')
   lacks(s, 'role="tablist"')

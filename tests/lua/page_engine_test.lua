@@ -103,9 +103,7 @@ T.case("run: the external panels share one worker; one that never ends or misbeh
   local panels = page.collect(index, 2)
   local reqs = {}
   for i, p in ipairs(panels) do reqs[i] = { entry = p.entry, given = { ip = "8.8.8.8" }, timeout = 1, offline = true } end
-  local t0 = require("ipe.proc").monotonic()
   local records = page.run(panels, reqs, 2, false)
-  local wall = require("ipe.proc").monotonic() - t0
   local got = {}
   for i, p in ipairs(panels) do got[p.id] = { records[i].status, records[i].outcome, records[i].message } end
   T.eq(got["ext-fine"], { "empty" })
@@ -114,7 +112,7 @@ T.case("run: the external panels share one worker; one that never ends or misbeh
   T.eq(got["ext-yields"][1], "error")
   T.like(got["ext-yields"][3], "attempt to yield")
   for _, r in ipairs(reqs) do T.eq(r.together, "external", "external panels are put together") end
-  T.ok(wall < 3, "the group's failure costs one more budget, not one per panel")
+  -- (what a failed group costs in time is measured by tests/bench/bench_providers.sh, not here)
   os.execute("rm -rf '" .. dir .. "'")
 end)
 

@@ -7,6 +7,7 @@
 --   local db2 = H.workspace{ rows = { CommonSecurityLog = { {TimeGenerated = "...", SourceIP = "..."} } } }
 --   local rec = H.run("insight", "remote-connections", { ip = "89.160.20.128" }, { db = db, since = "7d", now = ... })
 --   local rec = H.run_file("my/insights/foo.lua", { ip = "1.2.3.4" }, { db = db })
+--   local page = H.page("89.160.20.128", { db = db, now = ..., offline = true })  -- as `ipe-run page` builds it
 local sqlite = require "ipe.sqlite"
 local schema = require "ipe.schema"
 local timeutil = require "ipe.timeutil"
@@ -86,6 +87,16 @@ function M.run_file(path, params, opts)
   if not fs.stat(path) then error("harness: no file " .. path, 2) end
   local entry = { kind = kind, name = path:match("([^/]+)%.lua$"), path = path }
   return runner.run(request(entry, params, opts, discover.scan()))
+end
+
+-- page(ip, opts) -> the page record `ipe-run page <ip>` renders, built by the page verb itself.
+-- opts: db, now (epoch seconds), since / from / to, offline, only, limit, timeout.
+function M.page(ip, opts)
+  opts = opts or {}
+  local o = { db = opts.db, since = opts.since, from = opts.from, to = opts.to, offline = opts.offline,
+              only = opts.only, limit = opts.limit, timeout = opts.timeout,
+              now = timeutil.format_time(opts.now or M.time("2026-11-27T00:00:00Z")) }
+  return (require("ipe.verbs.page").record(o, { ip }))
 end
 
 -- The rows of a record's first table section (or section i) as {column = value} maps.

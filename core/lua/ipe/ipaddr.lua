@@ -24,6 +24,8 @@
 -- longest run of two or more zero groups compressed (leftmost on a tie), and
 -- always plain hexadecimal (the only mixed form RFC 5952 recommends, IPv4-mapped,
 -- is returned as IPv4).
+-- Linear in the input: text longer than MAX_TEXT (256) bytes after trimming is no
+-- address; trim(s) / rtrim(s) are linear white-space trims for everyone's use.
 local bit = require "bit"
 
 local band, bor, rshift, lshift = bit.band, bit.bor, bit.rshift, bit.lshift
@@ -208,13 +210,32 @@ local function defang(s)
   return s
 end
 
-local function trim(s)
-  if find(s, "^%s") or find(s, "%s$") then return s:match("^%s*(.-)%s*$") end
-  return s
+-- rtrim(s) / trim(s): s without trailing / surrounding white space, in linear
+-- time ("^%s*(.-)%s*$" is quadratic in a long run of inner white space).
+local function rtrim(s)
+  local j = #s
+  local c = byte(s, j)
+  while c == 32 or (c and c >= 9 and c <= 13) do j = j - 1; c = byte(s, j) end
+  if j == #s then return s end
+  return sub(s, 1, j)
 end
+M.rtrim = rtrim
+
+local function trim(s)
+  local i = find(s, "%S")
+  if not i then return "" end
+  s = rtrim(s)
+  if i == 1 then return s end
+  return sub(s, i)
+end
+M.trim = trim
+
+-- the longest text that can spell an address (a defanged IPv6 with a zone id)
+M.MAX_TEXT = 256
 
 -- raw_bytes(t): t (trimmed) -> 4- or 16-byte string (mapped addresses stay 16) or nil.
 local function raw_bytes(t)
+  if #t > M.MAX_TEXT then return nil end
   local a, b, c, d = quad(t, 1, #t)
   if a then return char(a, b, c, d) end
   t = defang(t)
@@ -244,7 +265,7 @@ local function parse_slow(s)
   if t == "" then return nil, "empty IP address" end
   local b = raw_bytes(t)
   if b then return make_addr(b) end
-  local ip = t:match("^(.-)%s*/%s*%d+$")
+  local ip = #t <= M.MAX_TEXT and t:match("^(.-)%s*/%s*%d+$")
   if ip and raw_bytes(ip) then return nil, quote(t) .. " is a network, not an IP address" end
   return nil, not_ip(t)
 end

@@ -249,23 +249,54 @@ local function time_key(s)
   return head .. (frac .. "000000000"):sub(1, 9)
 end
 
--- observables(pattern) -> { {type=, path=, value=}, ... } | nil, why
+local function in_set(set, b) return b ~= nil and set:find(string.char(b), 1, true) ~= nil end
+local WORD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
+local PATH = WORD .. "_.'"
+local SPACE = " \t\n\r\f\v"
+
+-- comparison_at(pattern, i, eq) -> type, path, position of the value's quote | nil:
+-- is the "=" at eq the middle of "type:path = '" (all of it at or after i)?
+-- The walks back stop at ":" or "=", so each "=" costs only its own comparison.
+local function comparison_at(pattern, i, eq)
+  local k = eq - 1
+  while k >= i and in_set(SPACE, pattern:byte(k)) do k = k - 1 end
+  local path_end = k
+  while k >= i and in_set(PATH, pattern:byte(k)) do k = k - 1 end
+  if k == path_end or k < i or pattern:byte(k) ~= 58 then return nil end
+  local colon = k
+  k = k - 1
+  while k >= i and in_set(WORD, pattern:byte(k)) do k = k - 1 end
+  if k == colon - 1 then return nil end
+  local q = eq + 1
+  while in_set(SPACE, pattern:byte(q)) do q = q + 1 end
+  if pattern:byte(q) ~= 39 then return nil end
+  return pattern:sub(k + 1, colon - 1), pattern:sub(colon + 1, path_end), q
+end
+
+-- observables(pattern) -> { {type=, path=, value=}, ... } | nil, why (linear in the pattern)
 function M.observables(pattern)
   if type(pattern) ~= "string" then return nil, "pattern is not a string" end
   local out, i = {}, 1
   while true do
-    local s, e, otype, path = pattern:find("([%w%-]+):([%w_%.%-']+)%s*=%s*'", i)
-    if not s then break end
-    local j, buf = e + 1, {}
-    while j <= #pattern do
-      local c = pattern:sub(j, j)
-      if c == "\\" then buf[#buf + 1] = pattern:sub(j + 1, j + 1); j = j + 2
-      elseif c == "'" then break
-      else buf[#buf + 1] = c; j = j + 1 end
+    local eq = pattern:find("=", i, true)
+    if not eq then break end
+    local otype, path, q = comparison_at(pattern, i, eq)
+    if not otype then
+      i = eq + 1
+    else
+      local j, buf = q + 1, {}
+      while true do
+        local c = pattern:find("['\\]", j)
+        if not c then return nil, "unterminated string in pattern" end
+        buf[#buf + 1] = pattern:sub(j, c - 1)
+        if pattern:byte(c) == 39 then j = c break end
+        if c == #pattern then return nil, "unterminated string in pattern" end
+        buf[#buf + 1] = pattern:sub(c + 1, c + 1)
+        j = c + 2
+      end
+      out[#out + 1] = { type = otype, path = path, value = table.concat(buf) }
+      i = j + 1
     end
-    if j > #pattern then return nil, "unterminated string in pattern" end
-    out[#out + 1] = { type = otype, path = path, value = table.concat(buf) }
-    i = j + 1
   end
   if not pattern:match("^%s*%[") or not pattern:match("%]%s*$") then return nil, "pattern is not in brackets" end
   if #out == 0 then return nil, "pattern has no comparison" end

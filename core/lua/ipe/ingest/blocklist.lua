@@ -15,6 +15,7 @@
 local ti = require "ipe.ingest.ti"
 
 local find, match = string.find, string.match
+local rtrim = require("ipe.ipaddr").rtrim
 
 local M = {}
 
@@ -26,7 +27,7 @@ function M.parse(line)
   local value, rest = match(line, "^%s*([^%s#;,]+)(.*)$")
   local obs, why = ti.observable("ip", value)
   if not obs then return false, why end
-  local desc = match(rest, "^[%s,;#/]*(.-)%s*$")
+  local desc = rtrim(match(rest, "^[%s,;#/]*(.*)$"))
   return obs, desc ~= "" and desc or nil
 end
 

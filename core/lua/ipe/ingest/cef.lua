@@ -1,6 +1,7 @@
 -- ipe.ingest.cef: CEF records -> CommonSecurityLog.
 --
 --   cef.parse(line, now) -> { column = value } | nil, reason
+--   cef.extension(ext) -> { {key, value}, ... } | nil, reason   (the part after the header)
 --   cef.run(src, sink)
 -- A record is "CEF:Version|Vendor|Product|Version|SignatureID|Name|Severity|Extension",
 -- bare or after a syslog header (whose time and host become TimeGenerated and
@@ -20,9 +21,12 @@
 -- rejects such lines through sink.reject.
 local syslog = require "ipe.ingest.syslog"
 local coerce = require "ipe.ingest.coerce"
+local ipaddr = require "ipe.ipaddr"
 
-local find, sub, match, lower, byte, gsub, concat = string.find, string.sub, string.match, string.lower, string.byte,
+local find, sub, lower, byte, gsub, concat = string.find, string.sub, string.lower, string.byte,
   string.gsub, table.concat
+
+local trim, rtrim = ipaddr.trim, ipaddr.rtrim
 
 local M = {}
 
@@ -130,15 +134,30 @@ local function header(body)
   return fields, sub(body, start)
 end
 
+-- KEY_BYTE[b]: b may be part of an extension key ([%w_.-])
+local KEY_BYTE = {}
+for b = 0, 255 do
+  local c = string.char(b)
+  KEY_BYTE[b] = find(c, "[%w_%.%-]") ~= nil
+end
+
 -- extension(ext) -> list of {key, value} | nil, reason
+-- A key is the run of key bytes just before an "=" (an escaped "\=" has a "\"
+-- there, so it is no key), after a blank or at the start. Each "=" is looked at
+-- once and the walk back stops at the previous "=": linear in the extension.
 local function extension(ext)
   local found, p = {}, 1
   while true do
-    local s, e, key = find(ext, "([%w_%.%-]+)=", p)
-    if not s then break end
-    local before = s == 1 and 32 or byte(ext, s - 1)
-    if before == 32 or before == 9 then found[#found + 1] = { s, e, key } end
-    p = e + 1
+    local eq = find(ext, "=", p, true)
+    if not eq then break end
+    local k = eq - 1
+    while k >= p and KEY_BYTE[byte(ext, k)] do k = k - 1 end
+    local s = k + 1
+    if s < eq then
+      local before = s == 1 and 32 or byte(ext, s - 1)
+      if before == 32 or before == 9 then found[#found + 1] = { s, eq, sub(ext, s, eq - 1) } end
+    end
+    p = eq + 1
   end
   if #found == 0 then
     if find(ext, "%S") then return nil, "the CEF extension holds no key=value pair" end
@@ -150,11 +169,11 @@ local function extension(ext)
   local pairs_ = {}
   for i, f in ipairs(found) do
     local stop = found[i + 1] and found[i + 1][1] - 1 or #ext
-    local v = match(sub(ext, f[2] + 1, stop), "^(.-)%s*$")
-    pairs_[i] = { f[3], unescape_value(v) }
+    pairs_[i] = { f[3], unescape_value(rtrim(sub(ext, f[2] + 1, stop))) }
   end
   return pairs_
 end
+M.extension = extension
 
 function M.parse(line, now)
   local at = find(line, "CEF:%s*%d")
@@ -162,7 +181,7 @@ function M.parse(line, now)
   local fields, ext = header(sub(line, at))
   if not fields then return nil, ext end
   local rec = {}
-  rec.CEFVersion = match(fields[1], "^CEF:%s*(.-)%s*$")
+  rec.CEFVersion = trim(sub(fields[1], 5))
   for i, col in ipairs(HEADER) do
     if fields[i + 1] ~= "" then rec[col] = fields[i + 1] end
   end
@@ -179,7 +198,7 @@ function M.parse(line, now)
   local act = rec.DeviceAction and lower(rec.DeviceAction)
   if act and ALLOW[act] then rec.SimplifiedDeviceAction = "Allow" elseif act and DENY[act] then
     rec.SimplifiedDeviceAction = "Deny" end
-  local prefix = match(sub(line, 1, at - 1), "^(.-)%s*$")
+  local prefix = rtrim(sub(line, 1, at - 1))
   if prefix ~= "" then
     local h = syslog.parse(prefix .. " x", now)
     if h and (h.time or h.host) then

@@ -11,7 +11,7 @@
 --   int(v, kind) / real(v, kind) / bool(v, kind) -> the value to bind | nil (not that type)
 --   str(v, kind)     -> text (numbers as written, true/false, nested JSON as its text)
 --   dynamic(v, kind) -> JSON text (text that is not JSON becomes a JSON string)
---   ip(v)            -> canonical address text, port | the value unchanged when it is no address
+--   ip(v)            -> canonical address text, port (from "1.2.3.4:443", "[v6]:443") | nil: not an address
 --   header(name)     -> a column name from a CSV header: "TimeGenerated [UTC]" -> "TimeGenerated"
 -- Pure Lua; reasons are returned, never raised.
 local cjson = require "cjson"
@@ -29,6 +29,10 @@ local M = {}
 local NUMBER, RAW = json.NUMBER, json.RAW
 local NULL = cjson.null
 local quote = ipaddr.quote
+local trim, rtrim = ipaddr.trim, ipaddr.rtrim
+
+-- the longest text read as a time (longer text is not one; the time readers' patterns stay short)
+M.MAX_TIME_TEXT = 64
 
 -- encode(v): cjson.encode without its "\/" for every "/" (valid JSON either way)
 local function encode(v)
@@ -129,7 +133,7 @@ local function month_name_time(s)
   if not m then return nil end
   local frac = match(rest, "^%.(%d+)")
   if frac then rest = sub(rest, #frac + 2) end
-  local off = zone(match(rest, "^%s*(.-)%s*$"))
+  local off = zone(trim(rest))
   if not off then return nil end
   return from_parts(y, m, d, hh, mi, ss, frac, off)
 end
@@ -154,8 +158,9 @@ function M.time(v, kind)
   if tv == "string" and kind ~= NUMBER then
     if is_workspace_time(v) then return v end
     local s = v
-    if find(s, "^%s") or find(s, "%s$") then s = match(s, "^%s*(.-)%s*$") end
+    if find(s, "^%s") or find(s, "%s$") then s = trim(s) end
     local n = #s
+    if n > M.MAX_TIME_TEXT then return nil, bad_time(v) end
     if n == 10 or n == 13 then
       if not find(s, "%D") then
         local e = tonumber(s)
@@ -214,7 +219,7 @@ function M.int(v, kind)
     if n % 1 == 0 then return n end
     return nil
   end
-  if kind ~= NUMBER and (find(v, "^%s") or find(v, "%s$")) then v = match(v, "^%s*(.-)%s*$") end
+  if kind ~= NUMBER and (find(v, "^%s") or find(v, "%s$")) then v = trim(v) end
   if find(v, "^[-+]?%d+$") then
     if #v <= 15 then return tonumber(v) end
     return v
@@ -243,7 +248,7 @@ function M.bool(v, kind)
   if tv == "boolean" then return v and 1 or 0 end
   if tv == "number" then return (v == 1 or v == 0) and v or nil end
   if tv ~= "string" or kind == RAW then return nil end
-  local b = BOOL[v] or BOOL[lower(match(v, "^%s*(.-)%s*$"))]
+  local b = BOOL[v] or (#v <= 16 and BOOL[lower(trim(v))])
   return b
 end
 
@@ -296,17 +301,17 @@ end
 -- IP addresses
 ---------------------------------------------------------------------------
 
--- ip(v) -> canonical IP text, port (number or nil); anything that is not an
--- address (or address:port) comes back unchanged with no port.
+-- ip(v) -> canonical IP text, port (number or nil) | nil when v is not an
+-- address or address:port ("300.1.1.1", "1.2.3", "1.2.3.4,5.6.7.8", a number).
 function M.ip(v)
-  if type(v) ~= "string" then return v end
+  if type(v) ~= "string" then return nil end
   local n = ipaddr.normalize(v)
   if n then return n end
   if find(v, "[:%]]") then
     local host, port = ipaddr.split_host_port(v)
     if host then return host, port end
   end
-  return v
+  return nil
 end
 
 ---------------------------------------------------------------------------
@@ -315,9 +320,9 @@ end
 
 -- header(name): a portal CSV header without its " [UTC]" suffix, trimmed.
 function M.header(name)
-  name = match(name, "^%s*(.-)%s*$")
-  local base = match(name, "^(.-)%s*%[UTC%]$")
-  return base or name
+  name = trim(name)
+  if sub(name, -5) == "[UTC]" then return rtrim(sub(name, 1, -6)) end
+  return name
 end
 
 return M

@@ -36,40 +36,60 @@ local function split(s)
   end
 end
 
--- parse(s) -> fields | nil (a quote is still open: the record goes on in the next line) | false, reason
-local function parse(s)
-  local out, n, p, len = {}, 0, 1, #s
+-- feed(st, s): reads one more line s into the record st = { out = fields, n = count,
+-- parts = pieces of a quoted field still open (or nil) } -> true (the record is
+-- complete) | nil (a quoted field is still open: the record goes on in the next
+-- line) | false, reason. Each line is read once, so a record of many lines is
+-- read in linear time.
+local function feed(st, s)
+  local out, n, parts = st.out, st.n, st.parts
+  local p, len = 1, #s
   while true do
-    n = n + 1
-    if byte(s, p) == 34 then
-      local parts, q = {}, p + 1
-      while true do
-        local e = find(s, '"', q, true)
-        if not e then return nil end
-        if byte(s, e + 1) == 34 then
-          parts[#parts + 1] = sub(s, q, e)
-          q = e + 2
-        else
-          parts[#parts + 1] = sub(s, q, e - 1)
-          p = e + 1
-          break
+    if not parts then
+      n = n + 1
+      if byte(s, p) == 34 then
+        parts, p = {}, p + 1
+      else
+        local c = find(s, ",", p, true)
+        out[n] = c and sub(s, p, c - 1) or sub(s, p)
+        if not c then st.n = n return true end
+        p = c + 1
+        if p > len then out[n + 1] = "" st.n = n + 1 return true end
+      end
+    end
+    if parts then
+      local e = find(s, '"', p, true)
+      if not e then
+        parts[#parts + 1] = sub(s, p)
+        parts[#parts + 1] = "\n"
+        st.n, st.parts = n, parts
+        return nil
+      end
+      if byte(s, e + 1) == 34 then
+        parts[#parts + 1] = sub(s, p, e)
+        p = e + 2
+      else
+        parts[#parts + 1] = sub(s, p, e - 1)
+        out[n] = concat(parts)
+        parts, st.parts = nil, nil
+        p = e + 1
+        if p > len then st.n = n return true end
+        if byte(s, p) ~= 44 then
+          return false, "field " .. n .. ": text after the closing quote of a quoted field"
         end
+        p = p + 1
+        if p > len then out[n + 1] = "" st.n = n + 1 return true end
       end
-      out[n] = concat(parts)
-      if p > len then return out end
-      if byte(s, p) ~= 44 then
-        return false, "field " .. n .. ": text after the closing quote of a quoted field"
-      end
-      p = p + 1
-      if p > len then out[n + 1] = "" return out end
-    else
-      local c = find(s, ",", p, true)
-      out[n] = c and sub(s, p, c - 1) or sub(s, p)
-      if not c then return out end
-      p = c + 1
-      if p > len then out[n + 1] = "" return out end
     end
   end
+end
+
+-- parse(s) -> fields | nil (a quote is still open: the record goes on in the next line) | false, reason
+local function parse(s)
+  local st = { out = {}, n = 0 }
+  local done, err = feed(st, s)
+  if done then return st.out end
+  return done, err
 end
 M.parse = parse
 
@@ -82,16 +102,17 @@ function M.reader(src)
       if line == false then return false, ln, why end
     until find(line, "[^%s]")
     if not find(line, '"', 1, true) then return split(line), ln end
-    local rec = line
+    local st, bytes = { out = {}, n = 0 }, #line
     while true do
-      local fields, err = parse(rec)
-      if fields then return fields, ln end
-      if fields == false then return false, ln, err end
+      local done, err = feed(st, line)
+      if done then return st.out, ln end
+      if done == false then return false, ln, err end
       local more, _, why2 = src:next_line()
       if more == nil then return false, ln, "a quoted field is not closed before the end of the file" end
       if more == false then return false, ln, why2 end
-      rec = rec .. "\n" .. more
-      if #rec > M.MAX_RECORD then
+      line = more
+      bytes = bytes + 1 + #more
+      if bytes > M.MAX_RECORD then
         return false, ln, "the record is longer than " .. M.MAX_RECORD .. " bytes (1 MiB, the record limit)"
       end
     end

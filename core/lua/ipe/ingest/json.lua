@@ -12,7 +12,7 @@
 -- ("truncated") fails the file; an element that is not an object is a
 -- malformed record.
 local jsonscan = require "ipe.ingest.jsonscan"
-local cjson = require "cjson"
+local cjson_safe = require "cjson.safe"
 
 local find = string.find
 
@@ -63,10 +63,14 @@ function M.run(src, sink)
   if c == 123 then
     local e, why = jsonscan.skip_value(text, p)
     if not e or not jsonscan.trailing(text, e) then
-      local cj = jsonscan.explain(text)
-      sink.fail("line " .. jsonscan.line_of(text, p) .. ": invalid JSON: " .. (cj or why or "text after the document"))
+      local cj, at = jsonscan.explain(text)
+      sink.fail("line " .. jsonscan.line_of(text, at or p) .. ": invalid JSON: " .. (cj or why or "text after the document"))
     end
-    local doc = cjson.decode(text)
+    local doc = cjson_safe.decode(text)
+    if doc == nil then
+      local cj, at = jsonscan.explain(text)
+      sink.fail("line " .. jsonscan.line_of(text, at or p) .. ": invalid JSON: " .. (cj or "not a JSON document"))
+    end
     if not sink.opts.table and not sink.opts.format then
       for _, f in ipairs({ { "stix", "is_bundle" }, { "misp", "is_event" } }) do
         local mod = require("ipe.ingest." .. f[1])

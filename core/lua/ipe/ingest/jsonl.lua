@@ -21,9 +21,11 @@ local function reason(why, at)
 end
 M.reason = reason
 
+-- first_record(line) -> record, its sorted keys | nil, reason (a line that is not one JSON object)
 local function first_record(line)
-  local rec, _, e = jsonscan.object_to_table(line, 1)
-  if not rec or not trailing(line, e) then return nil end
+  local rec, why, e = jsonscan.object_to_table(line, 1)
+  if not rec then return nil, reason(why, e) end
+  if not trailing(line, e) then return nil, reason("text after the end of the record", e) end
   local keys = {}
   for k in pairs(rec) do keys[#keys + 1] = k end
   table.sort(keys)
@@ -64,12 +66,11 @@ function M.run(src, sink)
       sink.reject(ln, why)
     elseif find(line, "[^ \t]") then
       if not m then
-        local rec, keys = first_record(line)
+        local rec, keys_or_why = first_record(line)
         if not rec then
-          local _, err, at = jsonscan.object_to_table(line, 1)
-          sink.reject(ln, reason(err or "text after the end of the record", at))
+          sink.reject(ln, keys_or_why)
         else
-          m = sink.mapper_for(keys, rec)
+          m = sink.mapper_for(keys_or_why, rec)
         end
       end
       if m then one(sink, m, line, ln, keys) end

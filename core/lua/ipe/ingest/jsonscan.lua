@@ -179,7 +179,13 @@ function M.parse_object(s, p, put, keys)
       local e = nested_end(s, p)
       if not e then return nil, "the record ends before it is complete", p end
       local text = sub(s, p, e)
-      if safe_decode(text) == nil then return nil, "member \"" .. key .. "\" is not valid JSON", p end
+      if safe_decode(text) == nil then
+        local why = M.explain(text)
+        if why and find(why, "^arrays and objects are nested") then
+          return nil, "member \"" .. key .. "\" is not valid JSON: " .. why:gsub(" %(character %d+%)$", ""), p
+        end
+        return nil, "member \"" .. key .. "\" is not valid JSON", p
+      end
       put(key, text, RAW)
       p = e + 1
       if bs < p then bs = find(s, "\\", p, true) or NO_BACKSLASH end
@@ -283,14 +289,22 @@ function M.line_of(s, pos)
   end
 end
 
--- explain(text) -> one line: why cjson rejects text (nil when it is valid JSON)
+-- explain(text) -> one line: why cjson rejects text (nil when it is valid JSON),
+-- and the byte position it names (nil when it names none)
 function M.explain(text)
   local v, err = safe_decode(text)
   if v ~= nil then return nil end
   err = tostring(err)
-  if err:find("T_END", 1, true) then return "the document ends before it is complete" end
+  if err:find("T_END", 1, true) then return "the document ends before it is complete", #text end
   local what, found, at = err:match("^Expected (.-) but found (.-) at character (%d+)")
-  if what then return "expected " .. what .. " but found " .. found:gsub("^T_", ""):lower() .. " at character " .. at end
+  if what then
+    return "expected " .. what .. " but found " .. found:gsub("^T_", ""):lower() .. " at character " .. at, tonumber(at)
+  end
+  local depth, at2 = err:match("^Found too many nested data structures %((%d+)%) at character (%d+)")
+  if depth then
+    return "arrays and objects are nested more than " .. (tonumber(depth) - 1) .. " deep (character " .. at2 .. ")",
+      tonumber(at2)
+  end
   return (err:gsub("^Expected", "expected"))
 end
 

@@ -11,11 +11,14 @@
 -- values as given, into the _Extra column as one JSON object (sorted keys), so
 -- nothing is dropped; so does a value that does not fit its column's type (a
 -- number column holding "Warning": the column stays NULL). A time that cannot
--- be read is an error of the record. IP columns are normalized (ipe.ipaddr);
--- "1.2.3.4:80" and "[v6]:443" are split, the port going to the table's port
--- column (SourceIP -> SourcePort, IpAddress -> IpPort, ...) or, without one,
--- to _Extra as "<column>Port". A missing TimeGenerated is taken from the
--- table's next time column in the record (CreatedDateTime, StartTime, ...),
+-- be read is an error of the record. IP columns hold a normalized address
+-- (ipe.ipaddr) or NULL: "1.2.3.4:80" and "[v6]:443" are split, the port going
+-- to the table's port column (SourceIP -> SourcePort, IpAddress -> IpPort, ...)
+-- or, without one, to _Extra as "<column>Port"; "", "-" and blanks are no value;
+-- anything else ("300.1.1.1", "1.2.3", "1.2.3.4,5.6.7.8") is kept in _Extra and
+-- counted in m.not_ip (per file: the summary line says how many). A missing
+-- TimeGenerated is taken from the table's next time column in the record
+-- (CreatedDateTime, StartTime, ...),
 -- else it is the ingestion time. Type is always the table's name (another
 -- value is kept in _Extra). Rows are inserted with one prepared statement per
 -- record shape (the columns present), positional binds only.
@@ -163,7 +166,7 @@ function M.mapper(db, tname, ctx)
   end
 
   -- tmin / tmax: the TimeGenerated span of the rows written ("" / "~" before any)
-  local m = { table = tname, rows = 0, fallback = {}, statements = 0, tmin = "~", tmax = "" }
+  local m = { table = tname, rows = 0, fallback = {}, statements = 0, tmin = "~", tmax = "", not_ip = 0 }
 
   -- key -> column index (false: no column) and whether it came by an alias
   local resolved, aliased = {}, {}
@@ -208,6 +211,7 @@ function M.mapper(db, tname, ctx)
   local node = root
   local extra, extra_kind
   local err
+  local not_ip = 0
 
   local function add(ci, v)
     if seen[ci] == gen then vals[slot[ci]] = v return end
@@ -259,9 +263,12 @@ function M.mapper(db, tname, ctx)
       if vkind == nil and type(v) == "string" then out = v else out = coerce.str(v, vkind) end
     elseif c == IP then
       if vkind == nil and type(v) == "string" then
+        if v == "" or v == "-" or not find(v, "%S") then return end
         local port
         out, port = coerce.ip(v)
-        if port then
+        if not out then
+          not_ip = not_ip + 1
+        elseif port then
           local pci = portcol[ci]
           if pci and seen[pci] ~= gen then
             add(pci, kind[pci] == STRING and coerce.number_text(port) or port)
@@ -272,7 +279,7 @@ function M.mapper(db, tname, ctx)
           end
         end
       else
-        out = coerce.str(v, vkind)
+        not_ip = not_ip + 1
       end
     elseif v == "" then
       return
@@ -335,6 +342,7 @@ function M.mapper(db, tname, ctx)
     node = root
     extra = nil
     err = nil
+    not_ip = 0
     m.lineno = lineno
     m.retype_to = nil
   end
@@ -414,6 +422,7 @@ function M.mapper(db, tname, ctx)
     end
     ndeferred = 0
     if err then return false, err end
+    m.not_ip = m.not_ip + not_ip
     local fell_back = false
     if seen[tg_ci] ~= gen then
       fell_back = true
@@ -617,7 +626,7 @@ local function new_sink(run, src, det, state)
       m = M.mapper(db, tname, { now_text = run.now_text, route_type = run.opts.table == nil })
       run.mappers[tname] = m
     end
-    m.rows, m.fallback, m.tmin, m.tmax = 0, {}, "~", ""
+    m.rows, m.fallback, m.tmin, m.tmax, m.not_ip = 0, {}, "~", "", 0
     m.file_start()
     m.hash_key, m.dedup = state.dedup.key, state.dedup.check
     state.mappers[tname] = m
@@ -728,9 +737,10 @@ function M.ingest_file(run, path)
         local prev = previous(db, hash)
         if prev then refuse(src.name, prev) end
       end
-      local total, tables, counts, ndups = 0, {}, {}, 0
+      local total, tables, counts, ndups, not_ip = 0, {}, {}, 0, 0
       for _, tname in ipairs(state.order) do
         local m = state.mappers[tname]
+        not_ip = not_ip + m.not_ip
         if m.rows > 0 then
           tables[#tables + 1] = tname
           counts[tname] = m.rows
@@ -779,7 +789,7 @@ function M.ingest_file(run, path)
       end
       return { rows = total, tables = tables, counts = counts, rejected = state.rejected, first = state.first,
         skipped = state.skipped, skips = state.skips, fallback = fallback, format = det.format, name = src.name,
-        duplicates = dup_text and ndups or 0, duplicates_of = dup_text }
+        duplicates = dup_text and ndups or 0, duplicates_of = dup_text, not_ip = not_ip }
     end, function(e)
       if type(e) == "table" then return e end
       return debug.traceback(tostring(e), 2)

@@ -12,7 +12,10 @@
 -- "[domain-name:value = 'x' OR ipv4-addr:value = '1.2.3.4' OR ipv4-addr:value = '5.6.7.8']"
 -- gives three rows (DomainName x, NetworkIP 1.2.3.4, NetworkIP 5.6.7.8), each
 -- IndicatorId "<indicator id>:<value>", ExternalIndicatorId the indicator id,
--- and the whole pattern in _Extra.Pattern. NOT and != comparisons give no row.
+-- and the whole pattern in _Extra.Pattern (a pattern longer than
+-- SHARED_PATTERN bytes only in the indicator's first row, so that a big pattern
+-- of many observables is not stored once per observable: output stays linear in
+-- the input). NOT and != comparisons give no row.
 -- Per indicator: TimeGenerated = modified (else created), ExpirationDateTime =
 -- valid_until (else --expires), Active = not revoked, ConfidenceScore =
 -- confidence (else --confidence), Description = description (else name),
@@ -33,6 +36,8 @@ local find, sub, match, lower, upper, byte = string.find, string.sub, string.mat
   string.byte
 
 local M = {}
+
+M.SHARED_PATTERN = 1024
 
 -- TLP marking-definition ids from the STIX 2.1 specification
 M.TLP = {
@@ -60,21 +65,50 @@ local function string_at(p, i)
   end
 end
 
+-- value_list(pattern, k): a "('a', 'b')" list starting at k -> values, position after | nil, reason
+local function value_list(pattern, k)
+  local values, q = {}, k + 1
+  while true do
+    local _, e = find(pattern, "^[%s,]*", q)
+    q = e + 1
+    local c = byte(pattern, q)
+    if c == 41 then return values, q + 1 end
+    if c ~= 39 then
+      if not c then return nil, "a value list is not closed" end
+      return nil, "unexpected '" .. sub(pattern, q, q) .. "' in a value list at character " .. q
+    end
+    local v, after = string_at(pattern, q)
+    if not v then return nil, "a quoted value is not closed" end
+    values[#values + 1] = v
+    q = after
+  end
+end
+
+-- One pass over the pattern: every token is looked at once (a word's end is
+-- remembered, so the words of "A1A1..." are not rescanned): linear in the pattern.
 function M.comparisons(pattern)
   if type(pattern) ~= "string" then return nil, "the pattern is not a string" end
   local list, i, n = {}, 1, #pattern
   local negated = false
+  local word_end = 0
   while i <= n do
     local c = sub(pattern, i, i)
+    local we
+    if i <= word_end then
+      we = word_end
+    else
+      local _, e = find(pattern, "^[%w%-]+", i)
+      if e then word_end, we = e, e end
+    end
     if find(c, "[%s%[%]%(%)]") then
       i = i + 1
     elseif find(pattern, "^NOT%s", i) then
       negated, i = true, i + 4
     elseif find(pattern, "^AND%s", i) or find(pattern, "^OR%s", i) or find(pattern, "^FOLLOWEDBY%s", i) then
       i = find(pattern, "%s", i)
-    elseif find(pattern, "^[%w%-]+:", i) then
+    elseif we and byte(pattern, we + 1) == 58 then
       -- object path: type:property with .'quoted' segments and [*] / [n] indexes
-      local j = find(pattern, ":", i, true) + 1
+      local j = we + 2
       while j <= n do
         local d = sub(pattern, j, j)
         if d == "'" then
@@ -108,19 +142,10 @@ function M.comparisons(pattern)
         if not v then return nil, "a quoted value is not closed" end
         value, k = v, after
       elseif v1 == "(" then
-        local close = find(pattern, ")", k, true)
-        if not close then return nil, "a value list is not closed" end
-        value = {}
-        local q = k + 1
-        while q < close do
-          local s = find(pattern, "'", q, true)
-          if not s or s > close then break end
-          local v, after = string_at(pattern, s)
-          if not v then return nil, "a quoted value is not closed" end
-          value[#value + 1] = v
-          q = after
-        end
-        k = close + 1
+        local after
+        value, after = value_list(pattern, k)
+        if not value then return nil, after end
+        k = after
       elseif find(v1, "[%w%-]") then
         local _, e = find(pattern, "^[%w%-%.']+", k)
         value = sub(pattern, k, e)
@@ -297,6 +322,7 @@ function M.run_doc(doc, sink)
             for _, ob in ipairs(obs) do
               ind.id = id .. ":" .. ob.value
               sink.row("ThreatIntelligenceIndicator", nil, ti.row(ind, ob))
+              if type(o.pattern) == "string" and #o.pattern > M.SHARED_PATTERN then ind.extra.Pattern = nil end
             end
           end
         end

@@ -97,7 +97,9 @@ function M.read_document(src, sink)
   if not text then sink.fail(err) end
   local doc, derr = require("cjson.safe").decode(text)
   if doc == nil then
-    sink.fail("invalid JSON: " .. (require("ipe.ingest.jsonscan").explain(text) or tostring(derr)))
+    local jsonscan = require "ipe.ingest.jsonscan"
+    local why, at = jsonscan.explain(text)
+    sink.fail((at and "line " .. jsonscan.line_of(text, at) .. ": " or "") .. "invalid JSON: " .. (why or tostring(derr)))
   end
   return doc
 end

@@ -22,6 +22,7 @@ local jsonscan = require "ipe.ingest.jsonscan"
 local cjson = require "cjson"
 
 local match, lower, sub = string.match, string.lower, string.sub
+local trim = require("ipe.ipaddr").trim
 
 local M = {}
 
@@ -89,11 +90,11 @@ function M.run(src, sink)
     elseif #fields ~= ncol then
       sink.reject(ln, #fields .. " fields, but the header has " .. ncol)
     else
-      local raw = match(fields[keycol], "^%s*(.-)%s*$")
+      local raw = trim(fields[keycol])
       if raw == "" then
         sink.reject(ln, "the SearchKey column '" .. names[keycol] .. "' is empty")
       else
-        local key = coerce.ip(raw)
+        local key = coerce.ip(raw) or raw
         count[key] = (count[key] or 0) + 1
         local id = M.guid("watchlist-item:" .. alias .. "\0" .. key .. "\0" .. count[key])
         now_ids[id] = true

@@ -113,7 +113,7 @@ function M.security_event(ev, id)
   if user then row.AccountType = find(user, "%$$") and "Machine" or "User" end
   local lt = tonumber(row.LogonType)
   if lt and M.LOGON_TYPES[lt] then row.LogonTypeName = lt .. " - " .. M.LOGON_TYPES[lt] end
-  if type(row.LogonProcessName) == "string" then row.LogonProcessName = match(row.LogonProcessName, "^(.-)%s*$") end
+  if type(row.LogonProcessName) == "string" then row.LogonProcessName = ipaddr.rtrim(row.LogonProcessName) end
   return row
 end
 
@@ -147,7 +147,7 @@ function M.network_event(ev)
   local image = text(take(row, "Image"))
   if image then
     row.InitiatingProcessFolderPath = image
-    row.InitiatingProcessFileName = match(image, "([^\\/]+)$")
+    row.InitiatingProcessFileName = not find(image, "[\\/]$") and (match(image, "^.*[\\/](.*)$") or image) or nil
   end
   row.InitiatingProcessId = take(row, "ProcessId")
   local user = text(take(row, "User"))

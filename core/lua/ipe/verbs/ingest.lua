@@ -74,7 +74,9 @@ formats and tables:
                                                row per IP, CIDR, domain, URL, hash
   watchlist CSV (--search-key)              -> Watchlist
 IP values are normalized: IPv6 compressed and lower case, IPv4-mapped IPv6 as
-IPv4, "1.2.3.4:80" and "[2001:db8::1]:443" split into address and port.
+IPv4, "1.2.3.4:80" and "[2001:db8::1]:443" split into address and port. An IP
+column holds an address or nothing ("-" is nothing): other values ("300.1.1.1",
+"1.2.3") are kept in _Extra and counted on the summary line.
 
 Records are limited to 1 MiB, JSON documents to 1 GiB; input must be UTF-8.
 exit codes: 0 every file ingested, 1 a file failed or was refused (the others
@@ -274,6 +276,10 @@ local function summary_line(res)
   if res.rejected > 0 then line = line .. string.format(", %d rejected", res.rejected) end
   if res.skipped > 0 then line = line .. string.format(", %d skipped", res.skipped) end
   if res.duplicates > 0 then line = line .. string.format(", %d already ingested", res.duplicates) end
+  if (res.not_ip or 0) > 0 then
+    line = line .. (res.not_ip == 1 and ", 1 value was not an IP address" or
+      string.format(", %d values were not IP addresses", res.not_ip)) .. ": kept in _Extra"
+  end
   return line
 end
 

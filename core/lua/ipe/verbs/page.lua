@@ -81,7 +81,9 @@ local function render(rec, fmt, opts)
   return out.text(rec, ro, fmt == "box")
 end
 
-function M.run(opts, pos)
+-- record(opts, pos) -> the page record and its format: everything run does but the output
+-- (ipe.harness.page builds the page of a test workspace with it).
+function M.record(opts, pos)
   local started = proc.monotonic()
   local text = pos[1]
   if not text then errors.usage("page: no IP given; usage: ipe-run page <ip> [options]") end
@@ -124,12 +126,17 @@ function M.run(opts, pos)
     ms = 0,
   }
   page.filter(rec, filters)
+  rec.timing.ms = (proc.monotonic() - started) * 1000
+  return rec, fmt
+end
+
+function M.run(opts, pos)
+  local rec, fmt = M.record(opts, pos)
   for _, p in ipairs(rec.panels) do
     if p.record.status == "error" then
       io.stderr:write("ipe-run: page: panel '", p.id, "' failed: ", escape.text(p.record.message or "failed"), "\n")
     end
   end
-  rec.timing.ms = (proc.monotonic() - started) * 1000
   common.emit(render(rec, fmt, opts), opts)
   return page.exit_code(rec)
 end

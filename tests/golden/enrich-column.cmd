@@ -1,0 +1,1 @@
+ipe-run enrich tests/golden/input/hosts.csv --column IP -f csv

@@ -1,0 +1,1 @@
+ipe-run enrich - -f csv < tests/golden/input/ips.txt

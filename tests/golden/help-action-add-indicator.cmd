@@ -1,0 +1,1 @@
+ipe-run help action add-indicator

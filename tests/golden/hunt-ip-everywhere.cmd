@@ -1,0 +1,1 @@
+ipe-run hunt ip-everywhere --ip 89.160.20.128

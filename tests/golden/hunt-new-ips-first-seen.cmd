@@ -1,0 +1,1 @@
+ipe-run hunt new-ips-first-seen

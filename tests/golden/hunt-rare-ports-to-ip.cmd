@@ -1,0 +1,1 @@
+ipe-run hunt rare-ports-to-ip --ip 45.33.32.156

@@ -1,0 +1,1 @@
+ipe-run hunt subnet-sweep -p cidr=10.0.1.0/24

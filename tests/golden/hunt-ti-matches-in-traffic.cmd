@@ -1,0 +1,1 @@
+ipe-run hunt ti-matches-in-traffic

@@ -1,0 +1,1 @@
+ipe-run insight defender-ti-reputation 89.160.20.128 --offline

@@ -1,0 +1,1 @@
+ipe-run insight greynoise-ip 89.160.20.128 --offline

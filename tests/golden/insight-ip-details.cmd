@@ -1,0 +1,1 @@
+ipe-run insight ip-details 216.160.83.56 --offline

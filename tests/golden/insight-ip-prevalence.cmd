@@ -1,0 +1,1 @@
+ipe-run insight ip-prevalence 151.101.1.140 --offline

@@ -1,0 +1,1 @@
+ipe-run insight network-traffic-inspection 45.33.32.156 --offline

@@ -1,0 +1,1 @@
+ipe-run insight remote-connections 45.33.32.156 --offline

@@ -1,0 +1,1 @@
+ipe-run insight ti-match 89.160.20.128 --offline

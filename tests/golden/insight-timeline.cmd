@@ -1,0 +1,1 @@
+ipe-run insight timeline 89.160.20.128 --offline
