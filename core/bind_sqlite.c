@@ -1,6 +1,9 @@
 /* bind_sqlite.c — ipe.sqlite: the SQLite binding behind ctx.db.
  *
- *   db, err = sqlite.open(path, "ro" | "rw" | "rwc")
+ *   db, err = sqlite.open(path, "ro" | "rw" | "rwc" | "immutable")
+ *                                     "immutable": read-only, and SQLite takes the file as
+ *                                     unchanging (no locks, no -wal/-shm: a read-only folder
+ *                                     or file still reads)
  *   db:exec(sql)                      several statements, no rows
  *   db:compile(sql) -> true | nil, message, offset   prepare only (the byte offset of the error)
  *   st = db:prepare(sql)              st:run(...), st:bind(t), st:step(), st:reset(), st:columns(),
@@ -212,15 +215,40 @@ static void sql_text_has_ip(sqlite3_context *ctx, int argc, sqlite3_value **argv
     sqlite3_result_int(ctx, found);
 }
 
+/* Push "file:<path, percent-encoded>?immutable=1" (an SQLite URI). */
+static const char *immutable_uri(lua_State *L, const char *path)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (isalnum(*p) || strchr("/._~-", *p)) {
+            luaL_addchar(&b, (char)*p);
+        } else {
+            luaL_addchar(&b, '%');
+            luaL_addchar(&b, hex[*p >> 4]);
+            luaL_addchar(&b, hex[*p & 15]);
+        }
+    }
+    luaL_addstring(&b, "?immutable=1");
+    luaL_pushresult(&b);
+    return lua_tostring(L, -1);
+}
+
 static int l_open(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     const char *mode = luaL_optstring(L, 2, "ro");
     int flags = SQLITE_OPEN_NOMUTEX;
     if (strcmp(mode, "ro") == 0) flags |= SQLITE_OPEN_READONLY;
+    else if (strcmp(mode, "immutable") == 0) {
+        flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+        path = immutable_uri(L, path);
+    }
     else if (strcmp(mode, "rw") == 0) flags |= SQLITE_OPEN_READWRITE;
     else if (strcmp(mode, "rwc") == 0) flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    else return luaL_argerror(L, 2, "mode must be \"ro\", \"rw\" or \"rwc\"");
+    else return luaL_argerror(L, 2, "mode must be \"ro\", \"rw\", \"rwc\" or \"immutable\"");
     struct db *d = lua_newuserdata(L, sizeof *d);
     d->h = NULL;
     d->deadline = 0;
