@@ -1,10 +1,15 @@
 /* bind_sqlite.c — ipe.sqlite: the SQLite binding behind ctx.db.
  *
- *   db, err = sqlite.open(path, "ro" | "rw" | "rwc")
+ *   db, err = sqlite.open(path, "ro" | "rw" | "rwc" | "immutable")
+ *                                     "immutable": read-only, and SQLite takes the file as
+ *                                     unchanging (no locks, no -wal/-shm: a read-only folder
+ *                                     or file still reads)
  *   db:exec(sql)                      several statements, no rows
+ *   db:compile(sql) -> true | nil, message, offset   prepare only (the byte offset of the error)
  *   st = db:prepare(sql)              st:run(...), st:bind(t), st:step(), st:reset(), st:columns(),
  *                                     st:readonly(), st:finalize()
- *   rows, cols = db:query(sql, params)  rows are arrays in column order; NULL is cjson.null
+ *   rows, cols = db:query(sql, params)  rows are arrays in column order; NULL is cjson.null;
+ *                                     an integer beyond +-2^53 is its exact decimal text
  *   db:readonly_guard()               authorizer: reads only (no ATTACH, writes or pragmas that set)
  *   db:set_deadline(seconds | nil)    a runaway query is interrupted when the time is up
  *   db:close(), db:changes(), db:last_insert_rowid()
@@ -12,10 +17,19 @@
  * Every value is bound, never formatted into SQL. Errors raise "sqlite: <message>".
  * Each connection gets two SQL functions that ctx.db's helpers use:
  *   ipe_ip_in_cidr(ip, cidr)     1 when the IP text lies in the CIDR, else 0
- *   ipe_text_has_ip(text, ip)    1 when free text mentions the IP as a whole token */
+ *   ipe_text_has_ip(text, ip)    1 when free text mentions the IP as a whole token
+ * and two that key threat-intelligence CIDR blocks by number (ipe.migrations.ti_ranges):
+ *   ipe_ip_key(ip [, bits])      the address as a 16-byte blob (IPv4 as ::ffff:a.b.c.d, so one
+ *                                byte order sorts both families), its first `bits` (0-128) kept
+ *                                and the rest zeroed; NULL for a non-address, and for an IPv4
+ *                                address with bits < 96 (an IPv6 block never holds IPv4)
+ *   ipe_cidr_range(cidr, part)   part 0: the block's first address (blob), 1: its last (blob),
+ *                                2: its prefix in 128-bit terms (IPv4 /15 -> 111); NULL for a
+ *                                non-CIDR (an address alone is its /32 or /128) */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -116,6 +130,71 @@ static void sql_ip_in_cidr(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_int(ctx, result);
 }
 
+/* Keep the first `bits` bits of a 16-byte address, zero (or, with ones, set) the rest. */
+static void mask_bits(unsigned char a[16], int bits, int ones)
+{
+    for (int i = 0; i < 16; i++) {
+        int keep = bits - i * 8;
+        unsigned char m = keep >= 8 ? 0xff : keep <= 0 ? 0 : (unsigned char)(0xff << (8 - keep));
+        a[i] = ones ? (unsigned char)(a[i] | ~m) : (unsigned char)(a[i] & m);
+    }
+}
+
+/* ipe_ip_key's value into a; 0 when it has none. */
+static int ip_key(int argc, sqlite3_value **argv, unsigned char a[16])
+{
+    const char *ip = (const char *)sqlite3_value_text(argv[0]);
+    int fam = ip ? parse_ip(ip, strlen(ip), a) : 0;
+    if (!fam || argc < 2) return fam;
+    if (sqlite3_value_type(argv[1]) != SQLITE_INTEGER) return 0;
+    sqlite3_int64 bits = sqlite3_value_int64(argv[1]);
+    if (bits < (fam == 4 ? 96 : 0) || bits > 128) return 0;
+    mask_bits(a, (int)bits, 0);
+    return fam;
+}
+
+static void sql_ip_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    unsigned char a[16];
+    if (ip_key(argc, argv, a)) sqlite3_result_blob(ctx, a, 16, SQLITE_TRANSIENT);
+    else sqlite3_result_null(ctx);
+}
+
+/* A CIDR's address into a and its prefix in 128-bit terms; -1 when the text is not a CIDR. */
+static int cidr_bits(const char *cidr, unsigned char a[16])
+{
+    const char *slash = strchr(cidr, '/');
+    int fam = parse_ip(cidr, slash ? (size_t)(slash - cidr) : strlen(cidr), a);
+    if (!fam) return -1;
+    /* the text's own family decides: ::ffff:1.2.3.0/120 is 1.2.3.0/24 (bits 120 either way) */
+    int v6_text = memchr(cidr, ':', slash ? (size_t)(slash - cidr) : strlen(cidr)) != NULL;
+    long max = v6_text ? 128 : 32, prefix = max;
+    if (slash) {
+        char *end = NULL;
+        if (!isdigit((unsigned char)slash[1]) || strlen(slash + 1) > 3) return -1;
+        prefix = strtol(slash + 1, &end, 10);
+        if (*end != '\0' || prefix > max) return -1;
+    }
+    return (int)prefix + (v6_text ? 0 : 96);
+}
+
+static void sql_cidr_range(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const char *cidr = (const char *)sqlite3_value_text(argv[0]);
+    int part = sqlite3_value_int(argv[1]);
+    unsigned char a[16];
+    int bits = cidr && part >= 0 && part <= 2 ? cidr_bits(cidr, a) : -1;
+    if (bits < 0) {
+        sqlite3_result_null(ctx);
+    } else if (part == 2) {
+        sqlite3_result_int(ctx, bits);
+    } else {
+        mask_bits(a, bits, part == 1);
+        sqlite3_result_blob(ctx, a, 16, SQLITE_TRANSIENT);
+    }
+}
+
 static int ip_char(int c) { return isxdigit(c) || c == ':' || c == '.'; }
 
 static void sql_text_has_ip(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -136,15 +215,40 @@ static void sql_text_has_ip(sqlite3_context *ctx, int argc, sqlite3_value **argv
     sqlite3_result_int(ctx, found);
 }
 
+/* Push "file:<path, percent-encoded>?immutable=1" (an SQLite URI). */
+static const char *immutable_uri(lua_State *L, const char *path)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (isalnum(*p) || strchr("/._~-", *p)) {
+            luaL_addchar(&b, (char)*p);
+        } else {
+            luaL_addchar(&b, '%');
+            luaL_addchar(&b, hex[*p >> 4]);
+            luaL_addchar(&b, hex[*p & 15]);
+        }
+    }
+    luaL_addstring(&b, "?immutable=1");
+    luaL_pushresult(&b);
+    return lua_tostring(L, -1);
+}
+
 static int l_open(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     const char *mode = luaL_optstring(L, 2, "ro");
     int flags = SQLITE_OPEN_NOMUTEX;
     if (strcmp(mode, "ro") == 0) flags |= SQLITE_OPEN_READONLY;
+    else if (strcmp(mode, "immutable") == 0) {
+        flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+        path = immutable_uri(L, path);
+    }
     else if (strcmp(mode, "rw") == 0) flags |= SQLITE_OPEN_READWRITE;
     else if (strcmp(mode, "rwc") == 0) flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    else return luaL_argerror(L, 2, "mode must be \"ro\", \"rw\" or \"rwc\"");
+    else return luaL_argerror(L, 2, "mode must be \"ro\", \"rw\", \"rwc\" or \"immutable\"");
     struct db *d = lua_newuserdata(L, sizeof *d);
     d->h = NULL;
     d->deadline = 0;
@@ -163,6 +267,9 @@ static int l_open(lua_State *L)
     int det = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
     sqlite3_create_function(d->h, "ipe_ip_in_cidr", 2, det, NULL, sql_ip_in_cidr, NULL, NULL);
     sqlite3_create_function(d->h, "ipe_text_has_ip", 2, det, NULL, sql_text_has_ip, NULL, NULL);
+    sqlite3_create_function(d->h, "ipe_ip_key", 1, det, NULL, sql_ip_key, NULL, NULL);
+    sqlite3_create_function(d->h, "ipe_ip_key", 2, det, NULL, sql_ip_key, NULL, NULL);
+    sqlite3_create_function(d->h, "ipe_cidr_range", 2, det, NULL, sql_cidr_range, NULL, NULL);
     if (flags & SQLITE_OPEN_READONLY) sqlite3_exec(d->h, "PRAGMA query_only=1", NULL, NULL, NULL);
     return 1;
 }
@@ -206,6 +313,34 @@ static int l_prepare(lua_State *L)
     lua_pushvalue(L, 1);
     lua_rawseti(L, -2, 1);
     lua_setfenv(L, -2);
+    return 1;
+}
+
+/* db:compile(sql) -> true | nil, message, byte offset of the error in sql (or nil):
+ * prepares one statement against the schema and finalizes it, running nothing
+ * (what `ipe-run check` does with a script's SQL). */
+static int l_compile(lua_State *L)
+{
+    struct db *d = check_db(L, 1);
+    size_t len;
+    const char *sql = luaL_checklstring(L, 2, &len);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(d->h, sql, (int)len, &st, NULL);
+    if (rc != SQLITE_OK) {
+        int off = sqlite3_error_offset(d->h);
+        lua_pushnil(L);
+        lua_pushstring(L, sqlite3_errmsg(d->h));
+        if (off >= 0) lua_pushinteger(L, off);
+        else lua_pushnil(L);
+        return 3;
+    }
+    if (!st) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "the SQL text holds no statement");
+        return 2;
+    }
+    sqlite3_finalize(st);
+    lua_pushboolean(L, 1);
     return 1;
 }
 
@@ -273,11 +408,27 @@ static void bind_args(lua_State *L, sqlite3_stmt *h, int idx, sqlite3_destructor
     for (int i = 1; i <= n; i++) bind_value(L, h, i, idx + i - 1, keep);
 }
 
+/* An integer a double holds exactly (|v| <= 2^53) is a number; a larger one is its
+ * decimal text, never a silently rounded double. Bound back, the text compares equal
+ * to the integer in a column of INTEGER affinity. */
+#define EXACT_LIMIT 9007199254740992LL
+
+static void push_int64(lua_State *L, sqlite3_int64 v)
+{
+    if (v >= -EXACT_LIMIT && v <= EXACT_LIMIT) {
+        lua_pushnumber(L, (lua_Number)v);
+        return;
+    }
+    char buf[24];
+    snprintf(buf, sizeof buf, "%lld", (long long)v);
+    lua_pushstring(L, buf);
+}
+
 static void push_column(lua_State *L, sqlite3_stmt *h, int i)
 {
     switch (sqlite3_column_type(h, i)) {
     case SQLITE_INTEGER:
-        lua_pushnumber(L, (lua_Number)sqlite3_column_int64(h, i));
+        push_int64(L, sqlite3_column_int64(h, i));
         break;
     case SQLITE_FLOAT:
         lua_pushnumber(L, sqlite3_column_double(h, i));
@@ -464,7 +615,7 @@ static int l_changes(lua_State *L)
 
 static int l_last_rowid(lua_State *L)
 {
-    lua_pushnumber(L, (lua_Number)sqlite3_last_insert_rowid(check_db(L, 1)->h));
+    push_int64(L, sqlite3_last_insert_rowid(check_db(L, 1)->h));
     return 1;
 }
 
@@ -481,7 +632,7 @@ static int l_version(lua_State *L)
 }
 
 static const luaL_Reg db_methods[] = {
-    {"exec", l_exec}, {"prepare", l_prepare}, {"query", l_query}, {"close", l_close},
+    {"exec", l_exec}, {"prepare", l_prepare}, {"compile", l_compile}, {"query", l_query}, {"close", l_close},
     {"readonly_guard", l_readonly_guard}, {"set_deadline", l_set_deadline},
     {"changes", l_changes}, {"last_insert_rowid", l_last_rowid}, {NULL, NULL}};
 

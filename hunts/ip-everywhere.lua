@@ -6,7 +6,9 @@ local result = require "ipe.result"
 -- against them). how: equals | with_port (an IP that may carry a port or
 -- brackets) | json (a field of a JSON column) | text (free text, whole token) |
 -- array (a JSON array of IPs) | entities (alert entities, {"Type":"ip",
--- "Address":...}) | entity_mapping (a bookmark's __entityMapping).
+-- "Address":...}) | entity_mapping (a bookmark's __entityMapping) | cidr (a threat-intelligence
+-- CIDR block holding the IP, found through ctx.db:ti_matching_ip's numeric ranges; MatchedBy
+-- then names the blocks).
 local PLACES = {
   { "CommonSecurityLog", "SourceIP" }, { "CommonSecurityLog", "DestinationIP" },
   { "CommonSecurityLog", "RemoteIP" }, { "CommonSecurityLog", "SourceTranslatedAddress" },
@@ -22,6 +24,9 @@ local PLACES = {
   { "SecurityAlert", "Entities", "entities" },
   { "ThreatIntelligenceIndicator", "NetworkIP" }, { "ThreatIntelligenceIndicator", "NetworkSourceIP" },
   { "ThreatIntelligenceIndicator", "NetworkDestinationIP" }, { "ThreatIntelligenceIndicator", "EmailSourceIpAddress" },
+  { "ThreatIntelligenceIndicator", "NetworkCidrBlock", "cidr" },
+  { "ThreatIntelligenceIndicator", "NetworkSourceCidrBlock", "cidr" },
+  { "ThreatIntelligenceIndicator", "NetworkDestinationCidrBlock", "cidr" },
   { "HuntingBookmark", "QueryResultRow", "entity_mapping" }, { "HuntingBookmark", "Entities", "entities" },
   { "Anomalies", "SourceIpAddress" }, { "Anomalies", "DestinationIpAddress" }, { "Anomalies", "Entities", "entities" },
   { "DeviceNetworkEvents", "RemoteIP" }, { "DeviceNetworkEvents", "LocalIP" },
@@ -45,6 +50,9 @@ local function predicate(db, table_name, col, how, path)
     return string.format("(instr(%s, :ip) > 0 AND json_valid(%s) AND EXISTS (SELECT 1 FROM json_each(%s, "
       .. "'$.__entityMapping') m WHERE m.key = :ip AND upper(m.value) = 'IP'))", col, col, col)
   end
+  if how == "cidr" then
+    return string.format("rowid IN (SELECT TiRow FROM ti_hits WHERE MatchedColumn = '%s')", col)
+  end
   error("ip-everywhere: unknown match kind '" .. tostring(how) .. "' for " .. table_name .. "." .. col)
 end
 
@@ -54,13 +62,16 @@ local function sql(db, with_text)
   for _, place in ipairs(PLACES) do
     local t, col, how, path = place[1], place[2], place[3], place[4]
     if with_text or how ~= "text" then
+      -- a block match names the blocks: "cidr 223.166.0.0/15"
+      local by = how == "cidr" and "'cidr ' || group_concat(DISTINCT " .. col .. ")" or "'" .. (how or "equals") .. "'"
       parts[#parts + 1] = string.format(
-        "  SELECT '%s' AS TableName, '%s' AS ColumnName, '%s' AS MatchedBy, COUNT(*) AS Events,\n" ..
+        "  SELECT '%s' AS TableName, '%s' AS ColumnName, %s AS MatchedBy, COUNT(*) AS Events,\n" ..
         "         MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen\n" ..
-        "  FROM %s WHERE %s AND %s", t, col, how or "equals", t, predicate(db, t, col, how, path), w)
+        "  FROM %s WHERE %s AND %s", t, col, by, t, predicate(db, t, col, how, path), w)
     end
   end
-  return "SELECT TableName, ColumnName, MatchedBy, Events, FirstSeen, LastSeen\nFROM (\n"
+  -- ctx.db:ti_matching_ip's WITH list gives ti_hits, the indicator rows whose blocks hold the IP
+  return db:ti_matching_ip("ip") .. "\nSELECT TableName, ColumnName, MatchedBy, Events, FirstSeen, LastSeen\nFROM (\n"
     .. table.concat(parts, "\n  UNION ALL\n") .. "\n)\nWHERE Events > 0\nORDER BY LastSeen DESC, TableName, ColumnName"
 end
 
@@ -73,7 +84,8 @@ return {
 Searches every IP-bearing place of the workspace for the IP: each IP column of
 every table (firewall and device network events, sign-ins, Windows and Linux
 logons, Office and Azure activity, UEBA, heartbeats, alerts' entities, threat
-intelligence, bookmarks, anomalies, watchlist keys), the IP fields inside JSON
+intelligence, bookmarks, anomalies, watchlist keys) and the threat-intelligence
+CIDR blocks that hold it (MatchedBy names them), the IP fields inside JSON
 columns (AuditLogs InitiatedBy.user.ipAddress), IP lists (Heartbeat
 ComputerPrivateIPs) and, unless include_text=false, free text (CommonSecurityLog
 Message, SyslogMessage) where the IP must stand as a whole token. One row per
@@ -85,7 +97,7 @@ next. It is the default of the entity page's "Go hunt".]],
   categories = { "offline", "activity" },
   sources = { "CommonSecurityLog", "Syslog", "SecurityEvent", "SigninLogs", "AuditLogs", "OfficeActivity",
               "BehaviorAnalytics", "Heartbeat", "SecurityAlert", "ThreatIntelligenceIndicator", "HuntingBookmark",
-              "Anomalies", "DeviceNetworkEvents", "DeviceInfo", "AzureActivity", "Watchlist" },
+              "Anomalies", "DeviceNetworkEvents", "DeviceInfo", "AzureActivity", "Watchlist", "_ipe_ti_ranges" },
   params = {
     { name = "ip", type = "ip", required = true, help = "the IP address to look for" },
     { name = "include_text", type = "bool", default = true,

@@ -1,25 +1,26 @@
 -- All traffic that touches a live, unexpired threat-intelligence indicator.
 local result = require "ipe.result"
 
+-- The traffic tables and their IP columns read here (the rollup's Source names).
+local SOURCES = "'CommonSecurityLog', 'DeviceNetworkEvents', 'SigninLogs', 'SecurityEvent'"
+
 local function sql(db)
   local w = db:window("TimeGenerated")
   return table.concat({
-    "WITH latest AS (",
-    "  SELECT *, ROW_NUMBER() OVER (PARTITION BY IndicatorId ORDER BY TimeGenerated DESC) AS Version",
-    "  FROM ThreatIntelligenceIndicator",
-    "), live_rows AS (",
-    "  SELECT * FROM latest",
-    "  WHERE Version = 1 AND Active = 1 AND (ExpirationDateTime IS NULL OR ExpirationDateTime > :now)",
-    "    AND COALESCE(ConfidenceScore, 0) >= :min_confidence",
-    "), live_ips AS (",
-    "  SELECT NetworkIP AS IP, * FROM live_rows WHERE NetworkIP IS NOT NULL",
-    "  UNION ALL SELECT NetworkDestinationIP, * FROM live_rows WHERE NetworkDestinationIP IS NOT NULL",
-    "  UNION ALL SELECT NetworkSourceIP, * FROM live_rows WHERE NetworkSourceIP IS NOT NULL",
-    "), live AS (",
+    -- every address the traffic tables mention in the window's hours (the per-IP rollup: a
+    -- superset, its rows one per IP, hour, table and host), matched against the live indicators
+    -- by ctx.db:ti_matching_ips — exact IP columns, and CIDR blocks through their numeric ranges
+    "WITH RECURSIVE seen AS MATERIALIZED (",
+    "  SELECT DISTINCT IP FROM _ipe_ip_activity",
+    "  WHERE Source IN (" .. SOURCES .. ") AND Hour >= substr(:from, 1, 13) AND Hour <= substr(:to, 1, 13)",
+    ")" .. db:ti_matching_ips("seen") .. ", matched AS (",
+    "  SELECT m.IP, m.MatchedIndicator, l.* FROM ti_ip m JOIN ti_live l ON l.TiRow = m.TiRow",
+    "  WHERE COALESCE(l.ConfidenceScore, 0) >= :min_confidence",
+    "), live AS MATERIALIZED (",
     "  SELECT IP, group_concat(DISTINCT ThreatType) AS ThreatTypes, group_concat(DISTINCT IndicatorProvider) AS Providers,",
     "         COUNT(DISTINCT IndicatorId) AS Indicators, MAX(ConfidenceScore) AS Confidence,",
-    "         MAX(ExpirationDateTime) AS Expires",
-    "  FROM live_ips GROUP BY IP",
+    "         MAX(ExpirationDateTime) AS Expires, group_concat(DISTINCT MatchedIndicator) AS MatchedIndicators",
+    "  FROM matched GROUP BY IP",
     "), traffic AS (",
     "  SELECT 'CommonSecurityLog' AS Source, DestinationIP AS IP, 'to the indicator' AS Direction,",
     "         COALESCE(SourceHostName, SourceIP) AS Entity, DeviceAction AS Action, TimeGenerated",
@@ -42,8 +43,8 @@ local function sql(db)
     "         CASE EventID WHEN 4624 THEN 'success' ELSE 'failure' END, TimeGenerated",
     "  FROM SecurityEvent WHERE IpAddress IN (SELECT IP FROM live) AND EventID IN (4624, 4625) AND " .. w,
     ")",
-    "SELECT t.IP AS IndicatorIP, l.ThreatTypes, l.Providers, l.Confidence, t.Source, t.Direction, t.Entity, t.Action,",
-    "       COUNT(*) AS Events, MIN(t.TimeGenerated) AS FirstSeen, MAX(t.TimeGenerated) AS LastSeen,",
+    "SELECT t.IP AS IndicatorIP, l.ThreatTypes, l.Providers, l.Confidence, l.MatchedIndicators, t.Source, t.Direction,",
+    "       t.Entity, t.Action, COUNT(*) AS Events, MIN(t.TimeGenerated) AS FirstSeen, MAX(t.TimeGenerated) AS LastSeen,",
     "       l.Expires AS IndicatorExpires",
     "FROM traffic t JOIN live l ON l.IP = t.IP",
     "GROUP BY t.IP, t.Source, t.Direction, t.Entity, t.Action",
@@ -62,16 +63,20 @@ Takes the workspace's live threat-intelligence indicators — the latest version
 of each IndicatorId in ThreatIntelligenceIndicator that is Active and not past
 its ExpirationDateTime, with a confidence of at least min_confidence — and
 finds every event in the window that involves one of their IPs (NetworkIP,
-NetworkSourceIP or NetworkDestinationIP): firewall records in both directions,
-device network events, Entra ID sign-ins and Windows logons. One row per
-indicator IP, source, direction, internal host or account and action, with
-the indicator's threat types, providers, confidence and expiry.
+NetworkSourceIP, NetworkDestinationIP, EmailSourceIpAddress) or an address in
+one of their CIDR blocks (NetworkCidrBlock, NetworkSourceCidrBlock,
+NetworkDestinationCidrBlock; IPv4 and IPv6): firewall records in both
+directions, device network events, Entra ID sign-ins and Windows logons. One
+row per address, source, direction, internal host or account and action, with
+the indicators' threat types, providers, confidence, expiry and
+MatchedIndicators (the addresses or blocks that matched). Each indicator is
+its latest version up to the window's end. Blocks are matched through their
+numeric ranges, against the addresses the per-IP rollup saw in the window.
 Indicators only help when someone looks for them in the traffic: this is the
 TI-map analytic as a hunt. Expired or deactivated indicators are left out on
-purpose — they are where stale false positives come from. CIDR-block
-indicators are not matched.]],
+purpose — they are where stale false positives come from.]],
   categories = { "offline", "threat-intel", "network" },
-  sources = { "ThreatIntelligenceIndicator", "CommonSecurityLog", "DeviceNetworkEvents", "SigninLogs", "SecurityEvent" },
+  sources = { "ThreatIntelligenceIndicator", "_ipe_ti_ranges", "_ipe_ip_activity", "CommonSecurityLog", "DeviceNetworkEvents", "SigninLogs", "SecurityEvent" },
   params = {
     { name = "min_confidence", type = "int", default = 0, min = 0, max = 100,
       help = "only indicators with at least this confidence (0-100)" },

@@ -2,20 +2,12 @@
 -- the devices that connected with the IP, when threat intelligence says the IP is bad.
 local result = require "ipe.result"
 
--- The live indicators for the IP (latest version per IndicatorId, active, not expired).
-local TI = [[
-SELECT IndicatorProvider, ThreatType, ConfidenceScore, ExpirationDateTime, IndicatorId
-FROM (
-  SELECT *, ROW_NUMBER() OVER (PARTITION BY IndicatorId ORDER BY TimeGenerated DESC) AS Version
-  FROM ThreatIntelligenceIndicator
-  WHERE rowid IN (SELECT rowid FROM ThreatIntelligenceIndicator WHERE NetworkIP = :ip
-                  UNION ALL SELECT rowid FROM ThreatIntelligenceIndicator WHERE NetworkSourceIP = :ip
-                  UNION ALL SELECT rowid FROM ThreatIntelligenceIndicator WHERE NetworkDestinationIP = :ip
-                  UNION ALL SELECT rowid FROM ThreatIntelligenceIndicator WHERE EmailSourceIpAddress = :ip)
-    AND +TimeGenerated <= :to
-)
-WHERE Version = 1 AND Active = 1 AND (ExpirationDateTime IS NULL OR ExpirationDateTime > :now)
-ORDER BY ConfidenceScore DESC, IndicatorProvider]]
+-- The live indicators naming the IP or a block holding it (ctx.db:ti_matching_ip).
+local function ti_sql(db)
+  return db:ti_matching_ip("ip") .. "\n"
+    .. "SELECT IndicatorProvider, ThreatType, ConfidenceScore, ExpirationDateTime, IndicatorId, MatchedIndicator\n"
+    .. "FROM ti WHERE Live = 1 ORDER BY ConfidenceScore DESC, IndicatorProvider, MatchedIndicator"
+end
 
 -- Firewall records enriched by Microsoft's TI feed (MaliciousIP) in the window.
 local function enriched(db)
@@ -43,22 +35,23 @@ return {
   summary = "Devices that connected with the IP, when a live TI indicator or TI enrichment names it",
   description = [[
 When threat intelligence says the IP is bad — a live indicator of this
-workspace names it (ThreatIntelligenceIndicator, latest version per indicator,
-active and not expired), or the firewall's Microsoft TI enrichment marked it
+workspace names it or a block holding it (ThreatIntelligenceIndicator, latest
+version per indicator, active and not expired; MatchedBy shows the address or
+the block), or the firewall's Microsoft TI enrichment marked it
 (CommonSecurityLog.MaliciousIP) — the devices that connected with it in the
 window (Defender for Endpoint network events and firewall records), with how
 many events, when first and last, and what the threat intelligence says. When
 no threat intelligence names the IP, the panel is empty: see "IP address
 remote connections" for every connection.]],
   categories = { "offline", "network", "threat-intel" },
-  sources = { "ThreatIntelligenceIndicator", "CommonSecurityLog", "DeviceNetworkEvents", "_ipe_ip_activity", "_ipe_ip_queries" },
+  sources = { "ThreatIntelligenceIndicator", "_ipe_ti_ranges", "CommonSecurityLog", "DeviceNetworkEvents", "_ipe_ip_activity", "_ipe_ip_queries" },
   page = { group = "insights", order = 80, hunt = "ti-matches-in-traffic" },
   params = {
     { name = "ip", type = "ip", required = true, help = "the IP address to investigate" },
   },
   run = function(ctx, p)
     local db = ctx.db
-    local ti = db:query(TI, { ip = p.ip })
+    local ti = db:query(ti_sql(db), { ip = p.ip })
     local mal = db:query(enriched(db), { ip = p.ip })[1]
     local columns = { { "Device", "text" }, { "Sources", "text" }, { "Events", "count" }, { "FirstSeen", "time" },
                       { "LastSeen", "time" }, { "ThreatType", "text" }, { "Confidence", "number" },
@@ -70,7 +63,7 @@ remote connections" for every connection.]],
     end
     local matched, threat, confidence = {}, nil, nil
     for _, r in ipairs(ti) do
-      matched[#matched + 1] = tostring(r[1]) .. " indicator"
+      matched[#matched + 1] = tostring(r[1]) .. " indicator " .. tostring(r[6])
       if not threat and r[2] ~= result.null then threat = r[2] end
       if r[3] ~= result.null and (not confidence or r[3] > confidence) then confidence = r[3] end
     end
@@ -81,7 +74,7 @@ remote connections" for every connection.]],
     local rows = {}
     for i, r in ipairs(db:query(devices(db), { ip = p.ip })) do
       local name = (type(r[2]) == "string" and r[2]:find("%.")) and r[2] or r[1]
-      rows[i] = { name, r[3], r[4], r[5], r[6], threat, confidence, table.concat(matched, "; ") }
+      rows[i] = { name, r[3], r[4], r[5], r[6], threat or result.null, confidence or result.null, table.concat(matched, "; ") }
     end
     return result.table{ id = "connections", title = title, columns = columns, rows = rows }
   end,

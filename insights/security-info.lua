@@ -20,6 +20,11 @@ local function sql(db)
   }, "\n")
 end
 
+-- The live threat-intelligence indicators naming the IP or a block holding it (ctx.db:ti_matching_ip).
+local function ti_sql(db)
+  return db:ti_matching_ip("ip") .. "\nSELECT count(*), group_concat(DISTINCT MatchedIndicator) FROM ti WHERE Live = 1"
+end
+
 return {
   name = "security-info",
   kind = "insight",
@@ -33,9 +38,11 @@ through its alerts (AlertIds). Each alert and incident is taken as its latest
 version in the window, since SecurityAlert and SecurityIncident add a row on
 every update. An alert or incident without a Status (common in exports) has
 Sentinel's default, New: it counts as active or open (ctx.db:alert_active and
-ctx.db:incident_open, the one definition of the page's panels).]],
+ctx.db:incident_open, the one definition of the page's panels). Beside them, the
+live threat-intelligence indicators that name the IP or a CIDR block holding it
+(as "This IP has a TI match" counts them), with what matched.]],
   categories = { "offline", "alerts", "overview" },
-  sources = { "SecurityAlert", "SecurityIncident" },
+  sources = { "SecurityAlert", "SecurityIncident", "ThreatIntelligenceIndicator", "_ipe_ti_ranges" },
   page = { group = "overview", order = 10 },
   params = {
     { name = "ip", type = "ip", required = true, help = "the IP address to investigate" },
@@ -46,14 +53,18 @@ ctx.db:incident_open, the one definition of the page's panels).]],
     for _, r in ipairs(rows) do
       if r[1] == "Incident" then incidents = incidents + 1 else alerts = alerts + 1 end
     end
+    local ti = ctx.db:query(ti_sql(ctx.db), { ip = p.ip })[1]
+    local ti_items = { { "Live TI indicators", ti[1], "count" } }
+    if ti[2] ~= result.null then ti_items[2] = { "Matched indicators", ti[2] } end
     local list = result.from_query(rows, cols, { LastActivity = "time" }, "Open incidents and active alerts")
     list.id = "open"
     return result.output{
-      status = #rows > 0 and "ok" or "empty",
+      status = (#rows > 0 or ti[1] > 0) and "ok" or "empty",
       sections = {
         result.kv{ id = "counts", title = "Security info for " .. p.ip,
                    items = { { "Open incidents", incidents, "count" }, { "Active alerts", alerts, "count" } } },
         list,
+        result.kv{ id = "ti", title = "Threat intelligence", items = ti_items },
       },
     }
   end,

@@ -557,7 +557,8 @@ function M.service(req, ctx, rec)
       if not A.executing and CHANGES[change] then
         change = "would " .. change
       end
-      rows[i] = { s.operation, s.target, change, s.result, s.detail or "" }
+      local null = result.null
+      rows[i] = { s.operation or null, s.target or null, change or null, s.result or null, s.detail or "" }
     end
     local tbl = result.table{ id = "steps", title = A.executing and "What was done"
       or plan_mode(steps):find("export", 1, true) and "What would be done (the export was made)" or "What would be done",

@@ -15,9 +15,33 @@ local M = {}
 local IDENT = "^[%a_][%w_]*$"
 local JSON_PATH = "^[%w_%.%[%]]+$"
 
+-- located(msg, script) -> "insights/x.lua:12: msg": the position of the script's own
+-- call, the first stack frame whose chunk is the script file (else the first one
+-- outside the runtime's bundled modules), however deep in the runtime the error is
+-- found. Errors of ctx.db are the script's errors: they name its file:line.
+local function located(msg, script)
+  local fallback
+  for level = 3, 60 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then break end
+    local src = info.source
+    if info.currentline and info.currentline > 0 and src:sub(1, 1) == "@" then
+      local at = src:sub(2) .. ":" .. info.currentline .. ": "
+      if script and src == "@" .. script then return at .. msg end
+      if not fallback and src:sub(1, 5) ~= "@ipe/" then fallback = at end
+    end
+  end
+  return (fallback or "") .. msg
+end
+M.located = located
+
+local script_path -- the script of the handle being used (set by each Handle method)
+
+local function raise(msg) error(located(msg, script_path), 0) end
+
 local function ident(s, what)
   if type(s) ~= "string" or not s:match(IDENT) then
-    error(string.format("ctx.db: %s must be a plain identifier, got %q", what, tostring(s)), 3)
+    raise(string.format("ctx.db: %s must be a plain identifier, got %q", what, tostring(s)))
   end
   return s
 end
@@ -45,24 +69,59 @@ local Handle = {}
 Handle.__index = Handle
 Handle.__metatable = false
 
--- M.wrap(conn, window) -> handle; conn is an ipe.sqlite connection.
-function M.wrap(conn, window)
+-- An error of the SQLite binding ("sqlite: no such column: X", possibly behind the
+-- binding's own position) as the script should read it: "no such column: X".
+local function sql_message(e)
+  if type(e) ~= "string" then return nil end
+  if e:find("not enough memory", 1, true) then return nil end -- the memory budget's own path
+  return (e:gsub("^[^\n]-sqlite: ", "", 1))
+end
+M.sql_message = sql_message
+
+-- fault_line(conn, sql, script) -> the line of the script that holds the fault of a
+-- failed statement (the literal with the misspelt column), when the statement is one
+-- `ipe-run check` can rebuild from the script's text (ipe.lint) and SQLite says where
+-- in it the fault is; else nil (the message then names the line of the call).
+local function fault_line(conn, sql, script)
+  if not script then return nil end
+  local _, _, offset = conn:compile(sql)
+  if not offset then return nil end
+  local lint = require "ipe.lint"
+  local text = require("ipe.fs").read(script, 4 * 1024 * 1024)
+  if not text then return nil end
+  for _, st in ipairs(lint.statements(lint.tokens(text), M.wrap(conn, {}))) do
+    if st.text == sql then return lint.line_of(st.value, offset) end
+  end
+end
+
+-- M.wrap(conn, window [, script]) -> handle; conn is an ipe.sqlite connection, script
+-- the path of the script using it (its errors name that file's line).
+function M.wrap(conn, window, script)
   local h = setmetatable({ dialect = "sqlite", queries = {} }, Handle)
   local private = { conn = conn, window = window or {} }
   -- The connection stays in this closure: scripts never reach exec or prepare.
   function h.run_statement(_, sql, binds)
-    if type(sql) ~= "string" then error("ctx.db:query expects SQL text", 3) end
+    script_path = script
+    if type(sql) ~= "string" then raise("ctx.db:query expects SQL text, got " .. type(sql)) end
     binds = binds or {}
     local final, ordered = {}, {}
     for _, name in ipairs(param_names(sql)) do
       local v = binds[name]
       if v == nil then v = private.window[name] end
-      if v == nil then error("ctx.db: no value for parameter :" .. name, 3) end
+      if v == nil then raise("ctx.db: no value for parameter :" .. name) end
       final[name] = bind_value(v)
       ordered[#ordered + 1] = { name = name, value = final[name] }
     end
     h.queries[#h.queries + 1] = { sql = sql, params = ordered }
-    return private.conn:query(sql, final)
+    local ok, rows, cols = pcall(private.conn.query, private.conn, sql, final)
+    if not ok then
+      local msg = sql_message(rows)
+      if not msg then error(rows, 0) end
+      local okl, line = pcall(fault_line, private.conn, sql, script)
+      if okl and line then error(script .. ":" .. line .. ": " .. msg, 0) end
+      raise(msg)
+    end
+    return rows, cols
   end
   return h
 end
@@ -106,14 +165,14 @@ local BUCKETS = {
 -- The start of the time bucket of col, as workspace time text.
 function Handle:bucket(col, unit)
   local b = BUCKETS[unit]
-  if not b then error("ctx.db:bucket: unit must be minute, hour or day", 2) end
+  if not b then raise("ctx.db:bucket: unit must be minute, hour or day") end
   return string.format("(substr(%s, 1, %d) || '%s')", ident(col, "column"), b[1], b[2])
 end
 
 -- A field of a JSON column: db:json("InitiatedBy", "user.ipAddress").
 function Handle:json(col, path)
   if type(path) ~= "string" or not path:match(JSON_PATH) then
-    error("ctx.db:json: path must be like user.ipAddress or items[0].id", 2)
+    raise("ctx.db:json: path must be like user.ipAddress or items[0].id")
   end
   return string.format("json_extract(%s, '$.%s')", ident(col, "column"), path)
 end
@@ -229,12 +288,106 @@ function Handle:alerts_naming_ip(p)
   }, "\n")
 end
 
+-- Threat intelligence: "a live indicator matches this IP", one definition for every script.
+--
+-- An indicator row names an IP when one of its IP columns (NetworkIP, NetworkSourceIP,
+-- NetworkDestinationIP, EmailSourceIpAddress) is the IP, or one of its CIDR columns
+-- (NetworkCidrBlock, NetworkSourceCidrBlock, NetworkDestinationCidrBlock) holds it — found
+-- through the numeric ranges of _ipe_ti_ranges (ipe.migrations.ti_ranges): one key probe per
+-- prefix length in use, never a test of every block. An indicator counts as its latest version
+-- (the newest row of its IndicatorId up to the window's end, ties to the later row); it is live
+-- when that version is Active and not expired at :now.
+local TI = "ThreatIntelligenceIndicator"
+local TI_IP_COLUMNS = { "NetworkIP", "NetworkSourceIP", "NetworkDestinationIP", "EmailSourceIpAddress" }
+M.TI_IP_COLUMNS = TI_IP_COLUMNS
+
+local TI_LIVE = "(%s.Active = 1 AND (%s.ExpirationDateTime IS NULL OR %s.ExpirationDateTime > :now))"
+local TI_LATEST = "(+%s.TimeGenerated <= :to AND NOT EXISTS (SELECT 1 FROM " .. TI .. " n WHERE n.IndicatorId = "
+  .. "%s.IndicatorId AND n.TimeGenerated <= :to AND (n.TimeGenerated > %s.TimeGenerated OR "
+  .. "(n.TimeGenerated = %s.TimeGenerated AND n.rowid > %s.rowid))))"
+
+-- The prefix lengths in use, one index seek each (a loose scan of _ipe_ti_ranges' key).
+local TI_BITS = "ti_bits(Bits) AS (SELECT min(Bits) FROM _ipe_ti_ranges UNION ALL "
+  .. "SELECT (SELECT min(Bits) FROM _ipe_ti_ranges r WHERE r.Bits > ti_bits.Bits) FROM ti_bits "
+  .. "WHERE ti_bits.Bits IS NOT NULL)"
+
+-- The blocks holding the address `ip` (SQL): rows (TiRow, Block, Role, Bits).
+local function ti_blocks(ip)
+  return "SELECT r.TiRow, r.Block, r.Role, r.Bits FROM ti_bits b CROSS JOIN _ipe_ti_ranges r "
+    .. "ON r.Bits = b.Bits AND r.RangeStart = ipe_ip_key(" .. ip .. ", b.Bits)"
+end
+
+-- ti_live(alias): SQL condition, the row `alias` is active and unexpired at :now.
+function Handle:ti_live(alias)
+  alias = ident(alias or TI, "table alias")
+  return string.format(TI_LIVE, alias, alias, alias)
+end
+
+-- ti_latest(alias): SQL condition, the row `alias` is its indicator's latest version up to :to.
+function Handle:ti_latest(alias)
+  alias = ident(alias or TI, "table alias")
+  return string.format(TI_LATEST, alias, alias, alias, alias, alias)
+end
+
+-- "WITH ti_bits AS (...), ti_hits AS (...), ti AS (...)": the indicators matching the IP
+-- :param, each its latest version naming the IP: every column of ThreatIntelligenceIndicator,
+-- TiRow (its rowid), MatchedIndicator (the IP, or the block that holds it), MatchedColumn
+-- (the column it is in) and Live (1 or 0). An indicator whose latest version no longer names
+-- the IP is not there. A row naming the IP twice shows the address, else its narrowest block.
+-- Callers continue the WITH list with ", name AS (...)" or end it with a SELECT.
+function Handle:ti_matching_ip(p)
+  local ip = param(p)
+  local hits = {}
+  for _, c in ipairs(TI_IP_COLUMNS) do
+    hits[#hits + 1] = string.format("  SELECT rowid AS TiRow, %s AS MatchedIndicator, '%s' AS MatchedColumn, 200 AS Rank"
+      .. " FROM %s WHERE %s = %s", c, c, TI, c, ip)
+  end
+  hits[#hits + 1] = "  " .. ti_blocks(ip)
+  return table.concat({
+    "WITH RECURSIVE " .. TI_BITS .. ", ti_hits AS (",
+    table.concat(hits, "\n  UNION ALL\n"),
+    "), ti AS (",
+    "  SELECT t.rowid AS TiRow, t.*, h.MatchedIndicator, h.MatchedColumn,",
+    "         CASE WHEN " .. self:ti_live("t") .. " THEN 1 ELSE 0 END AS Live",
+    "  FROM (SELECT TiRow, MatchedIndicator, MatchedColumn,",
+    "               ROW_NUMBER() OVER (PARTITION BY TiRow ORDER BY Rank DESC, MatchedIndicator) AS k FROM ti_hits) h",
+    "  JOIN " .. TI .. " t ON t.rowid = h.TiRow",
+    "  WHERE h.k = 1 AND " .. self:ti_latest("t"),
+    ")",
+  }, "\n")
+end
+
+-- ", ti_bits AS (...), ti_live AS (...), ti_ip AS (...)": for the IPs of the caller's table or
+-- CTE `ips` (column IP, one row per address), the live indicators matching each: rows (IP,
+-- TiRow, MatchedIndicator, MatchedColumn), one per IP, indicator row and match; ti_live holds
+-- the live latest versions (every column, TiRow = rowid). Continues a WITH RECURSIVE list
+-- (RECURSIVE: ti_bits is a loose index scan); each IP costs one probe per prefix length.
+function Handle:ti_matching_ips(ips)
+  ips = ident(ips, "table name")
+  local parts = {}
+  for _, c in ipairs(TI_IP_COLUMNS) do
+    parts[#parts + 1] = string.format("  SELECT %s AS IP, TiRow, %s AS MatchedIndicator, '%s' AS MatchedColumn FROM ti_live"
+      .. " WHERE %s IN (SELECT IP FROM %s)", c, c, c, c, ips)
+  end
+  -- CROSS JOIN fixes the loop order: per address and prefix length, one key probe
+  parts[#parts + 1] = "  SELECT i.IP, r.TiRow, r.Block, r.Role FROM " .. ips .. " i CROSS JOIN ti_bits b"
+    .. " CROSS JOIN _ipe_ti_ranges r ON r.Bits = b.Bits AND r.RangeStart = ipe_ip_key(i.IP, b.Bits)"
+    .. " JOIN ti_live l ON l.TiRow = r.TiRow"
+  return table.concat({
+    ", " .. TI_BITS .. ", ti_live AS MATERIALIZED (",
+    "  SELECT t.rowid AS TiRow, t.* FROM " .. TI .. " t WHERE " .. self:ti_latest("t") .. " AND " .. self:ti_live("t"),
+    "), ti_ip AS (",
+    table.concat(parts, "\n  UNION ALL\n"),
+    ")",
+  }, "\n")
+end
+
 -- rollup_query(name) -> the per-IP rollup's exact window statement "activity",
 -- "traffic" or "peers" (stored in the workspace by ipe.migrations.rollup; it binds
 -- :ip, :from and :to). The workspace check guarantees the rollup exists.
 function Handle:rollup_query(name)
   local sql = self:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = :name", { name = name })
-  if not sql then error("ctx.db:rollup_query: no stored rollup statement '" .. tostring(name) .. "'", 2) end
+  if not sql then raise("ctx.db:rollup_query: no stored rollup statement '" .. tostring(name) .. "'") end
   return sql
 end
 

@@ -714,32 +714,25 @@ end
 M.INDICATOR_TYPES = { LastUpdated = "time", Confidence = "number", Severity = "number", Active = "bool",
                       Live = "bool", Expires = "time" }
 
--- indicators_sql(P) -> SQL text and the provider-name parameters it binds.
--- The latest version of each indicator (no newer row with its IndicatorId;
--- ties broken by rowid) among the rows that name the IP, found through the
--- four IP-column indexes, from this provider (IndicatorProvider or
--- SourceSystem contains one of its names).
-function M.indicators_sql(P)
+-- indicators_sql(P, db) -> SQL text and the provider-name parameters it binds.
+-- The indicators naming the IP or a CIDR block holding it, each its latest version
+-- (db:ti_matching_ip: up to the window's end, ties to the later row), from this provider
+-- (IndicatorProvider or SourceSystem contains one of its names), with the matched
+-- address or block.
+function M.indicators_sql(P, db)
   local match, binds = {}, {}
   for i, name in ipairs(P.ti_names) do
     local p = "provider" .. i
     binds[p] = name
-    match[#match + 1] = string.format("instr(lower(COALESCE(t.IndicatorProvider, '')), :%s) > 0", p)
-    match[#match + 1] = string.format("instr(lower(COALESCE(t.SourceSystem, '')), :%s) > 0", p)
+    match[#match + 1] = string.format("instr(lower(COALESCE(IndicatorProvider, '')), :%s) > 0", p)
+    match[#match + 1] = string.format("instr(lower(COALESCE(SourceSystem, '')), :%s) > 0", p)
   end
-  local sql = table.concat({
-    "SELECT t.TimeGenerated AS LastUpdated, t.ThreatType, t.ConfidenceScore AS Confidence, t.ThreatSeverity AS Severity,",
-    "       t.Active, CASE WHEN t.Active = 1 AND (t.ExpirationDateTime IS NULL OR t.ExpirationDateTime > :now)",
-    "       THEN 1 ELSE 0 END AS Live, t.ExpirationDateTime AS Expires, t.Description, t.IndicatorId",
-    "FROM ThreatIntelligenceIndicator t",
-    "WHERE t.rowid IN (SELECT rowid FROM ThreatIntelligenceIndicator WHERE NetworkIP = :ip",
-    "    UNION ALL SELECT rowid FROM ThreatIntelligenceIndicator WHERE NetworkSourceIP = :ip",
-    "    UNION ALL SELECT rowid FROM ThreatIntelligenceIndicator WHERE NetworkDestinationIP = :ip",
-    "    UNION ALL SELECT rowid FROM ThreatIntelligenceIndicator WHERE EmailSourceIpAddress = :ip)",
-    "  AND (" .. table.concat(match, " OR ") .. ")",
-    "  AND NOT EXISTS (SELECT 1 FROM ThreatIntelligenceIndicator n WHERE n.IndicatorId = t.IndicatorId",
-    "    AND (n.TimeGenerated > t.TimeGenerated OR (n.TimeGenerated = t.TimeGenerated AND n.rowid > t.rowid)))",
-    "ORDER BY Live DESC, LastUpdated DESC",
+  local sql = db:ti_matching_ip("ip") .. "\n" .. table.concat({
+    "SELECT TimeGenerated AS LastUpdated, ThreatType, ConfidenceScore AS Confidence, ThreatSeverity AS Severity,",
+    "       Active, Live, ExpirationDateTime AS Expires, Description, IndicatorId, MatchedIndicator",
+    "FROM ti",
+    "WHERE " .. table.concat(match, " OR "),
+    "ORDER BY Live DESC, LastUpdated DESC, IndicatorId",
     "LIMIT 200",
   }, "\n")
   return sql, binds
@@ -770,7 +763,10 @@ function M.card(a, rows, cols)
     if present(it[2]) then kv[#kv + 1] = { it[1], it[2], it[3] } end
   end
   local ev = {}
-  for i, e in ipairs(a.evidence or {}) do ev[i] = { e.source, e.finding, e.detail, e.severity, e.seen, e.link } end
+  local function cell(v) if v == nil then return cjson.null end return v end
+  for i, e in ipairs(a.evidence or {}) do
+    ev[i] = { cell(e.source), cell(e.finding), cell(e.detail), cell(e.severity), cell(e.seen), cell(e.link) }
+  end
   local columns = {}
   for i, c in ipairs(cols) do columns[i] = { c, M.INDICATOR_TYPES[c] or "text" } end
   if #columns == 0 then columns = { { "IndicatorId", "text" } } end
@@ -843,7 +839,7 @@ function M.service(req, ctx, rec)
   end
   function S.indicators(spec)
     local P, ip = check_spec(spec, "ctx.intel.indicators")
-    local sql, binds = M.indicators_sql(P)
+    local sql, binds = M.indicators_sql(P, ctx.db)
     binds.ip = ip
     return ctx.db:query(sql, binds)
   end
