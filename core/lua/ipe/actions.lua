@@ -571,15 +571,6 @@ function M.service(req, ctx, rec)
 end
 
 -- records(db, sql, binds) -> rows as {column = value} maps (a raw connection)
-function M.records(db, sql, binds)
-  local rows, cols = db:query(sql, binds or {})
-  local out = {}
-  for i, r in ipairs(rows) do
-    local rec = {}
-    for j, c in ipairs(cols) do rec[c] = r[j] end
-    out[i] = rec
-  end
-  return out, cols
-end
+function M.records(db, sql, binds) return require("ipe.db").as_records(db:query(sql, binds or {})) end
 
 return M

@@ -6,7 +6,8 @@
 -- when another engine sits behind ctx.db. Every user value is a bound parameter
 -- (:name); the helpers only ever emit column names and parameter names, which
 -- they check. Every statement run is recorded with its bound values for
--- --show-query and the JSON rendering.
+-- --show-query and the JSON rendering. db.as_records(rows, cols) turns a query's rows into
+-- {column = value} maps (Handle:records, and ipe.actions on its raw connection).
 local cjson = require "cjson"
 
 local M = {}
@@ -127,9 +128,8 @@ end
 
 function Handle:query(sql, binds) return self:run_statement(sql, binds) end
 
--- records(): rows as {column = value} maps.
-function Handle:records(sql, binds)
-  local rows, cols = self:run_statement(sql, binds)
+-- as_records(rows, cols) -> the rows of a query as {column = value} maps, and cols.
+function M.as_records(rows, cols)
   local out = {}
   for i, r in ipairs(rows) do
     local rec = {}
@@ -138,6 +138,9 @@ function Handle:records(sql, binds)
   end
   return out, cols
 end
+
+-- records(): rows as {column = value} maps.
+function Handle:records(sql, binds) return M.as_records(self:run_statement(sql, binds)) end
 
 -- value(): the first column of the first row, or nil.
 function Handle:value(sql, binds)

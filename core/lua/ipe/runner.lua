@@ -14,7 +14,7 @@ local params = require "ipe.params"
 local result = require "ipe.result"
 local dbmod = require "ipe.db"
 local workspace = require "ipe.workspace"
-local escape = require "ipe.render.escape"
+local textutil = require "ipe.textutil"
 
 local M = {}
 
@@ -162,7 +162,7 @@ make_ctx = function(req, rec, depth)
   end
   function ctx.log(fmt, ...)
     local msg = select("#", ...) > 0 and string.format(fmt, ...) or tostring(fmt)
-    io.stderr:write("ipe-run: ", req.entry.kind, " ", req.entry.name, ": ", escape.text(msg), "\n")
+    io.stderr:write("ipe-run: ", req.entry.kind, " ", req.entry.name, ": ", textutil.visible(msg), "\n")
   end
   function ctx.run(kind, name, given)
     if depth >= MAX_DEPTH then error("ctx.run: scripts nest deeper than " .. MAX_DEPTH, 2) end

@@ -12,11 +12,7 @@ local schema = require "ipe.schema"
 
 local M = {}
 
-function M.data_dir()
-  local xdg = proc.getenv("XDG_DATA_HOME")
-  if xdg and xdg:sub(1, 1) == "/" then return xdg .. "/ipe" end
-  return (proc.getenv("HOME") or "/tmp") .. "/.local/share/ipe"
-end
+function M.data_dir() return require("ipe.xdg").dir("data") end
 
 function M.path(opt)
   if opt and opt ~= "" then return opt end

@@ -474,7 +474,7 @@ end
 ---------------------------------------------------------------------------
 
 local function display(name)
-  return require("ipe.render.escape").text(name)
+  return require("ipe.textutil").visible(name)
 end
 
 -- indexes_of(db, table) -> { {name=, sql=}, ... } (the table's own, not automatic ones)

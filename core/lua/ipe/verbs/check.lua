@@ -3,7 +3,7 @@ local errors = require "ipe.errors"
 local discover = require "ipe.discover"
 local runner = require "ipe.runner"
 local fs = require "ipe.fs"
-local escape = require "ipe.render.escape"
+local textutil = require "ipe.textutil"
 local lint = require "ipe.lint"
 local workspace = require "ipe.workspace"
 
@@ -79,7 +79,7 @@ function M.run(opts, pos)
     end
     if problem then
       bad = bad + 1
-      io.stdout:write("FAIL ", e.kind, " ", e.name, ": ", escape.text(problem), "\n")
+      io.stdout:write("FAIL ", e.kind, " ", e.name, ": ", textutil.visible(problem), "\n")
     else
       io.stdout:write("ok   ", e.kind, " ", e.name, "\n")
     end

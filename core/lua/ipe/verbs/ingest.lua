@@ -8,6 +8,7 @@ local fs = require "ipe.fs"
 local proc = require "ipe.proc"
 local timeutil = require "ipe.timeutil"
 local escape = require "ipe.render.escape"
+local textutil = require "ipe.textutil"
 local detect = require "ipe.ingest.detect"
 local load = require "ipe.ingest.load"
 
@@ -88,16 +89,16 @@ M.options = { { { "table", arg = true }, { "format", arg = true }, { "search-key
   { "provider", arg = true }, { "confidence", arg = true }, { "expires", arg = true }, { "skip-bad" },
   { "rejects", arg = true }, { "force" }, { "no-bulk" } } }
 
-local function say(msg) io.stderr:write("ipe-run: ingest: ", escape.text(msg), "\n") end
+local function say(msg) io.stderr:write("ipe-run: ingest: ", textutil.visible(msg), "\n") end
 
 local function check_options(opts)
   if opts.format and not detect.is_format(opts.format) then
-    errors.usage("ingest: unknown format '%s' (use %s)", escape.text(opts.format), table.concat(detect.FORMATS, ", "))
+    errors.usage("ingest: unknown format '%s' (use %s)", textutil.visible(opts.format), table.concat(detect.FORMATS, ", "))
   end
   if opts.table and not schema.table(opts.table) then
     local names = {}
     for i, t in ipairs(schema.tables) do names[i] = t.name end
-    errors.usage("ingest: unknown table '%s' (tables: %s)", escape.text(opts.table), table.concat(names, ", "))
+    errors.usage("ingest: unknown table '%s' (tables: %s)", textutil.visible(opts.table), table.concat(names, ", "))
   end
   if opts.search_key then
     if opts.format and opts.format ~= "watchlist" then
@@ -117,7 +118,7 @@ local function check_options(opts)
   if opts.confidence then
     local n = tonumber(opts.confidence)
     if not n or n < 0 or n > 100 or opts.confidence:find("[^%d%.]") then
-      errors.usage("ingest: --confidence must be a number from 0 to 100, got '%s'", escape.text(opts.confidence))
+      errors.usage("ingest: --confidence must be a number from 0 to 100, got '%s'", textutil.visible(opts.confidence))
     end
     opts.confidence_value = n
   end
@@ -130,7 +131,7 @@ local function check_options(opts)
       else
         local t = timeutil.parse_time(e)
         if not t then
-          errors.usage("ingest: --expires must be a duration (30d), a time or never, got '%s'", escape.text(e))
+          errors.usage("ingest: --expires must be a duration (30d), a time or never, got '%s'", textutil.visible(e))
         end
         opts.expires_at = timeutil.format_time(t)
       end
@@ -149,8 +150,8 @@ local function check_files(files)
       if stdin > 1 then errors.usage("ingest: standard input (-) can be read only once") end
     else
       local st = fs.stat(f)
-      if not st then errors.not_found("ingest: %s does not exist", escape.text(f)) end
-      if st.type == "dir" then errors.not_found("ingest: %s is a directory, not a file", escape.text(f)) end
+      if not st then errors.not_found("ingest: %s does not exist", textutil.visible(f)) end
+      if st.type == "dir" then errors.not_found("ingest: %s is a directory, not a file", textutil.visible(f)) end
     end
   end
 end
@@ -179,7 +180,7 @@ local function open_workspace(path)
   local ws = { path = path, created = false, dirs = {} }
   local ro = workspace.read_only(path)
   if ro then
-    errors.failed("ingest: the workspace %s is read-only (%s); nothing was changed", escape.text(path), ro)
+    errors.failed("ingest: the workspace %s is read-only (%s); nothing was changed", textutil.visible(path), ro)
   end
   local db, err
   if not fs.stat(path) then
@@ -187,7 +188,7 @@ local function open_workspace(path)
     if dir and dir ~= "" then
       ws.dirs = missing_dirs(dir)
       local ok, e = fs.mkdir_p(dir, 448)
-      if not ok then errors.not_found("ingest: cannot create %s", escape.text(e)) end
+      if not ok then errors.not_found("ingest: cannot create %s", textutil.visible(e)) end
     end
     db, err = sqlite.open(path, "rwc")
     ws.created = true
@@ -197,7 +198,7 @@ local function open_workspace(path)
   end
   if not db then
     if ws.created then discard(ws) end
-    errors.not_found("ingest: cannot open workspace %s: %s", escape.text(path), escape.text(err))
+    errors.not_found("ingest: cannot open workspace %s: %s", textutil.visible(path), textutil.visible(err))
   end
   local ok, e = pcall(function()
     db:exec("PRAGMA busy_timeout = 60000")
@@ -209,12 +210,12 @@ local function open_workspace(path)
     if ws.created then discard(ws) end
     local msg = tostring(type(e) == "table" and e.msg or e):gsub("^sqlite: ", "")
     if msg:find("locked", 1, true) or msg:find("busy", 1, true) then
-      errors.failed("ingest: the workspace %s is locked by another writer; try again", escape.text(path))
+      errors.failed("ingest: the workspace %s is locked by another writer; try again", textutil.visible(path))
     end
     if msg:find("readonly", 1, true) then
-      errors.failed("ingest: the workspace %s is read-only (%s); nothing was changed", escape.text(path), msg)
+      errors.failed("ingest: the workspace %s is read-only (%s); nothing was changed", textutil.visible(path), msg)
     end
-    errors.not_found("ingest: %s: %s", escape.text(path), msg)
+    errors.not_found("ingest: %s: %s", textutil.visible(path), msg)
   end
   -- temp_store FILE, not MEMORY: with MEMORY SQLite sorts everything in one in-memory run,
   -- which the bulk index and rollup rebuilds pay for (see ipe.migrations.rollup's sorting)
@@ -228,7 +229,7 @@ end
 -- path fails first, with nothing written); the final list replaces it at the end
 local function open_rejects(path)
   local ok, err = fs.write_atomic(path, "")
-  if not ok then errors.usage("ingest: cannot write the rejects file: %s", escape.text(tostring(err))) end
+  if not ok then errors.usage("ingest: cannot write the rejects file: %s", textutil.visible(tostring(err))) end
 end
 
 -- progress_bar() -> tick(src, rows), done() redrawing one line on stderr, or
@@ -241,7 +242,7 @@ local function progress_bar()
     if now - last < 0.2 then return end
     last = now
     local rate = rows / math.max(now - start, 0.001)
-    local name = escape.truncate(escape.text(src.name), 30)
+    local name = escape.truncate(textutil.visible(src.name), 30)
     local line
     if src.size and src.size > 0 then
       local pct = math.min(100, math.floor(src:progress() * 100 / src.size))
@@ -272,7 +273,7 @@ local function summary_line(res)
     for i, t in ipairs(res.tables) do list[i] = t .. " (" .. res.counts[t] .. ")" end
     into = table.concat(list, ", ", 1, #list - 1) .. " and " .. list[#list]
   end
-  local line = string.format("%s: %s into %s", escape.text(res.name), load.plural(res.rows, "row"), into)
+  local line = string.format("%s: %s into %s", textutil.visible(res.name), load.plural(res.rows, "row"), into)
   if res.rejected > 0 then line = line .. string.format(", %d rejected", res.rejected) end
   if res.skipped > 0 then line = line .. string.format(", %d skipped", res.skipped) end
   if res.duplicates > 0 then line = line .. string.format(", %d already ingested", res.duplicates) end
@@ -309,7 +310,7 @@ local function report_details(res, opts)
   if res.rejected > 0 then
     say(string.format("%s: %s rejected%s%s", name, load.plural(res.rejected, "record"),
       res.rejected > 10 and " (the first ten below)" or "", opts.rejects and ("; all in " .. opts.rejects) or ""))
-    for _, r in ipairs(res.first) do io.stderr:write("  ", escape.text(r), "\n") end
+    for _, r in ipairs(res.first) do io.stderr:write("  ", textutil.visible(r), "\n") end
   end
 end
 
@@ -337,12 +338,12 @@ function M.run(opts, pos)
     else
       failed = true
       if type(res) == "table" and res.file_error then
-        io.stderr:write("ipe-run: ingest: ", escape.text(res.msg), "\n")
+        io.stderr:write("ipe-run: ingest: ", textutil.visible(res.msg), "\n")
       else
         local msg = tostring(type(res) == "table" and res.msg or res)
         if not opts.verbose then msg = msg:match("[^\n]*") end
-        io.stderr:write("ipe-run: ingest: ", escape.text(path == "-" and "<stdin>" or path), ": ",
-          escape.text(msg:gsub("^sqlite: ", "")), "\n")
+        io.stderr:write("ipe-run: ingest: ", textutil.visible(path == "-" and "<stdin>" or path), ": ",
+          textutil.visible(msg:gsub("^sqlite: ", "")), "\n")
       end
     end
     io.stdout:flush()
@@ -356,7 +357,7 @@ function M.run(opts, pos)
     local text = #run.rejects > 0 and (table.concat(run.rejects, "\n") .. "\n") or ""
     local ok, err = fs.write_atomic(opts.rejects, text)
     if not ok then
-      io.stderr:write("ipe-run: ingest: cannot write the rejects file: ", escape.text(tostring(err)), "\n")
+      io.stderr:write("ipe-run: ingest: cannot write the rejects file: ", textutil.visible(tostring(err)), "\n")
       failed = true
     end
   end

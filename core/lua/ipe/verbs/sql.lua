@@ -23,7 +23,7 @@ current time. Times are text like 2026-11-27T03:52:29.000Z.
 options:
   -p, --param NAME=VALUE  bind a value (repeatable)
   --since, --from, --to   the window bound to :from and :to
-  -f, --format FMT        table (default), box, json, csv or md
+  -f, --format FMT        table (default; also text), box, json, csv, md or html
   -o, --output FILE       write to FILE (atomically)
   --width N               fit tables and charts to N columns (default: $COLUMNS,
                           else the terminal's width, else 80)
