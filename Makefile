@@ -62,12 +62,15 @@ $(B)/test_%: tests/c/test_%.c tests/c/tap.h $(OBJS)
 	$(CC) $(CFLAGS) -Icore -Itests/c $(PKG_CFLAGS) -o $@ $< $(OBJS) $(LIBS)
 
 TEST_ENV = IPE_RUN=$(CURDIR)/$(BIN) IPE_C_TESTS=$(CURDIR)/$(B)
+# Test files run side by side, one per core (each has its own temporary HOME, XDG
+# folders, workspaces and ports); TEST_JOBS=1 runs them one after another.
+TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test-deps:
 	@sh core/tools/deps.sh test
 	@sh core/tools/deps.sh html || echo "ipe: no chromium: tests/cli/html.t skips its browser checks (fails under CI=true)" >&2
 
 test: $(BIN) $(C_TESTS) test-deps
-	$(TEST_ENV) prove -f tests/*.t tests/cli/*.t
+	$(TEST_ENV) prove -j$(TEST_JOBS) tests/*.t tests/cli/*.t
 
 test-slow: $(BIN) test-deps
 	$(TEST_ENV) prove -f tests/slow/*.t

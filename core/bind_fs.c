@@ -31,20 +31,52 @@ static int fail(lua_State *L, const char *path)
     return 2;
 }
 
+/* An open DIR or FILE held across Lua calls that can raise (out of memory) lives in
+ * a userdata box whose __gc closes it: an error never leaks the handle. */
+#define DIR_MT "ipe.fs.dir"
+#define FILE_MT "ipe.fs.file"
+
+static int dir_gc(lua_State *L)
+{
+    DIR **box = lua_touserdata(L, 1);
+    if (*box) closedir(*box);
+    *box = NULL;
+    return 0;
+}
+
+static int file_gc(lua_State *L)
+{
+    FILE **box = lua_touserdata(L, 1);
+    if (*box) fclose(*box);
+    *box = NULL;
+    return 0;
+}
+
+static void **new_box(lua_State *L, const char *mt)
+{
+    void **box = lua_newuserdata(L, sizeof *box);
+    *box = NULL;
+    luaL_getmetatable(L, mt);
+    lua_setmetatable(L, -2);
+    return box;
+}
+
 static int l_list(lua_State *L)
 {
     const char *dir = luaL_checkstring(L, 1);
-    DIR *d = opendir(dir);
-    if (!d) return fail(L, dir);
+    DIR **d = (DIR **)new_box(L, DIR_MT);
+    *d = opendir(dir);
+    if (!*d) return fail(L, dir);
     lua_newtable(L);
     int n = 0;
     struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
+    while ((e = readdir(*d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
         lua_pushstring(L, e->d_name);
         lua_rawseti(L, -2, ++n);
     }
-    closedir(d);
+    closedir(*d);
+    *d = NULL;
     return 1;
 }
 
@@ -69,7 +101,8 @@ static int l_read(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     lua_Number max = luaL_optnumber(L, 2, 1 << 30);
-    FILE *f = fopen(path, "rb");
+    FILE **box = (FILE **)new_box(L, FILE_MT);
+    FILE *f = *box = fopen(path, "rb");
     if (!f) return fail(L, path);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
@@ -79,6 +112,7 @@ static int l_read(lua_State *L)
         total += n;
         if ((lua_Number)total > max) {
             fclose(f);
+            *box = NULL;
             lua_pushnil(L);
             lua_pushfstring(L, "%s: larger than %d bytes", path, (int)max);
             return 2;
@@ -87,6 +121,7 @@ static int l_read(lua_State *L)
     }
     int err = ferror(f);
     fclose(f);
+    *box = NULL;
     if (err) return fail(L, path);
     luaL_pushresult(&b);
     return 1;
@@ -204,6 +239,14 @@ static const luaL_Reg funcs[] = {
 
 int luaopen_ipe_fs(lua_State *L)
 {
+    luaL_newmetatable(L, DIR_MT);
+    lua_pushcfunction(L, dir_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, FILE_MT);
+    lua_pushcfunction(L, file_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
     lua_newtable(L);
     luaL_register(L, NULL, funcs);
     return 1;

@@ -1,10 +1,15 @@
 /* bind_sqlite.c — ipe.sqlite: the SQLite binding behind ctx.db.
  *
- *   db, err = sqlite.open(path, "ro" | "rw" | "rwc")
+ *   db, err = sqlite.open(path, "ro" | "rw" | "rwc" | "immutable")
+ *                                     "immutable": read-only, and SQLite takes the file as
+ *                                     unchanging (no locks, no -wal/-shm: a read-only folder
+ *                                     or file still reads)
  *   db:exec(sql)                      several statements, no rows
+ *   db:compile(sql) -> true | nil, message, offset   prepare only (the byte offset of the error)
  *   st = db:prepare(sql)              st:run(...), st:bind(t), st:step(), st:reset(), st:columns(),
  *                                     st:readonly(), st:finalize()
- *   rows, cols = db:query(sql, params)  rows are arrays in column order; NULL is cjson.null
+ *   rows, cols = db:query(sql, params)  rows are arrays in column order; NULL is cjson.null;
+ *                                     an integer beyond +-2^53 is its exact decimal text
  *   db:readonly_guard()               authorizer: reads only (no ATTACH, writes or pragmas that set)
  *   db:set_deadline(seconds | nil)    a runaway query is interrupted when the time is up
  *   db:close(), db:changes(), db:last_insert_rowid()
@@ -24,6 +29,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -209,15 +215,40 @@ static void sql_text_has_ip(sqlite3_context *ctx, int argc, sqlite3_value **argv
     sqlite3_result_int(ctx, found);
 }
 
+/* Push "file:<path, percent-encoded>?immutable=1" (an SQLite URI). */
+static const char *immutable_uri(lua_State *L, const char *path)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (isalnum(*p) || strchr("/._~-", *p)) {
+            luaL_addchar(&b, (char)*p);
+        } else {
+            luaL_addchar(&b, '%');
+            luaL_addchar(&b, hex[*p >> 4]);
+            luaL_addchar(&b, hex[*p & 15]);
+        }
+    }
+    luaL_addstring(&b, "?immutable=1");
+    luaL_pushresult(&b);
+    return lua_tostring(L, -1);
+}
+
 static int l_open(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     const char *mode = luaL_optstring(L, 2, "ro");
     int flags = SQLITE_OPEN_NOMUTEX;
     if (strcmp(mode, "ro") == 0) flags |= SQLITE_OPEN_READONLY;
+    else if (strcmp(mode, "immutable") == 0) {
+        flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+        path = immutable_uri(L, path);
+    }
     else if (strcmp(mode, "rw") == 0) flags |= SQLITE_OPEN_READWRITE;
     else if (strcmp(mode, "rwc") == 0) flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    else return luaL_argerror(L, 2, "mode must be \"ro\", \"rw\" or \"rwc\"");
+    else return luaL_argerror(L, 2, "mode must be \"ro\", \"rw\", \"rwc\" or \"immutable\"");
     struct db *d = lua_newuserdata(L, sizeof *d);
     d->h = NULL;
     d->deadline = 0;
@@ -285,6 +316,34 @@ static int l_prepare(lua_State *L)
     return 1;
 }
 
+/* db:compile(sql) -> true | nil, message, byte offset of the error in sql (or nil):
+ * prepares one statement against the schema and finalizes it, running nothing
+ * (what `ipe-run check` does with a script's SQL). */
+static int l_compile(lua_State *L)
+{
+    struct db *d = check_db(L, 1);
+    size_t len;
+    const char *sql = luaL_checklstring(L, 2, &len);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(d->h, sql, (int)len, &st, NULL);
+    if (rc != SQLITE_OK) {
+        int off = sqlite3_error_offset(d->h);
+        lua_pushnil(L);
+        lua_pushstring(L, sqlite3_errmsg(d->h));
+        if (off >= 0) lua_pushinteger(L, off);
+        else lua_pushnil(L);
+        return 3;
+    }
+    if (!st) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "the SQL text holds no statement");
+        return 2;
+    }
+    sqlite3_finalize(st);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static void bind_value(lua_State *L, sqlite3_stmt *h, int i, int idx, sqlite3_destructor_type keep)
 {
     int rc;
@@ -349,11 +408,27 @@ static void bind_args(lua_State *L, sqlite3_stmt *h, int idx, sqlite3_destructor
     for (int i = 1; i <= n; i++) bind_value(L, h, i, idx + i - 1, keep);
 }
 
+/* An integer a double holds exactly (|v| <= 2^53) is a number; a larger one is its
+ * decimal text, never a silently rounded double. Bound back, the text compares equal
+ * to the integer in a column of INTEGER affinity. */
+#define EXACT_LIMIT 9007199254740992LL
+
+static void push_int64(lua_State *L, sqlite3_int64 v)
+{
+    if (v >= -EXACT_LIMIT && v <= EXACT_LIMIT) {
+        lua_pushnumber(L, (lua_Number)v);
+        return;
+    }
+    char buf[24];
+    snprintf(buf, sizeof buf, "%lld", (long long)v);
+    lua_pushstring(L, buf);
+}
+
 static void push_column(lua_State *L, sqlite3_stmt *h, int i)
 {
     switch (sqlite3_column_type(h, i)) {
     case SQLITE_INTEGER:
-        lua_pushnumber(L, (lua_Number)sqlite3_column_int64(h, i));
+        push_int64(L, sqlite3_column_int64(h, i));
         break;
     case SQLITE_FLOAT:
         lua_pushnumber(L, sqlite3_column_double(h, i));
@@ -540,7 +615,7 @@ static int l_changes(lua_State *L)
 
 static int l_last_rowid(lua_State *L)
 {
-    lua_pushnumber(L, (lua_Number)sqlite3_last_insert_rowid(check_db(L, 1)->h));
+    push_int64(L, sqlite3_last_insert_rowid(check_db(L, 1)->h));
     return 1;
 }
 
@@ -557,7 +632,7 @@ static int l_version(lua_State *L)
 }
 
 static const luaL_Reg db_methods[] = {
-    {"exec", l_exec}, {"prepare", l_prepare}, {"query", l_query}, {"close", l_close},
+    {"exec", l_exec}, {"prepare", l_prepare}, {"compile", l_compile}, {"query", l_query}, {"close", l_close},
     {"readonly_guard", l_readonly_guard}, {"set_deadline", l_set_deadline},
     {"changes", l_changes}, {"last_insert_rowid", l_last_rowid}, {NULL, NULL}};
 

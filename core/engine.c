@@ -9,12 +9,11 @@
 #include <lualib.h>
 #include "ipe.h"
 
+/* Each state has its own budget (allocated beside it, freed by ipe_engine_close). */
 struct budget {
     size_t used;
     size_t limit; /* 0 = unlimited */
 };
-
-static struct budget the_budget;
 
 static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
@@ -115,13 +114,25 @@ static void setup_package(lua_State *L)
 
 lua_State *ipe_engine_new(void)
 {
-    the_budget.used = 0;
-    the_budget.limit = 0;
-    lua_State *L = lua_newstate(budget_alloc, &the_budget);
-    if (!L) return NULL;
+    struct budget *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    lua_State *L = lua_newstate(budget_alloc, b);
+    if (!L) {
+        free(b);
+        return NULL;
+    }
     luaL_openlibs(L);
     setup_package(L);
     return L;
+}
+
+void ipe_engine_close(lua_State *L)
+{
+    if (!L) return;
+    void *ud;
+    lua_getallocf(L, &ud);
+    lua_close(L);
+    free(ud);
 }
 
 int ipe_engine_main(lua_State *L, int argc, char **argv)

@@ -22,7 +22,8 @@ extern const struct ipe_lua_module ipe_lua_modules[];
 extern const size_t ipe_lua_module_count;
 
 /* engine.c */
-lua_State *ipe_engine_new(void);
+lua_State *ipe_engine_new(void);              /* a state with its own memory budget */
+void ipe_engine_close(lua_State *L);          /* lua_close plus the budget */
 void ipe_engine_set_memory_limit(lua_State *L, size_t bytes); /* 0 = no limit */
 size_t ipe_engine_memory_used(lua_State *L);
 int ipe_engine_pcall(lua_State *L, int nargs, int nresults); /* traceback handler */

@@ -12,6 +12,6 @@ int main(int argc, char **argv)
     }
     int rc = ipe_engine_main(L, argc, argv);
     fflush(stdout);
-    lua_close(L);
+    ipe_engine_close(L);
     return rc;
 }

@@ -120,7 +120,7 @@ local function sources(r)
     local v, src = r[s[2]], r.sources[s[2]]
     if v ~= nil and src then
       if type(v) == "boolean" then v = v and "yes" or "no" end
-      rows[#rows + 1] = { s[1], tostring(v), src.file, src.build_date }
+      rows[#rows + 1] = { s[1], tostring(v), src.file, src.build_date or result.null }
     end
   end
   return result.table{
@@ -132,7 +132,9 @@ end
 local function databases(r)
   local rows = {}
   for i, d in ipairs(r.databases) do
-    rows[i] = { d.file, d.type, d.build_date, STATUS_TEXT[d.status] or d.status, d.network, d.error }
+    local null = result.null
+    rows[i] = { d.file, d.type or null, d.build_date or null, STATUS_TEXT[d.status] or d.status, d.network or null,
+                d.error or null }
   end
   return result.table{
     id = "databases", title = "Geo databases consulted",

@@ -127,7 +127,7 @@ so a busy address costs what its distinct flows cost, not its records.]],
     local peers = {}
     for i, peer in ipairs(top) do
       local r = details[peer]
-      peers[i] = { peer ~= "" and peer or nil, r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9] }
+      peers[i] = { peer ~= "" and peer or result.null, r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9] }
     end
     return result.output{
       status = t.events > 0 and "ok" or "empty",

@@ -74,7 +74,7 @@ remote connections" for every connection.]],
     local rows = {}
     for i, r in ipairs(db:query(devices(db), { ip = p.ip })) do
       local name = (type(r[2]) == "string" and r[2]:find("%.")) and r[2] or r[1]
-      rows[i] = { name, r[3], r[4], r[5], r[6], threat, confidence, table.concat(matched, "; ") }
+      rows[i] = { name, r[3], r[4], r[5], r[6], threat or result.null, confidence or result.null, table.concat(matched, "; ") }
     end
     return result.table{ id = "connections", title = title, columns = columns, rows = rows }
   end,

@@ -286,7 +286,7 @@ int main(void)
                       "local d = require('ipe.proc').monotonic() - w0 return tostring(d >= 0.19 and d < 0.5)", buf, sizeof buf),
            "true", "sleep waits");
     tap_ok(strlen(lua_run(L, "return curl.version()", buf, sizeof buf)) > 0, "version");
-    lua_close(L);
+    ipe_engine_close(L);
     kill(server, SIGTERM);
     waitpid(server, NULL, 0);
     return tap_done();

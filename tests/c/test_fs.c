@@ -1,7 +1,31 @@
-/* test_fs.c — ipe.fs: atomic writes and directory helpers. */
+/* test_fs.c — ipe.fs: atomic writes and directory helpers; no handle leaks when
+ * reading or listing runs out of memory (the engine's budget forces it). */
 #define _DEFAULT_SOURCE
+#include <dirent.h>
 #include <stdlib.h>
 #include "tap.h"
+
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    if (!d) return -1;
+    while (readdir(d)) n++;
+    closedir(d);
+    return n;
+}
+
+/* Run code with the state's budget only `room` bytes above what it uses now; then lift the
+ * limit and collect garbage. Returns the error text (or the result) in buf. */
+static const char *starved(lua_State *L, const char *code, size_t room, char *buf, size_t cap)
+{
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    ipe_engine_set_memory_limit(L, ipe_engine_memory_used(L) + room);
+    lua_run(L, code, buf, cap);
+    ipe_engine_set_memory_limit(L, 0);
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    return buf;
+}
 
 int main(void)
 {
@@ -30,8 +54,25 @@ int main(void)
            "other", "write_atomic writes to a device and never replaces it (/dev/null stays a device)");
     tap_is(lua_run(L, "local d, e = fs.read(DIR .. '/a/f.txt', 2) return e:match('larger than 2 bytes') ~= nil", buf, sizeof buf),
            "true", "read refuses files over the limit");
+
+    /* Out of memory half-way: the open directory / file is closed all the same. */
+    lua_run(L, "assert(fs.mkdir_p(DIR .. '/many')) for i = 1, 3000 do "
+               "assert(fs.write_atomic(string.format('%s/many/%s%06d', DIR, string.rep('n', 110), i), '')) end "
+               "assert(fs.write_atomic(DIR .. '/big', string.rep('x', 4 * 1024 * 1024))) return 1", buf, sizeof buf);
+    tap_is(buf, "1", "a folder of 3000 files and a 4 MB file");
+    int fds = open_fds();
+    tap_is(starved(L, "local ok, e = pcall(fs.list, DIR .. '/many') return e", 64 * 1024, buf, sizeof buf),
+           "not enough memory", "list runs out of memory half-way through a large folder");
+    tap_ok(open_fds() == fds, "list: the directory is closed after the error");
+    tap_is(starved(L, "local ok, e = pcall(fs.read, DIR .. '/big') return e", 256 * 1024, buf, sizeof buf),
+           "not enough memory", "read runs out of memory half-way through a large file");
+    tap_ok(open_fds() == fds, "read: the file is closed after the error");
+    tap_is(lua_run(L, "return #fs.list(DIR .. '/many') .. ' ' .. #fs.read(DIR .. '/big')", buf, sizeof buf),
+           "3000 4194304", "with memory again, list and read work");
+    lua_run(L, "for _, n in ipairs(fs.list(DIR .. '/many')) do os.remove(DIR .. '/many/' .. n) end "
+               "os.remove(DIR .. '/many') os.remove(DIR .. '/big') return 1", buf, sizeof buf);
     lua_run(L, "os.remove(DIR .. '/a/f.txt') os.remove(DIR .. '/a/b/c') os.remove(DIR .. '/a/b') os.remove(DIR .. '/a') "
                "os.remove(DIR) return 1", buf, sizeof buf);
-    lua_close(L);
+    ipe_engine_close(L);
     return tap_done();
 }

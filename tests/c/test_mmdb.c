@@ -309,7 +309,7 @@ int main(void)
     fast_path();
     broken_databases();
     bad_files(tmp);
-    lua_close(L);
+    ipe_engine_close(L);
     char cmd[1100];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     if (system(cmd) != 0) printf("# could not remove %s\n", tmp);

@@ -28,6 +28,32 @@ int main(void)
            "true", "NULL comes back as cjson.null");
     tap_is(lua_run(L, "return string.format('%d', db:query('SELECT b FROM t WHERE a IS NULL')[1][1])", buf, sizeof buf),
            "9007199254740992", "2^53 round-trips exactly");
+    tap_is(lua_run(L, "local r = db:query('SELECT 9007199254740993, -9007199254740993, 9223372036854775807, "
+                      "-9223372036854775807 - 1, 9007199254740992, -9007199254740992')[1] "
+                      "local t = {} for i, v in ipairs(r) do t[i] = type(v) .. ' ' .. (type(v) == 'number' and string.format('%.0f', v) or v) end "
+                      "return table.concat(t, ',')",
+                   buf, sizeof buf),
+           "string 9007199254740993,string -9007199254740993,string 9223372036854775807,string -9223372036854775808,"
+           "number 9007199254740992,number -9007199254740992",
+           "integers beyond 2^53 come back as their exact decimal text, up to the int64 limits");
+    tap_is(lua_run(L, "db:exec('CREATE TABLE big (id INTEGER)') db:prepare('INSERT INTO big VALUES (?)'):run('9007199254740993') "
+                      "local rows = db:query('SELECT id, typeof(id), id = 9007199254740993 FROM big WHERE id = :id', "
+                      "{ id = db:query('SELECT id FROM big')[1][1] }) "
+                      "return tostring(rows[1][1]) .. ' ' .. rows[1][2] .. ' ' .. rows[1][3]", buf, sizeof buf),
+           "9007199254740993 integer 1", "the text of a large integer binds back to the same integer");
+    tap_is(lua_run(L, "local r = db:query('SELECT 9007199254740993 + 0.0')[1][1] return type(r) .. ' ' .. string.format('%.0f', r)",
+                   buf, sizeof buf),
+           "number 9007199254740992", "a REAL stays a number");
+    tap_is(lua_run(L, "db:exec('INSERT INTO big (rowid, id) VALUES (9007199254740999, 1)') "
+                      "local v = db:last_insert_rowid() return type(v) .. ' ' .. v", buf, sizeof buf),
+           "string 9007199254740999", "last_insert_rowid beyond 2^53 is exact text too");
+    tap_is(lua_run(L, "local ok, e, off = db:compile('SELECT a,\\n  nope FROM t') return tostring(ok) .. '|' .. e .. '|' .. off",
+                   buf, sizeof buf),
+           "nil|no such column: nope|12", "compile: the error and its byte offset, nothing run");
+    tap_is(lua_run(L, "local before = db:query('SELECT count(*) FROM big')[1][1] "
+                      "local ok = db:compile('DELETE FROM big') return tostring(ok) .. ' ' .. db:query('SELECT count(*) FROM big')[1][1] - before",
+                   buf, sizeof buf),
+           "true 0", "compile prepares only: a statement is never run");
     tap_is(lua_run(L, "local rows = db:query(\"SELECT count(*) FROM t WHERE a = ?\", {\"x' OR '1'='1\"}) return rows[1][1]",
                    buf, sizeof buf),
            "0", "a quote in a bound value is data, not SQL");
@@ -66,7 +92,7 @@ int main(void)
            "sqlite: query interrupted: time budget exceeded", "a runaway query is interrupted at the deadline");
     tap_is(lua_run(L, "local db, e = require('ipe.sqlite').open('/nonexistent/dir/x.db', 'ro') return e", buf, sizeof buf),
            "unable to open database file", "open failure returns nil, message");
-    lua_close(L);
+    ipe_engine_close(L);
     unlink(path);
     return tap_done();
 }

@@ -99,6 +99,6 @@ int main(void)
            p, "a missing input: the error names it");
 
     lua_run(L, "for _, n in ipairs(fs.list(DIR)) do os.remove(DIR .. '/' .. n) end os.remove(DIR) return 1", buf, sizeof buf);
-    lua_close(L);
+    ipe_engine_close(L);
     return tap_done();
 }

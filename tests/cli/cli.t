@@ -185,7 +185,7 @@ my @bad = (
     [['insight', 'remote-connections', '1.2.3.4', '--since', '1d', '--from', '2026-11-01', '--db', $db], 2,
      "ipe-run: --since cannot be combined with --from/--to\n"],
     [['insight', 'remote-connections', '1.2.3.4', '-f', 'xml', '--db', $db], 2,
-     "ipe-run: unknown format 'xml' (use table, box, json, csv, md, html)\n"],
+     "ipe-run: insight: unknown format 'xml' (use table, box, json, csv, md or html)\n"],
     [['insight', 'remote-connections'], 2,
      "ipe-run: insight: no IP given; usage: ipe-run insight remote-connections <ip>\n"],
     [['sql', 'DELETE FROM Syslog', '--db', $db], 2,

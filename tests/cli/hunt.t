@@ -230,7 +230,7 @@ my $copy = "$home/hunts/beaconing-to-ip-89-160-20-128.lua";
            . "hunts are read-only; write an action in actions/ and run it with 'ipe-run action')\n", 'ctx.actions: the reason');
     ($out, $err, $rc) = ipe({ env => { IPE_PATH => $dir } }, 'hunt', 'try-write', '--db', $db);
     is($rc, 1, 'a hunt writing through ctx.db: exit 1');
-    is($err, "ipe-run: hunt 'try-write': $dir/hunts/try-write.lua:2: sqlite: not authorized\n", 'ctx.db write: refused');
+    is($err, "ipe-run: hunt 'try-write': $dir/hunts/try-write.lua:2: not authorized\n", 'ctx.db write: refused');
     my ($after) = ipe('sql', 'SELECT count(*) FROM Syslog', '--db', $db, '-f', 'csv');
     is($after, $before, 'the workspace is unchanged');
 }

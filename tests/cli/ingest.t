@@ -102,12 +102,12 @@ for my $case (@usage) {
         'Windows events: the skipped events, by kind');
     ($out) = run_ok('remote-connections of a Sysmon peer', 0, 'insight', 'remote-connections', '172.18.39.6',
         '--db', $db, '--from', '2020-08-06', '--to', '2020-08-07', '-f', 'json');
-    my %hosts = map { $_->[0] . '|' . $_->[2] . '|' . $_->[3] => 1 } @{ decode_json($out)->{sections}[0]{rows} };
+    my %hosts = map { join('|', map { $_ // '' } @$_[0, 2, 3]) => 1 } @{ decode_json($out)->{sections}[0]{rows} };
     ok($hosts{'WORKSTATION5.theshire.local|outbound|135/tcp'}, 'the Sysmon connection of WORKSTATION5 to 172.18.39.6:135 shows up');
     ok($hosts{'WORKSTATION5.theshire.local|outbound|445/tcp'}, 'and the one to 445');
     ($out) = run_ok('remote-connections of the logon source', 0, 'insight', 'remote-connections', '172.18.39.5',
         '--db', $db, '--from', '2020-08-06', '--to', '2020-08-07', '-f', 'json');
-    %hosts = map { $_->[0] . '|' . $_->[2] . '|' . $_->[4] => 1 } @{ decode_json($out)->{sections}[0]{rows} };
+    %hosts = map { join('|', map { $_ // '' } @$_[0, 2, 4]) => 1 } @{ decode_json($out)->{sections}[0]{rows} };
     ok($hosts{'WORKSTATION6.theshire.local|logon|logon success'}, 'the 4624 logon from 172.18.39.5 on WORKSTATION6 shows up');
 
     # the page's "observed in organization" (reads the per-IP rollup: created here when

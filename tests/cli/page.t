@@ -300,7 +300,7 @@ my @bad = (
     [['page', '1.2.3.999', $ws], 2, "ipe-run: page: '1.2.3.999' is not an IP address\n"],
     [['page', '10.0.0.0/8', $ws], 2, "ipe-run: page: '10.0.0.0/8' is a network, not an IP address\n"],
     [['page', $C2, $SPRAY, $ws], 2, "ipe-run: page: unexpected argument '$SPRAY' (one IP per page)\n"],
-    [['page', $C2, '-f', 'csv', $ws], 2, "ipe-run: page: unknown format 'csv' (use text, box, json, html)\n"],
+    [['page', $C2, '-f', 'csv', $ws], 2, "ipe-run: page: cannot write format 'csv' (use table, box, json or html)\n"],
     [['page', $C2, '--only', 'overveiw', $ws], 2, qr/^ipe-run: --only: unknown section 'overveiw' \(sections: overview, incidents, observed, timeline, insights; or a panel: security-info, /],
     [['page', $C2, '--where', 'severity', $ws], 2, "ipe-run: --where: expected column=value[,value...], got 'severity'\n"],
     [['page', $C2, '--where', 'sevrity=High', $ws], 2,

@@ -66,6 +66,26 @@ for my $case (['jit-loop', qr/ran out of time \(budget 2s\)/, 2],
     like($out, qr/"still","value":"true"|"key":"still","value":"true"/, 'a script changes only its own copy of a module');
 }
 
+# A module's nested tables are the script's own too: ipaddr's range entries are the
+# very tables the runtime classifies with (the egress policy), result.STATUSES what it
+# validates with; a second script in the same worker (ctx.run) sees pristine modules.
+{
+    my @tamper = ({ env => \%env }, 'insight', 'module-deep-tamper', '10.1.2.3', '--db', $db);
+    my ($out, $err, $rc) = ipe(@tamper, '-f', 'json');
+    is($rc, 0, 'module-deep-tamper runs');
+    like($out, qr/"key":"own-classify","value":"private"/, 'deep tamper: the runtime still classifies 10.1.2.3 as private');
+    like($out, qr/"key":"probe-classify","value":"private"/, 'deep tamper: another script in the worker classifies it as private');
+    like($out, qr/"key":"probe-range1","value":"0.0.0.0\/32"/, 'deep tamper: another script sees every range');
+    like($out, qr/"key":"probe-range3","value":"private"/, 'deep tamper: another script sees the range entries unchanged');
+    like($out, qr/"key":"probe-bogus-status","value":"nil"/, 'deep tamper: another script sees result.STATUSES unchanged');
+    like($out, qr/"key":"probe-evil-type","value":"nil"/, 'deep tamper: another script sees result.COLUMN_TYPES unchanged');
+    ($out, $err, $rc) = ipe(@tamper, '-p', 'status=bogus');
+    is($rc, 1, 'deep tamper: a status added to the script\'s copy of result.STATUSES is refused (exit 1)');
+    is($err, "ipe-run: insight 'module-deep-tamper': $fixtures/insights/module-deep-tamper.lua:11: bad result: "
+           . "unknown status 'bogus' (use ok, empty, error or skipped)\n",
+       'deep tamper: the runtime validates with its own status list');
+}
+
 {
     my ($out, $err, $rc) = ipe({ env => { %env, COLUMNS => 250 } }, 'list', 'insights');
     like($out, qr/toplevel-loop\s+BROKEN\s+loading ran out of time/, 'a script that loops while loading is listed as BROKEN');

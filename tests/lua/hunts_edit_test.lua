@@ -285,7 +285,7 @@ T.case("a hunt that writes through ctx.db is refused and the workspace is unchan
     local rec = H.run_file(fixture("hunt", "writer", "ctx.db:query(" .. string.format("%q", sql) .. ")"),
       { ip = "1.2.3.4" }, { db = db })
     T.eq(rec.status, "error", sql)
-    T.like(first_line(rec.message), "/hunts/writer%.lua:3: sqlite: not authorized$", sql)
+    T.like(first_line(rec.message), "/hunts/writer%.lua:3: not authorized$", sql)
   end
   T.eq(H.records(H.run("hunt", "ip-everywhere", { ip = C2 }, { db = db })), before)
 end)

@@ -650,7 +650,8 @@ T.case("the card: verdict kv, evidence, workspace indicators and the run status"
   T.eq(kv[4], { key = "Status", value = "ok", type = "text" })
   T.eq(kv[6], { key = "Age", value = "2h (cached, fresh until 2027-01-16T08:00:00.000Z)", type = "text" })
   T.eq(kv[#kv], { key = "AS", value = "AS1 X", type = "text" })
-  T.eq(out.sections[2].rows[1], { "E", "malicious", "d", nil, nil, nil })
+  local null = require("cjson").null
+  T.eq(out.sections[2].rows[1], { "E", "malicious", "d", null, null, null }, "an evidence row holds a cell per column")
   local function status(s, rows) return intel.card({ provider = "x", name = "X", ip = "1.1.1.1", status = s,
     verdict = "unknown", message = "m" }, rows or {}, { "IndicatorId" }) end
   T.eq({ status("not_found").status, status("not_found").message }, { "empty", "X: m" })

@@ -711,7 +711,7 @@ end)
 
 T.case("json format: a chart, an empty run and pretty output", function()
   T.eq(render.section(bars(), "json"),
-    '{"kind":"chart","id":null,"title":"Top ports","note":null,"chart":"bar","bucket":null,"unit":"count",'
+    '{"kind":"chart","id":null,"title":"Top ports","note":null,"chart":"bar","bucket":null,"unit":"count","max":null,'
     .. '"labels":["443","80","22","8080"],"series":[{"name":"events","values":[1200,500,3,0]}]}\n')
   T.eq(render.run({ script = "s", status = "skipped", message = "no key" }, "json"),
     '{"script":"s","kind":null,"title":null,"params":{},"window":null,"status":"skipped",'

@@ -557,7 +557,8 @@ function M.service(req, ctx, rec)
       if not A.executing and CHANGES[change] then
         change = "would " .. change
       end
-      rows[i] = { s.operation, s.target, change, s.result, s.detail or "" }
+      local null = result.null
+      rows[i] = { s.operation or null, s.target or null, change or null, s.result or null, s.detail or "" }
     end
     local tbl = result.table{ id = "steps", title = A.executing and "What was done"
       or plan_mode(steps):find("export", 1, true) and "What would be done (the export was made)" or "What would be done",
@@ -570,15 +571,6 @@ function M.service(req, ctx, rec)
 end
 
 -- records(db, sql, binds) -> rows as {column = value} maps (a raw connection)
-function M.records(db, sql, binds)
-  local rows, cols = db:query(sql, binds or {})
-  local out = {}
-  for i, r in ipairs(rows) do
-    local rec = {}
-    for j, c in ipairs(cols) do rec[c] = r[j] end
-    out[i] = rec
-  end
-  return out, cols
-end
+function M.records(db, sql, binds) return require("ipe.db").as_records(db:query(sql, binds or {})) end
 
 return M

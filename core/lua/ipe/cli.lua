@@ -4,7 +4,7 @@
 -- Data goes to stdout, diagnostics to stderr. Exit codes: 0 ok, 1 no result or
 -- script failure, 2 usage or bad parameter, 3 not found, 4 internal error.
 local errors = require "ipe.errors"
-local escape = require "ipe.render.escape"
+local textutil = require "ipe.textutil"
 
 local M = {}
 
@@ -95,11 +95,11 @@ end
 
 local function report(e, verbose)
   if errors.is(e) then
-    io.stderr:write("ipe-run: ", escape.text(e.msg), "\n")
+    io.stderr:write("ipe-run: ", textutil.visible(e.msg), "\n")
     return e.code
   end
   local msg = type(e) == "string" and e or tostring(e)
-  io.stderr:write("ipe-run: internal error: ", escape.text(verbose and msg or msg:match("[^\n]*")), "\n")
+  io.stderr:write("ipe-run: internal error: ", textutil.visible(verbose and msg or msg:match("[^\n]*")), "\n")
   if not verbose then io.stderr:write("ipe-run: run again with -v for details\n") end
   return errors.INTERNAL
 end
@@ -121,7 +121,7 @@ local function dispatch(argv)
     return 0
   end
   local mod = verb_module(verb)
-  if not mod then errors.usage("unknown verb '%s' (see 'ipe-run --help')", escape.text(verb)) end
+  if not mod then errors.usage("unknown verb '%s' (see 'ipe-run --help')", textutil.visible(verb)) end
   return require("ipe.verbs.common").invoke(verb, mod, args)
 end
 

@@ -22,9 +22,7 @@ local M = {}
 function M.path()
   local p = proc.getenv("IPE_CONFIG")
   if p and p ~= "" then return p end
-  local xdg = proc.getenv("XDG_CONFIG_HOME")
-  if not (xdg and xdg:sub(1, 1) == "/") then xdg = (proc.getenv("HOME") or "/tmp") .. "/.config" end
-  return xdg .. "/ipe/config"
+  return require("ipe.xdg").dir("config") .. "/config"
 end
 
 local Config = {}

@@ -58,12 +58,24 @@ local function check_categories(cats, problems)
   if where ~= 1 then problems[#problems + 1] = "categories must include exactly one of 'offline' or 'external'" end
 end
 
+-- The workspace table closest to a misspelt name ("SignInLogs" -> "SigninLogs"), or nil.
+local function closest_table(name)
+  if type(name) ~= "string" then return nil end
+  local best, best_d
+  for _, t in ipairs(schema.tables) do
+    local d = t.name:lower() == name:lower() and 0 or require("ipe.discover").distance(name, t.name)
+    if not best_d or d < best_d then best, best_d = t.name, d end
+  end
+  if best_d and best_d <= math.max(2, math.floor(#name / 4)) then return best end
+end
+
 local function check_sources(srcs, problems)
   if srcs == nil then problems[#problems + 1] = "field 'sources' is missing (a list of tables, may be empty)" return end
   if type(srcs) ~= "table" then problems[#problems + 1] = "field 'sources' must be a list of table names" return end
   for _, t in ipairs(srcs) do
     if not (schema.table(t) or schema.internal(t)) then
-      problems[#problems + 1] = "unknown source table '" .. tostring(t) .. "'"
+      local near = closest_table(t)
+      problems[#problems + 1] = "unknown source table '" .. tostring(t) .. "'" .. (near and " (did you mean '" .. near .. "'?)" or "")
     end
   end
 end

@@ -6,7 +6,8 @@
 -- when another engine sits behind ctx.db. Every user value is a bound parameter
 -- (:name); the helpers only ever emit column names and parameter names, which
 -- they check. Every statement run is recorded with its bound values for
--- --show-query and the JSON rendering.
+-- --show-query and the JSON rendering. db.as_records(rows, cols) turns a query's rows into
+-- {column = value} maps (Handle:records, and ipe.actions on its raw connection).
 local cjson = require "cjson"
 
 local M = {}
@@ -14,9 +15,33 @@ local M = {}
 local IDENT = "^[%a_][%w_]*$"
 local JSON_PATH = "^[%w_%.%[%]]+$"
 
+-- located(msg, script) -> "insights/x.lua:12: msg": the position of the script's own
+-- call, the first stack frame whose chunk is the script file (else the first one
+-- outside the runtime's bundled modules), however deep in the runtime the error is
+-- found. Errors of ctx.db are the script's errors: they name its file:line.
+local function located(msg, script)
+  local fallback
+  for level = 3, 60 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then break end
+    local src = info.source
+    if info.currentline and info.currentline > 0 and src:sub(1, 1) == "@" then
+      local at = src:sub(2) .. ":" .. info.currentline .. ": "
+      if script and src == "@" .. script then return at .. msg end
+      if not fallback and src:sub(1, 5) ~= "@ipe/" then fallback = at end
+    end
+  end
+  return (fallback or "") .. msg
+end
+M.located = located
+
+local script_path -- the script of the handle being used (set by each Handle method)
+
+local function raise(msg) error(located(msg, script_path), 0) end
+
 local function ident(s, what)
   if type(s) ~= "string" or not s:match(IDENT) then
-    error(string.format("ctx.db: %s must be a plain identifier, got %q", what, tostring(s)), 3)
+    raise(string.format("ctx.db: %s must be a plain identifier, got %q", what, tostring(s)))
   end
   return s
 end
@@ -44,33 +69,67 @@ local Handle = {}
 Handle.__index = Handle
 Handle.__metatable = false
 
--- M.wrap(conn, window) -> handle; conn is an ipe.sqlite connection.
-function M.wrap(conn, window)
+-- An error of the SQLite binding ("sqlite: no such column: X", possibly behind the
+-- binding's own position) as the script should read it: "no such column: X".
+local function sql_message(e)
+  if type(e) ~= "string" then return nil end
+  if e:find("not enough memory", 1, true) then return nil end -- the memory budget's own path
+  return (e:gsub("^[^\n]-sqlite: ", "", 1))
+end
+M.sql_message = sql_message
+
+-- fault_line(conn, sql, script) -> the line of the script that holds the fault of a
+-- failed statement (the literal with the misspelt column), when the statement is one
+-- `ipe-run check` can rebuild from the script's text (ipe.lint) and SQLite says where
+-- in it the fault is; else nil (the message then names the line of the call).
+local function fault_line(conn, sql, script)
+  if not script or not conn.compile then return nil end
+  local _, _, offset = conn:compile(sql)
+  if not offset then return nil end
+  local lint = require "ipe.lint"
+  local text = require("ipe.fs").read(script, 4 * 1024 * 1024)
+  if not text then return nil end
+  for _, st in ipairs(lint.statements(lint.tokens(text), M.wrap(conn, {}))) do
+    if st.text == sql then return lint.line_of(st.value, offset) end
+  end
+end
+
+-- M.wrap(conn, window [, script]) -> handle; conn is an ipe.sqlite connection, script
+-- the path of the script using it (its errors name that file's line).
+function M.wrap(conn, window, script)
   local h = setmetatable({ dialect = conn.dialect or "sqlite", queries = {} }, Handle)
   local private = { conn = conn, window = window or {} }
   -- The connection stays in this closure: scripts never reach exec or prepare.
   function h.run_statement(_, sql, binds)
-    if type(sql) ~= "string" then error("ctx.db:query expects SQL text", 3) end
+    script_path = script
+    if type(sql) ~= "string" then raise("ctx.db:query expects SQL text, got " .. type(sql)) end
     binds = binds or {}
     local final, ordered = {}, {}
     for _, name in ipairs(param_names(sql)) do
       local v = binds[name]
       if v == nil then v = private.window[name] end
-      if v == nil then error("ctx.db: no value for parameter :" .. name, 3) end
+      if v == nil then raise("ctx.db: no value for parameter :" .. name) end
       final[name] = h.dialect == "sqlite" and bind_value(v) or v   -- ClickHouse binds lists as IN (...)
       ordered[#ordered + 1] = { name = name, value = final[name] }
     end
     h.queries[#h.queries + 1] = { sql = sql, params = ordered }
-    return private.conn:query(sql, final)
+    local ok, rows, cols = pcall(private.conn.query, private.conn, sql, final)
+    if not ok then
+      local msg = sql_message(rows)
+      if not msg then error(rows, 0) end
+      local okl, line = pcall(fault_line, private.conn, sql, script)
+      if okl and line then error(script .. ":" .. line .. ": " .. msg, 0) end
+      raise(msg)
+    end
+    return rows, cols
   end
   return h
 end
 
 function Handle:query(sql, binds) return self:run_statement(sql, binds) end
 
--- records(): rows as {column = value} maps.
-function Handle:records(sql, binds)
-  local rows, cols = self:run_statement(sql, binds)
+-- as_records(rows, cols) -> the rows of a query as {column = value} maps, and cols.
+function M.as_records(rows, cols)
   local out = {}
   for i, r in ipairs(rows) do
     local rec = {}
@@ -79,6 +138,9 @@ function Handle:records(sql, binds)
   end
   return out, cols
 end
+
+-- records(): rows as {column = value} maps.
+function Handle:records(sql, binds) return M.as_records(self:run_statement(sql, binds)) end
 
 -- value(): the first column of the first row, or nil.
 function Handle:value(sql, binds)
@@ -103,14 +165,14 @@ local BUCKETS = {
 -- The start of the time bucket of col, as workspace time text.
 function Handle:bucket(col, unit)
   local b = BUCKETS[unit]
-  if not b then error("ctx.db:bucket: unit must be minute, hour or day", 2) end
+  if not b then raise("ctx.db:bucket: unit must be minute, hour or day") end
   return string.format("(substr(%s, 1, %d) || '%s')", ident(col, "column"), b[1], b[2])
 end
 
 -- A field of a JSON column: db:json("InitiatedBy", "user.ipAddress").
 function Handle:json(col, path)
   if type(path) ~= "string" or not path:match(JSON_PATH) then
-    error("ctx.db:json: path must be like user.ipAddress or items[0].id", 2)
+    raise("ctx.db:json: path must be like user.ipAddress or items[0].id")
   end
   return string.format("json_extract(%s, '$.%s')", ident(col, "column"), path)
 end
@@ -325,7 +387,7 @@ end
 -- :ip, :from and :to). The workspace check guarantees the rollup exists.
 function Handle:rollup_query(name)
   local sql = self:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = :name", { name = name })
-  if not sql then error("ctx.db:rollup_query: no stored rollup statement '" .. tostring(name) .. "'", 2) end
+  if not sql then raise("ctx.db:rollup_query: no stored rollup statement '" .. tostring(name) .. "'") end
   return sql
 end
 

@@ -49,20 +49,13 @@ local SPAN = 14 * DAY
 ---------------------------------------------------------------------------
 -- Time: epoch milliseconds → "YYYY-MM-DDTHH:MM:SS.sssZ"
 ---------------------------------------------------------------------------
+local civil_from_days = require("ipe.timeutil").civil_from_days
 local day_prefix = {}
 
 local function date_prefix(day)
   local p = day_prefix[day]
   if p then return p end
-  local z = day + 719468
-  local era = floor(z / 146097)
-  local doe = z - era * 146097
-  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
-  local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
-  local mp = floor((5 * doy + 2) / 153)
-  local d = doy - floor((153 * mp + 2) / 5) + 1
-  local m = mp < 10 and mp + 3 or mp - 9
-  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+  local y, m, d = civil_from_days(day)
   p = fmt("%04d-%02d-%02dT", y, m, d)
   day_prefix[day] = p
   return p
@@ -82,32 +75,8 @@ M.iso = iso
 ---------------------------------------------------------------------------
 -- Identifiers: stable (hash of a name) and random (math.random)
 ---------------------------------------------------------------------------
-local function fnv(s)
-  local h = bit.tobit(0x811c9dc5)
-  for i = 1, #s do
-    h = bit.bxor(h, s:byte(i))
-    h = bit.tobit(h * 403 + bit.lshift(h, 24))   -- h * 16777619 mod 2^32
-  end
-  return h
-end
-
-local function mul32(a, b)   -- a * b mod 2^32 without losing bits in a double
-  return bit.tobit(a * bit.band(b, 0xffff) + bit.lshift(bit.tobit(a * bit.rshift(b, 16)), 16))
-end
-
-local function fmix(h)      -- MurmurHash3's finalizer: every input bit affects every output bit
-  h = bit.bxor(h, bit.rshift(h, 16))
-  h = mul32(h, 0x85ebca6b)
-  h = bit.bxor(h, bit.rshift(h, 13))
-  h = mul32(h, 0xc2b2ae35)
-  return bit.bxor(h, bit.rshift(h, 16))
-end
-
-local function stable_hex(name, n)
-  local parts = {}
-  for i = 1, floor((n + 7) / 8) do parts[i] = bit.tohex(fmix(fnv(name .. "#" .. i)), 8) end
-  return concat(parts):sub(1, n)
-end
+-- fnv(s): a 32-bit hash; stable_hex(name, n): n hex digits that depend on every byte of name
+local fnv, stable_hex = require("ipe.stix").fnv, require("ipe.stix").hex
 
 local function stable_guid(name)
   local h = stable_hex(name, 32)

@@ -113,6 +113,7 @@ local function distance(a, b)
   end
   return prev[#b]
 end
+M.distance = distance
 
 function M.suggest(index, kind, name, max)
   local cands = {}

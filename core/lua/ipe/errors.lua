@@ -22,4 +22,15 @@ function M.usage(fmt, ...) M.raise(M.USAGE, fmt, ...) end
 function M.not_found(fmt, ...) M.raise(M.NOT_FOUND, fmt, ...) end
 function M.failed(fmt, ...) M.raise(M.NO_RESULT, fmt, ...) end
 
+-- run_code(rec) -> the exit code of one script run (an insight, hunt or action record): 2 for a
+-- bad parameter, 3 for a broken script, no workspace or an action's missing target, 0 when
+-- the run is ok, else 1.
+local NOT_FOUND_OUTCOMES = { broken = true, workspace = true, not_found = true }
+function M.run_code(rec)
+  if rec.outcome == "param" then return M.USAGE end
+  if NOT_FOUND_OUTCOMES[rec.outcome] then return M.NOT_FOUND end
+  if rec.status == "ok" then return M.OK end
+  return M.NO_RESULT
+end
+
 return M

@@ -530,7 +530,8 @@ local function workspace_files(db_path)
   local fs = require "ipe.fs"
   local st = fs.stat(db_path)
   if not (st and st.type == "file") then return {} end
-  local db = require("ipe.sqlite").open(db_path, "ro")
+  -- (a read-only workspace opens immutable: nothing is created beside it)
+  local db = require("ipe.sqlite").open(db_path, require("ipe.workspace").read_only(db_path) and "immutable" or "ro")
   if not db then return {} end
   -- (the keys ipe.demo.mark writes; not loading ipe.demo keeps a worker's start cheap)
   local ok, rows = pcall(db.query, db, "SELECT value FROM _ipe_meta WHERE key = 'demo_geo' " ..

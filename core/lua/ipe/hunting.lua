@@ -28,7 +28,7 @@
 --
 -- Errors a user can trigger are raised as ipe.errors values (one line, exit code).
 local errors = require "ipe.errors"
-local escape = require "ipe.render.escape"
+local textutil = require "ipe.textutil"
 
 local M = {}
 
@@ -86,10 +86,10 @@ local function query_lines(rec)
   local lines = {}
   for i, q in ipairs(rec.queries or {}) do
     if i > 1 then lines[#lines + 1] = "" end
-    lines[#lines + 1] = "-- " .. rec.kind .. " " .. escape.text(rec.script) .. ": " .. text.query_label(i, q)
-    for _, l in ipairs(escape.lines(tostring(q.sql or ""))) do lines[#lines + 1] = l end
+    lines[#lines + 1] = "-- " .. rec.kind .. " " .. textutil.visible(rec.script) .. ": " .. text.query_label(i, q)
+    for _, l in ipairs(textutil.lines(tostring(q.sql or ""))) do lines[#lines + 1] = l end
   end
-  if #lines == 0 then lines[1] = "-- " .. rec.kind .. " " .. escape.text(rec.script) .. ": ran no query" end
+  if #lines == 0 then lines[1] = "-- " .. rec.kind .. " " .. textutil.visible(rec.script) .. ": ran no query" end
   return lines
 end
 
@@ -111,17 +111,9 @@ function M.queries_text(rec, fmt)
   return table.concat(lines, "\n") .. "\n"
 end
 
-local function exit_code(rec)
-  if rec.outcome == "param" then return errors.USAGE end
-  if rec.outcome == "broken" or rec.outcome == "workspace" or rec.outcome == "not_found" then return errors.NOT_FOUND end
-  if rec.status == "ok" then return errors.OK end
-  return errors.NO_RESULT
-end
-M.exit_code = exit_code
-
 local function diagnose(rec)
   if rec.status == "error" then
-    io.stderr:write("ipe-run: ", rec.kind, " '", rec.script, "': ", escape.text(rec.message or "failed"), "\n")
+    io.stderr:write("ipe-run: ", rec.kind, " '", rec.script, "': ", textutil.visible(rec.message or "failed"), "\n")
   end
 end
 
@@ -131,7 +123,7 @@ function M.emit(rec, fmt, opts)
   local common = require "ipe.verbs.common"
   local render = require "ipe.render"
   if rec.outcome == "param" or rec.outcome == "broken" or rec.outcome == "workspace" then
-    errors.raise(exit_code(rec), "%s", rec.message)
+    errors.raise(errors.run_code(rec), "%s", rec.message)
   end
   diagnose(rec)
   if opts.show_query then
@@ -144,7 +136,7 @@ function M.emit(rec, fmt, opts)
   local head = ""
   if fmt == "table" or fmt == "box" or fmt == "md" then head = M.queries_text(rec, fmt) .. "\n" end
   common.emit(head .. body, opts)
-  return exit_code(rec)
+  return errors.run_code(rec)
 end
 
 function M.run_entry(opts, req)
@@ -512,7 +504,7 @@ function M.edit(opts, index, entry, given, how)
   local path, name = M.make_copy(index, entry, given, how, req.now_text,
     { dir = opts.hunt_dir, made_by = opts.made_by })
   io.stderr:write("ipe-run: ", how == "insight" and "insight '" .. entry.name .. "' copied as hunt '" or "hunt '",
-    name, "' saved as ", escape.text(path), "\n")
+    name, "' saved as ", textutil.visible(path), "\n")
   local editor = opts.editor or M.editor()
   local rc = M.open_editor(path, editor)
   if rc ~= 0 then

@@ -763,7 +763,10 @@ function M.card(a, rows, cols)
     if present(it[2]) then kv[#kv + 1] = { it[1], it[2], it[3] } end
   end
   local ev = {}
-  for i, e in ipairs(a.evidence or {}) do ev[i] = { e.source, e.finding, e.detail, e.severity, e.seen, e.link } end
+  local function cell(v) if v == nil then return cjson.null end return v end
+  for i, e in ipairs(a.evidence or {}) do
+    ev[i] = { cell(e.source), cell(e.finding), cell(e.detail), cell(e.severity), cell(e.seen), cell(e.link) }
+  end
   local columns = {}
   for i, c in ipairs(cols) do columns[i] = { c, M.INDICATOR_TYPES[c] or "text" } end
   if #columns == 0 then columns = { { "IndicatorId", "text" } } end

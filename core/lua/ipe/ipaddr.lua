@@ -39,19 +39,8 @@ local M = {}
 -- Messages
 ---------------------------------------------------------------------------
 
-local ESCAPES = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t", ["\\"] = "\\\\" }
-
-local function escape_byte(c)
-  return ESCAPES[c] or format("\\x%02x", byte(c))
-end
-
--- quote(v): v as "'text'" for an error message, escaped and length-limited.
-local function quote(v)
-  local s = tostring(v)
-  if #s > 80 then s = sub(s, 1, 77) .. "..." end
-  if find(s, "[%c\\\128-\255]") then s = s:gsub("[%c\\\128-\255]", escape_byte) end
-  return "'" .. s .. "'"
-end
+-- quote(v): v as "'text'" for an error message, escaped and length-limited (ipe.textutil).
+local quote = require("ipe.textutil").quote
 M.quote = quote
 
 local function not_ip(s) return quote(s) .. " is not an IP address" end

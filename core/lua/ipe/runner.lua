@@ -14,7 +14,7 @@ local params = require "ipe.params"
 local result = require "ipe.result"
 local dbmod = require "ipe.db"
 local workspace = require "ipe.workspace"
-local escape = require "ipe.render.escape"
+local textutil = require "ipe.textutil"
 
 local M = {}
 
@@ -51,8 +51,26 @@ end
 
 local make_ctx
 
--- execute(request, depth) -> record (never raises). Runs in the worker.
-local function execute(req, depth)
+-- A script's own `timeout` (seconds) lowers its budget, never raises it: the database
+-- deadline and the services (ctx.http, ctx.intel) use it, and a script running alone in
+-- its worker (`alone`) is stopped by the worker's alarm with a record saying so; scripts
+-- sharing a worker (the external panels) keep the group's hard limit.
+local function own_budget(req, script)
+  local budget = req.timeout or M.DEFAULT_TIMEOUT
+  if type(script.timeout) ~= "number" or script.timeout >= budget then return req, nil end
+  return setmetatable({ timeout = script.timeout }, { __index = req }), script.timeout
+end
+
+local function arm_alarm(rec, seconds)
+  local late = {}
+  for k, v in pairs(rec) do late[k] = v end
+  late.outcome, late.status = "timeout", "error"
+  late.message = string.format("ran out of time (budget %gs, the script's timeout)", seconds)
+  proc.alarm(seconds, serial.dump(late))
+end
+
+-- execute(request, depth, alone) -> record (never raises). Runs in the worker.
+local function execute(req, depth, alone)
   local entry = req.entry
   local rec = { script = entry.name, kind = entry.kind, path = entry.path, params = {},
                 window = req.window and { from = req.window.from_text, to = req.window.to_text },
@@ -64,7 +82,10 @@ local function execute(req, depth)
   local values, ordered = params.coerce(script.params, req.given or {}, label(entry))
   if not values then rec.outcome, rec.status, rec.message = "param", "error", ordered return rec end
   rec.params = ordered
+  local own
+  req, own = own_budget(req, script)
   local started = proc.monotonic()
+  if own and alone then arm_alarm(rec, own) end
   local ctx = make_ctx(req, rec, depth)
   local ok, applies = true, true
   if script.applies then ok, applies = xpcall(script.applies, trace_handler(req.verbose), values) end
@@ -74,6 +95,7 @@ local function execute(req, depth)
   elseif ok then
     ok, ret = xpcall(script.run, trace_handler(req.verbose), ctx, values)
   end
+  if own and alone then proc.alarm(nil) end
   rec.timing = { ms = (proc.monotonic() - started) * 1000 }
   if not ok then
     -- A memory error skips the handler (its object is the bare message); free
@@ -90,8 +112,15 @@ local function execute(req, depth)
     return rec
   end
   if rec.status == "skipped" then return rec end
-  local norm, problem = result.normalize(ret)
-  if not norm then rec.outcome, rec.status, rec.message = "failed", "error", "bad result: " .. problem return rec end
+  local okn, norm, problem, where = pcall(result.normalize, ret)
+  if not okn then norm, problem = nil, tostring(norm) end
+  if not norm then
+    rec.outcome, rec.status = "failed", "error"
+    -- where the section was built; else (a tail call leaves no frame) where run() begins
+    where = where or entry.path .. ":" .. debug.getinfo(script.run, "S").linedefined
+    rec.message = where .. ": bad result: " .. problem
+    return rec
+  end
   rec.status, rec.message, rec.sections = norm.status, norm.message, norm.sections
   return rec
 end
@@ -129,13 +158,13 @@ make_ctx = function(req, rec, depth)
       if conn.for_script then conn = conn:for_script(ctx.kind .. " '" .. ctx.name .. "'", req.memory or M.DEFAULT_MEMORY) end
       conn:set_deadline(req.timeout or M.DEFAULT_TIMEOUT)
       handle = dbmod.wrap(conn, { from = req.window and req.window.from_text, to = req.window and req.window.to_text,
-                                  now = req.now_text })
+                                  now = req.now_text }, req.entry.path)
     end
     return handle
   end
   function ctx.log(fmt, ...)
     local msg = select("#", ...) > 0 and string.format(fmt, ...) or tostring(fmt)
-    io.stderr:write("ipe-run: ", req.entry.kind, " ", req.entry.name, ": ", escape.text(msg), "\n")
+    io.stderr:write("ipe-run: ", req.entry.kind, " ", req.entry.name, ": ", textutil.visible(msg), "\n")
   end
   function ctx.run(kind, name, given)
     if depth >= MAX_DEPTH then error("ctx.run: scripts nest deeper than " .. MAX_DEPTH, 2) end
@@ -175,7 +204,12 @@ local function failure(req, why, out)
   elseif why == "cpu" then msg = string.format("used up its CPU budget (%gs)", budget)
   elseif why == "error" and tostring(out):find("not enough memory", 1, true) then
     msg = string.format("exceeded its memory budget (%d MB)", (req.memory or M.DEFAULT_MEMORY) / 1048576)
-  else msg = "the worker process failed (" .. tostring(why) .. "): " .. tostring(out) end
+  else
+    -- one line: the traceback only with -v
+    local text = tostring(out)
+    if not req.verbose then text = text:match("^[^\n]*") end
+    msg = "the worker process failed (" .. tostring(why) .. "): " .. text
+  end
   return { script = req.entry.name, kind = req.entry.kind, path = req.entry.path, status = "error",
            outcome = why == "timeout" and "timeout" or "failed", message = msg, params = {},
            sections = {}, queries = {} }
@@ -224,7 +258,7 @@ function M.run_many(reqs, parallel)
     local group = {}
     for k, i in ipairs(list) do group[k] = reqs[i] end
     if #group == 1 then
-      jobs[j] = function() return serial.dump(execute(group[1], 1)) end
+      jobs[j] = function() return serial.dump(execute(group[1], 1, true)) end
     else
       jobs[j] = function() return serial.dump(M.execute_together(group)) end
     end

@@ -3,7 +3,7 @@
 --
 -- Scripts are text only (bytecode is refused) and see: the safe base functions,
 -- copies of string (without dump), table, math, bit and coroutine, os.time/date/
--- clock/difftime, and a require that hands out copies of a few pure modules.
+-- clock/difftime, and a require that hands out deep copies of a few pure modules.
 -- Reading or writing an undeclared global is an error. No io, os.execute,
 -- package, debug, jit, ffi, load*, dofile, getfenv/setfenv, rawset or print.
 -- Time and memory budgets are not enforced here but by the worker process that
@@ -24,6 +24,26 @@ local function copy(t, except)
   end
   return c
 end
+
+-- deep_copy(t): a copy of t and of every table it reaches (cycles and shared
+-- tables kept as such; functions and other values shared, metatables not copied:
+-- the requirable modules have none). A script gets a module of its own: changing
+-- result.STATUSES or ipaddr.ranges[3] changes nothing the runtime or another script
+-- in the same worker sees (ipaddr's classification tables hold the very entries of
+-- ipaddr.ranges). Read-only proxies would break pairs, ipairs and # under LuaJIT.
+local function deep_copy(t, seen)
+  local c = seen[t]
+  if c then return c end
+  c = {}
+  seen[t] = c
+  for k, v in pairs(t) do
+    if type(k) == "table" then k = deep_copy(k, seen) end
+    if type(v) == "table" then v = deep_copy(v, seen) end
+    c[k] = v
+  end
+  return c
+end
+M.deep_copy = function(t) return deep_copy(t, {}) end
 
 local REQUIRABLE = {
   ["ipe.result"] = true, ["ipe.ipaddr"] = true, ["ipe.timeutil"] = true,
@@ -47,7 +67,7 @@ local function sandbox_require(name)
     error("module '" .. name .. "' is not available to scripts (allowed: ipe.result, ipe.ipaddr, "
       .. "ipe.timeutil, cjson, cjson.safe)", 2)
   end
-  return copy(require(name))
+  return deep_copy(require(name), {})
 end
 
 local function strict(env)

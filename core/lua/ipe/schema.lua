@@ -385,18 +385,20 @@ end
 -- switched to WAL (outside a transaction); a mode the caller chose (off,
 -- memory, wal, ...) is kept.
 function M.migrate(db)
+  -- a foreign or newer database is refused before anything is written to it
+  local meta = db:query("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_ipe_meta'")[1][1]
+  local from = meta == 1 and workspace_version(db) or 0
+  if from > M.VERSION then
+    error(string.format("workspace schema version %d is newer than this ipe (%d); upgrade ipe", from, M.VERSION), 0)
+  end
+  if from == 0 and has_foreign_tables(db) then
+    error("database is not an ipe workspace: it has tables but no schema version", 0)
+  end
   local mode = db:query("PRAGMA journal_mode")[1]
   -- (inside a caller's transaction SQLite cannot switch; the mode is then left as it is)
   if mode and mode[1] == "delete" then pcall(db.exec, db, "PRAGMA journal_mode=WAL") end
   db:exec(META)
-  local from = workspace_version(db)
-  if from > M.VERSION then
-    error(string.format("workspace schema version %d is newer than this ipe (%d); upgrade ipe", from, M.VERSION), 0)
-  end
   if from == M.VERSION then return from, from end
-  if from == 0 and has_foreign_tables(db) then
-    error("database is not an ipe workspace: it has tables but no schema version", 0)
-  end
   M.atomically(db, "ipe_migrate", function()
     local set = db:prepare("INSERT OR REPLACE INTO _ipe_meta (key, value) VALUES ('schema_version', ?)")
     for _, m in ipairs(M.migrations) do

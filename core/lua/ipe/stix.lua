@@ -12,6 +12,7 @@
 --       decoded object plus .observables = { {type=, path=, value=}, ... }
 --   stix.validate(obj)                -> list of problems (empty when valid)
 --   stix.uuid(text), stix.hex(text, n)  deterministic identifiers from a text
+--   stix.fnv(text)                      the 32-bit FNV-1 hash behind them (also ipe.demo's)
 --   stix.TLP                          TLP 1.0 marking-definition ids of the STIX 2.1 spec
 --
 -- Mapping (row -> indicator): id = ExternalIndicatorId when it is a STIX indicator id,
@@ -69,6 +70,7 @@ local function fnv(s)
   end
   return h
 end
+M.fnv = fnv
 
 local function mul32(a, b)
   return bit.tobit(a * bit.band(b, 0xffff) + bit.lshift(bit.tobit(a * bit.rshift(b, 16)), 16))

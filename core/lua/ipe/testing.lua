@@ -42,8 +42,25 @@ T.deep_eq = deep_eq
 local Failure = {}
 local Skip = {}
 local in_case = false
-local function fail(msg, level)
-  error(setmetatable({ msg = msg }, Failure), (level or 1) + 2)
+
+-- where(): "file:line" of the test code that called the assertion — the first
+-- frame outside this file (an assertion may be called from a helper of the test).
+local this_file = debug and debug.getinfo(1, "S").source
+local function where()
+  if not debug then return nil end
+  for level = 3, 40 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then return nil end
+    if info.source ~= this_file and info.currentline and info.currentline > 0 then
+      return info.short_src .. ":" .. info.currentline
+    end
+  end
+end
+T.where = where
+
+local function fail(msg)
+  local at = where()
+  error(setmetatable({ msg = at and at .. ": " .. msg or msg }, Failure), 0)
 end
 
 function T.ok(v, msg) if not v then fail((msg or "expected a true value") .. ", got " .. show(v)) end end

@@ -24,16 +24,7 @@ local DAY = 86400
 -- Helpers
 ---------------------------------------------------------------------------
 
-local ESCAPES = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t", ["\\"] = "\\\\" }
-
-local function escape_byte(c) return ESCAPES[c] or format("\\x%02x", byte(c)) end
-
-local function quote(v)
-  local s = tostring(v)
-  if #s > 80 then s = sub(s, 1, 77) .. "..." end
-  if find(s, "[%c\\\128-\255]") then s = s:gsub("[%c\\\128-\255]", escape_byte) end
-  return "'" .. s .. "'"
-end
+local quote = require("ipe.textutil").quote   -- "'v'" for an error message
 
 local function trim(s) return (s:match("^%s*(.-)%s*$")) end
 

@@ -4,6 +4,7 @@
 -- $XDG_DATA_HOME/ipe/workspace.db (~/.local/share/ipe/workspace.db). A
 -- clickhouse://... URL names a ClickHouse workspace instead (ipe.clickhouse). Readers open it read-only with an
 -- authorizer that refuses writes; a missing or foreign file is a clear error.
+local bit = require "bit"
 local sqlite = require "ipe.sqlite"
 local fs = require "ipe.fs"
 local proc = require "ipe.proc"
@@ -12,11 +13,7 @@ local schema = require "ipe.schema"
 
 local M = {}
 
-function M.data_dir()
-  local xdg = proc.getenv("XDG_DATA_HOME")
-  if xdg and xdg:sub(1, 1) == "/" then return xdg .. "/ipe" end
-  return (proc.getenv("HOME") or "/tmp") .. "/.local/share/ipe"
-end
+function M.data_dir() return require("ipe.xdg").dir("data") end
 
 function M.path(opt)
   if opt and opt ~= "" then return opt end
@@ -64,7 +61,22 @@ function M.verify(db, path)
   end
 end
 
--- open_reader(path) -> a read-only connection that refuses writes.
+-- read_only(path) -> "file mode 0444" | "folder mode 0555" | nil: the workspace file, or
+-- the folder its -wal/-shm files would go to, has no write permission bit. ipe checks
+-- the bits itself, so that they hold for root too (the owner's statement that the
+-- workspace must not change).
+function M.read_only(path)
+  local st = fs.stat(path)
+  if st and bit.band(st.mode, 146) == 0 then return string.format("file mode %04o", st.mode) end -- 146 = 0222
+  local dir = path:match("^(.*)/[^/]*$") or "."
+  local dst = fs.stat(dir == "" and "/" or dir)
+  if dst and bit.band(dst.mode, 146) == 0 then return string.format("folder mode %04o", dst.mode) end
+  return nil
+end
+
+-- open_reader(path) -> a read-only connection that refuses writes. A read-only
+-- workspace (read_only(), or a folder SQLite cannot create its -shm file in) is
+-- opened immutable: nothing is created or locked beside it.
 function M.open_reader(path)
   local ch = require "ipe.clickhouse"
   if ch.is_url(path) then
@@ -73,9 +85,18 @@ function M.open_reader(path)
     return conn
   end
   M.check(path)
-  local db, err = sqlite.open(path, "ro")
+  local mode = M.read_only(path) and "immutable" or "ro"
+  local db, err = sqlite.open(path, mode)
+  local ok, e
+  if db then
+    ok, e = pcall(M.verify, db, path)
+    if not ok and mode == "ro" and tostring(e):find("unable to open", 1, true) then
+      db:close()
+      db, err = sqlite.open(path, "immutable")
+      if db then ok, e = pcall(M.verify, db, path) end
+    end
+  end
   if not db then errors.not_found("cannot open workspace %s: %s", path, err) end
-  local ok, e = pcall(M.verify, db, path)
   if not ok then db:close() error(e, 0) end
   db:readonly_guard()
   return db

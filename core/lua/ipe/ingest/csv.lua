@@ -10,6 +10,10 @@
 --            -> nil                      (the end)
 --   csv.header(fields) -> column names (" [UTC]" dropped, empty names "Column<n>",
 --                         repeated names "<name>_<n>")
+--   csv.records(src, sink) -> names, next: the header's column names and an iterator over the
+--                         records: next() -> fields, lineno | nil (the end); a record that
+--                         cannot be read or has another number of fields than the header is
+--                         rejected through sink.reject on the way (the CSV and watchlist drivers)
 --   csv.run(src, sink)  -- the format driver
 -- Blank lines between records are skipped; a quote inside an unquoted field is
 -- kept as a character (as Excel and Python read it).
@@ -141,40 +145,47 @@ local function record_map(names, fields)
   return rec
 end
 
--- read_header(src, sink) -> names | nil (the sink was told why)
-function M.read_header(src, sink)
+-- records(src, sink) -> names, next (see above); a file without a readable header fails
+-- through sink.fail.
+function M.records(src, sink)
   local reader = M.reader(src)
   local fields, ln, why = reader()
   if fields == nil then sink.fail("the file has no header line") end
   if fields == false then sink.fail("line " .. ln .. ": the header cannot be read: " .. why) end
-  return M.header(fields), reader
+  local names = M.header(fields)
+  local ncol = #names
+  return names, function()
+    while true do
+      fields, ln, why = reader()
+      if fields == nil then return nil end
+      if fields == false then
+        sink.reject(ln, why)
+      elseif #fields ~= ncol then
+        sink.reject(ln, #fields .. " fields, but the header has " .. ncol)
+      else
+        return fields, ln
+      end
+    end
+  end
 end
 
 function M.run(src, sink)
-  local names, reader = M.read_header(src, sink)
+  local names, records = M.records(src, sink)
   local ncol = #names
   local m, type_col
   for i, name in ipairs(names) do if name == "Type" then type_col = i end end
-  while true do
-    local fields, ln, why = reader()
-    if fields == nil then break end
-    if fields == false then
-      sink.reject(ln, why)
-    elseif #fields ~= ncol then
-      sink.reject(ln, #fields .. " fields, but the header has " .. ncol)
-    else
-      if not m then m = sink.mapper_for(names, record_map(names, fields)) end
-      local target = m
-      local tv = type_col and fields[type_col]
-      if tv and tv ~= "" and tv ~= m.table then target = sink.retype(m, tv) end
-      target.begin(ln)
-      local put = target.put
-      for i = 1, ncol do
-        local v = fields[i]
-        if v ~= "" then put(names[i], v) end
-      end
-      sink.finish(target, ln)
+  for fields, ln in records do
+    if not m then m = sink.mapper_for(names, record_map(names, fields)) end
+    local target = m
+    local tv = type_col and fields[type_col]
+    if tv and tv ~= "" and tv ~= m.table then target = sink.retype(m, tv) end
+    target.begin(ln)
+    local put = target.put
+    for i = 1, ncol do
+      local v = fields[i]
+      if v ~= "" then put(names[i], v) end
     end
+    sink.finish(target, ln)
   end
 end
 

@@ -21,7 +21,7 @@
 local schema = require "ipe.schema"
 local jsonscan = require "ipe.ingest.jsonscan"
 local ipaddr = require "ipe.ipaddr"
-local escape = require "ipe.render.escape"
+local textutil = require "ipe.textutil"
 
 local find, sub, match, lower, format = string.find, string.sub, string.match, string.lower, string.format
 
@@ -48,7 +48,7 @@ M.ANNOUNCE = { winevent = "SecurityEvent (Security channel) and DeviceNetworkEve
 local SINGLE = { csv = true, json = true, jsonl = true, cef = true, syslog = true }
 
 local function fail(name, fmt, ...)
-  error({ file_error = true, msg = escape.text(name) .. ": " .. format(fmt, ...) }, 0)
+  error({ file_error = true, msg = textutil.visible(name) .. ": " .. format(fmt, ...) }, 0)
 end
 
 function M.is_format(f)
@@ -171,11 +171,11 @@ function M.detect(src, opts)
       kind = "syslog"
     elseif blocklist(lines) then
       kind = "blocklist"
-    elseif find(first, ",", 1, true) and not escape.text(first):find("\\x", 1, true) then
+    elseif find(first, ",", 1, true) and not textutil.visible(first):find("\\x", 1, true) then
       kind = "csv"
     end
     if not kind then
-      if escape.text(sub(head, 1, 4096)):find("\\x", 1, true) then
+      if textutil.visible(sub(head, 1, 4096)):find("\\x", 1, true) then
         fail(name, "the file is not UTF-8 text (binary data?); ipe ingests text logs and feeds")
       end
       fail(name, "cannot tell the format (not JSON, CSV, CEF, syslog, STIX, MISP or a blocklist); use --format")
@@ -226,7 +226,7 @@ function M.table_for(keys, first, name, opts)
   end
   if type(tv) == "string" and tv ~= "" then
     return nil, format("its Type column names '%s', which is not a table of the workspace; use --table",
-      escape.text(tv))
+      textutil.visible(tv))
   end
   if top_name and top >= 3 and top * 2 >= considered and top > second then
     return top_name, format("%d of its %d columns are %s columns", top, considered, top_name)

@@ -5,6 +5,7 @@
 --   local high, nul = fingerprint.update(fp, chunk)  -- chunks in order; is there a byte >= 0x80 / a NUL
 --                                      -- in this chunk? (fp.high, fp.nul: in everything so far)
 --   fingerprint.hex(fp) -> 32 hex digits (128 bits) of the whole content and its length
+--   fingerprint.hash53(s, key) -> a keyed 53-bit integer hash of one record's text
 --
 -- It recognizes re-ingesting the same content; it is NOT a cryptographic hash
 -- (a crafted file can collide). Four 32-bit multiply-rotate lanes over 16-byte
@@ -102,6 +103,30 @@ function M.hex(fp)
   a = tobit(a + b + c + d)
   b, c, d = tobit(b + a), tobit(c + a), tobit(d + a)
   return tohex(fmix(a)) .. tohex(fmix(b)) .. tohex(fmix(c)) .. tohex(fmix(d))
+end
+
+-- hash53(s, key) -> a 53-bit integer (exact in a double) of one short string: the
+-- per-record hash of ipe.ingest.load. key = {a, b, c, d}: four 32-bit seeds (the
+-- workspace's secret, so that a crafted record cannot be made to collide with another).
+function M.hash53(s, key)
+  local n = #s
+  local a, b, c, d = key[1], key[2], key[3], key[4]
+  local whole = n - n % 16
+  if whole > 0 then
+    local p = ffi.cast(u32p, s)
+    for i = 0, whole / 4 - 1, 4 do
+      a = rol(mul32(bxor(a, p[i]), K1), 13)
+      b = rol(mul32(bxor(b, p[i + 1]), K2), 17)
+      c = rol(mul32(bxor(c, p[i + 2]), K3), 11)
+      d = rol(mul32(bxor(d, p[i + 3]), K4), 19)
+    end
+  end
+  for i = whole + 1, n do a = rol(mul32(bxor(a, byte(s, i)), K1), 7) end
+  a = fmix(bxor(a, n))
+  b, c, d = fmix(b), fmix(c), fmix(d)
+  a = fmix(tobit(a + b + c + d))
+  b = fmix(tobit(b + c + a))
+  return band(b, 0x1FFFFF) * 4294967296 + a % 4294967296
 end
 
 -- of(s) -> fingerprint of one string

@@ -27,7 +27,15 @@
 -- ... COMMIT): a malformed record aborts the file with "name:line: reason" and
 -- nothing of it is written, unless run.opts.skip_bad (the record is rejected
 -- and the rest goes in). Re-ingesting content already in the ingest log is
--- refused unless run.opts.force. A large file into a table it will at least
+-- refused unless run.opts.force, and so is a file all of whose records are in:
+-- each row's keyed hash (row_hash: the table, the column names and values in
+-- column order, empty values and a filled-in TimeGenerated left out, _Extra as
+-- plain text) goes into _ipe_ingest_records with the ingest id; a record an
+-- earlier ingest loaded is skipped and counted (new_dedup), the n-th copy of a
+-- record within one file being a record of its own. 53 bits: with 10 million
+-- records in a table, the chance that any two different ones collide is
+-- about 1 in 200. With --table T, a file none of whose columns is one of T's own
+-- (GENERIC: the columns every table has do not count) is refused unless --force. A large file into a table it will at least
 -- double has that table's indexes dropped and rebuilt in the same transaction
 -- (sorting once is cheaper than inserting into every index row by row; the
 -- rebuild runs under ipe.migrations.rollup's sorting(): cache-sized sort runs); when
@@ -43,6 +51,7 @@ local jsonscan = require "ipe.ingest.jsonscan"
 local source = require "ipe.ingest.source"
 local detect = require "ipe.ingest.detect"
 local migration = require "ipe.migrations.ingest"
+local fingerprint = require "ipe.ingest.fingerprint"
 local cjson = require "cjson"
 
 local find, sub, match, lower, format, concat = string.find, string.sub, string.match, string.lower,
@@ -96,22 +105,39 @@ local function file_error(fmt, ...)
 end
 M.file_error = file_error
 
--- encode_extra(values, kinds) -> '{"a":1,"b":"x"}' with sorted keys
-local function encode_extra(values, kinds)
+-- encode_extra(values, kinds [, plain]) -> '{"a":1,"b":"x"}' with sorted keys; with
+-- plain, also the same pairs as text whatever their kind ("a\2" .. "1"), empty values
+-- left out: what the record hash reads, so that 443 in JSON and "443" in CSV are the
+-- same value and "" in JSON is the CSV's empty cell
+local function encode_extra(values, kinds, plain)
   local keys = {}
   for key in pairs(values) do keys[#keys + 1] = key end
   table.sort(keys)
-  local parts = {}
+  local parts, texts = {}, plain and {}
   for i, key in ipairs(keys) do
-    parts[i] = coerce.encode(key) .. ":" .. coerce.json_value(values[key], kinds[key])
+    local v = values[key]
+    parts[i] = coerce.encode(key) .. ":" .. coerce.json_value(v, kinds[key])
+    if plain and v ~= "" then texts[#texts + 1] = key .. "\2" .. tostring(v) end
   end
-  return "{" .. concat(parts, ",") .. "}"
+  return "{" .. concat(parts, ",") .. "}", plain and concat(texts, "\3")
 end
 M.encode_extra = encode_extra
 
 ---------------------------------------------------------------------------
 -- The mapper
 ---------------------------------------------------------------------------
+
+-- GENERIC: the columns every table has (TimeGenerated, Type, TenantId, ...): a file
+-- that maps only these to --table T maps nothing of T's own
+local GENERIC = {}
+do
+  local count = {}
+  for _, t in ipairs(schema.tables) do
+    for _, c in ipairs(t.columns) do count[c.name] = (count[c.name] or 0) + 1 end
+  end
+  for name, n in pairs(count) do if n == #schema.tables then GENERIC[name] = true end end
+end
+M.GENERIC = GENERIC
 
 function M.mapper(db, tname, ctx)
   local t = schema.table(tname)
@@ -161,8 +187,18 @@ function M.mapper(db, tname, ctx)
     end
     resolved[key] = ci or false
     aliased[key] = via
+    m.keys[#m.keys + 1] = key
+    if ci and not GENERIC[names[ci]] then m.mapped = true end
     return ci or false
   end
+
+  -- file_start(): the keys of the next file are collected afresh (m.keys, m.mapped:
+  -- whether any of them names a column)
+  local function file_start()
+    resolved, aliased = {}, {}
+    m.keys, m.mapped, m.dups = {}, false, 0
+  end
+  file_start()
 
   -- the row being built
   local gen = 0
@@ -311,6 +347,41 @@ function M.mapper(db, tname, ctx)
     m.retype_to = nil
   end
 
+  -- row_hash(fell_back, extra_text) -> the record's keyed hash: the table and the row's column
+  -- names and values in column order (whatever order the input gave them), without
+  -- empty values, _Extra as its plain pairs (encode_extra), without a TimeGenerated
+  -- that was filled in (from the ingestion time or another time column)
+  local cname, cbuf = {}, {}
+  for i = 1, EXTRA do cname[i] = "\0" .. names[i] .. "\1" end
+  local function perm_of()
+    local p = {}
+    for j = 1, k do p[j] = j end
+    table.sort(p, function(x, y) return order[x] < order[y] end)
+    node.perm = p
+    return p
+  end
+  local function row_hash(fell_back, extra_text)
+    local perm = node.perm or perm_of()
+    local n = 1
+    cbuf[1] = tname
+    for i = 1, k do
+      local j = perm[i]
+      local ci, v = order[j], vals[j]
+      if ci == EXTRA then v = extra_text end
+      if v ~= "" and not (fell_back and ci == tg_ci) then
+        if type(v) == "number" then
+          -- exact digits (concat's %.14g would round a long integer)
+          if v % 1 ~= 0 or v >= 1e14 or v <= -1e14 then v = format("%.17g", v) end
+        elseif type(v) ~= "string" then
+          v = tostring(v)
+        end
+        cbuf[n + 1], cbuf[n + 2] = cname[ci], v
+        n = n + 2
+      end
+    end
+    return fingerprint.hash53(concat(cbuf, "", 1, n), m.hash_key)
+  end
+
   local full_stmt
   local full = {}
 
@@ -352,7 +423,9 @@ function M.mapper(db, tname, ctx)
     ndeferred = 0
     if err then return false, err end
     m.not_ip = m.not_ip + not_ip
+    local fell_back = false
     if seen[tg_ci] ~= gen then
+      fell_back = true
       local from
       for _, ci in ipairs(time_fallback) do
         if seen[ci] == gen then from = ci break end
@@ -364,7 +437,19 @@ function M.mapper(db, tname, ctx)
     local tg = vals[slot[tg_ci]]
     if tg > m.tmax then m.tmax = tg end
     if tg < m.tmin then m.tmin = tg end
-    if extra then add(EXTRA, encode_extra(extra, extra_kind)) end
+    local dedup = m.dedup
+    local extra_text
+    if extra then
+      local json
+      json, extra_text = encode_extra(extra, extra_kind, dedup)
+      add(EXTRA, json)
+    end
+    if dedup and not dedup(row_hash(fell_back, extra_text)) then
+      for j = 1, k do vals[j] = nil end
+      m.dups = m.dups + 1
+      gen = gen + 1
+      return true
+    end
     local st = statement()
     if st then st:run(unpack(vals, 1, k)) else insert_full() end
     for j = 1, k do vals[j] = nil end
@@ -380,7 +465,7 @@ function M.mapper(db, tname, ctx)
     return finish()
   end
 
-  m.begin, m.put, m.finish, m.record = begin, put, finish, record
+  m.begin, m.put, m.finish, m.record, m.file_start = begin, put, finish, record, file_start
   return m
 end
 
@@ -389,7 +474,7 @@ end
 ---------------------------------------------------------------------------
 
 local function display(name)
-  return require("ipe.render.escape").text(name)
+  return require("ipe.textutil").visible(name)
 end
 
 -- indexes_of(db, table) -> { {name=, sql=}, ... } (the table's own, not automatic ones)
@@ -438,6 +523,57 @@ end
 
 local function plural(n, word) return n .. " " .. word .. (n == 1 and "" or "s") end
 M.plural = plural
+
+-- new_dedup(db, id, force) -> {key=, check=, dups={ingest id = records}}: check(hash)
+-- registers a record's hash for ingest `id` and says whether to load the record. The
+-- n-th copy of the same record in one file is registered as its own hash (mixed with
+-- n), so that a file repeating a record loads every copy, and a later file is a
+-- duplicate for as many copies as were loaded. A record an earlier ingest loaded is
+-- counted in dups and skipped (loaded anyway with force).
+local function new_dedup(db, id, force)
+  local ins = db:prepare("INSERT OR IGNORE INTO " .. migration.RECORDS .. " (Hash, IngestId) VALUES (?, ?)")
+  local who = db:prepare("SELECT IngestId FROM " .. migration.RECORDS .. " WHERE Hash = ?")
+  local occ, dups = {}, {}
+  local function owner(h)
+    who:bind({ h })
+    local r = who:step()
+    who:reset()
+    return r and r[1]
+  end
+  local function check(h)
+    local n = occ[h] or 1
+    while true do
+      local key = n == 1 and h or (h + n * 2654435761) % 9007199254740992
+      if ins:run(key, id) == 1 then
+        if n > 1 then occ[h] = n + 1 end
+        return true
+      end
+      local prev = owner(key)
+      if prev ~= id then
+        occ[h] = n + 1
+        dups[prev] = (dups[prev] or 0) + 1
+        return force and true or false
+      end
+      n = n + 1
+    end
+  end
+  return { key = migration.record_key(db), check = check, dups = dups }
+end
+
+-- duplicates(db, dups, name) -> "ingest #3 (file at time)" list and the total
+local function duplicates(db, dups)
+  local ids, total = {}, 0
+  for id, n in pairs(dups) do ids[#ids + 1] = id total = total + n end
+  table.sort(ids)
+  local parts = {}
+  for i, id in ipairs(ids) do
+    local r = db:query("SELECT Path, IngestedAt FROM " .. migration.TABLE .. " WHERE Id = :id", { id = id })[1]
+    parts[i] = r and format("ingest #%d (%s at %s)", id, display(r[1]), r[2]) or format("ingest #%d", id)
+    if #ids > 1 then parts[i] = parts[i] .. ": " .. dups[id] end
+  end
+  local text = #parts > 1 and (concat(parts, ", ", 1, #parts - 1) .. " and " .. parts[#parts]) or parts[1]
+  return text, total
+end
 
 -- new_sink(run, src, det, state): what a format driver talks to
 local function new_sink(run, src, det, state)
@@ -491,6 +627,8 @@ local function new_sink(run, src, det, state)
       run.mappers[tname] = m
     end
     m.rows, m.fallback, m.tmin, m.tmax, m.not_ip = 0, {}, "~", "", 0
+    m.file_start()
+    m.hash_key, m.dedup = state.dedup.key, state.dedup.check
     state.mappers[tname] = m
     state.order[#state.order + 1] = tname
     bulk(tname)
@@ -548,6 +686,16 @@ local FORMATS = {
 }
 M.FORMATS = FORMATS
 
+-- unmapped(opts, m, name): --table T given and none of the file's columns is one of T's
+-- (every value would land in _Extra): refused, with both lists, unless --force
+local function unmapped(opts, m, name)
+  if not opts.table or opts.force or not m or m.mapped or (m.rows == 0 and m.dups == 0) then return end
+  local cols = {}
+  for i, c in ipairs(schema.table(opts.table).columns) do cols[i] = c.name end
+  file_error("%s: --table %s maps none of its columns (%s) to the table's (%s); use --force to load them into " ..
+    "_Extra anyway", display(name), opts.table, display(concat(m.keys, ", ")), concat(cols, ", "))
+end
+
 local function rollback(db)
   pcall(db.exec, db, "ROLLBACK")
 end
@@ -579,6 +727,8 @@ function M.ingest_file(run, path)
       rebuild = {} }
     db:exec("BEGIN IMMEDIATE")
     local fine, err = xpcall(function()
+      local id = db:query("SELECT COALESCE(max(Id), 0) + 1 FROM " .. migration.TABLE)[1][1]
+      state.dedup = new_dedup(db, id, opts.force)
       local sink = new_sink(run, src, det, state)
       if det.table then sink.announce(det.announce) end
       require(FORMATS[det.format]).run(src, sink, det)
@@ -587,7 +737,7 @@ function M.ingest_file(run, path)
         local prev = previous(db, hash)
         if prev then refuse(src.name, prev) end
       end
-      local total, tables, counts, not_ip = 0, {}, {}, 0
+      local total, tables, counts, ndups, not_ip = 0, {}, {}, 0, 0
       for _, tname in ipairs(state.order) do
         local m = state.mappers[tname]
         not_ip = not_ip + m.not_ip
@@ -595,6 +745,16 @@ function M.ingest_file(run, path)
           tables[#tables + 1] = tname
           counts[tname] = m.rows
           total = total + m.rows
+        end
+        ndups = ndups + m.dups
+      end
+      unmapped(opts, state.mappers[opts.table], src.name)
+      local dup_text
+      if ndups > 0 and not opts.force then
+        dup_text = duplicates(db, state.dedup.dups)
+        if total == 0 then
+          file_error("%s: already ingested: %s loaded by %s; use --force to ingest them again", display(src.name),
+            ndups == 1 and "its record was" or format("all %d records were", ndups), dup_text)
         end
       end
       if total == 0 then
@@ -618,8 +778,8 @@ function M.ingest_file(run, path)
       end
       local parts = {}
       for i, tname in ipairs(tables) do parts[i] = cjson.encode(tname) .. ":" .. counts[tname] end
-      db:prepare("INSERT INTO " .. migration.TABLE .. " (ContentHash, Path, Format, TableName, Tables, Rows, " ..
-        "Rejected, Skipped, Bytes, IngestedAt) VALUES (?,?,?,?,?,?,?,?,?,?)"):run(hash,
+      db:prepare("INSERT INTO " .. migration.TABLE .. " (Id, ContentHash, Path, Format, TableName, Tables, Rows, " ..
+        "Rejected, Skipped, Bytes, IngestedAt) VALUES (?,?,?,?,?,?,?,?,?,?,?)"):run(id, hash,
         path == "-" and "<stdin>" or (require("ipe.fs").realpath(path) or path), det.format, concat(tables, ","),
         "{" .. concat(parts, ",") .. "}", total, state.rejected, state.skipped, bytes, run.now_text)
       db:exec("COMMIT")
@@ -629,7 +789,7 @@ function M.ingest_file(run, path)
       end
       return { rows = total, tables = tables, counts = counts, rejected = state.rejected, first = state.first,
         skipped = state.skipped, skips = state.skips, fallback = fallback, format = det.format, name = src.name,
-        not_ip = not_ip }
+        duplicates = dup_text and ndups or 0, duplicates_of = dup_text, not_ip = not_ip }
     end, function(e)
       if type(e) == "table" then return e end
       return debug.traceback(tostring(e), 2)

@@ -17,7 +17,7 @@
 -- A UTF-8 byte-order mark at the start is dropped (but fingerprinted).
 -- Errors are returned (nil/false, msg), never raised.
 local fingerprint = require "ipe.ingest.fingerprint"
-local escape = require "ipe.render.escape"
+local textutil = require "ipe.textutil"
 
 local sub, find, byte = string.sub, string.find, string.byte
 
@@ -35,7 +35,7 @@ Source.__index = Source
 local function utf8_error(s)
   local i = find(s, "[\128-\255]")
   while i do
-    local cp, len = escape.decode(s, i)
+    local cp, len = textutil.decode(s, i)
     if not cp then return i end
     i = find(s, "[\128-\255]", i + len)
   end

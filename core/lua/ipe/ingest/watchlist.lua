@@ -52,7 +52,7 @@ end
 
 function M.run(src, sink)
   local opts = sink.opts
-  local names, reader = csv.read_header(src, sink)
+  local names, records = csv.records(src, sink)
   local keycol
   for i, n in ipairs(names) do if n == opts.search_key then keycol = i end end
   if not keycol then
@@ -81,27 +81,19 @@ function M.run(src, sink)
   end
   sink.row("Watchlist", 1, row(M.guid("watchlist-header:" .. alias), "watchlist", created and "Update" or "Create",
     nil, coerce.encode({ SearchKey = names[keycol] })), kinds)
-  local ncol, count, now_ids = #names, {}, {}
-  while true do
-    local fields, ln, why = reader()
-    if fields == nil then break end
-    if fields == false then
-      sink.reject(ln, why)
-    elseif #fields ~= ncol then
-      sink.reject(ln, #fields .. " fields, but the header has " .. ncol)
+  local count, now_ids = {}, {}
+  for fields, ln in records do
+    local raw = trim(fields[keycol])
+    if raw == "" then
+      sink.reject(ln, "the SearchKey column '" .. names[keycol] .. "' is empty")
     else
-      local raw = trim(fields[keycol])
-      if raw == "" then
-        sink.reject(ln, "the SearchKey column '" .. names[keycol] .. "' is empty")
-      else
-        local key = coerce.ip(raw) or raw
-        count[key] = (count[key] or 0) + 1
-        local id = M.guid("watchlist-item:" .. alias .. "\0" .. key .. "\0" .. count[key])
-        now_ids[id] = true
-        local prev = latest[id]
-        local status = prev and prev.status ~= "Delete" and "Update" or "Create"
-        sink.row("Watchlist", ln, row(id, "watchlist-item", status, key, item_json(names, fields)), kinds)
-      end
+      local key = coerce.ip(raw) or raw
+      count[key] = (count[key] or 0) + 1
+      local id = M.guid("watchlist-item:" .. alias .. "\0" .. key .. "\0" .. count[key])
+      now_ids[id] = true
+      local prev = latest[id]
+      local status = prev and prev.status ~= "Delete" and "Update" or "Create"
+      sink.row("Watchlist", ln, row(id, "watchlist-item", status, key, item_json(names, fields)), kinds)
     end
   end
   local gone = {}

@@ -38,6 +38,8 @@ end
 local writers = {}
 
 local function open_writer(path)
+  local ro = require("ipe.workspace").read_only(path)
+  if ro then return { why = "the workspace is read-only (" .. ro .. "): answers are not cached" } end
   local db, err = sqlite.open(path, "rw")
   if not db then return { why = "cannot open the workspace for the cache: " .. tostring(err) } end
   pcall(db.exec, db, "PRAGMA synchronous=NORMAL") -- a cache need not fsync each answer

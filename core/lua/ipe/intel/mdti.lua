@@ -55,11 +55,7 @@ function P.request(ip, cred, base)
            headers = { Authorization = "Bearer " .. cred.token, Accept = "application/json" } }
 end
 
-function P.error_text(doc)
-  local code, msg = util.get(doc, "error", "code"), util.get(doc, "error", "message")
-  if code and msg then return code .. ": " .. msg end
-  return msg or code
-end
+P.error_text = util.error_code_message
 
 local VERDICT = { malicious = "malicious", suspicious = "suspicious", neutral = "harmless", unknown = "unknown" }
 local SEVERITY = { high = 1, medium = 2, low = 3 }

@@ -26,7 +26,6 @@
 --   q:success(provider); q:failure(provider, now, threshold, cooldown) -> failures, open_until|nil
 local sqlite = require "ipe.sqlite"
 local fs = require "ipe.fs"
-local proc = require "ipe.proc"
 
 local M = {}
 
@@ -38,9 +37,7 @@ local SCHEMA = {
 }
 
 function M.default_path()
-  local xdg = proc.getenv("XDG_STATE_HOME")
-  if not (xdg and xdg:sub(1, 1) == "/") then xdg = (proc.getenv("HOME") or "/tmp") .. "/.local/state" end
-  return xdg .. "/ipe/intel-state.db"
+  return require("ipe.xdg").dir("state") .. "/intel-state.db"
 end
 
 local Quota = {}

@@ -74,6 +74,14 @@ function M.join(list, field, max)
   return M.text(table.concat(parts, ", "), max or 300)
 end
 
+-- error_code_message(doc) -> "code: message" of an {"error": {"code", "message"}} answer
+-- (Microsoft Graph and VirusTotal), or whichever of the two it has.
+function M.error_code_message(doc)
+  local code, msg = M.get(doc, "error", "code"), M.get(doc, "error", "message")
+  if code and msg then return code .. ": " .. msg end
+  return msg or code
+end
+
 function M.evidence(t)
   return { source = M.text(t.source, 80), finding = M.text(t.finding, 160), detail = M.text(t.detail, 400),
            severity = M.text(t.severity, 40), seen = t.seen, link = M.text(t.link, 400) }

@@ -24,11 +24,7 @@ function P.request(ip, cred, base)
            headers = { ["x-apikey"] = cred.key, Accept = "application/json" } }
 end
 
-function P.error_text(doc)
-  local code, msg = util.get(doc, "error", "code"), util.get(doc, "error", "message")
-  if code and msg then return code .. ": " .. msg end
-  return msg or code
-end
+P.error_text = util.error_code_message
 
 local ORDER = { malicious = 1, suspicious = 2 }
 

@@ -11,6 +11,7 @@
 --   the largest value and the room left, then the value. Several series: one group of lines per
 --   label, one line per series (label on the group's first line, series name on each line).
 --   A positive value always gets at least "▏"; zero, negative, null and non-numbers get no bar.
+--   sec.max, when set, is the top of the scale instead of the largest value (100 for percentages).
 -- time chart: rows like a bar chart with shortened time labels while the buckets fit in
 --   max_rows (default 48); otherwise a line "<first> … <last>  <n> hours" and, per series, a
 --   sparkline (▁▂▃▄▅▆▇█, blank for null) with "min X  max Y  total Z" under it (these label
@@ -73,6 +74,7 @@ end
 local function bar(v, top, width)
   v = num(v)
   if not v or v <= 0 or top <= 0 then return "" end
+  v = min(v, top) -- a fixed scale (sec.max) clips what lies above it
   local eighths = max(1, floor(v / top * width * 8 + 0.5))
   local full, part = floor(eighths / 8), eighths % 8
   return rep("█", full) .. (EIGHTHS[part] or "")
@@ -112,7 +114,7 @@ local function bar_lines(sec, width, value_text)
   local stacked = width - lw - 1 - names_w - 1 - vw < 10
   local lead = stacked and 2 or lw + 1
   local bw = min(M.MAX_BAR, max(1, width - lead - names_w - 1 - vw))
-  local top, lines = largest(sec.series), {}
+  local top, lines = sec.max or largest(sec.series), {}
   for i, label in ipairs(labels) do
     if stacked then lines[#lines + 1] = label end
     for s, series in ipairs(sec.series) do

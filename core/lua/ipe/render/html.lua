@@ -68,7 +68,8 @@ local is_null = json.is_null
 local esc = svg.escape
 
 M.escape = esc
-M.GROUPS = { "overview", "incidents", "observed", "timeline", "insights" }
+local groups = require "ipe.page.groups"
+M.GROUPS = groups.GROUPS
 
 -- SHA-256 and base64 (for the CSP hashes) -----------------------------------------------------
 
@@ -803,11 +804,11 @@ local function page_header(record)
 end
 
 local TABS = {
-  { "incidents", "Incidents and alerts", { "incidents" } },
-  { "observed", "Observed in organization", { "observed" } },
+  { "incidents", groups.TITLES.incidents, { "incidents" } },
+  { "observed", groups.TITLES.observed, { "observed" } },
   { "events", "Sentinel events", { "timeline", "insights" } },
 }
-local SUBHEAD = { timeline = "Timeline", insights = "Insights" }
+local SUBHEAD = { timeline = groups.TITLES.timeline, insights = groups.TITLES.insights }
 
 local function table_rows(panels)
   local n, any = 0, false

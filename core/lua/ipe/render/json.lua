@@ -230,7 +230,7 @@ local SHAPES = {
   end,
   chart = function(sec)
     return {
-      { "chart", sec.chart }, { "bucket", sec.bucket }, { "unit", sec.unit },
+      { "chart", sec.chart }, { "bucket", sec.bucket }, { "unit", sec.unit }, { "max", sec.max },
       { "labels", values(sec.labels) },
       { "series", list_of(sec.series, function(s)
         return M.object({ { "name", s.name }, { "values", values(s.values) } })
@@ -241,8 +241,8 @@ local SHAPES = {
 
 -- section(sec) -> ordered value: kind, id, title, note, then
 --   table: columns [{name, type}], rows [[...]]; kv: items [{key, value, type}];
---   chart: chart, bucket, unit, labels [...], series [{name, values [...]}].
--- Absent id/title/note/bucket/unit are null, so every section of a kind has the same keys.
+--   chart: chart, bucket, unit, max, labels [...], series [{name, values [...]}].
+-- Absent id/title/note/bucket/unit/max are null, so every section of a kind has the same keys.
 function M.section(sec)
   return with(section_head(sec), SHAPES[sec.kind](sec))
 end

@@ -28,8 +28,7 @@ local M = {}
 local concat, rep, max = table.concat, string.rep, math.max
 local dw = escape.display_width
 
-local GROUP_TITLES = { overview = "Overview", incidents = "Incidents and alerts", observed = "Observed in organization",
-                       timeline = "Timeline", insights = "Insights" }
+local GROUP_TITLES = require("ipe.page.groups").TITLES
 local NUMERIC = { count = true, number = true, bytes = true }
 
 local function styler(opts)

@@ -159,7 +159,7 @@ function M.bar(sec, opts)
   local height = top_y + #labels * row_h
   local out = open_svg(sec, opts, width, height, "bar")
   if nseries > 1 then legend(out, sec, 2) end
-  local top = largest(sec.series)
+  local top = sec.max or largest(sec.series)
   for i, label in ipairs(labels) do
     local y0 = top_y + (i - 1) * row_h
     out[#out + 1] = format('<text class="label" x="%s" y="%s" text-anchor="end"><title>%s</title>%s</text>',
@@ -167,7 +167,7 @@ function M.bar(sec, opts)
     for s, series in ipairs(sec.series) do
       local v = num(series.values[i])
       local y = y0 + (s - 1) * bar_h
-      local w = (v and v > 0 and top > 0) and max(1, v / top * bar_w) or 0
+      local w = (v and v > 0 and top > 0) and max(1, min(v, top) / top * bar_w) or 0
       local vt = v and value_text(v, sec.unit) or "no value"
       local tip = label .. (nseries > 1 and " — " .. series_name(series, s) or "") .. ": " .. vt
       out[#out + 1] = format('<g><title>%s</title><rect class="bar s%d" x="%s" y="%s" width="%s" height="%s" rx="2"/>'

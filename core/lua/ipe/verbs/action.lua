@@ -6,7 +6,7 @@ local runner = require "ipe.runner"
 local render = require "ipe.render"
 local insight = require "ipe.verbs.insight"
 local hunting = require "ipe.hunting"
-local escape = require "ipe.render.escape"
+local textutil = require "ipe.textutil"
 
 local M = {}
 
@@ -32,7 +32,7 @@ options:
   --hunt NAME          same as -p hunt=NAME (go-hunt)
   --run                same as -p run=true (go-hunt: run the hunt at once)
   --since, --from, --to  the window of read-only actions (activity-log; default 7d)
-  -f, --format FMT     table (default), box, json, csv or md
+  -f, --format FMT     table (default; also text), box, json, csv, md or html
   -o, --output FILE    write to FILE (atomically): an exported bundle if there is one,
                        else the report
   --timeout SECONDS    the run's time budget (default 10)
@@ -51,14 +51,6 @@ M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, {
 } }
 
 local SHORTHANDS = { { "export", "export" }, { "hunt", "hunt" }, { "run", "run" } }
-
-local function exit_code(rec)
-  if rec.outcome == "param" then return errors.USAGE end
-  if rec.outcome == "broken" or rec.outcome == "workspace" or rec.outcome == "not_found" then return errors.NOT_FOUND end
-  if rec.status == "ok" then return errors.OK end
-  return errors.NO_RESULT
-end
-M.exit_code = exit_code
 
 -- The action's given parameters: -p, the shorthand options and the positional target.
 local function given_params(opts, entry, target)
@@ -114,7 +106,7 @@ local function emit_artifact(opts, fmt, rec)
   local to = opts.output and opts.output ~= "-" and opts.output
   if to then common.emit(render.run(rec, fmt, common.render_options(opts)), {}) end
   io.stderr:write(string.format("ipe-run: action '%s': exported %d indicator(s) as %s%s\n", rec.script, a.count,
-    a.format == "stix" and "a STIX 2.1 bundle" or a.format, to and " to " .. escape.text(to) or ""))
+    a.format == "stix" and "a STIX 2.1 bundle" or a.format, to and " to " .. textutil.visible(to) or ""))
 end
 
 function M.run(opts, pos)
@@ -128,10 +120,10 @@ function M.run(opts, pos)
   local req = insight.request(opts, index, entry, given)
   req.execute = opts.execute == true
   local rec = runner.run(req)
-  local code = exit_code(rec)
+  local code = errors.run_code(rec)
   if code == errors.USAGE or code == errors.NOT_FOUND then errors.raise(code, "%s", rec.message) end
   if rec.status == "error" then
-    errors.failed("action '%s': %s", rec.script, escape.text(rec.message or "failed"))
+    errors.failed("action '%s': %s", rec.script, textutil.visible(rec.message or "failed"))
   end
   if rec.followup then return followup(opts, req, rec) end
   if rec.artifact then emit_artifact(opts, fmt, rec) return code end

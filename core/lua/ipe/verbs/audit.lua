@@ -21,7 +21,7 @@ options:
   --from TIME --to TIME  an explicit window (ISO 8601)
   --action NAME        only this action's entries
   --limit N            at most N entries (default 1000, at most 1000000)
-  -f, --format FMT     table (default), box, json, csv or md
+  -f, --format FMT     table (default; also text), box, json, csv, md or html
   -o, --output FILE    write to FILE (atomically) instead of stdout
   --width N            fit tables and charts to N columns (default: $COLUMNS,
                        else the terminal's width, else 80)

@@ -5,6 +5,7 @@ local errors = require "ipe.errors"
 local proc = require "ipe.proc"
 local timeutil = require "ipe.timeutil"
 local render = require "ipe.render"
+local textutil = require "ipe.textutil"
 
 local M = {}
 
@@ -94,10 +95,45 @@ function M.given(list, verb)
   return given
 end
 
-function M.format(opts, default)
-  local fmt = opts.format or proc.getenv("IPE_FORMAT") or default or "table"
-  for _, f in ipairs(render.formats) do if f == fmt then return fmt end end
-  errors.usage("unknown format '%s' (use %s)", fmt, table.concat(render.formats, ", "))
+-- The -f vocabulary, one for every verb: table (the terminal rendering; "text" is the same),
+-- box, json, jsonl, csv, md, html. Each verb writes some of them (the list it passes to format;
+-- the first is its default): a run record every format of ipe.render, the page table, box,
+-- json or html, enrich jsonl or csv.
+M.FORMATS = { "table", "box", "json", "jsonl", "csv", "md", "html" }
+M.FORMAT_ALIASES = { text = "table" }
+
+local function one_of(list)
+  if #list == 1 then return list[1] end
+  return table.concat(list, ", ", 1, #list - 1) .. " or " .. list[#list]
+end
+
+-- format(opts [, writes]) -> the canonical format name: -f, else IPE_FORMAT when the verb
+-- writes it, else the verb's default (writes[1]; writes defaults to ipe.render's formats).
+-- Errors name the verb (opts.verb): "<verb>: unknown format 'x' (use ...)" for a name not in
+-- the vocabulary, "<verb>: cannot write format 'x' (use ...)" for one the verb does not write.
+function M.format(opts, writes)
+  writes = writes or render.formats
+  local verb = opts.verb or "ipe-run"
+  local function canonical(name, where)
+    local f = M.FORMAT_ALIASES[name] or name
+    for _, x in ipairs(M.FORMATS) do if x == f then return f end end
+    errors.usage("%s: %sunknown format '%s' (use %s)", verb, where, textutil.visible(name), one_of(writes))
+  end
+  local function written(f)
+    for _, x in ipairs(writes) do if x == f then return true end end
+    return false
+  end
+  if opts.format then
+    local f = canonical(opts.format, "")
+    if not written(f) then errors.usage("%s: cannot write format '%s' (use %s)", verb, f, one_of(writes)) end
+    return f
+  end
+  local env = proc.getenv("IPE_FORMAT")
+  if env and env ~= "" then
+    local f = canonical(env, "IPE_FORMAT: ")
+    if written(f) then return f end
+  end
+  return writes[1]
 end
 
 function M.color()

@@ -247,7 +247,7 @@ local FORMATS = {
 -- The run
 ---------------------------------------------------------------------------
 
-local function escape_msg(s) return require("ipe.render.escape").text(s) end
+local function escape_msg(s) return require("ipe.textutil").visible(s) end
 
 local function setup_geo()
   local g = geo.default()
@@ -286,8 +286,7 @@ end
 
 function M.run(opts, pos)
   if #pos > 1 then errors.usage("enrich: one input at a time (got '%s' after '%s')", pos[2], pos[1]) end
-  local fmt = opts.format or "jsonl"
-  if fmt ~= "jsonl" and fmt ~= "csv" then errors.usage("enrich: unknown format '%s' (use jsonl or csv)", fmt) end
+  local fmt = common.format(opts, { "jsonl", "csv" })
   if opts.column == "" then errors.usage("enrich: --column needs a column name") end
   local input, input_name = open_input(pos[1])
   local g = setup_geo()

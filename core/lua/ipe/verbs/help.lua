@@ -2,7 +2,7 @@
 local errors = require "ipe.errors"
 local discover = require "ipe.discover"
 local runner = require "ipe.runner"
-local escape = require "ipe.render.escape"
+local textutil = require "ipe.textutil"
 local insight = require "ipe.verbs.insight"
 local text = require "ipe.render.text"
 
@@ -47,9 +47,9 @@ local function param_lines(params, width)
   for _, p in ipairs(params) do
     local extra = p.required and "required" or "default " .. (show(p.default) ~= "" and show(p.default) or "''")
     if p.choices then extra = extra .. "; one of " .. table.concat(p.choices, ", ") end
-    local texts = text.wrap(escape.text(p.help .. " (" .. extra .. ")"), room)
+    local texts = text.wrap(textutil.visible(p.help .. " (" .. extra .. ")"), room)
     for k, t in ipairs(texts) do
-      out[#out + 1] = k == 1 and string.format("  %-" .. nw .. "s  %-" .. tw .. "s  %s", escape.text(p.name), p.type, t)
+      out[#out + 1] = k == 1 and string.format("  %-" .. nw .. "s  %-" .. tw .. "s  %s", textutil.visible(p.name), p.type, t)
         or string.rep(" ", nw + tw + 6) .. t
     end
   end
@@ -80,14 +80,14 @@ local function resolve(name)
     local ART = { insight = "an insight", hunt = "a hunt", action = "an action" }
     local kinds = {}
     for i, e in ipairs(found) do kinds[i] = ART[e.kind] end
-    errors.usage("help: '%s' is %s; say which: ipe-run help %s %s", escape.text(name), table.concat(kinds, " and "),
-      found[1].kind, escape.text(name))
+    errors.usage("help: '%s' is %s; say which: ipe-run help %s %s", textutil.visible(name), table.concat(kinds, " and "),
+      found[1].kind, textutil.visible(name))
   end
   local near = {}
   for _, kind in ipairs(ORDER) do
     for _, n in ipairs(discover.suggest(index, kind, name, 2)) do near[#near + 1] = kind .. " " .. n end
   end
-  errors.not_found("help: no verb, insight, hunt or action named '%s'%s", escape.text(name),
+  errors.not_found("help: no verb, insight, hunt or action named '%s'%s", textutil.visible(name),
     #near > 0 and " (did you mean: " .. table.concat(near, ", ") .. "?)" or " (see 'ipe-run list')")
 end
 
@@ -104,7 +104,7 @@ function M.run(opts, pos)
     for _, v in ipairs(require("ipe.cli").available_verbs()) do
       if v[1] == kind then io.stdout:write(require("ipe.verbs." .. v[1]).usage) return 0 end
     end
-    if name then errors.usage("help: '%s' is not a verb nor insight, hunt or action", escape.text(kind)) end
+    if name then errors.usage("help: '%s' is not a verb nor insight, hunt or action", textutil.visible(kind)) end
     kind, entry = resolve(kind)
     name = entry.name
   end
@@ -116,14 +116,14 @@ function M.run(opts, pos)
   local lines = {
     string.format("%s %s — %s", kind, name, m.title), "", m.summary, "",
   }
-  for _, l in ipairs(escape.lines((m.description:gsub("%s+$", "")))) do lines[#lines + 1] = l end
+  for _, l in ipairs(textutil.lines((m.description:gsub("%s+$", "")))) do lines[#lines + 1] = l end
   for _, l in ipairs({ "",
     "usage: " .. usage_line(kind, name, m.params),
     "categories: " .. show(m.categories),
     "reads: " .. (#m.sources > 0 and show(m.sources) or "no workspace tables"),
-  }) do lines[#lines + 1] = escape.text(l) end
-  if m.side_effects then lines[#lines + 1] = escape.text("side effects: " .. table.concat(m.side_effects, "; ")) end
-  lines[#lines + 1] = escape.text("file: " .. entry.path)
+  }) do lines[#lines + 1] = textutil.visible(l) end
+  if m.side_effects then lines[#lines + 1] = textutil.visible("side effects: " .. table.concat(m.side_effects, "; ")) end
+  lines[#lines + 1] = textutil.visible("file: " .. entry.path)
   lines[#lines + 1] = ""
   lines[#lines + 1] = "parameters:"
   for _, l in ipairs(param_lines(m.params, require("ipe.verbs.common").width(opts))) do lines[#lines + 1] = l end

@@ -20,8 +20,8 @@ options:
   -p, --param KEY=VALUE  set a hunt parameter (repeatable)
   --since DURATION     window ending now: 7d (default), 12h, 30m, 2w
   --from TIME --to TIME  an explicit window (ISO 8601)
-  -f, --format FMT     table (default), box, json, csv or md; csv is the data only,
-                       json holds the queries in "queries"
+  -f, --format FMT     table (default; also text), box, json, csv, md or html;
+                       csv is the data only, json holds the queries in "queries"
   -o, --output FILE    write to FILE (atomically) instead of stdout
   --show-query         print only the queries (with their bound values), not the rows
   --edit               copy the hunt with these parameters as its new defaults into

@@ -20,7 +20,7 @@ options:
   --since DURATION     window ending now: 7d (default), 12h, 30m, 2w
   --from TIME --to TIME  an explicit window (ISO 8601)
   -p, --param KEY=VALUE  set a script parameter (repeatable)
-  -f, --format FMT     table (default), box, json, csv or md
+  -f, --format FMT     table (default; also text), box, json, csv, md or html
   -o, --output FILE    write to FILE (atomically) instead of stdout
   --show-query         also print the queries the insight ran, with their bound values
   --as-hunt            copy the insight as a hunt with these parameters as its defaults
@@ -41,14 +41,6 @@ M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, {
   { "param", "p", arg = true, multi = true }, { "show-query" }, { "timeout", arg = true }, { "offline" },
   { "refresh" }, { "as-hunt" },
 } }
-
--- The run's exit code from the record.
-function M.exit_code(rec)
-  if rec.outcome == "param" then return errors.USAGE end
-  if rec.outcome == "broken" or rec.outcome == "workspace" then return errors.NOT_FOUND end
-  if rec.status == "ok" then return errors.OK end
-  return errors.NO_RESULT
-end
 
 -- Find a script or fail with suggestions.
 function M.lookup(index, kind, name)
@@ -80,7 +72,7 @@ end
 function M.diagnose(rec)
   if rec.status == "error" then
     io.stderr:write("ipe-run: ", rec.kind, " '", rec.script, "': ",
-      require("ipe.render.escape").text(rec.message or "failed"), "\n")
+      require("ipe.textutil").visible(rec.message or "failed"), "\n")
   end
 end
 
@@ -98,11 +90,11 @@ function M.run(opts, pos)
   if opts.as_hunt then return (require("ipe.hunting").as_hunt(opts, index, entry, given)) end
   local rec = runner.run(M.request(opts, index, entry, given))
   if rec.outcome == "param" or rec.outcome == "broken" or rec.outcome == "workspace" then
-    errors.raise(M.exit_code(rec), "%s", rec.message)
+    errors.raise(errors.run_code(rec), "%s", rec.message)
   end
   M.diagnose(rec)
   common.emit(render.run(rec, fmt, common.render_options(opts)), opts)
-  return M.exit_code(rec)
+  return errors.run_code(rec)
 end
 
 return M

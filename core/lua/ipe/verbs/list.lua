@@ -18,7 +18,7 @@ listed as BROKEN with the reason.
 
 options:
   -c, --category C  only scripts in category C (e.g. offline, external, network)
-  -f, --format FMT  table (default), box, json, csv or md
+  -f, --format FMT  table (default; also text), box, json, csv, md or html
   --width N         fit the table to N columns (default: $COLUMNS, else the
                     terminal's width, else 80)
 ]]

@@ -7,7 +7,7 @@ local discover = require "ipe.discover"
 local ipaddr = require "ipe.ipaddr"
 local proc = require "ipe.proc"
 local page = require "ipe.page"
-local escape = require "ipe.render.escape"
+local textutil = require "ipe.textutil"
 
 local M = {}
 
@@ -27,7 +27,8 @@ and a ready 'ipe-run hunt' command.
 options:
   --since DURATION     window ending now: 7d (default), 12h, 30m, 2w
   --from TIME --to TIME  an explicit window (ISO 8601)
-  -f, --format FMT     text (default), box, json or html (one self-contained file)
+  -f, --format FMT     table (default; also text), box, json or html (one
+                       self-contained file)
   -o, --output FILE    write to FILE (atomically) instead of stdout
   --offline            external panels answer from the cache and local data only
   --only SECTION       only these sections: overview, incidents, observed, timeline,
@@ -54,20 +55,8 @@ M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, {
   { "sort", arg = true }, { "limit", arg = true },
 } }
 
-M.FORMATS = { "text", "box", "json", "html" }
-
-function M.format(opts)
-  local function known(f)
-    for _, x in ipairs(M.FORMATS) do if x == f then return f end end
-  end
-  if opts.format then
-    local f = opts.format == "table" and "text" or opts.format
-    if not known(f) then errors.usage("page: unknown format '%s' (use %s)", opts.format, table.concat(M.FORMATS, ", ")) end
-    return f
-  end
-  local env = proc.getenv("IPE_FORMAT")
-  return env == "table" and "text" or known(env or "") or "text"
-end
+-- the -f names the page writes (ipe.verbs.common.FORMATS; "text" is "table")
+M.FORMATS = { "table", "box", "json", "html" }
 
 local function render(rec, fmt, opts)
   if fmt == "html" then
@@ -90,7 +79,7 @@ function M.record(opts, pos)
   if #pos > 1 then errors.usage("page: unexpected argument '%s' (one IP per page)", pos[2]) end
   local ip, err = ipaddr.normalize(text)
   if not ip then errors.usage("page: %s", err) end
-  local fmt = M.format(opts)
+  local fmt = common.format(opts, M.FORMATS)
   local filters = { where = page.parse_where(opts.where), columns = page.parse_columns(opts.columns),
                     sort = page.parse_sort(opts.sort) }
   local index = discover.scan()
@@ -134,7 +123,7 @@ function M.run(opts, pos)
   local rec, fmt = M.record(opts, pos)
   for _, p in ipairs(rec.panels) do
     if p.record.status == "error" then
-      io.stderr:write("ipe-run: page: panel '", p.id, "' failed: ", escape.text(p.record.message or "failed"), "\n")
+      io.stderr:write("ipe-run: page: panel '", p.id, "' failed: ", textutil.visible(p.record.message or "failed"), "\n")
     end
   end
   common.emit(render(rec, fmt, opts), opts)

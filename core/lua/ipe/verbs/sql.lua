@@ -4,6 +4,10 @@ local errors = require "ipe.errors"
 local workspace = require "ipe.workspace"
 local render = require "ipe.render"
 local dbmod = require "ipe.db"
+local runner = require "ipe.runner"
+local proc = require "ipe.proc"
+local serial = require "ipe.serial"
+local sqlite = require "ipe.sqlite"
 
 local M = {}
 
@@ -19,14 +23,21 @@ current time. Times are text like 2026-11-27T03:52:29.000Z.
 options:
   -p, --param NAME=VALUE  bind a value (repeatable)
   --since, --from, --to   the window bound to :from and :to
-  -f, --format FMT        table (default), box, json, csv or md
+  -f, --format FMT        table (default; also text), box, json, csv, md or html
   -o, --output FILE       write to FILE (atomically)
   --width N               fit tables and charts to N columns (default: $COLUMNS,
                           else the terminal's width, else 80)
-  --timeout SECONDS       interrupt the query after this long (default 60)
+  --timeout SECONDS       the query's time budget (default 10, as scripts; IPE_TIMEOUT)
+  --memory MB             the query's memory budget (default 256, as scripts)
+
+The query runs in a worker process with the budgets scripts have: one that
+runs out of time or memory is stopped with one line on stderr, exit 1.
+exit codes: 0 rows, 1 no rows or the query failed or ran out of its budget,
+2 usage or a bad statement, 3 no workspace.
 ]]
 
-M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, { { "param", "p", arg = true, multi = true }, { "timeout", arg = true } } }
+M.options = { common.WINDOW, common.OUTPUT, common.WIDTH, { { "param", "p", arg = true, multi = true },
+  { "timeout", arg = true }, { "memory", arg = true } } }
 
 local function column_types(rows, cols)
   local types = {}
@@ -48,7 +59,8 @@ function M.run(opts, pos)
   if not sql or not sql:find("%S") then errors.usage('sql: no statement given; usage: ipe-run sql "SELECT ..."') end
   if #pos > 1 then errors.usage("sql: give the statement as one argument (quote it)") end
   local fmt = common.format(opts)
-  local timeout = common.seconds(opts, "timeout", 60, 3600)
+  local timeout = common.seconds(opts, "timeout", runner.DEFAULT_TIMEOUT, 3600)
+  local memory = (common.whole(opts, "memory", 16, 65536, "megabytes") or runner.DEFAULT_MEMORY / 1048576) * 1048576
   local ropts = common.render_options(opts)
   local now = common.now(opts)
   local w = common.window(opts, now)
@@ -70,15 +82,40 @@ function M.run(opts, pos)
   for _, name in ipairs(dbmod.param_names(sql)) do
     if binds[name] == nil then errors.usage("sql: no value for :%s (use -p %s=VALUE)", name, name) end
   end
-  conn:set_deadline(timeout)
-  local qok, rows, cols = pcall(conn.query, conn, sql, binds)
-  if not qok then errors.failed("sql: %s", tostring(rows):gsub("^sqlite: ", "")) end
-  local rec = { script = "sql", kind = "sql", title = "query", params = {}, status = #rows > 0 and "ok" or "empty",
-    message = #rows == 0 and "the query returned no rows" or nil,
-    sections = { { kind = "table", columns = column_types(rows, cols), rows = rows } },
-    queries = { { sql = sql, params = {} } } }
-  common.emit(render.run(rec, fmt, ropts), opts)
-  return #rows > 0 and 0 or errors.NO_RESULT
+  conn:close()
+  -- the query and its rendering run in a worker: a deadline inside SQLite, its heap
+  -- limited, the Lua memory budget, a CPU limit and a kill when the time is up
+  local job = function()
+    sqlite.hard_heap_limit(memory)
+    local c = workspace.open_reader(path)
+    c:set_deadline(timeout)
+    local qok, rows, cols = pcall(c.query, c, sql, binds)
+    if not qok then return serial.dump({ err = tostring(rows) }) end
+    c:close()
+    local rec = { script = "sql", kind = "sql", title = "query", params = {}, status = #rows > 0 and "ok" or "empty",
+      message = #rows == 0 and "the query returned no rows" or nil,
+      sections = { { kind = "table", columns = column_types(rows, cols), rows = rows } },
+      queries = { { sql = sql, params = {} } } }
+    local n = #rows
+    rows = nil
+    return serial.dump({ text = render.run(rec, fmt, ropts), rows = n })
+  end
+  local res = proc.run_jobs({ job }, { parallel = 1, timeout = timeout, cpu = math.ceil(timeout) + 1,
+    memory = memory })[1]
+  local out = res.ok and serial.undump(res.out)
+  local why = type(out) == "table" and out.err or (not out and (res.why == "error" and tostring(res.out) or res.why))
+  if why then
+    why = tostring(why):gsub("^sqlite: ", "")
+    if why == "timeout" or why == "cpu" or why:find("interrupted", 1, true) then
+      errors.failed("sql: the query ran out of time (budget %gs; --timeout raises it)", timeout)
+    end
+    if why:find("out of memory", 1, true) or why:find("not enough memory", 1, true) then
+      errors.failed("sql: the query ran out of memory (budget %d MB; --memory raises it)", memory / 1048576)
+    end
+    errors.failed("sql: %s", why:match("[^\n]*"))
+  end
+  common.emit(out.text, opts)
+  return out.rows > 0 and 0 or errors.NO_RESULT
 end
 
 return M
