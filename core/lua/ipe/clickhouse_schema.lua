@@ -232,9 +232,12 @@ function M.migrate(conn)
       node:exec(st.sql, nil, { no_database = st.no_database })
     end
   end
+  -- the key of the per-record hashes (ipe.migrations.ingest's record_key reads it)
+  local rnd = require("ipe.fs").read_head("/dev/urandom", 16) or tostring(os.time())
+  local key = rnd:gsub(".", function(c) return string.format("%02x", c:byte()) end):sub(1, 32)
   conn:exec("INSERT INTO " .. source("_ipe_meta", conn.target.cluster) .. " (key, value, Version) VALUES "
-    .. "('schema_version', :v, :n), ('time_type', :t, :n)", { v = tostring(M.VERSION), t = time_type, n = M.VERSION },
-    { settings = { insert_distributed_sync = 1 } })
+    .. "('schema_version', :v, :n), ('time_type', :t, :n), ('record_hash_key', :k, :n)",
+    { v = tostring(M.VERSION), t = time_type, n = M.VERSION, k = key }, { settings = { insert_distributed_sync = 1 } })
   return from, M.VERSION
 end
 

@@ -14,8 +14,9 @@
 -- ingest running, failed or killed (kill -9) is never visible, even in part, and running
 -- it again writes it once (the content check reads _ipe_ingest, which the dead run never
 -- reached). A failed ingest deletes its rows at once; the rows of a killed one are
--- deleted by the next ingest from the same host (its process is gone: ALTER TABLE ...
--- DELETE, which ClickHouse runs in the background).
+-- deleted by the next ingest from the same host, once its process is gone and no insert
+-- it sent still runs on a server (each batch's query_id names the ingest): ALTER TABLE
+-- ... DELETE, which ClickHouse runs in the background.
 local cjson = require "cjson"
 local chschema = require "ipe.clickhouse_schema"
 local schema = require "ipe.schema"
@@ -106,7 +107,7 @@ Writer.__index = Writer
 -- writer(conn) -> the stand-in for load.lua's SQLite connection
 function M.writer(conn)
   local w = setmetatable({ conn = conn, cluster = conn.target.cluster, buffers = {}, inflight = {}, id = nil,
-    log = nil, tables = {} }, Writer)
+    log = nil, tables = {}, records = {} }, Writer)
   local _, tt = chschema.version(conn)
   w.time_type = tt or chschema.TIME_SPLIT
   return w
@@ -130,7 +131,11 @@ function Writer:send(tname)
   for i = 1, b.n do b.lines[i] = nil end
   b.n, b.bytes = 0, 0
   while #self.inflight >= M.IN_FLIGHT do self:wait_one() end
-  local req = self.conn:build(body, self:settings(), "INSERT INTO " .. self:target(tname) .. " FORMAT JSONEachRow")
+  -- a query id naming the ingest: recovery waits until none of its inserts still runs
+  self.seq = (self.seq or 0) + 1
+  local settings = self:settings() or {}
+  settings.query_id = format("ipe-ingest-%d-%d", self.id, self.seq)
+  local req = self.conn:build(body, settings, "INSERT INTO " .. self:target(tname) .. " FORMAT JSONEachRow")
   self.inflight[#self.inflight + 1] = require("ipe.curl").start({ req })
 end
 
@@ -148,16 +153,31 @@ end
 
 -- prepare(sql): load.lua's INSERTs (rows, or the ingest log's row)
 function Writer:prepare(sql)
+  local w = self
+  -- the per-record duplicate check (ipe.ingest.load's new_dedup): within the file being
+  -- ingested only — on ClickHouse the hashes are not kept (a record an earlier file loaded
+  -- is loaded again; whole files are still refused by their content)
+  if sql:match("^INSERT OR IGNORE INTO _ipe_ingest_records ") then
+    return { run = function(_, key, id)
+      if w.records[key] then return 0 end
+      w.records[key] = id
+      return 1
+    end }
+  elseif sql:match("^SELECT IngestId FROM _ipe_ingest_records WHERE Hash = %?$") then
+    local key
+    return { bind = function(_, v) key = v[1] end, step = function() return { w.records[key] } end,
+      reset = function() key = nil end }
+  end
   local tname, list = sql:match("^INSERT INTO ([%w_]+) %(([^)]*)%) VALUES")
   if not tname then error("clickhouse ingest: unexpected statement: " .. sql:sub(1, 60), 2) end
   local names = {}
   for c in list:gmatch("[^,%s]+") do names[#names + 1] = c end
-  local w = self
   if tname == "_ipe_ingest" then
     return { run = function(_, ...)
       local v = { ... }
-      local row = { Id = w.id }
+      local row = {}
       for i, c in ipairs(names) do row[c] = v[i] end
+      row.Id = w.id   -- the id the rows carry, not the log's max(Id) + 1
       w.log = row
     end }
   end
@@ -221,14 +241,36 @@ function Writer:delete_ingests(ids)
   end
 end
 
+-- inserts_done(nodes, id) -> true once no node runs an insert of ingest id (waits up to 60 s)
+function Writer:inserts_done(nodes, id)
+  local deadline = proc.monotonic() + 60
+  local pattern = "ipe-ingest-" .. id .. "-%"
+  repeat
+    local running = 0
+    for _, node in ipairs(nodes) do
+      running = running + node:query("SELECT count() FROM system.processes WHERE query_id LIKE :p OR "
+        .. "initial_query_id LIKE :p", { p = pattern })[1][1]
+    end
+    if running == 0 then return true end
+    require("ipe.curl").sleep(0.2)
+  until proc.monotonic() > deadline
+  return false
+end
+
 -- recover(): the ingests of this host whose process is gone and that never committed
 function Writer:recover()
   local rows = self.conn:query("SELECT Id, Pid FROM " .. self:target("_ipe_ingest_pending") .. " WHERE Host = :h "
     .. "AND Id " .. (self.cluster and "GLOBAL " or "") .. "NOT IN (SELECT Id FROM " .. self:target("_ipe_ingest") .. ")",
     { h = hostname() })
   local dead = {}
+  local nodes = chschema.targets(self.conn)
   for _, r in ipairs(rows) do
-    if not fs.stat("/proc/" .. r[2]) or r[2] == proc.pid() then dead[#dead + 1] = require("ipe.dialect.clickhouse").int(format("%d", r[1])) end
+    local id = format("%d", r[1])
+    -- the server may still be running an insert the dead process sent: its rows would land
+    -- after the DELETE (a mutation covers the parts that exist when it starts)
+    if (not fs.stat("/proc/" .. r[2]) or r[2] == proc.pid()) and self:inserts_done(nodes, id) then
+      dead[#dead + 1] = require("ipe.dialect.clickhouse").int(id)
+    end
   end
   self:delete_ingests(dead)
   return #dead
@@ -238,7 +280,7 @@ function Writer:exec(sql)
   if sql == "BEGIN IMMEDIATE" then
     self.id = new_id()
     self.id_member = '"' .. chschema.INGEST_ID .. '":' .. format("%d", self.id)
-    self.log, self.buffers, self.tables = nil, {}, {}
+    self.log, self.buffers, self.tables, self.records = nil, {}, {}, {}
     self.conn:exec("INSERT INTO " .. self:target("_ipe_ingest_pending") .. " (Id, Host, Pid, StartedAt, Tables) VALUES "
       .. "(:id, :host, :pid, :at, '')", { id = self.id, host = hostname(), pid = proc.pid(),
       at = timeutil.format_time(proc.now()) }, { settings = self:settings() })
@@ -255,7 +297,11 @@ function Writer:exec(sql)
     if self.id then
       local id = self.id
       self.id = nil
-      pcall(self.delete_ingests, self, { id })
+      -- (an insert whose answer never came may still run on a server: the next ingest's
+      -- recovery deletes what this cannot)
+      pcall(function()
+        if self:inserts_done(chschema.targets(self.conn), format("%d", id)) then self:delete_ingests({ id }) end
+      end)
     end
   else
     error("clickhouse ingest: unexpected statement: " .. sql:sub(1, 60), 2)
