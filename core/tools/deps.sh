@@ -7,9 +7,9 @@ set -eu
 build="gcc make pkg-config libluajit-5.1-dev libsqlite3-dev libcurl4-openssl-dev libmaxminddb-dev lua-cjson-dev zlib1g-dev"
 case "${1:-build}" in
   build) want="$build" ;;
-  test)  want="$build perl sqlite3 bsdutils" ;;
-  bench) want="$build perl sqlite3 python3-maxminddb hyperfine" ;;
-  check) want="$build perl sqlite3 valgrind" ;;
+  test)  want="$build perl sqlite3 bsdutils clickhouse-server clickhouse-client" ;;
+  bench) want="$build perl sqlite3 python3-maxminddb hyperfine clickhouse-server clickhouse-client" ;;
+  check) want="$build perl sqlite3 valgrind clickhouse-server clickhouse-client" ;;
   html)  want="chromium" ;;
   fuzz)  want="$build clang-14 libclang-rt-14-dev" ;;
   *) echo "deps.sh: unknown set '$1' (build, test, bench, check, html, fuzz)" >&2; exit 2 ;;

@@ -34,14 +34,16 @@ end
 -- The options every verb takes and the environment, as {term, description}: the source of
 -- 'ipe-run --help' and of the manual page (ipe.manual), so the two cannot drift.
 M.GLOBAL_OPTIONS = {
-  { "--db PATH", "the workspace (default: $IPE_DB, else $XDG_DATA_HOME/ipe/workspace.db)" },
+  { "--db PATH", "the workspace (default: $IPE_DB, else [workspace] db in the config file, else "
+    .. "$XDG_DATA_HOME/ipe/workspace.db); clickhouse://[user@]host[:port]/database for ClickHouse" },
   { "--now TIME", "pin the current time (ISO 8601; also $IPE_NOW), for reproducible runs" },
   { "-v, --verbose", "tracebacks and more detail on errors" },
   { "-h, --help", "help for a verb: ipe-run <verb> --help" },
 }
 
 M.ENVIRONMENT = {
-  { "IPE_DB", "the workspace file (as --db)" },
+  { "IPE_DB", "the workspace file or clickhouse:// URL (as --db)" },
+  { "IPE_CLICKHOUSE_PASSWORD", "the password of a clickhouse:// workspace's user (never printed)" },
   { "IPE_NOW", "the current time (as --now)" },
   { "IPE_PATH", "colon-separated folders holding your own insights/, hunts/ and actions/" },
   { "IPE_HOME", "the folder of the built-in insights, hunts and actions" },

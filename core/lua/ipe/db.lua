@@ -83,7 +83,7 @@ M.sql_message = sql_message
 -- `ipe-run check` can rebuild from the script's text (ipe.lint) and SQLite says where
 -- in it the fault is; else nil (the message then names the line of the call).
 local function fault_line(conn, sql, script)
-  if not script then return nil end
+  if not script or not conn.compile then return nil end
   local _, _, offset = conn:compile(sql)
   if not offset then return nil end
   local lint = require "ipe.lint"
@@ -97,7 +97,7 @@ end
 -- M.wrap(conn, window [, script]) -> handle; conn is an ipe.sqlite connection, script
 -- the path of the script using it (its errors name that file's line).
 function M.wrap(conn, window, script)
-  local h = setmetatable({ dialect = "sqlite", queries = {} }, Handle)
+  local h = setmetatable({ dialect = conn.dialect or "sqlite", queries = {} }, Handle)
   local private = { conn = conn, window = window or {} }
   -- The connection stays in this closure: scripts never reach exec or prepare.
   function h.run_statement(_, sql, binds)
@@ -109,7 +109,7 @@ function M.wrap(conn, window, script)
       local v = binds[name]
       if v == nil then v = private.window[name] end
       if v == nil then raise("ctx.db: no value for parameter :" .. name) end
-      final[name] = bind_value(v)
+      final[name] = h.dialect == "sqlite" and bind_value(v) or v   -- ClickHouse binds lists as IN (...)
       ordered[#ordered + 1] = { name = name, value = final[name] }
     end
     h.queries[#h.queries + 1] = { sql = sql, params = ordered }

@@ -154,6 +154,8 @@ make_ctx = function(req, rec, depth)
         error(require("ipe.errors").is(c) and c.msg or c, 0)
       end
       conn = c
+      -- a ClickHouse connection per script: its name in errors, its budgets as server settings
+      if conn.for_script then conn = conn:for_script(ctx.kind .. " '" .. ctx.name .. "'", req.memory or M.DEFAULT_MEMORY) end
       conn:set_deadline(req.timeout or M.DEFAULT_TIMEOUT)
       handle = dbmod.wrap(conn, { from = req.window and req.window.from_text, to = req.window and req.window.to_text,
                                   now = req.now_text }, req.entry.path)

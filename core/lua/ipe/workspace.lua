@@ -1,7 +1,8 @@
 -- ipe.workspace: which SQLite workspace to use and opening it safely.
 --
--- Path: --db, else IPE_DB, else $XDG_DATA_HOME/ipe/workspace.db
--- (~/.local/share/ipe/workspace.db). Readers open it read-only with an
+-- Path: --db, else IPE_DB, else [workspace] db in the config file, else
+-- $XDG_DATA_HOME/ipe/workspace.db (~/.local/share/ipe/workspace.db). A
+-- clickhouse://... URL names a ClickHouse workspace instead (ipe.clickhouse). Readers open it read-only with an
 -- authorizer that refuses writes; a missing or foreign file is a clear error.
 local bit = require "bit"
 local sqlite = require "ipe.sqlite"
@@ -18,6 +19,9 @@ function M.path(opt)
   if opt and opt ~= "" then return opt end
   local env = proc.getenv("IPE_DB")
   if env and env ~= "" then return env end
+  local ok, cfg = pcall(function() return require("ipe.config").load() end)
+  local conf = ok and cfg:get("workspace", "db")
+  if conf and conf ~= "" then return conf end
   return M.data_dir() .. "/workspace.db"
 end
 
@@ -26,6 +30,8 @@ local HOWTO = "create one with 'ipe-run demo' (a demo workspace) or choose one w
 -- check(path): raise a not-found error unless path is a readable SQLite file.
 -- Cheap (no schema parse): the worker that opens it checks the schema version.
 function M.check(path)
+  local ch = require "ipe.clickhouse"
+  if ch.is_url(path) then ch.parse(path) return path end
   local st = fs.stat(path)
   if not st then errors.not_found("no workspace at %s; %s", path, HOWTO) end
   if st.type ~= "file" then errors.not_found("workspace %s is not a file; %s", path, HOWTO) end
@@ -72,6 +78,12 @@ end
 -- workspace (read_only(), or a folder SQLite cannot create its -shm file in) is
 -- opened immutable: nothing is created or locked beside it.
 function M.open_reader(path)
+  local ch = require "ipe.clickhouse"
+  if ch.is_url(path) then
+    local conn = ch.open(path, { role = "reader" })
+    require("ipe.clickhouse_schema").verify(conn)
+    return conn
+  end
   M.check(path)
   local mode = M.read_only(path) and "immutable" or "ro"
   local db, err = sqlite.open(path, mode)

@@ -83,6 +83,10 @@ function M.run(opts)
   local seed = whole(opts.seed or "1", "seed", 0, 2 ^ 31)
   local now = common.now(opts)
   local path = workspace.path(opts.db)
+  if require("ipe.clickhouse").is_url(path) then
+    errors.usage("demo: the demo workspace is a SQLite file; load a ClickHouse workspace with 'ipe-run ingest --db %s FILE...'",
+      require("ipe.clickhouse").parse(path).display)
+  end
   check_replace(path, opts.force)
   local dir = path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then

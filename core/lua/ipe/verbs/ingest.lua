@@ -176,7 +176,15 @@ end
 -- open_workspace(path) -> {db=, path=, created=, dirs=}: a writable connection (the
 -- workspace is created when missing). Nothing is written to a file that is refused:
 -- read-only (workspace.read_only: mode bits, honoured for root too), foreign or newer.
-local function open_workspace(path)
+local function open_workspace(path, opts)
+  if require("ipe.clickhouse").is_url(path) then
+    -- ClickHouse: no indexes to drop, no transactions (ipe.ingest.clickhouse makes a file
+    -- atomic by its id); a workspace made here is not removed again (it is a database)
+    opts.no_bulk = true
+    local db, created = require("ipe.ingest.clickhouse").open(path)
+    if created then say("created the workspace " .. db.conn.target.display) end
+    return { path = path, created = false, dirs = {}, db = db }
+  end
   local ws = { path = path, created = false, dirs = {} }
   local ro = workspace.read_only(path)
   if ro then
@@ -319,7 +327,7 @@ function M.run(opts, pos)
   check_files(pos)
   local now = common.now(opts)
   if opts.rejects then open_rejects(opts.rejects) end
-  local ws = open_workspace(workspace.path(opts.db))
+  local ws = open_workspace(workspace.path(opts.db), opts)
   local db = ws.db
   local tick, done = progress_bar()
   local run = { db = db, opts = opts, now = now, now_text = timeutil.format_time(now), say = say, rejects = {},
