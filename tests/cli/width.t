@@ -171,4 +171,18 @@ for my $case (['10', "ipe-run: --width: '10' is below the minimum 20\n"],
     is($o, '', "--width $case->[0]: no output");
 }
 
+# --help, and every verb's --help, read in 80 columns: no line is longer.
+{
+    my ($top, $terr, $trc) = ipe('--help');
+    is($trc, 0, '--help: exit 0');
+    my @verbs = map { /^  ([a-z]+)  / ? $1 : () } split /\n/, (split /\n\n/, $top)[2] // '';
+    ok(@verbs >= 15, 'the verbs are listed (' . scalar(@verbs) . ')');
+    for my $v ('', @verbs) {
+        my ($o, $e, $rc) = $v eq '' ? ($top, $terr, $trc) : ipe($v, '--help');
+        is($rc, 0, "$v --help: exit 0");
+        my @long = grep { length($_) > 80 } split /\n/, $o;
+        is_deeply(\@long, [], ($v || 'ipe-run') . ' --help: every line fits 80 columns');
+    }
+}
+
 done_testing();

@@ -60,10 +60,19 @@ M.ENVIRONMENT = {
 M.EXIT_CODES = "0 ok, 1 no result or script failure, 2 usage or bad parameter, "
   .. "3 not found (script or workspace), 4 internal error"
 
+-- "  term  description", the descriptions wrapped between words to 80 columns under themselves.
 local function term_lines(lines, list)
   local w = 0
   for _, t in ipairs(list) do w = math.max(w, #t[1]) end
-  for _, t in ipairs(list) do lines[#lines + 1] = string.format("  %-" .. w .. "s  %s", t[1], t[2]) end
+  local indent = string.rep(" ", w + 4)
+  for _, t in ipairs(list) do
+    local line = string.format("  %-" .. w .. "s ", t[1])
+    for word in t[2]:gmatch("%S+") do
+      if #line + 1 + #word > 80 and #line > #indent then lines[#lines + 1] = line; line = indent:sub(2) end
+      line = line .. " " .. word
+    end
+    lines[#lines + 1] = line
+  end
 end
 
 function M.usage()
@@ -75,7 +84,7 @@ function M.usage()
     "",
     "verbs:",
   }
-  for _, v in ipairs(M.available_verbs()) do lines[#lines + 1] = string.format("  %-9s %s", v[1], v[2]) end
+  term_lines(lines, M.available_verbs())
   lines[#lines + 1] = ""
   lines[#lines + 1] = "options for every verb:"
   term_lines(lines, M.GLOBAL_OPTIONS)

@@ -91,6 +91,46 @@ function M.usage_blocks(text)
   return blocks
 end
 
+-- wrap(out, text, width, first, rest): text's words on lines of at most width columns (a
+-- longer word alone on its line), the first line starting with first, the others with rest.
+local function wrap(out, text, width, first, rest)
+  local line, bare = first, true
+  for word in text:gmatch("%S+") do
+    if not bare and #line + 1 + #word > width then out[#out + 1] = line; line, bare = rest, true end
+    line = line .. (bare and "" or " ") .. word
+    bare = false
+  end
+  out[#out + 1] = line
+end
+
+-- help_text(usage [, width]) -> the usage text as 'ipe-run <verb> --help' prints it: paragraphs
+-- and list descriptions re-wrapped to width (80) columns, a description under itself;
+-- synopsis and verbatim lines as written.
+function M.help_text(text, width)
+  width = width or 80
+  local out = {}
+  for k, b in ipairs(M.usage_blocks(text)) do
+    if k > 1 then out[#out + 1] = "" end
+    if b.kind == "synopsis" then
+      for i, l in ipairs(b.lines) do out[#out + 1] = (i == 1 and "usage: " or "       ") .. l end
+    elseif b.kind == "para" then
+      wrap(out, concat(b.lines, " "), width, "", "")
+    elseif b.kind == "list" then
+      out[#out + 1] = b.head
+      for _, it in ipairs(b.items) do
+        local col = it.col < 99 and it.col or #it.term + 4
+        local head = "  " .. it.term
+        head = #head + 2 <= col and head .. string.rep(" ", col - #head) or head .. "  "
+        if it.text == "" then out[#out + 1] = "  " .. it.term
+        else wrap(out, it.text, width, head, string.rep(" ", col)) end
+      end
+    else
+      for _, l in ipairs(b.lines) do out[#out + 1] = l end
+    end
+  end
+  return concat(out, "\n") .. "\n"
+end
+
 local function tp(out, term, text)
   out[#out + 1] = ".TP"
   out[#out + 1] = ".B " .. esc(term)

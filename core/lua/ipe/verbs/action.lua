@@ -20,10 +20,14 @@ fills the action's first parameter. Every action declares its side effects
 nothing. With --execute it acts, through the action service only, and every
 change is recorded in the workspace's audit trail ('ipe-run audit').
 
-  add-indicator <ip>   add the IP to ThreatIntelligenceIndicator (re-adding updates it)
-  ip-ranges [<cidr>]   named IP ranges: -p op=list|add|remove -p name=... -p category=...
+actions:
+  add-indicator <ip>   add the IP to ThreatIntelligenceIndicator (re-adding updates
+                       it)
+  ip-ranges [<cidr>]   named IP ranges: -p op=list|add|remove -p name=...
+                       -p category=...
   activity-log <ip>    every row of every table that mentions the IP, in time order
-  go-hunt <ip>         open ip-everywhere (or --hunt NAME) for the IP in $EDITOR, then run it
+  go-hunt <ip>         open ip-everywhere (or --hunt NAME) for the IP in $EDITOR,
+                       then run it
 
 options:
   -p, --param KEY=VALUE  set an action parameter (repeatable)

@@ -7,9 +7,9 @@ local response = require "ipe.migrations.response"
 
 local M = {}
 
-M.summary = "list the executed response actions (when, who, what, parameters, result)"
+M.summary = "the executed response actions: when, who, what, parameters, result"
 M.usage = [[
-usage: ipe-run audit [--since DURATION | --from TIME --to TIME] [--action NAME] [options]
+usage: ipe-run audit [--action NAME] [--since DURATION | --from TIME --to TIME]
 
 Lists the audit trail of the workspace: one row per change an action made with
 --execute — when, who (the OS user), the action and its operation, the target,

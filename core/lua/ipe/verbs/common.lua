@@ -26,7 +26,7 @@ end
 function M.invoke(verb, mod, args)
   local opts, pos = getopt.parse(args, M.spec(unpack(mod.options or {})), verb)
   if opts.help then
-    io.stdout:write(mod.usage)
+    io.stdout:write(require("ipe.manual").help_text(mod.usage))
     return 0
   end
   opts.verb = verb

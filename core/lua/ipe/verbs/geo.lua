@@ -10,19 +10,25 @@ M.usage = [[
 usage: ipe-run geo list [--db PATH]
        ipe-run geo fetch [city] [asn] [country] [--source dbip|maxmind]
 
-list    the geo databases that answer "who is this IP" (for the workspace: a demo
-        workspace uses its bundled MaxMind test databases), and where the list comes from.
-fetch   download free databases, verify them and install them in
-        $XDG_DATA_HOME/ipe/geo/, where ipe finds them when neither IPE_GEOIP nor
-        [geoip] paths in the config file names databases. Default: city and asn.
-          --source dbip      DB-IP Lite (default): no account, CC BY 4.0 — credit
-                             "IP Geolocation by DB-IP" (https://db-ip.com) where you show it
-          --source maxmind   MaxMind GeoLite2: the licence key of a free account in
-                             MAXMIND_LICENSE_KEY (or maxmind_license_key under [geoip])
-        Each download is decompressed, opened, checked for the expected database type
-        and walked whole before anything is installed; a failure installs nothing and
-        keeps the databases already there. [geoip] dbip_url / maxmind_url in the config
-        file replace the download URLs ({edition}, {month}, {key}).
+commands:
+  list     the geo databases that answer "who is this IP" (for the workspace: a
+           demo workspace uses its bundled MaxMind test databases), and where the
+           list comes from
+  fetch    download free databases, verify them and install them in
+           $XDG_DATA_HOME/ipe/geo/, where ipe finds them when neither IPE_GEOIP
+           nor [geoip] paths in the config file names databases (default: city
+           and asn)
+
+options:
+  --source dbip     DB-IP Lite (default): no account, CC BY 4.0 — credit "IP
+                    Geolocation by DB-IP" (https://db-ip.com) where you show it
+  --source maxmind  MaxMind GeoLite2: the licence key of a free account in
+                    MAXMIND_LICENSE_KEY (or maxmind_license_key under [geoip])
+
+Each download is decompressed, opened, checked for the expected database type and
+walked whole before anything is installed; a failure installs nothing and keeps
+the databases already there. [geoip] dbip_url / maxmind_url in the config file
+replace the download URLs ({edition}, {month}, {key}).
 ]]
 
 M.options = { { { "source", arg = true } } }

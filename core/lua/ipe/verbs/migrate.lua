@@ -10,7 +10,7 @@ local M = {}
 M.summary = "upgrade a workspace made by an older ipe"
 M.usage = [[
 usage: ipe-run migrate [--db PATH]
-       ipe-run migrate --db clickhouse://[user@]host[:port]/database?cluster=NAME
+       ipe-run migrate --db clickhouse://[user@]host[:port]/db?cluster=NAME
 
 Runs the schema migrations a workspace made by an older ipe lacks, in one
 transaction: an interrupted or failed upgrade leaves the workspace as it was.
