@@ -80,6 +80,7 @@ column holds an address or nothing ("-" is nothing): other values ("300.1.1.1",
 "1.2.3") are kept in _Extra and counted on the summary line.
 
 Records are limited to 1 MiB, JSON documents to 1 GiB; input must be UTF-8.
+
 exit codes: 0 every file ingested, 1 a file failed or was refused (the others
 were still ingested) or the workspace is read-only, 2 usage or bad option (an
 unwritable --rejects), 3 an input file or the workspace is missing or is not one.

@@ -32,6 +32,7 @@ options:
 
 The query runs in a worker process with the budgets scripts have: one that
 runs out of time or memory is stopped with one line on stderr, exit 1.
+
 exit codes: 0 rows, 1 no rows or the query failed or ran out of its budget,
 2 usage or a bad statement, 3 no workspace.
 ]]
