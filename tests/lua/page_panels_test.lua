@@ -31,27 +31,9 @@ local function run(name, ip, extra)
   return rec
 end
 
-local function section(rec, id)
-  for _, s in ipairs(rec.sections) do if s.id == id then return s end end
-  error("no section " .. id, 2)
-end
-
-local function items(rec, id)
-  local out = {}
-  for _, it in ipairs(section(rec, id).items) do out[it.key] = it.value end
-  return out
-end
-
-local function rows(rec, id)
-  local s = section(rec, id)
-  local out = {}
-  for r, row in ipairs(s.rows) do
-    local m = {}
-    for j, c in ipairs(s.columns) do m[c.name] = row[j] end
-    out[r] = m
-  end
-  return out
-end
+local function section(rec, id) return H.section(rec, id) or error("no section " .. id, 2) end
+local function items(rec, id) return H.items_of(section(rec, id)) end
+local function rows(rec, id) return H.rows_of(section(rec, id)) end
 
 local function by(list, key)
   local out = {}

@@ -59,20 +59,8 @@ local function run(kind, name, params, db, window)
   return rec
 end
 
-local function section(rec, id)
-  for _, s in ipairs(rec.sections) do if s.id == id then return s end end
-  error("no section " .. id, 2)
-end
-
-local function rows_of(s)
-  local out = {}
-  for r, row in ipairs(s.rows) do
-    local m = {}
-    for j, c in ipairs(s.columns) do m[c.name] = row[j] end
-    out[r] = m
-  end
-  return out
-end
+local function section(rec, id) return H.section(rec, id) or error("no section " .. id, 2) end
+local rows_of = H.rows_of
 
 local function sorted(t) table.sort(t); return t end
 

@@ -62,26 +62,9 @@ local function run(kind, name, params, db, opts)
   return rec
 end
 
-local function section(rec, id)
-  for _, s in ipairs(rec.sections or {}) do if s.id == id then return s end end
-end
-
-local function items(rec, id)
-  local out = {}
-  for _, it in ipairs(section(rec, id).items) do out[it.key] = it.value end
-  return out
-end
-
-local function rows_of(rec, id)
-  local s = section(rec, id)
-  local out = {}
-  for i, r in ipairs(s.rows) do
-    local m = {}
-    for j, c in ipairs(s.columns) do m[c.name] = r[j] end
-    out[i] = m
-  end
-  return out
-end
+local section = H.section
+local function items(rec, id) return H.items_of(section(rec, id)) end
+local function rows_of(rec, id) return H.rows_of(section(rec, id)) end
 
 ---------------------------------------------------------------------------
 -- The SQL functions behind the ranges

@@ -99,21 +99,36 @@ function M.page(ip, opts)
   return (require("ipe.verbs.page").record(o, { ip }))
 end
 
+-- The section of a record with this id (nil when there is none).
+function M.section(rec, id)
+  for _, s in ipairs(rec.sections or {}) do if s.id == id then return s end end
+end
+
+-- A table section's rows as {column = value} maps.
+function M.rows_of(s)
+  local out = {}
+  for r, row in ipairs(s.rows) do
+    local m = {}
+    for j, c in ipairs(s.columns) do m[c.name] = row[j] end
+    out[r] = m
+  end
+  return out
+end
+
+-- A kv section's items as {key = value}.
+function M.items_of(s)
+  local out = {}
+  for _, it in ipairs(s.items) do out[it.key] = it.value end
+  return out
+end
+
 -- The rows of a record's first table section (or section i) as {column = value} maps.
 function M.records(rec, i)
   local n = 0
   for _, s in ipairs(rec.sections or {}) do
     if s.kind == "table" then
       n = n + 1
-      if n == (i or 1) then
-        local out = {}
-        for r, row in ipairs(s.rows) do
-          local m = {}
-          for j, c in ipairs(s.columns) do m[c.name] = row[j] end
-          out[r] = m
-        end
-        return out
-      end
+      if n == (i or 1) then return M.rows_of(s) end
     end
   end
   return {}
