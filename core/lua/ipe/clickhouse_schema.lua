@@ -173,18 +173,8 @@ function M.version(conn)
 end
 
 function M.verify(conn)
-  local v = M.version(conn)
   local shown = conn.target.display
-  if v == 0 then
-    errors.not_found("%s is not an ipe workspace (no schema version); create it with 'ipe-run migrate --db %s'", shown, shown)
-  end
-  if v > M.VERSION then
-    errors.not_found("workspace schema version %d is newer than this ipe (%d); upgrade ipe", v, M.VERSION)
-  end
-  if v < M.VERSION then
-    errors.not_found("workspace %s has schema version %d, this ipe needs %d; upgrade it with 'ipe-run migrate --db %s'",
-      shown, v, M.VERSION, shown)
-  end
+  schema.require_version(shown, M.version(conn), M.VERSION, "create it with 'ipe-run migrate --db " .. shown .. "'")
 end
 
 -- add_columns(conn, nodes, on_cluster, time_type): columns ipe.schema gained since the

@@ -411,4 +411,22 @@ function M.migrate(db)
   return from, M.VERSION
 end
 
+-- require_version(shown, version, current, create): the one check of a workspace's schema
+-- version against the engine's current one, for every engine (shown names the workspace: a
+-- path or a clickhouse:// URL without its password; create says how to make one); raises a
+-- not-found error (exit 3) saying what to do.
+function M.require_version(shown, version, current, create)
+  local errors = require "ipe.errors"
+  if not version or version == 0 then
+    errors.not_found("%s is not an ipe workspace (no schema version); %s", shown, create)
+  end
+  if version > current then
+    errors.not_found("workspace schema version %d is newer than this ipe (%d); upgrade ipe", version, current)
+  end
+  if version < current then
+    errors.not_found("workspace %s has schema version %d, this ipe needs %d; upgrade it with 'ipe-run migrate --db %s'",
+      shown, version, current, shown)
+  end
+end
+
 return M

@@ -50,15 +50,7 @@ function M.verify(db, path)
     local why = tostring(rows):gsub("^sqlite: ", "")
     errors.not_found("%s is not an ipe workspace (%s); %s", path, why, HOWTO)
   end
-  local version = rows[1] and tonumber(rows[1][1])
-  if not version then errors.not_found("%s is not an ipe workspace (no schema version); %s", path, HOWTO) end
-  if version > schema.VERSION then
-    errors.not_found("workspace schema version %d is newer than this ipe (%d); upgrade ipe", version, schema.VERSION)
-  end
-  if version < schema.VERSION then
-    errors.not_found("workspace %s has schema version %d, this ipe needs %d; upgrade it with 'ipe-run migrate --db %s'",
-      path, version, schema.VERSION, path)
-  end
+  schema.require_version(path, rows[1] and tonumber(rows[1][1]), schema.VERSION, HOWTO)
 end
 
 -- read_only(path) -> "file mode 0444" | "folder mode 0555" | nil: the workspace file, or
