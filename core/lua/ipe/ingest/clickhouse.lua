@@ -220,6 +220,50 @@ function Writer:prepare(sql)
   end }
 end
 
+-- The C fast path of JSON lines (ipe.ingest.fastjsonl) writes its rows itself:
+-- fast_columns(tname, names) -> for each of load.lua's columns its JSONEachRow member
+-- prefix and encoding (1 text, 2 number, 3 DateTime + _ms: the two prefixes split by
+-- "\0", 4 DateTime64), or nil; fast_tail(tname) -> what ends each line (the ingest id,
+-- Type); fast_append(tname, text, rows) adds C's lines to the table's batch
+function Writer:fast_columns(tname, names)
+  local t = schema.table(tname)
+  if not t then return nil end
+  local by = {}
+  for _, c in ipairs(chschema.columns(t, self.time_type)) do by[c.name] = c end
+  local prefix, kind = {}, {}
+  for i, name in ipairs(names) do
+    local col = by[name]
+    if not col then return nil end
+    prefix[i] = jstr(name) .. ":"
+    if col.kind == "time" then
+      local ms = by[name .. "_ms"]
+      if not ms then return nil end
+      prefix[i], kind[i] = prefix[i] .. "\0" .. jstr(ms.name) .. ":", 3
+    elseif col.kind == "time64" then
+      kind[i] = 4
+    elseif col.kind == "int" or col.kind == "long" or col.kind == "real" or col.kind == "bool" then
+      kind[i] = 2
+    else
+      kind[i] = 1
+    end
+  end
+  return { prefix = prefix, kind = kind }
+end
+
+function Writer:fast_tail(tname)
+  return "," .. self.id_member .. "," .. jstr("Type") .. ":" .. jstr(tname) .. "}"
+end
+
+function Writer:fast_append(tname, text, rows)
+  if rows == 0 then return end
+  local b = self.buffers[tname]
+  if not b then b = { lines = {}, n = 0, bytes = 0 }; self.buffers[tname] = b; self.tables[#self.tables + 1] = tname end
+  b.n = b.n + 1
+  b.lines[b.n] = text
+  b.bytes = b.bytes + #text + 1
+  if b.bytes >= M.BATCH_BYTES then self:send(tname) end
+end
+
 local function new_id()
   -- unique enough across hosts and runs: milliseconds * 1024 + a random part, below 2^53
   local ms = floor(proc.now() * 1000)

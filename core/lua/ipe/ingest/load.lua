@@ -465,6 +465,37 @@ function M.mapper(db, tname, ctx)
     return finish()
   end
 
+  -- fast_spec() -> what ipe.ingest.fastjsonl's C plan needs: the columns, their kinds and
+  -- the member names resolved so far to a column by name (not by a suffix or an alias)
+  function m.fast_spec()
+    local keys, n = {}, 0
+    for key, ci in pairs(resolved) do
+      if ci and not aliased[key] then keys[key], n = ci, n + 1 end
+    end
+    return { table = tname, names = { unpack(names, 1, ncol) }, kinds = kind, keys = keys, nkeys = n,
+      type_ci = type_ci, tg_ci = tg_ci }
+  end
+
+  -- statement_for(shape) -> the prepared INSERT of rows filling the columns shape = {ci, ...}
+  -- in that order (the statement a record of that shape gets), or nil past MAX_STATEMENTS
+  function m.statement_for(shape)
+    node = root
+    for j = 1, #shape do
+      local ci = shape[j]
+      local child = node[ci]
+      if not child then
+        child = {}
+        node[ci] = child
+      end
+      node = child
+      order[j] = ci
+    end
+    k = #shape
+    local st = statement()
+    k, node = 0, root
+    return st
+  end
+
   m.begin, m.put, m.finish, m.record, m.file_start = begin, put, finish, record, file_start
   return m
 end
@@ -654,6 +685,13 @@ local function new_sink(run, src, det, state)
     if not ok then sink.reject(lineno, why) end
     state.count = state.count + 1
     if state.count % 4096 == 0 and run.progress then run.progress(src, state.count) end
+  end
+
+  -- finished(n): n more records done by a fast path (ipe.ingest.fastjsonl)
+  function sink.finished(n)
+    local before = state.count
+    state.count = before + n
+    if run.progress and math.floor(state.count / 4096) > math.floor(before / 4096) then run.progress(src, state.count) end
   end
 
   -- row(tname, lineno, rec, kinds): a whole record as a table

@@ -1,0 +1,104 @@
+-- ipe.ingest.fastjsonl: the C fast path of the JSON lines driver (ipe.jsonl,
+-- core/bind_jsonl.c). The Lua mapper (ipe.ingest.load) stays the reference: C
+-- takes only the lines whose every member the mapper would store as it is (see
+-- bind_jsonl.c) and hands any other line back, which ipe.ingest.jsonl then reads
+-- the Lua way (and which names the error of a bad line). Per batch of lines of
+-- one shape: C parses them and computes each row's hash (load's row_hash), the
+-- mapper's duplicate check runs here in Lua as for any record, and C writes the
+-- rows it lets through — bound into the mapper's prepared INSERT (SQLite), or as
+-- JSONEachRow text into the ClickHouse writer's batch (ipe.ingest.clickhouse).
+-- Counters (rows, duplicates, the TimeGenerated span, records done) are the
+-- mapper's own. Only for a SQLite connection or the ClickHouse writer; M.enabled
+-- = false (tests: the Lua path as the reference) turns it off.
+local source = require "ipe.ingest.source"
+
+local has_c, cjsonl = pcall(require, "ipe.jsonl")
+
+local M = { enabled = has_c, BATCH = 512 }
+
+local MORE, LUA = 0, 1
+
+local F = {}
+F.__index = F
+
+-- new(src, sink) -> the fast path of one file, or nil (turned off, or not this kind of workspace)
+function M.new(src, sink)
+  if not M.enabled then return nil end
+  local db = sink.db
+  local ch = type(db) == "table" and db.fast_columns and true or false
+  if not ch and type(db) ~= "userdata" then return nil end
+  return setmetatable({ src = src, sink = sink, db = db, ch = ch, m = nil, nkeys = -1, off = false }, F)
+end
+
+-- plan(m): the C plan for mapper m, made again when the mapper resolved more names
+function F:plan(m)
+  if self.m == m and self.nkeys == #m.keys then return self.P end
+  local spec = m.fast_spec()
+  self.m, self.nkeys, self.P = m, #m.keys, nil
+  if spec.nkeys == 0 then return nil end
+  spec.hash_key, spec.max_line, spec.batch = m.hash_key, source.MAX_LINE, M.BATCH
+  if self.ch then
+    spec.ch = self.db:fast_columns(spec.table, spec.names)
+    if not spec.ch then return nil end
+  end
+  self.P = cjsonl.plan(spec)
+  return self.P
+end
+
+-- write(m, P, n, st): the batch's n rows through the duplicate check, then out
+function F:write(m, P, n, st)
+  local hashes = P:hashes()
+  local dedup = m.dedup
+  local written = n
+  if dedup then
+    for i = 1, n do
+      if not dedup(hashes[i]) then
+        hashes[i] = false
+        written = written - 1
+      end
+    end
+  end
+  local lo, hi = P:span()
+  if hi > m.tmax then m.tmax = hi end
+  if lo < m.tmin then m.tmin = lo end
+  if written > 0 then
+    if self.ch then
+      local text, rows = P:emit_json(hashes, self.db:fast_tail(m.table))
+      self.db:fast_append(m.table, text, rows)
+    else
+      P:emit_sqlite(st, hashes)
+    end
+  end
+  m.rows = m.rows + written
+  m.dups = m.dups + (n - written)
+  self.sink.finished(n)
+end
+
+-- run(m): lines of src into mapper m until one is for the Lua driver (or the input ends)
+function F:run(m)
+  if self.off then return end
+  local P = self:plan(m)
+  if not P then return end
+  local src = self.src
+  while true do
+    local start, line0 = src.pos, src.lineno
+    local pos, lines, n, status = P:parse(src.buf, src.pos)
+    src.pos, src.lineno = pos, src.lineno + lines
+    if n > 0 then
+      local st
+      if not self.ch then
+        st = m.statement_for(P:shape())
+        if not st then
+          -- no statement left for this shape (load.MAX_STATEMENTS): the Lua driver from here
+          src.pos, src.lineno, self.off = start, line0, true
+          return
+        end
+      end
+      self:write(m, P, n, st)
+    end
+    if status == LUA then return end
+    if status == MORE and not src:fill() then return end
+  end
+end
+
+return M
