@@ -14,7 +14,8 @@ local source = require "ipe.ingest.source"
 
 local has_c, cjsonl = pcall(require, "ipe.jsonl")
 
-local M = { enabled = has_c, BATCH = 512 }
+-- M.taken: records the C path has taken since the start (tests)
+local M = { enabled = has_c, BATCH = 512, taken = 0 }
 
 local MORE, LUA = 0, 1
 
@@ -71,6 +72,7 @@ function F:write(m, P, n, st)
   end
   m.rows = m.rows + written
   m.dups = m.dups + (n - written)
+  M.taken = M.taken + n
   self.sink.finished(n)
 end
 
