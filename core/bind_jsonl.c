@@ -10,6 +10,7 @@
  *   P:shape() -> { ci, ... }    P:hashes() -> { hash53, ... }    P:span() -> tmin, tmax
  *   P:emit_sqlite(stmt, keep) -> rows written   (keep[i] == false: row i is left out)
  *   P:emit_json(keep, tail) -> JSONEachRow text of the kept rows ("\n" between), rows
+ *   P:emit_rowbinary(keep, id) -> RowBinary of the kept rows (every column of spec.ch.bin), rows
  *
  * Only what ipe.ingest.load's mapper would do without any judgement goes through here:
  * member names it already resolved to a column by exact or case-insensitive name, text
@@ -35,6 +36,10 @@
 enum { K_STR = 1, K_IP = 2, K_TIME = 3, K_INT = 4 };             /* ipe.ingest.load's kinds */
 enum { CH_STR = 1, CH_NUM = 2, CH_TIME = 3, CH_TIME64 = 4 };      /* JSONEachRow encodings */
 enum { ST_MORE = 0, ST_LUA = 1, ST_BATCH = 2 };
+/* RowBinary columns (ipe.ingest.clickhouse's fast_columns): Nullable(String), Nullable(Int32),
+ * Nullable(Int64), always NULL, DateTime and its _ms Int64, Nullable of both, the table's name
+ * (Type), the ingest id (UInt64) */
+enum { RB_STR = 1, RB_I32, RB_I64, RB_NULL, RB_DT, RB_DT_MS, RB_NDT, RB_NDT_MS, RB_TYPE, RB_ID };
 
 struct val {
     int64_t i;
@@ -64,6 +69,8 @@ struct plan {
     struct key *keys;      /* open addressing, nkeys slots (a power of 2) */
     char **chpre;          /* ClickHouse: "\"Name\":" and its encoding */
     int *chkind;
+    int nbin, *bincode, *binsrc;   /* ClickHouse RowBinary: the columns, their source column */
+    char *i32;             /* columns that are Int32 on ClickHouse (a larger integer: for Lua) */
     /* the batch */
     int shape[MAXC], nshape, sorted[MAXC];
     size_t nrows, cap_rows;
@@ -338,6 +345,11 @@ static int store(struct plan *P, int ci, struct val v)
     return 0;
 }
 
+static int fits(const struct plan *P, int ci, int64_t v)
+{
+    return !P->i32 || !P->i32[ci - 1] || (v >= INT32_MIN && v <= INT32_MAX);
+}
+
 /* text_value(P, ci, off): a decoded string (in the arena from off) for column ci:
  * 0 stored or left out, -1 for Lua */
 static int text_value(struct plan *P, int ci, size_t off)
@@ -363,7 +375,7 @@ static int text_value(struct plan *P, int ci, size_t off)
         return workspace_time(s, n) ? store(P, ci, v) : -1;
     case K_INT:
         if (n == 0) return 0;
-        if (!small_int(s, n, &v.i)) return -1;
+        if (!small_int(s, n, &v.i) || !fits(P, ci, v.i)) return -1;
         P->arena.n = off;
         v.is_int = 1;
         return store(P, ci, v);
@@ -380,7 +392,7 @@ static int number_value(struct plan *P, int ci, const char *s, size_t n)
         if (put(&P->arena, s, n)) return -1;
         return store(P, ci, v);
     case K_INT:
-        if (!small_int(s, n, &v.i)) return -1;
+        if (!small_int(s, n, &v.i) || !fits(P, ci, v.i)) return -1;
         v.is_int = 1;
         return store(P, ci, v);
     }
@@ -627,6 +639,20 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
 }
 
+/* time_ms(s): epoch milliseconds of a workspace time (ipe.ingest.clickhouse's epoch_ms) */
+static int64_t time_ms(const char *s)
+{
+    return ((days_from_civil(two(s) * 100 + two(s + 2), two(s + 5), two(s + 8)) * 24 + two(s + 11)) * 60
+            + two(s + 14)) * 60000 + two(s + 17) * 1000 + (s[20] - '0') * 100 + two(s + 21);
+}
+
+/* clamp_secs(ms): the DateTime (UInt32 seconds) of epoch ms, as the Lua encoder clamps it */
+static int64_t clamp_secs(int64_t e)
+{
+    int64_t secs = e >= 0 ? e / 1000 : -((-e + 999) / 1000);
+    return secs < 0 ? 0 : secs > 4294967295LL ? 4294967295LL : secs;
+}
+
 static int json_text(struct buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -656,11 +682,7 @@ static int ch_value(struct plan *P, struct buf *b, int ci, const struct val *v)
         return put(b, num, (size_t)m);
     case CH_TIME: {
         if (v->is_int || v->len != 24) return -1;
-        int64_t e = ((days_from_civil(two(s) * 100 + two(s + 2), two(s + 5), two(s + 8)) * 24 + two(s + 11)) * 60
-                     + two(s + 14)) * 60000 + two(s + 17) * 1000 + (s[20] - '0') * 100 + two(s + 21);
-        int64_t secs = e >= 0 ? e / 1000 : -((-e + 999) / 1000);
-        if (secs < 0) secs = 0;
-        if (secs > 4294967295LL) secs = 4294967295LL;
+        int64_t e = time_ms(s), secs = clamp_secs(e);
         const char *ms = P->chpre[ci - 1] + strlen(pre) + 1;
         m = snprintf(num, sizeof num, "%lld,", (long long)secs);
         if (put(b, num, (size_t)m) || put(b, ms, strlen(ms))) return -1;
@@ -706,11 +728,91 @@ static int l_emit_json(lua_State *L)
     return 2;
 }
 
+static int le(struct buf *b, uint64_t v, int bytes)
+{
+    unsigned char o[8];
+    for (int i = 0; i < bytes; i++) o[i] = (unsigned char)(v >> (8 * i));
+    return put(b, o, (size_t)bytes);
+}
+
+static int varint(struct buf *b, uint64_t v)
+{
+    unsigned char o[10];
+    size_t n = 0;
+    do {
+        o[n] = (unsigned char)(v & 127);
+        v >>= 7;
+        if (v) o[n] |= 128;
+        n++;
+    } while (v);
+    return put(b, o, n);
+}
+
+/* rb_value(P, b, code, x, id): one column of a RowBinary row (x: the value, NULL when none) */
+static int rb_value(struct plan *P, struct buf *b, int code, const struct val *x, uint64_t id)
+{
+    const char *s = x ? P->arena.p + x->off : NULL;
+    int nullable = code == RB_STR || code == RB_I32 || code == RB_I64 || code == RB_NULL || code == RB_NDT
+                   || code == RB_NDT_MS;
+    if (nullable && (!x || code == RB_NULL)) return le(b, 1, 1);
+    if (nullable && le(b, 0, 1)) return -1;
+    switch (code) {
+    case RB_STR:
+        if (x->is_int) return -1;
+        return varint(b, x->len) || put(b, s, x->len);
+    case RB_I32:
+        return x->is_int ? le(b, (uint64_t)(uint32_t)(int32_t)x->i, 4) : -1;
+    case RB_I64:
+        return x->is_int ? le(b, (uint64_t)x->i, 8) : -1;
+    case RB_DT:
+    case RB_NDT:
+        if (!x || x->is_int || x->len != 24) return -1;
+        return le(b, (uint64_t)clamp_secs(time_ms(s)), 4);
+    case RB_DT_MS:
+    case RB_NDT_MS:
+        if (!x || x->is_int || x->len != 24) return -1;
+        return le(b, (uint64_t)time_ms(s), 8);
+    case RB_TYPE:
+        return le(b, 0, 1) || varint(b, P->tlen) || put(b, P->tname, P->tlen);
+    case RB_ID:
+        return le(b, id, 8);
+    }
+    return -1;
+}
+
+static int l_emit_rowbinary(lua_State *L)
+{
+    struct plan *P = check_plan(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    uint64_t id = (uint64_t)luaL_checknumber(L, 3);
+    if (!P->bincode) return luaL_error(L, "jsonl: the plan has no RowBinary columns");
+    int pos[MAXC];
+    for (int i = 0; i <= P->ncol; i++) pos[i] = -1;
+    for (int j = 0; j < P->nshape; j++) pos[P->shape[j]] = j;
+    struct buf *b = &P->scratch;
+    b->n = 0;
+    size_t done = 0;
+    for (size_t i = 0; i < P->nrows; i++) {
+        if (!kept(L, 2, i)) continue;
+        const struct val *v = P->vals + i * (size_t)P->ncol;
+        for (int k = 0; k < P->nbin; k++) {
+            int ci = P->binsrc[k];
+            const struct val *x = ci > 0 && ci <= P->ncol && pos[ci] >= 0 ? &v[pos[ci]] : NULL;
+            if (rb_value(P, b, P->bincode[k], x, id)) return luaL_error(L, "jsonl: a row does not fit RowBinary");
+        }
+        done++;
+    }
+    lua_pushlstring(L, b->p ? b->p : "", b->n);
+    lua_pushnumber(L, (lua_Number)done);
+    return 2;
+}
+
 static void free_plan(struct plan *P)
 {
     for (int i = 0; P->cname && i < P->ncol; i++) free(P->cname[i]);
     for (int i = 0; P->chpre && i < P->ncol; i++) free(P->chpre[i]);
     for (size_t i = 0; P->keys && i < P->nkeys; i++) free(P->keys[i].name);
+    free(P->bincode); free(P->binsrc); free(P->i32);
     free(P->cname); free(P->chpre); free(P->chkind); free(P->kind); free(P->tname); free(P->keys);
     free(P->vals); free(P->hashes); free(P->arena.p); free(P->scratch.p); free(P->seen);
     memset(P, 0, sizeof *P);
@@ -770,10 +872,38 @@ static void read_keys(lua_State *L, struct plan *P, int t)
     lua_pop(L, 1);
 }
 
+/* read_bin(L, P, ch): spec.ch.bin = {code, ...} and spec.ch.src = {ci or 0, ...} */
+static void read_bin(lua_State *L, struct plan *P, int ch)
+{
+    lua_getfield(L, ch, "bin");
+    lua_getfield(L, ch, "src");
+    if (lua_istable(L, -2) && lua_istable(L, -1)) {
+        P->nbin = (int)lua_objlen(L, -2);
+        P->bincode = calloc((size_t)P->nbin + 1, sizeof *P->bincode);
+        P->binsrc = calloc((size_t)P->nbin + 1, sizeof *P->binsrc);
+        P->i32 = calloc((size_t)P->ncol, 1);
+        if (!P->bincode || !P->binsrc || !P->i32) luaL_error(L, "jsonl.plan: out of memory");
+        for (int k = 0; k < P->nbin; k++) {
+            lua_rawgeti(L, -2, k + 1);
+            P->bincode[k] = (int)lua_tonumber(L, -1);
+            lua_rawgeti(L, -2, k + 1);
+            P->binsrc[k] = (int)lua_tonumber(L, -1);
+            lua_pop(L, 2);
+            if (P->bincode[k] == RB_I32 && P->binsrc[k] >= 1 && P->binsrc[k] <= P->ncol) P->i32[P->binsrc[k] - 1] = 1;
+        }
+    }
+    lua_pop(L, 2);
+}
+
 static void read_ch(lua_State *L, struct plan *P, int t)
 {
     lua_getfield(L, t, "ch");
-    if (lua_istable(L, -1)) {
+    if (lua_istable(L, -1)) read_bin(L, P, lua_gettop(L));
+    lua_getfield(L, t, "ch");
+    lua_getfield(L, -1, "prefix");
+    int has_prefix = lua_istable(L, -1);
+    lua_pop(L, 2);
+    if (has_prefix) {
         int ch = lua_gettop(L);
         P->chpre = calloc((size_t)P->ncol, sizeof *P->chpre);
         P->chkind = calloc((size_t)P->ncol, sizeof *P->chkind);
@@ -844,7 +974,8 @@ static int l_plan(lua_State *L)
 
 static const luaL_Reg methods[] = {
     {"parse", l_parse}, {"shape", l_shape}, {"hashes", l_hashes}, {"span", l_span},
-    {"emit_sqlite", l_emit_sqlite}, {"emit_json", l_emit_json}, {NULL, NULL}};
+    {"emit_sqlite", l_emit_sqlite}, {"emit_json", l_emit_json}, {"emit_rowbinary", l_emit_rowbinary},
+    {NULL, NULL}};
 
 int luaopen_ipe_jsonl(lua_State *L)
 {

@@ -6,16 +6,18 @@
 -- one shape: C parses them and computes each row's hash (load's row_hash), the
 -- mapper's duplicate check runs here in Lua as for any record, and C writes the
 -- rows it lets through — bound into the mapper's prepared INSERT (SQLite), or as
--- JSONEachRow text into the ClickHouse writer's batch (ipe.ingest.clickhouse).
+-- RowBinary (JSONEachRow with DateTime64 times) into the ClickHouse writer's batch
+-- (ipe.ingest.clickhouse).
 -- Counters (rows, duplicates, the TimeGenerated span, records done) are the
 -- mapper's own. Only for a SQLite connection or the ClickHouse writer; M.enabled
--- = false (tests: the Lua path as the reference) turns it off.
+-- = false, or IPE_INGEST_LUA=1 in the environment, turns it off (the Lua path alone:
+-- the reference, for tests and for comparing).
 local source = require "ipe.ingest.source"
 
 local has_c, cjsonl = pcall(require, "ipe.jsonl")
 
 -- M.taken: records the C path has taken since the start (tests)
-local M = { enabled = has_c, BATCH = 512, taken = 0 }
+local M = { enabled = has_c and require("ipe.proc").getenv("IPE_INGEST_LUA") == nil, BATCH = 512, taken = 0 }
 
 local MORE, LUA = 0, 1
 
@@ -41,6 +43,7 @@ function F:plan(m)
   if self.ch then
     spec.ch = self.db:fast_columns(spec.table, spec.names)
     if not spec.ch then return nil end
+    self.bin = spec.ch.bin ~= nil
   end
   self.P = cjsonl.plan(spec)
   return self.P
@@ -63,7 +66,10 @@ function F:write(m, P, n, st)
   if hi > m.tmax then m.tmax = hi end
   if lo < m.tmin then m.tmin = lo end
   if written > 0 then
-    if self.ch then
+    if self.bin then
+      local data, rows = P:emit_rowbinary(hashes, self.db.id)
+      self.db:fast_append(m.table, data, rows, true)
+    elseif self.ch then
       local text, rows = P:emit_json(hashes, self.db:fast_tail(m.table))
       self.db:fast_append(m.table, text, rows)
     else
