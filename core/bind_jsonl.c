@@ -898,10 +898,14 @@ static void read_bin(lua_State *L, struct plan *P, int ch)
 static void read_ch(lua_State *L, struct plan *P, int t)
 {
     lua_getfield(L, t, "ch");
-    if (lua_istable(L, -1)) read_bin(L, P, lua_gettop(L));
-    lua_getfield(L, t, "ch");
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    read_bin(L, P, lua_gettop(L));
     lua_getfield(L, -1, "prefix");
-    int has_prefix = lua_istable(L, -1);
+    lua_getfield(L, -2, "kind");
+    int has_prefix = lua_istable(L, -1) && lua_istable(L, -2);
     lua_pop(L, 2);
     if (has_prefix) {
         int ch = lua_gettop(L);
@@ -935,6 +939,12 @@ static int l_plan(lua_State *L)
     memset(P, 0, sizeof *P);
     luaL_getmetatable(L, PLAN_MT);
     lua_setmetatable(L, -2);
+    static const char *const tables[] = {"names", "kinds", "keys"};
+    for (int i = 0; i < 3; i++) {
+        lua_getfield(L, 1, tables[i]);
+        if (!lua_istable(L, -1)) return luaL_error(L, "jsonl.plan: spec.%s must be a table", tables[i]);
+        lua_pop(L, 1);
+    }
     lua_getfield(L, 1, "names");
     P->ncol = (int)lua_objlen(L, -1);
     lua_pop(L, 1);
@@ -956,8 +966,8 @@ static int l_plan(lua_State *L)
     P->max_line = (size_t)int_field(L, 1, "max_line");
     P->batch = int_field(L, 1, "batch");
     if (P->tg_ci < 1 || P->tg_ci > P->ncol || P->batch < 1) return luaL_error(L, "jsonl.plan: bad tg_ci or batch");
-    lua_getfield(L, 1, "hash_key");
-    for (int i = 0; i < 4; i++) {
+    lua_getfield(L, 1, "hash_key");    /* none: no duplicate check, the hashes unused */
+    for (int i = 0; lua_istable(L, -1) && i < 4; i++) {
         lua_rawgeti(L, -1, i + 1);
         P->hk[i] = (uint32_t)(int64_t)lua_tonumber(L, -1);
         lua_pop(L, 1);
