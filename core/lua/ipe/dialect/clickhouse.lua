@@ -285,8 +285,9 @@ function M.new(conn)
   end
 
   -- The first `bits` of the 16-byte forms (IPv4 as ::ffff:a.b.c.d) of the address and of the
-  -- block's address agree; both texts valid and of one family (a colon: IPv6), the prefix
-  -- digits within 0..32 / 0..128 (none: the whole address).
+  -- block's address agree, as ipe_ip_in_cidr: both texts valid and of one family (an IPv4, or
+  -- an IPv6 that maps one, is IPv4), the prefix digits within 0..32 / 0..128 (none: the whole
+  -- address), counted from bit 96 for IPv4.
   function H.ip_in_cidr(col, cidr)
     local ip = "ifNull(" .. col .. ", '')"
     local c = "ifNull(" .. cidr .. ", '')"
@@ -300,18 +301,20 @@ function M.new(conn)
     local function a16(x)
       return string.format("if(%s, IPv6StringToNum(%s), IPv4ToIPv6(IPv4StringToNum(%s)))", v6(x), x, x)
     end
+    local function is4(x) return string.format("(hex(substring(%s, 1, 12)) = '00000000000000000000FFFF')", a16(x)) end
     local function half(x, from)
       return string.format("reinterpretAsUInt64(reverse(substring(%s, %d, 8)))", a16(x), from)
     end
-    local max = string.format("if(%s, 128, 32)", v6(net))
-    local bits = string.format("(if(%s = '', %s, toUInt16OrZero(%s)) + if(%s, 0, 96))", pfx, max, pfx, v6(net))
+    local max = string.format("if(%s, 32, 128)", is4(net))
+    local bits = string.format("(if(%s = '', %s, toUInt16OrZero(%s)) + if(%s, 96, 0))", pfx, max, pfx, is4(net))
     local prefix_ok = string.format("(%s = '' OR (match(%s, '^[0-9]{1,3}$') AND toUInt16OrZero(%s) <= %s))",
       pfx, pfx, pfx, max)
+    -- bitShiftRight by 64 (bits 0) is no shift ClickHouse defines: bits 0 matches without it
     local same = string.format("if(%s <= 64, %s = 0 OR bitShiftRight(%s, 64 - %s) = bitShiftRight(%s, 64 - %s), "
-      .. "%s = %s AND (%s = 128 OR bitShiftRight(%s, 128 - %s) = bitShiftRight(%s, 128 - %s)))",
+      .. "%s = %s AND bitShiftRight(%s, 128 - %s) = bitShiftRight(%s, 128 - %s))",
       bits, bits, half(ip, 1), bits, half(net, 1), bits,
-      half(ip, 1), half(net, 1), bits, half(ip, 9), bits, half(net, 9), bits)
-    return string.format("(%s = %s AND %s AND %s AND %s AND %s)", v6(ip), v6(net), valid(ip), valid(net), prefix_ok, same)
+      half(ip, 1), half(net, 1), half(ip, 9), bits, half(net, 9), bits)
+    return string.format("(%s AND %s AND %s = %s AND %s AND %s)", valid(ip), valid(net), is4(ip), is4(net), prefix_ok, same)
   end
 
   -- Whole token: not preceded by a hex digit, ':' or '.', not followed by one either (a '.'

@@ -63,10 +63,7 @@ function M.json_has_value(col, p)
     .. "THEN %s END) WHERE value = %s))", col, p, col, col, p)
 end
 
-function M.json_array_has(col, p)
-  return string.format("(instr(%s, %s) > 0 AND EXISTS (SELECT 1 FROM json_each(%s) WHERE value = %s))",
-    col, p, col, p)
-end
+M.json_array_has = M.json_has_value
 
 function M.json_each(col, alias, path)
   if path then
@@ -82,7 +79,7 @@ function M.entities_have_ip(col, p)
 end
 
 function M.entity_mapping_has_ip(col, p)
-  return string.format("(instr(%s, %s) > 0 AND json_valid(%s) AND EXISTS (SELECT 1 FROM json_each(%s, "
+  return string.format("(instr(%s, %s) > 0 AND EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(%s) THEN %s END, "
     .. "'$.__entityMapping') m WHERE m.key = %s AND upper(m.value) = 'IP'))", col, p, col, col, p)
 end
 
