@@ -243,8 +243,9 @@ function Handle:entities_have_ip(col, p) return gen(self, "entities_have_ip", co
 -- A bookmark's QueryResultRow maps the IP :param as an "IP" entity (its __entityMapping).
 function Handle:entity_mapping_has_ip(col, p) return gen(self, "entity_mapping_has_ip", column(col), param(p)) end
 
--- col is one of the IPs of the list parameter :param.
+-- col is one of the values (IPs, names) of the list parameter :param.
 function Handle:ip_in_list(col, p) return gen(self, "ip_in_list", column(col), param(p)) end
+Handle.in_list = Handle.ip_in_list
 
 -- col lies in the CIDR bound to :param.
 function Handle:ip_in_cidr(col, p) return gen(self, "ip_in_cidr", column(col), param(p)) end
@@ -280,8 +281,17 @@ function Handle:rollup_rows(name, from_p, to_p)
   return gen(self, "rollup_rows", name, param(from_p or "from"), param(to_p or "to"))
 end
 
+-- The start of the hour or day (unit) of a rollup row's Hour column, as workspace time text.
+function Handle:rollup_bucket(col, unit)
+  if unit ~= "hour" and unit ~= "day" then raise("ctx.db:rollup_bucket: unit must be hour or day") end
+  return gen(self, "rollup_bucket", column(col), unit)
+end
+
 -- The named IP ranges (action ip-ranges): a subquery of (Name, Category, Cidr).
 function Handle:named_ranges() return gen(self, "named_ranges") end
+
+-- has_named_ranges() -> true when the workspace has the named IP ranges table (runs a query).
+function Handle:has_named_ranges() return self:value(self._sql.NAMED_RANGES_EXIST) == 1 end
 
 -- An optional table alias ("n") before a column: "n.ActionType", or "ActionType" without one.
 local function col_of(alias, col)

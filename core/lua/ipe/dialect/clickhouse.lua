@@ -344,6 +344,10 @@ function M.new(conn)
       H.ROLLUP_TABLES[name], param_time(from_p), param_time(to_p))
   end
 
+  function H.rollup_bucket(col, unit) return H.bucket(col, unit) end
+
+  H.NAMED_RANGES_EXIST = "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = '_ipe_ip_ranges'"
+
   function H.named_ranges()
     return "(SELECT Name, Category, Cidr FROM _ipe_ip_ranges)"
   end

@@ -120,6 +120,15 @@ function M.rollup_rows(name, from_p, to_p)
     M.ROLLUP_TABLES[name], from_p, to_p)
 end
 
+local ROLLUP_BUCKETS = { hour = "(%s || ':00:00.000Z')", day = "(substr(%s, 1, 10) || 'T00:00:00.000Z')" }
+
+-- The start of the hour or day of a rollup row's Hour, as workspace time text.
+function M.rollup_bucket(col, unit)
+  return string.format(ROLLUP_BUCKETS[unit], col)
+end
+
+M.NAMED_RANGES_EXIST = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_ipe_ip_ranges'"
+
 function M.named_ranges()
   return "(SELECT Name, Category, Cidr FROM _ipe_ip_ranges)"
 end
