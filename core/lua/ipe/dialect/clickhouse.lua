@@ -232,6 +232,10 @@ function M.new(conn)
       .. "substring(%s, 1, position(%s, '.') - 1), %s))", col, col, col, col, col)
   end
 
+  function H.host_label(col)
+    return string.format("substring(%s, 1, position(concat(%s, '.'), '.') - 1)", col, col)
+  end
+
   -- JSON ---------------------------------------------------------------------------------
 
   -- A JSON value as SQLite's json_extract gives it: a string unquoted, a number or
