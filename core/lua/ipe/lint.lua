@@ -474,7 +474,7 @@ local DIALECT_RULES = {
   { "%f[%w_]datetime%s*%(", "datetime", SQLITE, "time_text(col)" },
   { "%f[%w_]instr%s*%(", "instr", SQLITE, "position(col, needle)" },
   { "%f[%w_]GLOB%f[^%w_]", "GLOB", SQLITE, "host_short(col) or LIKE" },
-  { "%f[%w_]rowid%f[^%w_]", "rowid", SQLITE, "latest(table, alias, keys, where) or ti_block_match(col)" },
+  { "%f[%w_]rowid%f[^%w_%-]", "rowid", SQLITE, "latest(table, alias, keys, where) or ti_block_match(col)" },
   { "ROW_NUMBER%s*%(", "ROW_NUMBER", SQLITE, "latest(table, alias, keys, where)" },
   { "ipe_ip_in_cidr%s*%(", "ipe_ip_in_cidr", SQLITE, "ip_in_cidr(col, param)" },
   { "ipe_text_has_ip%s*%(", "ipe_text_has_ip", SQLITE, "text_has_ip(col, param)" },
