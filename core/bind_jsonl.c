@@ -32,6 +32,7 @@
 
 #define PLAN_MT "ipe.jsonl.plan"
 #define MAXC 256
+#define ARENA_MAX (8u << 20)   /* a batch ends after this much text (lines can be 1 MiB) */
 
 enum { K_STR = 1, K_IP = 2, K_TIME = 3, K_INT = 4 };             /* ipe.ingest.load's kinds */
 enum { CH_STR = 1, CH_NUM = 2, CH_TIME = 3, CH_TIME64 = 4 };      /* JSONEachRow encodings */
@@ -551,6 +552,7 @@ static int l_parse(lua_State *L)
         }
         pos += n + 1;
         lines++;
+        if (P->arena.n >= ARENA_MAX) { status = ST_BATCH; break; }
     }
     lua_pushnumber(L, (lua_Number)pos + 1);
     lua_pushnumber(L, (lua_Number)lines);

@@ -17,7 +17,8 @@ local source = require "ipe.ingest.source"
 local has_c, cjsonl = pcall(require, "ipe.jsonl")
 
 -- M.taken: records the C path has taken since the start (tests)
-local M = { enabled = has_c and require("ipe.proc").getenv("IPE_INGEST_LUA") == nil, BATCH = 512, taken = 0 }
+local M = { enabled = has_c and require("ipe.proc").getenv("IPE_INGEST_LUA") == nil, BATCH = 512, taken = 0,
+  MAX_COLUMNS = 256 }
 
 local MORE, LUA = 0, 1
 
@@ -30,14 +31,16 @@ function M.new(src, sink)
   local db = sink.db
   local ch = type(db) == "table" and db.fast_columns and true or false
   if not ch and type(db) ~= "userdata" then return nil end
-  return setmetatable({ src = src, sink = sink, db = db, ch = ch, m = nil, nkeys = -1, off = false }, F)
+  return setmetatable({ src = src, sink = sink, db = db, ch = ch, m = nil, named = -1, remade = 0, off = false }, F)
 end
 
--- plan(m): the C plan for mapper m, made again when the mapper resolved more names
+-- plan(m): the C plan for mapper m, made again when the mapper matched more names to
+-- columns (m.named) — up to a few spellings per column, so that remaking it stays linear
 function F:plan(m)
-  if self.m == m and self.nkeys == #m.keys then return self.P end
+  if self.m == m and (self.named == m.named or self.remade > 4 * M.MAX_COLUMNS) then return self.P end
   local spec = m.fast_spec()
-  self.m, self.nkeys, self.P = m, #m.keys, nil
+  self.remade = self.m == m and self.remade + 1 or 0
+  self.m, self.named, self.P = m, m.named, nil
   if spec.nkeys == 0 then return nil end
   spec.hash_key, spec.max_line, spec.batch = m.hash_key, source.MAX_LINE, M.BATCH
   if self.ch then

@@ -188,6 +188,7 @@ function M.mapper(db, tname, ctx)
     resolved[key] = ci or false
     aliased[key] = via
     m.keys[#m.keys + 1] = key
+    if ci and not via then m.named = m.named + 1 end
     if ci and not GENERIC[names[ci]] then m.mapped = true end
     return ci or false
   end
@@ -196,7 +197,7 @@ function M.mapper(db, tname, ctx)
   -- whether any of them names a column)
   local function file_start()
     resolved, aliased = {}, {}
-    m.keys, m.mapped, m.dups = {}, false, 0
+    m.keys, m.mapped, m.dups, m.named = {}, false, 0, 0
   end
   file_start()
 
