@@ -1198,7 +1198,12 @@ end
 
 function C:auto_name(cols, node)
   local n = derived_name(node)
-  if n then return n end
+  if n and not find_col({ cols = cols }, n) then return n end
+  if n then
+    local i = 1
+    while find_col({ cols = cols }, n .. i) do i = i + 1 end
+    return n .. i
+  end
   local i = 1
   while find_col({ cols = cols }, "Column" .. i) do i = i + 1 end
   return "Column" .. i
@@ -1608,14 +1613,16 @@ OPS["mv-expand"] = function(self, op, rel, env)
     local j = "j" .. n
     if n == 1 then
       first = j
-      from[#from + 1] = format("json_each(CASE WHEN json_valid(%s) AND json_type(%s) IN ('array', 'object') THEN %s ELSE json_array(json(%s)) END) %s",
-        arr, arr, arr, arr, j)
-      value = format("(CASE WHEN json_type(%s) = 'object' THEN json_object(%s.key, json(%s.value)) WHEN %s.type IN ('object', 'array') THEN %s.value "
+      from[#from + 1] = format("json_each(CASE WHEN json_valid(%s) THEN (CASE WHEN json_type(%s) IN ('array', 'object') "
+        .. "THEN %s ELSE json_array(json(%s)) END) ELSE json_array(%s) END) %s", arr, arr, arr, arr, arr, j)
+      value = format("(CASE WHEN typeof(%s.key) = 'text' THEN json_object(%s.key, CASE WHEN %s.type IN ('object', 'array') THEN json(%s.value) "
+        .. "WHEN %s.type = 'true' THEN json('true') WHEN %s.type = 'false' THEN json('false') ELSE %s.value END) "
+        .. "WHEN %s.type IN ('object', 'array') THEN %s.value "
         .. "WHEN %s.type = 'true' THEN 'true' WHEN %s.type = 'false' THEN 'false' WHEN %s.type = 'null' THEN NULL ELSE json_quote(%s.value) END)",
-        arr, j, j, j, j, j, j, j, j)
+        j, j, j, j, j, j, j, j, j, j, j, j, j)
     else
       value = format("(CASE WHEN json_valid(%s) THEN json_extract(%s, '$[' || %s.key || ']') END)", arr, arr, first)
-      value = format("(CASE WHEN json_type(%s, '$[' || %s.key || ']') IN ('object', 'array') THEN json(%s) ELSE json_quote(%s) END)", arr, first, value, value)
+      value = format("(CASE WHEN NOT json_valid(%s) THEN NULL WHEN json_type(%s, '$[' || %s.key || ']') IN ('object', 'array') THEN json(%s) ELSE json_quote(%s) END)", arr, arr, first, value, value)
     end
     local ty = "dynamic"
     if it.to and it.to ~= "dynamic" then

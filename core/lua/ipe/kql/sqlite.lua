@@ -11,7 +11,7 @@ M.name = "sqlite"
 function M.ident(name) return '"' .. name:gsub('"', '""') .. '"' end
 
 -- seconds since the epoch of a datetime, and back
-function M.epoch(t) return "((julianday(" .. t .. ") - 2440587.5) * 86400.0)" end
+function M.epoch(t) return "round((julianday(" .. t .. ") - 2440587.5) * 86400.0, 3)" end
 function M.from_epoch(e) return "strftime('%Y-%m-%dT%H:%M:%fZ', " .. e .. ", 'unixepoch')" end
 function M.to_datetime(s)
   return "strftime('%Y-%m-%dT%H:%M:%fZ', " .. s .. ")"
@@ -28,8 +28,8 @@ function M.num_bin(x, r) return string.format("(floor(%s / %s) * %s)", x, r, r) 
 function M.start_of_day(t) return "(substr(" .. t .. ", 1, 10) || 'T00:00:00.000Z')" end
 
 -- JSON (dynamic): get returns JSON text, scalar the SQL value (string unquoted)
-function M.json_get(x, path) return string.format("(CASE WHEN json_valid(%s) THEN %s -> %s END)", x, x, path) end
-function M.json_scalar(x, path) return string.format("(CASE WHEN json_valid(%s) THEN %s ->> %s END)", x, x, path) end
+function M.json_get(x, path) return string.format("(CASE WHEN json_valid(%s) THEN %s -> (%s) END)", x, x, path) end
+function M.json_scalar(x, path) return string.format("(CASE WHEN json_valid(%s) THEN %s ->> (%s) END)", x, x, path) end
 function M.json_value(x) return string.format("(CASE WHEN json_valid(%s) THEN %s ->> '$' ELSE %s END)", x, x, x) end
 function M.parse_json(x) return string.format("(CASE WHEN json_valid(%s) THEN json(%s) ELSE json_quote(%s) END)", x, x, x) end
 function M.json_quote(x) return "json_quote(" .. x .. ")" end
@@ -49,7 +49,7 @@ function M.set_has(arr, v)
 end
 function M.split(s, d)
   -- a JSON array of the parts: the delimiter as it reads inside a JSON string becomes '","'
-  return string.format("json(replace(json_quote(%s), substr(json_quote(%s), 2, length(json_quote(%s)) - 2), '\",\"'))",
+  return string.format("json('[' || replace(json_quote(%s), substr(json_quote(%s), 2, length(json_quote(%s)) - 2), '\",\"') || ']')",
     s, d, d)
 end
 
