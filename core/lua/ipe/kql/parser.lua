@@ -572,7 +572,8 @@ function P:operator()
   elseif v == "summarize" then
     self:options({})
     local aggs = {}
-    if not self:is("by") then aggs = self:assignments("by") end
+    local t2 = self:peek()
+    if not (self:is("by") or self:is("|") or self:is(")") or self:is(";") or t2.t == "eof") then aggs = self:assignments("by") end
     local by = {}
     if self:accept("by") then by = self:assignments() end
     if #aggs == 0 and #by == 0 then err.raise(t, "'summarize' needs an aggregation") end
