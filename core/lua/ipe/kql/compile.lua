@@ -225,7 +225,7 @@ function C:name_expr(node, scope)
   local v = lookup(scope.env, name)
   if v then
     if v.kind == "scalar" then
-      if v.value ~= nil or v.null then return v.compiled or self:lit(v.value, v.type, node) end
+      if v.compiled then return v.compiled end
       local sub = { rel = scope.rel, alias = scope.alias, env = v.env, agg = scope.agg, serial = scope.serial,
         rowscope = scope.rowscope }
       return self:expr(v.node, sub)
@@ -681,7 +681,7 @@ function SCALAR.bin(self, node, scope)
   if a[1].type == "timespan" then return E(self.f.num_bin(a[1].sql, a[2].sql), "timespan") end
   local ty = a[1].type == "real" and "real" or (a[2].type == "real" and "real" or a[1].type)
   if a[1].type == "dynamic" then ty = "real" end
-  return E(self.f.num_bin(self:scalar(a[1]), a[2].sql), ty)
+  return E(self.f.num_bin(self:scalar(a[1]), a[2].sql, ty == "long"), ty)
 end
 SCALAR.floor = SCALAR.bin
 function SCALAR.startofday(self, node, scope)
@@ -781,7 +781,7 @@ local function ip_keys(self, node, a)
   if a[3] then
     local bits = format("(96 + %s)", a[3].sql)
     if node.name == "ipv6_compare" then bits = a[3].sql end
-    return self.f.ip_key(self.f.cidr_low(x), bits), self.f.ip_key(self.f.cidr_low(y), bits)
+    return self.f.ip_key(x, bits), self.f.ip_key(y, bits)
   end
   return self.f.cidr_low(x), self.f.cidr_low(y)
 end
@@ -1319,7 +1319,7 @@ function C:order_sql(rel, keys, env)
   local parts = {}
   for i, k in ipairs(keys) do
     local e = self:expr(k.e, { rel = rel, env = env })
-    local x = e.type == "dynamic" and self:scalar(e) or e.sql
+    local x = e.type == "dynamic" and self:scalar(e) or (is_string(e) and self:str(e)) or e.sql
     parts[i] = x .. (k.desc and " DESC" or " ASC") .. self.f.nulls(k.desc, k.nulls or (k.desc and "last" or "first"))
   end
   return concat(parts, ", ")

@@ -24,7 +24,10 @@ function M.time_bin(t, span_sql, span_value)
   if p then return string.format("(substr(%s, 1, %d) || '%s')", t, p[1], p[2]) end
   return M.from_epoch(string.format("(floor(%s / %s) * %s)", M.epoch(t), span_sql, span_sql))
 end
-function M.num_bin(x, r) return string.format("(floor(%s / %s) * %s)", x, r, r) end
+function M.num_bin(x, r, whole)
+  local s = string.format("(floor((%s) * 1.0 / %s) * %s)", x, r, r)
+  return whole and "CAST(" .. s .. " AS INTEGER)" or s
+end
 function M.start_of_day(t) return "(substr(" .. t .. ", 1, 10) || 'T00:00:00.000Z')" end
 
 -- JSON (dynamic): get returns JSON text, scalar the SQL value (string unquoted)
