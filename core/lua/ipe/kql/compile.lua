@@ -483,13 +483,22 @@ local function const_span(e) return e.lit ~= nil and e.type == "timespan" and e.
 
 local SCALAR = {}
 
+local function span_literal(node)
+  local a = node.args[1]
+  if #node.args == 1 and a.k == "lit" and a.type == "timespan" then return a.v end
+end
+
 function SCALAR.ago(self, node, scope)
+  local lit = span_literal(node)
+  if lit then return self:lit(self.now - lit, "datetime", node) end
   local a = self:args(node, scope, 1)[1]
   self:want_type(node, a, { "timespan" }, "a timespan")
   if const_span(a) then return self:lit(self.now - a.lit, "datetime", node) end
   return E(self.f.from_epoch(format("(%s - %s)", self.f.epoch(self:now_sql()), a.sql)), "datetime")
 end
 function SCALAR.now(self, node, scope)
+  local lit = span_literal(node)
+  if lit then return self:lit(self.now + lit, "datetime", node) end
   local a = self:args(node, scope, 0, 1)[1]
   if not a then return E(self:now_sql(), "datetime") end
   if const_span(a) then return self:lit(self.now + a.lit, "datetime", node) end
