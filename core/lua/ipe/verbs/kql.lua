@@ -18,7 +18,7 @@ local M = {}
 M.summary = "run a KQL (Kusto) query on the workspace"
 M.usage = [[
 usage: ipe-run kql 'QUERY' [options]
-       ipe-run kql -f FILE [options]      (-f - or a QUERY of - reads standard input)
+       ipe-run kql -f FILE [options]   (FILE or QUERY - reads standard input)
 
 Compiles a query in the Kusto Query Language subset (see the README's KQL section)
 to the workspace's SQL and runs it read-only. Every literal of the query is a bound
