@@ -1038,7 +1038,10 @@ function C:declare(l, env)
     env.vars[l.name] = { kind = "table", node = value, env = env }
   elseif self.given and self.given[l.name] ~= nil and env == self.root then
     local v = self.given[l.name]
+    local n, np = self.n, #self.params   -- the declared value gives the type only: its parameters go
     local e = self:expr(value, { env = env })
+    for i = #self.params, np + 1, -1 do self.binds[self.params[i].name] = nil; self.params[i] = nil end
+    self.n = n
     env.vars[l.name] = { kind = "scalar", compiled = self:given_value(v, e.type, l), at = l.at }
   else
     env.vars[l.name] = { kind = "scalar", node = value, env = env }
@@ -1741,6 +1744,20 @@ function M.compile(prog, opts)
   if opts.window then self.window = opts.window end
   local env = { vars = {} }
   self.root = env
+  -- values given for names the query does not declare are bound under their names
+  if opts.lets then
+    local declared = {}
+    for _, l in ipairs(prog.lets) do declared[l.name] = true end
+    local names = {}
+    for k in pairs(opts.lets) do if not declared[k] then names[#names + 1] = k end end
+    table.sort(names)
+    for _, k in ipairs(names) do
+      local v = opts.lets[k]
+      local ty = opts.types and opts.types[k] or (type(v) == "number" and "real" or "string")
+      if ty == "long" and type(v) == "number" and v % 1 ~= 0 then ty = "real" end
+      env.vars[k] = { kind = "scalar", compiled = self:given_value(v, ty, prog.query) }
+    end
+  end
   for _, l in ipairs(prog.lets) do self:declare(l, env) end
   if not is_tabular_node(self, prog.query, env) then
     -- a scalar query: print it

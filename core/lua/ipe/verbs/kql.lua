@@ -104,37 +104,8 @@ local function report(msg)
   return errors.USAGE
 end
 
--- a row's values as Kusto shows them: bools true/false, timespans d.hh:mm:ss, dynamics as JSON
-function M.shape(rows, columns)
-  for _, r in ipairs(rows) do
-    for j, c in ipairs(columns) do
-      local v = r[j]
-      if v ~= nil and v ~= cjson.null then
-        if c.type == "bool" then r[j] = v ~= 0
-        elseif c.type == "timespan" and type(v) == "number" then r[j] = M.timespan(v)
-        elseif c.type == "dynamic" and type(v) == "string" then
-          local dok, d = pcall(cjson.decode, v)
-          if dok then r[j] = d end
-        end
-      end
-    end
-  end
-  return rows
-end
-
-function M.timespan(s)
-  local neg = s < 0
-  s = math.abs(s)
-  local d = math.floor(s / 86400)
-  local rest = s - d * 86400
-  local h, m = math.floor(rest / 3600), math.floor(rest % 3600 / 60)
-  local sec = rest - h * 3600 - m * 60
-  local text = string.format("%02d:%02d:%02d", h, m, math.floor(sec))
-  local frac = sec - math.floor(sec)
-  if frac > 5e-8 then text = text .. (string.format("%.7f", frac):sub(2):gsub("0+$", "")) end
-  if d > 0 then text = d .. "." .. text end
-  return (neg and "-" or "") .. text
-end
+M.shape = kql.shape
+M.timespan = kql.timespan
 
 function M.run(opts, pos)
   local text, name = query_text(opts, pos)
