@@ -6,7 +6,7 @@
 -- TimeGenerated filter reads each table within the run's window.
 --
 --   check(script) -> problem or nil (the query parses; the fields fit together)
---   run(script) -> function(ctx, values): the script's run
+--   run(script [, path]) -> function(ctx, values): the script's run (errors name path: query:LINE:COL)
 --   lets(specs, values [, span]) -> {name = value}, {name = kusto type}
 local kql = require "ipe.kql"
 local result = require "ipe.result"
@@ -43,14 +43,14 @@ function M.lets(specs, values, span)
   return lets, types
 end
 
-function M.run(script)
+function M.run(script, path)
   return function(ctx, values)
     local w = ctx.window
     local lets, types = M.lets(script.params, values, w and w.span)
     local ok, plan = pcall(kql.compile, script.query, { now = ctx.now, lets = lets, types = types,
       window = w and { from = w.from, to = w.to }, engine = ctx.db.dialect == "clickhouse" and "clickhouse" or nil })
     if not ok then
-      if kql.is_error(plan) then error(string.format("query:%d:%d: %s", plan.line, plan.col, plan.msg), 0) end
+      if kql.is_error(plan) then error(string.format("%squery:%d:%d: %s", path and path .. ": " or "", plan.line, plan.col, plan.msg), 0) end
       error(plan, 0)
     end
     local rows = ctx.db:query(plan.sql, plan.binds)
