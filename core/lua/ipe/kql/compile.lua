@@ -319,7 +319,7 @@ function C:binary(node, scope)
       return E(f.from_epoch(format("(%s %s %s)", f.epoch(t.sql), op, s.sql)), "datetime", { agg = agg })
     end
     if l.type == "datetime" and r.type == "datetime" then
-      return E(format("(%s - %s)", f.epoch(l.sql), f.epoch(r.sql)), "timespan", { agg = agg })
+      return E("round(" .. f.seconds_between(r.sql, l.sql) .. ", 3)", "timespan", { agg = agg })
     end
     local a, b = self:scalar(l), self:scalar(r)
     if op == "/" and ty == "real" and l.type ~= "real" and r.type ~= "real" then a = "CAST(" .. a .. " AS REAL)" end

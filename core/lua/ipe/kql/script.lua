@@ -47,8 +47,11 @@ function M.run(script, path)
   return function(ctx, values)
     local w = ctx.window
     local lets, types = M.lets(script.params, values, w and w.span)
+    if ctx.db.dialect ~= "sqlite" then
+      error((path and path .. ": " or "") .. "a KQL script cannot run on a ClickHouse workspace yet", 0)
+    end
     local ok, plan = pcall(kql.compile, script.query, { now = ctx.now, lets = lets, types = types,
-      window = w and { from = w.from, to = w.to }, engine = ctx.db.dialect == "clickhouse" and "clickhouse" or nil })
+      window = w and { from = w.from, to = w.to } })
     if not ok then
       if kql.is_error(plan) then error(string.format("%squery:%d:%d: %s", path and path .. ": " or "", plan.line, plan.col, plan.msg), 0) end
       error(plan, 0)

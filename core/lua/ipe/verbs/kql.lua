@@ -124,6 +124,9 @@ function M.run(opts, pos)
   local memory = (common.whole(opts, "memory", 16, 65536, "megabytes") or runner.DEFAULT_MEMORY / 1048576) * 1048576
   local ropts = common.render_options(opts)
   local path = workspace.check(workspace.path(opts.db))
+  if require("ipe.clickhouse").is_url(path) then
+    errors.usage("kql: a ClickHouse workspace cannot run KQL yet (the compiler writes SQLite's SQL; --explain shows it)")
+  end
   local job = function()
     sqlite.hard_heap_limit(memory)
     local c = workspace.open_reader(path)
