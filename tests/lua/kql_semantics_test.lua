@@ -130,6 +130,9 @@ T.case("union: columns of all sides, isfuzzy skips tables the workspace lacks, w
   T.eq(rows, { { "AuditLogs", 3 }, { "SigninLogs", 5 } })
   T.eq(names(plan), { "Src", "count_" })
   T.eq(run('union isfuzzy=true SigninLogs, NoSuchTable | count')[1][1], 5)
+  local rows, p = run('union isfuzzy=true (NoSuchTable | where X == "a"), (SigninLogs | where IPAddress == "1.2.3.4") | count')
+  T.eq(rows[1][1], 2, "a side over a missing table is left out")
+  T.eq(#p.params, 3, "with what it bound: from, to and the IP")
   T.eq(kerr('union SigninLogs, NoSuchTable'), "1:19: unknown table 'NoSuchTable' (union isfuzzy=true skips tables the workspace lacks)")
 end)
 

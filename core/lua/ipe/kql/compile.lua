@@ -1578,6 +1578,19 @@ function C:union(node, env, input)
         local s = util.suggest(t.v, names)
         raise(t, "unknown table '%s'%s (union isfuzzy=true skips tables the workspace lacks)", t.v, s and " (did you mean " .. s .. "?)" or "")
       end
+    elseif fuzzy then
+      -- isfuzzy: a side that names a table the workspace lacks is left out, with what it bound
+      local mark = { #self.ctes, self.nctes, self.n, #self.params }
+      local ok, rel = pcall(self.tabular, self, t, env)
+      if ok then
+        rels[#rels + 1] = rel; labels[#rels] = t.k == "name" and t.v or ("union_arg" .. (i - 1))
+      elseif err.is(rel) and rel.msg:find("^unknown table") then
+        for j = #self.ctes, mark[1] + 1, -1 do self.ctes[j] = nil end
+        for j = #self.params, mark[4] + 1, -1 do self.binds[self.params[j].name] = nil; self.params[j] = nil end
+        self.nctes, self.n = mark[2], mark[3]
+      else
+        error(rel, 0)
+      end
     else
       rels[#rels + 1] = self:tabular(t, env); labels[#rels] = t.k == "name" and t.v or ("union_arg" .. (i - 1))
     end
