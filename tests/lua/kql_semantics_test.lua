@@ -210,4 +210,10 @@ T.case("constructs the published corpus uses: table(), column_ifexists, extract_
   T.eq(run('print t = totimespan("01:30:00") | extend m = t / 1m')[1][2], 90)
 end)
 
+T.case("percentile (nearest rank) and make_bag", function()
+  local rows, plan = run('datatable(x:long, g:string)[1,"a",2,"a",3,"a",4,"a",10,"b"] | summarize percentile(x, 50), p = percentile(x, 75), make_bag(bag_pack(tostring(x), g)) by g | order by g asc')
+  T.eq(names(plan), { "g", "percentile_x_50", "p", "bag_x" })
+  T.eq(rows, { { "a", 2, 3, '{"1":"a","2":"a","3":"a","4":"a"}' }, { "b", 10, 10, '{"10":"b"}' } })
+end)
+
 db:close()

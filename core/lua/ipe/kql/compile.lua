@@ -456,7 +456,7 @@ local AGG = {
   count = true, countif = true, dcount = true, dcountif = true, sum = true, sumif = true, min = true,
   max = true, avg = true, avgif = true, minif = true, maxif = true, arg_max = true, arg_min = true,
   make_set = true, makeset = true, make_list = true, makelist = true, make_set_if = true,
-  make_list_if = true, take_any = true, any = true, stdev = true, variance = true, percentile = false,
+  make_list_if = true, take_any = true, any = true, stdev = true, variance = true, percentile = true,
   make_bag = true, count_distinct = true,
 }
 M.AGG = AGG
@@ -1041,7 +1041,27 @@ function C:aggregate(node, scope)
     return E(format("max(%s)", a.sql), a.type), argname(1, "any_")
   elseif name == "make_bag" then
     need(1, 2); local a = arg(1)
-    return E(format("(SELECT json_group_object(key, json(value)) FROM (SELECT j.key, j.value FROM json_each(json_group_array(json(%s))) a, json_each(a.value) j))", a.sql), "dynamic"), "bag_" .. (first_column(node.args[1]) or "")
+    local x = self:dyn(a)
+    -- the bags gathered, merged after the aggregation (the later key wins)
+    local post = function(col)
+      return format("(SELECT json_group_object(j.key, %s) FROM json_each(%s) b, json_each(CASE WHEN b.type = 'object' "
+        .. "THEN b.value ELSE '{}' END) j)", "CASE WHEN j.type IN ('object', 'array') THEN json(j.value) WHEN j.type = 'true' "
+        .. "THEN json('true') WHEN j.type = 'false' THEN json('false') ELSE j.value END", col)
+    end
+    return E(format("json_group_array(json(%s)) FILTER (WHERE json_valid(%s))", x, x), "dynamic", { post = post }),
+      "bag_" .. (first_column(node.args[1]) or "")
+  elseif name == "percentile" then
+    need(2); local a, p = arg(1), arg(2)
+    if p.lit == nil then raise(node.args[2], "'percentile' needs a literal percentage") end
+    local x = self:scalar(a)
+    -- nearest rank over the sorted values (Kusto estimates; this is exact)
+    local post = function(col)
+      return format("(SELECT value FROM (SELECT value, row_number() OVER (ORDER BY value) AS rn, count(*) OVER () AS n FROM json_each(%s)) "
+        .. "WHERE rn = max(1, CAST(ceil(%s / 100.0 * n) AS INTEGER)))", col, p.sql)
+    end
+    local pct = tostring(p.lit):gsub("%.", "_")
+    return E(format("json_group_array(%s) FILTER (WHERE %s IS NOT NULL)", x, x), a.type, { post = post }),
+      "percentile_" .. (first_column(node.args[1]) or "") .. "_" .. pct
   end
   raise(node, "'%s' is not supported", name)
 end
