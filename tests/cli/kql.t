@@ -115,6 +115,24 @@ subtest 'usage errors' => sub {
   like($err, qr/^ipe-run: kql: cannot read \Q$dir\E\/missing\.kql: No such file or directory\n\z/, 'a missing file: the line');
   ($out, $err, $rc) = ipe('kql', '--db', $db, 'SigninLogs | where IPAddress == "203.0.113.254"');
   is($rc, 1, 'no rows: exit 1');
+  ($out, $err, $rc) = ipe('kql', '--db', "$dir/nothing.db", 'SigninLogs | count');
+  is($rc, 3, 'no workspace: exit 3');
+  like($err, qr/^ipe-run: no workspace at \Q$dir\E\/nothing\.db; /, 'no workspace: the line');
+  ($out, $err, $rc) = ipe('kql', '--db', $db, '--format', 'xml', 'SigninLogs | count');
+  is($rc, 2, 'a bad format: exit 2');
+  is($err, "ipe-run: kql: unknown format 'xml' (use table, box, json, csv, md or html)\n", 'a bad format: the line');
+  ($out, $err, $rc) = ipe('kql', '--db', $db, '-f', "$dir/q.kql", 'SigninLogs');
+  is($rc, 2, 'a file and an argument: exit 2');
+  is($err, "ipe-run: kql: give the query as an argument or with -f FILE, not both\n", 'a file and an argument: the line');
+};
+
+subtest '-o FILE: written whole; a failed query leaves no file' => sub {
+  my ($out, $err, $rc) = ipe('kql', '--db', $db, '--format', 'csv', '-o', "$dir/out.csv", 'print a = 1, b = "x"');
+  is($rc, 0, 'exit 0') or diag($err);
+  is(IpeTest::slurp("$dir/out.csv"), "a,b\r\n1,x\r\n", 'the file');
+  ($out, $err, $rc) = ipe('kql', '--db', $db, '-o', "$dir/bad.csv", 'SigninLogs | where nope == 1');
+  is($rc, 2, 'an error in the query: exit 2');
+  ok(!-e "$dir/bad.csv", 'no file');
 };
 
 done_testing();

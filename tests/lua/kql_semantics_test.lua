@@ -216,4 +216,20 @@ T.case("percentile (nearest rank) and make_bag", function()
   T.eq(rows, { { "a", 2, 3, '{"1":"a","2":"a","3":"a","4":"a"}' }, { "b", 10, 10, '{"10":"b"}' } })
 end)
 
+T.case("the rest of the scalar list, each against its value worked out by hand", function()
+  T.eq(run([[print a = substring("abcdef", 2, 3), b = strlen("héllo"), c = toupper("ab"), d = iif(1 > 2, "y", "n"),
+    e = todatetime("2026-01-02T03:04:05Z"), f = format_datetime(datetime(2026-01-02 03:04:05.123), "yyyy-MM-dd HH:mm:ss.fff"),
+    g = datetime_diff("day", datetime(2026-01-03 00:00), datetime(2026-01-01 23:59)), h = startofday(datetime(2026-01-02 03:04)),
+    i = round(2.345, 2), j = toint("42"), k = toint("x"), l = tolong(7.9), m = toreal("1.5"), n = tostring(1 == 1),
+    o = "abc" !contains "B", p = "a-b" !has "b", q = not(false), r = isnotnull(int(null))]])[1],
+    { "cde", 5, "AB", "n", "2026-01-02T03:04:05.000Z", "2026-01-02 03:04:05.123", 2, "2026-01-02T00:00:00.000Z",
+      2.35, 42, nil, 7, 1.5, "true", 0, 0, 1, 0 })
+  T.eq(run('SigninLogs | order by TimeGenerated asc | extend nx = next(IPAddress), pv = prev(IPAddress, 2, "none") | limit 3 | project IPAddress, nx, pv'),
+    { { "10.0.0.5", "1.2.3.4", "none" }, { "1.2.3.4", "1.2.3.4", "none" }, { "1.2.3.4", "5.6.7.8", "10.0.0.5" } })
+  T.eq(run('SigninLogs | where IPAddress == "1.2.3.4" | summarize make_set_if(UserPrincipalName, ResultType == "0"), take_any(IPAddress)')[1],
+    { '["alice@x.com"]', "1.2.3.4" })
+  T.eq(run('let T = materialize(SigninLogs | where IPAddress == "5.6.7.8"); let n = toscalar(T | count); T | extend n | project n | take 1')[1][1], 2)
+  T.eq(run('SigninLogs | where IPAddress == "1.2.3.4" | mvexpand d = dynamic(["a", "b"]) | count')[1][1], 4)
+end)
+
 db:close()

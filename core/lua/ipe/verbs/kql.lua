@@ -32,7 +32,7 @@ options:
   -p, --param NAME=VALUE  give a let binding of the query this value (repeatable)
   --explain               print the compiled SQL and its bound values; run nothing
   --since, --from, --to   the window of tables the query does not filter on time
-  --format FMT            table (default; also text), box, json, jsonl, csv, md or html
+  --format FMT            table (default; also text), box, json, csv, md or html
   -o, --output FILE       write to FILE (atomically)
   --width N               fit tables to N columns (default: $COLUMNS, else the
                           terminal's width, else 80)
