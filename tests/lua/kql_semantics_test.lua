@@ -185,6 +185,14 @@ T.case("errors: unknown names with suggestions, aggregation required, unsupporte
   T.eq(kerr('SigninLogs | summarize IPAddress'), "1:24: 'summarize' needs an aggregation (count(), dcount(X), ...), found an expression without one")
   T.eq(kerr('SigninLogs | extend g = geo_info_from_ip_address(IPAddress)'), "1:25: 'geo_info_from_ip_address' is not supported")
   T.eq(kerr('SigninLogs | where count() > 1'), "1:20: 'count' is an aggregation: use it in 'summarize'")
+  T.eq(run('SigninLogs | where ResultType == 0 | count'), sql("SELECT count(*) FROM SigninLogs WHERE ResultType = '0' AND TimeGenerated >= '2026-11-20'"),
+    "a string compared with a number is compared as a number")
+  T.eq(run('SigninLogs | where ResultType != 0 | count')[1][1], 2, "!= keeps the strings that are not that number, the empty one too")
+  T.eq(run('SigninLogs | where ResultType > 100 | count')[1][1], 1)
+  T.eq(run('SigninLogs | where ResultType in (0, 50126) | count')[1][1], 4, "in: a string column among numbers")
+  T.eq(run('SigninLogs | where ResultType !in (0) | count')[1][1], 2)
+  T.eq(run('print a = 5 in ("5", "6"), b = 7 in ("5", "6")')[1], { 1, 0 }, "in: a number among strings")
+  T.eq(run('SigninLogs | where TimeGenerated >= "2026-11-26T11:00:00Z" | count')[1][1], 2, "a string compared with a datetime is read as one")
 end)
 
 T.case("every literal is a bound parameter: the SQL text holds none of the query's values", function()

@@ -276,6 +276,16 @@ function C:binary(node, scope)
     return E(format("(%s %s %s)", a, op, b), ty, { agg = agg })
   end
   if CMP_SQL[op] then
+    if l.type == "datetime" and r.type == "string" then r = E(f.to_datetime(r.sql), "datetime") end
+    if r.type == "datetime" and l.type == "string" then l = E(f.to_datetime(l.sql), "datetime") end
+    -- a string compared with a number (ResultType == 0, EventID == "4625", as published queries
+    -- write): compared as numbers; a string that is not one matches nothing ('!=' keeps it)
+    if not (l.null or r.null) and ((is_string(l) and NUMERIC[r.type]) or (is_string(r) and NUMERIC[l.type])) then
+      local a = is_string(l) and f.to_real(l.sql) or l.sql
+      local b = is_string(r) and f.to_real(r.sql) or r.sql
+      if op == "!=" then return E(format("(NOT coalesce(%s = %s, 0))", a, b), "bool", { agg = agg }) end
+      return E(format("(%s %s %s)", a, CMP_SQL[op], b), "bool", { agg = agg })
+    end
     if is_string(l) or is_string(r) then
       local sop = CMP_SQL[op]
       if op == "==" and ((r.lit ~= nil and r.lit ~= "" and is_string(r)) or (l.lit ~= nil and l.lit ~= "" and is_string(l))) then
@@ -283,7 +293,6 @@ function C:binary(node, scope)
       end
       return E(format("(%s %s %s)", self:str(l), sop, self:str(r)), "bool", { agg = agg })
     end
-    if l.type == "datetime" and r.type == "string" then r = E(f.to_datetime(r.sql), "datetime") end
     return E(format("(%s %s %s)", self:scalar(l), CMP_SQL[op], self:scalar(r)), "bool", { agg = agg })
   end
   if op == "=~" or op == "!~" then
@@ -346,10 +355,21 @@ function C:inlist(node, scope)
     s = format("(%s IN (SELECT %s FROM (%s)))", x, ci and "lower(value)" or "value", (sub:gsub("^SELECT (.-) FROM", "SELECT %1 AS value FROM", 1)))
   else
     local parts = {}
-    for i, it in ipairs(items) do
-      local v = (is_string(it) or it.type == "dynamic") and self:str(it) or it.sql
-      parts[i] = ci and f.lower(v) or v
+    -- a string among numbers (or a number among strings) is compared as a number, as '==' does
+    local numeric = NUMERIC[e.type] or (e.type == "dynamic" and items[1] and NUMERIC[items[1].type])
+    if is_string(e) and items[1] then
+      numeric = true
+      for _, it in ipairs(items) do if not NUMERIC[it.type] then numeric = false end end
+      if numeric then x = f.to_real(e.sql) end
     end
+    for i, it in ipairs(items) do
+      local v
+      if numeric and is_string(it) then v = f.to_real(it.sql)
+      elseif numeric then v = it.sql
+      else v = (is_string(it) or it.type == "dynamic") and self:str(it) or it.sql end
+      parts[i] = ci and not numeric and f.lower(v) or v
+    end
+    if numeric and e.type == "dynamic" then x = self:scalar(e) end
     if #parts == 0 then s = "0" else s = format("(%s IN (%s))", x, concat(parts, ", ")) end
   end
   if neg then s = format("(NOT coalesce(%s, 0))", s) end
