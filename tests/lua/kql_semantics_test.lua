@@ -189,6 +189,10 @@ T.case("errors: unknown names with suggestions, aggregation required, unsupporte
     "a string compared with a number is compared as a number")
   T.eq(run('SigninLogs | where ResultType != 0 | count')[1][1], 2, "!= keeps the strings that are not that number, the empty one too")
   T.eq(run('SigninLogs | where ResultType > 100 | count')[1][1], 1)
+  local ors = {}
+  for i = 1, 900 do ors[i] = string.format('IPAddress == "10.9.%d.%d"', math.floor(i / 256), i % 256) end
+  T.eq(run("SigninLogs | where " .. table.concat(ors, " or ") .. ' or IPAddress == "5.6.7.8" | count')[1][1], 2,
+    "a chain of 900 'or' runs (one flat SQL list)")
   T.eq(run('SigninLogs | where ResultType in (0, 50126) | count')[1][1], 4, "in: a string column among numbers")
   T.eq(run('SigninLogs | where ResultType !in (0) | count')[1][1], 2)
   T.eq(run('print a = 5 in ("5", "6"), b = 7 in ("5", "6")')[1], { 1, 0 }, "in: a number among strings")

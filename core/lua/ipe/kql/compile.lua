@@ -256,8 +256,20 @@ function C:binary(node, scope)
   local op = node.op
   local f = self.f
   if op == "and" or op == "or" then
-    local l, r = self:expr(node.l, scope), self:expr(node.r, scope)
-    return E(format("(%s %s %s)", l.sql, op:upper(), r.sql), "bool", { agg = l.agg or r.agg })
+    -- a chain a or b or c ... as one flat list (SQLite's parser has a limited depth)
+    local terms, stack = {}, { node }
+    while #stack > 0 do
+      local x = table.remove(stack)
+      if x.k == "bin" and x.op == op then stack[#stack + 1] = x.r; stack[#stack + 1] = x.l
+      else terms[#terms + 1] = x end
+    end
+    local parts, agg = {}, false
+    for i, t in ipairs(terms) do
+      local e = self:expr(t, scope)
+      parts[i] = e.sql
+      agg = agg or e.agg
+    end
+    return E("(" .. concat(parts, " " .. op:upper() .. " ") .. ")", "bool", { agg = agg })
   end
   local l, r = self:expr(node.l, scope), self:expr(node.r, scope)
   local agg = l.agg or r.agg
