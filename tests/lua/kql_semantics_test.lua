@@ -113,6 +113,8 @@ T.case("join innerunique (the default) keeps one left row per key; inner keeps a
   local q = 'SigninLogs | project UserPrincipalName, IPAddress | join %s (AuditLogs | project Identity, OperationName) on $left.UserPrincipalName == $right.Identity | count'
   T.eq(run(q:format(""))[1][1], 2, "alice has 2 sign-ins and 2 audit rows: one left row x 2")
   T.eq(run(q:format("kind=innerunique"))[1][1], 2)
+  T.eq(run('datatable(k:string, v:long)["", 1, "", 2] | union (SigninLogs | where IPAddress == "5.6.7.8" and isempty(UserPrincipalName) | project k = UserPrincipalName, v = 3) | join (datatable(k:string)[""]) on k | count')[1][1], 1,
+    "innerunique: an empty and a missing string are one key")
   T.eq(run(q:format("kind=inner"))[1][1], 4)
   T.eq(run(q:format("kind=inner"))[1][1], sql("SELECT count(*) FROM SigninLogs s JOIN AuditLogs a ON s.UserPrincipalName = a.Identity WHERE s.TimeGenerated >= '2026-11-20'")[1][1])
   T.eq(run(q:format("kind=leftouter"))[1][1], 7)

@@ -343,7 +343,10 @@ end
 
 function C:dedup(rel, keys)
   local part = {}
-  for i, k in ipairs(keys) do part[i] = self:q(k) end
+  for i, k in ipairs(keys) do
+    local c = find_col(rel, k)
+    part[i] = c and c.type == "string" and "coalesce(" .. self:q(k) .. ", '')" or self:q(k)   -- "" and a missing string are one key
+  end
   local list = self:all_cols(rel)
   return { name = self:cte(format("SELECT %s FROM (SELECT %s, row_number() OVER (PARTITION BY %s) AS %s FROM %s) WHERE %s = 1",
     concat(list, ", "), concat(list, ", "), concat(part, ", "), self:q("_ipe_rn"), self:q(rel.name), self:q("_ipe_rn"))),
