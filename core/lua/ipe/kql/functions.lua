@@ -98,7 +98,6 @@ function SCALAR.replace_string(self, node, scope)
   local a = self:args(node, scope, 3)
   return E(format("replace(%s, %s, %s)", self:str(a[1]), self:str(a[2]), self:str(a[3])), "string")
 end
-function SCALAR.trim_start(self, node, scope) raise(node, "'trim_start' is not supported") end
 function SCALAR.split(self, node, scope)
   local a = self:args(node, scope, 2, 3)
   local arr = self.f.split(self:str(a[1]), self:str(a[2]))
@@ -390,7 +389,6 @@ function SCALAR.ipv4_is_in_range(self, node, scope)
   local a = self:args(node, scope, 2)
   return E(format("coalesce(%s, 0)", self.f.ip_in_cidr(self:str(a[1]), self:str(a[2]))), "bool")
 end
-SCALAR.ipv4_is_in_any_range = nil
 function SCALAR.ipv4_is_private(self, node, scope)
   local a = self:args(node, scope, 1)[1]
   local x = self:str(a)

@@ -187,26 +187,21 @@ function C:count_value(node, env, what)
   return e.sql
 end
 
-function OPS.take(self, op, rel, env)
-  local n = self:count_value(op.n, env, "take")
+-- the first n_sql rows of rel (in its order when it has one)
+function C:limit(rel, n_sql)
   local list = self:all_cols(rel)
   local name = self:cte(format("SELECT %s FROM %s%s LIMIT %s", concat(list, ", "), self:q(rel.name),
-    rel.ord and " ORDER BY " .. self:q(rel.ord) or "", n))
+    rel.ord and " ORDER BY " .. self:q(rel.ord) or "", n_sql))
   return { name = name, cols = copy_cols(rel.cols), ord = rel.ord }
+end
+
+function OPS.take(self, op, rel, env)
+  return self:limit(rel, self:count_value(op.n, env, "take"))
 end
 
 function OPS.top(self, op, rel, env)
   local n = self:count_value(op.n, env, "top")
-  local sorted = OPS.order(self, { keys = op.keys }, rel, env)
-  return OPS.take(self, { n = { k = "lit" } }, sorted, env, n)
-end
--- take with a number already compiled (top's)
-local take = OPS.take
-OPS.take = function(self, op, rel, env, n_sql)
-  if not n_sql then return take(self, op, rel, env) end
-  local list = self:all_cols(rel)
-  local name = self:cte(format("SELECT %s FROM %s ORDER BY %s LIMIT %s", concat(list, ", "), self:q(rel.name), self:q(rel.ord), n_sql))
-  return { name = name, cols = copy_cols(rel.cols), ord = rel.ord }
+  return self:limit(OPS.order(self, { keys = op.keys }, rel, env), n)
 end
 
 function OPS.count(self, op, rel)

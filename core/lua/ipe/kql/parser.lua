@@ -358,23 +358,12 @@ function P:primary()
     if v == "range" and self:peek(1).t == "id" then err.raise(t, "the 'range' operator is not supported") end
     self:next()
     if self:is("(") then
-      local args = self:list_args_named()
+      local args = self:list_args()
       return node("call", t, { name = v, args = args })
     end
     return node("name", t, { v = v })
   end
   err.raise(t, "expected an expression, found %s", M.describe(t))
-end
-
--- call arguments; a name=value argument (kind=..., typeof(...)) is kept as {k="named"}
-function P:list_args_named()
-  self:expect("(")
-  local list = {}
-  if not self:is(")") then
-    repeat list[#list + 1] = self:pipe_expr() until not self:accept(",")
-  end
-  self:expect(")")
-  return list
 end
 
 -- an expression that may continue as a tabular pipe: T | where ...
@@ -467,7 +456,7 @@ function P:union_source(t, input)
         if self:peek().t == "id" and self:peek().pos == self:peek(-1).pos + 1 then n = n .. self:next().v end
       end
       if self:is("(") and not wild then
-        tables[#tables + 1] = node("call", nt, { name = n, args = self:list_args_named() })
+        tables[#tables + 1] = node("call", nt, { name = n, args = self:list_args() })
       else
         tables[#tables + 1] = node("name", nt, { v = n, wild = wild })
       end
@@ -648,7 +637,7 @@ function P:operator()
     else
       local rt = self:peek()
       local n = self:name("the right side of the join")
-      right = self:is("(") and node("call", rt, { name = n, args = self:list_args_named() }) or node("name", rt, { v = n })
+      right = self:is("(") and node("call", rt, { name = n, args = self:list_args() }) or node("name", rt, { v = n })
     end
     self:expect("on", "'on' and the join keys")
     return node(v, t, { opts = opts, right = right, keys = self:join_keys() })

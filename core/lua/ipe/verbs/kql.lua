@@ -8,7 +8,6 @@ local runner = require "ipe.runner"
 local proc = require "ipe.proc"
 local serial = require "ipe.serial"
 local sqlite = require "ipe.sqlite"
-local timeutil = require "ipe.timeutil"
 local kql = require "ipe.kql"
 local cjson = require "cjson"
 local textutil = require "ipe.textutil"
@@ -109,7 +108,6 @@ M.timespan = kql.timespan
 
 function M.run(opts, pos)
   local text, name = query_text(opts, pos)
-  opts.format = opts.format
   local fmt = common.format(opts)
   local now = common.now(opts)
   local w = common.window(opts, now)
