@@ -46,6 +46,20 @@ end
 
 function C:q(name) return self.f.ident(name) end
 
+-- a literal regular expression that does not compile is an error of the query, at its place
+-- (PCRE2 through the workspace's own regexp(), on a private in-memory database)
+local regex_db
+function C:check_regex(e)
+  if type(e.lit) ~= "string" then return end
+  if regex_db == nil then
+    local ok, sqlite = pcall(require, "ipe.sqlite")
+    regex_db = ok and sqlite.open(":memory:", "rwc") or false
+  end
+  if not regex_db then return end
+  local ok, msg = pcall(regex_db.query, regex_db, "SELECT regexp(?, '')", { e.lit })
+  if not ok then raise(e.at, "%s", (tostring(msg):match("bad regular expression[^\n]*") or "bad regular expression")) end
+end
+
 function C:cte(sql)
   self.nctes = self.nctes + 1
   local name = "_k" .. self.nctes
@@ -230,7 +244,7 @@ function C:string_op(op, l, r)
   elseif op == "startswith_cs" then return f.starts(x, self:str(r), true)
   elseif op == "endswith" then return f.ends(x, self:str(r), false)
   elseif op == "endswith_cs" then return f.ends(x, self:str(r), true)
-  elseif op == "matches" then return f.regex_match(x, self:str(r))
+  elseif op == "matches" then self:check_regex(r); return f.regex_match(x, self:str(r))
   end
 end
 

@@ -109,6 +109,7 @@ function SCALAR.split(self, node, scope)
 end
 function SCALAR.extract(self, node, scope)
   local a = self:args(node, scope, 3, 4)
+  self:check_regex(a[1])
   local s = self.f.regex_extract(self:str(a[1]), a[2].sql, self:str(a[3]))
   if a[4] then raise(node.args[4], "extract's typeof argument is not supported") end
   return E(s, "string")
