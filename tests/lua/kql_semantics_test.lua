@@ -187,7 +187,7 @@ T.case("errors: unknown names with suggestions, aggregation required, unsupporte
   T.eq(kerr('SigninLogs | summarize IPAddress'), "1:24: 'summarize' needs an aggregation (count(), dcount(X), ...), found an expression without one")
   T.eq(kerr('SigninLogs | extend g = geo_info_from_ip_address(IPAddress)'), "1:25: 'geo_info_from_ip_address' is not supported")
   T.eq(kerr('SigninLogs | where count() > 1'), "1:20: 'count' is an aggregation: use it in 'summarize'")
-  T.eq(kerr('SigninLogs | where IPAddress matches regex "(1"'), "1:43: bad regular expression at offset 2: missing closing parenthesis")
+  T.eq(kerr('SigninLogs | where IPAddress matches regex "(1"'), "1:44: bad regular expression at offset 2: missing closing parenthesis")
   T.eq(kerr('SigninLogs | extend x = extract("[a-", 0, IPAddress)'), "1:33: bad regular expression at offset 3: missing terminating ] for character class")
   T.eq(run('SigninLogs | where ResultType == 0 | count'), sql("SELECT count(*) FROM SigninLogs WHERE ResultType = '0' AND TimeGenerated >= '2026-11-20'"),
     "a string compared with a number is compared as a number")
