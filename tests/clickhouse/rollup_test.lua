@@ -199,7 +199,7 @@ T.case("ctx.db:rollup_rows reads the same stored rows on both engines (the _ipe_
     local window = { ip = ip, from = WINDOWS[2][1], to = WINDOWS[2][2] }
     for _, name in ipairs({ "activity", "traffic", "peers" }) do
       local function read(h)
-        return text_rows(h:query("SELECT count(*), sum(Events) FROM " .. h:rollup_rows(name) .. " WHERE IP = :ip"))
+        return text_rows(h:query("SELECT count(*), COALESCE(sum(Events), 0) FROM " .. h:rollup_rows(name) .. " WHERE IP = :ip"))
       end
       T.eq(read(dbmod.wrap(conn, window)), read(dbmod.wrap(ldb, window)), name .. " " .. ip)
     end
@@ -230,7 +230,7 @@ T.case("an ingest that never committed is not counted (its rollup rows carry its
 end)
 
 ldb:close()
-local w = ch.open(URL, { role = "writer", password = "" })
+local w = ch.open(URL, { role = "writer", password = "", timeout = 600 })
 for i = 1, #w.target.nodes do w:on_node(i):exec("DROP DATABASE IF EXISTS ipe_rollup", nil, { no_database = true }) end
 os.execute("rm -rf " .. sh(dir))
 H.cleanup()
