@@ -146,7 +146,6 @@ local function side(sd, p)
 end
 
 local ACTIVITY_KEYS = { "Source", "Host" }
-local rows_view
 local TYPE = { Port = "Int32" }
 
 local function table_ddl(name, keys, sums, db, on)
@@ -208,7 +207,7 @@ end
 -- X: a view of the committed rows as the SQLite table holds them (ctx.db:rollup_rows reads it):
 -- the keys, Hour the DateTime of the hour's start, the measures as Int64, FirstSeen and
 -- LastSeen as the workspace's times (DateTime with X_ms beside it, or DateTime64)
-rows_view = function(r, db, on, time_type)
+local function rows_view(r, db, on, time_type)
   local inner, cols = { "IP", "Hour AS r_Hour" }, { "IP", "toDateTime(concat(replaceOne(r_Hour, 'T', ' '), ':00:00'), 'UTC') AS Hour" }
   for _, k in ipairs(r.keys) do inner[#inner + 1] = k; cols[#cols + 1] = k end
   for _, m in ipairs(r.sums) do
