@@ -83,7 +83,7 @@ M.sql_message = sql_message
 -- `ipe-run check` can rebuild from the script's text (ipe.lint) and SQLite says where
 -- in it the fault is; else nil (the message then names the line of the call).
 local function fault_line(conn, sql, script)
-  if not script or not conn.compile then return nil end
+  if not script or not conn.compile or conn.dialect == "clickhouse" then return nil end
   local _, _, offset = conn:compile(sql)
   if not offset then return nil end
   local lint = require "ipe.lint"
