@@ -141,6 +141,18 @@ function M.ddl(o)
   return out
 end
 
+-- time_text(col, time_type) -> SQL: the time column col as workspace time text
+-- ("2026-11-27T03:52:29.123Z", what SQLite holds), NULL for NULL — from its exact
+-- milliseconds (col_ms) on a DateTime+ms workspace
+function M.time_text(col, time_type)
+  if time_type == M.TIME64 then
+    return string.format("if(isNull(%s), NULL, concat(replaceOne(toString(%s), ' ', 'T'), 'Z'))", col, col)
+  end
+  local ms = col .. "_ms"
+  return string.format("if(isNull(%s), NULL, concat(replaceOne(toString(toDateTime(intDiv(%s, 1000), 'UTC')), ' ', 'T'), "
+    .. "'.', substring(toString(1000 + %s %% 1000), 2, 3), 'Z'))", ms, ms, ms)
+end
+
 -- the server's capabilities: ZooKeeper (distributed DDL) and DateTime64
 local function probe(conn, sql)
   return pcall(conn.query, conn, sql)
