@@ -124,23 +124,9 @@ my $ref = tmpdir() . '/ref.db';
     is($e2, $e1x, 'the same detection and fallback lines on stderr');
     for my $t (qw(SecurityEvent DeviceNetworkEvents CommonSecurityLog OfficeActivity SigninLogs Syslog
                   ThreatIntelligenceIndicator SecurityAlert)) {
-        my @cols = map { (split /\|/)[1] } split /\n/, `sqlite3 '$ref' 'PRAGMA table_info($t)'`;
-        my %time = map { $_ => 1 } split /\n/, $c->sql(0, "SELECT name FROM system.columns WHERE database = 'ws' "
-            . "AND table = '${t}_local' AND type LIKE '%DateTime%'");
-        my %real = map { $_ => 1 } split /\n/, $c->sql(0, "SELECT name FROM system.columns WHERE database = 'ws' "
-            . "AND table = '${t}_local' AND type LIKE '%Float%'");
-        # times compared as exact epoch milliseconds, reals at 10 significant digits; SQLite's values
-        # travel as hex (rows hold newlines), ClickHouse's as TSV (unescaped here)
-        my $lite = join ', ', map { my $e = $time{$_} ? "CAST(strftime('%s', $_) AS INTEGER) * 1000 + CAST(substr($_, 21, 3) AS INTEGER)"
-            : $real{$_} ? "printf('%.10g', $_)" : $_; "CASE WHEN $_ IS NULL THEN 'NULL' ELSE hex($e) END" } @cols;
-        my $chq = join ', ', map { $time{$_} ? "${_}_ms" : $real{$_} ? "if(isNull($_), NULL, toString(round($_, 6)))" : $_ } @cols;
-        my %un = (n => "\n", t => "\t", r => "\r", b => "\b", f => "\f", 0 => "\0");
-        my $num = sub { my $v = shift; defined $v && $v =~ /^-?\d+(?:\.\d+)?(?:e[-+]?\d+)?$/ ? $v + 0 : $v };
-        my $row = sub { join "\x1f", map { defined $_ ? $num->($_) : 'NULL' } @_ };
-        my @a = sort map { $row->(map { $_ eq 'NULL' ? undef : pack('H*', $_) } split /\t/, $_, -1) }
-            split /\n/, `sqlite3 -separator '	' '$ref' "SELECT $lite FROM $t"`;
-        my @b = sort map { $row->(map { $_ eq '\\N' ? undef : s/\\(.)/$un{$1} \/\/ $1/ger } split /\t/, $_, -1) }
-            split /\n/, $c->sql(1, "SELECT $chq FROM ws.$t FORMAT TSV");
+        my ($x, $y) = $c->rows(1, 'ws', $ref, $t);
+        my @a = @$x;
+        my @b = @$y;
         ok(@a > 0, "$t: rows in SQLite");
         is_deeply(\@b, \@a, "$t: ClickHouse holds the same rows as SQLite");
     }
