@@ -167,12 +167,12 @@ end
 
 -- ClickHouse: the columns plan_indicator reads, the times as workspace text
 local function latest_indicator_ch(query)
-  local chs = require "ipe.clickhouse_schema"
   local tt = query("SELECT argMax(value, Version) AS v FROM _ipe_meta WHERE key = 'time_type'", {})[1].v
+  local chs = require("ipe.dialect.clickhouse").new({ time_type = tt })
   local cols = { "IndicatorId", "ExternalIndicatorId" }
   for _, c in ipairs(COMPARED) do if c ~= "ExpirationDateTime" then cols[#cols + 1] = c end end
-  return "SELECT " .. table.concat(cols, ", ") .. ", " .. chs.time_text("TimeGenerated", tt) .. " AS TimeGenerated, "
-    .. chs.time_text("ExpirationDateTime", tt) .. " AS ExpirationDateTime FROM ThreatIntelligenceIndicator\n"
+  return "SELECT " .. table.concat(cols, ", ") .. ", " .. chs.time_text("TimeGenerated") .. " AS TimeGenerated, "
+    .. chs.time_text("ExpirationDateTime") .. " AS ExpirationDateTime FROM ThreatIntelligenceIndicator\n"
     .. "WHERE NetworkIP = :ip AND IndicatorProvider = :provider\nORDER BY TimeGenerated DESC"
 end
 

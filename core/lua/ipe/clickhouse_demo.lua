@@ -124,9 +124,12 @@ function M.build(url, o)
     db:close()
     if not okc then error(counts, 0) end
     -- the mark, newest version of the key: what replace() checks next time
+    -- and the bundled geo databases that belong to it (ipe.geo reads them back), as ipe.demo.mark
+    local demo = require "ipe.demo"
+    local geo = table.concat(require("ipe.geo").demo_files(), ":")
     conn:exec("INSERT INTO " .. (conn.target.cluster and "_ipe_meta_dist" or "_ipe_meta_local")
-      .. " (key, value, Version) VALUES (:k, :v, :n)", { k = require("ipe.demo").MARK_KEY,
-      v = o.info .. "; rows " .. M.fingerprint(conn), n = require("ipe.dialect.clickhouse").int(
+      .. " (key, value, Version) VALUES (:k, :v, :n), (:gk, :g, :n)", { k = demo.MARK_KEY,
+      v = o.info .. "; rows " .. M.fingerprint(conn), gk = demo.GEO_KEY, g = geo, n = require("ipe.dialect.clickhouse").int(
         string.format("%d", math.floor(require("ipe.proc").now() * 1000))) },
       { settings = conn.target.cluster and { insert_distributed_sync = 1 } or nil })
     return counts

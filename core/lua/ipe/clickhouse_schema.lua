@@ -141,18 +141,6 @@ function M.ddl(o)
   return out
 end
 
--- time_text(col, time_type) -> SQL: the time column col as workspace time text
--- ("2026-11-27T03:52:29.123Z", what SQLite holds), NULL for NULL — from its exact
--- milliseconds (col_ms) on a DateTime+ms workspace
-function M.time_text(col, time_type)
-  if time_type == M.TIME64 then
-    return string.format("if(isNull(%s), NULL, concat(replaceOne(toString(%s), ' ', 'T'), 'Z'))", col, col)
-  end
-  local ms = col .. "_ms"
-  return string.format("if(isNull(%s), NULL, concat(replaceOne(toString(toDateTime(intDiv(%s, 1000), 'UTC')), ' ', 'T'), "
-    .. "'.', substring(toString(1000 + %s %% 1000), 2, 3), 'Z'))", ms, ms, ms)
-end
-
 -- the server's capabilities: ZooKeeper (distributed DDL) and DateTime64
 local function probe(conn, sql)
   return pcall(conn.query, conn, sql)
@@ -190,9 +178,13 @@ function M.version(conn)
   return tonumber(v) or 0, meta(conn, "time_type")
 end
 
+-- verify(conn): raises unless the workspace is current; sets conn.time_type (what
+-- ipe.dialect.clickhouse writes its time SQL for)
 function M.verify(conn)
   local shown = conn.target.display
-  schema.require_version(shown, M.version(conn), M.VERSION, "create it with 'ipe-run migrate --db " .. shown .. "'")
+  local v, time_type = M.version(conn)
+  schema.require_version(shown, v, M.VERSION, "create it with 'ipe-run migrate --db " .. shown .. "'")
+  conn.time_type = time_type or M.TIME_SPLIT
 end
 
 -- add_columns(conn, nodes, on_cluster, time_type): columns ipe.schema gained since the
