@@ -118,6 +118,8 @@ function M.wrap(conn, window, script)
     h.queries[#h.queries + 1] = { sql = sql, params = ordered }
     local ok, rows, cols = pcall(private.conn.query, private.conn, sql, final)
     if not ok then
+      -- a ClickHouse server's error (one line naming the server and the script): at the script's line
+      if require("ipe.errors").is(rows) and private.conn.dialect == "clickhouse" then raise(rows.msg) end
       local msg = sql_message(rows)
       if not msg then error(rows, 0) end
       local okl, line = pcall(fault_line, private.conn, sql, script)
