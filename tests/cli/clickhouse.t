@@ -153,7 +153,7 @@ my $ref = tmpdir() . '/ref.db';
 # the verbs on the cluster: the workspace from --db, IPE_DB or the config file; each script's
 # budgets as the server's settings; a server error is one line naming the server and the script
 {
-    my $dir = xdg_home() . '/ipe/insights';
+    my $dir = IpeTest::xdg_home() . '/ipe/insights';
     system('mkdir', '-p', $dir) == 0 or die;
     spew("$dir/budget-probe.lua", <<'LUA');
 return {
