@@ -185,6 +185,7 @@ LUA
     is($rc, 0, '... exit 0');
     my $cfg = tmpdir();
     spew("$cfg/config", "[workspace]\ndb = $url\n");
+    chmod 0600, "$cfg/config";
     ($out, $err, $rc) = ipe({ env => { IPE_CONFIG => "$cfg/config" } }, 'insight', 'bad-column', '1.2.3.4');
     like($err, qr/^ipe-run: insight 'bad-column': \S*bad-column\.lua:7: clickhouse 127\.0\.0\.1:${\ $c->http(0)}: Code 47: Unknown identifier: NoSuchColumn \(insight 'bad-column'\)\n\z/,
        'the config file names the cluster; a server error: one line, the script\'s line, the server, the script');
