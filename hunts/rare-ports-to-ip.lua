@@ -7,7 +7,7 @@ local function sql(db)
     .. " OR " .. db:ip_in_cidr("SourceIP", "net192") .. ")"
   return table.concat({
     "WITH to_ip AS (",
-    "  SELECT RemotePort AS Port, " .. db:host_short("DeviceName") .. " AS Host, TimeGenerated",
+    "  SELECT RemotePort AS Port, " .. db:host_label("DeviceName") .. " AS Host, TimeGenerated",
     "  FROM DeviceNetworkEvents WHERE RemoteIP = :ip AND NOT " .. db:connection_inbound() .. " AND " .. w,
     "  UNION ALL",
     "  SELECT DestinationPort, COALESCE(SourceHostName, SourceIP), TimeGenerated",
@@ -17,7 +17,7 @@ local function sql(db)
     "         MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen",
     "  FROM to_ip WHERE Port IS NOT NULL GROUP BY Port",
     "), org AS (",
-    "  SELECT RemotePort AS Port, " .. db:host_short("DeviceName") .. " AS Host",
+    "  SELECT RemotePort AS Port, " .. db:host_label("DeviceName") .. " AS Host",
     "  FROM DeviceNetworkEvents",
     "  WHERE RemotePort IN (SELECT Port FROM ports) AND NOT " .. db:connection_inbound() .. " AND " .. w,
     "  UNION ALL",

@@ -218,6 +218,9 @@ end
 -- without a letter, an IP address, stays whole).
 function Handle:host_short(col) return gen(self, "host_short", column(col)) end
 
+-- The first label of a host name as written: the text before its first '.' (WKS-007.contoso.com -> WKS-007).
+function Handle:host_label(col) return gen(self, "host_label", column(col)) end
+
 -- A field of a JSON column: db:json("InitiatedBy", "user.ipAddress").
 function Handle:json(col, path)
   if type(path) ~= "string" or not path:match(JSON_PATH) then

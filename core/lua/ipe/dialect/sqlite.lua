@@ -52,6 +52,10 @@ function M.host_short(col)
     .. "THEN substr(%s, 1, instr(%s, '.') - 1) ELSE %s END)", col, col, col, col, col)
 end
 
+function M.host_label(col)
+  return string.format("substr(%s, 1, instr(%s || '.', '.') - 1)", col, col)
+end
+
 -- JSON ---------------------------------------------------------------------------------
 
 function M.json(col, path)

@@ -76,23 +76,19 @@
 -- Errors: SQLite errors propagate (error(msg, 0) from the binding); bad arguments raise
 -- "rollup.rebuild: from and to must be workspace times" or
 -- "rollup.rebuild: which must be _ipe_ip_activity, _ipe_ip_traffic or _ipe_ip_peers".
+local model = require "ipe.rollup"
+
 local M = {}
 
-M.TABLE = "_ipe_ip_activity"
-M.TRAFFIC = "_ipe_ip_traffic"
-M.PEERS = "_ipe_ip_peers"
+M.TABLE = model.TABLE
+M.TRAFFIC = model.TRAFFIC
+M.PEERS = model.PEERS
 M.QUERIES = "_ipe_ip_queries"
 M.tables = { M.TABLE, M.TRAFFIC, M.PEERS, M.QUERIES }
 
 -- Text separators (besides space) turned into token breaks, and the characters trimmed
 -- from both ends of a token (SQLite's parser limits how deeply replace() may nest).
-local SEPARATORS = { "\\", '"', "\t", "\n", "\r", ",", ";", "(", ")", "[", "]", "=", "@", "/" }
-local TRIMMED = "<>'|{}-"
-
-local HOST_OVERRIDE = {
-  -- Computer is the firewall that logged the traffic; the device is the endpoint.
-  CommonSecurityLog = "COALESCE(NULLIF(%sSourceHostName, ''), NULLIF(%sDestinationHostName, ''))",
-}
+local SEPARATORS, TRIMMED = model.SEPARATORS, model.TRIMMED
 
 local function lit(s) return "'" .. s:gsub("'", "''") .. "'" end
 
@@ -169,8 +165,12 @@ local function ip_expr(t, p)
 end
 
 local function host_expr(t, p)
-  local o = HOST_OVERRIDE[t.name]
-  if o then return (o:gsub("%%s", p)) end
+  local o = model.HOSTS[t.name]
+  if o then
+    local parts = {}
+    for i, c in ipairs(o) do parts[i] = "NULLIF(" .. p .. c .. ", '')" end
+    return "COALESCE(" .. table.concat(parts, ", ") .. ")"
+  end
   return t.host and (p .. t.host) or "NULL"
 end
 
@@ -267,21 +267,10 @@ end
 -- flows (direction, port, protocol, action) and the peers (the other address, its host name and
 -- the reporting device with the flow, and its allowed and blocked records) — apart, so that an
 -- address scanned by tens of thousands of sources still sums its flows from a few thousand rows.
-local SIDES = {
-  { ip = "SourceIP", dir = "from the IP", peer = "DestinationIP", host = "DestinationHostName",
-    from_ip = "SentBytes", to_ip = "ReceivedBytes" },
-  { ip = "DestinationIP", dir = "to the IP", peer = "SourceIP", host = "SourceHostName",
-    from_ip = "ReceivedBytes", to_ip = "SentBytes", only = "%sDestinationIP IS NOT %sSourceIP" },
-}
+local SIDES = model.SIDES
 M.SIDES = SIDES
-M.ALLOWED_ACTIONS = { "allow", "allowed", "accept", "accepted", "permit", "pass" }
-
-local CSL_ROLLUPS = {
-  { table = M.TRAFFIC, name = "traffic", keys = { "Direction", "Port", "Protocol", "Action" },
-    sums = { "Events", "BytesFromIP", "BytesToIP" } },
-  { table = M.PEERS, name = "peers", keys = { "Peer", "PeerHost", "Direction", "Port", "Protocol", "Action", "Reporter" },
-    sums = { "Events", "Allowed", "Blocked", "BytesFromIP", "BytesToIP" } },
-}
+M.ALLOWED_ACTIONS = model.ALLOWED_ACTIONS
+local CSL_ROLLUPS = model.CSL_ROLLUPS
 M.CSL_ROLLUPS = CSL_ROLLUPS
 local CSL_TRIGGER = M.TRAFFIC .. "_CommonSecurityLog"
 
@@ -289,7 +278,7 @@ local CSL_TRIGGER = M.TRAFFIC .. "_CommonSecurityLog"
 -- for every key and summed column of the CSL rollups.
 local function side(sd, p)
   local c = p .. sd.ip .. " IS NOT NULL AND " .. p .. sd.ip .. " <> ''"
-  if sd.only then c = c .. " AND " .. sd.only:gsub("%%s", p) end
+  if sd.not_same then c = c .. " AND " .. p .. sd.ip .. " IS NOT " .. p .. sd.peer end
   local allowed = "(lower(COALESCE(" .. p .. "DeviceAction, '')) IN ('" .. table.concat(M.ALLOWED_ACTIONS, "', '") .. "'))"
   return {
     ip = p .. sd.ip, cond = c,
