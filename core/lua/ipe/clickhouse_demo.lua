@@ -66,6 +66,8 @@ local function replace(conn, shown, force)
     local names = {}
     for _, t in ipairs(schema.tables) do names[#names + 1] = t.name end
     for _, t in ipairs(EMPTIED) do names[#names + 1] = t end
+    -- the per-IP rollups (ipe.rollup.clickhouse) count the rows of the tables emptied
+    for _, r in ipairs(require("ipe.rollup").NAMES) do names[#names + 1] = "_ipe_ip_" .. r end
     for _, n in ipairs(names) do node:exec("TRUNCATE TABLE IF EXISTS " .. n .. "_local" .. on) end
   end
 end
