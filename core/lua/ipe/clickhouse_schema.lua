@@ -164,9 +164,15 @@ function M.targets(conn)
   return out, false
 end
 
+-- meta(conn, key) -> the value, nil when the workspace has no _ipe_meta (Code 60: not made
+-- yet); any other failure (the server unreachable, out of time) is raised as it is
 local function meta(conn, key)
   local ok, rows = pcall(conn.query, conn, "SELECT argMax(value, Version) FROM _ipe_meta WHERE key = :k", { k = key })
-  if not ok then return nil end
+  if not ok then
+    local msg = errors.is(rows) and rows.msg or tostring(rows)
+    if msg:find(": Code 81: ", 1, true) or msg:find(": Code 60: ", 1, true) then return nil end
+    error(rows, 0)
+  end
   return rows[1] and rows[1][1] ~= "" and rows[1][1] or nil
 end
 
@@ -176,9 +182,13 @@ function M.version(conn)
   return tonumber(v) or 0, meta(conn, "time_type")
 end
 
+-- verify(conn): raises unless the workspace is current; sets conn.time_type (what
+-- ipe.dialect.clickhouse writes its time SQL for)
 function M.verify(conn)
   local shown = conn.target.display
-  schema.require_version(shown, M.version(conn), M.VERSION, "create it with 'ipe-run migrate --db " .. shown .. "'")
+  local v, time_type = M.version(conn)
+  schema.require_version(shown, v, M.VERSION, "create it with 'ipe-run migrate --db " .. shown .. "'")
+  conn.time_type = time_type or M.TIME_SPLIT
 end
 
 -- add_columns(conn, nodes, on_cluster, time_type): columns ipe.schema gained since the

@@ -88,7 +88,7 @@ M.sql_message = sql_message
 -- `ipe-run check` can rebuild from the script's text (ipe.lint) and SQLite says where
 -- in it the fault is; else nil (the message then names the line of the call).
 local function fault_line(conn, sql, script)
-  if not script or not conn.compile then return nil end
+  if not script or not conn.compile or conn.dialect == "clickhouse" then return nil end
   local _, _, offset = conn:compile(sql)
   if not offset then return nil end
   local lint = require "ipe.lint"
@@ -121,6 +121,8 @@ function M.wrap(conn, window, script)
     h.queries[#h.queries + 1] = { sql = sql, params = ordered }
     local ok, rows, cols = pcall(private.conn.query, private.conn, sql, final)
     if not ok then
+      -- a ClickHouse server's error (one line naming the server and the script): at the script's line
+      if require("ipe.errors").is(rows) and private.conn.dialect == "clickhouse" then raise(rows.msg) end
       local msg = sql_message(rows)
       if not msg then error(rows, 0) end
       local okl, line = pcall(fault_line, private.conn, sql, script)
