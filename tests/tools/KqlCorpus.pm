@@ -132,6 +132,7 @@ sub kql_rows {
 
 sub sql_rows {
     my ($db, $sql) = @_;
+    $sql =~ s/^--.*\n//mg;    # the reference's header comments
     my ($out, $err, $rc) = ipe('sql', $sql, '--db', $db, '--format', 'json');
     return (undef, undef, first_line($err) . " (exit $rc)") if $rc > 1 || $out !~ /^\{/;
     return json_rows($out);
