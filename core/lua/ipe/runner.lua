@@ -31,6 +31,7 @@ function M.load_checked(entry)
   if script == nil then return nil, err or "the script returned nothing" end
   local problems = contract.check(script, { kind = entry.kind, name = entry.name })
   if #problems > 0 then return nil, entry.path .. ": " .. table.concat(problems, "; ") end
+  if script.language == "kql" then script.run = require("ipe.kql.script").run(script, entry.path) end
   return script
 end
 

@@ -225,7 +225,7 @@ function C:name_expr(node, scope)
   local v = lookup(scope.env, name)
   if v then
     if v.kind == "scalar" then
-      if v.value ~= nil or v.null then return v.compiled or self:lit(v.value, v.type, node) end
+      if v.compiled then return v.compiled end
       local sub = { rel = scope.rel, alias = scope.alias, env = v.env, agg = scope.agg, serial = scope.serial,
         rowscope = scope.rowscope }
       return self:expr(v.node, sub)
@@ -319,7 +319,7 @@ function C:binary(node, scope)
       return E(f.from_epoch(format("(%s %s %s)", f.epoch(t.sql), op, s.sql)), "datetime", { agg = agg })
     end
     if l.type == "datetime" and r.type == "datetime" then
-      return E(format("(%s - %s)", f.epoch(l.sql), f.epoch(r.sql)), "timespan", { agg = agg })
+      return E("round(" .. f.seconds_between(r.sql, l.sql) .. ", 3)", "timespan", { agg = agg })
     end
     local a, b = self:scalar(l), self:scalar(r)
     if op == "/" and ty == "real" and l.type ~= "real" and r.type ~= "real" then a = "CAST(" .. a .. " AS REAL)" end
@@ -483,13 +483,22 @@ local function const_span(e) return e.lit ~= nil and e.type == "timespan" and e.
 
 local SCALAR = {}
 
+local function span_literal(node)
+  local a = node.args[1]
+  if #node.args == 1 and a.k == "lit" and a.type == "timespan" then return a.v end
+end
+
 function SCALAR.ago(self, node, scope)
+  local lit = span_literal(node)
+  if lit then return self:lit(self.now - lit, "datetime", node) end
   local a = self:args(node, scope, 1)[1]
   self:want_type(node, a, { "timespan" }, "a timespan")
   if const_span(a) then return self:lit(self.now - a.lit, "datetime", node) end
   return E(self.f.from_epoch(format("(%s - %s)", self.f.epoch(self:now_sql()), a.sql)), "datetime")
 end
 function SCALAR.now(self, node, scope)
+  local lit = span_literal(node)
+  if lit then return self:lit(self.now + lit, "datetime", node) end
   local a = self:args(node, scope, 0, 1)[1]
   if not a then return E(self:now_sql(), "datetime") end
   if const_span(a) then return self:lit(self.now + a.lit, "datetime", node) end
@@ -681,7 +690,7 @@ function SCALAR.bin(self, node, scope)
   if a[1].type == "timespan" then return E(self.f.num_bin(a[1].sql, a[2].sql), "timespan") end
   local ty = a[1].type == "real" and "real" or (a[2].type == "real" and "real" or a[1].type)
   if a[1].type == "dynamic" then ty = "real" end
-  return E(self.f.num_bin(self:scalar(a[1]), a[2].sql), ty)
+  return E(self.f.num_bin(self:scalar(a[1]), a[2].sql, ty == "long"), ty)
 end
 SCALAR.floor = SCALAR.bin
 function SCALAR.startofday(self, node, scope)
@@ -781,7 +790,7 @@ local function ip_keys(self, node, a)
   if a[3] then
     local bits = format("(96 + %s)", a[3].sql)
     if node.name == "ipv6_compare" then bits = a[3].sql end
-    return self.f.ip_key(self.f.cidr_low(x), bits), self.f.ip_key(self.f.cidr_low(y), bits)
+    return self.f.ip_key(x, bits), self.f.ip_key(y, bits)
   end
   return self.f.cidr_low(x), self.f.cidr_low(y)
 end
@@ -1029,7 +1038,10 @@ function C:declare(l, env)
     env.vars[l.name] = { kind = "table", node = value, env = env }
   elseif self.given and self.given[l.name] ~= nil and env == self.root then
     local v = self.given[l.name]
+    local n, np = self.n, #self.params   -- the declared value gives the type only: its parameters go
     local e = self:expr(value, { env = env })
+    for i = #self.params, np + 1, -1 do self.binds[self.params[i].name] = nil; self.params[i] = nil end
+    self.n = n
     env.vars[l.name] = { kind = "scalar", compiled = self:given_value(v, e.type, l), at = l.at }
   else
     env.vars[l.name] = { kind = "scalar", node = value, env = env }
@@ -1319,7 +1331,7 @@ function C:order_sql(rel, keys, env)
   local parts = {}
   for i, k in ipairs(keys) do
     local e = self:expr(k.e, { rel = rel, env = env })
-    local x = e.type == "dynamic" and self:scalar(e) or e.sql
+    local x = e.type == "dynamic" and self:scalar(e) or (is_string(e) and self:str(e)) or e.sql
     parts[i] = x .. (k.desc and " DESC" or " ASC") .. self.f.nulls(k.desc, k.nulls or (k.desc and "last" or "first"))
   end
   return concat(parts, ", ")
@@ -1732,6 +1744,20 @@ function M.compile(prog, opts)
   if opts.window then self.window = opts.window end
   local env = { vars = {} }
   self.root = env
+  -- values given for names the query does not declare are bound under their names
+  if opts.lets then
+    local declared = {}
+    for _, l in ipairs(prog.lets) do declared[l.name] = true end
+    local names = {}
+    for k in pairs(opts.lets) do if not declared[k] then names[#names + 1] = k end end
+    table.sort(names)
+    for _, k in ipairs(names) do
+      local v = opts.lets[k]
+      local ty = opts.types and opts.types[k] or (type(v) == "number" and "real" or "string")
+      if ty == "long" and type(v) == "number" and v % 1 ~= 0 then ty = "real" end
+      env.vars[k] = { kind = "scalar", compiled = self:given_value(v, ty, prog.query) }
+    end
+  end
   for _, l in ipairs(prog.lets) do self:declare(l, env) end
   if not is_tabular_node(self, prog.query, env) then
     -- a scalar query: print it

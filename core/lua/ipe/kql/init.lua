@@ -20,7 +20,42 @@ function M.parse(text) return parser.parse(text) end
 function M.compile(text, opts)
   opts = opts or {}
   local prog = parser.parse(text)
-  return compiler.compile(prog, { engine = M.engine(opts.engine), now = opts.now, window = opts.window, lets = opts.lets })
+  return compiler.compile(prog, { engine = M.engine(opts.engine), now = opts.now, window = opts.window, lets = opts.lets,
+    types = opts.types })
+end
+
+-- shape(rows, columns): a result's values as Kusto shows them — bools true/false, timespans
+-- [d.]hh:mm:ss[.fffffff], dynamics decoded from their JSON text
+local cjson = require "cjson"
+function M.timespan(s)
+  local neg = s < 0
+  s = math.abs(s)
+  local d = math.floor(s / 86400)
+  local rest = s - d * 86400
+  local h, m = math.floor(rest / 3600), math.floor(rest % 3600 / 60)
+  local sec = rest - h * 3600 - m * 60
+  local text = string.format("%02d:%02d:%02d", h, m, math.floor(sec))
+  local frac = sec - math.floor(sec)
+  if frac > 5e-8 then text = text .. (string.format("%.7f", frac):sub(2):gsub("0+$", "")) end
+  if d > 0 then text = d .. "." .. text end
+  return (neg and "-" or "") .. text
+end
+
+function M.shape(rows, columns)
+  for _, r in ipairs(rows) do
+    for j, c in ipairs(columns) do
+      local v = r[j]
+      if v ~= nil and v ~= cjson.null then
+        if c.type == "bool" then r[j] = v ~= 0 and v ~= false
+        elseif c.type == "timespan" and type(v) == "number" then r[j] = M.timespan(v)
+        elseif c.type == "dynamic" and type(v) == "string" then
+          local ok, d = pcall(cjson.decode, v)
+          if ok then r[j] = d end
+        end
+      end
+    end
+  end
+  return rows
 end
 
 M.is_error = err.is

@@ -4,6 +4,10 @@
 --
 -- Value representation: datetime is TEXT "YYYY-MM-DDTHH:MM:SS.sssZ"; timespan REAL seconds;
 -- bool INTEGER 0/1; dynamic JSON TEXT; string TEXT (NULL read as "").
+-- The pieces ctx.db's helpers also need come from ipe.dialect.sqlite (time buckets, seconds
+-- between two times, IP in CIDR, text holding an IP); those only KQL needs are here.
+local D = require("ipe.dialect.sqlite").new()
+
 local M = {}
 
 M.name = "sqlite"
@@ -18,14 +22,17 @@ function M.to_datetime(s)
 end
 
 -- bin(t, span): the start of t's bucket; whole minutes, hours and days by the text
-local PREFIX = { [60] = { 16, ":00.000Z" }, [3600] = { 13, ":00:00.000Z" }, [86400] = { 10, "T00:00:00.000Z" } }
+local UNIT = { [60] = "minute", [3600] = "hour", [86400] = "day" }
 function M.time_bin(t, span_sql, span_value)
-  local p = PREFIX[span_value]
-  if p then return string.format("(substr(%s, 1, %d) || '%s')", t, p[1], p[2]) end
+  if UNIT[span_value] then return D.bucket(t, UNIT[span_value]) end
   return M.from_epoch(string.format("(floor(%s / %s) * %s)", M.epoch(t), span_sql, span_sql))
 end
-function M.num_bin(x, r) return string.format("(floor(%s / %s) * %s)", x, r, r) end
-function M.start_of_day(t) return "(substr(" .. t .. ", 1, 10) || 'T00:00:00.000Z')" end
+function M.num_bin(x, r, whole)
+  local s = string.format("(floor((%s) * 1.0 / %s) * %s)", x, r, r)
+  return whole and "CAST(" .. s .. " AS INTEGER)" or s
+end
+function M.start_of_day(t) return D.bucket(t, "day") end
+function M.seconds_between(a, b) return D.seconds_between(a, b) end
 
 -- JSON (dynamic): get returns JSON text, scalar the SQL value (string unquoted)
 function M.json_get(x, path) return string.format("(CASE WHEN json_valid(%s) THEN %s -> (%s) END)", x, x, path) end
@@ -103,10 +110,10 @@ function M.format_time(t, fmt) return string.format("strftime(%s, %s)", fmt, t) 
 function M.round(x, n) return n and string.format("round(%s, %s)", x, n) or string.format("round(%s)", x) end
 
 -- IP addresses (the workspace's own SQL functions, core/bind_sqlite.c)
-function M.ip_in_cidr(ip, cidr) return string.format("ipe_ip_in_cidr(%s, %s)", ip, cidr) end
+M.ip_in_cidr = D.ip_in_cidr
 function M.ip_key(ip, bits) return bits and string.format("ipe_ip_key(%s, %s)", ip, bits) or string.format("ipe_ip_key(%s)", ip) end
 function M.cidr_low(cidr) return string.format("ipe_cidr_range(%s, 0)", cidr) end
-function M.text_has_ip(text, ip) return string.format("ipe_text_has_ip(%s, %s)", text, ip) end
+M.text_has_ip = D.text_has_ip
 function M.parse_ipv4(ip) return string.format("ipe_parse_ipv4(%s)", ip) end
 
 -- aggregations

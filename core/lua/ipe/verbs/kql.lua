@@ -18,7 +18,7 @@ local M = {}
 M.summary = "run a KQL (Kusto) query on the workspace"
 M.usage = [[
 usage: ipe-run kql 'QUERY' [options]
-       ipe-run kql -f FILE [options]      (-f - or a QUERY of - reads standard input)
+       ipe-run kql -f FILE [options]   (FILE or QUERY - reads standard input)
 
 Compiles a query in the Kusto Query Language subset (see the README's KQL section)
 to the workspace's SQL and runs it read-only. Every literal of the query is a bound
@@ -104,37 +104,8 @@ local function report(msg)
   return errors.USAGE
 end
 
--- a row's values as Kusto shows them: bools true/false, timespans d.hh:mm:ss, dynamics as JSON
-function M.shape(rows, columns)
-  for _, r in ipairs(rows) do
-    for j, c in ipairs(columns) do
-      local v = r[j]
-      if v ~= nil and v ~= cjson.null then
-        if c.type == "bool" then r[j] = v ~= 0
-        elseif c.type == "timespan" and type(v) == "number" then r[j] = M.timespan(v)
-        elseif c.type == "dynamic" and type(v) == "string" then
-          local dok, d = pcall(cjson.decode, v)
-          if dok then r[j] = d end
-        end
-      end
-    end
-  end
-  return rows
-end
-
-function M.timespan(s)
-  local neg = s < 0
-  s = math.abs(s)
-  local d = math.floor(s / 86400)
-  local rest = s - d * 86400
-  local h, m = math.floor(rest / 3600), math.floor(rest % 3600 / 60)
-  local sec = rest - h * 3600 - m * 60
-  local text = string.format("%02d:%02d:%02d", h, m, math.floor(sec))
-  local frac = sec - math.floor(sec)
-  if frac > 5e-8 then text = text .. (string.format("%.7f", frac):sub(2):gsub("0+$", "")) end
-  if d > 0 then text = d .. "." .. text end
-  return (neg and "-" or "") .. text
-end
+M.shape = kql.shape
+M.timespan = kql.timespan
 
 function M.run(opts, pos)
   local text, name = query_text(opts, pos)
@@ -153,6 +124,9 @@ function M.run(opts, pos)
   local memory = (common.whole(opts, "memory", 16, 65536, "megabytes") or runner.DEFAULT_MEMORY / 1048576) * 1048576
   local ropts = common.render_options(opts)
   local path = workspace.check(workspace.path(opts.db))
+  if require("ipe.clickhouse").is_url(path) then
+    errors.usage("kql: a ClickHouse workspace cannot run KQL yet (the compiler writes SQLite's SQL; --explain shows it)")
+  end
   local job = function()
     sqlite.hard_heap_limit(memory)
     local c = workspace.open_reader(path)
