@@ -1,8 +1,10 @@
--- The built-in hunts written in KQL give exactly the rows of their SQL originals
--- (tests/fixtures/hunts-sql/hunts/<name>-sql.lua, the Lua/SQL hunt as it was before the port)
--- on the demo workspace, for the demo's story IPs and each parameter choice; at least one case
--- of each hunt has rows. Kusto strings are never null: a NULL of the SQL original is compared
--- as "" (the only difference the port keeps).
+-- The hunts written in KQL give exactly the rows of their SQL originals on the demo workspace,
+-- for the demo's story IPs and each parameter choice; at least one case of each hunt has rows.
+-- A built-in hunt that is KQL now has its SQL original in tests/fixtures/hunts-sql/hunts/
+-- <name>-sql.lua (the hunt as it was before the port); a port that is not the built-in yet
+-- (its rows are exact, its presentation is not: see the README) is
+-- tests/fixtures/hunts-kql/hunts/<name>-kql.lua, compared with the built-in SQL hunt.
+-- Kusto strings are never null: a NULL of the SQL original is compared as "".
 local T = require "ipe.testing"
 local has_sqlite = pcall(require, "ipe.sqlite")
 if not has_sqlite then
@@ -13,11 +15,13 @@ local H = require "ipe.harness"
 local fs = require "ipe.fs"
 
 local here = fs.realpath(debug.getinfo(1, "S").source:sub(2))
-local ORIGINALS = here:match("^(.*)/tests/lua/[^/]*$") .. "/tests/fixtures/hunts-sql/hunts"
+local FIXTURES = here:match("^(.*)/tests/lua/[^/]*$") .. "/tests/fixtures"
 local NOW = H.time("2026-11-27T12:00:00Z")
 local db = H.workspace{ demo = { events = 20000, seed = 1, now = NOW } }
 
--- The hunts ported to KQL and the parameter sets each is compared on.
+-- The hunts ported to KQL and the parameter sets each is compared on; BUILTIN = the KQL
+-- version is the built-in one.
+local BUILTIN = { ["signins-from-ip"] = true }
 local CASES = {
   ["signins-from-ip"] = {
     { ip = "216.160.83.56" }, { ip = "216.160.83.56", result = "failure" }, { ip = "216.160.83.56", result = "success" },
@@ -54,14 +58,21 @@ table.sort(names)
 
 for _, name in ipairs(names) do
   T.case(name .. ": the KQL hunt gives the rows of its SQL original on the demo", function()
-    local original = ORIGINALS .. "/" .. name .. "-sql.lua"
+    local function kql(params, opts)
+      if BUILTIN[name] then return H.run("hunt", name, params, opts) end
+      return H.run_file(FIXTURES .. "/hunts-kql/hunts/" .. name .. "-kql.lua", params, opts)
+    end
+    local function sql(params, opts)
+      if BUILTIN[name] then return H.run_file(FIXTURES .. "/hunts-sql/hunts/" .. name .. "-sql.lua", params, opts) end
+      return H.run("hunt", name, params, opts)
+    end
     local with_rows = 0
     for _, params in ipairs(CASES[name]) do
       local label = name
       for k, v in pairs(params) do label = label .. " " .. k .. "=" .. v end
       local opts = { db = db, since = "14d", now = NOW }
-      local kcols, krows = table_of(H.run("hunt", name, params, opts))
-      local scols, srows = table_of(H.run_file(original, params, opts))
+      local kcols, krows = table_of(kql(params, opts))
+      local scols, srows = table_of(sql(params, opts))
       T.eq(kcols, scols, label .. ": columns")
       T.eq(krows, srows, label .. ": rows, in order")
       if #srows > 0 then with_rows = with_rows + 1 end
@@ -71,8 +82,7 @@ for _, name in ipairs(names) do
 end
 
 T.case("the built-in hunts that are KQL now are exactly the ones compared here", function()
-  local kql = {}
-  for _, name in ipairs(names) do kql[name] = true end
+  local kql = BUILTIN
   local index = require("ipe.discover").scan()
   for _, e in ipairs(index.list) do
     if e.kind == "hunt" and e.path and e.path:match("/hunts/[^/]+%.lua$") and not e.path:match("/tests/") then
