@@ -21,11 +21,15 @@ local db = H.workspace{ demo = { events = 20000, seed = 1, now = NOW } }
 
 -- The hunts ported to KQL and the parameter sets each is compared on; BUILTIN = the KQL
 -- version is the built-in one.
-local BUILTIN = { ["signins-from-ip"] = true }
+local BUILTIN = { ["signins-from-ip"] = true, ["failed-logons-from-ip"] = true }
 local CASES = {
   ["signins-from-ip"] = {
     { ip = "216.160.83.56" }, { ip = "216.160.83.56", result = "failure" }, { ip = "216.160.83.56", result = "success" },
     { ip = "131.107.0.89" }, { ip = "131.107.0.89", limit = "3" }, { ip = "203.0.113.254" },
+  },
+  ["failed-logons-from-ip"] = {
+    { ip = "216.160.83.56" }, { ip = "45.33.32.156" }, { ip = "131.107.0.89" }, { ip = "216.160.83.56", limit = "2" },
+    { ip = "203.0.113.254" },
   },
   ["firewall-traffic-for-ip"] = {
     { ip = "89.160.20.128" }, { ip = "151.101.1.140" }, { ip = "45.33.32.156" }, { ip = "10.0.1.20" },
