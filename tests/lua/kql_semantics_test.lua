@@ -130,6 +130,9 @@ T.case("union: columns of all sides, isfuzzy skips tables the workspace lacks, w
   T.eq(rows, { { "AuditLogs", 3 }, { "SigninLogs", 5 } })
   T.eq(names(plan), { "Src", "count_" })
   T.eq(run('union isfuzzy=true SigninLogs, NoSuchTable | count')[1][1], 5)
+  local rows, p = run('union isfuzzy=true (NoSuchTable | where X == "a"), (SigninLogs | where IPAddress == "1.2.3.4") | count')
+  T.eq(rows[1][1], 2, "a side over a missing table is left out")
+  T.eq(#p.params, 3, "with what it bound: from, to and the IP")
   T.eq(kerr('union SigninLogs, NoSuchTable'), "1:19: unknown table 'NoSuchTable' (union isfuzzy=true skips tables the workspace lacks)")
 end)
 
@@ -189,6 +192,28 @@ T.case("every literal is a bound parameter: the SQL text holds none of the query
   T.unlike(plan.sql, "1.2.3.4", "no string value")
   T.unlike(plan.sql, "12345", "no number value")
   T.unlike(plan.sql, "LIMIT 7", "no count")
+end)
+
+T.case("constructs the published corpus uses: table(), column_ifexists, extract_json, range, array_slice, strcat_array", function()
+  T.eq(run('let t = "SigninLogs"; table(t) | count')[1][1], 5)
+  T.eq(run('SigninLogs | where IPAddress == "1.2.3.4" | project a = column_ifexists("IPAddress", "none"), b = column_ifexists("NoSuch", "none") | take 1')[1], { "1.2.3.4", "none" })
+  T.eq(run([[print a = extract_json("$.a[1]", '{"a":[5,6]}', typeof(long)), b = extractjson("$.b", '{"b":"x"}')]])[1], { 6, "x" })
+  T.eq(run('print a = range(1, 7, 3), b = array_slice(dynamic([1,2,3,4]), 1, -1), c = strcat_array(dynamic(["a", 1]), "-")')[1], { "[1,4,7]", "[2,3,4]", "a-1" })
+  T.eq(run('print t = range(datetime(2026-01-01), datetime(2026-01-01 02:00), 1h) | mv-expand t to typeof(datetime)'),
+    { { "2026-01-01T00:00:00.000Z" }, { "2026-01-01T01:00:00.000Z" }, { "2026-01-01T02:00:00.000Z" } })
+  T.eq(run('print s = "a" "b" \'c\'')[1][1], "abc", "adjacent string literals are one")
+  local rows, plan = run('SigninLogs | summarize count(IPAddress), makeset(IPAddress, 2) by UserPrincipalName | where UserPrincipalName == "alice@x.com"')
+  T.eq(names(plan), { "UserPrincipalName", "count_IPAddress", "set_IPAddress" })
+  T.eq(rows[1], { "alice@x.com", 2, '["1.2.3.4","5.6.7.8"]' })
+  T.eq(run('SigninLogs | where UserPrincipalName == "alice@x.com" | summarize makelist(IPAddress, 1)')[1][1]:match("^%[\"[%d.]+\"%]$") ~= nil, true)
+  T.eq(run('SigninLogs | join kind=inner (SigninLogs | project U = UserPrincipalName, I = IPAddress) on $left.UserPrincipalName == $right.U and $left.IPAddress == $right.I | count')[1][1], 5)
+  T.eq(run('print t = totimespan("01:30:00") | extend m = t / 1m')[1][2], 90)
+end)
+
+T.case("percentile (nearest rank) and make_bag", function()
+  local rows, plan = run('datatable(x:long, g:string)[1,"a",2,"a",3,"a",4,"a",10,"b"] | summarize percentile(x, 50), p = percentile(x, 75), make_bag(bag_pack(tostring(x), g)) by g | order by g asc')
+  T.eq(names(plan), { "g", "percentile_x_50", "p", "bag_x" })
+  T.eq(rows, { { "a", 2, 3, '{"1":"a","2":"a","3":"a","4":"a"}' }, { "b", 10, 10, '{"10":"b"}' } })
 end)
 
 db:close()

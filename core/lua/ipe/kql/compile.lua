@@ -456,7 +456,7 @@ local AGG = {
   count = true, countif = true, dcount = true, dcountif = true, sum = true, sumif = true, min = true,
   max = true, avg = true, avgif = true, minif = true, maxif = true, arg_max = true, arg_min = true,
   make_set = true, makeset = true, make_list = true, makelist = true, make_set_if = true,
-  make_list_if = true, take_any = true, any = true, stdev = true, variance = true, percentile = false,
+  make_list_if = true, take_any = true, any = true, stdev = true, variance = true, percentile = true,
   make_bag = true, count_distinct = true,
 }
 M.AGG = AGG
@@ -652,6 +652,93 @@ function SCALAR.array_length(self, node, scope)
   local a = self:args(node, scope, 1)[1]
   return E(self.f.array_length(self:dyn(a)), "long")
 end
+SCALAR.arraylength = SCALAR.array_length
+SCALAR.parsejson = SCALAR.parse_json
+
+-- the elements of a JSON array as JSON values, in order, for json_group_array
+local function element(alias)
+  return format("CASE WHEN %s.type IN ('object', 'array') THEN json(%s.value) WHEN %s.type = 'true' THEN json('true') "
+    .. "WHEN %s.type = 'false' THEN json('false') ELSE %s.value END", alias, alias, alias, alias, alias)
+end
+
+function SCALAR.array_slice(self, node, scope)
+  local a = self:args(node, scope, 3)
+  local arr, s, e = self:dyn(a[1]), a[2].sql, a[3].sql
+  local len = "json_array_length(" .. arr .. ")"
+  return E(format("(CASE WHEN json_valid(%s) AND json_type(%s) = 'array' THEN (SELECT json_group_array(%s) FROM json_each(%s) j "
+    .. "WHERE j.key >= (CASE WHEN %s < 0 THEN %s + %s ELSE %s END) AND j.key <= (CASE WHEN %s < 0 THEN %s + %s ELSE %s END)) END)",
+    arr, arr, element("j"), arr, s, len, s, s, e, len, e, e), "dynamic")
+end
+
+function SCALAR.strcat_array(self, node, scope)
+  local a = self:args(node, scope, 2)
+  local arr = self:dyn(a[1])
+  return E(format("coalesce((CASE WHEN json_valid(%s) THEN (SELECT group_concat(CASE WHEN j.type IN ('object', 'array') THEN j.value "
+    .. "WHEN j.type = 'true' THEN 'true' WHEN j.type = 'false' THEN 'false' ELSE coalesce(CAST(j.value AS TEXT), '') END, %s) "
+    .. "FROM json_each(%s) j) END), '')", arr, self:str(a[2]), arr), "string")
+end
+
+-- range(start, stop, step): the array start, start + step, ... up to stop (at most 100000 values)
+function SCALAR.range(self, node, scope)
+  local a = self:args(node, scope, 2, 3)
+  local f = self.f
+  local step = a[3] and a[3].sql or (a[1].type == "datetime" and "3600" or "1")
+  if a[1].type == "datetime" then
+    return E(format("(WITH RECURSIVE r(v, n) AS (SELECT %s, 1 UNION ALL SELECT v + %s, n + 1 FROM r WHERE v + %s <= %s AND n < 100000) "
+      .. "SELECT json_group_array(%s) FROM r)", f.epoch(a[1].sql), step, step, f.epoch(a[2].sql), f.from_epoch("v")), "dynamic")
+  end
+  return E(format("(WITH RECURSIVE r(v, n) AS (SELECT %s, 1 UNION ALL SELECT v + %s, n + 1 FROM r WHERE v + %s <= %s AND n < 100000) "
+    .. "SELECT json_group_array(v) FROM r)", a[1].sql, step, step, a[2].sql), "dynamic")
+end
+function SCALAR.totimespan(self, node, scope)
+  local a0 = node.args[1]
+  if #node.args == 1 and a0.k == "lit" and type(a0.v) == "string" then
+    local d, h, m, sec = a0.v:match("^(%d+)%.(%d+):(%d+):([%d%.]+)$")
+    if not d then h, m, sec = a0.v:match("^(%d+):(%d+):([%d%.]+)$"); d = 0 end
+    if h then return self:lit(d * 86400 + h * 3600 + m * 60 + tonumber(sec), "timespan", node) end
+    local ok, toks = pcall(require("ipe.kql.lexer").lex, a0.v)
+    if ok and toks[1].t == "span" and toks[2].t == "eof" then return self:lit(toks[1].v, "timespan", node) end
+    return E("NULL", "timespan", { null = true })
+  end
+  local a = self:args(node, scope, 1)[1]
+  if a.type == "timespan" then return a end
+  if NUMERIC[a.type] then return E("(" .. a.sql .. " / 10000000.0)", "timespan") end   -- ticks
+  raise(node, "'totimespan' of a %s that is not a literal is not supported", a.type)
+end
+local KTYPES = { string = "string", int = "long", long = "long", real = "real", double = "real", bool = "bool",
+  boolean = "bool", datetime = "datetime", dynamic = "dynamic", timespan = "timespan" }
+function SCALAR.extract_json(self, node, scope)
+  if #node.args < 2 or #node.args > 3 then raise(node, "'%s' takes 2 or 3 arguments, got %d", node.name, #node.args) end
+  local ty = "string"
+  local t3 = node.args[3]
+  if t3 then
+    if not (t3.k == "call" and t3.name == "typeof" and t3.args[1] and t3.args[1].k == "name" and KTYPES[t3.args[1].v]) then
+      raise(t3, "'%s' takes typeof(TYPE) as its third argument", node.name)
+    end
+    ty = KTYPES[t3.args[1].v]
+  end
+  local path, text = self:expr(node.args[1], scope), self:expr(node.args[2], scope)
+  local x = self:str(text)
+  if ty == "dynamic" then return E(self.f.json_get(x, path.sql), "dynamic") end
+  local v = self.f.json_scalar(x, path.sql)
+  if ty == "string" then return E("coalesce(" .. v .. ", '')", "string") end
+  if ty == "long" then return E(self.f.to_long(v), "long") end
+  if ty == "real" then return E(self.f.to_real(v), "real") end
+  if ty == "datetime" then return E(self.f.to_datetime(v), "datetime") end
+  return E(v, ty)
+end
+SCALAR.extractjson = SCALAR.extract_json
+function SCALAR.column_ifexists(self, node, scope)
+  local n = node.args[1]
+  if #node.args ~= 2 or n.k ~= "lit" or type(n.v) ~= "string" then
+    raise(node, "'column_ifexists' takes a column name (a string literal) and a default")
+  end
+  if scope.rel and find_col(scope.rel, n.v) then
+    return self:name_expr({ k = "name", v = n.v, line = n.line, col = n.col, len = n.len }, scope)
+  end
+  return self:expr(node.args[2], scope)
+end
+
 function SCALAR.bag_keys(self, node, scope)
   return E(self.f.bag_keys(self:dyn(self:args(node, scope, 1)[1])), "dynamic")
 end
@@ -895,7 +982,7 @@ function C:aggregate(node, scope)
   end
   if name == "count" then
     need(0, 1)
-    if nargs == 1 then local a = arg(1); return E(format("count(%s)", a.sql), "long"), "count_" end
+    if nargs == 1 then local a = arg(1); return E(format("count(%s)", a.sql), "long"), argname(1, "count_") end
     return E("count(*)", "long"), "count_"
   elseif name == "countif" then
     need(1); local p = arg(1)
@@ -942,17 +1029,39 @@ function C:aggregate(node, scope)
     local set = name:match("set")
     local s = set and self.f.agg_set(x, cond) or self.f.agg_list(x, cond)
     local limit = node.args[is_if and 3 or 2]
+    local post
     if limit then
       local l = self:expr(limit, base)
-      s = format("(SELECT json_group_array(value) FROM (SELECT value FROM json_each(%s) LIMIT %s))", s, l.sql)
+      -- the first N of the aggregate, cut after the aggregation (SQLite's aggregates take no limit)
+      post = function(col) return format("(SELECT json_group_array(json(value)) FROM (SELECT CASE WHEN type IN ('object', 'array') THEN value ELSE json_quote(value) END AS value FROM json_each(%s) LIMIT %s))", col, l.sql) end
     end
-    return E(s, "dynamic"), argname(1, set and "set_" or "list_")
+    return E(s, "dynamic", { post = post }), argname(1, set and "set_" or "list_")
   elseif name == "take_any" or name == "any" then
     need(1); local a = arg(1)
     return E(format("max(%s)", a.sql), a.type), argname(1, "any_")
   elseif name == "make_bag" then
     need(1, 2); local a = arg(1)
-    return E(format("(SELECT json_group_object(key, json(value)) FROM (SELECT j.key, j.value FROM json_each(json_group_array(json(%s))) a, json_each(a.value) j))", a.sql), "dynamic"), "bag_" .. (first_column(node.args[1]) or "")
+    local x = self:dyn(a)
+    -- the bags gathered, merged after the aggregation (the later key wins)
+    local post = function(col)
+      return format("(SELECT json_group_object(j.key, %s) FROM json_each(%s) b, json_each(CASE WHEN b.type = 'object' "
+        .. "THEN b.value ELSE '{}' END) j)", "CASE WHEN j.type IN ('object', 'array') THEN json(j.value) WHEN j.type = 'true' "
+        .. "THEN json('true') WHEN j.type = 'false' THEN json('false') ELSE j.value END", col)
+    end
+    return E(format("json_group_array(json(%s)) FILTER (WHERE json_valid(%s))", x, x), "dynamic", { post = post }),
+      "bag_" .. (first_column(node.args[1]) or "")
+  elseif name == "percentile" then
+    need(2); local a, p = arg(1), arg(2)
+    if p.lit == nil then raise(node.args[2], "'percentile' needs a literal percentage") end
+    local x = self:scalar(a)
+    -- nearest rank over the sorted values (Kusto estimates; this is exact)
+    local post = function(col)
+      return format("(SELECT value FROM (SELECT value, row_number() OVER (ORDER BY value) AS rn, count(*) OVER () AS n FROM json_each(%s)) "
+        .. "WHERE rn = max(1, CAST(ceil(%s / 100.0 * n) AS INTEGER)))", col, p.sql)
+    end
+    local pct = tostring(p.lit):gsub("%.", "_")
+    return E(format("json_group_array(%s) FILTER (WHERE %s IS NOT NULL)", x, x), a.type, { post = post }),
+      "percentile_" .. (first_column(node.args[1]) or "") .. "_" .. pct
   end
   raise(node, "'%s' is not supported", name)
 end
@@ -1020,7 +1129,7 @@ local function is_tabular_node(self, node, env)
   if node.k == "pipe" or node.k == "datatable" or node.k == "union" or node.k == "print" then return true end
   if node.k == "name" then return self:is_tabular_name(node, env) end
   if node.k == "call" then
-    if node.name == "materialize" or node.name == "view" then return true end
+    if node.name == "materialize" or node.name == "view" or node.name == "table" then return true end
     local v = lookup(env, node.name)
     if v and v.kind == "func" then
       local q = v.node.body.query
@@ -1113,6 +1222,11 @@ function C:source(node, env)
     if schema.table(node.v) then return self:table_scan(node, node.v) end
     self:unknown_table(node, node.v)
   elseif k == "call" then
+    if node.name == "table" then
+      local name = #node.args == 1 and self:const_string(node.args[1], env)
+      if not name then raise(node, "'table' takes a table name: a string literal or a let of one") end
+      return self:source({ k = "name", v = name, line = node.line, col = node.col, len = node.len }, env)
+    end
     if node.name == "materialize" then
       if #node.args ~= 1 then raise(node, "'materialize' takes 1 argument") end
       return self:tabular(node.args[1], env)
@@ -1139,6 +1253,21 @@ function C:source(node, env)
     return self:tabular(node, env)
   end
   raise(node, "expected a table here")
+end
+
+-- the value of a constant string expression (a literal, or a let of one), or nil
+function C:const_string(node, env, depth)
+  depth = (depth or 0) + 1
+  if depth > 50 then return nil end
+  if node.k == "lit" and type(node.v) == "string" then return node.v end
+  if node.k == "name" then
+    local v = lookup(env, node.v)
+    if v and v.kind == "scalar" then
+      if v.compiled then return type(v.compiled.lit) == "string" and v.compiled.lit or nil end
+      return self:const_string(v.node, v.env, depth)
+    end
+    if v and v.kind == "thunk" then return self:const_string(v.node, v.env, depth) end
+  end
 end
 
 function C:datatable(node, env)
@@ -1399,6 +1528,7 @@ end
 
 function OPS.summarize(self, op, rel, env)
   local cols, exprs, groups = {}, {}, {}
+  local posts
   local names = {}
   local function add(name, ty, sql, at)
     if names[name] then raise(at, "the column '%s' is produced twice by 'summarize'", name) end
@@ -1430,9 +1560,18 @@ function OPS.summarize(self, op, rel, env)
     end
     local name = a.name or (a.e.k == "call" and e.default) or self:auto_name(cols, a.e)
     add(name, e.type, e.sql, a.at)
+    if e.post then posts = posts or {}; posts[name] = e.post end
   end
   local tail = #groups > 0 and " GROUP BY " .. concat(groups, ", ") or ""
-  return { name = self:cte(format("SELECT %s FROM %s%s", concat(exprs, ", "), self:q(rel.name), tail)), cols = cols }
+  local out = { name = self:cte(format("SELECT %s FROM %s%s", concat(exprs, ", "), self:q(rel.name), tail)), cols = cols }
+  if posts then
+    local list = {}
+    for i, c in ipairs(cols) do
+      list[i] = (posts[c.name] and posts[c.name](self:q(c.name)) or self:q(c.name)) .. " AS " .. self:q(c.name)
+    end
+    out = { name = self:cte(format("SELECT %s FROM %s", concat(list, ", "), self:q(out.name))), cols = cols }
+  end
+  return out
 end
 
 function C:arg_extreme(a, op, rel, env, cols, exprs)
@@ -1578,6 +1717,19 @@ function C:union(node, env, input)
         local s = util.suggest(t.v, names)
         raise(t, "unknown table '%s'%s (union isfuzzy=true skips tables the workspace lacks)", t.v, s and " (did you mean " .. s .. "?)" or "")
       end
+    elseif fuzzy then
+      -- isfuzzy: a side that names a table the workspace lacks is left out, with what it bound
+      local mark = { #self.ctes, self.nctes, self.n, #self.params }
+      local ok, rel = pcall(self.tabular, self, t, env)
+      if ok then
+        rels[#rels + 1] = rel; labels[#rels] = t.k == "name" and t.v or ("union_arg" .. (i - 1))
+      elseif err.is(rel) and rel.msg:find("^unknown table") then
+        for j = #self.ctes, mark[1] + 1, -1 do self.ctes[j] = nil end
+        for j = #self.params, mark[4] + 1, -1 do self.binds[self.params[j].name] = nil; self.params[j] = nil end
+        self.nctes, self.n = mark[2], mark[3]
+      else
+        error(rel, 0)
+      end
     else
       rels[#rels + 1] = self:tabular(t, env); labels[#rels] = t.k == "name" and t.v or ("union_arg" .. (i - 1))
     end
@@ -1671,6 +1823,7 @@ OPS.mvexpand = OPS["mv-expand"]
 local function regex_quote(s) return (s:gsub("[%^%$%(%)%.%[%]%*%+%-%?%{%}%|\\]", "\\%0")) end
 OPS.parse = function(self, op, rel, env)
   local kind = op.opts.kind and op.opts.kind.v or "simple"
+  if kind == "relaxed" then kind = "simple" end   -- a typed value that does not convert is null either way
   if kind ~= "simple" and kind ~= "regex" then raise(op.opts.kind.tok, "'parse kind=%s' is not supported", kind) end
   local src = self:expr(op.e, { rel = rel, env = env })
   local parts, groups = { "^" }, {}

@@ -280,7 +280,12 @@ end
 
 function P:primary()
   local t = self:peek()
-  if t.t == "str" then self:next(); return node("lit", t, { type = "string", v = t.v }) end
+  if t.t == "str" then
+    self:next()
+    local v = t.v
+    while self:peek().t == "str" do v = v .. self:next().v end   -- "a" "b" is "ab"
+    return node("lit", t, { type = "string", v = v })
+  end
   if t.t == "int" then self:next(); return node("lit", t, { type = "long", v = t.v }) end
   if t.t == "real" then self:next(); return node("lit", t, { type = "real", v = t.v }) end
   if t.t == "span" then self:next(); return node("lit", t, { type = "timespan", v = t.v }) end
@@ -319,7 +324,7 @@ function P:primary()
     if v == "union" then self:next(); return self:union_source(t) end
     if v == "externaldata" then err.raise(t, "'externaldata' is not supported: ipe reads only the local workspace") end
     if v == "print" then return self:print_source() end
-    if v == "range" and self:peek(1).t == "id" then err.raise(t, "'range' is not supported") end
+    if v == "range" and self:peek(1).t == "id" then err.raise(t, "the 'range' operator is not supported") end
     self:next()
     if self:is("(") then
       local args = self:list_args_named()
@@ -505,9 +510,19 @@ end
 
 function P:join_keys()
   local keys = {}
+  local pending = {}
   repeat
     local t = self:peek()
-    local l = self:expr()
+    local whole = self:expr()
+    -- a == b and c == d: each comparison is a key
+    local flat = {}
+    local function walk(x)
+      if x.k == "bin" and x.op == "and" then walk(x.l); walk(x.r) else flat[#flat + 1] = x end
+    end
+    walk(whole)
+    for i = 2, #flat do pending[#pending + 1] = flat[i] end
+    local l = flat[1]
+    ::again::
     if l.k == "bin" and l.op == "==" then
       local a, b = l.l, l.r
       local function side(x)
@@ -523,12 +538,14 @@ function P:join_keys()
       keys[#keys + 1] = { left = ca, right = cb, at = t }
     elseif l.k == "name" then
       keys[#keys + 1] = { left = l.v, right = l.v, at = t }
-    elseif l.k == "bin" and l.op == "and" then
-      err.raise(t, "join conditions are separated by commas")
     else
-      err.raise(t, "expected a join key: a column, or $left.Column == $right.Column")
+      err.raise(l, "expected a join key: a column, or $left.Column == $right.Column")
     end
-  until not (self:accept(",") or self:accept("and"))
+    if #pending > 0 then
+      l = table.remove(pending, 1); t = l
+      goto again
+    end
+  until not self:accept(",")
   return keys
 end
 
