@@ -64,11 +64,12 @@ subtest "the README's corpus table is what the corpus gives now" => sub {
 # ---- correctness: the KQL query's rows against an independent, hand-written SQL reference ----
 
 # A value in a comparable form: null and "" alike (Kusto strings have no null), numbers to 9
-# significant digits, arrays (make_set/make_list, or their JSON text) as their sorted elements.
+# significant digits, arrays (make_set/make_list, or their JSON text) as their sorted elements,
+# objects (dynamic, or their JSON text) by key.
 sub norm {
     my ($v) = @_;
     return '' unless defined $v;
-    if (!ref $v && $v =~ /^\[.*\]$/s) { my $d = eval { decode_json_text($v) }; $v = $d if ref $d eq 'ARRAY' }
+    if (!ref $v && $v =~ /^(?:\[.*\]|\{.*\})$/s) { my $d = eval { decode_json_text($v) }; $v = $d if ref $d }
     return '[' . join(',', sort map { norm($_) } @$v) . ']' if ref $v eq 'ARRAY';
     return '{' . join(',', map { "$_:" . norm($v->{$_}) } sort keys %$v) . '}' if ref $v eq 'HASH';
     return sprintf('%.9g', $v) if $v =~ /^-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?$/;
