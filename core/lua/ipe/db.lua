@@ -1,11 +1,14 @@
 -- ipe.db: ctx.db, the one door from a script to the workspace.
 --
 -- Scripts get a read-only handle (query, records, value) plus small helpers that
--- produce the dialect-specific SQL pieces — time windows, time buckets, JSON
--- field access, "IP in this list / range / text" — so a script stays portable
--- when another engine sits behind ctx.db. Every user value is a bound parameter
--- (:name); the helpers only ever emit column names and parameter names, which
--- they check. Every statement run is recorded with its bound values for
+-- produce the dialect-specific SQL pieces — time windows, buckets and arithmetic, string
+-- aggregation, JSON values, "IP in this list / range / text", the latest version of each
+-- record, the rollups' rows — so a script stays portable: the SQL text is the dialect
+-- module's of the connection (conn.dialect: ipe.dialect.sqlite, ipe.dialect.clickhouse;
+-- `ipe-run check` reports a script that writes an engine's own function instead). Every
+-- user value is a bound parameter (:name); the helpers only ever emit column names and
+-- parameter names, which they check here (and a separator or needle from a short list
+-- of safe characters). Every statement run is recorded with its bound values for
 -- --show-query and the JSON rendering. db.as_records(rows, cols) turns a query's rows into
 -- {column = value} maps (Handle:records, and ipe.actions on its raw connection).
 local cjson = require "cjson"

@@ -324,8 +324,9 @@ function M.new(conn)
   -- Whole token: not preceded by a hex digit, ':' or '.', not followed by one either (a '.'
   -- may follow when no digit comes after it: the end of a sentence).
   function H.text_has_ip(col, p)
-    local escaped = string.format("replaceRegexpAll(%s, %s, %s)", p, Q("([^0-9A-Za-z])"), Q([[\\\1]]))
-    return string.format("(position(ifNull(%s, ''), %s) > 0 AND match(ifNull(%s, ''), concat(%s, %s, %s)))", col, p, col,
+    -- every ASCII punctuation byte of the value escaped: the value is matched literally
+    local escaped = string.format("replaceRegexpAll(%s, %s, %s)", p, Q([=[([!-/:-@\[-`{-~])]=]), Q([[\\\1]]))
+    return string.format("(%s <> '' AND position(ifNull(%s, ''), %s) > 0 AND match(ifNull(%s, ''), concat(%s, %s, %s)))", p, col, p, col,
       Q("(^|[^0-9A-Fa-f:.])"), escaped, Q([[($|[^0-9A-Fa-f:.]|\.($|[^0-9]))]]))
   end
 
