@@ -115,6 +115,49 @@ subtest 'usage errors' => sub {
   like($err, qr/^ipe-run: kql: cannot read \Q$dir\E\/missing\.kql: No such file or directory\n\z/, 'a missing file: the line');
   ($out, $err, $rc) = ipe('kql', '--db', $db, 'SigninLogs | where IPAddress == "203.0.113.254"');
   is($rc, 1, 'no rows: exit 1');
+  ($out, $err, $rc) = ipe('kql', '--db', "$dir/nothing.db", 'SigninLogs | count');
+  is($rc, 3, 'no workspace: exit 3');
+  like($err, qr/^ipe-run: no workspace at \Q$dir\E\/nothing\.db; /, 'no workspace: the line');
+  ($out, $err, $rc) = ipe('kql', '--db', $db, '--format', 'xml', 'SigninLogs | count');
+  is($rc, 2, 'a bad format: exit 2');
+  is($err, "ipe-run: kql: unknown format 'xml' (use table, box, json, csv, md or html)\n", 'a bad format: the line');
+  ($out, $err, $rc) = ipe('kql', '--db', $db, '-f', "$dir/q.kql", 'SigninLogs');
+  is($rc, 2, 'a file and an argument: exit 2');
+  is($err, "ipe-run: kql: give the query as an argument or with -f FILE, not both\n", 'a file and an argument: the line');
+};
+
+subtest '-o FILE: written whole; a failed query leaves no file' => sub {
+  my ($out, $err, $rc) = ipe('kql', '--db', $db, '--format', 'csv', '-o', "$dir/out.csv", 'print a = 1, b = "x"');
+  is($rc, 0, 'exit 0') or diag($err);
+  is(IpeTest::slurp("$dir/out.csv"), "a,b\r\n1,x\r\n", 'the file');
+  ($out, $err, $rc) = ipe('kql', '--db', $db, '-o', "$dir/bad.csv", 'SigninLogs | where nope == 1');
+  is($rc, 2, 'an error in the query: exit 2');
+  ok(!-e "$dir/bad.csv", 'no file');
+};
+
+subtest 'KQL scripts: check compiles the query; hunt runs it and --show-query shows the KQL' => sub {
+  my $root = "$dir/scripts";
+  mkdir $root; mkdir "$root/hunts";
+  my $head = qq~return {\n  name = "%s", kind = "hunt", title = "KQL hunt", summary = "s", description = "d",\n~
+    . qq~  categories = { "offline", "identity" }, sources = { "SigninLogs" },\n~
+    . qq~  params = { { name = "ip", type = "ip", required = true, help = "the IP" } },\n  language = "kql",\n~;
+  IpeTest::spew("$root/hunts/kql-bad.lua", sprintf($head, 'kql-bad') . "  query = [[\nSigninLogs\n| where IPAddres == ip\n]],\n}\n");
+  IpeTest::spew("$root/hunts/kql-good.lua", sprintf($head, 'kql-good')
+    . "  query = [[\nSigninLogs\n| where IPAddress == ip\n| summarize n = count() by AppDisplayName\n| order by n desc, AppDisplayName asc\n]],\n}\n");
+  my ($out, $err, $rc) = ipe('check', "$root/hunts/kql-bad.lua", "$root/hunts/kql-good.lua");
+  is($rc, 1, 'check: exit 1');
+  is($out, "FAIL hunt kql-bad: $root/hunts/kql-bad.lua:8: query:2:9: unknown column 'IPAddres' (did you mean IPAddress?)\n"
+    . "ok   hunt kql-good\n2 script(s) checked, 1 with problems\n", 'check: the line of the file and of the query');
+  my $env = { env => { IPE_PATH => $root } };
+  ($out, $err, $rc) = ipe($env, 'hunt', 'kql-good', '--db', $db, '--ip', '131.107.0.89', '--since', '30d', '-f', 'csv');
+  is($rc, 0, 'hunt: exit 0') or diag($err);
+  my ($ref2) = ipe('sql', '--db', $db, '-f', 'csv', '--since', '30d', "SELECT AppDisplayName, count(*) AS n FROM SigninLogs "
+    . "WHERE IPAddress = '131.107.0.89' AND TimeGenerated >= :from AND TimeGenerated <= :to GROUP BY 1 ORDER BY 2 DESC, 1");
+  is($out, $ref2, 'hunt: the rows of the raw SQL');
+  ($out, $err, $rc) = ipe($env, 'hunt', 'kql-good', '--db', $db, '--ip', '131.107.0.89', '--show-query');
+  is($rc, 0, '--show-query: exit 0');
+  like($out, qr/\A-- hunt kql-good: KQL\n-- \| SigninLogs\n-- \| \| where IPAddress == ip\n/, '--show-query: the KQL');
+  like($out, qr/\n-- hunt kql-good: query 1 \(.*k1=131\.107\.0\.89.*\)\nWITH /, '--show-query: the SQL and its values');
 };
 
 done_testing();

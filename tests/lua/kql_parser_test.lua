@@ -61,3 +61,15 @@ T.case("errors name the line, column and what was expected", function()
   T.eq(perr("let x = 1"), "1:10: no query: the text has only let statements")
   T.eq(perr("T | join (U) on $left.A == $left.B"), "1:17: a join condition compares $left.Column with $right.Column")
 end)
+
+T.case("nesting is bounded: a clear error, never a stack overflow", function()
+  local deep = "print x = " .. string.rep("(", 1001) .. "1" .. string.rep(")", 1001)
+  T.eq(perr(deep), "1:1010: the expression nests too deeply (more than 1000 levels)")
+  T.eq(perr("print x = " .. string.rep("-", 1001) .. "1"), "1:1009: the expression nests too deeply (more than 1000 levels)")
+  T.eq(perr("print x = dynamic(" .. string.rep("[", 1001) .. string.rep("]", 1001) .. ")"), "1:1017: the dynamic value nests too deeply (more than 1000 levels)")
+  local terms = {}
+  for i = 1, 1001 do terms[i] = "1" end
+  T.eq(perr("print x = " .. table.concat(terms, "+")), "1:2010: the expression nests too deeply (more than 1000 levels)")
+  local ok = pcall(parser.parse, "print x = " .. string.rep("(", 990) .. "1" .. string.rep(")", 990))
+  T.ok(ok, "990 levels parse")
+end)

@@ -113,6 +113,8 @@ T.case("join innerunique (the default) keeps one left row per key; inner keeps a
   local q = 'SigninLogs | project UserPrincipalName, IPAddress | join %s (AuditLogs | project Identity, OperationName) on $left.UserPrincipalName == $right.Identity | count'
   T.eq(run(q:format(""))[1][1], 2, "alice has 2 sign-ins and 2 audit rows: one left row x 2")
   T.eq(run(q:format("kind=innerunique"))[1][1], 2)
+  T.eq(run('datatable(k:string, v:long)["", 1, "", 2] | union (SigninLogs | where IPAddress == "5.6.7.8" and isempty(UserPrincipalName) | project k = UserPrincipalName, v = 3) | join (datatable(k:string)[""]) on k | count')[1][1], 1,
+    "innerunique: an empty and a missing string are one key")
   T.eq(run(q:format("kind=inner"))[1][1], 4)
   T.eq(run(q:format("kind=inner"))[1][1], sql("SELECT count(*) FROM SigninLogs s JOIN AuditLogs a ON s.UserPrincipalName = a.Identity WHERE s.TimeGenerated >= '2026-11-20'")[1][1])
   T.eq(run(q:format("kind=leftouter"))[1][1], 7)
@@ -185,6 +187,20 @@ T.case("errors: unknown names with suggestions, aggregation required, unsupporte
   T.eq(kerr('SigninLogs | summarize IPAddress'), "1:24: 'summarize' needs an aggregation (count(), dcount(X), ...), found an expression without one")
   T.eq(kerr('SigninLogs | extend g = geo_info_from_ip_address(IPAddress)'), "1:25: 'geo_info_from_ip_address' is not supported")
   T.eq(kerr('SigninLogs | where count() > 1'), "1:20: 'count' is an aggregation: use it in 'summarize'")
+  T.eq(kerr('SigninLogs | where IPAddress matches regex "(1"'), "1:44: bad regular expression at offset 2: missing closing parenthesis")
+  T.eq(kerr('SigninLogs | extend x = extract("[a-", 0, IPAddress)'), "1:33: bad regular expression at offset 3: missing terminating ] for character class")
+  T.eq(run('SigninLogs | where ResultType == 0 | count'), sql("SELECT count(*) FROM SigninLogs WHERE ResultType = '0' AND TimeGenerated >= '2026-11-20'"),
+    "a string compared with a number is compared as a number")
+  T.eq(run('SigninLogs | where ResultType != 0 | count')[1][1], 2, "!= keeps the strings that are not that number, the empty one too")
+  T.eq(run('SigninLogs | where ResultType > 100 | count')[1][1], 1)
+  local ors = {}
+  for i = 1, 900 do ors[i] = string.format('IPAddress == "10.9.%d.%d"', math.floor(i / 256), i % 256) end
+  T.eq(run("SigninLogs | where " .. table.concat(ors, " or ") .. ' or IPAddress == "5.6.7.8" | count')[1][1], 2,
+    "a chain of 900 'or' runs (one flat SQL list)")
+  T.eq(run('SigninLogs | where ResultType in (0, 50126) | count')[1][1], 4, "in: a string column among numbers")
+  T.eq(run('SigninLogs | where ResultType !in (0) | count')[1][1], 2)
+  T.eq(run('print a = 5 in ("5", "6"), b = 7 in ("5", "6")')[1], { 1, 0 }, "in: a number among strings")
+  T.eq(run('SigninLogs | where TimeGenerated >= "2026-11-26T11:00:00Z" | count')[1][1], 2, "a string compared with a datetime is read as one")
 end)
 
 T.case("every literal is a bound parameter: the SQL text holds none of the query's values", function()
@@ -214,6 +230,22 @@ T.case("percentile (nearest rank) and make_bag", function()
   local rows, plan = run('datatable(x:long, g:string)[1,"a",2,"a",3,"a",4,"a",10,"b"] | summarize percentile(x, 50), p = percentile(x, 75), make_bag(bag_pack(tostring(x), g)) by g | order by g asc')
   T.eq(names(plan), { "g", "percentile_x_50", "p", "bag_x" })
   T.eq(rows, { { "a", 2, 3, '{"1":"a","2":"a","3":"a","4":"a"}' }, { "b", 10, 10, '{"10":"b"}' } })
+end)
+
+T.case("the rest of the scalar list, each against its value worked out by hand", function()
+  T.eq(run([[print a = substring("abcdef", 2, 3), b = strlen("héllo"), c = toupper("ab"), d = iif(1 > 2, "y", "n"),
+    e = todatetime("2026-01-02T03:04:05Z"), f = format_datetime(datetime(2026-01-02 03:04:05.123), "yyyy-MM-dd HH:mm:ss.fff"),
+    g = datetime_diff("day", datetime(2026-01-03 00:00), datetime(2026-01-01 23:59)), h = startofday(datetime(2026-01-02 03:04)),
+    i = round(2.345, 2), j = toint("42"), k = toint("x"), l = tolong(7.9), m = toreal("1.5"), n = tostring(1 == 1),
+    o = "abc" !contains "B", p = "a-b" !has "b", q = not(false), r = isnotnull(int(null))]])[1],
+    { "cde", 5, "AB", "n", "2026-01-02T03:04:05.000Z", "2026-01-02 03:04:05.123", 2, "2026-01-02T00:00:00.000Z",
+      2.35, 42, nil, 7, 1.5, "true", 0, 0, 1, 0 })
+  T.eq(run('SigninLogs | order by TimeGenerated asc | extend nx = next(IPAddress), pv = prev(IPAddress, 2, "none") | limit 3 | project IPAddress, nx, pv'),
+    { { "10.0.0.5", "1.2.3.4", "none" }, { "1.2.3.4", "1.2.3.4", "none" }, { "1.2.3.4", "5.6.7.8", "10.0.0.5" } })
+  T.eq(run('SigninLogs | where IPAddress == "1.2.3.4" | summarize make_set_if(UserPrincipalName, ResultType == "0"), take_any(IPAddress)')[1],
+    { '["alice@x.com"]', "1.2.3.4" })
+  T.eq(run('let T = materialize(SigninLogs | where IPAddress == "5.6.7.8"); let n = toscalar(T | count); T | extend n | project n | take 1')[1][1], 2)
+  T.eq(run('SigninLogs | where IPAddress == "1.2.3.4" | mvexpand d = dynamic(["a", "b"]) | count')[1][1], 4)
 end)
 
 db:close()

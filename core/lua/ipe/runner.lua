@@ -299,7 +299,7 @@ function M.describe_many(entries, parallel)
       if not s then return serial.dump({ broken = err }) end
       return serial.dump({ title = s.title, summary = s.summary, description = s.description,
         categories = s.categories, sources = s.sources, params = s.params or {},
-        side_effects = s.side_effects, page = s.page })
+        side_effects = s.side_effects, page = s.page, language = s.language, query = s.query })
     end
   end
   local results = proc.run_jobs(jobs, { parallel = parallel or 2, timeout = M.DEFAULT_TIMEOUT,

@@ -1,5 +1,11 @@
 -- ipe.kql: a subset of the Kusto Query Language compiled to the workspace's SQL.
 --
+-- The modules: lexer (text -> tokens), parser (tokens -> AST), compile (the typed plan: each
+-- relation's columns and Kusto types against ipe.schema, let environments, expressions),
+-- functions (scalar functions), aggregates (summarize's), operators (the tabular operators),
+-- sqlite (the engine's SQL fragments, one function each; those ctx.db shares come from
+-- ipe.dialect.sqlite), script (insights and hunts written in KQL), err (positions, carets).
+--
 --   kql.compile(text, opts) -> plan {sql=, binds=, params=, columns=} (ipe.kql.compile)
 --                              or raises an ipe.kql.err error (line, column, message)
 --   kql.parse(text)         -> the AST (ipe.kql.parser)

@@ -9,7 +9,7 @@ local err = require "ipe.kql.err"
 
 local M = {}
 
-local byte, sub, find = string.byte, string.sub, string.find
+local sub, find = string.sub, string.find
 
 -- names written with a hyphen that are one token (operators of the language)
 local HYPHENATED = {
@@ -28,12 +28,10 @@ local SPAN = {
 }
 M.SPAN = SPAN
 
--- three-character, then two-character punctuation; the rest is one character
-local OPS3 = { ["!~"] = false }
+-- two-character punctuation; the rest is one character
 local OPS2 = { ["=="] = true, ["!="] = true, ["<>"] = true, ["<="] = true, [">="] = true,
   ["=~"] = true, ["!~"] = true, [".."] = true }
 local OPS1 = "|()[]{},;=<>+-*/%.:"
-local _ = OPS3
 
 local ESCAPES = { n = "\n", t = "\t", r = "\r", ["\\"] = "\\", ['"'] = '"', ["'"] = "'", ["0"] = "\0" }
 
@@ -132,8 +130,6 @@ function M.lex(text)
       end
       push("id", word, s, e)
       i = e + 1
-    elseif c == "[" and find(sub(text, i + 1, i + 1), "^['\"]") and false then
-      i = i + 1
     else
       local two = sub(text, i, i + 1)
       if OPS2[two] then

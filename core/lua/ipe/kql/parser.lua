@@ -37,9 +37,19 @@ M.STRING_OPS = STRING_OPS
 local P = {}
 P.__index = P
 
+-- how deep an expression may nest: the compiler walks it recursively
+M.MAX_DEPTH = 1000
+
+local function depth_of(x) return type(x) == "table" and x.depth or 0 end
+
 local function node(k, tok, t)
   t = t or {}
   t.k, t.line, t.col, t.len = k, tok.line, tok.col, tok.len
+  local d = math.max(depth_of(t.l), depth_of(t.r), depth_of(t.e), depth_of(t.lo), depth_of(t.hi), depth_of(t.idx))
+  if t.args then for _, a in ipairs(t.args) do d = math.max(d, depth_of(a)) end end
+  if t.list then for _, a in ipairs(t.list) do d = math.max(d, depth_of(a)) end end
+  t.depth = d + 1
+  if t.depth > M.MAX_DEPTH then err.raise(tok, "the expression nests too deeply (more than %d levels)", M.MAX_DEPTH) end
   return t
 end
 M.node = node
@@ -81,6 +91,16 @@ end
 -- ---------------------------------------------------------------- expressions
 
 function P:expr()
+  self.nesting = self.nesting + 1
+  if self.nesting > M.MAX_DEPTH then
+    err.raise(self:peek(), "the expression nests too deeply (more than %d levels)", M.MAX_DEPTH)
+  end
+  local l = self:or_expr()
+  self.nesting = self.nesting - 1
+  return l
+end
+
+function P:or_expr()
   local l = self:and_expr()
   while self:is("or") do
     local t = self:next()
@@ -165,7 +185,10 @@ end
 function P:unary()
   if self:is("-") then
     local t = self:next()
+    self.nesting = self.nesting + 1
+    if self.nesting > M.MAX_DEPTH then err.raise(t, "the expression nests too deeply (more than %d levels)", M.MAX_DEPTH) end
     local e = self:unary()
+    self.nesting = self.nesting - 1
     if e.k == "lit" and (e.type == "long" or e.type == "real" or e.type == "timespan") then
       e.v = -e.v; e.line, e.col = t.line, t.col
       return e
@@ -198,6 +221,14 @@ end
 function P:dynamic_value()
   local cjson = require "cjson"
   local t = self:peek()
+  self.nesting = self.nesting + 1
+  if self.nesting > M.MAX_DEPTH then err.raise(t, "the dynamic value nests too deeply (more than %d levels)", M.MAX_DEPTH) end
+  local v = self:dynamic_inner(cjson, t)
+  self.nesting = self.nesting - 1
+  return v
+end
+
+function P:dynamic_inner(cjson, t)
   if self:accept("[") then
     local arr = {}
     if not self:is("]") then repeat arr[#arr + 1] = self:dynamic_value() until not self:accept(",") end
@@ -327,23 +358,12 @@ function P:primary()
     if v == "range" and self:peek(1).t == "id" then err.raise(t, "the 'range' operator is not supported") end
     self:next()
     if self:is("(") then
-      local args = self:list_args_named()
+      local args = self:list_args()
       return node("call", t, { name = v, args = args })
     end
     return node("name", t, { v = v })
   end
   err.raise(t, "expected an expression, found %s", M.describe(t))
-end
-
--- call arguments; a name=value argument (kind=..., typeof(...)) is kept as {k="named"}
-function P:list_args_named()
-  self:expect("(")
-  local list = {}
-  if not self:is(")") then
-    repeat list[#list + 1] = self:pipe_expr() until not self:accept(",")
-  end
-  self:expect(")")
-  return list
 end
 
 -- an expression that may continue as a tabular pipe: T | where ...
@@ -436,7 +456,7 @@ function P:union_source(t, input)
         if self:peek().t == "id" and self:peek().pos == self:peek(-1).pos + 1 then n = n .. self:next().v end
       end
       if self:is("(") and not wild then
-        tables[#tables + 1] = node("call", nt, { name = n, args = self:list_args_named() })
+        tables[#tables + 1] = node("call", nt, { name = n, args = self:list_args() })
       else
         tables[#tables + 1] = node("name", nt, { v = n, wild = wild })
       end
@@ -617,7 +637,7 @@ function P:operator()
     else
       local rt = self:peek()
       local n = self:name("the right side of the join")
-      right = self:is("(") and node("call", rt, { name = n, args = self:list_args_named() }) or node("name", rt, { v = n })
+      right = self:is("(") and node("call", rt, { name = n, args = self:list_args() }) or node("name", rt, { v = n })
     end
     self:expect("on", "'on' and the join keys")
     return node(v, t, { opts = opts, right = right, keys = self:join_keys() })
@@ -712,7 +732,10 @@ function P:lambda(t)
   end
   self:expect(")")
   self:expect("{")
+  self.nesting = self.nesting + 1
+  if self.nesting > M.MAX_DEPTH then err.raise(t, "the functions nest too deeply (more than %d levels)", M.MAX_DEPTH) end
   local body = self:statements("}")
+  self.nesting = self.nesting - 1
   self:expect("}")
   return node("lambda", t, { params = params, body = body })
 end
@@ -759,7 +782,7 @@ function P:lambda_ahead()
 end
 
 function M.parse(text)
-  local p = setmetatable({ toks = lexer.lex(text), i = 1, text = text }, P)
+  local p = setmetatable({ toks = lexer.lex(text), i = 1, text = text, nesting = 0 }, P)
   local prog = p:statements(nil)
   if not prog.query then err.raise(p:peek(), "no query: the text has only let statements") end
   return prog

@@ -43,6 +43,38 @@ function M.lets(specs, values, span)
   return lets, types
 end
 
+-- placeholder values of each parameter type, for compiling a script's query without a run
+local SAMPLE = { ip = "192.0.2.1", cidr = "192.0.2.0/24", string = "x", choice = nil, int = 1, bool = true,
+  duration = 86400, timestamp = "2026-01-01T00:00:00.000Z", ip_list = { "192.0.2.1" } }
+
+-- lint(path, text, meta, conn) -> problems {"path:line: query:L:C: message"}: the query
+-- compiled with each parameter's default (else a sample of its type) and its SQL prepared
+-- against conn's schema (never run). line is the line of the file the query's line is on.
+function M.lint(path, text, meta, conn)
+  local values = {}
+  for _, p in ipairs(meta.params or {}) do
+    local v = p.default
+    if v == nil then v = p.type == "choice" and p.choices and p.choices[1] or SAMPLE[p.type] end
+    values[p.name] = v
+  end
+  local lets, types = M.lets(meta.params, values, 86400)
+  local start = text:find(meta.query, 1, true)
+  local first = start and select(2, text:sub(1, start):gsub("\n", "")) + 1 or 1
+  local ok, plan = pcall(kql.compile, meta.query, { now = 1767225600, lets = lets, types = types,
+    window = { from = "2026-01-01T00:00:00.000Z", to = "2026-01-02T00:00:00.000Z" } })
+  if not ok then
+    if kql.is_error(plan) then
+      return { string.format("%s:%d: query:%d:%d: %s", path, first + plan.line - 1, plan.line, plan.col, plan.msg) }
+    end
+    return { string.format("%s:%d: query: %s", path, first, tostring(plan):match("[^\n]*")) }
+  end
+  if conn then
+    local cok, msg = conn:compile(plan.sql)
+    if not cok then return { string.format("%s:%d: query: the compiled SQL: %s", path, first, tostring(msg)) } end
+  end
+  return {}
+end
+
 function M.run(script, path)
   return function(ctx, values)
     local w = ctx.window

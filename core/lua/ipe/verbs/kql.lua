@@ -8,7 +8,6 @@ local runner = require "ipe.runner"
 local proc = require "ipe.proc"
 local serial = require "ipe.serial"
 local sqlite = require "ipe.sqlite"
-local timeutil = require "ipe.timeutil"
 local kql = require "ipe.kql"
 local cjson = require "cjson"
 local textutil = require "ipe.textutil"
@@ -32,7 +31,7 @@ options:
   -p, --param NAME=VALUE  give a let binding of the query this value (repeatable)
   --explain               print the compiled SQL and its bound values; run nothing
   --since, --from, --to   the window of tables the query does not filter on time
-  --format FMT            table (default; also text), box, json, jsonl, csv, md or html
+  --format FMT            table (default; also text), box, json, csv, md or html
   -o, --output FILE       write to FILE (atomically)
   --width N               fit tables to N columns (default: $COLUMNS, else the
                           terminal's width, else 80)
@@ -109,7 +108,6 @@ M.timespan = kql.timespan
 
 function M.run(opts, pos)
   local text, name = query_text(opts, pos)
-  opts.format = opts.format
   local fmt = common.format(opts)
   local now = common.now(opts)
   local w = common.window(opts, now)
