@@ -248,4 +248,16 @@ T.case("the rest of the scalar list, each against its value worked out by hand",
   T.eq(run('SigninLogs | where IPAddress == "1.2.3.4" | mvexpand d = dynamic(["a", "b"]) | count')[1][1], 4)
 end)
 
+T.case("* has across the row's text columns; union kind=inner; lookup; as; join hints", function()
+  T.eq(run('SigninLogs | where * has "LYON" | project IPAddress'), { { "1.2.3.4" } }, "a term in a dynamic column")
+  T.eq(run('SigninLogs | where * has "1.2.3.4" | count')[1][1], 2)
+  T.eq(run('SigninLogs | where * !contains "x.com" | count')[1][1], 1)
+  local _, plan = run('union kind=inner (SigninLogs | project IPAddress, A = 1), (AuditLogs | project Identity, A = 2) | take 1')
+  T.eq(names(plan), { "A" })
+  local rows, p2 = run('AuditLogs | lookup (SigninLogs | summarize n = count() by UserPrincipalName | project Identity = UserPrincipalName, n) on Identity | order by OperationName asc | project OperationName, n')
+  T.eq(rows, { { "Add user", 2 }, { "Delete user", nil }, { "Reset password", 2 } })
+  T.eq(names(p2), { "OperationName", "n" })
+  T.eq(run('SigninLogs | where IPAddress == "1.2.3.4" | as S | join hint.strategy=shuffle kind=inner (S) on IPAddress | count')[1][1], 4)
+end)
+
 db:close()

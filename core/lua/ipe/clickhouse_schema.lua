@@ -34,7 +34,8 @@ local q = require("ipe.dialect.clickhouse").quote
 
 local M = {}
 
-M.VERSION = 1
+-- 1: the tables; 2: the per-IP rollups (ipe.rollup.clickhouse), counted from the rows already there
+M.VERSION = 2
 M.TIME_SPLIT, M.TIME64 = "DateTime+ms", "DateTime64"
 M.EXTRA, M.INGEST_ID = require("ipe.migrations.ingest").COLUMN, "_IngestId"
 
@@ -138,6 +139,9 @@ function M.ddl(o)
     add(string.format("CREATE VIEW IF NOT EXISTS %s.%s%s AS SELECT * FROM %s.%s WHERE %s %sIN (SELECT Id FROM %s.%s)",
       db, t.name, on, db, source(t.name, cluster), M.INGEST_ID, global, db, ingest))
   end
+  -- the per-IP rollups: tables kept by materialized views on the T_local tables
+  for _, st in ipairs(require("ipe.rollup.clickhouse").ddl{ database = db, cluster = cluster, on = on,
+    time_type = o.time_type }) do add(st.sql) end
   return out
 end
 
@@ -221,6 +225,18 @@ function M.migrate(conn)
       time_type = time_type }) do
       node:exec(st.sql, nil, { no_database = st.no_database })
     end
+  end
+  local settings = { settings = { insert_distributed_sync = 1 } }
+  if from > 0 then
+    -- a workspace made before the rollups: count its rows into them, once (run it while no ingest runs)
+    if from < 2 then
+      for _, st in ipairs(require("ipe.rollup.clickhouse").backfill(conn.target.database, conn.target.cluster, time_type)) do
+        conn:exec(st.sql, nil, settings)
+      end
+    end
+    conn:exec("INSERT INTO " .. source("_ipe_meta", conn.target.cluster) .. " (key, value, Version) VALUES "
+      .. "('schema_version', :v, :n)", { v = tostring(M.VERSION), n = M.VERSION }, settings)
+    return from, M.VERSION
   end
   -- the key of the per-record hashes (ipe.migrations.ingest's record_key reads it)
   local rnd = require("ipe.fs").read_head("/dev/urandom", 16) or tostring(os.time())

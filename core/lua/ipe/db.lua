@@ -355,11 +355,11 @@ for name, fn in pairs(RULES) do
 end
 
 -- A row of the log table tname (alias its alias in the query) names the IP :param in one of its
--- IP-bearing places: the per-IP rollups' own test (ipe.migrations.rollup), so a row this finds
+-- IP-bearing places: the per-IP rollups' own test (ipe.rollup.sqlite), so a row this finds
 -- is one the rollups counted.
 function Handle:row_names_ip(tname, alias, p)
   ident(tname, "table")
-  local rollup = require "ipe.migrations.rollup"
+  local rollup = require "ipe.rollup.sqlite"
   for _, s in ipairs(rollup.sources(ident(alias, "table alias") .. ".")) do
     if s.table == tname then return rollup.row_has_ip(s, param(p)) end
   end
@@ -403,10 +403,10 @@ function Handle:ti_block_match(col) return gen(self, "ti_block_match", ident(col
 function Handle:ti_matching_ips(ips) return gen(self, "ti_matching_ips", ident(ips, "table name")) end
 
 -- rollup_query(name) -> the per-IP rollup's exact window statement "activity",
--- "traffic" or "peers" (stored in the workspace by ipe.migrations.rollup; it binds
--- :ip, :from and :to). The workspace check guarantees the rollup exists.
+-- "traffic" or "peers" of this engine (ipe.rollup; it binds :ip, :from and :to). The
+-- workspace check guarantees the rollup exists.
 function Handle:rollup_query(name)
-  local sql = self:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = :name", { name = name })
+  local sql = require("ipe.rollup").statement(self, name)
   if not sql then raise("ctx.db:rollup_query: no stored rollup statement '" .. tostring(name) .. "'") end
   return sql
 end

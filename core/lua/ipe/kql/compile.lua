@@ -285,6 +285,7 @@ function C:binary(node, scope)
     end
     return E("(" .. concat(parts, " " .. op:upper() .. " ") .. ")", "bool", { agg = agg })
   end
+  if node.l.k == "star" then return self:any_column(node, scope) end
   local l, r = self:expr(node.l, scope), self:expr(node.r, scope)
   local agg = l.agg or r.agg
   if op == "+" or op == "-" or op == "*" or op == "/" or op == "%" then
@@ -330,6 +331,26 @@ function C:binary(node, scope)
   if not pos then raise(node, "'%s' is not supported", op) end
   if neg then return E(format("(NOT coalesce(%s, 0))", pos), "bool", { agg = agg }) end
   return E(pos, "bool", { agg = agg })
+end
+
+-- * has "x" (and the other string operators): any text or dynamic column of the row
+local ANY_OPS = { has = true, has_cs = true, contains = true, contains_cs = true, startswith = true,
+  endswith = true, hasprefix = true, hassuffix = true, matches = true }
+function C:any_column(node, scope)
+  local op = node.op
+  local neg = op:sub(1, 1) == "!"
+  local base = neg and op:sub(2) or op
+  if not ANY_OPS[base] or not scope.rel then raise(node.l, "'*' is valid only before a string operator (* has \"x\")") end
+  local r = self:expr(node.r, scope)
+  local parts = {}
+  for _, c in ipairs(scope.rel.cols) do
+    if c.type == "string" or c.type == "dynamic" then
+      local col = E((scope.alias and scope.alias .. "." or "") .. self:q(c.name), c.type)
+      parts[#parts + 1] = "coalesce(" .. self:string_op(base, col, r) .. ", 0)"
+    end
+  end
+  local any = #parts > 0 and "(" .. concat(parts, " OR ") .. ")" or "0"
+  return E(neg and "(NOT " .. any .. ")" or any, "bool")
 end
 
 -- the values of the right of in / has_any: {sql list} or a subquery text
