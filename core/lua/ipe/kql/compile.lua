@@ -96,7 +96,7 @@ end
 
 -- a string expression whose NULL reads as "" (Kusto's strings are never null)
 function C:str(e)
-  if e.type == "dynamic" then return "coalesce(" .. self.f.json_value(e.sql) .. ", '')" end
+  if e.type == "dynamic" then return "coalesce(" .. (e.scalar or self.f.json_value(e.sql, e.json)) .. ", '')" end
   if e.lit ~= nil and e.type == "string" then return e.sql end
   if e.type == "bool" then return "(CASE WHEN " .. e.sql .. " IS NULL THEN '' WHEN " .. e.sql .. " THEN 'true' ELSE 'false' END)" end
   if e.type ~= "string" then return "coalesce(" .. self.f.to_text(e.sql) .. ", '')" end
@@ -105,7 +105,7 @@ end
 
 -- the scalar value of an expression (a dynamic's JSON scalar unwrapped)
 function C:scalar(e)
-  if e.type == "dynamic" then return e.scalar or self.f.json_value(e.sql) end
+  if e.type == "dynamic" then return e.scalar or self.f.json_value(e.sql, e.json) end
   return e.sql
 end
 
@@ -432,7 +432,7 @@ function C:member(node, scope)
   end
   local b = self:expr(base, scope)
   if b.type ~= "dynamic" then
-    if b.type == "string" then b = E(self.f.parse_json(b.sql), "dynamic")
+    if b.type == "string" then b = E(self.f.parse_json(b.sql), "dynamic", { json = true, agg = b.agg })
     else raise(node, "'.%s' needs a dynamic value, found %s", node.field or "[...]", b.type) end
   end
   local parts, dynamic_index = { "$" }, nil
@@ -464,7 +464,8 @@ function C:member(node, scope)
   else
     p = self:bind(concat(parts))
   end
-  return E(self.f.json_get(b.sql, p), "dynamic", { scalar = self.f.json_scalar(b.sql, p), agg = b.agg })
+  return E(self.f.json_get(b.sql, p, b.json), "dynamic", { scalar = self.f.json_scalar(b.sql, p, b.json), agg = b.agg,
+    json = b.json })
 end
 
 -- ---------------------------------------------------------------- functions
@@ -626,7 +627,7 @@ function C:table_scan(node, name)
     self.uses_window = true
   end
   local cte = self:cte(format("SELECT %s FROM %s%s", concat(list, ", "), self:q(name), where))
-  return { name = cte, cols = cols, table = name }
+  return { name = cte, cols = cols, table = name, exact = true }
 end
 
 function C:unknown_table(node, name)

@@ -101,11 +101,8 @@ end
 function SCALAR.split(self, node, scope)
   local a = self:args(node, scope, 2, 3)
   local arr = self.f.split(self:str(a[1]), self:str(a[2]))
-  if a[3] then
-    local el = self.f.json_get(arr, "'$[' || " .. a[3].sql .. " || ']'")
-    return E(format("(CASE WHEN %s IS NULL THEN json_array() ELSE json_array(%s) END)", el, self.f.json_scalar(arr, "'$[' || " .. a[3].sql .. " || ']'")), "dynamic")
-  end
-  return E(arr, "dynamic")
+  if a[3] then return E(self.f.json_pick(arr, a[3].sql), "dynamic", { json = true }) end
+  return E(arr, "dynamic", { json = true })
 end
 function SCALAR.extract(self, node, scope)
   local a = self:args(node, scope, 3, 4)
@@ -172,7 +169,7 @@ function SCALAR.parse_json(self, node, scope)
   local a = self:args(node, scope, 1)[1]
   if a.type == "dynamic" then return a end
   if a.type ~= "string" then return E(self:dyn(a), "dynamic") end
-  return E(self.f.parse_json(a.sql), "dynamic")
+  return E(self.f.parse_json(a.sql), "dynamic", { json = true })
 end
 SCALAR.todynamic = SCALAR.parse_json
 SCALAR.todynamic = SCALAR.parse_json

@@ -31,7 +31,14 @@ function C:select(rel, items, cols, tail)
   for i, s in ipairs(items) do list[i] = s end
   if rel.ord then list[#list + 1] = self:q(rel.ord) end
   local name = self:cte(format("SELECT %s FROM %s%s", concat(list, ", "), self:q(rel.name), tail or ""))
-  return { name = name, cols = cols, ord = rel.ord }
+  return { name = name, cols = cols, ord = rel.ord, exact = true }
+end
+
+-- the select list of every column of rel: "*" when rel's CTE has exactly rel's columns
+-- (keeps the generated SQL proportional to the query, not to the width of the tables)
+function C:keep_cols(rel)
+  if rel.exact then return { "*" } end
+  return self:all_cols(rel)
 end
 
 function OPS.where(self, op, rel, env)
@@ -41,9 +48,9 @@ function OPS.where(self, op, rel, env)
     if e.type == "dynamic" then e = E(format("(%s = 'true')", e.sql), "bool")
     else raise(op.e, "'where' needs a bool predicate, found %s", e.type) end
   end
-  local list = self:all_cols(rel)
+  local list = self:keep_cols(rel)
   local name = self:cte(format("SELECT %s FROM %s WHERE %s", concat(list, ", "), self:q(rel.name), e.sql))
-  return { name = name, cols = copy_cols(rel.cols), ord = rel.ord }
+  return { name = name, cols = copy_cols(rel.cols), ord = rel.ord, exact = rel.exact }
 end
 
 function C:auto_name(cols, node)
@@ -61,7 +68,7 @@ end
 
 function OPS.extend(self, op, rel, env)
   local cols = copy_cols(rel.cols)
-  local exprs = {}
+  local exprs, added = {}, {}
   for i, c in ipairs(rel.cols) do exprs[i] = self:q(c.name) end
   for _, it in ipairs(op.items) do
     if it.names then raise(it.at, "a tuple assignment is not supported in 'extend'") end
@@ -74,7 +81,14 @@ function OPS.extend(self, op, rel, env)
     else
       cols[#cols + 1] = { name = name, type = e.type }
       exprs[#exprs + 1] = e.sql .. " AS " .. self:q(name)
+      added[#added + 1] = exprs[#exprs]
     end
+  end
+  if rel.exact and #exprs == #rel.cols + #added then
+    -- only new columns (none replaced): the prior CTE's columns as "*"
+    table.insert(added, 1, "*")
+    local name = self:cte(format("SELECT %s FROM %s", concat(added, ", "), self:q(rel.name)))
+    return { name = name, cols = cols, ord = rel.ord, exact = true }
   end
   return self:select(rel, exprs, cols)
 end
@@ -189,10 +203,10 @@ end
 
 -- the first n_sql rows of rel (in its order when it has one)
 function C:limit(rel, n_sql)
-  local list = self:all_cols(rel)
+  local list = self:keep_cols(rel)
   local name = self:cte(format("SELECT %s FROM %s%s LIMIT %s", concat(list, ", "), self:q(rel.name),
     rel.ord and " ORDER BY " .. self:q(rel.ord) or "", n_sql))
-  return { name = name, cols = copy_cols(rel.cols), ord = rel.ord }
+  return { name = name, cols = copy_cols(rel.cols), ord = rel.ord, exact = rel.exact }
 end
 
 function OPS.take(self, op, rel, env)

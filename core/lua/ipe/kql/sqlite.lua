@@ -34,10 +34,24 @@ end
 function M.start_of_day(t) return D.bucket(t, "day") end
 function M.seconds_between(a, b) return D.seconds_between(a, b) end
 
--- JSON (dynamic): get returns JSON text, scalar the SQL value (string unquoted)
-function M.json_get(x, path) return string.format("(CASE WHEN json_valid(%s) THEN %s -> (%s) END)", x, x, path) end
-function M.json_scalar(x, path) return string.format("(CASE WHEN json_valid(%s) THEN %s ->> (%s) END)", x, x, path) end
-function M.json_value(x) return string.format("(CASE WHEN json_valid(%s) THEN %s ->> '$' ELSE %s END)", x, x, x) end
+-- JSON (dynamic): get returns JSON text, scalar the SQL value (string unquoted); valid = x is
+-- known to be well-formed JSON (built by json()/json_array()...): no json_valid() guard, x once
+function M.json_get(x, path, valid)
+  if valid then return string.format("(%s -> (%s))", x, path) end
+  return string.format("(CASE WHEN json_valid(%s) THEN %s -> (%s) END)", x, x, path)
+end
+function M.json_scalar(x, path, valid)
+  if valid then return string.format("(%s ->> (%s))", x, path) end
+  return string.format("(CASE WHEN json_valid(%s) THEN %s ->> (%s) END)", x, x, path)
+end
+function M.json_value(x, valid)
+  if valid then return string.format("(%s ->> '$')", x) end
+  return string.format("(CASE WHEN json_valid(%s) THEN %s ->> '$' ELSE %s END)", x, x, x)
+end
+-- the element i (0-based) of a well-formed JSON array as a one-element array, [] when it has none
+function M.json_pick(arr, i)
+  return string.format("(SELECT json_group_array(value) FROM json_each(%s) WHERE key = (%s))", arr, i)
+end
 function M.parse_json(x) return string.format("(CASE WHEN json_valid(%s) THEN json(%s) ELSE json_quote(%s) END)", x, x, x) end
 function M.json_quote(x) return "json_quote(" .. x .. ")" end
 function M.array_length(x)
