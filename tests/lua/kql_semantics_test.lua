@@ -260,4 +260,32 @@ T.case("* has across the row's text columns; union kind=inner; lookup; as; join 
   T.eq(run('SigninLogs | where IPAddress == "1.2.3.4" | as S | join hint.strategy=shuffle kind=inner (S) on IPAddress | count')[1][1], 4)
 end)
 
+T.case("generated SQL stays proportional: '*' over a prior CTE, a replaced column, split picks once", function()
+  -- extend of new columns over '*' keeps every column; one that replaces a column replaces it
+  T.eq(run('SigninLogs | where IPAddress == "5.6.7.8" | extend A = 1 | extend IPAddress = "x", A = A + 1 | extend B = A * 10 '
+    .. '| order by AppDisplayName asc | project IPAddress, AppDisplayName, A, B'),
+    { { "x", "Office-Portal", 2, 20 }, { "x", "Teams", 2, 20 } })
+  T.eq(run('SigninLogs | extend A = 1, A = 2 | take 1 | project A'), { { 2 } }, "a new column given twice: the last")
+  local rows, plan = run('SigninLogs | where UserPrincipalName == "alice@x.com" | take 1 '
+    .. '| extend N = tostring(split(UserPrincipalName, "@", 0)[0]), D = tostring(split(UserPrincipalName, "@", 1)[0]), '
+    .. 'M = split(UserPrincipalName, "@", 5) | project N, D, M')
+  T.eq(rows, { { "alice", "x.com", "[]" } })
+  T.ok(not plan.sql:find("json_valid"), "split's result is well-formed JSON: no json_valid guard")
+  T.ok(select(2, plan.sql:gsub('"UserPrincipalName"', "")) <= 6, "each split reads its input once: " .. plan.sql)
+end)
+
+T.case("has on a literal term: a cheap substring pre-filter before the term match, same rows", function()
+  local rows, plan = run('SigninLogs | where LocationDetails has "1" | count')
+  T.eq(rows[1][1], 2, "has '1' matches the whole term only (n:1 and [1,2])")
+  T.ok(plan.sql:find("instr%(") ~= nil, "a term without letters: an instr pre-filter")
+  T.eq(run('SigninLogs | where AppDisplayName has "PORTAL" | count')[1][1], 3)
+  local _, p2 = run('SigninLogs | where AppDisplayName has "PORTAL" | count')
+  T.ok(p2.sql:find(" LIKE ") ~= nil, "a term with letters: a case-insensitive LIKE pre-filter")
+  T.eq(run('SigninLogs | where AppDisplayName has "por_al" | count')[1][1], 0, "LIKE wildcards in the term are literal")
+  T.eq(run('SigninLogs | where AppDisplayName has_cs "Portal" | count')[1][1], 2)
+  T.eq(run('SigninLogs | where * has "1.2.3.4" | count')[1][1], 2)
+  T.eq(run('SigninLogs | where IPAddress has "1.2.3" | count')[1][1], 2, "a prefix of an IP is terms of it")
+  T.eq(run('SigninLogs | where IPAddress !has "1.2.3.4" | count')[1][1], 3)
+end)
+
 db:close()

@@ -220,6 +220,16 @@ function C:term_pattern(needle, cs)
   return self:bind(left .. glob_escape(n) .. right)
 end
 
+-- a term match behind a cheap substring test the text must pass first: instr for a term
+-- without letters (an IP address, a number: case does not matter) or a case-sensitive one,
+-- a case-insensitive LIKE (no lower() copy of the text) for the others
+function C:prefiltered(x, term, cs, match)
+  local f = self.f
+  if cs or not term:find("%a") then return format("(%s AND %s)", f.contains_cs(x, self:bind(term)), match) end
+  if not f.like_ci then return match end
+  return format("(%s AND %s)", f.like_ci(x, self:bind("%" .. term:gsub("[\\%%_]", "\\%0") .. "%")), match)
+end
+
 -- the positive form of a string operator
 function C:string_op(op, l, r)
   local f = self.f
@@ -235,7 +245,7 @@ function C:string_op(op, l, r)
         local n = r.lit:lower()
         return f.glob(x, self:bind("*" .. glob_escape(n) .. (n:match("%w$") and "[^a-z0-9]*" or "*")), false)
       end
-      return f.glob(x, self:term_pattern(r.lit, cs), cs)
+      return self:prefiltered(x, r.lit, cs, f.glob(x, self:term_pattern(r.lit, cs), cs))
     end
     return f.glob(x, f.glob_term(self:str(r), cs), cs)
   elseif op == "contains" then return f.contains(x, self:str(r))

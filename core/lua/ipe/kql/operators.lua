@@ -68,7 +68,7 @@ end
 
 function OPS.extend(self, op, rel, env)
   local cols = copy_cols(rel.cols)
-  local exprs, added = {}, {}
+  local exprs, replaced = {}, false
   for i, c in ipairs(rel.cols) do exprs[i] = self:q(c.name) end
   for _, it in ipairs(op.items) do
     if it.names then raise(it.at, "a tuple assignment is not supported in 'extend'") end
@@ -78,15 +78,16 @@ function OPS.extend(self, op, rel, env)
     local _, idx = find_col({ cols = cols }, name)
     if idx then
       cols[idx].type = e.type; exprs[idx] = e.sql .. " AS " .. self:q(name)
+      if idx <= #rel.cols then replaced = true end
     else
       cols[#cols + 1] = { name = name, type = e.type }
       exprs[#exprs + 1] = e.sql .. " AS " .. self:q(name)
-      added[#added + 1] = exprs[#exprs]
     end
   end
-  if rel.exact and #exprs == #rel.cols + #added then
+  if rel.exact and not replaced then
     -- only new columns (none replaced): the prior CTE's columns as "*"
-    table.insert(added, 1, "*")
+    local added = { "*" }
+    for i = #rel.cols + 1, #exprs do added[#added + 1] = exprs[i] end
     local name = self:cte(format("SELECT %s FROM %s", concat(added, ", "), self:q(rel.name)))
     return { name = name, cols = cols, ord = rel.ord, exact = true }
   end

@@ -80,6 +80,8 @@ function M.upper(x) return "upper(" .. x .. ")" end
 function M.ci_equal(a, b) return string.format("(%s = %s COLLATE NOCASE)", a, b) end
 function M.contains(x, n) return string.format("(instr(lower(%s), lower(%s)) > 0)", x, n) end
 function M.contains_cs(x, n) return string.format("(instr(%s, %s) > 0)", x, n) end
+-- x LIKE pattern (a bound '%...%' with \\ escapes): ASCII case-insensitive, as lower() is
+function M.like_ci(x, pattern) return string.format("(%s LIKE %s ESCAPE '\\')", x, pattern) end
 function M.starts(x, n, cs)
   if cs then return string.format("(substr(%s, 1, length(%s)) = %s)", x, n, n) end
   return string.format("(lower(substr(%s, 1, length(%s))) = lower(%s))", x, n, n)
