@@ -288,4 +288,22 @@ T.case("has on a literal term: a cheap substring pre-filter before the term matc
   T.eq(run('SigninLogs | where IPAddress !has "1.2.3.4" | count')[1][1], 3)
 end)
 
+T.case("x in (T) over a column of dynamic lists compares with their elements; \"\" is a value for make_set as for dcount", function()
+  -- Kusto: in (tabular) with a dynamic column expands each list (summarize make_list ...)
+  T.eq(run('let L = SigninLogs | where AppDisplayName startswith "Azure" | summarize make_list(IPAddress); '
+    .. 'SigninLogs | where IPAddress in (L) | summarize dcount(UserPrincipalName)'), { { 2 } })
+  T.eq(run('let L = SigninLogs | where AppDisplayName startswith "Azure" | summarize make_set(IPAddress); '
+    .. 'SigninLogs | where IPAddress !in (L) | count')[1][1], 3)
+  T.eq(run('let L = datatable(d:dynamic)[dynamic(["5.6.7.8"]), dynamic("10.0.0.5"), "not json"]; '
+    .. 'SigninLogs | where IPAddress in (L) | summarize n = count() by IPAddress | order by IPAddress asc'),
+    { { "10.0.0.5", 1 }, { "5.6.7.8", 2 } }, "a list, a scalar")
+  T.eq(run('let L = datatable(d:string)["5.6.7.8"]; SigninLogs | where IPAddress in (L) | count')[1][1], 2, "a string column as it is")
+  -- strings are never null in Kusto (learn.microsoft.com, null values): aggregations leave out nulls,
+  -- so "" (and a NULL text column, which reads as "") is one value for make_set, make_list and dcount alike
+  T.eq(run('SigninLogs | where IPAddress == "5.6.7.8" | summarize make_set(UserPrincipalName), dcount(UserPrincipalName), '
+    .. 'make_list(ResultType)'), { { '["alice@x.com",""]', 2, '["0",""]' } })
+  T.eq(run('print x = "" | summarize s = make_set(x), d = dcount(x)'), { { '[""]', 1 } })
+  T.eq(run('print x = int(null) | summarize s = make_set(x), d = dcount(x)'), { { '[]', 0 } }, "a null long is left out by both")
+end)
+
 db:close()

@@ -82,7 +82,8 @@ function C:aggregate(node, scope)
     local a = arg(1)
     if is_if then cond = arg(2).sql end
     local x = a.type == "dynamic" and format("json(%s)", a.sql) or a.sql
-    if is_string(a) then x = format("nullif(%s, '')", a.sql) end
+    -- Kusto's strings are never null: "" is a value, as dcount() counts it (nulls of the other types are left out)
+    if is_string(a) then x = self:str(a) end
     local set = name:match("set")
     local s = set and self.f.agg_set(x, cond) or self.f.agg_list(x, cond)
     local limit = node.args[is_if and 3 or 2]

@@ -369,7 +369,12 @@ function C:value_list(node, scope)
   for _, a in ipairs(node.list) do
     if a.k == "pipe" or (a.k == "name" and not (scope.rel and find_col(scope.rel, a.v)) and self:is_tabular_name(a, scope.env)) then
       local rel = self:tabular(a, scope.env)
-      sub = format("SELECT %s FROM %s", self:q(rel.cols[1].name), self:q(rel.name))
+      if rel.cols[1].type == "dynamic" then
+        -- a column of dynamic lists (summarize make_list ...): Kusto compares with their elements
+        sub = self.f.list_elements(self:q(rel.cols[1].name), self:q(rel.name))
+      else
+        sub = format("SELECT %s FROM %s", self:q(rel.cols[1].name), self:q(rel.name))
+      end
     else
       local e = self:expr(a, scope)
       if e.type == "dynamic" then

@@ -65,6 +65,12 @@ function M.json_array(list) return "json_array(" .. table.concat(list, ", ") .. 
 function M.json_object(list) return "json_object(" .. table.concat(list, ", ") .. ")" end
 -- elements of a JSON array as a one-column subquery
 function M.json_elements(x) return "(SELECT value FROM json_each(" .. x .. "))" end
+-- the elements of a dynamic column of a relation, one per row: a list's elements, a
+-- scalar itself, text that is not JSON as it is
+function M.list_elements(col, rel)
+  return string.format("SELECT e.value FROM %s, json_each(CASE WHEN json_valid(%s) THEN %s ELSE json_quote(%s) END) e",
+    rel, col, col, col)
+end
 function M.set_has(arr, v)
   return string.format("EXISTS (SELECT 1 FROM json_each(%s) WHERE value = %s)", arr, v)
 end
