@@ -2,6 +2,7 @@
 -- C:aggregate(node, scope) -> expression, default column name (count_, dcount_X, max_X,
 -- set_X ...); an expression may carry post(col), a step applied after the aggregation
 -- (SQLite's aggregates take no limit or percentile). AGG names the aggregations.
+if jit then jit.off(true, true) end   -- as ipe.kql.compile explains
 local err = require "ipe.kql.err"
 local h = require "ipe.kql.common"
 

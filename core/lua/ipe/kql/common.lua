@@ -9,6 +9,7 @@
 --   first_column(node) -> the first column an expression names (aggregates' default names)
 --   lookup(env, name), child(env): let environments
 --   wildcard(pattern) -> a Lua pattern of a column wildcard (Col*)
+if jit then jit.off(true, true) end   -- as ipe.kql.compile explains
 local M = {}
 
 local NUMERIC = { long = true, int = true, real = true }

@@ -9,6 +9,9 @@
 --         window = {from=, to=} (workspace time text) applied to every table scan when the
 --         query has no TimeGenerated filter of its own, lets = {name = Lua value} (values
 --         of let bindings given from outside: a hunt's parameters)
+-- The compiler runs once per query over short, branchy code: LuaJIT's trace compiler costs
+-- ten times the work here (its traces abort), the interpreter does not (see ipe.lint).
+if jit then jit.off(true, true) end
 local err = require "ipe.kql.err"
 local util = require "ipe.kql.util"
 local schema = require "ipe.schema"

@@ -1,6 +1,7 @@
 -- ipe.kql.functions: KQL's scalar functions, each compiled to SQL through the engine's
 -- fragments (self.f): SCALAR[name](compiler, node, scope) -> an expression (ipe.kql.common.E).
 -- Literal arguments are bound parameters like every other literal.
+if jit then jit.off(true, true) end   -- as ipe.kql.compile explains
 local err = require "ipe.kql.err"
 local h = require "ipe.kql.common"
 local timeutil = require "ipe.timeutil"

@@ -11,6 +11,7 @@
 --   kql.parse(text)         -> the AST (ipe.kql.parser)
 --   kql.engine(name)        -> the fragment module of an engine ("sqlite", "clickhouse")
 --   kql.is_error(e), kql.format_error(e, text [, name]) -> the message, the line, a caret
+if jit then jit.off(true, true) end   -- as ipe.kql.compile explains
 local parser = require "ipe.kql.parser"
 local compiler = require "ipe.kql.compile"
 local err = require "ipe.kql.err"

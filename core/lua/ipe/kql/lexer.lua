@@ -5,6 +5,7 @@
 -- and the negated or tilde string operators !has, in~, !startswith_cs ... are one token),
 -- "str" (v = the decoded text), "int", "real", "span" (v = seconds), "op" (punctuation),
 -- "eof". A lexical error raises ipe.kql.err's error at its position.
+if jit then jit.off(true, true) end   -- as ipe.kql.compile explains
 local err = require "ipe.kql.err"
 
 local M = {}

@@ -1,6 +1,7 @@
 -- ipe.kql.operators: the tabular operators after '|'. install(C) gives the compiler its
 -- operator methods and returns OPS: OPS[kind](compiler, op, rel, env) -> a new relation,
 -- one common table expression over rel ({name=, cols={{name=, type=}}, ord=}).
+if jit then jit.off(true, true) end   -- as ipe.kql.compile explains
 local err = require "ipe.kql.err"
 local h = require "ipe.kql.common"
 local schema = require "ipe.schema"

@@ -8,6 +8,7 @@
 -- Scalar: lit {type=, v=}, name {v=}, call {name=, args=}, bin {op=, l=, r=}, neg {e=},
 -- not-free operators as bin with op "has", "!in"...; member {e=, field=}, index {e=, idx=},
 -- inlist {op=, e=, list=}, between {neg=, e=, lo=, hi=}, star, lambda {params=, body=}.
+if jit then jit.off(true, true) end   -- as ipe.kql.compile explains
 local lexer = require "ipe.kql.lexer"
 local err = require "ipe.kql.err"
 local timeutil = require "ipe.timeutil"

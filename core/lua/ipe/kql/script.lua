@@ -8,6 +8,7 @@
 --   check(script) -> problem or nil (the query parses; the fields fit together)
 --   run(script [, path]) -> function(ctx, values): the script's run (errors name path: query:LINE:COL)
 --   lets(specs, values [, span]) -> {name = value}, {name = kusto type}
+if jit then jit.off(true, true) end   -- as ipe.kql.compile explains
 local kql = require "ipe.kql"
 local result = require "ipe.result"
 

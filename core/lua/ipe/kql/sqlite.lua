@@ -6,6 +6,7 @@
 -- bool INTEGER 0/1; dynamic JSON TEXT; string TEXT (NULL read as "").
 -- The pieces ctx.db's helpers also need come from ipe.dialect.sqlite (time buckets, seconds
 -- between two times, IP in CIDR, text holding an IP); those only KQL needs are here.
+if jit then jit.off(true, true) end   -- as ipe.kql.compile explains
 local D = require("ipe.dialect.sqlite").new()
 
 local M = {}

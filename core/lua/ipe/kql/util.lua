@@ -1,4 +1,5 @@
 -- ipe.kql.util: small helpers of the KQL compiler.
+if jit then jit.off(true, true) end   -- as ipe.kql.compile explains
 local M = {}
 
 function M.utf8(cp)
