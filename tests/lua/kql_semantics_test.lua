@@ -306,4 +306,14 @@ T.case("x in (T) over a column of dynamic lists compares with their elements; \"
   T.eq(run('print x = int(null) | summarize s = make_set(x), d = dcount(x)'), { { '[]', 0 } }, "a null long is left out by both")
 end)
 
+T.case("hash() is xxhash64 as Kusto's: the documented values, the 32-byte path, mod", function()
+  -- learn.microsoft.com hash_xxhash64(): "World" -> 1846988464401551951, mod 100 -> 51; XXH64's
+  -- published vectors: "abc" -> 0x44bc2cf5ad770999, a 39-byte text -> 0xfbcea83c8a378bf1
+  T.eq(run('print a = hash("World"), b = hash("World", 100), c = hash_xxhash64("abc"), '
+    .. 'd = hash("Nobody inspects the spammish repetition"), e = hash("Nobody inspects the spammish repetition", 1000)'),
+    { { "1846988464401551951", 51, "4952883123889572249", "-302119147016844303", 313 } }, "beyond 2^53: exact decimal text")
+  T.eq(run('print h = hash(""), n = hash(tostring(dynamic(["a","b"]))) == hash(\'["a","b"]\')')[1][2], 1)
+  T.eq(kerr('print hash("a", "b")'), "1:17: 'hash' takes a number as its modulo, got string")
+end)
+
 db:close()

@@ -99,6 +99,14 @@ function SCALAR.replace_string(self, node, scope)
   local a = self:args(node, scope, 3)
   return E(format("replace(%s, %s, %s)", self:str(a[1]), self:str(a[2]), self:str(a[3])), "string")
 end
+-- hash(x [, mod]): xxhash64 as Kusto's; of a string it is Kusto's value, of another type the
+-- hash of its text (Kusto hashes that type's binary form: a different number)
+function SCALAR.hash(self, node, scope)
+  local a = self:args(node, scope, 1, 2)
+  if a[2] and not NUMERIC[a[2].type] then raise(node.args[2], "'hash' takes a number as its modulo, got %s", a[2].type) end
+  return E(self.f.hash(self:str(a[1]), a[2] and a[2].sql), "long")
+end
+SCALAR.hash_xxhash64 = SCALAR.hash
 function SCALAR.split(self, node, scope)
   local a = self:args(node, scope, 2, 3)
   local arr = self.f.split(self:str(a[1]), self:str(a[2]))

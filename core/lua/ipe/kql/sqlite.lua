@@ -109,6 +109,8 @@ function M.glob_term(n, cs)
   local cls = cs and "[^a-zA-Z0-9]" or "[^a-z0-9]"
   return string.format("('*%s' || %s || '%s*')", cls, esc, cls)
 end
+-- hash(x [, mod]): XXH64 of the text (core/sql_hash.c), as Kusto's hash() of a string
+function M.hash(x, mod) return mod and string.format("ipe_xxhash64(%s, %s)", x, mod) or string.format("ipe_xxhash64(%s)", x) end
 function M.regex_match(x, pat) return string.format("regexp(%s, %s)", pat, x) end
 function M.regex_extract(pat, group, x) return string.format("ipe_regex_extract(%s, %s, %s)", pat, group, x) end
 function M.strlen(x) return "length(" .. x .. ")" end
