@@ -1367,6 +1367,12 @@ function M.page(record, opts)
   return document(page_title(record), body, doc, tab)
 end
 
+-- html.document(title, body_html, opts) -> a document around trusted HTML (ipe-run serve's own
+-- pages: the search page, forms), with the page's stylesheet and script (opts as html.stream)
+function M.document(title, body, opts)
+  return document_start(title, opts) .. body .. document_end(new_doc(), nil)
+end
+
 -- html.stream(record, opts) -> a page whose panels arrive one at a time (ipe-run serve):
 --   st:head()   the document up to the end of the layout; a panel without a record yet is a
 --               placeholder (status "running"); opts.top goes before the header (trusted HTML)
@@ -1424,7 +1430,7 @@ end
 function M.run(record, opts)
   opts = opts or {}
   check_run(record)
-  local doc = new_doc()
+  local doc = new_doc(opts)
   local cls, word, message = run_status(record)
   local heading = text.heading(record, function(s) return s end) or "run"
   local meta = { window_html(record.window) }
@@ -1437,6 +1443,7 @@ function M.run(record, opts)
     message_html(cls, word, message),
     sections_html(record, doc, { level = 3, interactive = true, primary = true, width = 760 }),
     queries_html(record, opts.show_query), "</section></main></div>" }
+  if opts.top then return document_start(heading, opts) .. opts.top .. concat(body) .. document_end(doc, nil) end
   return document(heading, concat(body), doc, nil)
 end
 
