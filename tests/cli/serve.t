@@ -201,7 +201,7 @@ my $page;
         'the final status arrives last');
     like($page, qr{<a class="pivot" href="/ip/10\.0\.\d+\.\d+\?from=\Q$FROM\E&amp;to=\Q$TO\E">}, 'an IP in a table is a pivot with the window');
     like($page, qr{<a class="open" href="/hunt/hosts-contacting-ip\?ip=89\.160\.20\.128&amp;from=}, 'a panel opens its hunt');
-    like($page, qr{<a class="open" href="/hunt/ip-everywhere\?ip=89\.160\.20\.128&amp;from=[^"]*">Plan</a>}, '"Go hunt" opens the query');
+    like($page, qr{<a class="open" href="/hunt/ip-everywhere\?ip=89\.160\.20\.128&amp;from=[^"]*">Go hunt</a>}, '"Go hunt" opens the query');
     like($page, qr{<a class="open" href="/action/add-indicator\?ip=89\.160\.20\.128&amp;from=}, 'an action opens its plan');
     my ($cmd) = $page =~ m{<span class="cmd-label">Command</span><code>([^<]+)</code>};
     is($cmd, "ipe-run page $IP --from $FROM --to $TO --db $db", 'copy as command: the equivalent ipe-run command');

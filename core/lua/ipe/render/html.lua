@@ -880,7 +880,7 @@ local function actions_html(actions)
   for _, a in ipairs(actions) do
     h[#h + 1] = format('<li class="action"><h3>%s</h3>%s%s</li>', esc(tostring(a.title or a.name or "action")),
       a.summary ~= nil and format('<p>%s</p>', esc(tostring(a.summary))) or "",
-      a.command ~= nil and command_html("Run", a.command, a.url, "Plan") or "")
+      a.command ~= nil and command_html("Run", a.command, a.url, a.url_label or "Plan") or "")
   end
   h[#h + 1] = "</ul></section>"
   return concat(h)

@@ -130,7 +130,7 @@ local function page_record(S, ip, base, w)
     local url = a.name == "go-hunt" and hunt_url("ip-everywhere", { { "ip", ip } }, w)
       or "/action/" .. http.encode(a.name) .. "?" .. http.query({ { "ip", ip } }) .. "&" .. window_query(w)
     rec.actions[i] = { name = a.name, title = a.title, summary = a.summary, command = commands.action_command(a, ip),
-      url = url }
+      url = url, url_label = a.name == "go-hunt" and "Go hunt" or "Plan" }
   end
   return rec
 end

@@ -1,4 +1,4 @@
--- ipe.verbs.serve: ipe-run serve — the IP entity page as a live web page (ipe.serve.app).
+-- ipe.verbs.serve: ipe-run serve — the IP entity page as a live web page (ipe.serve.app)
 local common = require "ipe.verbs.common"
 local errors = require "ipe.errors"
 local discover = require "ipe.discover"
@@ -9,34 +9,39 @@ local ipaddr = require "ipe.ipaddr"
 
 local M = {}
 
-M.summary = "the IP entity page as a web page: search, pivots, hunts and actions in a browser"
+M.summary = "the IP page as a web page: search, pivots, hunts, actions"
 M.usage = [[
 usage: ipe-run serve [--listen ADDR:PORT] [options]
 
-Serves the IP entity page for any IP of the workspace: a search box (IP, defanged IP
-or CIDR), the page with the same panels as 'ipe-run page -f html', each sent as soon
-as it is done, pivots (an IP in a table opens its page, a CIDR its sweep, "Go hunt"
-and each panel's hunt their query), hunts as typed forms with CSV and JSON downloads,
-and response actions: the plan first, executing only after a confirmation, audited
-with the operator's name. Every page has a stable URL (/ip/<ip>?from=...&to=...)
-and shows the equivalent ipe-run command.
+Serves the IP entity page for any IP of the workspace: a search box (IP,
+defanged IP or CIDR), the page with the same panels as 'ipe-run page -f html',
+each sent as soon as it is done, pivots (an IP in a table opens its page, a
+CIDR its sweep, "Go hunt" and each panel's hunt their query), hunts as typed
+forms with CSV and JSON downloads, and response actions: the plan first,
+executing only after a confirmation, audited with the operator's name. Every
+page has a stable URL (/ip/<ip>?from=...&to=...) and shows the equivalent
+ipe-run command.
 
-Safe by default: it listens on 127.0.0.1; a random access token is printed once at
-start (open the URL printed; the browser then keeps it in a cookie) and every
-request needs it (a wrong one is answered after a second); a non-loopback address
-needs --tls-cert and --tls-key, or --insecure-http; actions only plan unless
---allow-actions. Scripts run in their sandboxed workers with their budgets.
-Discovered scripts are read at start: restart to pick up new ones.
+Safe by default: it listens on 127.0.0.1; a random access token is printed
+once at start (open the URL printed; the browser then keeps it in a cookie)
+and every request needs it (a wrong one is answered after a second); a
+non-loopback address needs --tls-cert and --tls-key, or --insecure-http;
+actions only plan unless --allow-actions. Scripts run in their sandboxed
+workers with their budgets. Scripts are discovered at start: restart the
+server to pick up new ones.
 
 options:
-  --listen ADDR:PORT   the address to listen on (default 127.0.0.1:8731; port 0:
-                       any free port; [::1]:8731 for IPv6)
-  --tls-cert FILE, --tls-key FILE  serve HTTPS with this certificate and key (PEM)
+  --listen ADDR:PORT   the address to listen on (default 127.0.0.1:8731; port
+                       0: any free port; [::1]:8731 for IPv6)
+  --tls-cert FILE      serve HTTPS with this certificate (PEM; with --tls-key)
+  --tls-key FILE       the certificate's private key (PEM)
   --insecure-http      allow plain HTTP on a non-loopback address
-  --allow-actions      let the page execute response actions (after a confirmation)
-  --offline            external panels answer from the cache and local data only
+  --allow-actions      let the page execute response actions (after a
+                       confirmation)
+  --offline            external panels answer from the cache and local data
   --timeout SECONDS    each panel's time budget (default 10)
-  --max-connections N  connections served at once (default 64; 16 per client address)
+  --max-connections N  connections served at once (default 64; 16 per client
+                       address)
   --idle-timeout SECONDS  close a connection idle this long (default 15)
   --db PATH, --now TIME, -v, -h   (see ipe-run --help)
 
