@@ -294,5 +294,6 @@ is(serve_stop($s2, 'INT'), 0, 'SIGINT: exit 0');
 unlike($s->{err}, qr/$s->{token}/, 'the token is never logged');
 like($s->{err}, qr{GET /\?token=\[redacted\] 303}, 'the access log redacts it');
 unlike($s->{err}, qr/internal error/, 'no internal error');
+unlike($s->{err}, qr/AddressSanitizer|LeakSanitizer|runtime error:/, 'no sanitizer report (under make asan)');
 
 done_testing();

@@ -62,6 +62,8 @@ my $ti = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0, Listen =>
 my $ti_port = $ti->sockport;
 my $ti_pid = fork() // die;
 if (!$ti_pid) {
+    open STDOUT, '>', '/dev/null';
+    open STDERR, '>', '/dev/null';
     my $body = $json->encode({ ip => $EVIL, noise => JSON::PP::true, riot => JSON::PP::false, classification => 'malicious',
         name => $P[0], link => 'javascript:window.__pwned=7', last_seen => '2026-11-25', message => $P[1] . $P[2] });
     while (my $c = $ti->accept) {
@@ -73,6 +75,7 @@ if (!$ti_pid) {
     }
     POSIX::_exit(0);
 }
+END { local $?; if ($ti_pid) { kill "KILL", $ti_pid; waitpid $ti_pid, 0 } }
 close $ti;
 my $config = "$dir/config";
 spew($config, "[provider.greynoise]\nbase_url = http://127.0.0.1:$ti_port\nenabled = true\n");
@@ -171,11 +174,10 @@ ok(js(q{Array.prototype.some.call(document.querySelectorAll('[data-id="audit"] t
 ($n) = ipe('sql', '--db', $db, "SELECT count(*) AS n FROM ThreatIntelligenceIndicator WHERE NetworkIP = '203.0.113.77'", '-f', 'csv');
 like($n, qr/\An\r?\n1\r?\n\z/, 'the indicator is in');
 
-cdp(cmd => 'quit');
+print $to $json->encode({ cmd => 'quit' }), "\n";
 close $to;
 waitpid $cdp_pid, 0;
-kill 'KILL', $ti_pid;
-waitpid $ti_pid, 0;
+is($?, 0, 'the browser driver ended cleanly');
 is(serve_stop($s), 0, 'server stopped');
 unlike($s->{err}, qr/internal error/, 'no internal error');
 done_testing();

@@ -78,6 +78,7 @@ sub serve_stop {
 }
 
 END {
+    local $?;   # the test's exit status stays its own
     for my $pid (@started) { kill 'KILL', $pid; waitpid $pid, 0 }
 }
 
