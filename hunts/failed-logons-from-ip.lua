@@ -6,7 +6,7 @@ local function sql(db)
   return table.concat({
     "WITH ssh AS (",
     "  SELECT TimeGenerated, Computer,",
-    "         substr(SyslogMessage, instr(SyslogMessage, ' for ') + 5) AS Rest",
+    "         substr(SyslogMessage, " .. db:position("SyslogMessage", " for ") .. " + 5) AS Rest",
     "  FROM Syslog",
     "  WHERE ProcessName = 'sshd' AND SyslogMessage LIKE 'Failed %' AND " .. w,
     "    AND " .. db:text_has_ip("SyslogMessage", "ip"),
@@ -33,7 +33,7 @@ local function sql(db)
     "           ELSE COALESCE(FailureReason, 'logon failure') END, TimeGenerated",
     "  FROM SecurityEvent WHERE IpAddress = :ip AND EventID = 4625 AND " .. w,
     "  UNION ALL",
-    "  SELECT 'Syslog', substr(Rest, 1, instr(Rest, ' from ') - 1), Computer, 'sshd', Reason, TimeGenerated",
+    "  SELECT 'Syslog', substr(Rest, 1, " .. db:position("Rest", " from ") .. " - 1), Computer, 'sshd', Reason, TimeGenerated",
     "  FROM ssh_user",
     ")",
     "GROUP BY Source, Account, Target, Code",

@@ -4,11 +4,11 @@ local result = require "ipe.result"
 local function sql(db)
   local w = db:window("TimeGenerated")
   return table.concat({
-    "SELECT Host, MAX(HostIP) AS HostIP, COUNT(*) AS Contacts, group_concat(DISTINCT Direction) AS Directions,",
-    "       group_concat(DISTINCT Port) AS Ports, group_concat(DISTINCT Source) AS Sources,",
+    "SELECT Host, MAX(HostIP) AS HostIP, COUNT(*) AS Contacts, " .. db:string_agg("Direction", ",", "distinct") .. " AS Directions,",
+    "       " .. db:string_agg("Port", ",", "distinct") .. " AS Ports, " .. db:string_agg("Source", ",", "distinct") .. " AS Sources,",
     "       MIN(TimeGenerated) AS FirstContact, MAX(TimeGenerated) AS LastContact",
     "FROM (",
-    "  SELECT 'DeviceNetworkEvents' AS Source, substr(DeviceName, 1, instr(DeviceName || '.', '.') - 1) AS Host,",
+    "  SELECT 'DeviceNetworkEvents' AS Source, " .. db:host_label("DeviceName") .. " AS Host,",
     "         LocalIP AS HostIP, " .. db:connection_direction() .. " AS Direction,",
     "         " .. db:connection_port() .. " AS Port, TimeGenerated",
     "  FROM DeviceNetworkEvents WHERE RemoteIP = :ip AND " .. w,
@@ -20,7 +20,7 @@ local function sql(db)
     "         COALESCE(DestinationTranslatedAddress, DestinationIP), 'inbound', DestinationPort, TimeGenerated",
     "  FROM CommonSecurityLog WHERE SourceIP = :ip AND " .. w,
     "  UNION ALL",
-    "  SELECT 'SecurityEvent', substr(Computer, 1, instr(Computer || '.', '.') - 1), NULL, 'logon', NULL, TimeGenerated",
+    "  SELECT 'SecurityEvent', " .. db:host_label("Computer") .. ", NULL, 'logon', NULL, TimeGenerated",
     "  FROM SecurityEvent WHERE IpAddress = :ip AND EventID IN (4624, 4625) AND " .. w,
     "  UNION ALL",
     "  SELECT 'Syslog', Computer, HostIP, 'ssh logon', NULL, TimeGenerated",

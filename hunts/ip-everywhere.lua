@@ -39,20 +39,15 @@ local function predicate(db, table_name, col, how, path)
   how = how or "equals"
   if how == "equals" then return col .. " = :ip" end
   if how == "with_port" then
-    return string.format("(%s = :ip OR %s LIKE '[' || :ip || ']%%' OR (instr(:ip, ':') = 0 AND %s LIKE :ip || ':%%'))",
+    return string.format("(%s = :ip OR %s LIKE '[' || :ip || ']%%' OR (:ip NOT LIKE '%%:%%' AND %s LIKE :ip || ':%%'))",
       col, col, col)
   end
   if how == "json" then return db:json(col, path) .. " = :ip" end
   if how == "text" then return db:text_has_ip(col, "ip") end
   if how == "array" then return db:json_array_has(col, "ip") end
   if how == "entities" then return db:entities_have_ip(col, "ip") end
-  if how == "entity_mapping" then
-    return string.format("(instr(%s, :ip) > 0 AND json_valid(%s) AND EXISTS (SELECT 1 FROM json_each(%s, "
-      .. "'$.__entityMapping') m WHERE m.key = :ip AND upper(m.value) = 'IP'))", col, col, col)
-  end
-  if how == "cidr" then
-    return string.format("rowid IN (SELECT TiRow FROM ti_hits WHERE MatchedColumn = '%s')", col)
-  end
+  if how == "entity_mapping" then return db:entity_mapping_has_ip(col, "ip") end
+  if how == "cidr" then return db:ti_block_match(col) end
   error("ip-everywhere: unknown match kind '" .. tostring(how) .. "' for " .. table_name .. "." .. col)
 end
 
@@ -63,7 +58,7 @@ local function sql(db, with_text)
     local t, col, how, path = place[1], place[2], place[3], place[4]
     if with_text or how ~= "text" then
       -- a block match names the blocks: "cidr 223.166.0.0/15"
-      local by = how == "cidr" and "'cidr ' || group_concat(DISTINCT " .. col .. ")" or "'" .. (how or "equals") .. "'"
+      local by = how == "cidr" and "'cidr ' || " .. db:string_agg(col, ",", "distinct") or "'" .. (how or "equals") .. "'"
       parts[#parts + 1] = string.format(
         "  SELECT '%s' AS TableName, '%s' AS ColumnName, %s AS MatchedBy, COUNT(*) AS Events,\n" ..
         "         MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen\n" ..

@@ -17,10 +17,9 @@ local COLUMNS = {
   { "AzureActivity", "CallerIpAddress" },
 }
 
-local RANGES = "_ipe_ip_ranges"
 local KNOWN = "'Corporate', 'Administrative', 'VPN', 'Cloud provider'"
 
-local function sql(with_ranges, hide_known)
+local function sql(db, with_ranges, hide_known)
   local parts = {}
   for _, c in ipairs(COLUMNS) do
     parts[#parts + 1] = string.format("  SELECT %s AS IP, TimeGenerated, '%s' AS TableName FROM %s\n"
@@ -32,20 +31,20 @@ local function sql(with_ranges, hide_known)
     table.concat(parts, "\n  UNION ALL\n"),
     "), per_ip AS (",
     "  SELECT IP, MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen, COUNT(*) AS Events,",
-    "         group_concat(DISTINCT TableName) AS Tables",
+    "         " .. db:string_agg("TableName", ",", "distinct") .. " AS Tables",
     "  FROM seen GROUP BY IP",
     ")",
     "SELECT IP, FirstSeen, LastSeen, Events, Tables" .. (with_ranges and "," or ""),
   }
   if with_ranges then
-    lines[#lines + 1] = "       (SELECT group_concat(r.Name || ' (' || r.Category || ')', ', ') FROM " .. RANGES
-      .. " r WHERE ipe_ip_in_cidr(p.IP, r.Cidr)) AS Ranges"
+    lines[#lines + 1] = "       (SELECT " .. db:string_agg("Label", ", ") .. " FROM (SELECT r.Name || ' (' || r.Category || ')' AS Label"
+      .. " FROM " .. db:named_ranges() .. " r WHERE " .. db:ip_in_cidr_column("p.IP", "r.Cidr") .. ")) AS Ranges"
   end
   lines[#lines + 1] = "FROM per_ip p"
   lines[#lines + 1] = "WHERE FirstSeen >= :from AND Events >= :min_events"
   if with_ranges and hide_known then
-    lines[#lines + 1] = "  AND NOT EXISTS (SELECT 1 FROM " .. RANGES .. " r WHERE r.Category IN (" .. KNOWN
-      .. ") AND ipe_ip_in_cidr(p.IP, r.Cidr))"
+    lines[#lines + 1] = "  AND NOT EXISTS (SELECT 1 FROM " .. db:named_ranges() .. " r WHERE r.Category IN (" .. KNOWN
+      .. ") AND " .. db:ip_in_cidr_column("p.IP", "r.Cidr") .. ")"
   end
   lines[#lines + 1] = "ORDER BY Events DESC, FirstSeen, IP"
   lines[#lines + 1] = "LIMIT :limit"
@@ -84,9 +83,8 @@ address nobody has seen before. Known-good ranges keep the list short.]],
   },
   run = function(ctx, p)
     local timeutil = require "ipe.timeutil"
-    local with_ranges = ctx.db:value("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = :name",
-      { name = RANGES }) == 1
-    local rows, cols = ctx.db:query(sql(with_ranges, p.hide_known), {
+    local with_ranges = ctx.db:has_named_ranges()
+    local rows, cols = ctx.db:query(sql(ctx.db, with_ranges, p.hide_known), {
       history_from = timeutil.format_time(ctx.window.from_epoch - p.history),
       min_events = p.min_events, limit = p.limit,
     })

@@ -4,10 +4,10 @@ local result = require "ipe.result"
 local function sql(db)
   local w = db:window("TimeGenerated")
   return table.concat({
+    "SELECT *, ROUND(" .. db:seconds_between("FirstSeen", "LastSeen") .. " / 60.0, 1) AS Minutes FROM (",
     "SELECT Source, Scanner, MAX(ScannerHost) AS ScannerHost, COUNT(DISTINCT Target) AS Targets,",
     "       COUNT(*) AS Connections, SUM(Allowed) AS Allowed, COUNT(*) - SUM(Allowed) AS Blocked,",
-    "       group_concat(DISTINCT Port) AS Ports, MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen,",
-    "       ROUND((julianday(MAX(TimeGenerated)) - julianday(MIN(TimeGenerated))) * 1440.0, 1) AS Minutes",
+    "       " .. db:string_agg("Port", ",", "distinct") .. " AS Ports, MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen",
     "FROM (",
     "  SELECT 'CommonSecurityLog' AS Source, SourceIP AS Scanner, SourceHostName AS ScannerHost,",
     "         DestinationIP AS Target, DestinationPort AS Port,",
@@ -24,6 +24,7 @@ local function sql(db)
     "HAVING COUNT(DISTINCT Target) >= :min_hosts",
     "ORDER BY Targets DESC, Connections DESC",
     "LIMIT :limit",
+    ")",
   }, "\n")
 end
 

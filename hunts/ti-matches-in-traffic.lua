@@ -11,15 +11,15 @@ local function sql(db)
     -- superset, its rows one per IP, hour, table and host), matched against the live indicators
     -- by ctx.db:ti_matching_ips — exact IP columns, and CIDR blocks through their numeric ranges
     "WITH RECURSIVE seen AS MATERIALIZED (",
-    "  SELECT DISTINCT IP FROM _ipe_ip_activity",
-    "  WHERE Source IN (" .. SOURCES .. ") AND Hour >= substr(:from, 1, 13) AND Hour <= substr(:to, 1, 13)",
+    "  SELECT DISTINCT IP FROM " .. db:rollup_rows("activity") .. " WHERE Source IN (" .. SOURCES .. ")",
     ")" .. db:ti_matching_ips("seen") .. ", matched AS (",
     "  SELECT m.IP, m.MatchedIndicator, l.* FROM ti_ip m JOIN ti_live l ON l.TiRow = m.TiRow",
     "  WHERE COALESCE(l.ConfidenceScore, 0) >= :min_confidence",
     "), live AS MATERIALIZED (",
-    "  SELECT IP, group_concat(DISTINCT ThreatType) AS ThreatTypes, group_concat(DISTINCT IndicatorProvider) AS Providers,",
+    "  SELECT IP, " .. db:string_agg("ThreatType", ",", "distinct") .. " AS ThreatTypes, "
+      .. db:string_agg("IndicatorProvider", ",", "distinct") .. " AS Providers,",
     "         COUNT(DISTINCT IndicatorId) AS Indicators, MAX(ConfidenceScore) AS Confidence,",
-    "         MAX(ExpirationDateTime) AS Expires, group_concat(DISTINCT MatchedIndicator) AS MatchedIndicators",
+    "         MAX(ExpirationDateTime) AS Expires, " .. db:string_agg("MatchedIndicator", ",", "distinct") .. " AS MatchedIndicators",
     "  FROM matched GROUP BY IP",
     "), traffic AS (",
     "  SELECT 'CommonSecurityLog' AS Source, DestinationIP AS IP, 'to the indicator' AS Direction,",

@@ -8,28 +8,31 @@ local function matches(db)
 end
 
 -- The other entities of an alert, as "host wks-007", "account adele.vance@contoso.com", ...
-local ASSETS = table.concat({
-  "assets AS (",
-  "  SELECT a.SystemAlertId AS Id, lower(json_extract(e.value, '$.Type')) || ' ' || COALESCE(",
-  "    json_extract(e.value, '$.HostName') || COALESCE('.' || NULLIF(json_extract(e.value, '$.DnsDomain'), ''), ''),",
-  "    json_extract(e.value, '$.Name') || COALESCE('@' || NULLIF(json_extract(e.value, '$.UPNSuffix'), ''), ''),",
-  "    json_extract(e.value, '$.Address'), json_extract(e.value, '$.Url'), json_extract(e.value, '$.DomainName'),",
-  "    json_extract(e.value, '$.ResourceId'), json_extract(e.value, '$.Value')) AS Asset",
-  "  FROM alerts a, json_each(CASE WHEN json_valid(a.Entities) THEN a.Entities ELSE '[]' END) e",
-  "  WHERE json_type(e.value) = 'object' AND lower(COALESCE(json_extract(e.value, '$.Type'), 'ip')) <> 'ip'",
-  ")",
-}, "\n")
+local function assets(db)
+  return table.concat({
+    "assets AS (",
+    "  SELECT a.SystemAlertId AS Id, lower(" .. db:json("e.value", "Type") .. ") || ' ' || COALESCE(",
+    "    " .. db:json("e.value", "HostName") .. " || COALESCE('.' || NULLIF(" .. db:json("e.value", "DnsDomain") .. ", ''), ''),",
+    "    " .. db:json("e.value", "Name") .. " || COALESCE('@' || NULLIF(" .. db:json("e.value", "UPNSuffix") .. ", ''), ''),",
+    "    " .. db:json("e.value", "Address") .. ", " .. db:json("e.value", "Url") .. ", " .. db:json("e.value", "DomainName") .. ",",
+    "    " .. db:json("e.value", "ResourceId") .. ", " .. db:json("e.value", "Value") .. ") AS Asset",
+    "  FROM alerts a, " .. db:json_each("a.Entities", "e"),
+    "  WHERE e.type = 'object' AND lower(COALESCE(" .. db:json("e.value", "Type") .. ", 'ip')) <> 'ip'",
+    ")",
+  }, "\n")
+end
 
 local function sql(db)
-  return matches(db) .. "\n" .. ASSETS .. "\n" .. table.concat({
+  return matches(db) .. "\n" .. assets(db) .. "\n" .. table.concat({
     "SELECT 'Incident' AS Kind, CAST(i.IncidentNumber AS TEXT) AS Id, i.Title, i.Severity, " .. db:status("i") .. " AS Status,",
     "  COALESCE(NULLIF(i.Classification, ''), 'Undetermined') AS Classification,",
-    "  (SELECT group_concat(s, ', ') FROM (SELECT DISTINCT " .. db:status("a") .. " AS s FROM json_each(i.AlertIds) x",
+    "  (SELECT " .. db:string_agg("s", ", ") .. " FROM (SELECT DISTINCT " .. db:status("a") .. " AS s FROM "
+      .. db:json_each("i.AlertIds", "x"),
     "     JOIN alerts a ON a.SystemAlertId = x.value ORDER BY 1)) AS InvestigationState,",
-    "  (SELECT group_concat(value, ', ') FROM json_each(CASE WHEN json_valid(i.AdditionalData)",
-    "     THEN json_extract(i.AdditionalData, '$.tactics') END)) AS Category,",
-    "  json_extract(i.Owner, '$.assignedTo') AS AssignedTo, i.LastActivityTime AS LastActivity,",
-    "  (SELECT group_concat(Asset, ', ') FROM (SELECT DISTINCT Asset FROM json_each(i.AlertIds) x",
+    "  (SELECT " .. db:string_agg("t.value", ", ") .. " FROM " .. db:json_each("i.AdditionalData", "t", "tactics")
+      .. ") AS Category,",
+    "  " .. db:json("i.Owner", "assignedTo") .. " AS AssignedTo, i.LastActivityTime AS LastActivity,",
+    "  (SELECT " .. db:string_agg("Asset", ", ") .. " FROM (SELECT DISTINCT Asset FROM " .. db:json_each("i.AlertIds", "x"),
     "     JOIN assets ON assets.Id = x.value ORDER BY 1)) AS ImpactedAssets,",
     "  CAST(i.IncidentNumber AS TEXT) AS Incident",
     "FROM incidents i",
@@ -37,9 +40,9 @@ local function sql(db)
     "SELECT 'Alert', a.SystemAlertId, a.DisplayName, a.AlertSeverity, " .. db:status("a") .. ", NULL, " .. db:status("a")
       .. ", a.Tactics, NULL,",
     "  a.EndTime,",
-    "  (SELECT group_concat(Asset, ', ') FROM (SELECT DISTINCT Asset FROM assets WHERE assets.Id = a.SystemAlertId",
+    "  (SELECT " .. db:string_agg("Asset", ", ") .. " FROM (SELECT DISTINCT Asset FROM assets WHERE assets.Id = a.SystemAlertId",
     "     ORDER BY 1)),",
-    "  (SELECT group_concat(IncidentNumber, ', ') FROM incidents i, json_each(i.AlertIds) x",
+    "  (SELECT " .. db:string_agg("IncidentNumber", ", ") .. " FROM incidents i, " .. db:json_each("i.AlertIds", "x"),
     "     WHERE x.value = a.SystemAlertId)",
     "FROM alerts a",
     "ORDER BY Kind DESC, LastActivity DESC, Id",

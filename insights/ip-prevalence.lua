@@ -3,15 +3,11 @@
 local result = require "ipe.result"
 local timeutil = require "ipe.timeutil"
 
--- A host's short, lower-case name: wks-007.contoso.com and WKS-007 are one device.
-local HOST = "lower(CASE WHEN Host GLOB '*[A-Za-z]*' AND instr(Host, '.') > 0 "
-  .. "THEN substr(Host, 1, instr(Host, '.') - 1) ELSE Host END)"
-
-local BUCKET = { day = "substr(Hour, 1, 10) || 'T00:00:00.000Z'", hour = "Hour || ':00:00.000Z'" }
-
+-- Hosts count by their short, lower-case name (ctx.db:host_short): wks-007.contoso.com and
+-- WKS-007 are one device.
 local function sql(db, unit)
-  return "SELECT " .. BUCKET[unit] .. " AS Bucket, sum(Events) AS Events,\n"
-    .. "       count(DISTINCT CASE WHEN Host <> '' THEN " .. HOST .. " END) AS Hosts\n"
+  return "SELECT " .. db:rollup_bucket("Hour", unit) .. " AS Bucket, sum(Events) AS Events,\n"
+    .. "       count(DISTINCT CASE WHEN Host <> '' THEN " .. db:host_short("Host") .. " END) AS Hosts\n"
     .. "FROM (\n" .. db:rollup_query("activity") .. "\n)\nGROUP BY Bucket ORDER BY Bucket"
 end
 

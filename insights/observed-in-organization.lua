@@ -2,15 +2,11 @@
 -- section 5): the devices that had a connection with the IP, each with its last event.
 local result = require "ipe.result"
 
--- A host's short, lower-case name: wks-007.contoso.com and WKS-007 are one device.
-local DEVICE = "lower(CASE WHEN Host GLOB '*[A-Za-z]*' AND instr(Host, '.') > 0 "
-  .. "THEN substr(Host, 1, instr(Host, '.') - 1) ELSE Host END)"
-
 local function sql(db)
   return table.concat({
     "WITH a AS (", db:rollup_query("activity"), "),",
     "seen AS (",
-    "  SELECT " .. DEVICE .. " AS Device, Source, Host, Events, FirstSeen, LastSeen FROM a",
+    "  SELECT " .. db:host_short("Host") .. " AS Device, Source, Host, Events, FirstSeen, LastSeen FROM a",
     "  WHERE Host <> '' AND Source IN ('DeviceNetworkEvents', 'CommonSecurityLog', 'SecurityEvent', 'Syslog')",
     "), devices AS (",
     "  SELECT Device, sum(Events) AS Events, min(FirstSeen) AS FirstSeen, max(LastSeen) AS LastSeen,",
@@ -19,7 +15,7 @@ local function sql(db)
     "  SELECT d.*, s.Source, s.Host FROM devices d JOIN seen s ON s.Device = d.Device AND s.LastSeen = d.LastSeen",
     "  GROUP BY d.Device",
     ")",
-    "SELECT CASE WHEN instr(l.Name, '.') > 0 THEN l.Name ELSE l.Host END AS Device, l.LastSeen, l.Source,",
+    "SELECT CASE WHEN l.Name LIKE '%.%' THEN l.Name ELSE l.Host END AS Device, l.LastSeen, l.Source,",
     "  COALESCE(n.ActionType, c.DeviceAction, s.Activity, y.SyslogMessage) AS Action,",
     -- the device's side of the connection: the DeviceNetworkEvents rule, a firewall record's endpoint
     "  CASE WHEN n.DeviceName IS NOT NULL THEN " .. db:connection_direction("n"),

@@ -15,12 +15,10 @@ local function enriched(db)
     .. "FROM CommonSecurityLog WHERE MaliciousIP = :ip AND " .. db:window("TimeGenerated")
 end
 
-local DEVICE = "lower(CASE WHEN Host GLOB '*[A-Za-z]*' AND instr(Host, '.') > 0 "
-  .. "THEN substr(Host, 1, instr(Host, '.') - 1) ELSE Host END)"
-
 local function devices(db)
   return table.concat({
-    "SELECT " .. DEVICE .. " AS Device, max(Host) AS Name, group_concat(DISTINCT Source) AS Sources,",
+    "SELECT " .. db:host_short("Host") .. " AS Device, max(Host) AS Name, " .. db:string_agg("Source", ",", "distinct")
+      .. " AS Sources,",
     "       sum(Events) AS Events, min(FirstSeen) AS FirstSeen, max(LastSeen) AS LastSeen",
     "FROM (", db:rollup_query("activity"), ")",
     "WHERE Host <> '' AND Source IN ('DeviceNetworkEvents', 'CommonSecurityLog')",

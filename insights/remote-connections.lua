@@ -16,12 +16,11 @@ local CSL_GROUP = {
 -- The firewall branch: the groups of the window's peer rows; with `recent`, only the groups seen
 -- at or after :recent (see recent_from). Their peers are among those of the rollup's hours from
 -- :recent's to :to's, so the other peers' rows are left out before grouping.
-local function csl_branch(peers, recent)
+local function csl_branch(db, peers, recent)
   local keys = table.concat(CSL_GROUP, ", ")
   local only_peers, only_groups = "", ""
   if recent then
-    only_peers = "\n  WHERE Peer IN (SELECT Peer FROM _ipe_ip_peers WHERE IP = :ip"
-      .. " AND Hour >= substr(:recent, 1, 13) AND Hour <= substr(:to, 1, 13))"
+    only_peers = "\n  WHERE Peer IN (SELECT Peer FROM " .. db:rollup_rows("peers", "recent", "to") .. " WHERE IP = :ip)"
     only_groups = "\n  HAVING max(LastSeen) >= :recent"
   end
   return "  SELECT 'CommonSecurityLog', " .. keys .. ", sum(Events), min(FirstSeen), max(LastSeen)\n"
@@ -49,7 +48,7 @@ local function sql(db, peers, recent)
     "         Protocol, ActionType, 1, TimeGenerated, TimeGenerated",
     "  FROM DeviceNetworkEvents WHERE LocalIP = :ip AND RemoteIP <> :ip AND NOT " .. db:connection_listening() .. " AND " .. w,
     "  UNION ALL",
-    csl_branch(peers, recent),
+    csl_branch(db, peers, recent),
     "  UNION ALL",
     "  SELECT 'SecurityEvent', Computer, NULL, 'logon', NULL, LogonTypeName,",
     "         CASE EventID WHEN 4624 THEN 'logon success' ELSE 'logon failure' END, 1, TimeGenerated, TimeGenerated",
@@ -59,8 +58,8 @@ local function sql(db, peers, recent)
     "         CASE WHEN SyslogMessage LIKE 'Accepted %' THEN 'logon success' ELSE 'logon failure' END, 1,",
     "         TimeGenerated, TimeGenerated",
     -- only the hours in which the rollup saw the IP in Syslog are read from the raw rows
-    "  FROM Syslog s JOIN (SELECT FirstSeen AS f, LastSeen AS l FROM _ipe_ip_activity WHERE IP = :ip AND Source = 'Syslog'",
-    "    AND Hour >= substr(:from, 1, 13) AND Hour <= substr(:to, 1, 13)) a ON s.TimeGenerated >= a.f AND s.TimeGenerated <= a.l",
+    "  FROM Syslog s JOIN (SELECT FirstSeen AS f, LastSeen AS l FROM " .. db:rollup_rows("activity"),
+    "    WHERE IP = :ip AND Source = 'Syslog') a ON s.TimeGenerated >= a.f AND s.TimeGenerated <= a.l",
     "  WHERE ProcessName = 'sshd' AND " .. w .. " AND " .. db:text_has_ip("SyslogMessage", "ip"),
     ")",
     "GROUP BY Source, Host, HostIP, Direction, Port, Protocol, Action",
@@ -77,8 +76,7 @@ end
 local function recent_from(ctx, p, peers)
   local w = ctx.window
   -- fewer rollup rows than `limit` in the window's hours: fewer groups too
-  local rows = "SELECT count(*) FROM (SELECT 1 FROM _ipe_ip_peers WHERE IP = :ip AND Hour >= substr(:from, 1, 13)"
-    .. " AND Hour <= substr(:to, 1, 13) LIMIT :limit)"
+  local rows = "SELECT count(*) FROM (SELECT 1 FROM " .. ctx.db:rollup_rows("peers") .. " WHERE IP = :ip LIMIT :limit)"
   if ctx.db:value(rows, { ip = p.ip, limit = p.limit }) < p.limit then return nil end
   local count = "SELECT count(*) FROM (SELECT 1 FROM (" .. peers .. ") GROUP BY " .. table.concat(CSL_GROUP, ", ") .. ")"
   local span = 3600

@@ -22,7 +22,7 @@ end
 
 -- The live threat-intelligence indicators naming the IP or a block holding it (ctx.db:ti_matching_ip).
 local function ti_sql(db)
-  return db:ti_matching_ip("ip") .. "\nSELECT count(*), group_concat(DISTINCT MatchedIndicator) FROM ti WHERE Live = 1"
+  return db:ti_matching_ip("ip") .. "\nSELECT count(*), " .. db:string_agg("MatchedIndicator", ",", "distinct") .. " FROM ti WHERE Live = 1"
 end
 
 return {

@@ -2,32 +2,24 @@
 -- bookmarks, activity per data source and time bucket, and anomalies in one list.
 local result = require "ipe.result"
 
-local BUCKET = { day = "substr(Hour, 1, 10) || 'T00:00:00.000Z'", hour = "Hour || ':00:00.000Z'" }
-
 local function sql(db, unit)
   local w = db:window("TimeGenerated")
   return table.concat({
     "SELECT Time, Kind, Title, Source, Detail, Events FROM (",
     "  SELECT StartTime AS Time, 'Alert' AS Kind, DisplayName AS Title, ProductName AS Source,",
     "         AlertSeverity || ', ' || " .. db:status() .. " AS Detail, NULL AS Events",
-    "  FROM (SELECT a.*, ROW_NUMBER() OVER (PARTITION BY SystemAlertId ORDER BY TimeGenerated DESC) AS Version",
-    "        FROM SecurityAlert a WHERE " .. w .. " AND " .. db:entities_have_ip("Entities", "ip") .. ")",
-    "  WHERE Version = 1",
+    "  FROM (" .. db:latest("SecurityAlert", "a", "SystemAlertId", w .. " AND " .. db:entities_have_ip("Entities", "ip")) .. ")",
     "  UNION ALL",
     "  SELECT EventTime, 'Bookmark', BookmarkName, 'HuntingBookmark', Notes, NULL",
-    "  FROM (SELECT b.*, ROW_NUMBER() OVER (PARTITION BY BookmarkId ORDER BY TimeGenerated DESC) AS Version",
-    "        FROM HuntingBookmark b WHERE " .. w,
-    "          AND (" .. db:entities_have_ip("Entities", "ip"),
-    "               OR (instr(QueryResultRow, :ip) > 0 AND EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(QueryResultRow)",
-    "                   THEN json_extract(QueryResultRow, '$.__entityMapping') END) m",
-    "                   WHERE m.key = :ip AND upper(m.value) = 'IP'))))",
-    "  WHERE Version = 1 AND COALESCE(SoftDeleted, 0) = 0",
+    "  FROM (" .. db:latest("HuntingBookmark", "b", "BookmarkId", w .. " AND (" .. db:entities_have_ip("Entities", "ip")
+      .. " OR " .. db:entity_mapping_has_ip("QueryResultRow", "ip") .. ")") .. ")",
+    "  WHERE COALESCE(SoftDeleted, 0) = 0",
     "  UNION ALL",
     "  SELECT TimeGenerated, 'Anomaly', AnomalyTemplateName, VendorName, 'score ' || Score, NULL",
     "  FROM Anomalies WHERE " .. w .. " AND (SourceIpAddress = :ip OR DestinationIpAddress = :ip OR "
       .. db:entities_have_ip("Entities", "ip") .. ")",
     "  UNION ALL",
-    "  SELECT " .. BUCKET[unit] .. ", 'Activity', 'Events in ' || Source, Source,",
+    "  SELECT " .. db:rollup_bucket("Hour", unit) .. ", 'Activity', 'Events in ' || Source, Source,",
     "         count(DISTINCT CASE WHEN Host <> '' THEN Host END) || ' host(s)', sum(Events)",
     "  FROM (" .. db:rollup_query("activity") .. ")",
     "  GROUP BY 1, Source",

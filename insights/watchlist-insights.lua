@@ -5,19 +5,18 @@ local cjson = require "cjson"
 
 -- Latest version of every watchlist item that names the IP (as its SearchKey or as any
 -- value of the item), up to the end of the window; deleted items are left out.
-local SQL = [[
-SELECT WatchlistName AS Watchlist, WatchlistAlias AS Alias, SearchKey, WatchlistItem AS Item,
-       LastUpdatedTimeUTC AS LastUpdated, _DTItemId AS ItemId
-FROM (
-  SELECT *, ROW_NUMBER() OVER (PARTITION BY WatchlistAlias, _DTItemId ORDER BY _DTTimestamp DESC, TimeGenerated DESC)
-         AS Version
-  FROM Watchlist
-  WHERE _DTItemType = 'watchlist-item' AND TimeGenerated <= :to
-    AND (SearchKey = :ip OR (instr(WatchlistItem, :ip) > 0 AND EXISTS (SELECT 1
-         FROM json_each(CASE WHEN json_valid(WatchlistItem) THEN WatchlistItem END) v WHERE v.value = :ip)))
-)
-WHERE Version = 1 AND COALESCE(_DTItemStatus, '') <> 'Delete'
-ORDER BY Watchlist, SearchKey]]
+local function sql(db)
+  return table.concat({
+    "SELECT WatchlistName AS Watchlist, WatchlistAlias AS Alias, SearchKey, WatchlistItem AS Item,",
+    "       LastUpdatedTimeUTC AS LastUpdated, _DTItemId AS ItemId",
+    "FROM (",
+    "  " .. db:latest("Watchlist", "w", { "WatchlistAlias", "_DTItemId" }, "_DTItemType = 'watchlist-item' AND TimeGenerated <= :to"
+      .. " AND (SearchKey = :ip OR " .. db:json_has_value("WatchlistItem", "ip") .. ")", { "_DTTimestamp", "TimeGenerated" }),
+    ")",
+    "WHERE COALESCE(_DTItemStatus, '') <> 'Delete'",
+    "ORDER BY Watchlist, SearchKey",
+  }, "\n")
+end
 
 -- {"IPAddress":"10.0.1.20","Role":"SQL Server"} -> "IPAddress: 10.0.1.20; Role: SQL Server" (keys sorted)
 local function item_text(json)
@@ -53,7 +52,7 @@ it was last updated.]],
     { name = "ip", type = "ip", required = true, help = "the IP address to investigate" },
   },
   run = function(ctx, p)
-    local rows = ctx.db:query(SQL, { ip = p.ip })
+    local rows = ctx.db:query(sql(ctx.db), { ip = p.ip })
     local out = {}
     for i, r in ipairs(rows) do
       out[i] = { r[1], r[2], r[3], type(r[4]) == "string" and item_text(r[4]) or r[4], r[5], r[6] }

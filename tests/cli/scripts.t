@@ -115,6 +115,31 @@ LUA
     is($out, "ok   hunt composed\n1 script(s) checked, 0 with problems\n", 'check: ok line');
 }
 
+# issue 12: a direct call of what only one engine has (or of an _ipe_ table) is reported with
+# the ctx.db helper to use, one line per use, exit 1; the ported scripts have none
+{
+    my $path = script('insight', 'dialect', 'sources = { "SecurityEvent" },', <<'LUA');
+    local rows, cols = ctx.db:query(
+      "SELECT group_concat(DISTINCT Computer) AS Hosts, " ..
+      "julianday(max(TimeGenerated)) AS J FROM SecurityEvent WHERE +TimeGenerated >= :from", {})
+    ctx.db:value("SELECT count(*) FROM _ipe_ip_activity")
+    local CH = "SELECT argMax(Computer, TimeGenerated) FROM SecurityEvent"
+    return result.from_query(rows, cols)
+LUA
+    my ($out, $err, $rc) = ipe({ env => \%env }, 'check', $path);
+    is($rc, 1, 'check: a dialect-specific call fails the script (exit 1)');
+    is($out, "FAIL insight dialect: $path:8: 'group_concat' is SQLite-only; use ctx.db:string_agg(col, sep, distinct); "
+       . "$path:9: 'julianday' is SQLite-only; use ctx.db:seconds_between(a, b); "
+       . "$path:9: '+Col' is SQLite-only; use ctx.db:window(col); "
+       . "$path:10: an _ipe_ table is internal to ipe; use ctx.db:rollup_query(name), rollup_rows(name) or named_ranges(); "
+       . "$path:11: 'argMax' is ClickHouse-only; use ctx.db:latest(table, alias, keys, where)\n"
+       . "1 script(s) checked, 1 with problems\n", 'check: each use on its own file:line with the helper to use');
+    is($err, '', 'check: nothing on stderr');
+    ($out, $err, $rc) = ipe('check');
+    is($rc, 0, 'check: no built-in script calls a dialect-specific function');
+    unlike($out, qr/^FAIL /m, 'check: every built-in script ok');
+}
+
 # 14: a write statement is refused at check time too (compiled against the read-only guard)
 {
     my $path = script('insight', 'writes', 'sources = {},', <<'LUA');

@@ -1,16 +1,21 @@
 -- ipe.db: ctx.db, the one door from a script to the workspace.
 --
 -- Scripts get a read-only handle (query, records, value) plus small helpers that
--- produce the dialect-specific SQL pieces — time windows, time buckets, JSON
--- field access, "IP in this list / range / text" — so a script stays portable
--- when another engine sits behind ctx.db. Every user value is a bound parameter
--- (:name); the helpers only ever emit column names and parameter names, which
--- they check. Every statement run is recorded with its bound values for
+-- produce the dialect-specific SQL pieces — time windows, buckets and arithmetic, string
+-- aggregation, JSON values, "IP in this list / range / text", the latest version of each
+-- record, the rollups' rows — so a script stays portable: the SQL text is the dialect
+-- module's of the connection (conn.dialect: ipe.dialect.sqlite, ipe.dialect.clickhouse;
+-- `ipe-run check` reports a script that writes an engine's own function instead). Every
+-- user value is a bound parameter (:name); the helpers only ever emit column names and
+-- parameter names, which they check here (and a separator or needle from a short list
+-- of safe characters). Every statement run is recorded with its bound values for
 -- --show-query and the JSON rendering. db.as_records(rows, cols) turns a query's rows into
 -- {column = value} maps (Handle:records, and ipe.actions on its raw connection).
 local cjson = require "cjson"
 
 local M = {}
+
+local DIALECTS = { sqlite = require "ipe.dialect.sqlite", clickhouse = require "ipe.dialect.clickhouse" }
 
 local IDENT = "^[%a_][%w_]*$"
 local JSON_PATH = "^[%w_%.%[%]]+$"
@@ -97,7 +102,8 @@ end
 -- M.wrap(conn, window [, script]) -> handle; conn is an ipe.sqlite connection, script
 -- the path of the script using it (its errors name that file's line).
 function M.wrap(conn, window, script)
-  local h = setmetatable({ dialect = conn.dialect or "sqlite", queries = {} }, Handle)
+  local dialect = conn.dialect or "sqlite"
+  local h = setmetatable({ dialect = dialect, queries = {}, _sql = DIALECTS[dialect].new(conn) }, Handle)
   local private = { conn = conn, window = window or {} }
   -- The connection stays in this closure: scripts never reach exec or prepare.
   function h.run_statement(_, sql, binds)
@@ -150,57 +156,148 @@ function Handle:value(sql, binds)
   return v
 end
 
--- Helpers: SQL pieces for the dialect behind this handle.
+-- Helpers: SQL pieces for the dialect behind this handle. The text is the dialect
+-- module's (ipe.dialect.sqlite, ipe.dialect.clickhouse: one helper set, same arguments and
+-- results); here every argument is checked first, so only checked names reach SQL.
 
--- "col within the run's time window" (binds :from and :to automatically).
-function Handle:window(col)
-  col = ident(col, "column")
-  return string.format("(%s >= :from AND %s <= :to)", col, col)
+-- A column: Col or alias.Col.
+local function column(s)
+  if type(s) ~= "string" or not (s:match(IDENT) or s:match("^[%a_][%w_]*%.[%a_][%w_]*$")) then
+    raise(string.format("ctx.db: column must be a plain identifier (or alias.Col), got %q", tostring(s)))
+  end
+  return s
 end
 
-local BUCKETS = {
-  minute = { 16, ":00.000Z" }, hour = { 13, ":00:00.000Z" }, day = { 10, "T00:00:00.000Z" },
-}
+-- gen(self, name, ...) -> the dialect's SQL; its "not on this engine" as the script's error
+local function gen(self, name, ...)
+  local ok, out = pcall(self._sql[name], ...)
+  if ok then return out end
+  if type(out) == "table" and out.unsupported then raise(out.msg) end
+  error(out, 0)
+end
+
+-- "col within the run's time window" (binds :from and :to automatically).
+function Handle:window(col) return gen(self, "window", column(col)) end
+
+local UNITS = { minute = true, hour = true, day = true }
 
 -- The start of the time bucket of col, as workspace time text.
 function Handle:bucket(col, unit)
-  local b = BUCKETS[unit]
-  if not b then raise("ctx.db:bucket: unit must be minute, hour or day") end
-  return string.format("(substr(%s, 1, %d) || '%s')", ident(col, "column"), b[1], b[2])
+  if not UNITS[unit] then raise("ctx.db:bucket: unit must be minute, hour or day") end
+  return gen(self, "bucket", column(col), unit)
 end
+
+-- A time column as workspace time text ("2024-05-01T10:00:00.000Z").
+function Handle:time_text(col) return gen(self, "time_text", column(col)) end
+
+-- Seconds from time a to time b (a number; b earlier: negative).
+function Handle:seconds_between(a, b) return gen(self, "seconds_between", column(a), column(b)) end
+
+local SEPARATORS = { [","] = true, [", "] = true, ["; "] = true, [" "] = true }
+
+-- The values of col in the group joined by sep (", " ...; default ","), NULLs left out;
+-- NULL when there is none. distinct: each value once (then sep must be ",").
+function Handle:string_agg(col, sep, distinct)
+  sep = sep or ","
+  if not SEPARATORS[sep] then raise("ctx.db:string_agg: separator must be one of ',', ', ', '; ', ' '") end
+  if distinct and distinct ~= "distinct" and distinct ~= true then
+    raise("ctx.db:string_agg: the third argument is true or \"distinct\"")
+  end
+  if distinct and sep ~= "," then raise("ctx.db:string_agg: with distinct, the separator is ','") end
+  return gen(self, "string_agg", column(col), sep, distinct and true or false)
+end
+
+-- The 1-based position of the constant needle in col, 0 when absent.
+function Handle:position(col, needle)
+  if type(needle) ~= "string" or #needle > 32 or not needle:match("^[%w %-_%.:@/#=]+$") then
+    raise("ctx.db:position: the needle is a short constant (letters, digits, spaces, - _ . : @ / # =)")
+  end
+  return gen(self, "position", column(col), needle)
+end
+
+-- A host's short, lower-case name: wks-007.contoso.com and WKS-007 are one device (a name
+-- without a letter, an IP address, stays whole).
+function Handle:host_short(col) return gen(self, "host_short", column(col)) end
+
+-- The first label of a host name as written: the text before its first '.' (WKS-007.contoso.com -> WKS-007).
+function Handle:host_label(col) return gen(self, "host_label", column(col)) end
 
 -- A field of a JSON column: db:json("InitiatedBy", "user.ipAddress").
 function Handle:json(col, path)
   if type(path) ~= "string" or not path:match(JSON_PATH) then
     raise("ctx.db:json: path must be like user.ipAddress or items[0].id")
   end
-  return string.format("json_extract(%s, '$.%s')", ident(col, "column"), path)
+  return gen(self, "json", column(col), path)
 end
 
--- A JSON array column holds the value of :param.
-function Handle:json_array_has(col, p)
-  col = ident(col, "column")
-  return string.format("(instr(%s, %s) > 0 AND EXISTS (SELECT 1 FROM json_each(%s) WHERE value = %s))",
-    col, param(p), col, param(p))
+-- A JSON array (or object) column holds the value of :param (a string value, at the top level).
+function Handle:json_has_value(col, p) return gen(self, "json_has_value", column(col), param(p)) end
+function Handle:json_array_has(col, p) return gen(self, "json_array_has", column(col), param(p)) end
+
+-- A FROM item: the elements of a JSON column (or of its field at path) as alias (columns
+-- alias.value, alias.key, alias.type); none when the text is not JSON.
+function Handle:json_each(col, alias, path)
+  if path ~= nil and (type(path) ~= "string" or not path:match(JSON_PATH)) then
+    raise("ctx.db:json_each: path must be like tactics or items[0].ids")
+  end
+  return gen(self, "json_each", column(col), ident(alias, "table alias"), path)
 end
 
 -- An entity list (SecurityAlert.Entities, Anomalies.Entities) names the IP :param.
-function Handle:entities_have_ip(col, p)
-  col = ident(col, "column")
-  return string.format("(instr(%s, %s) > 0 AND EXISTS (SELECT 1 FROM json_each(%s) e WHERE "
-    .. "lower(json_extract(e.value, '$.Type')) = 'ip' AND json_extract(e.value, '$.Address') = %s))",
-    col, param(p), col, param(p))
-end
+function Handle:entities_have_ip(col, p) return gen(self, "entities_have_ip", column(col), param(p)) end
 
--- col is one of the IPs of the list parameter :param (bound as a JSON array).
-function Handle:ip_in_list(col, p)
-  return string.format("(%s IN (SELECT value FROM json_each(%s)))", ident(col, "column"), param(p))
-end
+-- A bookmark's QueryResultRow maps the IP :param as an "IP" entity (its __entityMapping).
+function Handle:entity_mapping_has_ip(col, p) return gen(self, "entity_mapping_has_ip", column(col), param(p)) end
+
+-- col is one of the values (IPs, names) of the list parameter :param.
+function Handle:ip_in_list(col, p) return gen(self, "ip_in_list", column(col), param(p)) end
+Handle.in_list = Handle.ip_in_list
 
 -- col lies in the CIDR bound to :param.
-function Handle:ip_in_cidr(col, p)
-  return string.format("ipe_ip_in_cidr(%s, %s)", ident(col, "column"), param(p))
+function Handle:ip_in_cidr(col, p) return gen(self, "ip_in_cidr", column(col), param(p)) end
+
+-- col lies in the CIDR held by the column cidr_col.
+function Handle:ip_in_cidr_column(col, cidr_col) return gen(self, "ip_in_cidr", column(col), column(cidr_col)) end
+
+-- Free text (SyslogMessage, Message) mentions the IP :param as a whole token.
+function Handle:text_has_ip(col, p) return gen(self, "text_has_ip", column(col), param(p)) end
+
+local function ident_list(v, what)
+  if type(v) == "string" then v = { v } end
+  if type(v) ~= "table" or #v == 0 then raise("ctx.db:latest: " .. what .. " is a column or a list of columns") end
+  local out = {}
+  for i, c in ipairs(v) do out[i] = ident(c, what) end
+  return out
 end
+
+-- latest(tname, alias, keys, where [, order]) -> a SELECT of the latest version of each
+-- record: of the rows of tname (as alias) matching the SQL condition where, per value of
+-- keys (a column or a list), the newest by order (time columns, default TimeGenerated;
+-- ties: any one). Every column of tname, and Version (1).
+function Handle:latest(tname, alias, keys, where, order)
+  if type(where) ~= "string" or where == "" then raise("ctx.db:latest: where is an SQL condition") end
+  return gen(self, "latest", ident(tname, "table"), ident(alias, "table alias"), ident_list(keys, "key"), where,
+    ident_list(order or "TimeGenerated", "order column"))
+end
+
+-- The stored rows of the per-IP hourly rollup `name` (activity, peers, traffic) of the
+-- hours from that of :from_param to that of :to_param (default :from, :to): a subquery.
+function Handle:rollup_rows(name, from_p, to_p)
+  if not self._sql.ROLLUP_TABLES[name] then raise("ctx.db:rollup_rows: rollup must be activity, peers or traffic") end
+  return gen(self, "rollup_rows", name, param(from_p or "from"), param(to_p or "to"))
+end
+
+-- The start of the hour or day (unit) of a rollup row's Hour column, as workspace time text.
+function Handle:rollup_bucket(col, unit)
+  if unit ~= "hour" and unit ~= "day" then raise("ctx.db:rollup_bucket: unit must be hour or day") end
+  return gen(self, "rollup_bucket", column(col), unit)
+end
+
+-- The named IP ranges (action ip-ranges): a subquery of (Name, Category, Cidr).
+function Handle:named_ranges() return gen(self, "named_ranges") end
+
+-- has_named_ranges() -> true when the workspace has the named IP ranges table (runs a query).
+function Handle:has_named_ranges() return self:value(self._sql.NAMED_RANGES_EXIST) == 1 end
 
 -- An optional table alias ("n") before a column: "n.ActionType", or "ActionType" without one.
 local function col_of(alias, col)
@@ -273,61 +370,18 @@ end
 -- "ip" entity in SecurityAlert.Entities) and the incidents holding them, each the
 -- latest version in the window (both tables are logs: an update adds a row).
 -- Callers continue the WITH list with ", name AS (...)" or end it with a SELECT.
-function Handle:alerts_naming_ip(p)
-  return table.concat({
-    "WITH alerts AS (",
-    "  SELECT * FROM (SELECT a.*, ROW_NUMBER() OVER (PARTITION BY SystemAlertId ORDER BY TimeGenerated DESC) AS Version",
-    "    FROM SecurityAlert a WHERE " .. self:window("TimeGenerated") .. " AND " .. self:entities_have_ip("Entities", p) .. ")",
-    "  WHERE Version = 1",
-    "), incidents AS (",
-    "  SELECT * FROM (SELECT i.*, ROW_NUMBER() OVER (PARTITION BY IncidentNumber ORDER BY TimeGenerated DESC) AS Version",
-    "    FROM SecurityIncident i WHERE " .. self:window("TimeGenerated"),
-    "      AND EXISTS (SELECT 1 FROM json_each(i.AlertIds) x JOIN alerts ON alerts.SystemAlertId = x.value))",
-    "  WHERE Version = 1",
-    ")",
-  }, "\n")
-end
+function Handle:alerts_naming_ip(p) return gen(self, "alerts_naming_ip", param(p)) end
 
--- Threat intelligence: "a live indicator matches this IP", one definition for every script.
---
--- An indicator row names an IP when one of its IP columns (NetworkIP, NetworkSourceIP,
--- NetworkDestinationIP, EmailSourceIpAddress) is the IP, or one of its CIDR columns
--- (NetworkCidrBlock, NetworkSourceCidrBlock, NetworkDestinationCidrBlock) holds it — found
--- through the numeric ranges of _ipe_ti_ranges (ipe.migrations.ti_ranges): one key probe per
--- prefix length in use, never a test of every block. An indicator counts as its latest version
--- (the newest row of its IndicatorId up to the window's end, ties to the later row); it is live
--- when that version is Active and not expired at :now.
-local TI = "ThreatIntelligenceIndicator"
-local TI_IP_COLUMNS = { "NetworkIP", "NetworkSourceIP", "NetworkDestinationIP", "EmailSourceIpAddress" }
-M.TI_IP_COLUMNS = TI_IP_COLUMNS
-
-local TI_LIVE = "(%s.Active = 1 AND (%s.ExpirationDateTime IS NULL OR %s.ExpirationDateTime > :now))"
-local TI_LATEST = "(+%s.TimeGenerated <= :to AND NOT EXISTS (SELECT 1 FROM " .. TI .. " n WHERE n.IndicatorId = "
-  .. "%s.IndicatorId AND n.TimeGenerated <= :to AND (n.TimeGenerated > %s.TimeGenerated OR "
-  .. "(n.TimeGenerated = %s.TimeGenerated AND n.rowid > %s.rowid))))"
-
--- The prefix lengths in use, one index seek each (a loose scan of _ipe_ti_ranges' key).
-local TI_BITS = "ti_bits(Bits) AS (SELECT min(Bits) FROM _ipe_ti_ranges UNION ALL "
-  .. "SELECT (SELECT min(Bits) FROM _ipe_ti_ranges r WHERE r.Bits > ti_bits.Bits) FROM ti_bits "
-  .. "WHERE ti_bits.Bits IS NOT NULL)"
-
--- The blocks holding the address `ip` (SQL): rows (TiRow, Block, Role, Bits).
-local function ti_blocks(ip)
-  return "SELECT r.TiRow, r.Block, r.Role, r.Bits FROM ti_bits b CROSS JOIN _ipe_ti_ranges r "
-    .. "ON r.Bits = b.Bits AND r.RangeStart = ipe_ip_key(" .. ip .. ", b.Bits)"
-end
+-- Threat intelligence: "a live indicator matches this IP", one definition for every script
+-- (the dialect module says how: ipe.dialect.sqlite). An indicator counts as its latest
+-- version up to the window's end; it is live when that version is Active and not expired at :now.
+M.TI_IP_COLUMNS = require("ipe.dialect.sqlite").TI_IP_COLUMNS
 
 -- ti_live(alias): SQL condition, the row `alias` is active and unexpired at :now.
-function Handle:ti_live(alias)
-  alias = ident(alias or TI, "table alias")
-  return string.format(TI_LIVE, alias, alias, alias)
-end
+function Handle:ti_live(alias) return gen(self, "ti_live", ident(alias or "ThreatIntelligenceIndicator", "table alias")) end
 
 -- ti_latest(alias): SQL condition, the row `alias` is its indicator's latest version up to :to.
-function Handle:ti_latest(alias)
-  alias = ident(alias or TI, "table alias")
-  return string.format(TI_LATEST, alias, alias, alias, alias, alias)
-end
+function Handle:ti_latest(alias) return gen(self, "ti_latest", ident(alias or "ThreatIntelligenceIndicator", "table alias")) end
 
 -- "WITH ti_bits AS (...), ti_hits AS (...), ti AS (...)": the indicators matching the IP
 -- :param, each its latest version naming the IP: every column of ThreatIntelligenceIndicator,
@@ -335,52 +389,18 @@ end
 -- (the column it is in) and Live (1 or 0). An indicator whose latest version no longer names
 -- the IP is not there. A row naming the IP twice shows the address, else its narrowest block.
 -- Callers continue the WITH list with ", name AS (...)" or end it with a SELECT.
-function Handle:ti_matching_ip(p)
-  local ip = param(p)
-  local hits = {}
-  for _, c in ipairs(TI_IP_COLUMNS) do
-    hits[#hits + 1] = string.format("  SELECT rowid AS TiRow, %s AS MatchedIndicator, '%s' AS MatchedColumn, 200 AS Rank"
-      .. " FROM %s WHERE %s = %s", c, c, TI, c, ip)
-  end
-  hits[#hits + 1] = "  " .. ti_blocks(ip)
-  return table.concat({
-    "WITH RECURSIVE " .. TI_BITS .. ", ti_hits AS (",
-    table.concat(hits, "\n  UNION ALL\n"),
-    "), ti AS (",
-    "  SELECT t.rowid AS TiRow, t.*, h.MatchedIndicator, h.MatchedColumn,",
-    "         CASE WHEN " .. self:ti_live("t") .. " THEN 1 ELSE 0 END AS Live",
-    "  FROM (SELECT TiRow, MatchedIndicator, MatchedColumn,",
-    "               ROW_NUMBER() OVER (PARTITION BY TiRow ORDER BY Rank DESC, MatchedIndicator) AS k FROM ti_hits) h",
-    "  JOIN " .. TI .. " t ON t.rowid = h.TiRow",
-    "  WHERE h.k = 1 AND " .. self:ti_latest("t"),
-    ")",
-  }, "\n")
-end
+function Handle:ti_matching_ip(p) return gen(self, "ti_matching_ip", param(p)) end
+
+-- In a query that starts with ti_matching_ip's WITH list, over ThreatIntelligenceIndicator:
+-- the rows whose CIDR column col holds the IP.
+function Handle:ti_block_match(col) return gen(self, "ti_block_match", ident(col, "column")) end
 
 -- ", ti_bits AS (...), ti_live AS (...), ti_ip AS (...)": for the IPs of the caller's table or
 -- CTE `ips` (column IP, one row per address), the live indicators matching each: rows (IP,
 -- TiRow, MatchedIndicator, MatchedColumn), one per IP, indicator row and match; ti_live holds
 -- the live latest versions (every column, TiRow = rowid). Continues a WITH RECURSIVE list
 -- (RECURSIVE: ti_bits is a loose index scan); each IP costs one probe per prefix length.
-function Handle:ti_matching_ips(ips)
-  ips = ident(ips, "table name")
-  local parts = {}
-  for _, c in ipairs(TI_IP_COLUMNS) do
-    parts[#parts + 1] = string.format("  SELECT %s AS IP, TiRow, %s AS MatchedIndicator, '%s' AS MatchedColumn FROM ti_live"
-      .. " WHERE %s IN (SELECT IP FROM %s)", c, c, c, c, ips)
-  end
-  -- CROSS JOIN fixes the loop order: per address and prefix length, one key probe
-  parts[#parts + 1] = "  SELECT i.IP, r.TiRow, r.Block, r.Role FROM " .. ips .. " i CROSS JOIN ti_bits b"
-    .. " CROSS JOIN _ipe_ti_ranges r ON r.Bits = b.Bits AND r.RangeStart = ipe_ip_key(i.IP, b.Bits)"
-    .. " JOIN ti_live l ON l.TiRow = r.TiRow"
-  return table.concat({
-    ", " .. TI_BITS .. ", ti_live AS MATERIALIZED (",
-    "  SELECT t.rowid AS TiRow, t.* FROM " .. TI .. " t WHERE " .. self:ti_latest("t") .. " AND " .. self:ti_live("t"),
-    "), ti_ip AS (",
-    table.concat(parts, "\n  UNION ALL\n"),
-    ")",
-  }, "\n")
-end
+function Handle:ti_matching_ips(ips) return gen(self, "ti_matching_ips", ident(ips, "table name")) end
 
 -- rollup_query(name) -> the per-IP rollup's exact window statement "activity",
 -- "traffic" or "peers" (stored in the workspace by ipe.migrations.rollup; it binds
@@ -389,12 +409,6 @@ function Handle:rollup_query(name)
   local sql = self:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = :name", { name = name })
   if not sql then raise("ctx.db:rollup_query: no stored rollup statement '" .. tostring(name) .. "'") end
   return sql
-end
-
--- Free text (SyslogMessage, Message) mentions the IP :param as a whole token.
-function Handle:text_has_ip(col, p)
-  col = ident(col, "column")
-  return string.format("(instr(%s, %s) > 0 AND ipe_text_has_ip(%s, %s))", col, param(p), col, param(p))
 end
 
 return M

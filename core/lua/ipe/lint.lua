@@ -19,6 +19,7 @@
 --
 --   lint.tokens(text) -> tokens {t = "name"|"string"|"number"|"op"|"eof", v =, line =, long =, cline =}
 --   lint.statements(tokens, handle) -> { {text =, line =, pieces =} ... }
+--   lint.dialect(tokens) -> problems {line, msg}: SQL text calling what only one engine has
 --   lint.check(path, text, conn) -> problems ("path:line: message"), number of statements compiled
 local dbmod = require "ipe.db"
 local result = require "ipe.result"
@@ -147,7 +148,13 @@ end
 -- The evaluator ----------------------------------------------------------------------
 
 local HELPERS = { window = true, bucket = true, json = true, json_array_has = true, entities_have_ip = true,
-  ip_in_list = true, ip_in_cidr = true, text_has_ip = true, alerts_naming_ip = true, rollup_query = true }
+  ip_in_list = true, ip_in_cidr = true, text_has_ip = true, alerts_naming_ip = true, rollup_query = true,
+  time_text = true, seconds_between = true, string_agg = true, position = true, host_short = true, host_label = true,
+  json_has_value = true, json_each = true, entity_mapping_has_ip = true, in_list = true, ip_in_cidr_column = true,
+  latest = true, rollup_rows = true, rollup_bucket = true, named_ranges = true, status = true, alert_active = true,
+  incident_open = true, connection_inbound = true, connection_listening = true, connection_direction = true,
+  connection_port = true, row_names_ip = true, ti_matching_ip = true, ti_matching_ips = true, ti_live = true,
+  ti_latest = true, ti_block_match = true }
 local RUNNERS = { query = true, records = true, value = true }
 local HANDLE = {} -- the value of a name bound to ctx.db
 local UNKNOWN = {} -- a local whose value depends on the run
@@ -451,11 +458,71 @@ function M.column_types(toks)
   return out
 end
 
+-- Dialect-specific SQL in a script's string literals: each with the ctx.db helper that says it
+-- on both engines (ipe.dialect.sqlite, ipe.dialect.clickhouse). Patterns are matched on the
+-- text of every string literal (prose in a description has no "name(" of these).
+local SQLITE, CLICKHOUSE = "SQLite", "ClickHouse"
+local DIALECT_RULES = {
+  { "group_concat%s*%(", "group_concat", SQLITE, "string_agg(col, sep, distinct)" },
+  { "json_extract%s*%(", "json_extract", SQLITE, "json(col, path)" },
+  { "json_each%s*%(", "json_each", SQLITE, "json_each(col, alias, path) or json_has_value(col, param)" },
+  { "json_tree%s*%(", "json_tree", SQLITE, "json_has_value(col, param)" },
+  { "json_valid%s*%(", "json_valid", SQLITE, "json(col, path) or json_each(col, alias)" },
+  { "json_type%s*%(", "json_type", SQLITE, "json_each(col, alias) (its type column)" },
+  { "julianday%s*%(", "julianday", SQLITE, "seconds_between(a, b)" },
+  { "strftime%s*%(", "strftime", SQLITE, "bucket(col, unit) or time_text(col)" },
+  { "%f[%w_]datetime%s*%(", "datetime", SQLITE, "time_text(col)" },
+  { "%f[%w_]instr%s*%(", "instr", SQLITE, "position(col, needle)" },
+  { "%f[%w_]GLOB%f[^%w_]", "GLOB", SQLITE, "host_short(col) or LIKE" },
+  { "%f[%w_]rowid%f[^%w_%-]", "rowid", SQLITE, "latest(table, alias, keys, where) or ti_block_match(col)" },
+  { "ROW_NUMBER%s*%(", "ROW_NUMBER", SQLITE, "latest(table, alias, keys, where)" },
+  { "ipe_ip_in_cidr%s*%(", "ipe_ip_in_cidr", SQLITE, "ip_in_cidr(col, param)" },
+  { "ipe_text_has_ip%s*%(", "ipe_text_has_ip", SQLITE, "text_has_ip(col, param)" },
+  { "sqlite_master", "sqlite_master", SQLITE, "has_named_ranges()" },
+  { "substr%s*%(%s*:", "substr(:param", SQLITE, "rollup_rows(name) or bucket(col, unit)" },
+  { "[%(%s]%+[%a_][%w_]*%.?[%w_]*%s*[<>=]", "+Col", SQLITE, "window(col)" },
+  { "[Ff][Rr][Oo][Mm]%s+_ipe_", "an _ipe_ table", "internal to ipe", "rollup_query(name), rollup_rows(name) or named_ranges()" },
+  { "[Jj][Oo][Ii][Nn]%s+_ipe_", "an _ipe_ table", "internal to ipe", "rollup_query(name), rollup_rows(name) or named_ranges()" },
+  { "argMax%s*%(", "argMax", CLICKHOUSE, "latest(table, alias, keys, where)" },
+  { "LIMIT%s+%d+%s+BY%f[^%w_]", "LIMIT n BY", CLICKHOUSE, "latest(table, alias, keys, where)" },
+  { "groupArray%s*%(", "groupArray", CLICKHOUSE, "string_agg(col, sep)" },
+  { "groupUniqArray%s*%(", "groupUniqArray", CLICKHOUSE, "string_agg(col, ',', true)" },
+  { "arrayStringConcat%s*%(", "arrayStringConcat", CLICKHOUSE, "string_agg(col, sep, distinct)" },
+  { "visitParamExtract%a*%s*%(", "visitParamExtract", CLICKHOUSE, "json(col, path)" },
+  { "JSONExtract%a*%s*%(", "JSONExtract", CLICKHOUSE, "json(col, path)" },
+  { "toStartOf%a+%s*%(", "toStartOf...", CLICKHOUSE, "bucket(col, unit)" },
+  { "dateDiff%s*%(", "dateDiff", CLICKHOUSE, "seconds_between(a, b)" },
+  { "formatDateTime%s*%(", "formatDateTime", CLICKHOUSE, "time_text(col)" },
+  { "IPv[46]StringToNum%s*%(", "IPv4/IPv6StringToNum", CLICKHOUSE, "ip_in_cidr(col, param)" },
+  { "positionCaseInsensitive%s*%(", "positionCaseInsensitive", CLICKHOUSE, "position(col, needle)" },
+  { "extractAll%s*%(", "extractAll", CLICKHOUSE, "json_has_value(col, param)" },
+}
+
+function M.dialect(toks)
+  local out = {}
+  for _, t in ipairs(toks) do
+    if t.t == "string" then
+      for _, r in ipairs(DIALECT_RULES) do
+        local at = t.v:find(r[1])
+        if at then
+          local _, nl = t.v:sub(1, at - 1):gsub("\n", "")
+          local line = (t.cline or t.line) + (t.long and nl or 0)
+          local what = r[3] == "internal to ipe" and (r[2] .. " is internal to ipe")
+            or string.format("'%s' is %s-only", r[2], r[3])
+          out[#out + 1] = { line = line, msg = string.format("%s; use ctx.db:%s", what, r[4]) }
+        end
+      end
+    end
+  end
+  return out
+end
+
 -- check(path, text, conn) -> problems {"path:line: message"}, statements compiled
 function M.check(path, text, conn)
   local toks = M.tokens(text)
   local problems = {}
   for _, p in ipairs(M.column_types(toks)) do problems[#problems + 1] = string.format("%s:%d: %s", path, p.line, p.msg) end
+  for _, p in ipairs(M.dialect(toks)) do problems[#problems + 1] = string.format("%s:%d: %s", path, p.line, p.msg) end
   local n = 0
   if conn then
     local handle = dbmod.wrap(conn, {}, path)

@@ -19,6 +19,10 @@
 --       outside string literals, quoted identifiers and comments is replaced by
 --       literal(binds[name]) (else defaults[name]); a name without a value raises
 --       "ctx.db: no value for parameter :name".
+--
+-- It also holds the SQL text of ctx.db's helpers on ClickHouse (M.new(conn) -> the helper
+-- table: the functions of ipe.dialect.sqlite, same arguments and results; the second half
+-- of this file).
 local cjson = require "cjson"
 local ffi = require "ffi"
 
@@ -137,6 +141,233 @@ function M.bind(sql, binds, defaults)
   end
   emit(len)
   return table.concat(out), params
+end
+
+-- ctx.db's helpers on ClickHouse ------------------------------------------------------
+--
+-- The SQL runs on ClickHouse 18.16 (no window functions, no JSONExtract, no DateTime64,
+-- no isIPAddressInRange) and on current releases. ipe.db checks every argument before it
+-- reaches these functions (columns are identifiers or alias.Col, parameters :name); the
+-- only other text they write is their own constants, through quote().
+--
+-- Times: a workspace time column X is X DateTime('UTC') with X_ms Int64 beside it (the exact
+-- epoch milliseconds), or X DateTime64(3, 'UTC') alone when the workspace says so
+-- (conn.time_type == "DateTime64", ipe.clickhouse_schema). A time parameter (:from, :to)
+-- is workspace time text, "2024-05-01T10:00:00.000Z".
+--
+-- Where ClickHouse differs from SQLite (documented with the helpers, README):
+--   json, json_has_value, entities_have_ip, entity_mapping_has_ip read JSON text with the
+--   visitParam functions: a key is found at any depth (its first occurrence) and only
+--   when its value follows the colon without a space (compact JSON, as ingest writes it);
+--   string_agg with distinct sorts its values (SQLite keeps the order they were read in);
+--   seconds_between counts whole seconds of DateTime values;
+--   json_each, alerts_naming_ip and the ti_* helpers have no ClickHouse form yet (they
+--   need correlated table functions or WITH tables ClickHouse 18.16 lacks): they raise.
+local Q = M.quote
+
+local function unsupported(name, why)
+  error({ unsupported = true, msg = "ctx.db:" .. name .. " is not available on ClickHouse: " .. why }, 0)
+end
+
+function M.new(conn)
+  local H = { name = "clickhouse" }
+  local time64 = conn and conn.time_type == "DateTime64"
+
+  -- Time ---------------------------------------------------------------------------------
+
+  -- epoch milliseconds of a time column
+  local function ms(col)
+    if time64 then return "toUnixTimestamp64Milli(" .. col .. ")" end
+    return col .. "_ms"
+  end
+  -- a time parameter (text) as a whole-second DateTime, and as epoch milliseconds
+  local function param_time(p)
+    return string.format("toDateTime(replaceOne(substring(%s, 1, 19), 'T', ' '), 'UTC')", p)
+  end
+  local function param_ms(p)
+    return string.format("(toInt64(toUnixTimestamp(%s)) * 1000 + toInt64(toUInt16OrZero(substring(%s, 21, 3))))",
+      param_time(p), p)
+  end
+  H.param_time, H.param_ms = param_time, param_ms
+
+  function H.window(col)
+    -- the DateTime bounds let the primary key (TimeGenerated) prune; the milliseconds decide
+    if time64 then
+      return string.format("(%s >= toDateTime64(replaceOne(substring(:from, 1, 23), 'T', ' '), 3, 'UTC') AND "
+        .. "%s <= toDateTime64(replaceOne(substring(:to, 1, 23), 'T', ' '), 3, 'UTC'))", col, col)
+    end
+    return string.format("(%s >= %s AND %s <= %s AND %s >= %s AND %s <= %s)", col, param_time(":from"), col,
+      param_time(":to"), ms(col), param_ms(":from"), ms(col), param_ms(":to"))
+  end
+
+  local STARTS = { minute = "toStartOfMinute", hour = "toStartOfHour", day = "toStartOfDay" }
+
+  function H.bucket(col, unit)
+    return string.format("formatDateTime(%s(%s), '%%Y-%%m-%%dT%%H:%%M:%%S.000Z', 'UTC')", STARTS[unit], col)
+  end
+
+  function H.time_text(col)
+    return string.format("concat(formatDateTime(%s, '%%Y-%%m-%%dT%%H:%%M:%%S', 'UTC'), '.', "
+      .. "substring(toString(1000 + %s %% 1000), 2), 'Z')", col, ms(col))
+  end
+
+  function H.seconds_between(a, b)
+    return string.format("toFloat64(dateDiff('second', %s, %s))", a, b)
+  end
+
+  -- Strings ------------------------------------------------------------------------------
+
+  function H.string_agg(col, sep, distinct)
+    local values = distinct and string.format("arraySort(arrayMap(x -> toString(x), groupUniqArray(%s)))", col)
+      or string.format("arrayMap(x -> toString(x), groupArray(%s))", col)
+    return string.format("if(count(%s) = 0, NULL, arrayStringConcat(%s, %s))", col, values, Q(sep))
+  end
+
+  function H.position(col, needle)
+    return string.format("position(%s, %s)", col, Q(needle))
+  end
+
+  function H.host_short(col)
+    return string.format("lower(if(match(%s, '[A-Za-z]') AND position(%s, '.') > 0, "
+      .. "substring(%s, 1, position(%s, '.') - 1), %s))", col, col, col, col, col)
+  end
+
+  function H.host_label(col)
+    return string.format("substring(%s, 1, position(concat(%s, '.'), '.') - 1)", col, col)
+  end
+
+  -- JSON ---------------------------------------------------------------------------------
+
+  -- A JSON value as SQLite's json_extract gives it: a string unquoted, a number or
+  -- true/false as its text, NULL when missing or null.
+  function H.json(col, path)
+    if path:find("[%[%]]") then unsupported("json", "array indexes in a path ([n]) need JSONExtract") end
+    local keys = {}
+    for k in path:gmatch("[^%.]+") do keys[#keys + 1] = k end
+    local obj = "ifNull(" .. col .. ", '')"
+    for i = 1, #keys - 1 do obj = string.format("visitParamExtractRaw(%s, %s)", obj, Q(keys[i])) end
+    local last = Q(keys[#keys])
+    local raw = string.format("visitParamExtractRaw(%s, %s)", obj, last)
+    return string.format("multiIf(%s IN ('', 'null'), NULL, substring(%s, 1, 1) = '\"', "
+      .. "visitParamExtractString(%s, %s), %s)", raw, raw, obj, last, raw)
+  end
+
+  -- the string values of a JSON text (keys left out): every "..." not followed by a colon
+  local KEYS = Q([["(?:[^"\\]|\\.)*"\s*:]])
+  local STRINGS = Q([["((?:[^"\\]|\\.)*)"]])
+
+  function H.json_has_value(col, p)
+    return string.format("(position(ifNull(%s, ''), %s) > 0 AND has(extractAll(replaceRegexpAll(ifNull(%s, ''), %s, ':'), %s), %s))",
+      col, p, col, KEYS, STRINGS, p)
+  end
+  H.json_array_has = H.json_has_value
+
+  function H.json_each()
+    unsupported("json_each", "ClickHouse has no table function over a column's JSON (use json_has_value)")
+  end
+
+  -- the objects of a JSON array (one level of nesting inside each), their nested objects emptied
+  local OBJECTS = Q([[\{(?:[^{}]|\{[^{}]*\})*\}]])
+  local INNER = Q([[\{[^{}]*\}]])
+
+  function H.entities_have_ip(col, p)
+    return string.format("(position(ifNull(%s, ''), %s) > 0 AND arrayExists(e -> lower(visitParamExtractString(e, 'Type')) = 'ip'"
+      .. " AND visitParamExtractString(e, 'Address') = %s, arrayMap(o -> replaceRegexpAll(substring(o, 2, length(o) - 2), %s, '{}'),"
+      .. " extractAll(ifNull(%s, ''), %s))))", col, p, p, INNER, col, OBJECTS)
+  end
+
+  function H.entity_mapping_has_ip(col, p)
+    return string.format("(position(ifNull(%s, ''), %s) > 0 AND upper(visitParamExtractString("
+      .. "visitParamExtractRaw(ifNull(%s, ''), '__entityMapping'), %s)) = 'IP')", col, p, col, p)
+  end
+
+  -- IP addresses -------------------------------------------------------------------------
+
+  -- a list parameter is bound as (a, b, ...) by bind()
+  function H.ip_in_list(col, p)
+    return string.format("(%s IN %s)", col, p)
+  end
+
+  -- The first `bits` of the 16-byte forms (IPv4 as ::ffff:a.b.c.d) of the address and of the
+  -- block's address agree, as ipe_ip_in_cidr: both texts valid and of one family (an IPv4, or
+  -- an IPv6 that maps one, is IPv4), the prefix digits within 0..32 / 0..128 (none: the whole
+  -- address), counted from bit 96 for IPv4.
+  function H.ip_in_cidr(col, cidr)
+    local ip = "ifNull(" .. col .. ", '')"
+    local c = "ifNull(" .. cidr .. ", '')"
+    local net = string.format("substring(%s, 1, position(concat(%s, '/'), '/') - 1)", c, c)
+    local pfx = string.format("substring(%s, position(concat(%s, '/'), '/') + 1)", c, c)
+    local function v6(x) return "(position(" .. x .. ", ':') > 0)" end
+    local function valid(x)
+      return string.format("if(%s, hex(IPv6StringToNum(%s)) <> '00000000000000000000000000000000' OR match(%s, '^[0:]+$'),"
+        .. " IPv4NumToString(IPv4StringToNum(%s)) = %s)", v6(x), x, x, x, x)
+    end
+    local function a16(x)
+      return string.format("if(%s, IPv6StringToNum(%s), IPv4ToIPv6(IPv4StringToNum(%s)))", v6(x), x, x)
+    end
+    local function is4(x) return string.format("(hex(substring(%s, 1, 12)) = '00000000000000000000FFFF')", a16(x)) end
+    local function half(x, from)
+      return string.format("reinterpretAsUInt64(reverse(substring(%s, %d, 8)))", a16(x), from)
+    end
+    local max = string.format("if(%s, 32, 128)", is4(net))
+    local bits = string.format("(if(%s = '', %s, toUInt16OrZero(%s)) + if(%s, 96, 0))", pfx, max, pfx, is4(net))
+    local prefix_ok = string.format("(%s = '' OR (match(%s, '^[0-9]{1,3}$') AND toUInt16OrZero(%s) <= %s))",
+      pfx, pfx, pfx, max)
+    -- bitShiftRight by 64 (bits 0) is no shift ClickHouse defines: bits 0 matches without it
+    local same = string.format("if(%s <= 64, %s = 0 OR bitShiftRight(%s, 64 - %s) = bitShiftRight(%s, 64 - %s), "
+      .. "%s = %s AND bitShiftRight(%s, 128 - %s) = bitShiftRight(%s, 128 - %s))",
+      bits, bits, half(ip, 1), bits, half(net, 1), bits,
+      half(ip, 1), half(net, 1), half(ip, 9), bits, half(net, 9), bits)
+    return string.format("(%s AND %s AND %s = %s AND %s AND %s)", valid(ip), valid(net), is4(ip), is4(net), prefix_ok, same)
+  end
+
+  -- Whole token: not preceded by a hex digit, ':' or '.', not followed by one either (a '.'
+  -- may follow when no digit comes after it: the end of a sentence).
+  function H.text_has_ip(col, p)
+    -- every ASCII punctuation byte of the value escaped: the value is matched literally
+    local escaped = string.format("replaceRegexpAll(%s, %s, %s)", p, Q([=[([!-/:-@\[-`{-~])]=]), Q([[\\\1]]))
+    return string.format("(%s <> '' AND position(ifNull(%s, ''), %s) > 0 AND match(ifNull(%s, ''), concat(%s, %s, %s)))", p, col, p, col,
+      Q("(^|[^0-9A-Fa-f:.])"), escaped, Q([[($|[^0-9A-Fa-f:.]|\.($|[^0-9]))]]))
+  end
+
+  -- Records ------------------------------------------------------------------------------
+
+  function H.latest(tname, alias, keys, where, order)
+    local by = {}
+    for i, col in ipairs(order) do by[i] = (time64 and col or ms(col)) .. " DESC" end
+    return string.format("SELECT *, 1 AS Version FROM %s AS %s WHERE %s\n  ORDER BY %s LIMIT 1 BY %s",
+      tname, alias, where, table.concat(by, ", "), table.concat(keys, ", "))
+  end
+
+  -- Rollups and workspace tables ---------------------------------------------------------
+
+  H.ROLLUP_TABLES = { activity = "_ipe_ip_activity", peers = "_ipe_ip_peers", traffic = "_ipe_ip_traffic" }
+
+  -- the rollups' Hour is the DateTime of the hour's start
+  function H.rollup_rows(name, from_p, to_p)
+    return string.format("(SELECT * FROM %s WHERE Hour >= toStartOfHour(%s) AND Hour <= toStartOfHour(%s))",
+      H.ROLLUP_TABLES[name], param_time(from_p), param_time(to_p))
+  end
+
+  function H.rollup_bucket(col, unit) return H.bucket(col, unit) end
+
+  H.NAMED_RANGES_EXIST = "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = '_ipe_ip_ranges'"
+
+  function H.named_ranges()
+    return "(SELECT Name, Category, Cidr FROM _ipe_ip_ranges)"
+  end
+
+  -- Alerts, incidents, threat intelligence ------------------------------------------------
+
+  local NO_WITH = "it needs WITH tables and correlated subqueries, which ClickHouse 18.16 lacks"
+  function H.alerts_naming_ip() unsupported("alerts_naming_ip", NO_WITH) end
+  function H.ti_live() unsupported("ti_live", NO_WITH) end
+  function H.ti_latest() unsupported("ti_latest", NO_WITH) end
+  function H.ti_matching_ip() unsupported("ti_matching_ip", NO_WITH) end
+  function H.ti_matching_ips() unsupported("ti_matching_ips", NO_WITH) end
+  function H.ti_block_match() unsupported("ti_block_match", NO_WITH) end
+
+  return H
 end
 
 return M

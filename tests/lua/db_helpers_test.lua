@@ -1,0 +1,137 @@
+-- ctx.db's helpers (issue 12, the dialect boundary): every argument is checked before any SQL
+-- is written — a bad one is one line naming the caller's file:line, on both engines — and
+-- `check`'s dialect rules (ipe.lint.dialect) report every engine-specific call with its helper.
+-- The helpers' results on both engines: tests/clickhouse/dialect_test.lua.
+local T = require "ipe.testing"
+local dbmod = require "ipe.db"
+local lint = require "ipe.lint"
+local sqlite = require "ipe.sqlite"
+
+local path = os.tmpname()
+local conn = assert(sqlite.open(path, "rwc"))
+local L = dbmod.wrap(conn, { from = "2024-01-01T00:00:00.000Z", to = "2024-01-02T00:00:00.000Z" })
+-- a ClickHouse handle builds SQL without a server (no statement is run here)
+local C = dbmod.wrap({ dialect = "clickhouse", query = function() error("not run") end }, {})
+local HERE = "tests/lua/db_helpers_test.lua:"
+
+local HOSTILE_COLUMNS = { "a b", "a;b", "a'b", "a--", "a.b.c", ".a", "1a", "", "a)", "a\0b", "TimeGenerated OR 1=1" }
+
+T.case("a column that is no plain identifier (or alias.Col) is refused by every helper, on both engines", function()
+  for _, h in ipairs({ L, C }) do
+    for _, bad in ipairs(HOSTILE_COLUMNS) do
+      for _, call in ipairs({
+        function() return h:window(bad) end, function() return h:bucket(bad, "hour") end,
+        function() return h:time_text(bad) end, function() return h:seconds_between("a", bad) end,
+        function() return h:string_agg(bad) end, function() return h:position(bad, "x") end,
+        function() return h:host_short(bad) end, function() return h:host_label(bad) end,
+        function() return h:json(bad, "a") end, function() return h:json_has_value(bad, "ip") end,
+        function() return h:entities_have_ip(bad, "ip") end, function() return h:ip_in_cidr(bad, "c") end,
+        function() return h:ip_in_cidr_column("IP", bad) end, function() return h:text_has_ip(bad, "ip") end,
+        function() return h:rollup_bucket(bad, "day") end,
+      }) do
+        local e = T.raises(call, "ctx.db: column must be a plain identifier (or alias.Col)")
+        T.like(e, "^" .. HERE:gsub("%p", "%%%0") .. "%d+: ", "the caller's file:line first")
+        T.ok(not e:find("\n"), "one line")
+      end
+    end
+  end
+end)
+
+T.case("parameters, units, separators, needles, paths, keys and rollup names are checked", function()
+  for _, h in ipairs({ L, C }) do
+    T.raises(function() return h:json_has_value("c", "ip;x") end, "parameter name must be a plain identifier")
+    T.raises(function() return h:bucket("c", "week") end, "ctx.db:bucket: unit must be minute, hour or day")
+    T.raises(function() return h:rollup_bucket("c", "minute") end, "ctx.db:rollup_bucket: unit must be hour or day")
+    T.raises(function() return h:string_agg("c", "' || x || '") end, "ctx.db:string_agg: separator must be one of")
+    T.raises(function() return h:string_agg("c", ", ", true) end, "with distinct, the separator is ','")
+    T.raises(function() return h:string_agg("c", ",", "yes") end, "the third argument is true or \"distinct\"")
+    T.raises(function() return h:position("c", "it's") end, "ctx.db:position: the needle is a short constant")
+    T.raises(function() return h:position("c", string.rep("a", 33)) end, "ctx.db:position: the needle is a short constant")
+    T.raises(function() return h:json("c", "a') OR 1=1 --") end, "ctx.db:json: path must be like")
+    T.raises(function() return h:latest("T", "t", { "k;" }, "1 = 1") end, "ctx.db: key must be a plain identifier")
+    T.raises(function() return h:latest("T", "t", {}, "1 = 1") end, "ctx.db:latest: key is a column or a list")
+    T.raises(function() return h:latest("T", "t", "k", "") end, "ctx.db:latest: where is an SQL condition")
+    T.raises(function() return h:rollup_rows("secrets") end, "ctx.db:rollup_rows: rollup must be activity, peers or traffic")
+  end
+end)
+
+T.case("the SQL of a helper names only its checked arguments and its own constants", function()
+  for _, h in ipairs({ L, C }) do
+    local sql = h:string_agg("x.Col", ", ", false) .. h:position("Msg", " from ") .. h:latest("T", "t", { "A", "B" }, "t.X = :x")
+    T.like(sql, "x%.Col")
+    local params = {}
+    for name in sql:gmatch(":([%a_][%w_]*)") do params[#params + 1] = name end
+    T.eq(params, { "x" }, "no parameter the caller did not name")
+  end
+  T.eq(L:string_agg("Port", ",", "distinct"), "group_concat(DISTINCT Port)")
+  T.eq(L:seconds_between("A", "B"), "((julianday(B) - julianday(A)) * 86400.0)")
+  T.like(C:string_agg("Port", ",", "distinct"), "groupUniqArray%(Port%)")
+  T.like(C:latest("SecurityAlert", "a", "SystemAlertId", "1 = 1"), "LIMIT 1 BY SystemAlertId$")
+end)
+
+T.case("a helper ClickHouse has no form for raises one line naming the helper", function()
+  for name, call in pairs({
+    json_each = function() return C:json_each("c", "e") end,
+    alerts_naming_ip = function() return C:alerts_naming_ip("ip") end,
+    ti_matching_ips = function() return C:ti_matching_ips("seen") end,
+  }) do
+    local e = T.raises(call, "ctx.db:" .. name .. " is not available on ClickHouse")
+    T.like(e, "^" .. HERE:gsub("%p", "%%%0"))
+  end
+end)
+
+T.case("check's dialect rules: every engine-specific call is found, with its line; prose and helpers are not", function()
+  local uses = {
+    { "group_concat(x)", "'group_concat' is SQLite-only; use ctx.db:string_agg" },
+    { "json_extract(c, '$.a')", "'json_extract' is SQLite-only; use ctx.db:json(" },
+    { "FROM json_each(c)", "'json_each' is SQLite-only" },
+    { "json_tree(c)", "'json_tree' is SQLite-only" },
+    { "json_valid(c)", "'json_valid' is SQLite-only" },
+    { "json_type(c)", "'json_type' is SQLite-only" },
+    { "julianday(t)", "'julianday' is SQLite-only; use ctx.db:seconds_between" },
+    { "strftime('%H', t)", "'strftime' is SQLite-only; use ctx.db:bucket" },
+    { "datetime(t)", "'datetime' is SQLite-only; use ctx.db:time_text" },
+    { "instr(Host, '.')", "'instr' is SQLite-only; use ctx.db:position" },
+    { "Host GLOB '*a*'", "'GLOB' is SQLite-only; use ctx.db:host_short" },
+    { "SELECT rowid FROM t", "'rowid' is SQLite-only" },
+    { "ROW_NUMBER() OVER (PARTITION BY k)", "'ROW_NUMBER' is SQLite-only; use ctx.db:latest" },
+    { "ipe_ip_in_cidr(a, :c)", "'ipe_ip_in_cidr' is SQLite-only; use ctx.db:ip_in_cidr" },
+    { "ipe_text_has_ip(a, :ip)", "'ipe_text_has_ip' is SQLite-only; use ctx.db:text_has_ip" },
+    { "FROM sqlite_master", "'sqlite_master' is SQLite-only" },
+    { "Hour >= substr(:from, 1, 13)", "'substr(:param' is SQLite-only; use ctx.db:rollup_rows" },
+    { "WHERE +TimeGenerated <= :to", "'+Col' is SQLite-only; use ctx.db:window" },
+    { "SELECT 1 FROM _ipe_ip_peers", "an _ipe_ table is internal to ipe" },
+    { "a JOIN _ipe_ti_ranges r", "an _ipe_ table is internal to ipe" },
+    { "argMax(x, t)", "'argMax' is ClickHouse-only; use ctx.db:latest" },
+    { "ORDER BY t LIMIT 1 BY k", "'LIMIT n BY' is ClickHouse-only" },
+    { "groupArray(x)", "'groupArray' is ClickHouse-only; use ctx.db:string_agg" },
+    { "groupUniqArray(x)", "'groupUniqArray' is ClickHouse-only" },
+    { "arrayStringConcat(a, ',')", "'arrayStringConcat' is ClickHouse-only" },
+    { "visitParamExtractString(c, 'a')", "'visitParamExtract' is ClickHouse-only; use ctx.db:json" },
+    { "JSONExtractString(c, 'a')", "'JSONExtract' is ClickHouse-only" },
+    { "toStartOfHour(t)", "'toStartOf...' is ClickHouse-only; use ctx.db:bucket" },
+    { "dateDiff('second', a, b)", "'dateDiff' is ClickHouse-only" },
+    { "formatDateTime(t, '%Y')", "'formatDateTime' is ClickHouse-only" },
+    { "IPv4StringToNum(a)", "'IPv4/IPv6StringToNum' is ClickHouse-only" },
+    { "positionCaseInsensitive(a, 'x')", "'positionCaseInsensitive' is ClickHouse-only" },
+    { "extractAll(a, 'x')", "'extractAll' is ClickHouse-only" },
+  }
+  local lines = { "local db = ctx.db" }
+  for i, u in ipairs(uses) do lines[i + 1] = string.format("local s%d = %q", i, u[1]) end
+  local found = lint.dialect(lint.tokens(table.concat(lines, "\n")))
+  T.eq(#found, #uses, "one problem per use")
+  for i, u in ipairs(uses) do
+    T.eq(found[i].line, i + 1)
+    T.like(found[i].msg, u[2]:gsub("%p", "%%%0"))
+  end
+  -- a long string reports the line inside it; prose, helpers and portable SQL are not reported
+  local long = lint.dialect(lint.tokens('local s = [[\nSELECT a,\n  group_concat(b)\nFROM t]]'))
+  T.eq(long[1].line, 3)
+  T.eq(lint.dialect(lint.tokens(table.concat({
+    'local d = [[Groups the rows (a window of time); json and GLOBAL counts, the instruction, a rowid-free list.]]',
+    'local q = "SELECT " .. db:string_agg("Port", ",", "distinct") .. " FROM t WHERE Host LIKE \'%.%\' AND a + b > 1"',
+    'local sources = { "_ipe_ip_activity" }',
+  }, "\n"))), {})
+end)
+
+os.remove(path)
