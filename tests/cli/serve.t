@@ -42,7 +42,8 @@ sub one_line { my ($r, $status, $re, $name) = @_;
     is($out, '', 'no workspace: no URL printed');
 }
 
-my $s = serve_start(args => ['--db', $db, '--offline', '--allow-actions', '--idle-timeout', '2', '--max-connections', '24']);
+my $s = serve_start(args => ['--db', $db, '--offline', '--allow-actions', '--idle-timeout', '2', '--max-connections', '24',
+    '--timeout', '120']);
 ok($s->{token}, 'the URL with its token is printed once on stdout') or BAIL_OUT("no server: " . ($s->{err} // ''));
 like($s->{token}, qr/^[0-9a-f]{64}$/, 'the token: 256 random bits');
 is($s->{host}, '127.0.0.1', 'listens on loopback');

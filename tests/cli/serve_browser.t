@@ -81,7 +81,8 @@ my $config = "$dir/config";
 spew($config, "[provider.greynoise]\nbase_url = http://127.0.0.1:$ti_port\nenabled = true\n");
 chmod 0600, $config;
 
-my $s = serve_start(args => ['--db', $db, '--allow-actions'], env => { IPE_CONFIG => $config });
+# a long panel budget: a loaded machine must not turn a slow panel into a failed one here
+my $s = serve_start(args => ['--db', $db, '--allow-actions', '--timeout', '120'], env => { IPE_CONFIG => $config });
 ok($s->{token}, 'server started') or BAIL_OUT($s->{err} // 'no server');
 
 # --- the browser -----------------------------------------------------------------------------------
