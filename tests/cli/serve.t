@@ -289,6 +289,26 @@ my $page;
         'actions are off: ipe-run serve is read-only \(start it with --allow-actions\)', 'without --allow-actions: POST refused');
 }
 
+# --- HTTPS with a certificate and key ------------------------------------------------------------
+{
+    my $d = tmpdir();
+    system("openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 2 -keyout '$d/key.pem' "
+        . "-out '$d/cert.pem' 2>/dev/null") == 0 or die "openssl failed";
+    my ($out, $err, $rc);
+    spew("$d/bad.pem", "not a certificate\n");
+    ($out, $err, $rc) = ipe('serve', '--db', $db, '--tls-cert', "$d/bad.pem", '--tls-key', "$d/key.pem");
+    is($rc, 2, 'a file that is not PEM: exit 2');
+    is($err, "ipe-run: serve: --tls-cert: $d/bad.pem is not a PEM file\n", 'a file that is not PEM: one line');
+    my $t = serve_start(args => ['--db', $db, '--offline', '--tls-cert', "$d/cert.pem", '--tls-key', "$d/key.pem"]);
+    is($t->{scheme}, 'https', 'with a certificate: the URL is https');
+    my $head = `curl -sk -i --max-time 20 '$t->{url}'`;
+    like($head, qr{^HTTP/1\.1 303 }, 'HTTPS: the token logs in');
+    like($head, qr{^Set-Cookie: ipe_token=[0-9a-f]{64}; Path=/; HttpOnly; SameSite=Strict; Secure\r$}m, 'HTTPS: the cookie is Secure');
+    my $plain = http_req($t, 'GET', '/');
+    isnt($plain->{status}, 200, 'plain HTTP to the HTTPS port gets no page');
+    is(serve_stop($t), 0, 'HTTPS server stopped');
+}
+
 # --- the log never shows the token; SIGTERM stops it ---------------------------------------------------
 is(serve_stop($s), 0, 'SIGTERM: exit 0');
 is(serve_stop($s2, 'INT'), 0, 'SIGINT: exit 0');
