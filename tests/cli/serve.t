@@ -289,6 +289,51 @@ my $page;
         'actions are off: ipe-run serve is read-only \(start it with --allow-actions\)', 'without --allow-actions: POST refused');
 }
 
+# --- a slow threat-intelligence provider never holds the page -------------------------------------
+{
+    my $ti = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0, Listen => 16, ReuseAddr => 1) or die "listen: $@";
+    my $ti_pid = fork() // die;
+    if (!$ti_pid) {
+        open STDOUT, '>', '/dev/null';
+        my $body = '{"ip":"89.160.20.128","noise":false,"riot":false,"message":"IP not observed"}';
+        while (my $c = $ti->accept) {
+            while (defined(my $line = <$c>)) { last if $line eq "\r\n" }
+            sleep 4;   # a slow provider
+            print $c "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " . length($body)
+                . "\r\nConnection: close\r\n\r\n$body";
+            close $c;
+        }
+        POSIX::_exit(0);
+    }
+    my $cfg = tmpdir() . '/config';
+    spew($cfg, "[provider.greynoise]\nbase_url = http://127.0.0.1:" . $ti->sockport . "\nenabled = true\n");
+    chmod 0600, $cfg;
+    close $ti;
+    my $o = serve_start(args => ['--db', $db, '--timeout', '120'], env => { IPE_CONFIG => $cfg });
+    my $c = login($o);
+    my $sock = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $o->{port}) or die;
+    print $sock "GET /ip/$IP?$W HTTP/1.1\r\nHost: x\r\nCookie: $c\r\nConnection: close\r\n\r\n";
+    my ($buf, %at) = ('');
+    my $t0 = time;
+    while (sysread($sock, my $chunk, 65536)) {
+        $buf .= $chunk;
+        for my $id ($buf =~ /<template data-fill="(panel-[\w-]+)">/g) { $at{$id} //= time - $t0 }
+    }
+    close $sock;
+    kill 'KILL', $ti_pid;
+    waitpid $ti_pid, 0;
+    ok(defined $at{'panel-greynoise-ip'}, 'the slow provider\'s panel arrives');
+    my @others = grep { $_ ne 'panel-greynoise-ip' } keys %at;
+    cmp_ok(scalar @others, '>', 10, 'the other panels arrive');
+    my $before = grep { $at{$_} < $at{'panel-greynoise-ip'} } @others;
+    cmp_ok($before, '>=', scalar(@others) - 6, 'most panels arrive before the slow provider\'s (only its worker-mates wait)')
+        or diag(join ", ", map { "$_ $at{$_}" } sort { $at{$a} <=> $at{$b} } keys %at);
+    cmp_ok($at{'panel-greynoise-ip'}, '>=', 3.5, 'the slow panel comes after its provider answered');
+    like($buf, qr{<template data-fill="panel-greynoise-ip"><section class="panel panel-insights is-ok"[^<]*<header[^>]*><h3[^>]*>GreyNoise IP Address</h3><span class="st st-ok">},
+        'and shows its answer');
+    is(serve_stop($o), 0, 'stopped');
+}
+
 # --- HTTPS with a certificate and key ------------------------------------------------------------
 {
     my $d = tmpdir();
