@@ -77,6 +77,9 @@ sub serve_stop {
     return 137;
 }
 
+# a test killed by a signal still stops its servers (die runs the END block below)
+$SIG{$_} = sub { die "killed by SIG$_[0]\n" } for qw(TERM INT HUP);
+
 END {
     local $?;   # the test's exit status stays its own
     for my $pid (@started) { kill 'KILL', $pid; waitpid $pid, 0 }
