@@ -38,10 +38,9 @@
 -- (GENERIC: the columns every table has do not count) is refused unless --force. A large file into a table it will at least
 -- double has that table's indexes dropped and rebuilt in the same transaction
 -- (sorting once is cheaper than inserting into every index row by row; the
--- rebuild runs under ipe.migrations.rollup's sorting(): cache-sized sort runs); when
--- the workspace keeps the per-IP activity rollup (ipe.migrations.rollup), its
--- triggers are dropped too and the hours of the new rows recounted before the
--- commit.
+-- rebuild runs under ipe.rollup.sqlite's sorting(): cache-sized sort runs); when
+-- the workspace keeps the per-IP activity rollup (ipe.rollup.sqlite), its
+-- triggers are dropped too and the new rows counted into it before the commit.
 --
 -- Errors: a file that cannot be ingested raises {file_error = true, msg = "..."}
 -- (error(e, 0)); other errors (SQLite I/O, bugs) propagate after the rollback.
@@ -548,7 +547,7 @@ local function prehash(path)
   return hash
 end
 
--- has_rollup(db): the workspace keeps the per-IP activity rollup (ipe.migrations.rollup)
+-- has_rollup(db): the workspace keeps the per-IP activity rollup (ipe.rollup.sqlite)
 local function has_rollup(db)
   return db:query("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_ipe_ip_activity'")[1][1] == 1
 end
@@ -644,9 +643,8 @@ local function new_sink(run, src, det, state)
     for _, ix in ipairs(list) do db:exec("DROP INDEX " .. ix.name) end
     state.rebuild[#state.rebuild + 1] = { table = tname, indexes = list }
     if not state.rollup and has_rollup(db) then
-      -- the per-IP rollup's triggers would cost more than the rows: recount the new rows' hours at the end
-      require("ipe.migrations.rollup").drop_triggers(db)
-      state.rollup = true
+      -- the per-IP rollup's triggers would cost more than the rows: count the new rows at the end
+      state.rollup = require("ipe.rollup.sqlite").bulk_mark(db)
     end
   end
 
@@ -802,7 +800,7 @@ function M.ingest_file(run, path)
         end
         file_error("%s: %s", display(src.name), det.empty_reason or "no records in it: nothing to ingest")
       end
-      local rollup = require "ipe.migrations.rollup"
+      local rollup = require "ipe.rollup.sqlite"
       local clock = require("ipe.proc").monotonic
       local t0 = clock()
       for _, r in ipairs(state.rebuild) do
@@ -811,13 +809,7 @@ function M.ingest_file(run, path)
         end)
       end
       local t1 = clock()
-      if state.rollup then
-        for _, r in ipairs(state.rebuild) do
-          local m = state.mappers[r.table]
-          if m.rows > 0 then rollup.rebuild(db, m.tmin, m.tmax) end
-        end
-        rollup.create_triggers(db)
-      end
+      if state.rollup then rollup.bulk_add(db, state.rollup) end
       if opts.verbose and #state.rebuild > 0 then
         -- (bench_ingest reads this line: the rollup rebuild's share of the time)
         run.say(format("%s: indexes rebuilt in %.2f s, per-IP rollups recounted in %.2f s", display(src.name),
