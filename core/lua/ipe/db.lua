@@ -109,6 +109,12 @@ function M.wrap(conn, window, script)
   function h.run_statement(_, sql, binds)
     script_path = script
     if type(sql) ~= "string" then raise("ctx.db:query expects SQL text, got " .. type(sql)) end
+    if h.dialect == "clickhouse" then
+      -- WITH tables as subqueries (ClickHouse 18.16 has none): what runs, and is recorded
+      local ok, inlined = pcall(DIALECTS.clickhouse.inline_with, sql)
+      if not ok then raise(inlined) end
+      sql = inlined
+    end
     binds = binds or {}
     local final, ordered = {}, {}
     for _, name in ipairs(param_names(sql)) do
