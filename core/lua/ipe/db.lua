@@ -400,8 +400,9 @@ function Handle:ti_latest(alias) return gen(self, "ti_latest", ident(alias or "T
 function Handle:ti_matching_ip(p) return gen(self, "ti_matching_ip", param(p)) end
 
 -- In a query that starts with ti_matching_ip's WITH list, over ThreatIntelligenceIndicator:
--- the rows whose CIDR column col holds the IP.
-function Handle:ti_block_match(col) return gen(self, "ti_block_match", ident(col, "column")) end
+-- the rows whose CIDR column col holds the IP :p (the one given to ti_matching_ip).
+-- p: the IP's parameter (default "ip"; ClickHouse tests the block against it, SQLite reads ti_hits).
+function Handle:ti_block_match(col, p) return gen(self, "ti_block_match", ident(col, "column"), param(p or "ip")) end
 
 -- ", ti_bits AS (...), ti_live AS (...), ti_ip AS (...)": for the IPs of the caller's table or
 -- CTE `ips` (column IP, one row per address), the live indicators matching each: rows (IP,

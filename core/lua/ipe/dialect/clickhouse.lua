@@ -459,13 +459,28 @@ function M.new(conn)
 
   H.ROLLUP_TABLES = { activity = "_ipe_ip_activity", peers = "_ipe_ip_peers", traffic = "_ipe_ip_traffic" }
 
-  -- the rollups' Hour is the DateTime of the hour's start
+  -- the rollups (ipe.rollup.clickhouse): X_all holds aggregate states per key, hour (text
+  -- 'YYYY-MM-DDTHH', as SQLite's) and ingest; the rows of committed ingests, merged per key and
+  -- hour: the keys and sums of SQLite's table (not its FirstSeen/LastSeen)
   function H.rollup_rows(name, from_p, to_p)
-    return string.format("(SELECT * FROM %s WHERE Hour >= toStartOfHour(%s) AND Hour <= toStartOfHour(%s))",
-      H.ROLLUP_TABLES[name], param_time(from_p), param_time(to_p))
+    local model = require "ipe.rollup"
+    local keys, sums = { "Source", "Host" }, { "Events" }
+    for _, r in ipairs(model.CSL_ROLLUPS) do
+      if r.name == name then keys, sums = r.keys, r.sums end
+    end
+    local cols = { "IP", "Hour" }
+    for _, k in ipairs(keys) do cols[#cols + 1] = k end
+    local group = table.concat(cols, ", ")
+    for _, m in ipairs(sums) do
+      cols[#cols + 1] = (m == "Events" and "countMerge(Events)" or "sumMerge(" .. m .. ")") .. " AS " .. m
+    end
+    return string.format("(SELECT %s FROM %s_all WHERE Hour >= substring(%s, 1, 13) AND Hour <= substring(%s, 1, 13)"
+      .. " AND _IngestId GLOBAL IN (SELECT Id FROM _ipe_ingest) GROUP BY %s)",
+      table.concat(cols, ", "), H.ROLLUP_TABLES[name], from_p, to_p, group)
   end
 
-  function H.rollup_bucket(col, unit) return H.bucket(col, unit) end
+  local ROLLUP_BUCKETS = { hour = "concat(%s, ':00:00.000Z')", day = "concat(substring(%s, 1, 10), 'T00:00:00.000Z')" }
+  function H.rollup_bucket(col, unit) return string.format(ROLLUP_BUCKETS[unit], col) end
 
   H.NAMED_RANGES_EXIST = "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = '_ipe_ip_ranges'"
 
