@@ -595,18 +595,18 @@ function M.new(conn)
   -- the block in col holds the IP :p
   function H.ti_block_match(col, p) return holds(p, col) end
 
-  -- ti_ip: for each IP of the table `ips` (column IP), each live indicator matching it (exact
-  -- columns; blocks by their prefix lengths in use: each IP keyed at each, joined to the
-  -- blocks' keys), with every column of the indicator row
+  -- ti_ip: for each IP of the table `ips` (column IP), each live indicator matching it: rows
+  -- (IP, MatchedIndicator, MatchedColumn) — no TiRow (ClickHouse has no rowid); blocks tested
+  -- against every IP (a cross product of the IPs and the live indicators)
   function H.ti_matching_ips(ips)
     local live = "SELECT * FROM " .. TI .. " AS t WHERE " .. H.ti_latest("t") .. " AND " .. H.ti_live("t")
     local parts = {}
     for _, c in ipairs(TI_IP_COLUMNS) do
-      parts[#parts + 1] = string.format("  SELECT %s AS IP, %s AS MatchedIndicator, '%s' AS MatchedColumn, * FROM ti_live"
+      parts[#parts + 1] = string.format("  SELECT %s AS IP, %s AS MatchedIndicator, '%s' AS MatchedColumn FROM ti_live"
         .. " WHERE %s IN (SELECT IP FROM %s)", c, c, c, c, ips)
     end
     for _, c in ipairs(TI_BLOCKS) do
-      parts[#parts + 1] = string.format("  SELECT IP, %s AS MatchedIndicator, '%s' AS MatchedColumn, * FROM ti_live"
+      parts[#parts + 1] = string.format("  SELECT ti_ips.IP AS IP, %s AS MatchedIndicator, '%s' AS MatchedColumn FROM ti_live"
         .. " CROSS JOIN (SELECT IP FROM %s) AS ti_ips WHERE %s", c, c, ips, holds("ti_ips.IP", c))
     end
     return table.concat({
