@@ -195,6 +195,18 @@ static void sql_cidr_range(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     }
 }
 
+/* KQL's parse_ipv4: an IPv4 text (optionally with a /prefix, masked) as a number, else NULL. */
+static void sql_parse_ipv4(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const char *ip = (const char *)sqlite3_value_text(argv[0]);
+    unsigned char a[16];
+    int bits = ip && !strchr(ip, ':') ? cidr_bits(ip, a) : -1;
+    if (bits < 96) { sqlite3_result_null(ctx); return; }
+    mask_bits(a, bits, 0);
+    sqlite3_result_int64(ctx, ((sqlite3_int64)a[12] << 24) | (a[13] << 16) | (a[14] << 8) | a[15]);
+}
+
 static int ip_char(int c) { return isxdigit(c) || c == ':' || c == '.'; }
 
 static void sql_text_has_ip(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -270,6 +282,8 @@ static int l_open(lua_State *L)
     sqlite3_create_function(d->h, "ipe_ip_key", 1, det, NULL, sql_ip_key, NULL, NULL);
     sqlite3_create_function(d->h, "ipe_ip_key", 2, det, NULL, sql_ip_key, NULL, NULL);
     sqlite3_create_function(d->h, "ipe_cidr_range", 2, det, NULL, sql_cidr_range, NULL, NULL);
+    sqlite3_create_function(d->h, "ipe_parse_ipv4", 1, det, NULL, sql_parse_ipv4, NULL, NULL);
+    ipe_sql_regex_register(d->h);
     if (flags & SQLITE_OPEN_READONLY) sqlite3_exec(d->h, "PRAGMA query_only=1", NULL, NULL, NULL);
     return 1;
 }

@@ -31,6 +31,8 @@ int ipe_engine_main(lua_State *L, int argc, char **argv);
 
 /* One binding per file. */
 int luaopen_ipe_sqlite(lua_State *L); /* bind_sqlite.c */
+struct sqlite3;
+void ipe_sql_regex_register(struct sqlite3 *db); /* sql_regex.c */
 int luaopen_ipe_proc(lua_State *L);   /* bind_proc.c */
 int luaopen_ipe_fs(lua_State *L);     /* bind_fs.c */
 int luaopen_ipe_mmdb(lua_State *L);   /* bind_mmdb.c */

@@ -78,6 +78,19 @@ int main(void)
                       "ipe_text_has_ip('host 10.0.1.2.', '10.0.1.2'), ipe_text_has_ip('ip=10.0.1.2', '10.0.1.2')\")[1] "
                       "return table.concat(r, ',')", buf, sizeof buf),
            "1,0,0,1,1", "ipe_text_has_ip matches whole tokens only");
+    tap_is(lua_run(L, "local r = db:query(\"SELECT 'ab12' REGEXP '\\\\d+$', regexp('^b', 'ab'), regexp('(?i)AB', 'xab'), "
+                      "regexp('a', NULL) IS NULL, ipe_regex_extract('(\\\\w+)@(\\\\w+)', 2, 'mail bob@contoso now'), "
+                      "ipe_regex_extract('(x)?y', 1, 'y') IS NULL, ipe_regex_extract('a', 3, 'a') IS NULL, "
+                      "ipe_regex_extract('(.)', 1, 'é')\")[1] return table.concat(r, ',')", buf, sizeof buf),
+           "1,0,1,1,contoso,1,1,\xc3\xa9", "regexp and ipe_regex_extract: PCRE2 syntax, NULL, unset and missing groups, UTF-8");
+    tap_is(lua_run(L, "local ok, e = pcall(db.query, db, \"SELECT regexp('(a', 'a')\") return e", buf, sizeof buf),
+           "sqlite: bad regular expression at offset 2: missing closing parenthesis", "a bad pattern is an error naming it");
+    tap_is(lua_run(L, "local ok, e = pcall(db.query, db, \"SELECT regexp('(a+)+$', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab')\") return tostring(e)", buf, sizeof buf),
+           "sqlite: regular expression too costly for this text", "a runaway match stops at the match limit");
+    tap_is(lua_run(L, "local r = db:query(\"SELECT ipe_parse_ipv4('1.2.3.4'), ipe_parse_ipv4('10.1.2.3/8'), "
+                      "ipe_parse_ipv4('::1') IS NULL, ipe_parse_ipv4('x') IS NULL\")[1] "
+                      "return string.format('%d,%d,%d,%d', r[1], r[2], r[3], r[4])", buf, sizeof buf),
+           "16909060,167772160,1,1", "ipe_parse_ipv4: a number, a masked prefix, not IPv4");
     tap_is(lua_run(L, "db:close() local ro = require('ipe.sqlite').open(PATH, 'ro') ro:readonly_guard() "
                       "local ok, e = pcall(ro.exec, ro, \"INSERT INTO t VALUES ('y', 1, 1)\") ro:close() return e",
                    buf, sizeof buf),

@@ -8,7 +8,7 @@ local textutil = require "ipe.textutil"
 
 local M = {}
 
-M.VERBS = { "insight", "page", "hunt", "action", "list", "help", "check", "sql", "test", "demo",
+M.VERBS = { "insight", "page", "hunt", "action", "list", "help", "check", "sql", "kql", "test", "demo",
             "enrich", "geo", "ingest", "audit", "migrate" }
 
 local function verb_module(name)

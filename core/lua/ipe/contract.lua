@@ -30,7 +30,7 @@ M.CATEGORIES = {
 local FIELDS = {
   name = true, kind = true, title = true, summary = true, description = true, categories = true,
   sources = true, params = true, applies = true, run = true, side_effects = true, author = true,
-  references = true, page = true, timeout = true,
+  references = true, page = true, timeout = true, language = true, query = true,
 }
 
 local function nonempty(s) return type(s) == "string" and s:find("%S") ~= nil end
@@ -113,7 +113,11 @@ function M.check(s, expect)
   check_categories(s.categories, problems)
   check_sources(s.sources, problems)
   for _, p in ipairs(params.check_specs(s.params)) do problems[#problems + 1] = p end
-  if type(s.run) ~= "function" then problems[#problems + 1] = "field 'run' must be a function" end
+  if s.language ~= nil or s.query ~= nil then
+    local problem = require("ipe.kql.script").check(s)
+    if problem then problems[#problems + 1] = problem end
+    if expect.kind == "action" then problems[#problems + 1] = "an action cannot be a KQL query (it changes things)" end
+  elseif type(s.run) ~= "function" then problems[#problems + 1] = "field 'run' must be a function" end
   if s.applies ~= nil and type(s.applies) ~= "function" then problems[#problems + 1] = "field 'applies' must be a function" end
   if s.timeout ~= nil and (type(s.timeout) ~= "number" or s.timeout <= 0 or s.timeout > 300) then
     problems[#problems + 1] = "field 'timeout' must be a number of seconds between 0 and 300"

@@ -86,6 +86,10 @@ local function query_lines(rec)
   local lines = {}
   for i, q in ipairs(rec.queries or {}) do
     if i > 1 then lines[#lines + 1] = "" end
+    if q.kql then
+      lines[#lines + 1] = "-- " .. rec.kind .. " " .. textutil.visible(rec.script) .. ": KQL"
+      for _, l in ipairs(textutil.lines((tostring(q.kql):gsub("%s+$", "")))) do lines[#lines + 1] = "-- | " .. l end
+    end
     lines[#lines + 1] = "-- " .. rec.kind .. " " .. textutil.visible(rec.script) .. ": " .. text.query_label(i, q)
     for _, l in ipairs(textutil.lines(tostring(q.sql or ""))) do lines[#lines + 1] = l end
   end
@@ -101,7 +105,7 @@ function M.queries_text(rec, fmt)
     for i, q in ipairs(rec.queries or {}) do
       local params = {}
       for j, p in ipairs(q.params or {}) do params[j] = { p.name, p.value } end
-      list[i] = json.object({ { "sql", q.sql }, { "params", json.object(params) } })
+      list[i] = json.object({ { "kql", q.kql }, { "sql", q.sql }, { "params", json.object(params) } })
     end
     return json.encode(json.object({ { "script", rec.script }, { "kind", rec.kind },
       { "queries", json.array(list) } }), { pretty = true }) .. "\n"

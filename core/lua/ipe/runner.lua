@@ -31,6 +31,7 @@ function M.load_checked(entry)
   if script == nil then return nil, err or "the script returned nothing" end
   local problems = contract.check(script, { kind = entry.kind, name = entry.name })
   if #problems > 0 then return nil, entry.path .. ": " .. table.concat(problems, "; ") end
+  if script.language == "kql" then script.run = require("ipe.kql.script").run(script, entry.path) end
   return script
 end
 
@@ -298,7 +299,7 @@ function M.describe_many(entries, parallel)
       if not s then return serial.dump({ broken = err }) end
       return serial.dump({ title = s.title, summary = s.summary, description = s.description,
         categories = s.categories, sources = s.sources, params = s.params or {},
-        side_effects = s.side_effects, page = s.page })
+        side_effects = s.side_effects, page = s.page, language = s.language, query = s.query })
     end
   end
   local results = proc.run_jobs(jobs, { parallel = parallel or 2, timeout = M.DEFAULT_TIMEOUT,

@@ -487,7 +487,12 @@ function M.query_label(i, q, esc, word)
 end
 
 local function query_block(i, q)
-  local lines = { "-- " .. M.query_label(i, q) }
+  local lines = {}
+  if q.kql then
+    lines[1] = "-- KQL"
+    for _, l in ipairs(escape.lines((tostring(q.kql):gsub("%s+$", "")))) do lines[#lines + 1] = "-- | " .. l end
+  end
+  lines[#lines + 1] = "-- " .. M.query_label(i, q)
   for _, l in ipairs(escape.lines(tostring(q.sql or ""))) do lines[#lines + 1] = l end
   return lines
 end

@@ -74,7 +74,9 @@ function M.run(opts, pos)
     local problem = metas[i].broken
     if not problem then
       conn = conn or schema_conn(opts)
-      local problems = lint.check(e.path, assert(require("ipe.fs").read(e.path)), conn)
+      local text = assert(require("ipe.fs").read(e.path))
+      local problems = metas[i].language == "kql" and require("ipe.kql.script").lint(e.path, text, metas[i], conn)
+        or lint.check(e.path, text, conn)
       if #problems > 0 then problem = table.concat(problems, "; ") end
     end
     if problem then

@@ -1,0 +1,483 @@
+-- ipe.kql.functions: KQL's scalar functions, each compiled to SQL through the engine's
+-- fragments (self.f): SCALAR[name](compiler, node, scope) -> an expression (ipe.kql.common.E).
+-- Literal arguments are bound parameters like every other literal.
+local err = require "ipe.kql.err"
+local h = require "ipe.kql.common"
+local timeutil = require "ipe.timeutil"
+
+local raise = err.raise
+local format, concat = string.format, table.concat
+local E, NUMERIC, is_string, const_span, find_col = h.E, h.NUMERIC, h.is_string, h.const_span, h.find_col
+
+local SCALAR = {}
+
+local function span_literal(node)
+  local a = node.args[1]
+  if #node.args == 1 and a.k == "lit" and a.type == "timespan" then return a.v end
+end
+
+function SCALAR.ago(self, node, scope)
+  local lit = span_literal(node)
+  if lit then return self:lit(self.now - lit, "datetime", node) end
+  local a = self:args(node, scope, 1)[1]
+  self:want_type(node, a, { "timespan" }, "a timespan")
+  if const_span(a) then return self:lit(self.now - a.lit, "datetime", node) end
+  return E(self.f.from_epoch(format("(%s - %s)", self.f.epoch(self:now_sql()), a.sql)), "datetime")
+end
+function SCALAR.now(self, node, scope)
+  local lit = span_literal(node)
+  if lit then return self:lit(self.now + lit, "datetime", node) end
+  local a = self:args(node, scope, 0, 1)[1]
+  if not a then return E(self:now_sql(), "datetime") end
+  if const_span(a) then return self:lit(self.now + a.lit, "datetime", node) end
+  return E(self.f.from_epoch(format("(%s + %s)", self.f.epoch(self:now_sql()), a.sql)), "datetime")
+end
+function SCALAR.todatetime(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  if a.type == "datetime" then return a end
+  if a.lit ~= nil and type(a.lit) == "string" then
+    local t = timeutil.parse_time(a.lit)
+    return t and self:lit(t, "datetime", node) or E("NULL", "datetime", { null = true })
+  end
+  return E(self.f.to_datetime(self:scalar(a)), "datetime")
+end
+SCALAR.todate = SCALAR.todatetime
+function SCALAR.tostring(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  if a.type == "string" then return E(self:str(a), "string") end
+  if a.type == "timespan" then
+    return E(self:timespan_text(a.sql), "string")
+  end
+  return E(self:str(a), "string")
+end
+function SCALAR.toint(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  if a.type == "long" or a.type == "int" then return a end
+  if a.type == "bool" then return E(a.sql, "long") end
+  return E(self.f.to_long(self:scalar(a)), "long")
+end
+SCALAR.tolong = SCALAR.toint
+function SCALAR.toreal(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  if a.type == "real" then return a end
+  return E(self.f.to_real(self:scalar(a)), "real")
+end
+SCALAR.todouble = SCALAR.toreal
+SCALAR.todecimal = SCALAR.toreal
+function SCALAR.tobool(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  if a.type == "bool" then return a end
+  local x = self:scalar(a)
+  return E(format("(CASE WHEN lower(CAST(%s AS TEXT)) IN ('true', '1') THEN 1 WHEN lower(CAST(%s AS TEXT)) IN ('false', '0') THEN 0 END)", x, x), "bool")
+end
+SCALAR.toboolean = SCALAR.tobool
+function SCALAR.tolower(self, node, scope) return E(self.f.lower(self:str(self:args(node, scope, 1)[1])), "string") end
+function SCALAR.toupper(self, node, scope) return E(self.f.upper(self:str(self:args(node, scope, 1)[1])), "string") end
+function SCALAR.strcat(self, node, scope)
+  local args = self:args(node, scope, 1, 64)
+  local parts = {}
+  for i, a in ipairs(args) do parts[i] = self:str(a) end
+  return E(self.f.concat(parts), "string")
+end
+function SCALAR.strcat_delim(self, node, scope)
+  local args = self:args(node, scope, 2, 64)
+  local parts = {}
+  for i = 2, #args do parts[#parts + 1] = self:str(args[i]); if i < #args then parts[#parts + 1] = self:str(args[1]) end end
+  return E(self.f.concat(parts), "string")
+end
+function SCALAR.strlen(self, node, scope) return E(self.f.strlen(self:str(self:args(node, scope, 1)[1])), "long") end
+function SCALAR.substring(self, node, scope)
+  local a = self:args(node, scope, 2, 3)
+  return E(self.f.substring(self:str(a[1]), a[2].sql, a[3] and a[3].sql), "string")
+end
+function SCALAR.indexof(self, node, scope)
+  local a = self:args(node, scope, 2)
+  return E(self.f.indexof(self:str(a[1]), self:str(a[2])), "long")
+end
+function SCALAR.replace_string(self, node, scope)
+  local a = self:args(node, scope, 3)
+  return E(format("replace(%s, %s, %s)", self:str(a[1]), self:str(a[2]), self:str(a[3])), "string")
+end
+function SCALAR.split(self, node, scope)
+  local a = self:args(node, scope, 2, 3)
+  local arr = self.f.split(self:str(a[1]), self:str(a[2]))
+  if a[3] then
+    local el = self.f.json_get(arr, "'$[' || " .. a[3].sql .. " || ']'")
+    return E(format("(CASE WHEN %s IS NULL THEN json_array() ELSE json_array(%s) END)", el, self.f.json_scalar(arr, "'$[' || " .. a[3].sql .. " || ']'")), "dynamic")
+  end
+  return E(arr, "dynamic")
+end
+function SCALAR.extract(self, node, scope)
+  local a = self:args(node, scope, 3, 4)
+  self:check_regex(a[1])
+  local s = self.f.regex_extract(self:str(a[1]), a[2].sql, self:str(a[3]))
+  if a[4] then raise(node.args[4], "extract's typeof argument is not supported") end
+  return E(s, "string")
+end
+function SCALAR.iff(self, node, scope)
+  local a = self:args(node, scope, 3)
+  local ty = a[2].null and a[3].type or a[2].type
+  local x, y = a[2].sql, a[3].sql
+  if ty == "dynamic" then x, y = self:dyn(a[2]), self:dyn(a[3]) end
+  return E(format("(CASE WHEN %s THEN %s ELSE %s END)", a[1].sql, x, y), ty, { agg = a[1].agg or a[2].agg or a[3].agg })
+end
+SCALAR.iif = SCALAR.iff
+function SCALAR.case(self, node, scope)
+  local a = self:args(node, scope, 3, 255)
+  if #a % 2 == 0 then raise(node, "'case' takes pairs of predicate and value, then the value otherwise") end
+  local parts, ty = {}, nil
+  for i = 1, #a - 1, 2 do
+    parts[#parts + 1] = format("WHEN %s THEN %s", a[i].sql, a[i + 1].sql)
+    if not a[i + 1].null then ty = ty or a[i + 1].type end
+  end
+  return E(format("(CASE %s ELSE %s END)", concat(parts, " "), a[#a].sql), ty or a[#a].type)
+end
+function SCALAR.coalesce(self, node, scope)
+  local a = self:args(node, scope, 1, 64)
+  local ty
+  for _, e in ipairs(a) do if not e.null then ty = ty or e.type end end
+  ty = ty or a[1].type
+  local parts = {}
+  for i, e in ipairs(a) do parts[i] = ty == "string" and ("nullif(" .. e.sql .. ", '')") or e.sql end
+  if #parts == 1 then parts[2] = "NULL" end
+  local s = "coalesce(" .. concat(parts, ", ") .. ")"
+  if ty == "string" then s = "coalesce(" .. s .. ", '')" end
+  return E(s, ty)
+end
+function SCALAR.isempty(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  local x = self:scalar(a)
+  return E(format("(%s IS NULL OR CAST(%s AS TEXT) = '')", x, x), "bool")
+end
+function SCALAR.isnotempty(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  local x = self:scalar(a)
+  return E(format("(%s IS NOT NULL AND CAST(%s AS TEXT) <> '')", x, x), "bool")
+end
+SCALAR.notempty = SCALAR.isnotempty
+function SCALAR.isnull(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  if a.type == "string" then return E("0", "bool") end   -- a string is never null in Kusto
+  if a.type == "dynamic" then return E(format("(%s IS NULL OR %s = 'null')", a.sql, a.sql), "bool") end
+  return E(format("(%s IS NULL)", a.sql), "bool")
+end
+function SCALAR.isnotnull(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  if a.type == "string" then return E("1", "bool") end
+  if a.type == "dynamic" then return E(format("(%s IS NOT NULL AND %s <> 'null')", a.sql, a.sql), "bool") end
+  return E(format("(%s IS NOT NULL)", a.sql), "bool")
+end
+SCALAR.notnull = SCALAR.isnotnull
+function SCALAR.parse_json(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  if a.type == "dynamic" then return a end
+  if a.type ~= "string" then return E(self:dyn(a), "dynamic") end
+  return E(self.f.parse_json(a.sql), "dynamic")
+end
+SCALAR.todynamic = SCALAR.parse_json
+SCALAR.todynamic = SCALAR.parse_json
+function SCALAR.array_length(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  return E(self.f.array_length(self:dyn(a)), "long")
+end
+SCALAR.arraylength = SCALAR.array_length
+SCALAR.parsejson = SCALAR.parse_json
+
+-- the elements of a JSON array as JSON values, in order, for json_group_array
+local function element(alias)
+  return format("CASE WHEN %s.type IN ('object', 'array') THEN json(%s.value) WHEN %s.type = 'true' THEN json('true') "
+    .. "WHEN %s.type = 'false' THEN json('false') ELSE %s.value END", alias, alias, alias, alias, alias)
+end
+
+function SCALAR.array_slice(self, node, scope)
+  local a = self:args(node, scope, 3)
+  local arr, s, e = self:dyn(a[1]), a[2].sql, a[3].sql
+  local len = "json_array_length(" .. arr .. ")"
+  return E(format("(CASE WHEN json_valid(%s) AND json_type(%s) = 'array' THEN (SELECT json_group_array(%s) FROM json_each(%s) j "
+    .. "WHERE j.key >= (CASE WHEN %s < 0 THEN %s + %s ELSE %s END) AND j.key <= (CASE WHEN %s < 0 THEN %s + %s ELSE %s END)) END)",
+    arr, arr, element("j"), arr, s, len, s, s, e, len, e, e), "dynamic")
+end
+
+function SCALAR.strcat_array(self, node, scope)
+  local a = self:args(node, scope, 2)
+  local arr = self:dyn(a[1])
+  return E(format("coalesce((CASE WHEN json_valid(%s) THEN (SELECT group_concat(CASE WHEN j.type IN ('object', 'array') THEN j.value "
+    .. "WHEN j.type = 'true' THEN 'true' WHEN j.type = 'false' THEN 'false' ELSE coalesce(CAST(j.value AS TEXT), '') END, %s) "
+    .. "FROM json_each(%s) j) END), '')", arr, self:str(a[2]), arr), "string")
+end
+
+-- range(start, stop, step): the array start, start + step, ... up to stop (at most 100000 values)
+function SCALAR.range(self, node, scope)
+  local a = self:args(node, scope, 2, 3)
+  local f = self.f
+  local step = a[3] and a[3].sql or (a[1].type == "datetime" and "3600" or "1")
+  if a[1].type == "datetime" then
+    return E(format("(WITH RECURSIVE r(v, n) AS (SELECT %s, 1 UNION ALL SELECT v + %s, n + 1 FROM r WHERE v + %s <= %s AND n < 100000) "
+      .. "SELECT json_group_array(%s) FROM r)", f.epoch(a[1].sql), step, step, f.epoch(a[2].sql), f.from_epoch("v")), "dynamic")
+  end
+  return E(format("(WITH RECURSIVE r(v, n) AS (SELECT %s, 1 UNION ALL SELECT v + %s, n + 1 FROM r WHERE v + %s <= %s AND n < 100000) "
+    .. "SELECT json_group_array(v) FROM r)", a[1].sql, step, step, a[2].sql), "dynamic")
+end
+function SCALAR.totimespan(self, node, scope)
+  local a0 = node.args[1]
+  if #node.args == 1 and a0.k == "lit" and type(a0.v) == "string" then
+    local d, h, m, sec = a0.v:match("^(%d+)%.(%d+):(%d+):([%d%.]+)$")
+    if not d then h, m, sec = a0.v:match("^(%d+):(%d+):([%d%.]+)$"); d = 0 end
+    if h then return self:lit(d * 86400 + h * 3600 + m * 60 + tonumber(sec), "timespan", node) end
+    local ok, toks = pcall(require("ipe.kql.lexer").lex, a0.v)
+    if ok and toks[1].t == "span" and toks[2].t == "eof" then return self:lit(toks[1].v, "timespan", node) end
+    return E("NULL", "timespan", { null = true })
+  end
+  local a = self:args(node, scope, 1)[1]
+  if a.type == "timespan" then return a end
+  if NUMERIC[a.type] then return E("(" .. a.sql .. " / 10000000.0)", "timespan") end   -- ticks
+  raise(node, "'totimespan' of a %s that is not a literal is not supported", a.type)
+end
+local KTYPES = { string = "string", int = "long", long = "long", real = "real", double = "real", bool = "bool",
+  boolean = "bool", datetime = "datetime", dynamic = "dynamic", timespan = "timespan" }
+function SCALAR.extract_json(self, node, scope)
+  if #node.args < 2 or #node.args > 3 then raise(node, "'%s' takes 2 or 3 arguments, got %d", node.name, #node.args) end
+  local ty = "string"
+  local t3 = node.args[3]
+  if t3 then
+    if not (t3.k == "call" and t3.name == "typeof" and t3.args[1] and t3.args[1].k == "name" and KTYPES[t3.args[1].v]) then
+      raise(t3, "'%s' takes typeof(TYPE) as its third argument", node.name)
+    end
+    ty = KTYPES[t3.args[1].v]
+  end
+  local path, text = self:expr(node.args[1], scope), self:expr(node.args[2], scope)
+  local x = self:str(text)
+  if ty == "dynamic" then return E(self.f.json_get(x, path.sql), "dynamic") end
+  local v = self.f.json_scalar(x, path.sql)
+  if ty == "string" then return E("coalesce(" .. v .. ", '')", "string") end
+  if ty == "long" then return E(self.f.to_long(v), "long") end
+  if ty == "real" then return E(self.f.to_real(v), "real") end
+  if ty == "datetime" then return E(self.f.to_datetime(v), "datetime") end
+  return E(v, ty)
+end
+SCALAR.extractjson = SCALAR.extract_json
+function SCALAR.column_ifexists(self, node, scope)
+  local n = node.args[1]
+  if #node.args ~= 2 or n.k ~= "lit" or type(n.v) ~= "string" then
+    raise(node, "'column_ifexists' takes a column name (a string literal) and a default")
+  end
+  if scope.rel and find_col(scope.rel, n.v) then
+    return self:name_expr({ k = "name", v = n.v, line = n.line, col = n.col, len = n.len }, scope)
+  end
+  return self:expr(node.args[2], scope)
+end
+
+function SCALAR.bag_keys(self, node, scope)
+  return E(self.f.bag_keys(self:dyn(self:args(node, scope, 1)[1])), "dynamic")
+end
+function SCALAR.pack_array(self, node, scope)
+  local a = self:args(node, scope, 0, 64)
+  local parts = {}
+  for i, e in ipairs(a) do parts[i] = e.type == "dynamic" and "json(" .. e.sql .. ")" or e.sql end
+  return E(self.f.json_array(parts), "dynamic")
+end
+function SCALAR.bag_pack(self, node, scope)
+  local a = self:args(node, scope, 0, 128)
+  if #a % 2 == 1 then raise(node, "'%s' takes pairs of key and value", node.name) end
+  local parts = {}
+  for i = 1, #a, 2 do
+    parts[#parts + 1] = self:str(a[i])
+    parts[#parts + 1] = a[i + 1].type == "dynamic" and "json(" .. a[i + 1].sql .. ")" or a[i + 1].sql
+  end
+  return E(self.f.json_object(parts), "dynamic")
+end
+SCALAR.pack = SCALAR.bag_pack
+function SCALAR.set_has_element(self, node, scope)
+  local a = self:args(node, scope, 2)
+  return E(self.f.set_has(self:dyn(a[1]), self:scalar(a[2])), "bool")
+end
+function SCALAR.not_(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  return E(format("(NOT coalesce(%s, 0))", a.sql), "bool", { agg = a.agg })
+end
+SCALAR["not"] = SCALAR.not_
+function SCALAR.bin(self, node, scope)
+  local a = self:args(node, scope, 2)
+  if a[1].type == "datetime" then
+    self:want_type(node, a[2], { "timespan" }, "a timespan as its second argument for a datetime")
+    return E(self.f.time_bin(a[1].sql, a[2].sql, const_span(a[2])), "datetime")
+  end
+  if a[1].type == "timespan" then return E(self.f.num_bin(a[1].sql, a[2].sql), "timespan") end
+  local ty = a[1].type == "real" and "real" or (a[2].type == "real" and "real" or a[1].type)
+  if a[1].type == "dynamic" then ty = "real" end
+  return E(self.f.num_bin(self:scalar(a[1]), a[2].sql, ty == "long"), ty)
+end
+SCALAR.floor = SCALAR.bin
+function SCALAR.startofday(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  self:want_type(node, a, { "datetime" }, "a datetime")
+  return E(self.f.start_of_day(a.sql), "datetime")
+end
+function SCALAR.hourofday(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  return E(format("CAST(substr(%s, 12, 2) AS INTEGER)", a.sql), "long")
+end
+function SCALAR.dayofweek(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  return E(format("(CAST(strftime('%%w', %s) AS INTEGER) * 86400.0)", a.sql), "timespan")
+end
+function SCALAR.getyear(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  return E(format("CAST(substr(%s, 1, 4) AS INTEGER)", a.sql), "long")
+end
+function SCALAR.round(self, node, scope)
+  local a = self:args(node, scope, 1, 2)
+  return E(self.f.round(self:scalar(a[1]), a[2] and a[2].sql), a[2] and "real" or (a[1].type == "long" and "long" or "real"))
+end
+function SCALAR.abs(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  return E("abs(" .. a.sql .. ")", a.type)
+end
+
+-- format_datetime: the Kusto format (a literal) as a strftime pattern
+local DT_FORMAT = { { "yyyy", "%Y" }, { "yy", "%y" }, { "MM", "%m" }, { "dd", "%d" }, { "HH", "%H" },
+  { "hh", "%I" }, { "mm", "%M" }, { "ss", "%S" }, { "fff", "" }, { "tt", "%p" } }
+function SCALAR.format_datetime(self, node, scope)
+  local a = self:args(node, scope, 2)
+  if a[2].lit == nil then raise(node.args[2], "format_datetime needs a literal format") end
+  local fmt, out, i = a[2].lit, {}, 1
+  while i <= #fmt do
+    local done = false
+    for _, p in ipairs(DT_FORMAT) do
+      if fmt:sub(i, i + #p[1] - 1) == p[1] then
+        if p[1] == "fff" then out[#out + 1] = "%f" else out[#out + 1] = p[2] end
+        i = i + #p[1]; done = true; break
+      end
+    end
+    if not done then
+      local ch = fmt:sub(i, i)
+      if ch:match("%a") then raise(node.args[2], "format_datetime: the format part '%s' is not supported", ch) end
+      out[#out + 1] = ch == "%" and "%%" or ch; i = i + 1
+    end
+  end
+  local pat = concat(out)
+  -- %f is SS.SSS in SQLite: fff stands after ss: take the milliseconds of it
+  if pat:find("%S.%f", 1, true) then pat = pat:gsub("%%S%.%%f", "%%f") end
+  return E(self.f.format_time(a[1].sql, self:bind(pat)), "string")
+end
+local DIFF = { year = 1, quarter = 1, month = 1, week = 604800, day = 86400, hour = 3600, minute = 60,
+  second = 1, millisecond = 0.001 }
+function SCALAR.datetime_diff(self, node, scope)
+  local a = self:args(node, scope, 3)
+  local part = a[1].lit
+  if type(part) ~= "string" or not DIFF[part:lower()] then
+    raise(node.args[1], "datetime_diff: the part must be a literal: year, quarter, month, week, day, hour, minute, second or millisecond")
+  end
+  part = part:lower()
+  local x, y = a[2].sql, a[3].sql
+  if part == "year" then
+    return E(format("(CAST(substr(%s, 1, 4) AS INTEGER) - CAST(substr(%s, 1, 4) AS INTEGER))", x, y), "long")
+  elseif part == "month" or part == "quarter" then
+    local m = function(t) return format("(CAST(substr(%s, 1, 4) AS INTEGER) * 12 + CAST(substr(%s, 6, 2) AS INTEGER) - 1)", t, t) end
+    if part == "month" then return E(format("(%s - %s)", m(x), m(y)), "long") end
+    return E(format("(CAST(%s / 3 AS INTEGER) - CAST(%s / 3 AS INTEGER))", m(x), m(y)), "long")
+  end
+  local ex, ey = self.f.epoch(x), self.f.epoch(y)
+  if part == "week" then   -- weeks start on Sunday: the epoch was a Thursday
+    ex, ey = "(" .. ex .. " + 345600)", "(" .. ey .. " + 345600)"
+  end
+  local u = DIFF[part]
+  return E(format("CAST(floor(round(%s, 3) / %s) - floor(round(%s, 3) / %s) AS INTEGER)", ex, u, ey, u), "long")
+end
+
+-- IP functions
+function SCALAR.ipv4_is_in_range(self, node, scope)
+  local a = self:args(node, scope, 2)
+  return E(format("coalesce(%s, 0)", self.f.ip_in_cidr(self:str(a[1]), self:str(a[2]))), "bool")
+end
+function SCALAR.ipv4_is_private(self, node, scope)
+  local a = self:args(node, scope, 1)[1]
+  local x = self:str(a)
+  local parts = {}
+  for _, cidr in ipairs({ "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16" }) do
+    parts[#parts + 1] = self.f.ip_in_cidr(x, self:bind(cidr))
+  end
+  return E(format("(%s AND instr(%s, ':') = 0)", "coalesce(" .. concat(parts, " OR ") .. ", 0)", x), "bool")
+end
+local function ip_keys(self, node, a)
+  local x, y = self:str(a[1]), self:str(a[2])
+  if a[3] then
+    local bits = format("(96 + %s)", a[3].sql)
+    if node.name == "ipv6_compare" then bits = a[3].sql end
+    return self.f.ip_key(x, bits), self.f.ip_key(y, bits)
+  end
+  return self.f.cidr_low(x), self.f.cidr_low(y)
+end
+function SCALAR.ipv4_is_match(self, node, scope)
+  local a = self:args(node, scope, 2, 3)
+  local kx, ky = ip_keys(self, node, a)
+  return E(format("(%s = %s)", kx, ky), "bool")
+end
+function SCALAR.ipv4_compare(self, node, scope)
+  local a = self:args(node, scope, 2, 3)
+  local kx, ky = ip_keys(self, node, a)
+  return E(format("(CASE WHEN %s IS NULL OR %s IS NULL THEN NULL WHEN %s < %s THEN -1 WHEN %s > %s THEN 1 ELSE 0 END)",
+    kx, ky, kx, ky, kx, ky), "long")
+end
+SCALAR.ipv6_compare = SCALAR.ipv4_compare
+function SCALAR.ipv6_is_match(self, node, scope)
+  local a = self:args(node, scope, 2, 3)
+  local kx, ky = ip_keys(self, node, a)
+  return E(format("(%s = %s)", kx, ky), "bool")
+end
+function SCALAR.parse_ipv4(self, node, scope)
+  return E(self.f.parse_ipv4(self:str(self:args(node, scope, 1)[1])), "long")
+end
+function SCALAR.has_any_ipv4(self, node, scope)
+  local a = self:args(node, scope, 2, 64)
+  local x = self:str(a[1])
+  local parts = {}
+  for i = 2, #a do
+    if a[i].type == "dynamic" then
+      parts[#parts + 1] = format("EXISTS (SELECT 1 FROM json_each(%s) v WHERE %s)", a[i].sql, self.f.text_has_ip(x, "v.value"))
+    else
+      parts[#parts + 1] = self.f.text_has_ip(x, self:str(a[i]))
+    end
+  end
+  return E("(" .. concat(parts, " OR ") .. ")", "bool")
+end
+function SCALAR.has_ipv4(self, node, scope)
+  local a = self:args(node, scope, 2)
+  return E(self.f.text_has_ip(self:str(a[1]), self:str(a[2])), "bool")
+end
+function SCALAR.toscalar(self, node, scope)
+  if #node.args ~= 1 then raise(node, "'toscalar' takes 1 argument") end
+  local rel = self:tabular(node.args[1], scope.env)
+  local c = rel.cols[1]
+  return E(format("(SELECT %s FROM %s%s LIMIT 1)", self:q(c.name), self:q(rel.name),
+    rel.ord and " ORDER BY " .. self:q(rel.ord) or ""), c.type)
+end
+function SCALAR.typeof(self, node) raise(node, "'typeof' is valid only in 'to typeof(...)'") end
+
+-- row functions of a serialized row set
+local function need_serial(self, node, scope)
+  if not (scope.rel and scope.rel.ord) then
+    raise(node, "'%s' needs a serialized row set (use 'serialize' or 'order by' before it)", node.name)
+  end
+  return self:q(scope.rel.ord)
+end
+function SCALAR.row_number(self, node, scope)
+  local o = need_serial(self, node, scope)
+  local a = self:args(node, scope, 0, 1)
+  local start = a[1] and a[1].sql or "1"
+  return E(format("(row_number() OVER (ORDER BY %s) - 1 + %s)", o, start), "long")
+end
+local function shift(fn)
+  return function(self, node, scope)
+    local o = need_serial(self, node, scope)
+    local a = self:args(node, scope, 1, 3)
+    local off = a[2] and a[2].sql or "1"
+    local def = a[3] and (a[1].type == "dynamic" and self:dyn(a[3]) or a[3].sql) or "NULL"
+    return E(format("%s(%s, %s, %s) OVER (ORDER BY %s)", fn, a[1].sql, off, def, o), a[1].type)
+  end
+end
+SCALAR.prev = shift("lag")
+SCALAR.next = shift("lead")
+
+
+return SCALAR

@@ -1,0 +1,584 @@
+-- ipe.kql.operators: the tabular operators after '|'. install(C) gives the compiler its
+-- operator methods and returns OPS: OPS[kind](compiler, op, rel, env) -> a new relation,
+-- one common table expression over rel ({name=, cols={{name=, type=}}, ord=}).
+local err = require "ipe.kql.err"
+local h = require "ipe.kql.common"
+local schema = require "ipe.schema"
+local util = require "ipe.kql.util"
+
+local raise = err.raise
+local format, concat = string.format, table.concat
+local E, NUMERIC, ORD, is_string = h.E, h.NUMERIC, h.ORD, h.is_string
+local find_col, copy_cols, derived_name, lookup, wildcard = h.find_col, h.copy_cols, h.derived_name, h.lookup, h.wildcard
+local first_column = h.first_column
+
+local M = {}
+
+function M.install(C)
+-- ---------------------------------------------------------------- operators
+
+local OPS = {}
+
+function C:operator(op, rel, env)
+  local fn = OPS[op.k]
+  if not fn then raise(op, "'%s' is not supported", op.k) end
+  return fn(self, op, rel, env)
+end
+
+-- SELECT over rel: items = list of "expr AS name", keeps the order column
+function C:select(rel, items, cols, tail)
+  local list = {}
+  for i, s in ipairs(items) do list[i] = s end
+  if rel.ord then list[#list + 1] = self:q(rel.ord) end
+  local name = self:cte(format("SELECT %s FROM %s%s", concat(list, ", "), self:q(rel.name), tail or ""))
+  return { name = name, cols = cols, ord = rel.ord }
+end
+
+function OPS.where(self, op, rel, env)
+  local e = self:expr(op.e, { rel = rel, env = env })
+  if e.agg then raise(op, "an aggregation in 'where'") end
+  if e.type ~= "bool" and not e.null then
+    if e.type == "dynamic" then e = E(format("(%s = 'true')", e.sql), "bool")
+    else raise(op.e, "'where' needs a bool predicate, found %s", e.type) end
+  end
+  local list = self:all_cols(rel)
+  local name = self:cte(format("SELECT %s FROM %s WHERE %s", concat(list, ", "), self:q(rel.name), e.sql))
+  return { name = name, cols = copy_cols(rel.cols), ord = rel.ord }
+end
+
+function C:auto_name(cols, node)
+  local n = derived_name(node)
+  if n and not find_col({ cols = cols }, n) then return n end
+  if n then
+    local i = 1
+    while find_col({ cols = cols }, n .. i) do i = i + 1 end
+    return n .. i
+  end
+  local i = 1
+  while find_col({ cols = cols }, "Column" .. i) do i = i + 1 end
+  return "Column" .. i
+end
+
+function OPS.extend(self, op, rel, env)
+  local cols = copy_cols(rel.cols)
+  local exprs = {}
+  for i, c in ipairs(rel.cols) do exprs[i] = self:q(c.name) end
+  for _, it in ipairs(op.items) do
+    if it.names then raise(it.at, "a tuple assignment is not supported in 'extend'") end
+    local e = self:expr(it.e, { rel = rel, env = env })
+    if e.agg then raise(it.e, "an aggregation in 'extend' (use 'summarize')") end
+    local name = it.name or self:auto_name(cols, it.e)
+    local _, idx = find_col({ cols = cols }, name)
+    if idx then
+      cols[idx].type = e.type; exprs[idx] = e.sql .. " AS " .. self:q(name)
+    else
+      cols[#cols + 1] = { name = name, type = e.type }
+      exprs[#exprs + 1] = e.sql .. " AS " .. self:q(name)
+    end
+  end
+  return self:select(rel, exprs, cols)
+end
+
+function OPS.project(self, op, rel, env)
+  local cols, exprs, seen = {}, {}, {}
+  for _, it in ipairs(op.items) do
+    if it.names then raise(it.at, "a tuple assignment is not supported in 'project'") end
+    if not it.name and it.e.k == "name" and it.e.v:find("%*") then raise(it.e, "wildcards in 'project' are not supported") end
+    local e = self:expr(it.e, { rel = rel, env = env })
+    if e.agg then raise(it.e, "an aggregation in 'project' (use 'summarize')") end
+    local name = it.name or (it.e.k == "name" and it.e.v) or self:auto_name(cols, it.e)
+    if seen[name] then raise(it.at, "the column '%s' is projected twice", name) end
+    seen[name] = true
+    cols[#cols + 1] = { name = name, type = e.type }
+    exprs[#exprs + 1] = e.sql .. " AS " .. self:q(name)
+  end
+  return self:select(rel, exprs, cols)
+end
+
+
+function C:match_names(rel, list, what)
+  local hit = {}
+  for _, n in ipairs(list) do
+    if n.name:find("*", 1, true) then
+      local pat = wildcard(n.name)
+      for _, c in ipairs(rel.cols) do if c.name:match(pat) then hit[c.name] = true end end
+    else
+      if not find_col(rel, n.name) then self:unknown_column(n.at, n.name, rel) end
+      hit[n.name] = true
+    end
+  end
+  return hit
+end
+
+OPS["project-away"] = function(self, op, rel)
+  local away = self:match_names(rel, op.names)
+  local cols, exprs = {}, {}
+  for _, c in ipairs(rel.cols) do
+    if not away[c.name] then cols[#cols + 1] = { name = c.name, type = c.type }; exprs[#exprs + 1] = self:q(c.name) end
+  end
+  return self:select(rel, exprs, cols)
+end
+
+OPS["project-keep"] = function(self, op, rel)
+  local keep = self:match_names(rel, op.names)
+  local cols, exprs = {}, {}
+  for _, c in ipairs(rel.cols) do
+    if keep[c.name] then cols[#cols + 1] = { name = c.name, type = c.type }; exprs[#exprs + 1] = self:q(c.name) end
+  end
+  return self:select(rel, exprs, cols)
+end
+
+OPS["project-reorder"] = function(self, op, rel)
+  local cols, exprs, used = {}, {}, {}
+  for _, n in ipairs(op.names) do
+    local pat = n.name:find("*", 1, true) and wildcard(n.name)
+    if not pat and not find_col(rel, n.name) then self:unknown_column(n.at, n.name, rel) end
+    for _, c in ipairs(rel.cols) do
+      if not used[c.name] and (c.name == n.name or (pat and c.name:match(pat))) then
+        used[c.name] = true
+        cols[#cols + 1] = { name = c.name, type = c.type }; exprs[#exprs + 1] = self:q(c.name)
+      end
+    end
+  end
+  for _, c in ipairs(rel.cols) do
+    if not used[c.name] then cols[#cols + 1] = { name = c.name, type = c.type }; exprs[#exprs + 1] = self:q(c.name) end
+  end
+  return self:select(rel, exprs, cols)
+end
+
+OPS["project-rename"] = function(self, op, rel)
+  local rename = {}
+  for _, it in ipairs(op.items) do
+    if not find_col(rel, it.old) then self:unknown_column(it.old_at, it.old, rel) end
+    rename[it.old] = it.new
+  end
+  local cols, exprs = {}, {}
+  for _, c in ipairs(rel.cols) do
+    local n = rename[c.name] or c.name
+    cols[#cols + 1] = { name = n, type = c.type }
+    exprs[#exprs + 1] = self:q(c.name) .. " AS " .. self:q(n)
+  end
+  return self:select(rel, exprs, cols)
+end
+
+-- order keys as SQL
+function C:order_sql(rel, keys, env)
+  local parts = {}
+  for i, k in ipairs(keys) do
+    local e = self:expr(k.e, { rel = rel, env = env })
+    local x = e.type == "dynamic" and self:scalar(e) or (is_string(e) and self:str(e)) or e.sql
+    parts[i] = x .. (k.desc and " DESC" or " ASC") .. self.f.nulls(k.desc, k.nulls or (k.desc and "last" or "first"))
+  end
+  return concat(parts, ", ")
+end
+
+function OPS.order(self, op, rel, env)
+  local by = self:order_sql(rel, op.keys, env)
+  local list = {}
+  for _, c in ipairs(rel.cols) do list[#list + 1] = self:q(c.name) end
+  list[#list + 1] = format("row_number() OVER (ORDER BY %s%s) AS %s", by, rel.ord and ", " .. self:q(rel.ord) or "", self:q(ORD))
+  local name = self:cte(format("SELECT %s FROM %s", concat(list, ", "), self:q(rel.name)))
+  return { name = name, cols = copy_cols(rel.cols), ord = ORD }
+end
+
+function C:count_value(node, env, what)
+  local e = self:expr(node, { env = env })
+  if not NUMERIC[e.type] then raise(node, "'%s' needs a number of rows", what) end
+  return e.sql
+end
+
+-- the first n_sql rows of rel (in its order when it has one)
+function C:limit(rel, n_sql)
+  local list = self:all_cols(rel)
+  local name = self:cte(format("SELECT %s FROM %s%s LIMIT %s", concat(list, ", "), self:q(rel.name),
+    rel.ord and " ORDER BY " .. self:q(rel.ord) or "", n_sql))
+  return { name = name, cols = copy_cols(rel.cols), ord = rel.ord }
+end
+
+function OPS.take(self, op, rel, env)
+  return self:limit(rel, self:count_value(op.n, env, "take"))
+end
+
+function OPS.top(self, op, rel, env)
+  local n = self:count_value(op.n, env, "top")
+  return self:limit(OPS.order(self, { keys = op.keys }, rel, env), n)
+end
+
+function OPS.count(self, op, rel)
+  return { name = self:cte(format('SELECT count(*) AS %s FROM %s', self:q("Count"), self:q(rel.name))),
+    cols = { { name = "Count", type = "long" } } }
+end
+
+function OPS.distinct(self, op, rel, env)
+  local cols, exprs = {}, {}
+  if op.all then
+    for _, c in ipairs(rel.cols) do
+      cols[#cols + 1] = { name = c.name, type = c.type }
+      exprs[#exprs + 1] = (c.type == "string" and "coalesce(" .. self:q(c.name) .. ", '')" or self:q(c.name)) .. " AS " .. self:q(c.name)
+    end
+  else
+    for _, it in ipairs(op.items) do
+      local e = self:expr(it.e, { rel = rel, env = env })
+      local name = it.name or self:auto_name(cols, it.e)
+      cols[#cols + 1] = { name = name, type = e.type }
+      exprs[#exprs + 1] = (is_string(e) and self:str(e) or e.sql) .. " AS " .. self:q(name)
+    end
+  end
+  return { name = self:cte(format("SELECT DISTINCT %s FROM %s", concat(exprs, ", "), self:q(rel.name))), cols = cols }
+end
+
+function OPS.summarize(self, op, rel, env)
+  local cols, exprs, groups = {}, {}, {}
+  local posts
+  local names = {}
+  local function add(name, ty, sql, at)
+    if names[name] then raise(at, "the column '%s' is produced twice by 'summarize'", name) end
+    names[name] = true
+    cols[#cols + 1] = { name = name, type = ty }
+    exprs[#exprs + 1] = sql .. " AS " .. self:q(name)
+  end
+  for _, g in ipairs(op.by) do
+    local e = self:expr(g.e, { rel = rel, env = env })
+    if e.agg then raise(g.e, "an aggregation in 'by'") end
+    local name = g.name or derived_name(g.e) or self:auto_name(cols, g.e)
+    local sql = is_string(e) and self:str(e) or e.sql
+    add(name, e.type, sql, g.at)
+    groups[#groups + 1] = tostring(#exprs)
+  end
+  -- arg_max / arg_min: the row with the extreme value per group
+  for _, a in ipairs(op.aggs) do
+    if a.e.k == "call" and (a.e.name == "arg_max" or a.e.name == "arg_min") then
+      if #op.aggs > 1 then raise(a.e, "'%s' with other aggregations in one 'summarize' is not supported", a.e.name) end
+      return self:arg_extreme(a, op, rel, env, cols, exprs)
+    end
+  end
+  if #op.aggs == 0 and #op.by == 0 then raise(op, "'summarize' needs an aggregation") end
+  for _, a in ipairs(op.aggs) do
+    if a.names then raise(a.at, "a tuple assignment is supported only for arg_max and arg_min") end
+    local e = self:expr(a.e, { rel = rel, env = env, agg = true })
+    if not e.agg then
+      raise(a.e, "'summarize' needs an aggregation (count(), dcount(X), ...), found an expression without one")
+    end
+    local name = a.name or (a.e.k == "call" and e.default) or self:auto_name(cols, a.e)
+    add(name, e.type, e.sql, a.at)
+    if e.post then posts = posts or {}; posts[name] = e.post end
+  end
+  local tail = #groups > 0 and " GROUP BY " .. concat(groups, ", ") or ""
+  local out = { name = self:cte(format("SELECT %s FROM %s%s", concat(exprs, ", "), self:q(rel.name), tail)), cols = cols }
+  if posts then
+    local list = {}
+    for i, c in ipairs(cols) do
+      list[i] = (posts[c.name] and posts[c.name](self:q(c.name)) or self:q(c.name)) .. " AS " .. self:q(c.name)
+    end
+    out = { name = self:cte(format("SELECT %s FROM %s", concat(list, ", "), self:q(out.name))), cols = cols }
+  end
+  return out
+end
+
+function C:arg_extreme(a, op, rel, env, cols, exprs)
+  local call = a.e
+  if #call.args < 1 then raise(call, "'%s' takes an expression and the columns to return", call.name) end
+  local scope = { rel = rel, env = env }
+  local key = self:expr(call.args[1], scope)
+  local keyname = a.name or (a.names and a.names[1]) or derived_name(call.args[1]) or (call.name == "arg_max" and "max_" or "min_") .. (first_column(call.args[1]) or "")
+  local group_sql = {}
+  for i = 1, #op.by do group_sql[i] = exprs[i]:match("^(.*) AS \"[^\"]*\"$") or exprs[i] end
+  local out_cols, out_exprs = copy_cols(cols), {}
+  for i = 1, #cols do out_exprs[i] = group_sql[i] .. " AS " .. self:q(cols[i].name) end
+  local taken = {}
+  for _, c in ipairs(cols) do taken[c.name] = true end
+  local function add(name, ty, sql)
+    if taken[name] then return end
+    taken[name] = true
+    out_cols[#out_cols + 1] = { name = name, type = ty }
+    out_exprs[#out_exprs + 1] = sql .. " AS " .. self:q(name)
+  end
+  add(keyname, key.type, key.sql)
+  for i = 2, #call.args do
+    local x = call.args[i]
+    if x.k == "star" then
+      for _, c in ipairs(rel.cols) do add(c.name, c.type, self:q(c.name)) end
+    else
+      local e = self:expr(x, scope)
+      local n = (a.names and a.names[i]) or derived_name(x) or self:auto_name(out_cols, x)
+      add(n, e.type, e.sql)
+    end
+  end
+  local inner = {}
+  for i, s in ipairs(out_exprs) do inner[i] = s end
+  local part = #group_sql > 0 and "PARTITION BY " .. concat(group_sql, ", ") .. " " or ""
+  inner[#inner + 1] = format("row_number() OVER (%sORDER BY %s %s) AS %s", part, key.sql,
+    call.name == "arg_max" and "DESC" or "ASC", self:q("_ipe_rn"))
+  local list = {}
+  for i, c in ipairs(out_cols) do list[i] = self:q(c.name) end
+  local sql = format("SELECT %s FROM (SELECT %s FROM %s WHERE %s IS NOT NULL) WHERE %s = 1", concat(list, ", "),
+    concat(inner, ", "), self:q(rel.name), key.sql, self:q("_ipe_rn"))
+  return { name = self:cte(sql), cols = out_cols }
+end
+
+-- join: kinds innerunique (default), inner, leftouter, rightouter, fullouter, leftanti,
+-- leftsemi, rightanti, rightsemi (and their aliases)
+local JOIN_KINDS = { innerunique = true, inner = true, leftouter = true, rightouter = true, fullouter = true,
+  outer = "leftouter", leftanti = true, anti = "leftanti", leftantisemi = "leftanti", leftsemi = true,
+  semi = "leftsemi", rightanti = true, rightantisemi = "rightanti", rightsemi = true }
+
+function C:join_cond(keys, lrel, rrel, la, ra)
+  local conds = {}
+  for i, k in ipairs(keys) do
+    local lc = find_col(lrel, k.left)
+    if not lc then self:unknown_column(k.at, k.left, lrel) end
+    local rc = find_col(rrel, k.right)
+    if not rc then self:unknown_column(k.at, k.right, rrel) end
+    local l, r = la .. "." .. self:q(k.left), ra .. "." .. self:q(k.right)
+    if lc.type == "string" or rc.type == "string" then l, r = "coalesce(" .. l .. ", '')", "coalesce(" .. r .. ", '')" end
+    conds[i] = l .. " = " .. r
+  end
+  return concat(conds, " AND ")
+end
+
+function C:dedup(rel, keys)
+  local part = {}
+  for i, k in ipairs(keys) do
+    local c = find_col(rel, k)
+    part[i] = c and c.type == "string" and "coalesce(" .. self:q(k) .. ", '')" or self:q(k)   -- "" and a missing string are one key
+  end
+  local list = self:all_cols(rel)
+  return { name = self:cte(format("SELECT %s FROM (SELECT %s, row_number() OVER (PARTITION BY %s) AS %s FROM %s) WHERE %s = 1",
+    concat(list, ", "), concat(list, ", "), concat(part, ", "), self:q("_ipe_rn"), self:q(rel.name), self:q("_ipe_rn"))),
+    cols = rel.cols }
+end
+
+OPS.join = function(self, op, rel, env)
+  local kind = op.opts.kind and op.opts.kind.v or "innerunique"
+  if op.k == "lookup" then kind = op.opts.kind and op.opts.kind.v or "leftouter" end
+  local k = JOIN_KINDS[kind]
+  if not k then raise(op.opts.kind.tok, "unknown join kind '%s'", tostring(kind)) end
+  if k ~= true then kind = k end
+  local right = self:tabular(op.right, env)
+  local left = rel
+  local lkeys = {}
+  for i, key in ipairs(op.keys) do lkeys[i] = key.left end
+  -- the keys must exist before any de-duplication
+  self:join_cond(op.keys, left, right, "l", "r")
+  if kind == "innerunique" then left = self:dedup(left, lkeys); kind = "inner" end
+  local cond = self:join_cond(op.keys, left, right, "l", "r")
+  local function only(r, alias, other, other_alias, neg)
+    local list = self:all_cols({ cols = r.cols }, alias)
+    return { name = self:cte(format("SELECT %s FROM %s %s WHERE %sEXISTS (SELECT 1 FROM %s %s WHERE %s)",
+      concat(list, ", "), self:q(r.name), alias, neg and "NOT " or "", self:q(other.name), other_alias, cond)),
+      cols = copy_cols(r.cols) }
+  end
+  if kind == "leftsemi" then return only(left, "l", right, "r", false) end
+  if kind == "leftanti" then return only(left, "l", right, "r", true) end
+  if kind == "rightsemi" then return only(right, "r", left, "l", false) end
+  if kind == "rightanti" then return only(right, "r", left, "l", true) end
+  -- the columns: the left's, then the right's, a name already taken gets a number
+  local cols, exprs, taken = {}, {}, {}
+  for _, c in ipairs(left.cols) do
+    taken[c.name] = true
+    cols[#cols + 1] = { name = c.name, type = c.type }
+    exprs[#exprs + 1] = "l." .. self:q(c.name) .. " AS " .. self:q(c.name)
+  end
+  local lookup_keys = {}
+  if op.k == "lookup" then for _, key in ipairs(op.keys) do lookup_keys[key.right] = true end end
+  for _, c in ipairs(right.cols) do
+    if not lookup_keys[c.name] then
+      local name = c.name
+      if taken[name] then
+        local i = 1
+        while taken[c.name .. i] do i = i + 1 end
+        name = c.name .. i
+      end
+      taken[name] = true
+      cols[#cols + 1] = { name = name, type = c.type }
+      exprs[#exprs + 1] = "r." .. self:q(c.name) .. " AS " .. self:q(name)
+    end
+  end
+  local jk = ({ inner = "JOIN", leftouter = "LEFT JOIN", rightouter = "RIGHT JOIN", fullouter = "FULL JOIN" })[kind]
+  return { name = self:cte(format("SELECT %s FROM %s l %s %s r ON %s", concat(exprs, ", "), self:q(left.name), jk,
+    self:q(right.name), cond)), cols = cols }
+end
+OPS.lookup = OPS.join
+
+function C:union(node, env, input)
+  local rels = {}
+  local fuzzy = node.opts.isfuzzy and node.opts.isfuzzy.v == "true"
+  local kind = node.opts.kind and node.opts.kind.v or "outer"
+  local withsource = node.opts.withsource and node.opts.withsource.v
+  local labels = {}
+  for i, t in ipairs(node.tables) do
+    if t.k == "input" then
+      rels[#rels + 1] = input; labels[#rels] = "union_arg0"
+    elseif t.k == "name" and t.wild then
+      local pat = wildcard(t.v)
+      for _, tab in ipairs(schema.tables) do
+        if tab.name:match(pat) then rels[#rels + 1] = self:table_scan(t, tab.name); labels[#rels] = tab.name end
+      end
+    elseif t.k == "name" and not lookup(env, t.v) and not schema.table(t.v) then
+      if not fuzzy then
+        local names = {}
+        for _, tab in ipairs(schema.tables) do names[#names + 1] = tab.name end
+        local s = util.suggest(t.v, names)
+        raise(t, "unknown table '%s'%s (union isfuzzy=true skips tables the workspace lacks)", t.v, s and " (did you mean " .. s .. "?)" or "")
+      end
+    elseif fuzzy then
+      -- isfuzzy: a side that names a table the workspace lacks is left out, with what it bound
+      local mark = { #self.ctes, self.nctes, self.n, #self.params }
+      local ok, rel = pcall(self.tabular, self, t, env)
+      if ok then
+        rels[#rels + 1] = rel; labels[#rels] = t.k == "name" and t.v or ("union_arg" .. (i - 1))
+      elseif err.is(rel) and rel.msg:find("^unknown table") then
+        for j = #self.ctes, mark[1] + 1, -1 do self.ctes[j] = nil end
+        for j = #self.params, mark[4] + 1, -1 do self.binds[self.params[j].name] = nil; self.params[j] = nil end
+        self.nctes, self.n = mark[2], mark[3]
+      else
+        error(rel, 0)
+      end
+    else
+      rels[#rels + 1] = self:tabular(t, env); labels[#rels] = t.k == "name" and t.v or ("union_arg" .. (i - 1))
+    end
+  end
+  if #rels == 0 then raise(node, "'union': none of its tables is in the workspace") end
+  local cols, index = {}, {}
+  if withsource then cols[1] = { name = withsource, type = "string" }; index[withsource] = 1 end
+  if kind == "inner" then
+    for _, c in ipairs(rels[1].cols) do
+      local everywhere = true
+      for j = 2, #rels do if not find_col(rels[j], c.name) then everywhere = false end end
+      if everywhere and not index[c.name] then cols[#cols + 1] = { name = c.name, type = c.type }; index[c.name] = #cols end
+    end
+  else
+    for _, r in ipairs(rels) do
+      for _, c in ipairs(r.cols) do
+        if not index[c.name] then cols[#cols + 1] = { name = c.name, type = c.type }; index[c.name] = #cols end
+      end
+    end
+  end
+  local parts = {}
+  for i, r in ipairs(rels) do
+    local list = {}
+    for j, c in ipairs(cols) do
+      if withsource and j == 1 then list[j] = self:bind(labels[i]) .. " AS " .. self:q(c.name)
+      else list[j] = (find_col(r, c.name) and self:q(c.name) or "NULL") .. " AS " .. self:q(c.name) end
+    end
+    parts[i] = format("SELECT %s FROM %s", concat(list, ", "), self:q(r.name))
+  end
+  return { name = self:cte(concat(parts, " UNION ALL ")), cols = cols }
+end
+
+OPS.union = function(self, op, rel, env) return self:union(op, env, rel) end
+
+OPS["mv-expand"] = function(self, op, rel, env)
+  local cols = copy_cols(rel.cols)
+  local exprs = {}
+  for i, c in ipairs(rel.cols) do exprs[i] = "t." .. self:q(c.name) end
+  local from, first = {}, nil
+  for n, it in ipairs(op.items) do
+    local e = self:expr(it.e, { rel = rel, env = env, alias = "t" })
+    local name = it.name or derived_name(it.e) or self:auto_name(cols, it.e)
+    local arr = self:dyn(e)
+    local value
+    local j = "j" .. n
+    if n == 1 then
+      first = j
+      from[#from + 1] = format("json_each(CASE WHEN json_valid(%s) THEN (CASE WHEN json_type(%s) IN ('array', 'object') "
+        .. "THEN %s ELSE json_array(json(%s)) END) ELSE json_array(%s) END) %s", arr, arr, arr, arr, arr, j)
+      value = format("(CASE WHEN typeof(%s.key) = 'text' THEN json_object(%s.key, CASE WHEN %s.type IN ('object', 'array') THEN json(%s.value) "
+        .. "WHEN %s.type = 'true' THEN json('true') WHEN %s.type = 'false' THEN json('false') ELSE %s.value END) "
+        .. "WHEN %s.type IN ('object', 'array') THEN %s.value "
+        .. "WHEN %s.type = 'true' THEN 'true' WHEN %s.type = 'false' THEN 'false' WHEN %s.type = 'null' THEN NULL ELSE json_quote(%s.value) END)",
+        j, j, j, j, j, j, j, j, j, j, j, j, j)
+    else
+      value = format("(CASE WHEN json_valid(%s) THEN json_extract(%s, '$[' || %s.key || ']') END)", arr, arr, first)
+      value = format("(CASE WHEN NOT json_valid(%s) THEN NULL WHEN json_type(%s, '$[' || %s.key || ']') IN ('object', 'array') THEN json(%s) ELSE json_quote(%s) END)", arr, arr, first, value, value)
+    end
+    local ty = "dynamic"
+    if it.to and it.to ~= "dynamic" then
+      ty = it.to == "int" and "long" or it.to
+      value = self.f.json_value(value)
+      if NUMERIC[ty] then value = self.f.to_real(value) .. (ty == "long" and "" or "") end
+    end
+    local _, idx = find_col({ cols = cols }, name)
+    if idx then cols[idx].type = ty; exprs[idx] = value .. " AS " .. self:q(name)
+    else cols[#cols + 1] = { name = name, type = ty }; exprs[#exprs + 1] = value .. " AS " .. self:q(name) end
+  end
+  local widx = op.opts.with_itemindex
+  if widx then
+    cols[#cols + 1] = { name = widx.v, type = "long" }
+    exprs[#exprs + 1] = format("CAST(%s.key AS INTEGER) AS %s", first, self:q(widx.v))
+  end
+  local ord = nil
+  if rel.ord then
+    exprs[#exprs + 1] = format("row_number() OVER (ORDER BY t.%s, %s.id) AS %s", self:q(rel.ord), first, self:q(ORD))
+    ord = ORD
+  end
+  local where = ""
+  if op.limit then
+    local l = self:expr(op.limit, { env = env })
+    where = format(" WHERE %s.key < %s", first, l.sql)
+  end
+  return { name = self:cte(format("SELECT %s FROM %s t, %s%s", concat(exprs, ", "), self:q(rel.name), concat(from, ", "), where)),
+    cols = cols, ord = ord }
+end
+OPS.mvexpand = OPS["mv-expand"]
+
+-- parse: the pattern as a regular expression with one group per column (kind=simple:
+-- literals exact, every column but the last matches as little as it can)
+local function regex_quote(s) return (s:gsub("[%^%$%(%)%.%[%]%*%+%-%?%{%}%|\\]", "\\%0")) end
+OPS.parse = function(self, op, rel, env)
+  local kind = op.opts.kind and op.opts.kind.v or "simple"
+  if kind == "relaxed" then kind = "simple" end   -- a typed value that does not convert is null either way
+  if kind ~= "simple" and kind ~= "regex" then raise(op.opts.kind.tok, "'parse kind=%s' is not supported", kind) end
+  local src = self:expr(op.e, { rel = rel, env = env })
+  local parts, groups = { "^" }, {}
+  local last_col
+  for i, p in ipairs(op.pattern) do if p.name then last_col = i end end
+  for i, p in ipairs(op.pattern) do
+    if p.lit then parts[#parts + 1] = kind == "regex" and p.lit or regex_quote(p.lit)
+    elseif p.star then parts[#parts + 1] = ".*?"
+    else
+      local follows_lit = op.pattern[i + 1] ~= nil
+      parts[#parts + 1] = (i == last_col and not follows_lit) and "(.*)" or "(.*?)"
+      groups[#groups + 1] = p
+    end
+  end
+  if op.pattern[#op.pattern] and op.pattern[#op.pattern].lit then parts[#parts + 1] = "" end
+  local regex = self:bind("(?s)" .. concat(parts))
+  local x = self:str(src)
+  local cols = copy_cols(rel.cols)
+  local exprs = {}
+  for i, c in ipairs(rel.cols) do exprs[i] = self:q(c.name) end
+  for gi, g in ipairs(groups) do
+    local v = self.f.regex_extract(regex, tostring(gi), x)
+    local ty = g.type == "int" and "long" or g.type
+    if NUMERIC[ty] then v = ty == "real" and self.f.to_real(v) or self.f.to_long(v)
+    elseif ty == "datetime" then v = self.f.to_datetime(v)
+    elseif ty == "dynamic" then v = self.f.parse_json(v)
+    elseif ty == "string" then v = "coalesce(" .. v .. ", '')" end
+    local _, idx = find_col({ cols = cols }, g.name)
+    if idx then cols[idx].type = ty; exprs[idx] = v .. " AS " .. self:q(g.name)
+    else cols[#cols + 1] = { name = g.name, type = ty }; exprs[#exprs + 1] = v .. " AS " .. self:q(g.name) end
+  end
+  return self:select(rel, exprs, cols)
+end
+
+OPS.serialize = function(self, op, rel, env)
+  if not rel.ord then
+    local list = self:all_cols(rel)
+    list[#list + 1] = "row_number() OVER () AS " .. self:q(ORD)
+    rel = { name = self:cte(format("SELECT %s FROM %s", concat(list, ", "), self:q(rel.name))), cols = copy_cols(rel.cols), ord = ORD }
+  end
+  if #op.items > 0 then return OPS.extend(self, op, rel, env) end
+  return rel
+end
+
+OPS.render = function(_, _, rel) return rel end
+OPS.as = function(self, op, rel, env)
+  env.vars[op.name] = { kind = "table", rel = rel }
+  return rel
+end
+
+return OPS
+end
+
+return M

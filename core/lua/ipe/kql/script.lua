@@ -1,0 +1,101 @@
+-- ipe.kql.script: an insight or hunt written in KQL — `language = "kql"` and
+-- `query = [[ ... ]]` in place of `run`. Its typed parameters are the query's let
+-- bindings: a `let ip = "...";` of the query takes the parameter's value, and a parameter
+-- the query does not declare is bound under its name all the same; `window` is the run's
+-- window as a timespan unless the script has a parameter of that name. A query without a
+-- TimeGenerated filter reads each table within the run's window.
+--
+--   check(script) -> problem or nil (the query parses; the fields fit together)
+--   run(script [, path]) -> function(ctx, values): the script's run (errors name path: query:LINE:COL)
+--   lets(specs, values [, span]) -> {name = value}, {name = kusto type}
+local kql = require "ipe.kql"
+local result = require "ipe.result"
+
+local M = {}
+
+local KTYPE = { ip = "string", cidr = "string", string = "string", choice = "string", int = "long",
+  bool = "bool", duration = "timespan", timestamp = "datetime", ip_list = "dynamic" }
+
+M.RENDER_TYPE = { string = "text", long = "number", int = "number", real = "number", datetime = "time",
+  bool = "bool", dynamic = "json", timespan = "text" }
+
+function M.check(s)
+  if s.language ~= "kql" then return "field 'language' must be \"kql\" (or absent for a Lua script)" end
+  if type(s.query) ~= "string" or not s.query:find("%S") then return "field 'query' must be the KQL text of the script" end
+  if s.run ~= nil then return "a KQL script has a 'query' instead of 'run', not both" end
+  local ok, e = pcall(kql.parse, s.query)
+  if not ok then
+    if kql.is_error(e) then return string.format("field 'query': kql:%d:%d: %s", e.line, e.col, e.msg) end
+    return "field 'query': " .. tostring(e)
+  end
+end
+
+function M.lets(specs, values, span)
+  local lets, types = {}, {}
+  for _, p in ipairs(specs or {}) do
+    local v = values[p.name]
+    if v ~= nil then
+      lets[p.name], types[p.name] = v, KTYPE[p.type] or "string"
+      if p.type == "timestamp" then lets[p.name] = require("ipe.timeutil").parse_time(v) end
+    end
+  end
+  if span and lets.window == nil then lets.window, types.window = span, "timespan" end
+  return lets, types
+end
+
+-- placeholder values of each parameter type, for compiling a script's query without a run
+local SAMPLE = { ip = "192.0.2.1", cidr = "192.0.2.0/24", string = "x", choice = nil, int = 1, bool = true,
+  duration = 86400, timestamp = "2026-01-01T00:00:00.000Z", ip_list = { "192.0.2.1" } }
+
+-- lint(path, text, meta, conn) -> problems {"path:line: query:L:C: message"}: the query
+-- compiled with each parameter's default (else a sample of its type) and its SQL prepared
+-- against conn's schema (never run). line is the line of the file the query's line is on.
+function M.lint(path, text, meta, conn)
+  local values = {}
+  for _, p in ipairs(meta.params or {}) do
+    local v = p.default
+    if v == nil then v = p.type == "choice" and p.choices and p.choices[1] or SAMPLE[p.type] end
+    values[p.name] = v
+  end
+  local lets, types = M.lets(meta.params, values, 86400)
+  local start = text:find(meta.query, 1, true)
+  local first = start and select(2, text:sub(1, start):gsub("\n", "")) + 1 or 1
+  local ok, plan = pcall(kql.compile, meta.query, { now = 1767225600, lets = lets, types = types,
+    window = { from = "2026-01-01T00:00:00.000Z", to = "2026-01-02T00:00:00.000Z" } })
+  if not ok then
+    if kql.is_error(plan) then
+      return { string.format("%s:%d: query:%d:%d: %s", path, first + plan.line - 1, plan.line, plan.col, plan.msg) }
+    end
+    return { string.format("%s:%d: query: %s", path, first, tostring(plan):match("[^\n]*")) }
+  end
+  if conn then
+    local cok, msg = conn:compile(plan.sql)
+    if not cok then return { string.format("%s:%d: query: the compiled SQL: %s", path, first, tostring(msg)) } end
+  end
+  return {}
+end
+
+function M.run(script, path)
+  return function(ctx, values)
+    local w = ctx.window
+    local lets, types = M.lets(script.params, values, w and w.span)
+    if ctx.db.dialect ~= "sqlite" then
+      error((path and path .. ": " or "") .. "a KQL script cannot run on a ClickHouse workspace yet", 0)
+    end
+    local ok, plan = pcall(kql.compile, script.query, { now = ctx.now, lets = lets, types = types,
+      window = w and { from = w.from, to = w.to } })
+    if not ok then
+      if kql.is_error(plan) then error(string.format("%squery:%d:%d: %s", path and path .. ": " or "", plan.line, plan.col, plan.msg), 0) end
+      error(plan, 0)
+    end
+    local rows = ctx.db:query(plan.sql, plan.binds)
+    local q = ctx.db.queries[#ctx.db.queries]
+    if q then q.kql = script.query end
+    kql.shape(rows, plan.columns)
+    local cols = {}
+    for i, c in ipairs(plan.columns) do cols[i] = { c.name, M.RENDER_TYPE[c.type] or "text" } end
+    return result.table{ title = script.title, columns = cols, rows = rows }
+  end
+end
+
+return M

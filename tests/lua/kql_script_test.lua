@@ -1,0 +1,162 @@
+-- Tests for insights and hunts written in KQL (language = "kql", query = [[...]]): parameters
+-- as let bindings, the run's window, the queries recorded with their KQL, the contract.
+local T = require "ipe.testing"
+local has_sqlite = pcall(require, "ipe.sqlite")
+if not has_sqlite then
+  T.skip("kql scripts", "needs the C core (run with ipe-run test)")
+  return T.done()
+end
+local H = require "ipe.harness"
+local fs = require "ipe.fs"
+local sqlite = require "ipe.sqlite"
+
+local db = H.workspace{ rows = { SigninLogs = {
+  { TimeGenerated = "2026-11-26T10:00:00.000Z", IPAddress = "1.2.3.4", AppDisplayName = "Teams", UserPrincipalName = "a@x" },
+  { TimeGenerated = "2026-11-26T11:00:00.000Z", IPAddress = "1.2.3.4", AppDisplayName = "Teams", UserPrincipalName = "b@x" },
+  { TimeGenerated = "2026-11-26T12:00:00.000Z", IPAddress = "1.2.3.4", AppDisplayName = "Portal", UserPrincipalName = "a@x" },
+  { TimeGenerated = "2026-11-26T12:00:00.000Z", IPAddress = "5.6.7.8", AppDisplayName = "Portal", UserPrincipalName = "c@x" },
+  { TimeGenerated = "2026-11-01T12:00:00.000Z", IPAddress = "1.2.3.4", AppDisplayName = "Old", UserPrincipalName = "d@x" },
+} } }
+
+local root = os.tmpname()
+os.remove(root)
+assert(fs.mkdir_p(root .. "/hunts"))
+assert(fs.mkdir_p(root .. "/insights"))
+
+local function script(kind, name, body)
+  local path = string.format("%s/%ss/%s.lua", root, kind, name)
+  local f = assert(io.open(path, "w"))
+  f:write(body)
+  f:close()
+  return path
+end
+
+local HEAD = [[
+return {
+  name = "%s", kind = "%s", title = "KQL test", summary = "a test", description = "a test",
+  categories = { "offline", "identity" }, sources = { "SigninLogs" },
+  params = { { name = "ip", type = "ip", required = true, help = "the IP" },
+             { name = "min", type = "int", default = 1, min = 1, max = 100, help = "at least" } },
+]]
+
+local hunt = script("hunt", "kql-by-app", HEAD:format("kql-by-app", "hunt") .. [=[
+  language = "kql",
+  query = [[
+let ip = "0.0.0.0";
+SigninLogs
+| where IPAddress == ip
+| summarize Count = count(), Users = dcount(UserPrincipalName) by AppDisplayName
+| where Count >= min
+| order by Count desc, AppDisplayName asc
+]],
+}
+]=])
+
+T.case("a KQL hunt runs with its parameters as let bindings and the run's window", function()
+  local rec = H.run_file(hunt, { ip = "1.2.3.4" }, { db = db, since = "7d" })
+  T.eq(rec.status, "ok", rec.message)
+  local rows = H.rows_of(rec.sections[1])
+  local conn = assert(sqlite.open(db, "ro"))
+  local want = require("ipe.db").as_records(conn:query([[SELECT AppDisplayName, count(*) AS Count, count(DISTINCT UserPrincipalName) AS Users
+    FROM SigninLogs WHERE IPAddress = '1.2.3.4' AND TimeGenerated >= '2026-11-20' GROUP BY 1 ORDER BY 2 DESC, 1]]))
+  conn:close()
+  T.eq(rows, want)
+  T.eq(rec.sections[1].columns[2].type, "number")
+  rec = H.run_file(hunt, { ip = "1.2.3.4", min = "2" }, { db = db, since = "7d" })
+  T.eq(H.rows_of(rec.sections[1]), { { AppDisplayName = "Teams", Count = 2, Users = 2 } }, "min is bound where the query uses it")
+  rec = H.run_file(hunt, { ip = "1.2.3.4" }, { db = db, since = "60d" })
+  T.eq(#H.rows_of(rec.sections[1]), 3, "a wider window reads the older row")
+end)
+
+T.case("the recorded query holds the KQL, the SQL and the bound values", function()
+  local rec = H.run_file(hunt, { ip = "1.2.3.4" }, { db = db, since = "7d" })
+  local q = rec.queries[1]
+  T.like(q.kql, "summarize Count = count%(%)")
+  T.like(q.sql, "^WITH")
+  local values = {}
+  for _, p in ipairs(q.params) do values[p.name] = p.value end
+  T.eq(values.from, "2026-11-20T00:00:00.000Z")
+  local found
+  for _, v in pairs(values) do if v == "1.2.3.4" then found = true end end
+  T.ok(found, "the IP is a bound value")
+  T.unlike(q.sql, "1.2.3.4")
+end)
+
+T.case("a parameter the query does not declare is bound under its name; window is the run's span", function()
+  local path = script("insight", "kql-undeclared", HEAD:format("kql-undeclared", "insight") .. [=[
+  language = "kql",
+  query = [[SigninLogs | where TimeGenerated > ago(window) and IPAddress == ip | count]],
+}
+]=])
+  local rec = H.run_file(path, { ip = "1.2.3.4" }, { db = db, since = "7d" })
+  T.eq(H.rows_of(rec.sections[1]), { { Count = 3 } })
+  rec = H.run_file(path, { ip = "1.2.3.4" }, { db = db, since = "60d" })
+  T.eq(H.rows_of(rec.sections[1]), { { Count = 4 } })
+end)
+
+T.case("the contract: query with language, not both query and run; a bad query is named with its place", function()
+  local both = script("hunt", "kql-both", HEAD:format("kql-both", "hunt") .. [=[
+  language = "kql", query = [[SigninLogs | count]], run = function() end,
+}
+]=])
+  local rec = H.run_file(both, { ip = "1.2.3.4" }, { db = db })
+  T.eq(rec.outcome, "broken")
+  T.like(rec.message, "a KQL script has a 'query' instead of 'run', not both")
+  local bad = script("hunt", "kql-bad", HEAD:format("kql-bad", "hunt") .. [=[
+  language = "kql", query = [[SigninLogs
+| where IPAddress == ip
+| make-series count() on TimeGenerated step 1h]],
+}
+]=])
+  rec = H.run_file(bad, { ip = "1.2.3.4" }, { db = db })
+  T.eq(rec.outcome, "broken")
+  T.eq(rec.message, bad .. ": field 'query': kql:3:3: 'make-series' is not supported")
+  local wrong = script("hunt", "kql-wrong", HEAD:format("kql-wrong", "hunt") .. [=[
+  language = "kql", query = [[SigninLogs | where IPAdress == ip]],
+}
+]=])
+  rec = H.run_file(wrong, { ip = "1.2.3.4" }, { db = db })
+  T.eq(rec.status, "error")
+  T.eq(rec.message:match("^[^\n]*"), wrong .. ": query:1:20: unknown column 'IPAdress' (did you mean IPAddress?)")
+end)
+
+
+T.case("hunt --edit of a KQL hunt: the copy keeps language and query, the editor changes the KQL, the copy runs", function()
+  local hunting = require "ipe.hunting"
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(fs.mkdir_p(dir))
+  local ed = dir .. "/editor.sh"
+  assert(fs.write_atomic(ed, "#!/bin/sh\nsed -i 's/| order by Count desc, AppDisplayName asc/| take 1/' \"$1\"\n", 493))
+  local entry = { kind = "hunt", name = "kql-by-app", path = hunt }
+  local code, rec, path = hunting.edit({ db = db, now = "2026-11-27T00:00:00Z", editor = ed, hunt_dir = dir .. "/hunts",
+    output = dir .. "/out.txt", format = "csv", since = "7d" }, { by_key = {} }, entry, { ip = "1.2.3.4" }, "hunt")
+  T.eq(code, 0, rec.message)
+  local copy = assert(fs.read(path))
+  T.like(copy, 'language = "kql"')
+  T.like(copy, "| take 1")
+  T.like(copy, '{ name = "ip", type = "ip", default = "1.2.3.4"')
+  T.eq(#H.rows_of(rec.sections[1]), 1, "the edited KQL ran")
+  T.like(rec.queries[1].kql, "| take 1")
+  os.execute("rm -rf '" .. dir:gsub("'", "") .. "'")
+end)
+
+T.case("insight --as-hunt of a KQL insight: a KQL hunt", function()
+  local hunting = require "ipe.hunting"
+  local path = string.format("%s/insights/%s.lua", root, "kql-undeclared")
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(fs.mkdir_p(dir))
+  local code, rec, copy_path = hunting.as_hunt({ db = db, now = "2026-11-27T00:00:00Z", editor = "true",
+    hunt_dir = dir .. "/hunts", output = dir .. "/out.txt", format = "csv", since = "7d" }, { by_key = {} },
+    { kind = "insight", name = "kql-undeclared", path = path }, { ip = "1.2.3.4" })
+  T.eq(code, 0, rec.message)
+  local copy = assert(fs.read(copy_path))
+  T.like(copy, 'kind = "hunt"')
+  T.like(copy, 'language = "kql"')
+  T.eq(H.rows_of(rec.sections[1]), { { Count = 3 } })
+  T.like(rec.queries[1].kql, "ago%(window%)")
+  os.execute("rm -rf '" .. dir:gsub("'", "") .. "'")
+end)
+
+os.execute("rm -rf '" .. root:gsub("'", "") .. "'")

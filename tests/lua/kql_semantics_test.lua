@@ -1,0 +1,263 @@
+-- Tests for ipe.kql: Kusto's semantics on a small workspace, each query's rows compared with
+-- a hand-written SQL query over the same rows (or with rows worked out by hand).
+local T = require "ipe.testing"
+local has_sqlite, sqlite = pcall(require, "ipe.sqlite")
+if not has_sqlite then
+  T.skip("kql", "needs the C core (run with ipe-run test)")
+  return T.done()
+end
+local H = require "ipe.harness"
+local kql = require "ipe.kql"
+local timeutil = require "ipe.timeutil"
+local cjson = require "cjson"
+
+local NOW = timeutil.parse_time("2026-11-27T00:00:00Z")
+local function row(t, ip, app, user, result, loc)
+  return { TimeGenerated = t, IPAddress = ip, AppDisplayName = app, UserPrincipalName = user, ResultType = result,
+    LocationDetails = loc }
+end
+local path = H.workspace{ rows = {
+  SigninLogs = {
+    row("2026-11-26T10:15:00.000Z", "1.2.3.4", "Azure Portal", "alice@x.com", "0", '{"city":"Paris","n":1}'),
+    row("2026-11-26T10:45:00.000Z", "1.2.3.4", "azure portal", "bob@x.com", "50126", '{"city":"Lyon","n":2}'),
+    row("2026-11-26T11:00:00.000Z", "5.6.7.8", "Teams", "alice@x.com", "0", '{"city":"Oslo"}'),
+    row("2026-11-26T12:30:00.000Z", "5.6.7.8", "Office-Portal", nil, "", nil),
+    row("2026-11-25T09:00:00.000Z", "10.0.0.5", "", "carol@x.com", "0", "[1,2]"),
+    row("2026-11-10T09:00:00.000Z", "9.9.9.9", "Old", "old@x.com", "0", nil),
+  },
+  AuditLogs = {
+    { TimeGenerated = "2026-11-26T10:00:00.000Z", OperationName = "Add user", Identity = "alice@x.com" },
+    { TimeGenerated = "2026-11-26T10:05:00.000Z", OperationName = "Reset password", Identity = "alice@x.com" },
+    { TimeGenerated = "2026-11-26T10:06:00.000Z", OperationName = "Delete user", Identity = "dave@x.com" },
+  },
+} }
+local db = assert(sqlite.open(path, "ro"))
+local WINDOW = { from = "2026-11-20T00:00:00.000Z", to = "2026-11-27T00:00:00.000Z" }
+
+local function run(q, opts)
+  opts = opts or {}
+  local plan = kql.compile(q, { now = NOW, window = opts.window or WINDOW, lets = opts.lets })
+  local rows, cols = db:query(plan.sql, plan.binds)
+  for _, r in ipairs(rows) do for j = 1, #cols do if r[j] == cjson.null then r[j] = nil end end end
+  return rows, plan
+end
+local function sql(q, binds)
+  local rows, cols = db:query(q, binds or {})
+  for _, r in ipairs(rows) do for j = 1, #cols do if r[j] == cjson.null then r[j] = nil end end end
+  return rows
+end
+local function names(plan)
+  local out = {}
+  for i, c in ipairs(plan.columns) do out[i] = c.name end
+  return out
+end
+local function kerr(q)
+  local ok, e = pcall(kql.compile, q, { now = NOW, window = WINDOW })
+  T.ok(not ok and kql.is_error(e), "expected a KQL error for " .. q)
+  return string.format("%d:%d: %s", e.line, e.col, e.msg)
+end
+
+T.case("== on strings is case-sensitive; =~ is not", function()
+  T.eq(run('SigninLogs | where AppDisplayName == "Azure Portal" | project UserPrincipalName'),
+    sql("SELECT UserPrincipalName FROM SigninLogs WHERE AppDisplayName = 'Azure Portal'"))
+  T.eq(#run('SigninLogs | where AppDisplayName == "Azure Portal"'), 1)
+  T.eq(#run('SigninLogs | where AppDisplayName =~ "AZURE PORTAL"'), 2)
+  T.eq(#run('SigninLogs | where AppDisplayName != "Azure Portal"'), 4, "!= keeps the empty and other values")
+end)
+
+T.case("has is whole-term and case-insensitive; contains is case-insensitive substring", function()
+  T.eq(run('SigninLogs | where AppDisplayName has "PORTAL" | order by TimeGenerated asc | project AppDisplayName'),
+    sql("SELECT AppDisplayName FROM SigninLogs WHERE ' ' || lower(AppDisplayName) || ' ' GLOB '*[^a-z0-9]portal[^a-z0-9]*' ORDER BY TimeGenerated"))
+  T.eq(#run('SigninLogs | where AppDisplayName has "PORTAL"'), 3, "'Office-Portal' has the term portal")
+  T.eq(#run('SigninLogs | where AppDisplayName has "port"'), 0, "a part of a term is not the term")
+  T.eq(#run('SigninLogs | where AppDisplayName contains "PORT"'), 3)
+  T.eq(#run('SigninLogs | where AppDisplayName contains_cs "Port"'), 2)
+  T.eq(#run('SigninLogs | where AppDisplayName has_cs "portal"'), 1)
+  T.eq(#run('SigninLogs | where AppDisplayName !has "portal"'), 2, "!has keeps the rows without the term, the empty one too")
+  T.eq(#run('SigninLogs | where IPAddress has "1.2.3.4"'), 2)
+  T.eq(#run('SigninLogs | where AppDisplayName has_any ("teams", "azure")'), 3)
+  T.eq(#run('SigninLogs | where AppDisplayName has_all ("azure", "portal")'), 2)
+  T.eq(#run('SigninLogs | where AppDisplayName startswith "AZ"'), 2)
+  T.eq(#run('SigninLogs | where AppDisplayName endswith "PORTAL"'), 3)
+  T.eq(#run('SigninLogs | where AppDisplayName matches regex "^[A-Z][a-z]+ "'), 1)
+end)
+
+T.case("between is inclusive at both ends", function()
+  T.eq(run('SigninLogs | where TimeGenerated between (datetime(2026-11-26 10:15) .. datetime(2026-11-26 11:00)) | count'),
+    sql("SELECT count(*) FROM SigninLogs WHERE TimeGenerated >= '2026-11-26T10:15:00.000Z' AND TimeGenerated <= '2026-11-26T11:00:00.000Z'"))
+  T.eq(run('SigninLogs | where TimeGenerated between (datetime(2026-11-26 10:15) .. datetime(2026-11-26 11:00)) | count')[1][1], 3)
+  T.eq(run('print a = 5 between (1 .. 5), b = 1 between (1 .. 5), c = 6 between (1 .. 5), d = 0 !between (1 .. 5)')[1], { 1, 1, 0, 1 })
+end)
+
+T.case("bin() floors to the bucket; summarize's default column names", function()
+  local rows, plan = run('SigninLogs | summarize count(), dcount(UserPrincipalName), max(TimeGenerated), countif(ResultType == "0") by bin(TimeGenerated, 1h) | order by TimeGenerated asc')
+  T.eq(names(plan), { "TimeGenerated", "count_", "dcount_UserPrincipalName", "max_TimeGenerated", "countif_" })
+  T.eq(rows, sql([[SELECT substr(TimeGenerated, 1, 13) || ':00:00.000Z' AS h, count(*), count(DISTINCT coalesce(UserPrincipalName, '')),
+    max(TimeGenerated), sum(ResultType = '0') FROM SigninLogs WHERE TimeGenerated >= '2026-11-20' GROUP BY h ORDER BY h]]))
+  T.eq(run('print a = bin(7, 5), b = bin(-3, 5), c = bin(datetime(2026-11-26 10:59:59), 30m)')[1], { 5, -5, "2026-11-26T10:30:00.000Z" })
+  local _, p2 = run('SigninLogs | summarize sum(toint(ResultType)), min(TimeGenerated), avg(strlen(IPAddress)), make_set(IPAddress), make_list(AppDisplayName), take_any(IPAddress), dcountif(IPAddress, ResultType == "0"), sumif(1, true)')
+  T.eq(names(p2), { "sum_ResultType", "min_TimeGenerated", "avg_IPAddress", "set_IPAddress", "list_AppDisplayName", "any_IPAddress", "dcountif_IPAddress", "sumif_" })
+end)
+
+T.case("null and empty string: strings read as empty, isempty and isnull, empty keys group together", function()
+  T.eq(run('SigninLogs | where isempty(UserPrincipalName) | project IPAddress'), { { "5.6.7.8" } })
+  T.eq(run('SigninLogs | where UserPrincipalName == "" | count')[1][1], 1, "a missing string equals the empty string")
+  T.eq(run('SigninLogs | where isnull(UserPrincipalName) | count')[1][1], 0, "a string is never null")
+  T.eq(run('SigninLogs | where isempty(ResultType) | count')[1][1], 1)
+  T.eq(run('SigninLogs | where isnotempty(AppDisplayName) | count')[1][1], 4)
+  T.eq(run('SigninLogs | summarize c = count() by UserPrincipalName | where UserPrincipalName == ""')[1], { "", 1 })
+  T.eq(run('print a = strcat("x", tostring(int(null)), "y"), b = coalesce("", "z"), c = isnull(long(null)), d = strlen("")')[1], { "xy", "z", 1, 0 })
+end)
+
+T.case("join innerunique (the default) keeps one left row per key; inner keeps all", function()
+  local q = 'SigninLogs | project UserPrincipalName, IPAddress | join %s (AuditLogs | project Identity, OperationName) on $left.UserPrincipalName == $right.Identity | count'
+  T.eq(run(q:format(""))[1][1], 2, "alice has 2 sign-ins and 2 audit rows: one left row x 2")
+  T.eq(run(q:format("kind=innerunique"))[1][1], 2)
+  T.eq(run('datatable(k:string, v:long)["", 1, "", 2] | union (SigninLogs | where IPAddress == "5.6.7.8" and isempty(UserPrincipalName) | project k = UserPrincipalName, v = 3) | join (datatable(k:string)[""]) on k | count')[1][1], 1,
+    "innerunique: an empty and a missing string are one key")
+  T.eq(run(q:format("kind=inner"))[1][1], 4)
+  T.eq(run(q:format("kind=inner"))[1][1], sql("SELECT count(*) FROM SigninLogs s JOIN AuditLogs a ON s.UserPrincipalName = a.Identity WHERE s.TimeGenerated >= '2026-11-20'")[1][1])
+  T.eq(run(q:format("kind=leftouter"))[1][1], 7)
+  T.eq(run(q:format("kind=leftanti"))[1][1], 3)
+  T.eq(run(q:format("kind=leftsemi"))[1][1], 2)
+  T.eq(run(q:format("kind=rightsemi"))[1][1], 2)
+  T.eq(run(q:format("kind=rightanti"))[1][1], 1)
+  local _, plan = run('SigninLogs | join kind=inner (SigninLogs) on IPAddress | take 1')
+  local n = names(plan)
+  T.eq({ n[1], n[#n / 2 + 1], n[#n] }, { "TimeGenerated", "TimeGenerated1", "_ResourceId1" }, "the right's same-named columns get a 1")
+end)
+
+T.case("union: columns of all sides, isfuzzy skips tables the workspace lacks, withsource", function()
+  local rows, plan = run('union withsource=Src SigninLogs, AuditLogs | summarize count() by Src | order by Src asc')
+  T.eq(rows, { { "AuditLogs", 3 }, { "SigninLogs", 5 } })
+  T.eq(names(plan), { "Src", "count_" })
+  T.eq(run('union isfuzzy=true SigninLogs, NoSuchTable | count')[1][1], 5)
+  local rows, p = run('union isfuzzy=true (NoSuchTable | where X == "a"), (SigninLogs | where IPAddress == "1.2.3.4") | count')
+  T.eq(rows[1][1], 2, "a side over a missing table is left out")
+  T.eq(#p.params, 3, "with what it bound: from, to and the IP")
+  T.eq(kerr('union SigninLogs, NoSuchTable'), "1:19: unknown table 'NoSuchTable' (union isfuzzy=true skips tables the workspace lacks)")
+end)
+
+T.case("dynamic values: JSON text, .field and [\"field\"] access, mv-expand, make_set", function()
+  T.eq(run('SigninLogs | where LocationDetails.city == "Paris" | project c = LocationDetails["city"], n = toint(LocationDetails.n)')[1], { '"Paris"', 1 })
+  T.eq(run('SigninLogs | where tostring(LocationDetails.city) =~ "lyon" | count')[1][1], 1)
+  T.eq(run('print d = dynamic({"a":[1,2,{"b":"x"}]}) | project v = d.a[2].b, n = array_length(d.a), k = bag_keys(d)')[1], { '"x"', 3, '["a"]' })
+  T.eq(run('print d = dynamic([1, "two", {"t": 3}]) | mv-expand d | project d'), { { "1" }, { '"two"' }, { '{"t":3}' } })
+  T.eq(run('print s = split("a.b.c", ".")')[1], { '["a","b","c"]' })
+  T.eq(run('SigninLogs | where IPAddress == "1.2.3.4" | summarize make_set(LocationDetails.city)')[1], { '["Paris","Lyon"]' })
+end)
+
+T.case("let: scalars, tabular lets, lambdas; values given from outside", function()
+  T.eq(run('let ip = "5.6.7.8"; let T = SigninLogs | where IPAddress == ip; T | count')[1][1], 2)
+  T.eq(run('let f = (s:string) { strcat("<", s, ">") }; SigninLogs | where IPAddress == "5.6.7.8" | take 1 | project f(AppDisplayName)')[1][1], "<Teams>")
+  T.eq(run('let g = (ip:string) { SigninLogs | where IPAddress == ip }; g("1.2.3.4") | count')[1][1], 2)
+  T.eq(run('let ip = "5.6.7.8"; SigninLogs | where IPAddress == ip | count', { lets = { ip = "1.2.3.4" } })[1][1], 2)
+  T.eq(run('let window = 1d; SigninLogs | where TimeGenerated > ago(window) | count', { lets = { window = "7d" } })[1][1], 5)
+end)
+
+T.case("the time window applies only when the query has no TimeGenerated filter", function()
+  T.eq(run('SigninLogs | count')[1][1], 5, "the row of 2026-11-10 is outside the window")
+  T.eq(run('SigninLogs | where TimeGenerated > ago(30d) | count')[1][1], 6)
+  local _, plan = run('SigninLogs | count')
+  T.eq(plan.params[1], { name = "from", value = WINDOW.from })
+end)
+
+T.case("order by, top, take, serialize with prev/next/row_number", function()
+  T.eq(run('SigninLogs | top 2 by TimeGenerated desc | project IPAddress'), sql("SELECT IPAddress FROM SigninLogs ORDER BY TimeGenerated DESC LIMIT 2"))
+  T.eq(run('SigninLogs | order by TimeGenerated asc | serialize | extend r = row_number(), p = prev(IPAddress) | take 2 | project r, p'), { { 1, "" }, { 2, "10.0.0.5" } })
+  T.eq(run('SigninLogs | sort by UserPrincipalName asc nulls last | take 1 | project UserPrincipalName')[1][1], "")
+  T.eq(kerr('SigninLogs | extend p = prev(IPAddress)'), "1:25: 'prev' needs a serialized row set (use 'serialize' or 'order by' before it)")
+end)
+
+T.case("parse, extract, project-rename/away/reorder, distinct, in, IP functions", function()
+  T.eq(run('print s = "user=bob id=42 rest" | parse s with "user=" U " id=" I:long " " *')[1], { "user=bob id=42 rest", "bob", 42 })
+  T.eq(run('print e = extract(@"id=(\\d+)", 1, "x id=77 y")')[1][1], "77")
+  local _, plan = run('SigninLogs | project-rename Ip = IPAddress | project-away Type, TenantId | project-reorder UserPrincipalName, Ip | take 1')
+  T.eq({ names(plan)[1], names(plan)[2] }, { "UserPrincipalName", "Ip" })
+  T.eq(run('SigninLogs | where IPAddress in ("1.2.3.4", "10.0.0.5") | distinct IPAddress | order by IPAddress asc'), { { "1.2.3.4" }, { "10.0.0.5" } })
+  T.eq(run('SigninLogs | where IPAddress !in ("1.2.3.4") | count')[1][1], 3)
+  T.eq(run('SigninLogs | where AppDisplayName in~ ("AZURE PORTAL") | count')[1][1], 2)
+  T.eq(run('print a = ipv4_is_in_range("10.1.2.3", "10.0.0.0/8"), b = ipv4_is_private("8.8.8.8"), c = ipv4_is_private("192.168.1.1"), d = ipv4_is_match("192.168.1.1", "192.168.1.255", 24), e = parse_ipv4("1.2.3.4"), f = ipv6_compare("::1", "::2"), g = has_any_ipv4("from 1.2.3.4, port 80", "9.9.9.9", "1.2.3.4")')[1],
+    { 1, 0, 1, 1, 16909060, -1, 1 })
+end)
+
+T.case("errors: unknown names with suggestions, aggregation required, unsupported functions", function()
+  T.eq(kerr('SigninLogs | where IPAdress == "1.2.3.4"'), "1:20: unknown column 'IPAdress' (did you mean IPAddress?)")
+  T.eq(kerr('SigninLog | take 1'), "1:1: unknown table 'SigninLog' (did you mean SigninLogs?)")
+  T.eq(kerr('SigninLogs | summarize IPAddress'), "1:24: 'summarize' needs an aggregation (count(), dcount(X), ...), found an expression without one")
+  T.eq(kerr('SigninLogs | extend g = geo_info_from_ip_address(IPAddress)'), "1:25: 'geo_info_from_ip_address' is not supported")
+  T.eq(kerr('SigninLogs | where count() > 1'), "1:20: 'count' is an aggregation: use it in 'summarize'")
+  T.eq(kerr('SigninLogs | where IPAddress matches regex "(1"'), "1:44: bad regular expression at offset 2: missing closing parenthesis")
+  T.eq(kerr('SigninLogs | extend x = extract("[a-", 0, IPAddress)'), "1:33: bad regular expression at offset 3: missing terminating ] for character class")
+  T.eq(run('SigninLogs | where ResultType == 0 | count'), sql("SELECT count(*) FROM SigninLogs WHERE ResultType = '0' AND TimeGenerated >= '2026-11-20'"),
+    "a string compared with a number is compared as a number")
+  T.eq(run('SigninLogs | where ResultType != 0 | count')[1][1], 2, "!= keeps the strings that are not that number, the empty one too")
+  T.eq(run('SigninLogs | where ResultType > 100 | count')[1][1], 1)
+  local ors = {}
+  for i = 1, 900 do ors[i] = string.format('IPAddress == "10.9.%d.%d"', math.floor(i / 256), i % 256) end
+  T.eq(run("SigninLogs | where " .. table.concat(ors, " or ") .. ' or IPAddress == "5.6.7.8" | count')[1][1], 2,
+    "a chain of 900 'or' runs (one flat SQL list)")
+  T.eq(run('SigninLogs | where ResultType in (0, 50126) | count')[1][1], 4, "in: a string column among numbers")
+  T.eq(run('SigninLogs | where ResultType !in (0) | count')[1][1], 2)
+  T.eq(run('print a = 5 in ("5", "6"), b = 7 in ("5", "6")')[1], { 1, 0 }, "in: a number among strings")
+  T.eq(run('SigninLogs | where TimeGenerated >= "2026-11-26T11:00:00Z" | count')[1][1], 2, "a string compared with a datetime is read as one")
+end)
+
+T.case("every literal is a bound parameter: the SQL text holds none of the query's values", function()
+  local _, plan = run([[SigninLogs | where IPAddress == "1.2.3.4' OR 1=1 --" and AppDisplayName has "x]y" | extend n = 12345 | take 7]])
+  T.unlike(plan.sql, "1.2.3.4", "no string value")
+  T.unlike(plan.sql, "12345", "no number value")
+  T.unlike(plan.sql, "LIMIT 7", "no count")
+end)
+
+T.case("constructs the published corpus uses: table(), column_ifexists, extract_json, range, array_slice, strcat_array", function()
+  T.eq(run('let t = "SigninLogs"; table(t) | count')[1][1], 5)
+  T.eq(run('SigninLogs | where IPAddress == "1.2.3.4" | project a = column_ifexists("IPAddress", "none"), b = column_ifexists("NoSuch", "none") | take 1')[1], { "1.2.3.4", "none" })
+  T.eq(run([[print a = extract_json("$.a[1]", '{"a":[5,6]}', typeof(long)), b = extractjson("$.b", '{"b":"x"}')]])[1], { 6, "x" })
+  T.eq(run('print a = range(1, 7, 3), b = array_slice(dynamic([1,2,3,4]), 1, -1), c = strcat_array(dynamic(["a", 1]), "-")')[1], { "[1,4,7]", "[2,3,4]", "a-1" })
+  T.eq(run('print t = range(datetime(2026-01-01), datetime(2026-01-01 02:00), 1h) | mv-expand t to typeof(datetime)'),
+    { { "2026-01-01T00:00:00.000Z" }, { "2026-01-01T01:00:00.000Z" }, { "2026-01-01T02:00:00.000Z" } })
+  T.eq(run('print s = "a" "b" \'c\'')[1][1], "abc", "adjacent string literals are one")
+  local rows, plan = run('SigninLogs | summarize count(IPAddress), makeset(IPAddress, 2) by UserPrincipalName | where UserPrincipalName == "alice@x.com"')
+  T.eq(names(plan), { "UserPrincipalName", "count_IPAddress", "set_IPAddress" })
+  T.eq(rows[1], { "alice@x.com", 2, '["1.2.3.4","5.6.7.8"]' })
+  T.eq(run('SigninLogs | where UserPrincipalName == "alice@x.com" | summarize makelist(IPAddress, 1)')[1][1]:match("^%[\"[%d.]+\"%]$") ~= nil, true)
+  T.eq(run('SigninLogs | join kind=inner (SigninLogs | project U = UserPrincipalName, I = IPAddress) on $left.UserPrincipalName == $right.U and $left.IPAddress == $right.I | count')[1][1], 5)
+  T.eq(run('print t = totimespan("01:30:00") | extend m = t / 1m')[1][2], 90)
+end)
+
+T.case("percentile (nearest rank) and make_bag", function()
+  local rows, plan = run('datatable(x:long, g:string)[1,"a",2,"a",3,"a",4,"a",10,"b"] | summarize percentile(x, 50), p = percentile(x, 75), make_bag(bag_pack(tostring(x), g)) by g | order by g asc')
+  T.eq(names(plan), { "g", "percentile_x_50", "p", "bag_x" })
+  T.eq(rows, { { "a", 2, 3, '{"1":"a","2":"a","3":"a","4":"a"}' }, { "b", 10, 10, '{"10":"b"}' } })
+end)
+
+T.case("the rest of the scalar list, each against its value worked out by hand", function()
+  T.eq(run([[print a = substring("abcdef", 2, 3), b = strlen("héllo"), c = toupper("ab"), d = iif(1 > 2, "y", "n"),
+    e = todatetime("2026-01-02T03:04:05Z"), f = format_datetime(datetime(2026-01-02 03:04:05.123), "yyyy-MM-dd HH:mm:ss.fff"),
+    g = datetime_diff("day", datetime(2026-01-03 00:00), datetime(2026-01-01 23:59)), h = startofday(datetime(2026-01-02 03:04)),
+    i = round(2.345, 2), j = toint("42"), k = toint("x"), l = tolong(7.9), m = toreal("1.5"), n = tostring(1 == 1),
+    o = "abc" !contains "B", p = "a-b" !has "b", q = not(false), r = isnotnull(int(null))]])[1],
+    { "cde", 5, "AB", "n", "2026-01-02T03:04:05.000Z", "2026-01-02 03:04:05.123", 2, "2026-01-02T00:00:00.000Z",
+      2.35, 42, nil, 7, 1.5, "true", 0, 0, 1, 0 })
+  T.eq(run('SigninLogs | order by TimeGenerated asc | extend nx = next(IPAddress), pv = prev(IPAddress, 2, "none") | limit 3 | project IPAddress, nx, pv'),
+    { { "10.0.0.5", "1.2.3.4", "none" }, { "1.2.3.4", "1.2.3.4", "none" }, { "1.2.3.4", "5.6.7.8", "10.0.0.5" } })
+  T.eq(run('SigninLogs | where IPAddress == "1.2.3.4" | summarize make_set_if(UserPrincipalName, ResultType == "0"), take_any(IPAddress)')[1],
+    { '["alice@x.com"]', "1.2.3.4" })
+  T.eq(run('let T = materialize(SigninLogs | where IPAddress == "5.6.7.8"); let n = toscalar(T | count); T | extend n | project n | take 1')[1][1], 2)
+  T.eq(run('SigninLogs | where IPAddress == "1.2.3.4" | mvexpand d = dynamic(["a", "b"]) | count')[1][1], 4)
+end)
+
+T.case("* has across the row's text columns; union kind=inner; lookup; as; join hints", function()
+  T.eq(run('SigninLogs | where * has "LYON" | project IPAddress'), { { "1.2.3.4" } }, "a term in a dynamic column")
+  T.eq(run('SigninLogs | where * has "1.2.3.4" | count')[1][1], 2)
+  T.eq(run('SigninLogs | where * !contains "x.com" | count')[1][1], 1)
+  local _, plan = run('union kind=inner (SigninLogs | project IPAddress, A = 1), (AuditLogs | project Identity, A = 2) | take 1')
+  T.eq(names(plan), { "A" })
+  local rows, p2 = run('AuditLogs | lookup (SigninLogs | summarize n = count() by UserPrincipalName | project Identity = UserPrincipalName, n) on Identity | order by OperationName asc | project OperationName, n')
+  T.eq(rows, { { "Add user", 2 }, { "Delete user", nil }, { "Reset password", 2 } })
+  T.eq(names(p2), { "OperationName", "n" })
+  T.eq(run('SigninLogs | where IPAddress == "1.2.3.4" | as S | join hint.strategy=shuffle kind=inner (S) on IPAddress | count')[1][1], 4)
+end)
+
+db:close()
