@@ -595,23 +595,62 @@ function M.new(conn)
   -- the block in col holds the IP :p
   function H.ti_block_match(col, p) return holds(p, col) end
 
+  -- the address text x (valid) as a key at prefix length bits: "bits/hi:lo", the two 64-bit
+  -- halves of its 16-byte form with the bits after the prefix zeroed
+  local function key_at(x, bits)
+    local hi = string.format("if(%s >= 64, %s, if(%s = 0, toUInt64(0), toUInt64(bitShiftLeft(bitShiftRight(%s, 64 - %s), 64 - %s))))",
+      bits, half(x, 1), bits, half(x, 1), bits, bits)
+    local lo = string.format("if(%s >= 128, %s, if(%s <= 64, toUInt64(0), toUInt64(bitShiftLeft(bitShiftRight(%s, 128 - %s), 128 - %s))))",
+      bits, half(x, 9), bits, half(x, 9), bits, bits)
+    return string.format("concat(toString(%s), '/', toString(%s), ':', toString(%s))", bits, hi, lo)
+  end
+
   -- ti_ip: for each IP of the table `ips` (column IP), each live indicator matching it: rows
-  -- (IP, MatchedIndicator, MatchedColumn) — no TiRow (ClickHouse has no rowid); blocks tested
-  -- against every IP (a cross product of the IPs and the live indicators)
+  -- (IP, TiRow, MatchedIndicator, MatchedColumn), and ti_live (its rows; TiRow a hash). One hash
+  -- join: each live row's exact addresses ("=text") and blocks (their key at their prefix
+  -- length) against each IP's "=text" and its keys at the prefix lengths in use — the SQLite
+  -- probe per prefix length, as a join.
   function H.ti_matching_ips(ips)
-    local live = "SELECT * FROM " .. TI .. " AS t WHERE " .. H.ti_latest("t") .. " AND " .. H.ti_live("t")
-    local parts = {}
+    -- TiRow: a hash of the row's id, time and IP and block columns (ClickHouse has no rowid): two
+    -- rows alike in all of them match the same IPs
+    local id = { "ifNull(t.IndicatorId, '')", ms("t.TimeGenerated") }
+    for _, c in ipairs(TI_IP_COLUMNS) do id[#id + 1] = "ifNull(t." .. c .. ", '')" end
+    for _, c in ipairs(TI_BLOCKS) do id[#id + 1] = "ifNull(t." .. c .. ", '')" end
+    local live = "SELECT *, cityHash64(" .. table.concat(id, ", ") .. ") AS TiRow FROM " .. TI .. " AS t WHERE "
+      .. H.ti_latest("t") .. " AND " .. H.ti_live("t")
+    local keys, inds, cols, bits, oks = {}, {}, {}, {}, {}
     for _, c in ipairs(TI_IP_COLUMNS) do
-      parts[#parts + 1] = string.format("  SELECT %s AS IP, %s AS MatchedIndicator, '%s' AS MatchedColumn FROM ti_live"
-        .. " WHERE %s IN (SELECT IP FROM %s)", c, c, c, c, ips)
+      keys[#keys + 1] = "concat('=', ifNull(" .. c .. ", ''))"
+      inds[#inds + 1] = "ifNull(" .. c .. ", '')"
+      cols[#cols + 1] = "'" .. c .. "'"
     end
     for _, c in ipairs(TI_BLOCKS) do
-      parts[#parts + 1] = string.format("  SELECT ti_ips.IP AS IP, %s AS MatchedIndicator, '%s' AS MatchedColumn FROM ti_live"
-        .. " CROSS JOIN (SELECT IP FROM %s) AS ti_ips WHERE %s", c, c, ips, holds("ti_ips.IP", c))
+      local net, b, ok = block(c)
+      keys[#keys + 1] = string.format("if(%s, %s, '')", ok, key_at(net, b))
+      inds[#inds + 1] = "ifNull(" .. c .. ", '')"
+      cols[#cols + 1] = "'" .. c .. "'"
+      bits[#bits + 1] = "toUInt16(" .. b .. ")"
+      oks[#oks + 1] = ok
     end
+    local ip = "ifNull(ti_ips.IP, '')"
+    local in_use = "(SELECT groupUniqArray(ti_b) FROM ti_live ARRAY JOIN [" .. table.concat(bits, ", ") .. "] AS ti_b, ["
+      .. table.concat(oks, ", ") .. "] AS ti_ok WHERE ti_ok)"
+    local ip_keys = string.format("arrayConcat([concat('=', %s)], arrayMap(b -> if(%s AND (NOT %s OR b >= 96), %s, ''), %s))",
+      ip, valid(ip), is4(ip), key_at(ip, "b"), in_use)
     return table.concat({
-      ", ti_live AS (", "  " .. live, "), ti_ip AS (", table.concat(parts, "\n  UNION ALL\n"), ")" }, "\n")
+      ", ti_live AS (", "  " .. live, "), ti_ip AS (",
+      "  SELECT IP, TiRow, MatchedIndicator, MatchedColumn FROM (",
+      "    SELECT ti_ips.IP AS IP, ti_k AS Key FROM (SELECT IP FROM " .. ips .. ") AS ti_ips ARRAY JOIN " .. ip_keys .. " AS ti_k",
+      "    WHERE ti_k <> '')",
+      "  ALL INNER JOIN (",
+      "    SELECT TiRow, ti_key AS Key, ti_ind AS MatchedIndicator, ti_col AS MatchedColumn FROM ti_live",
+      "    ARRAY JOIN [" .. table.concat(keys, ", ") .. "] AS ti_key, [" .. table.concat(inds, ", ") .. "] AS ti_ind, ["
+        .. table.concat(cols, ", ") .. "] AS ti_col",
+      "    WHERE ti_key NOT IN ('', '='))",
+      "  USING Key",
+      ")" }, "\n")
   end
+
   return H
 end
 
