@@ -392,6 +392,16 @@ T.case("ti_matching_ips: every IP of a table against the live indicators", funct
       .. "\nSELECT IP, MatchedIndicator, MatchedColumn FROM ti_ip ORDER BY IP, MatchedColumn, MatchedIndicator"
   end)
   T.ok(#l >= 10, "matches over several IPs")
+  -- ti_ip's TiRow names its ti_live row (a rowid on SQLite, a row hash on ClickHouse)
+  l = same("ti_matching_ips joined to ti_live", function(h)
+    return "WITH RECURSIVE x AS (SELECT 1 AS One)" .. h:ti_matching_ips("seen_ips")
+      .. "\nSELECT m.IP, l.IndicatorId, m.MatchedIndicator FROM ti_ip m JOIN ti_live l ON l.TiRow = m.TiRow"
+      .. "\nORDER BY m.IP, l.IndicatorId, m.MatchedIndicator"
+  end)
+  local for_ip = {}
+  for _, r in ipairs(l) do if r[1] == "10.1.2.3" then for_ip[#for_ip + 1] = r[2] .. " " .. r[3] end end
+  T.eq(for_ip, { "cidr-0 0.0.0.0/0", "cidr-24 10.1.2.0/24", "cidr-host 10.1.2.77/23", "cidr-mapped ::ffff:10.1.0.0/112",
+                 "stix-1 10.1.2.3" }, "live only (misp-1 expired), every block holding it")
 end)
 
 T.case("alerts_naming_ip: latest versions of the alerts naming the IP, the incidents holding them", function()
