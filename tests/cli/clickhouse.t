@@ -38,11 +38,11 @@ my $url = $c->url('ws');
 {
     my ($out, $err, $rc) = ipe('migrate', '--db', $url);
     my $shown = 'clickhouse://default@127.0.0.1:' . $c->http(0) . '/ws';
-    is($out, "workspace $shown migrated from schema version 0 to 1\n", 'migrate creates the workspace');
+    is($out, "workspace $shown migrated from schema version 0 to 2\n", 'migrate creates the workspace');
     is($err, '', 'migrate: nothing on stderr');
     is($rc, 0, 'migrate: exit 0');
     ($out, $err, $rc) = ipe('migrate', '--db', $url);
-    is($out, "workspace $shown is current (schema version 1)\n", 'migrate again: current');
+    is($out, "workspace $shown is current (schema version 2)\n", 'migrate again: current');
     is($rc, 0, 'migrate again: exit 0');
     for my $node (0, 1) {
         my %have = map { $_ => 1 } split /\n/, $c->sql($node, "SELECT name FROM system.tables WHERE database = 'ws'");
@@ -98,12 +98,12 @@ for my $node (0, 1) {
         . "or the config file, not in the URL\n", 'a password in the URL is refused, unprinted');
     is($rc, 2, '... exit 2');
     ($out, $err, $rc) = ipe({ env => { IPE_CLICKHOUSE_PASSWORD => $pw } }, 'migrate', '--db', $c->url('ws', user => 'ipe'));
-    like($out, qr/is current \(schema version 1\)/, 'the password from IPE_CLICKHOUSE_PASSWORD authenticates');
+    like($out, qr/is current \(schema version 2\)/, 'the password from IPE_CLICKHOUSE_PASSWORD authenticates');
     my $cfg = tmpdir();
     spew("$cfg/config", "[workspace]\ndb = " . $c->url('ws', user => 'ipe') . "\nclickhouse_password = $pw\n");
     chmod 0600, "$cfg/config";
     ($out, $err, $rc) = ipe({ env => { IPE_CONFIG => "$cfg/config" } }, 'migrate');
-    like($out, qr/is current \(schema version 1\)/, 'the workspace and password from the [workspace] config section');
+    like($out, qr/is current \(schema version 2\)/, 'the workspace and password from the [workspace] config section');
     is($err, '', '... quietly');
 }
 
@@ -199,6 +199,41 @@ LUA
     like($out, qr/^ok   insight budget-probe$/m, '... and passes the good ones');
     is($rc, 1, '... exit 1 (a script with a problem)');
     unlink "$dir/budget-probe.lua", "$dir/bad-column.lua";
+}
+
+# the C JSON-lines path (RowBinary batches) against the Lua path (IPE_INGEST_LUA=1,
+# JSONEachRow): the same rows in ClickHouse, column for column, on the cluster
+{
+    my $dir = tmpdir();
+    my $edge = "$dir/CommonSecurityLog_edge.jsonl";
+    open my $fh, '>:raw', $edge or die;
+    my @act = ('a\"b\\\\c', 'caf\u00e9', "caf\xc3\xa9 \xe2\x82\xac", '\ud83d\ude00', 'x\u0000y', "tab\there", '');
+    my @cnt = ('2147483647', '2147483648', '-2147483648', '-2147483649', '"12"', 'null', '1e3');
+    for my $i (1 .. 3000) {
+        my $ip = $i % 11 == 0 ? '1.2.3.4:8080' : $i % 13 == 0 ? '-' : sprintf('10.1.%d.%d', $i % 256, 1 + $i % 254);
+        my $extra = $i % 7 == 0 ? ',"Nested":{"a":[1,2]}' : $i % 17 == 0 ? ',"Type":"Syslog"' : '';
+        my $start = $i % 2 ? sprintf(',"StartTime":"2025-01-01T00:00:%02d.%03dZ"', $i % 60, $i % 1000) : '';
+        printf $fh qq({"TimeGenerated":"2025-11-24T16:%02d:%02d.%03dZ","SourceIP":"%s","SourcePort":%d,"DeviceAction":"%s","EventCount":%s,"SentBytes":%s%s%s}\n),
+            $i % 60, ($i * 7) % 60, $i % 1000, $ip, 1024 + $i, $act[$i % @act], $cnt[$i % @cnt],
+            $i % 3 ? 99999999999999 + $i : -$i, $start, $extra;
+    }
+    close $fh;
+    my @in = ($edge, fixtures_dir() . '/sentinel/msticpy/SigninLogs.jsonl');
+    my %sum;
+    for my $mode ('c', 'lua') {
+        my $u = $c->url("path_$mode");
+        my ($o, $e, $rc) = ipe({ env => $mode eq 'lua' ? { IPE_INGEST_LUA => 1 } : {} }, 'ingest', '--db', $u, @in);
+        is($rc, 0, "ingest through the $mode path: exit 0") or diag($e);
+        for my $t ('CommonSecurityLog', 'Syslog', 'SigninLogs') {
+            my $cols = $c->sql(0, "SELECT arrayStringConcat(groupArray(concat('ifNull(toString(', name, '), ''<null>'')')), "
+                . "', ''|'', ') FROM system.columns WHERE database = 'path_$mode' AND table = '${t}_local' AND name != '_IngestId'");
+            chomp $cols;
+            $cols =~ s/\\'/'/g;
+            $sum{$mode}{$t} = $c->sql(0, "SELECT count(), groupBitXor(cityHash64(concat($cols))) FROM path_$mode.$t");
+        }
+    }
+    like($sum{c}{CommonSecurityLog}, qr/^[1-9]\d*\t/, 'rows went in through the C path');
+    is_deeply($sum{c}, $sum{lua}, 'the C path and the Lua path store the same rows (counts and checksums of every column)');
 }
 
 # a failed or killed ingest: nothing of it visible, no duplicates when run again
