@@ -42,6 +42,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/types.h>
+#include <unistd.h>
 #define CURL_DISABLE_TYPECHECK /* calls go through the function pointers below */
 #include <curl/curl.h>
 #include <lauxlib.h>
@@ -142,8 +144,12 @@ struct batch {
     struct xfer *x;
 };
 
-/* The process's one multi handle: every batch's transfers run on it. */
+/* The process's one multi handle: every batch's transfers run on it. A forked child
+ * never touches the one it inherited (its pooled connections are the parent's: two
+ * processes on one socket garble both answers) — it makes its own and leaves that one
+ * as it is, unfreed (closing would end the parent's TLS sessions). */
 static CURLM *shared_multi;
+static pid_t multi_pid;
 
 static void free_batch(struct batch *b)
 {
@@ -557,7 +563,11 @@ static int l_start(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     int n = (int)lua_objlen(L, 1);
     global_init();
-    if (!shared_multi && !(shared_multi = curl_multi_init())) return luaL_error(L, "ipe.curl: out of memory");
+    if (shared_multi && multi_pid != getpid()) shared_multi = NULL;
+    if (!shared_multi) {
+        if (!(shared_multi = curl_multi_init())) return luaL_error(L, "ipe.curl: out of memory");
+        multi_pid = getpid();
+    }
     struct batch *b = lua_newuserdata(L, sizeof *b);
     b->n = 0;
     b->waited = 0;

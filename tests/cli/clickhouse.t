@@ -124,23 +124,9 @@ my $ref = tmpdir() . '/ref.db';
     is($e2, $e1x, 'the same detection and fallback lines on stderr');
     for my $t (qw(SecurityEvent DeviceNetworkEvents CommonSecurityLog OfficeActivity SigninLogs Syslog
                   ThreatIntelligenceIndicator SecurityAlert)) {
-        my @cols = map { (split /\|/)[1] } split /\n/, `sqlite3 '$ref' 'PRAGMA table_info($t)'`;
-        my %time = map { $_ => 1 } split /\n/, $c->sql(0, "SELECT name FROM system.columns WHERE database = 'ws' "
-            . "AND table = '${t}_local' AND type LIKE '%DateTime%'");
-        my %real = map { $_ => 1 } split /\n/, $c->sql(0, "SELECT name FROM system.columns WHERE database = 'ws' "
-            . "AND table = '${t}_local' AND type LIKE '%Float%'");
-        # times compared as exact epoch milliseconds, reals at 10 significant digits; SQLite's values
-        # travel as hex (rows hold newlines), ClickHouse's as TSV (unescaped here)
-        my $lite = join ', ', map { my $e = $time{$_} ? "CAST(strftime('%s', $_) AS INTEGER) * 1000 + CAST(substr($_, 21, 3) AS INTEGER)"
-            : $real{$_} ? "printf('%.10g', $_)" : $_; "CASE WHEN $_ IS NULL THEN 'NULL' ELSE hex($e) END" } @cols;
-        my $chq = join ', ', map { $time{$_} ? "${_}_ms" : $real{$_} ? "if(isNull($_), NULL, toString(round($_, 6)))" : $_ } @cols;
-        my %un = (n => "\n", t => "\t", r => "\r", b => "\b", f => "\f", 0 => "\0");
-        my $num = sub { my $v = shift; defined $v && $v =~ /^-?\d+(?:\.\d+)?(?:e[-+]?\d+)?$/ ? $v + 0 : $v };
-        my $row = sub { join "\x1f", map { defined $_ ? $num->($_) : 'NULL' } @_ };
-        my @a = sort map { $row->(map { $_ eq 'NULL' ? undef : pack('H*', $_) } split /\t/, $_, -1) }
-            split /\n/, `sqlite3 -separator '	' '$ref' "SELECT $lite FROM $t"`;
-        my @b = sort map { $row->(map { $_ eq '\\N' ? undef : s/\\(.)/$un{$1} \/\/ $1/ger } split /\t/, $_, -1) }
-            split /\n/, $c->sql(1, "SELECT $chq FROM ws.$t FORMAT TSV");
+        my ($x, $y) = $c->rows(1, 'ws', $ref, $t);
+        my @a = @$x;
+        my @b = @$y;
         ok(@a > 0, "$t: rows in SQLite");
         is_deeply(\@b, \@a, "$t: ClickHouse holds the same rows as SQLite");
     }
@@ -164,11 +150,55 @@ my $ref = tmpdir() . '/ref.db';
     is($c->sql(0, "EXISTS TABLE ws.Syslog"), "1\n", '... and the table is still there');
 }
 
+# the verbs on the cluster: the workspace from --db, IPE_DB or the config file; each script's
+# budgets as the server's settings; a server error is one line naming the server and the script
 {
-    my ($out, $err, $rc) = ipe('demo', '--db', $url);
-    is($err, "ipe-run: demo: the demo workspace is a SQLite file; load a ClickHouse workspace with 'ipe-run ingest --db "
-        . 'clickhouse://default@127.0.0.1:' . $c->http(0) . "/ws FILE...'\n", 'demo refuses a ClickHouse URL');
-    is($rc, 2, '... exit 2');
+    my $dir = IpeTest::xdg_home() . '/ipe/insights';
+    system('mkdir', '-p', $dir) == 0 or die;
+    spew("$dir/budget-probe.lua", <<'LUA');
+return {
+  name = "budget-probe", kind = "insight", title = "Budget probe", summary = "the server's settings for this script",
+  description = "A test script.", categories = { "offline" }, sources = { "SigninLogs" },
+  params = { { name = "ip", type = "ip", required = true, help = "an IP" } },
+  run = function(ctx, p)
+    local rows = ctx.db:query("SELECT name, value FROM system.settings WHERE name IN ('max_execution_time', "
+      .. "'max_memory_usage', 'readonly') ORDER BY name")
+    return { kind = "table", title = "settings", columns = { { name = "name", type = "text" },
+      { name = "value", type = "text" } }, rows = rows }
+  end,
+}
+LUA
+    spew("$dir/bad-column.lua", <<'LUA');
+return {
+  name = "bad-column", kind = "insight", title = "Bad column", summary = "reads a column no table has",
+  description = "A test script.", categories = { "offline" }, sources = { "SigninLogs" },
+  params = { { name = "ip", type = "ip", required = true, help = "an IP" } },
+  run = function(ctx, p)
+    return { kind = "table", title = "x", columns = { { name = "n", type = "text" } },
+      rows = ctx.db:query("SELECT NoSuchColumn FROM SigninLogs") }
+  end,
+}
+LUA
+    my ($out, $err, $rc) = ipe({ env => { IPE_DB => $url } }, 'insight', 'budget-probe', '1.2.3.4', '--timeout', 7, '-f', 'csv');
+    is($out, "name,value\r\nmax_execution_time,7\r\nmax_memory_usage,268435456\r\nreadonly,1\r\n",
+       'IPE_DB names the cluster; the insight reads as a reader (readonly=1), its budgets as max_execution_time / max_memory_usage');
+    is($rc, 0, '... exit 0');
+    my $cfg = tmpdir();
+    spew("$cfg/config", "[workspace]\ndb = $url\n");
+    chmod 0600, "$cfg/config";
+    ($out, $err, $rc) = ipe({ env => { IPE_CONFIG => "$cfg/config" } }, 'insight', 'bad-column', '1.2.3.4');
+    like($err, qr/^ipe-run: insight 'bad-column': \S*bad-column\.lua:7: clickhouse 127\.0\.0\.1:${\ $c->http(0)}: Code 47: Unknown identifier: NoSuchColumn \(insight 'bad-column'\)\n\z/,
+       'the config file names the cluster; a server error: one line, the script\'s line, the server, the script');
+    is($rc, 1, '... exit 1');
+    ($out, $err, $rc) = ipe('list', 'insights', '--db', $url);
+    like($out, qr/budget-probe/, 'list --db clickhouse://...');
+    is($rc, 0, '... exit 0');
+    ($out, $err, $rc) = ipe('check', '--db', $url);
+    like($out, qr/^FAIL insight bad-column: \S*bad-column\.lua:7: Code 47: Unknown identifier: NoSuchColumn$/m,
+       'check --db clickhouse://...: the server analyses each statement');
+    like($out, qr/^ok   insight budget-probe$/m, '... and passes the good ones');
+    is($rc, 1, '... exit 1 (a script with a problem)');
+    unlink "$dir/budget-probe.lua", "$dir/bad-column.lua";
 }
 
 # a failed or killed ingest: nothing of it visible, no duplicates when run again

@@ -35,7 +35,7 @@ local function workspace()
   schema.migrate(db)
   require("ipe.migrations.ingest").up(db)
   -- the parsers, not the per-IP rollup's triggers (which a big ingest drops too)
-  require("ipe.migrations.rollup").drop_triggers(db)
+  require("ipe.rollup.sqlite").drop_triggers(db)
   return db
 end
 

@@ -8,7 +8,9 @@ package ClickHouseCluster;
 #   my $c = ClickHouseCluster->start;        # dies with one line when it cannot
 #   $c->url('db')  -> clickhouse://default@127.0.0.1:P1/db?cluster=ipe&nodes=127.0.0.1:P1,127.0.0.1:P2
 #   $c->http(0|1)  -> the HTTP port of shard 1|2;  $c->sql($i, $query) -> the server's answer
-#   $c->stop
+#   $c->rows($i, $db, $sqlite_path, $table) -> the table's rows on both engines, comparable
+#   ClickHouseCluster::checksum(\@rows) -> MD5 of those rows
+#   $c->kill_node($i) (SIGKILL by PID), $c->stop
 # Users: default (no password) and ipe (password in $ClickHouseCluster::PASSWORD).
 # Also a command: perl tests/lib/ClickHouseCluster.pm start DIR | stop DIR (prints the URL).
 use strict;
@@ -161,6 +163,44 @@ sub sql {
     die "ClickHouseCluster: $query: $body" unless $head =~ m{^HTTP/1\.\d 200};
     return $body;
 }
+
+# kill_node($i): SIGKILL shard $i by its PID (a shard lost mid-query); stop() skips it after
+sub kill_node {
+    my ($self, $i) = @_;
+    my $n = $self->{nodes}[$i];
+    return unless defined $n->{pid};
+    kill 'KILL', $n->{pid};
+    waitpid($n->{pid}, 0);
+    delete $n->{pid};
+}
+
+# rows($i, $db, $sqlite, $table) -> (\@sqlite_rows, \@clickhouse_rows): the table's rows in a
+# SQLite workspace and in database $db of the cluster (its committed rows, through node $i),
+# each a line of its cells, sorted, comparable: times as exact epoch milliseconds, reals at
+# 10 significant digits, NULL as 'NULL'
+sub rows {
+    my ($self, $i, $db, $sqlite, $t) = @_;
+    my @cols = map { (split /\|/)[1] } split /\n/, `sqlite3 '$sqlite' 'PRAGMA table_info($t)'`;
+    my %time = map { $_ => 1 } split /\n/, $self->sql($i, "SELECT name FROM system.columns WHERE database = '$db' "
+        . "AND table = '${t}_local' AND type LIKE '%DateTime%'");
+    my %real = map { $_ => 1 } split /\n/, $self->sql($i, "SELECT name FROM system.columns WHERE database = '$db' "
+        . "AND table = '${t}_local' AND type LIKE '%Float%'");
+    # SQLite's values travel as hex (rows hold newlines), ClickHouse's as TSV (unescaped here)
+    my $lite = join ', ', map { my $e = $time{$_} ? "CAST(strftime('%s', $_) AS INTEGER) * 1000 + CAST(substr($_, 21, 3) AS INTEGER)"
+        : $real{$_} ? "printf('%.10g', $_)" : $_; "CASE WHEN $_ IS NULL THEN 'NULL' ELSE hex($e) END" } @cols;
+    my $chq = join ', ', map { $time{$_} ? "${_}_ms" : $real{$_} ? "if(isNull($_), NULL, toString(round($_, 6)))" : $_ } @cols;
+    my %un = (n => "\n", t => "\t", r => "\r", b => "\b", f => "\f", 0 => "\0");
+    my $num = sub { my $v = shift; defined $v && $v =~ /^-?\d+(?:\.\d+)?(?:e[-+]?\d+)?$/ ? $v + 0 : $v };
+    my $row = sub { join "\x1f", map { defined $_ ? $num->($_) : 'NULL' } @_ };
+    my @a = sort map { $row->(map { $_ eq 'NULL' ? undef : pack('H*', $_) } split /\t/, $_, -1) }
+        split /\n/, `sqlite3 -separator '	' '$sqlite' "SELECT $lite FROM $t"`;
+    my @b = sort map { $row->(map { $_ eq '\\N' ? undef : s/\\(.)/$un{$1} \/\/ $1/ger } split /\t/, $_, -1) }
+        split /\n/, $self->sql($i, "SELECT $chq FROM $db.$t FORMAT TSV");
+    return (\@a, \@b);
+}
+
+# checksum(\@rows) -> MD5 of the rows (as rows() returns them: sorted lines)
+sub checksum { require Digest::MD5; Digest::MD5::md5_hex(join "\n", @{ $_[0] }) }
 
 sub stop {
     my ($self) = @_;

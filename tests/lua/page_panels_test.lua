@@ -10,14 +10,14 @@ if not has_sqlite then
 end
 local H = require "ipe.harness"
 local demo = require "ipe.demo"
-local rollup = require "ipe.migrations.rollup"
+local rollup = require "ipe.rollup.sqlite"
 local ST = demo.STORIES
 
 local NOW = H.time("2026-11-27T00:00:00Z")
 local DB = H.workspace{ demo = { events = 20000, seed = 1, now = NOW } }
 do -- until the rollup migration is part of ipe.schema, add it here (a no-op afterwards)
   local db = assert(sqlite.open(DB, "rw"))
-  if #db:query("SELECT 1 FROM sqlite_master WHERE name = '_ipe_ip_activity'") == 0 then rollup.up(db) end
+  if #db:query("SELECT 1 FROM sqlite_master WHERE name = '_ipe_ip_activity'") == 0 then require("ipe.migrations.rollup").up(db) end
   db:close()
 end
 local RAW = assert(sqlite.open(DB, "ro"))

@@ -243,6 +243,13 @@ T.case("migrations are ordered and end at VERSION", function()
   end
 end)
 
+T.case("schema.INTERNAL names the tables each migration module says it creates", function()
+  for _, name in ipairs(schema.LATER) do
+    T.eq(schema.INTERNAL[name] or {}, require(name).tables or {}, name)
+  end
+  for name in pairs(schema.INTERNAL) do T.ok(schema.internal(schema.INTERNAL[name][1]), name) end
+end)
+
 ---------------------------------------------------------------------------
 -- Workspace cases (need the SQLite binding)
 ---------------------------------------------------------------------------

@@ -71,6 +71,7 @@ M.write_error = write_error
 -- for ipe even when the user could write it anyway (root): the bits are the
 -- owner's statement that it must not change.
 function M.open_writer(path)
+  if require("ipe.clickhouse").is_url(path) then return require("ipe.clickhouse_response").open_writer(path) end
   local sqlite = require "ipe.sqlite"
   local st = require("ipe.fs").stat(path)
   if st and bit.band(st.mode, 146) == 0 then   -- 146 = 0222
@@ -86,6 +87,14 @@ end
 -- transaction(db, path, fn): fn(db) inside BEGIN IMMEDIATE ... COMMIT, with the
 -- response tables in place; on any error everything is rolled back.
 function M.transaction(db, path, fn)
+  if db.dialect == "clickhouse" then   -- no transactions: the writes go out when fn succeeds
+    local ok, res = pcall(db.transaction, db, fn)
+    if not ok then
+      if require("ipe.errors").is(res) then error(write_error(path, res.msg), 0) end
+      error(res, 0)
+    end
+    return res
+  end
   local ok, err = pcall(db.exec, db, "BEGIN IMMEDIATE")
   if not ok then error(write_error(path, err), 0) end
   local ok2, res = pcall(function() response.up(db) return fn(db) end)
@@ -156,10 +165,21 @@ local function later(t, than)   -- a version's time strictly after the previous 
   return t
 end
 
--- plan_indicator(query, spec, now) -> change, row (the version to write), versions so far
-local function plan_indicator(query, spec, now)
+-- ClickHouse: the columns plan_indicator reads, the times as workspace text
+local function latest_indicator_ch(query)
+  local tt = query("SELECT argMax(value, Version) AS v FROM _ipe_meta WHERE key = 'time_type'", {})[1].v
+  local chs = require("ipe.dialect.clickhouse").new({ time_type = tt })
+  local cols = { "IndicatorId", "ExternalIndicatorId" }
+  for _, c in ipairs(COMPARED) do if c ~= "ExpirationDateTime" then cols[#cols + 1] = c end end
+  return "SELECT " .. table.concat(cols, ", ") .. ", " .. chs.time_text("TimeGenerated") .. " AS TimeGenerated, "
+    .. chs.time_text("ExpirationDateTime") .. " AS ExpirationDateTime FROM ThreatIntelligenceIndicator\n"
+    .. "WHERE NetworkIP = :ip AND IndicatorProvider = :provider\nORDER BY TimeGenerated DESC"
+end
+
+-- plan_indicator(query, spec, now, clickhouse) -> change, row (the version to write), versions so far
+local function plan_indicator(query, spec, now, clickhouse)
   local cjson = require "cjson"
-  local rows = query(LATEST_INDICATOR, { ip = spec.ip, provider = M.PROVIDER })
+  local rows = query(clickhouse and latest_indicator_ch(query) or LATEST_INDICATOR, { ip = spec.ip, provider = M.PROVIDER })
   local last = rows[1]
   local row = {
     TimeGenerated = later(now, last and last.TimeGenerated), ExpirationDateTime = spec.expires,
@@ -286,8 +306,9 @@ end
 -- The service
 ---------------------------------------------------------------------------
 
-local function table_exists(query, name)
-  local rows = query("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = :name", { name = name })
+local function table_exists(query, name, clickhouse)
+  local rows = query(clickhouse and "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = :name"
+    or "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = :name", { name = name })
   return rows[1].n > 0
 end
 
@@ -303,6 +324,7 @@ function M.service(req, ctx, rec)
   local label = "action '" .. ctx.name .. "'"
   local steps, writer = {}, nil
   local path = req.db_path
+  local ch = require("ipe.clickhouse").is_url(path)
 
   local function read(sql, binds) return (ctx.db:records(sql, binds)) end
 
@@ -379,12 +401,12 @@ function M.service(req, ctx, rec)
         tostring(row.TrafficLightProtocolLevel), tostring(row.ExpirationDateTime))
     end
     if not A.executing then
-      local change, row, versions = plan_indicator(read, spec, A.now)
+      local change, row, versions = plan_indicator(read, spec, A.now, ch)
       describe(change, row, versions)
       return add_step(step)
     end
     with_writer(function(db, query)
-      local change, row, versions = plan_indicator(query, spec, A.now)
+      local change, row, versions = plan_indicator(query, spec, A.now, ch)
       if change ~= "unchanged" then insert_indicator(db, row) end
       describe(change, row, versions)
       audit(db, step, { IndicatorId = row.IndicatorId, ExternalIndicatorId = row.ExternalIndicatorId,
@@ -410,7 +432,7 @@ function M.service(req, ctx, rec)
     local tags = #spec.tags > 0 and cjson.encode(spec.tags) or "[]"
     local step = { operation = "range.add", target = spec.name }
     local function plan(query)
-      local rows = table_exists(query, response.RANGES) and ranges_of(query, spec.name) or {}
+      local rows = table_exists(query, response.RANGES, ch) and ranges_of(query, spec.name) or {}
       local have, new = {}, {}
       for _, r in ipairs(rows) do have[r.Cidr] = r end
       for _, c in ipairs(spec.cidrs) do if not have[c] then new[#new + 1] = c end end
@@ -445,7 +467,7 @@ function M.service(req, ctx, rec)
   function A.range_remove(spec)
     local step = { operation = "range.remove", target = spec.name }
     local function plan(query)
-      local rows = table_exists(query, response.RANGES) and ranges_of(query, spec.name) or {}
+      local rows = table_exists(query, response.RANGES, ch) and ranges_of(query, spec.name) or {}
       local gone = {}
       for _, r in ipairs(rows) do if not spec.cidr or r.Cidr == spec.cidr then gone[#gone + 1] = r.Cidr end end
       step.change = #gone > 0 and "remove" or "absent"
@@ -468,7 +490,7 @@ function M.service(req, ctx, rec)
 
   function A.ranges(spec)
     local cols = { "Name", "Cidr", "Category", "Tags", "CreatedBy", "CreatedTime", "UpdatedBy", "LastUpdatedTime" }
-    if not table_exists(read, response.RANGES) then return {}, cols end
+    if not table_exists(read, response.RANGES, ch) then return {}, cols end
     local rows = read("SELECT " .. table.concat(cols, ", ") .. " FROM " .. response.RANGES .. " ORDER BY Name, Cidr", {})
     local want = spec and spec.contains and ipaddr.parse_cidr(spec.contains)
     local out = {}
@@ -489,7 +511,7 @@ function M.service(req, ctx, rec)
   end
 
   function A.activity_log(spec)
-    local with_audit = table_exists(read, response.AUDIT)
+    local with_audit = table_exists(read, response.AUDIT, ch)
     local rows, cols = ctx.db:query(M.activity_sql(ctx.db, with_audit), { ip = spec.ip, limit = spec.limit })
     local asc = {}
     for i = #rows, 1, -1 do asc[#asc + 1] = rows[i] end

@@ -219,6 +219,26 @@ function Conn:query(sql, binds)
   return convert(doc.meta, doc.data), cols
 end
 
+-- compile(sql) -> true | nil, message: what `ipe-run check` asks (SQLite prepares only). The
+-- server parses and analyses the statement (every :name bound to NULL) and reads at most
+-- one row: a statement it stops for reading more ("Code 158") compiled.
+function Conn:compile(sql)
+  local names, nulls = require("ipe.db").param_names(sql), {}
+  for _, n in ipairs(names) do
+    -- a LIMIT or OFFSET takes a number, never NULL
+    local counted = sql:upper():find("LIMIT%s+:" .. n:upper() .. "%f[^%w_]") or sql:upper():find("OFFSET%s+:" .. n:upper() .. "%f[^%w_]")
+    nulls[n] = counted and 1 or cjson.null
+  end
+  local ok, err = pcall(function()
+    self:request(dialect.bind(sql, nulls) .. "\nFORMAT Null", { max_rows_to_read = 1, read_overflow_mode = "throw",
+      max_result_rows = 1, result_overflow_mode = "break" })
+  end)
+  if ok then return true end
+  local msg = errors.is(err) and err.msg or tostring(err)
+  if msg:find(": Code 158: ", 1, true) then return true end
+  return nil, (msg:gsub("^clickhouse [^ ]+: ", ""):gsub(" %([^()]*%)$", ""))
+end
+
 -- exec(sql, binds, {settings=, no_database=}): a statement without a result
 function Conn:exec(sql, binds, o)
   o = o or {}

@@ -34,7 +34,8 @@ local q = require("ipe.dialect.clickhouse").quote
 
 local M = {}
 
-M.VERSION = 1
+-- 1: the tables; 2: the per-IP rollups (ipe.rollup.clickhouse), counted from the rows already there
+M.VERSION = 2
 M.TIME_SPLIT, M.TIME64 = "DateTime+ms", "DateTime64"
 M.EXTRA, M.INGEST_ID = require("ipe.migrations.ingest").COLUMN, "_IngestId"
 
@@ -138,6 +139,9 @@ function M.ddl(o)
     add(string.format("CREATE VIEW IF NOT EXISTS %s.%s%s AS SELECT * FROM %s.%s WHERE %s %sIN (SELECT Id FROM %s.%s)",
       db, t.name, on, db, source(t.name, cluster), M.INGEST_ID, global, db, ingest))
   end
+  -- the per-IP rollups: tables kept by materialized views on the T_local tables
+  for _, st in ipairs(require("ipe.rollup.clickhouse").ddl{ database = db, cluster = cluster, on = on,
+    time_type = o.time_type }) do add(st.sql) end
   return out
 end
 
@@ -160,9 +164,15 @@ function M.targets(conn)
   return out, false
 end
 
+-- meta(conn, key) -> the value, nil when the workspace has no _ipe_meta (Code 60: not made
+-- yet); any other failure (the server unreachable, out of time) is raised as it is
 local function meta(conn, key)
   local ok, rows = pcall(conn.query, conn, "SELECT argMax(value, Version) FROM _ipe_meta WHERE key = :k", { k = key })
-  if not ok then return nil end
+  if not ok then
+    local msg = errors.is(rows) and rows.msg or tostring(rows)
+    if msg:find(": Code 81: ", 1, true) or msg:find(": Code 60: ", 1, true) then return nil end
+    error(rows, 0)
+  end
   return rows[1] and rows[1][1] ~= "" and rows[1][1] or nil
 end
 
@@ -172,9 +182,13 @@ function M.version(conn)
   return tonumber(v) or 0, meta(conn, "time_type")
 end
 
+-- verify(conn): raises unless the workspace is current; sets conn.time_type (what
+-- ipe.dialect.clickhouse writes its time SQL for)
 function M.verify(conn)
   local shown = conn.target.display
-  schema.require_version(shown, M.version(conn), M.VERSION, "create it with 'ipe-run migrate --db " .. shown .. "'")
+  local v, time_type = M.version(conn)
+  schema.require_version(shown, v, M.VERSION, "create it with 'ipe-run migrate --db " .. shown .. "'")
+  conn.time_type = time_type or M.TIME_SPLIT
 end
 
 -- add_columns(conn, nodes, on_cluster, time_type): columns ipe.schema gained since the
@@ -221,6 +235,18 @@ function M.migrate(conn)
       time_type = time_type }) do
       node:exec(st.sql, nil, { no_database = st.no_database })
     end
+  end
+  local settings = { settings = { insert_distributed_sync = 1 } }
+  if from > 0 then
+    -- a workspace made before the rollups: count its rows into them, once (run it while no ingest runs)
+    if from < 2 then
+      for _, st in ipairs(require("ipe.rollup.clickhouse").backfill(conn.target.database, conn.target.cluster, time_type)) do
+        conn:exec(st.sql, nil, settings)
+      end
+    end
+    conn:exec("INSERT INTO " .. source("_ipe_meta", conn.target.cluster) .. " (key, value, Version) VALUES "
+      .. "('schema_version', :v, :n)", { v = tostring(M.VERSION), n = M.VERSION }, settings)
+    return from, M.VERSION
   end
   -- the key of the per-record hashes (ipe.migrations.ingest's record_key reads it)
   local rnd = require("ipe.fs").read_head("/dev/urandom", 16) or tostring(os.time())

@@ -88,7 +88,7 @@ M.sql_message = sql_message
 -- `ipe-run check` can rebuild from the script's text (ipe.lint) and SQLite says where
 -- in it the fault is; else nil (the message then names the line of the call).
 local function fault_line(conn, sql, script)
-  if not script or not conn.compile then return nil end
+  if not script or not conn.compile or conn.dialect == "clickhouse" then return nil end
   local _, _, offset = conn:compile(sql)
   if not offset then return nil end
   local lint = require "ipe.lint"
@@ -121,6 +121,8 @@ function M.wrap(conn, window, script)
     h.queries[#h.queries + 1] = { sql = sql, params = ordered }
     local ok, rows, cols = pcall(private.conn.query, private.conn, sql, final)
     if not ok then
+      -- a ClickHouse server's error (one line naming the server and the script): at the script's line
+      if require("ipe.errors").is(rows) and private.conn.dialect == "clickhouse" then raise(rows.msg) end
       local msg = sql_message(rows)
       if not msg then error(rows, 0) end
       local okl, line = pcall(fault_line, private.conn, sql, script)
@@ -355,11 +357,11 @@ for name, fn in pairs(RULES) do
 end
 
 -- A row of the log table tname (alias its alias in the query) names the IP :param in one of its
--- IP-bearing places: the per-IP rollups' own test (ipe.migrations.rollup), so a row this finds
+-- IP-bearing places: the per-IP rollups' own test (ipe.rollup.sqlite), so a row this finds
 -- is one the rollups counted.
 function Handle:row_names_ip(tname, alias, p)
   ident(tname, "table")
-  local rollup = require "ipe.migrations.rollup"
+  local rollup = require "ipe.rollup.sqlite"
   for _, s in ipairs(rollup.sources(ident(alias, "table alias") .. ".")) do
     if s.table == tname then return rollup.row_has_ip(s, param(p)) end
   end
@@ -403,10 +405,10 @@ function Handle:ti_block_match(col) return gen(self, "ti_block_match", ident(col
 function Handle:ti_matching_ips(ips) return gen(self, "ti_matching_ips", ident(ips, "table name")) end
 
 -- rollup_query(name) -> the per-IP rollup's exact window statement "activity",
--- "traffic" or "peers" (stored in the workspace by ipe.migrations.rollup; it binds
--- :ip, :from and :to). The workspace check guarantees the rollup exists.
+-- "traffic" or "peers" of this engine (ipe.rollup; it binds :ip, :from and :to). The
+-- workspace check guarantees the rollup exists.
 function Handle:rollup_query(name)
-  local sql = self:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = :name", { name = name })
+  local sql = require("ipe.rollup").statement(self, name)
   if not sql then raise("ctx.db:rollup_query: no stored rollup statement '" .. tostring(name) .. "'") end
   return sql
 end

@@ -1531,7 +1531,7 @@ function M.build(db, opts)
     local indexes = existing_indexes(db)
     for _, ix in ipairs(indexes) do db:exec("DROP INDEX " .. ix.name) end
     -- the per-IP rollups are built once at the end, not by triggers row by row
-    local rollup = has_rollup(db) and require("ipe.migrations.rollup")
+    local rollup = has_rollup(db) and require("ipe.rollup.sqlite")
     if rollup then rollup.bulk_begin(db) end
     E = make_writers(db, counts, events, progress)
     S = state

@@ -527,16 +527,25 @@ end
 -- workspace records them; any other workspace has none). Only names of M.DEMO_FILES count.
 local function workspace_files(db_path)
   if not db_path or db_path == "" then return {} end
-  local fs = require "ipe.fs"
-  local st = fs.stat(db_path)
-  if not (st and st.type == "file") then return {} end
-  -- (a read-only workspace opens immutable: nothing is created beside it)
-  local db = require("ipe.sqlite").open(db_path, require("ipe.workspace").read_only(db_path) and "immutable" or "ro")
-  if not db then return {} end
-  -- (the keys ipe.demo.mark writes; not loading ipe.demo keeps a worker's start cheap)
-  local ok, rows = pcall(db.query, db, "SELECT value FROM _ipe_meta WHERE key = 'demo_geo' " ..
-    "AND EXISTS (SELECT 1 FROM _ipe_meta WHERE key = 'demo')")
-  db:close()
+  local ok, rows
+  if require("ipe.clickhouse").is_url(db_path) then   -- (ipe.clickhouse_demo writes the same keys)
+    ok, rows = pcall(function()
+      local c = require("ipe.clickhouse").open(db_path, { role = "reader", timeout = 10 })
+      local r = c:query("SELECT argMaxIf(value, Version, key = 'demo_geo'), countIf(key = 'demo') FROM _ipe_meta")[1]
+      return (r[1] ~= "" and r[2] > 0) and { { r[1] } } or {}
+    end)
+  else
+    local fs = require "ipe.fs"
+    local st = fs.stat(db_path)
+    if not (st and st.type == "file") then return {} end
+    -- (a read-only workspace opens immutable: nothing is created beside it)
+    local db = require("ipe.sqlite").open(db_path, require("ipe.workspace").read_only(db_path) and "immutable" or "ro")
+    if not db then return {} end
+    -- (the keys ipe.demo.mark writes; not loading ipe.demo keeps a worker's start cheap)
+    ok, rows = pcall(db.query, db, "SELECT value FROM _ipe_meta WHERE key = 'demo_geo' " ..
+      "AND EXISTS (SELECT 1 FROM _ipe_meta WHERE key = 'demo')")
+    db:close()
+  end
   local dir, out = M.demo_dir(), {}
   if not (ok and dir and rows[1]) then return out end
   for n in tostring(rows[1][1]):gmatch("[^:]+") do

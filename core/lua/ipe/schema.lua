@@ -27,7 +27,8 @@
 --                                  column index is partial, WHERE <column> IS NOT NULL, from
 --                                  version PARTIAL_IP_INDEXES on: ipe.migrations.ip_indexes)
 --   schema.insert_sql(t, cols)     "INSERT INTO t (c1,c2) VALUES (?,?)"
---   schema.migrations              ordered list of { version=, description=, up=function(db) }
+--   schema.migrations              ordered list of { version=, description=, up=function(db), module= }
+--                                  (later ones load their module ipe.migrations.* on use)
 --   schema.migrate(db)             create/upgrade; returns from_version, to_version
 --   schema.atomically(db, name, fn) run fn in SAVEPOINT name (nests in a caller's transaction)
 --
@@ -330,15 +331,25 @@ M.migrations = {
 -- it creates that scripts may read}}; their place in this list is their version
 -- (2, 3, ...). Append only: a released version never changes.
 -- up(db, version) is given its own version (for schema.ddl / index_ddl as of it).
+-- The modules are loaded only when a migration runs (or its description is read): a
+-- run that only reads a workspace loads no migration code, and the migrations may
+-- require this module at their top. INTERNAL lists the tables of each (what its
+-- `tables` says; tests/lua/schema_test.lua checks that they agree).
 M.LATER = { "ipe.migrations.response", "ipe.migrations.intel", "ipe.migrations.ingest", "ipe.migrations.rollup",
             "ipe.migrations.peer_flows", "ipe.migrations.ip_indexes", "ipe.migrations.ti_ranges" }
+M.INTERNAL = {
+  ["ipe.migrations.response"] = { "_ipe_audit", "_ipe_ip_ranges" },
+  ["ipe.migrations.intel"] = { "_ipe_intel_cache" },
+  ["ipe.migrations.rollup"] = { "_ipe_ip_activity", "_ipe_ip_traffic", "_ipe_ip_peers", "_ipe_ip_queries" },
+  ["ipe.migrations.ti_ranges"] = { "_ipe_ti_ranges" },
+}
 local internal = {}
+local LAZY = { __index = function(m, k) if k == "description" then return require(m.module).description end end }
 for i, name in ipairs(M.LATER) do
-  local m = require(name)
   local version = i + 1
-  M.migrations[#M.migrations + 1] = { version = version, description = m.description,
-    up = function(db) return m.up(db, version) end }
-  for _, t in ipairs(m.tables or {}) do internal[t] = true end
+  M.migrations[#M.migrations + 1] = setmetatable({ version = version, module = name,
+    up = function(db) return require(name).up(db, version) end }, LAZY)
+  for _, t in ipairs(M.INTERNAL[name] or {}) do internal[t] = true end
   if name == "ipe.migrations.ip_indexes" then M.PARTIAL_IP_INDEXES = version end
 end
 

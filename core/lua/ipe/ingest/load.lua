@@ -38,8 +38,8 @@
 -- (GENERIC: the columns every table has do not count) is refused unless --force. A large file into a table it will at least
 -- double has that table's indexes dropped and rebuilt in the same transaction
 -- (sorting once is cheaper than inserting into every index row by row; the
--- rebuild runs under ipe.migrations.rollup's sorting(): cache-sized sort runs); when
--- the workspace keeps the per-IP activity rollup (ipe.migrations.rollup), its
+-- rebuild runs under ipe.rollup.sqlite's sorting(): cache-sized sort runs); when
+-- the workspace keeps the per-IP activity rollup (ipe.rollup.sqlite), its
 -- triggers are dropped too and the hours of the new rows recounted before the
 -- commit.
 --
@@ -516,7 +516,7 @@ local function prehash(path)
   return hash
 end
 
--- has_rollup(db): the workspace keeps the per-IP activity rollup (ipe.migrations.rollup)
+-- has_rollup(db): the workspace keeps the per-IP activity rollup (ipe.rollup.sqlite)
 local function has_rollup(db)
   return db:query("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_ipe_ip_activity'")[1][1] == 1
 end
@@ -613,7 +613,7 @@ local function new_sink(run, src, det, state)
     state.rebuild[#state.rebuild + 1] = { table = tname, indexes = list }
     if not state.rollup and has_rollup(db) then
       -- the per-IP rollup's triggers would cost more than the rows: recount the new rows' hours at the end
-      require("ipe.migrations.rollup").drop_triggers(db)
+      require("ipe.rollup.sqlite").drop_triggers(db)
       state.rollup = true
     end
   end
@@ -763,7 +763,7 @@ function M.ingest_file(run, path)
         end
         file_error("%s: %s", display(src.name), det.empty_reason or "no records in it: nothing to ingest")
       end
-      local rollup = require "ipe.migrations.rollup"
+      local rollup = require "ipe.rollup.sqlite"
       for _, r in ipairs(state.rebuild) do
         rollup.sorting(db, function()
           for _, ix in ipairs(r.indexes) do db:exec(ix.sql) end

@@ -17,7 +17,6 @@
 local sqlite = require "ipe.sqlite"
 local cjson = require "cjson.safe"
 local timeutil = require "ipe.timeutil"
-local migration = require "ipe.migrations.intel"
 
 local M = {}
 
@@ -43,7 +42,8 @@ local function open_writer(path)
   local db, err = sqlite.open(path, "rw")
   if not db then return { why = "cannot open the workspace for the cache: " .. tostring(err) } end
   pcall(db.exec, db, "PRAGMA synchronous=NORMAL") -- a cache need not fsync each answer
-  local ok, e = pcall(migration.up, db)
+  -- the table is made on first write (a read-only run loads no migration code)
+  local ok, e = pcall(require("ipe.migrations.intel").up, db)
   return { db = db, why = not ok and tostring(e) or nil }
 end
 

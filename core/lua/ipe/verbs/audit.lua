@@ -55,7 +55,9 @@ function M.run(opts, pos)
   local w = windowed and common.window(opts, now)
   local path = workspace.check(workspace.path(opts.db))
   local conn = workspace.open_reader(path)
-  local exists = conn:query("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", { response.AUDIT })
+  -- (a ClickHouse workspace always has it: migrate makes it)
+  local exists = conn.dialect == "clickhouse" and { { 1 } }
+    or conn:query("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", { response.AUDIT })
   local rows = {}
   local where, binds = {}, { limit = limit }
   if w then

@@ -13,6 +13,7 @@ local M = {}
 M.summary = "build a realistic, deterministic demo workspace"
 M.usage = [[
 usage: ipe-run demo [--events N] [--seed S] [--now TIME] [--db PATH] [--force]
+       ipe-run demo --db clickhouse://[user@]host[:port]/db[?cluster=NAME] [...]
 
 Builds a demo workspace for the organization "Contoso": hosts, users, firewall
 traffic, Windows logons, Entra sign-ins, Office activity, sshd syslog, incidents
@@ -26,7 +27,8 @@ story IPs that every panel has something true to say about:
   10.0.4.99       a host sweeping 10.0.1.0/24
 The events end at the moment it is built (or --now), so default windows show them.
 The workspace is written to a temporary file and renamed into place: an
-interrupted build leaves nothing behind.
+interrupted build leaves nothing behind. On ClickHouse the same rows (same --seed,
+--events, --now) go in as one ingest, visible whole when the command returns.
 
 options:
   --events N   how many events (default 100000, at least 10239; 10000000 works, for benchmarks)
@@ -78,15 +80,49 @@ local function check_replace(path, force)
     path, why)
 end
 
+-- build_sqlite(path, events, seed, now, progress) -> the open connection, the build summary:
+-- the demo workspace written at path (raises; path is then half-written, the caller removes it)
+local function build_sqlite(path, events, seed, now, progress)
+  local db, err = sqlite.open(path, "rwc")
+  if not db then errors.failed("demo: cannot create %s: %s", path, err) end
+  local ok, summary = pcall(function()
+    db:exec("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF")
+    schema.migrate(db)
+    db:exec("BEGIN")
+    local demo = require "ipe.demo"
+    local s = demo.build(db, { events = events, seed = seed, now = now, progress = progress })
+    demo.mark(db, M.info(seed, events, now), require("ipe.geo").demo_files())
+    db:exec("COMMIT")
+    return s
+  end)
+  if not ok then db:close() error(summary, 0) end
+  return db, summary
+end
+
+function M.info(seed, events, now)
+  return string.format("Contoso, seed %d, %d events up to %s", seed, events, timeutil.format_time(now))
+end
+
+-- the demo on ClickHouse (ipe.clickhouse_demo): built in a temporary SQLite file, copied
+local function clickhouse(url, opts, events, seed, now)
+  local shown = require("ipe.clickhouse").parse(url).display
+  local res = require("ipe.clickhouse_demo").build(url, { force = opts.force, info = M.info(seed, events, now),
+    now_text = timeutil.format_time(now),
+    sqlite_build = function(tmp) return (build_sqlite(tmp, events, seed, now, progress_bar())) end })
+  local total = 0
+  for _, n in pairs(res.rows) do total = total + n end
+  io.stdout:write(string.format("demo workspace %s: %d rows, events up to %s (seed %d)\n", shown, total,
+    timeutil.format_time(now), seed))
+  io.stdout:write(string.format("try: ipe-run insight remote-connections 89.160.20.128 --db '%s'\n", url))
+  return 0
+end
+
 function M.run(opts)
   local events = whole(opts.events or "100000", "events", require("ipe.demo").minimum_events(), 100000000)
   local seed = whole(opts.seed or "1", "seed", 0, 2 ^ 31)
   local now = common.now(opts)
   local path = workspace.path(opts.db)
-  if require("ipe.clickhouse").is_url(path) then
-    errors.usage("demo: the demo workspace is a SQLite file; load a ClickHouse workspace with 'ipe-run ingest --db %s FILE...'",
-      require("ipe.clickhouse").parse(path).display)
-  end
+  if require("ipe.clickhouse").is_url(path) then return clickhouse(path, opts, events, seed, now) end
   check_replace(path, opts.force)
   local dir = path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then
@@ -94,22 +130,17 @@ function M.run(opts)
     if not ok then errors.failed("demo: cannot create %s", err) end
   end
   local tmp = path .. ".building-" .. proc.pid()
-  local db, err = sqlite.open(tmp, "rwc")
-  if not db then errors.failed("demo: cannot create %s: %s", tmp, err) end
-  local ok, summary = pcall(function()
-    db:exec("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF")
-    schema.migrate(db)
-    db:exec("BEGIN")
-    local demo = require "ipe.demo"
-    local s = demo.build(db, { events = events, seed = seed, now = now, progress = progress_bar() })
-    demo.mark(db, string.format("Contoso, seed %d, %d events up to %s", seed, events, timeutil.format_time(now)),
-      require("ipe.geo").demo_files())
-    db:exec("COMMIT")
-    db:exec("ANALYZE")
-    db:exec("PRAGMA journal_mode=WAL")
-    return s
-  end)
-  db:close()
+  local ok, db, summary = pcall(build_sqlite, tmp, events, seed, now, progress_bar())
+  if ok then
+    ok, summary = pcall(function()
+      db:exec("ANALYZE")
+      db:exec("PRAGMA journal_mode=WAL")
+      return summary
+    end)
+    db:close()
+  else
+    summary = db
+  end
   if not ok then
     fs.remove(tmp)
     error(summary, 0)

@@ -227,7 +227,7 @@ local function open_workspace(path, opts)
     errors.not_found("ingest: %s: %s", textutil.visible(path), msg)
   end
   -- temp_store FILE, not MEMORY: with MEMORY SQLite sorts everything in one in-memory run,
-  -- which the bulk index and rollup rebuilds pay for (see ipe.migrations.rollup's sorting)
+  -- which the bulk index and rollup rebuilds pay for (see ipe.rollup.sqlite's sorting)
   db:exec("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -262144; PRAGMA temp_store = FILE")
   ws.db = db
   if ws.created then say("created the workspace " .. path) end

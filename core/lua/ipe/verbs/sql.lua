@@ -90,6 +90,7 @@ function M.run(opts, pos)
     sqlite.hard_heap_limit(memory)
     local c = workspace.open_reader(path)
     c:set_deadline(timeout)
+    if c.dialect == "clickhouse" then c:set_memory(memory) end   -- the server's max_memory_usage
     local qok, rows, cols = pcall(c.query, c, sql, binds)
     if not qok then return serial.dump({ err = tostring(rows) }) end
     c:close()
