@@ -46,6 +46,7 @@ function SCALAR.tostring(self, node, scope)
   local a = self:args(node, scope, 1)[1]
   if a.type == "string" then return E(self:str(a), "string") end
   if a.type == "timespan" then
+    if self.f.nested then self:refused(node, "tostring of a timespan") end
     return E(self:timespan_text(a.sql), "string")
   end
   return E(self:str(a), "string")
@@ -101,6 +102,7 @@ end
 function SCALAR.split(self, node, scope)
   local a = self:args(node, scope, 2, 3)
   local arr = self.f.split(self:str(a[1]), self:str(a[2]))
+  if a[3] and self.f.nested then self:refused(node.args[3], "split with an index") end
   if a[3] then
     local el = self.f.json_get(arr, "'$[' || " .. a[3].sql .. " || ']'")
     return E(format("(CASE WHEN %s IS NULL THEN json_array() ELSE json_array(%s) END)", el, self.f.json_scalar(arr, "'$[' || " .. a[3].sql .. " || ']'")), "dynamic")
@@ -110,7 +112,8 @@ end
 function SCALAR.extract(self, node, scope)
   local a = self:args(node, scope, 3, 4)
   self:check_regex(a[1])
-  local s = self.f.regex_extract(self:str(a[1]), a[2].sql, self:str(a[3]))
+  local s = self.f.regex_extract(self:str(a[1]), a[2].sql, self:str(a[3]), a[2].lit)
+  if not s then self:refused(node.args[2], "extract of a group other than 1") end
   if a[4] then raise(node.args[4], "extract's typeof argument is not supported") end
   return E(s, "string")
 end
@@ -397,6 +400,7 @@ function SCALAR.ipv4_is_private(self, node, scope)
   for _, cidr in ipairs({ "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16" }) do
     parts[#parts + 1] = self.f.ip_in_cidr(x, self:bind(cidr))
   end
+  if self.f.nested then return E(format("(%s AND position(%s, ':') = 0)", "coalesce(" .. concat(parts, " OR ") .. ", 0)", x), "bool") end
   return E(format("(%s AND instr(%s, ':') = 0)", "coalesce(" .. concat(parts, " OR ") .. ", 0)", x), "bool")
 end
 local function ip_keys(self, node, a)
@@ -450,7 +454,7 @@ function SCALAR.toscalar(self, node, scope)
   local rel = self:tabular(node.args[1], scope.env)
   local c = rel.cols[1]
   return E(format("(SELECT %s FROM %s%s LIMIT 1)", self:q(c.name), self:q(rel.name),
-    rel.ord and " ORDER BY " .. self:q(rel.ord) or ""), c.type)
+    rel.ord and " ORDER BY " .. self:order_by(rel) or ""), c.type)
 end
 function SCALAR.typeof(self, node) raise(node, "'typeof' is valid only in 'to typeof(...)'") end
 
