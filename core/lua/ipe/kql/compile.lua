@@ -69,7 +69,7 @@ function C:sel(list, from, tail)
   for i, item in ipairs(list) do
     local expr, name = item:match('^(.-) AS ("[^"\\]*")$')
     if not expr then expr, name = item:match('^(.*) AS ("[^"]*")$') end
-    if expr == name then expr = nil; item = name end
+    if expr and expr == name then expr = nil; item = name end
     if expr then
       local tmp = self:q("_ipe_c" .. i)
       inner[i] = expr .. " AS " .. tmp
