@@ -89,6 +89,10 @@ function M.json_keys_get(x, keys)
   for _, k in ipairs(keys) do obj = string.format("visitParamExtractRaw(%s, %s)", obj, k) end
   return string.format("nullIf(%s, '')", obj)
 end
+-- the element at a (1-based, negative from the end) bound index of a flat JSON array
+function M.json_index(x, i)
+  return string.format("nullIf(arrayElement(%s, %s), '')", M.json_elements_array(x), i)
+end
 function M.json_value(x)
   return string.format("multiIf(isNull(%s) OR %s = 'null', NULL, substring(%s, 1, 1) = '\"', "
     .. "visitParamExtractString(concat('{\"v\":', %s, '}'), 'v'), %s)", x, x, x, x, x)
@@ -102,11 +106,11 @@ function M.json_quote(x)
 end
 -- the elements (JSON text each) of a flat JSON array; a scalar is an array of itself
 function M.json_elements_array(x)
-  return string.format("if(match(ifNull(%s, ''), %s), extractAll(%s, %s), if(match(ifNull(%s, ''), %s), [%s], emptyArrayString()))",
-    x, FLAT, x, ELEMENT, x, Q([=[^\s*[^\[\s]]=]), x)
+  return string.format("if(match(ifNull(%s, ''), %s), extractAll(ifNull(%s, ''), %s), [ifNull(%s, 'null')])",
+    x, FLAT, x, ELEMENT, x)
 end
 function M.array_length(x)
-  return string.format("if(match(ifNull(%s, ''), %s), toInt64(length(extractAll(%s, %s))), NULL)", x, FLAT, x, ELEMENT)
+  return string.format("if(match(ifNull(%s, ''), %s), toInt64(length(extractAll(ifNull(%s, ''), %s))), NULL)", x, FLAT, x, ELEMENT)
 end
 function M.split(s, d)
   return string.format("concat('[', arrayStringConcat(arrayMap(v -> %s, splitByString(%s, %s)), ','), ']')",
@@ -150,16 +154,19 @@ function M.regex_extract(pat, group, x, group_lit)
 end
 function M.strlen(x) return "toInt64(lengthUTF8(" .. x .. "))" end
 function M.substring(x, start, len)
-  if len then return string.format("substringUTF8(%s, (%s) + 1, %s)", x, start, len) end
-  return string.format("substringUTF8(%s, (%s) + 1)", x, start)
+  -- byte offsets (18.16's substringUTF8 takes only constant offsets)
+  if len then return string.format("substring(%s, toInt64(%s) + 1, toInt64(%s))", x, start, len) end
+  return string.format("substring(%s, toInt64(%s) + 1)", x, start)
 end
-function M.indexof(x, n) return string.format("(toInt64(positionUTF8(%s, %s)) - 1)", x, n) end
+function M.indexof(x, n) return string.format("(toInt64(position(%s, %s)) - 1)", x, n) end
 function M.concat(list) return "(" .. table.concat(list, " || ") .. ")" end
 function M.to_text(x) return "toString(" .. x .. ")" end
+local SPACE = Q([[^\s+|\s+$]])
+local function trimmed(x) return string.format("replaceRegexpAll(toString(%s), %s, '')", x, SPACE) end
 function M.to_long(x)
-  return string.format("if(isNull(toFloat64OrNull(trimBoth(toString(%s)))), NULL, toInt64(toFloat64OrNull(trimBoth(toString(%s)))))", x, x)
+  return string.format("if(isNull(toFloat64OrNull(%s)), NULL, toInt64(toFloat64OrNull(%s)))", trimmed(x), trimmed(x))
 end
-function M.to_real(x) return string.format("toFloat64OrNull(trimBoth(toString(%s)))", x) end
+function M.to_real(x) return string.format("toFloat64OrNull(%s)", trimmed(x)) end
 function M.round(x, n) return n and string.format("round(%s, %s)", x, n) or string.format("round(%s)", x) end
 
 -- IP addresses: ipe.dialect.clickhouse's helpers

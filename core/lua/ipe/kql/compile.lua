@@ -536,13 +536,15 @@ end
 
 -- .a.b on an engine that reads JSON by key names (ClickHouse): each key a bound name
 function C:member_keys(node, path, b)
-  local keys = {}
+  local get = b.sql
   for _, p in ipairs(path) do
-    if p.k == "member" then keys[#keys + 1] = self:bind(p.field)
-    elseif p.idx.k == "lit" and type(p.idx.v) == "string" then keys[#keys + 1] = self:bind(p.idx.v)
-    else self:refused(p, "an array index of a dynamic value") end
+    if p.k == "member" then get = self.f.json_keys_get(get, { self:bind(p.field) })
+    elseif p.idx.k == "lit" and type(p.idx.v) == "string" then get = self.f.json_keys_get(get, { self:bind(p.idx.v) })
+    elseif p.idx.k == "lit" and type(p.idx.v) == "number" then
+      local i = math.floor(p.idx.v)
+      get = self.f.json_index(get, self:bind(i >= 0 and i + 1 or i))
+    else self:refused(p, "an array index computed in the query") end
   end
-  local get = self.f.json_keys_get(b.sql, keys)
   return E(get, "dynamic", { scalar = self.f.json_value(get), agg = b.agg })
 end
 

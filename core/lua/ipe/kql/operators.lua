@@ -500,6 +500,18 @@ function C:union(node, env, input)
       end
     end
   end
+  -- a column of different types in the tables (RemotePort long here, string there): text on an
+  -- engine whose UNION ALL needs one type per column
+  local mixed = {}
+  if self.f.nested then
+    for _, c in ipairs(cols) do
+      for _, r in ipairs(rels) do
+        local rc = find_col(r, c.name)
+        if rc and rc.type ~= c.type then mixed[c.name] = true end
+      end
+      if mixed[c.name] then c.type = "string" end
+    end
+  end
   local parts = {}
   for i, r in ipairs(rels) do
     local list = {}
@@ -507,7 +519,9 @@ function C:union(node, env, input)
       if withsource and j == 1 then list[j] = self:bind(labels[i]) .. " AS " .. self:q(c.name)
       else
         local null = self.f.typed and self.f.typed("NULL", c.type) or "NULL"
-        list[j] = (find_col(r, c.name) and self:q(c.name) or null) .. " AS " .. self:q(c.name)
+        local v = find_col(r, c.name) and self:q(c.name) or null
+        if mixed[c.name] and v ~= null then v = self.f.to_text(v) end
+        list[j] = v .. " AS " .. self:q(c.name)
       end
     end
     parts[i] = self:sel(list, self:q(r.name))
