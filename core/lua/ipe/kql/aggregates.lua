@@ -84,7 +84,7 @@ function C:aggregate(node, scope)
     local a = arg(1)
     if is_if then cond = arg(2).sql end
     local x = a.type == "dynamic" and format("json(%s)", a.sql) or a.sql
-    if a.type == "dynamic" and self.f.nested then self:refused(node, name .. " of a dynamic value") end
+    if a.type == "dynamic" and self.f.nested then x = a.sql end   -- its JSON text, an element as it is
     if is_string(a) then x = format("nullif(%s, '')", a.sql) end
     local set = name:match("set")
     local s = set and self.f.agg_set(x, cond, a.type) or self.f.agg_list(x, cond, a.type)

@@ -62,9 +62,10 @@ function M.from_epoch(e)
     .. "substring(toString(1000 + %s %% 1000), 2, 3), 'Z')", ms, ms)
 end
 function M.to_datetime(s)
-  return string.format("if(isNull(parseDateTimeBestEffortOrNull(%s)), NULL, concat(formatDateTime(parseDateTimeBestEffortOrNull(%s), "
-    .. "'%%Y-%%m-%%dT%%H:%%M:%%S', 'UTC'), '.', if(match(%s, '\\\\.[0-9]{3}'), extract(%s, '\\\\.([0-9]{3})'), '000'), 'Z'))",
-    s, s, s, s)
+  -- NULL when the text is no time (concat of a NULL is NULL)
+  return string.format("concat(formatDateTime(parseDateTimeBestEffortOrNull(%s), "
+    .. "'%%Y-%%m-%%dT%%H:%%M:%%S', 'UTC'), '.', if(match(%s, '\\\\.[0-9]{3}'), extract(%s, '\\\\.([0-9]{3})'), '000'), 'Z')",
+    s, s, s)
 end
 -- a workspace time column (DateTime with X_ms beside it) as datetime text
 function M.time_column(col) return D.time_text(col) end
@@ -81,8 +82,13 @@ function M.start_of_day(t) return string.format("concat(substring(%s, 1, 10), 'T
 function M.seconds_between(a, b) return string.format("(%s - %s)", M.epoch(b), M.epoch(a)) end
 
 -- JSON (dynamic), compact JSON text
-local ELEMENT = Q([["(?:[^"\\]|\\.)*"|[^,\[\]\s]+]])
-local FLAT = Q([[^\s*\[[^\[\]{}]*\]\s*$]])
+-- an element: a string, an object or array one level deep, or a number / true / false / null
+local ELEMENT = Q([=["(?:[^"\\]|\\.)*"|\{[^{}]*\}|\[[^\[\]]*\]|[^,\[\]{}\s]+]=])
+local FLAT = Q([=[^\s*\[(?:[^\[\]{}]|\{[^{}]*\}|\[[^\[\]]*\])*\]\s*$]=])
+-- the text between an array's brackets
+local function inside(x)
+  return string.format("replaceRegexpOne(ifNull(%s, ''), %s, %s)", x, Q([[^\s*\[(.*)\]\s*$]]), Q([[\1]]))
+end
 -- the value at a chain of keys (each a bound key name): JSON text, or NULL when missing
 function M.json_keys_get(x, keys)
   local obj = "ifNull(" .. x .. ", '')"
@@ -106,11 +112,11 @@ function M.json_quote(x)
 end
 -- the elements (JSON text each) of a flat JSON array; a scalar is an array of itself
 function M.json_elements_array(x)
-  return string.format("if(match(ifNull(%s, ''), %s), extractAll(ifNull(%s, ''), %s), [ifNull(%s, 'null')])",
-    x, FLAT, x, ELEMENT, x)
+  return string.format("if(match(ifNull(%s, ''), %s), extractAll(%s, %s), [ifNull(%s, 'null')])",
+    x, FLAT, inside(x), ELEMENT, x)
 end
 function M.array_length(x)
-  return string.format("if(match(ifNull(%s, ''), %s), toInt64(length(extractAll(ifNull(%s, ''), %s))), NULL)", x, FLAT, x, ELEMENT)
+  return string.format("if(match(ifNull(%s, ''), %s), toInt64(length(extractAll(%s, %s))), NULL)", x, FLAT, inside(x), ELEMENT)
 end
 function M.split(s, d)
   return string.format("concat('[', arrayStringConcat(arrayMap(v -> %s, splitByString(%s, %s)), ','), ']')",

@@ -165,7 +165,7 @@ end
 function C:dyn(e)
   if e.type == "dynamic" then return e.sql end
   if e.type == "bool" then return "(CASE WHEN " .. e.sql .. " THEN 'true' WHEN NOT " .. e.sql .. " THEN 'false' END)" end
-  if NUMERIC[e.type] then return "CAST(" .. e.sql .. " AS TEXT)" end
+  if NUMERIC[e.type] then return self.f.to_text(e.sql) end
   return self.f.json_quote(e.sql)
 end
 

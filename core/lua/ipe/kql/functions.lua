@@ -69,7 +69,8 @@ function SCALAR.tobool(self, node, scope)
   local a = self:args(node, scope, 1)[1]
   if a.type == "bool" then return a end
   local x = self:scalar(a)
-  return E(format("(CASE WHEN lower(CAST(%s AS TEXT)) IN ('true', '1') THEN 1 WHEN lower(CAST(%s AS TEXT)) IN ('false', '0') THEN 0 END)", x, x), "bool")
+  local t = self.f.to_text(x)
+  return E(format("(CASE WHEN lower(%s) IN ('true', '1') THEN 1 WHEN lower(%s) IN ('false', '0') THEN 0 END)", t, t), "bool")
 end
 SCALAR.toboolean = SCALAR.tobool
 function SCALAR.tolower(self, node, scope) return E(self.f.lower(self:str(self:args(node, scope, 1)[1])), "string") end
@@ -150,12 +151,12 @@ end
 function SCALAR.isempty(self, node, scope)
   local a = self:args(node, scope, 1)[1]
   local x = self:scalar(a)
-  return E(format("(%s IS NULL OR CAST(%s AS TEXT) = '')", x, x), "bool")
+  return E(format("(%s IS NULL OR %s = '')", x, self.f.to_text(x)), "bool")
 end
 function SCALAR.isnotempty(self, node, scope)
   local a = self:args(node, scope, 1)[1]
   local x = self:scalar(a)
-  return E(format("(%s IS NOT NULL AND CAST(%s AS TEXT) <> '')", x, x), "bool")
+  return E(format("(%s IS NOT NULL AND %s <> '')", x, self.f.to_text(x)), "bool")
 end
 SCALAR.notempty = SCALAR.isnotempty
 function SCALAR.isnull(self, node, scope)
