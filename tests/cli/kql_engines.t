@@ -75,6 +75,9 @@ my @DEMO = (
     'CommonSecurityLog | summarize Ports = dcount(DestinationPort), Bins = count() by SourceIP, b = bin(SentBytes, 1000) | where Ports >= 1 | summarize sum(Bins) by b',
     'SigninLogs | project IPAddress, Fail = ResultType != "0" | summarize Failures = sum(toint(Fail)), Total = count() by IPAddress | extend Rate = todouble(Failures) / Total',
 );
+push @DEMO,
+    'SigninLogs | summarize Apps = make_set(AppDisplayName, 10), Ips = make_list(IPAddress, 1000) by UserPrincipalName',
+    'DeviceNetworkEvents | extend Host = tostring(split(DeviceName, ".", 0)[0]), Dom = split(DeviceName, ".", 1) | summarize count() by Host, tostring(Dom)';
 my @SEMANTICS = (
     'AuditLogs | lookup (SigninLogs | summarize n = count() by UserPrincipalName | project Identity = UserPrincipalName, n) on Identity | order by OperationName asc | project OperationName, n',
     'SigninLogs | count',
@@ -234,7 +237,8 @@ for my $case (
     [ 'print s = "user=bob id=42" | parse s with "user=" U " id=" I:long', 30, 'parse' ],
     [ 'print n = 1 | extend a = range(1, 7, 3)', 26, 'range' ],
     [ 'SigninLogs | extend d = extract("(a)(b)", 2, AppDisplayName)', 43, 'extract of a group other than 1' ],
-    [ 'SigninLogs | summarize make_set(IPAddress, 2)', 44, 'make_set with a limit' ],
+    [ 'SigninLogs | extend p = pack_array(IPAddress, ResultType)', 26, 'pack_array' ],
+    [ 'Heartbeat | mv-expand a = ComputerPrivateIPs, b = ComputerPrivateIPs', 42, 'mv-expand of several columns' ],
 ) {
     my ($q, $col, $what) = @$case;
     my ($o, $e, $r) = ipe('kql', '--db', $surl, '--now', $NOW, $q);

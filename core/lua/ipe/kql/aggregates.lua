@@ -87,9 +87,16 @@ function C:aggregate(node, scope)
     if a.type == "dynamic" and self.f.nested then x = a.sql end   -- its JSON text, an element as it is
     if is_string(a) then x = format("nullif(%s, '')", a.sql) end
     local set = name:match("set")
-    local s = set and self.f.agg_set(x, cond, a.type) or self.f.agg_list(x, cond, a.type)
     local limit = node.args[is_if and 3 or 2]
-    if limit and self.f.nested then self:refused(limit, name .. " with a limit") end
+    local s
+    if limit and self.f.nested then
+      -- the aggregate takes the limit itself (groupUniqArray(N), groupArray(N)): a literal number
+      local l = self:expr(limit, base)
+      if type(l.lit) ~= "number" then self:refused(limit, name .. " with a limit that is not a literal number") end
+      s = set and self.f.agg_set(x, cond, a.type, l.sql) or self.f.agg_list(x, cond, a.type, l.sql)
+      return E(s, "dynamic"), argname(1, set and "set_" or "list_")
+    end
+    s = set and self.f.agg_set(x, cond, a.type) or self.f.agg_list(x, cond, a.type)
     local post
     if limit then
       local l = self:expr(limit, base)

@@ -118,6 +118,12 @@ end
 function M.array_length(x)
   return string.format("if(match(ifNull(%s, ''), %s), toInt64(length(extractAll(%s, %s))), NULL)", x, FLAT, inside(x), ELEMENT)
 end
+-- split(s, d, i): the part at a 0-based index, as a one-element array ([] past the end)
+function M.split_part(s, d, i)
+  local parts = string.format("splitByString(%s, %s)", d, s)
+  return string.format("if(length(%s) > (%s), concat('[', %s, ']'), '[]')", parts, i,
+    M.json_quote(string.format("arrayElement(%s, toUInt64((%s) + 1))", parts, i)))   -- 18.16 reads an Int64 index of a computed array as 0
+end
 function M.split(s, d)
   return string.format("concat('[', arrayStringConcat(arrayMap(v -> %s, splitByString(%s, %s)), ','), ']')",
     M.json_quote("v"), d, s)
@@ -187,14 +193,16 @@ local function json_items(arr, ty)
   if ty == "string" or ty == "datetime" then return string.format("arrayMap(v -> %s, %s)", M.json_quote("v"), arr) end
   return string.format("arrayMap(v -> toString(v), %s)", arr)
 end
-local function agg_json(fn, x, cond, ty, sort)
+local function agg_json(fn, x, cond, ty, sort, limit)
   local arg = cond and string.format("if(%s, %s, NULL)", cond, x) or x
   local arr = string.format("%s(%s)", fn, arg)
   if sort then arr = "arraySort(" .. arr .. ")" end
+  if limit then arr = string.format("arraySlice(%s, 1, %s)", arr, limit) end   -- 18.16: groupUniqArray takes no size
   return string.format("concat('[', arrayStringConcat(%s, ','), ']')", json_items(arr, ty))
 end
-function M.agg_set(x, cond, ty) return agg_json("groupUniqArray", x, cond, ty, true) end
-function M.agg_list(x, cond, ty) return agg_json("groupArray", x, cond, ty, false) end
+-- limit: a bound number, the most values kept (which ones: as the shards answer)
+function M.agg_set(x, cond, ty, limit) return agg_json("groupUniqArray", x, cond, ty, true, limit) end
+function M.agg_list(x, cond, ty, limit) return agg_json("groupArray", x, cond, ty, false, limit) end
 function M.nulls(desc, nulls)
   if not nulls then return "" end
   return nulls == "first" and " NULLS FIRST" or " NULLS LAST"

@@ -103,7 +103,7 @@ end
 function SCALAR.split(self, node, scope)
   local a = self:args(node, scope, 2, 3)
   local arr = self.f.split(self:str(a[1]), self:str(a[2]))
-  if a[3] and self.f.nested then self:refused(node.args[3], "split with an index") end
+  if a[3] and self.f.split_part then return E(self.f.split_part(self:str(a[1]), self:str(a[2]), a[3].sql), "dynamic") end
   if a[3] then
     local el = self.f.json_get(arr, "'$[' || " .. a[3].sql .. " || ']'")
     return E(format("(CASE WHEN %s IS NULL THEN json_array() ELSE json_array(%s) END)", el, self.f.json_scalar(arr, "'$[' || " .. a[3].sql .. " || ']'")), "dynamic")
