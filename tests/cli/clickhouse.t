@@ -38,11 +38,11 @@ my $url = $c->url('ws');
 {
     my ($out, $err, $rc) = ipe('migrate', '--db', $url);
     my $shown = 'clickhouse://default@127.0.0.1:' . $c->http(0) . '/ws';
-    is($out, "workspace $shown migrated from schema version 0 to 1\n", 'migrate creates the workspace');
+    is($out, "workspace $shown migrated from schema version 0 to 2\n", 'migrate creates the workspace');
     is($err, '', 'migrate: nothing on stderr');
     is($rc, 0, 'migrate: exit 0');
     ($out, $err, $rc) = ipe('migrate', '--db', $url);
-    is($out, "workspace $shown is current (schema version 1)\n", 'migrate again: current');
+    is($out, "workspace $shown is current (schema version 2)\n", 'migrate again: current');
     is($rc, 0, 'migrate again: exit 0');
     for my $node (0, 1) {
         my %have = map { $_ => 1 } split /\n/, $c->sql($node, "SELECT name FROM system.tables WHERE database = 'ws'");
@@ -98,12 +98,12 @@ for my $node (0, 1) {
         . "or the config file, not in the URL\n", 'a password in the URL is refused, unprinted');
     is($rc, 2, '... exit 2');
     ($out, $err, $rc) = ipe({ env => { IPE_CLICKHOUSE_PASSWORD => $pw } }, 'migrate', '--db', $c->url('ws', user => 'ipe'));
-    like($out, qr/is current \(schema version 1\)/, 'the password from IPE_CLICKHOUSE_PASSWORD authenticates');
+    like($out, qr/is current \(schema version 2\)/, 'the password from IPE_CLICKHOUSE_PASSWORD authenticates');
     my $cfg = tmpdir();
     spew("$cfg/config", "[workspace]\ndb = " . $c->url('ws', user => 'ipe') . "\nclickhouse_password = $pw\n");
     chmod 0600, "$cfg/config";
     ($out, $err, $rc) = ipe({ env => { IPE_CONFIG => "$cfg/config" } }, 'migrate');
-    like($out, qr/is current \(schema version 1\)/, 'the workspace and password from the [workspace] config section');
+    like($out, qr/is current \(schema version 2\)/, 'the workspace and password from the [workspace] config section');
     is($err, '', '... quietly');
 }
 

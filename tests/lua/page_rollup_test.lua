@@ -236,6 +236,42 @@ local function dump_activity(db)
   return out
 end
 
+local function dump_all(db)
+  local out = dump_activity(db)
+  for _, t in ipairs({ "_ipe_ip_traffic", "_ipe_ip_peers" }) do
+    for _, r in ipairs(db:query("SELECT * FROM " .. t .. " ORDER BY 1, 2, 3, 4, 5, 6, 7")) do
+      for i = 1, #r do r[i] = tostring(r[i]) end
+      out[#out + 1] = t .. "|" .. table.concat(r, "|")
+    end
+  end
+  return out
+end
+
+T.case("bulk_mark / bulk_add: only the rows added since the marks are counted, as the triggers count them", function()
+  local db = fresh()
+  for _, r in ipairs(mixed_rows(700, 11)) do insert(db, r[1], r[2]) end
+  local old = dump_all(db)
+  T.ok(#old > 300, "rows counted by the triggers: " .. #old)
+  db:exec("BEGIN")
+  local marks = rollup.bulk_mark(db)
+  local ours = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name GLOB '_ipe_ip_*'"
+  T.eq(db:query(ours)[1][1], 0, "no rollup triggers during the load")
+  T.ok(marks.CommonSecurityLog > 0 and marks.Syslog > 0, "each log table's end is marked")
+  -- the same hours as the rows before (added to their counts), a firewall record on both sides
+  for _, r in ipairs(mixed_rows(900, 13)) do insert(db, r[1], r[2]) end
+  insert(db, "CommonSecurityLog", { TimeGenerated = "2026-11-26T23:10:00.000Z", SourceIP = "10.0.0.1",
+    DestinationIP = "203.0.113.9", DestinationPort = 443, Protocol = "TCP", DeviceAction = "allow", SentBytes = 5 })
+  T.eq(dump_all(db), old, "nothing counted before bulk_add")
+  rollup.bulk_add(db, marks)
+  db:exec("COMMIT")
+  local added = dump_all(db)
+  T.ok(#added > #old, "the new rows are counted")
+  T.eq(db:query(ours)[1][1], #rollup.sources() + 1, "triggers back")
+  rollup.rebuild(db)
+  T.eq(added, dump_all(db), "what a full rebuild of every row gives")
+  db:close()
+end)
+
 T.case("rebuild counts exactly what the triggers count: columns, text, JSON, duplicates", function()
   local rows = mixed_rows(1500, 7)
   local db = fresh()

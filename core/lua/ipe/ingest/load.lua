@@ -40,8 +40,7 @@
 -- (sorting once is cheaper than inserting into every index row by row; the
 -- rebuild runs under ipe.rollup.sqlite's sorting(): cache-sized sort runs); when
 -- the workspace keeps the per-IP activity rollup (ipe.rollup.sqlite), its
--- triggers are dropped too and the hours of the new rows recounted before the
--- commit.
+-- triggers are dropped too and the new rows counted into it before the commit.
 --
 -- Errors: a file that cannot be ingested raises {file_error = true, msg = "..."}
 -- (error(e, 0)); other errors (SQLite I/O, bugs) propagate after the rollback.
@@ -612,9 +611,8 @@ local function new_sink(run, src, det, state)
     for _, ix in ipairs(list) do db:exec("DROP INDEX " .. ix.name) end
     state.rebuild[#state.rebuild + 1] = { table = tname, indexes = list }
     if not state.rollup and has_rollup(db) then
-      -- the per-IP rollup's triggers would cost more than the rows: recount the new rows' hours at the end
-      require("ipe.rollup.sqlite").drop_triggers(db)
-      state.rollup = true
+      -- the per-IP rollup's triggers would cost more than the rows: count the new rows at the end
+      state.rollup = require("ipe.rollup.sqlite").bulk_mark(db)
     end
   end
 
@@ -769,13 +767,7 @@ function M.ingest_file(run, path)
           for _, ix in ipairs(r.indexes) do db:exec(ix.sql) end
         end)
       end
-      if state.rollup then
-        for _, r in ipairs(state.rebuild) do
-          local m = state.mappers[r.table]
-          if m.rows > 0 then rollup.rebuild(db, m.tmin, m.tmax) end
-        end
-        rollup.create_triggers(db)
-      end
+      if state.rollup then rollup.bulk_add(db, state.rollup) end
       local parts = {}
       for i, tname in ipairs(tables) do parts[i] = cjson.encode(tname) .. ":" .. counts[tname] end
       db:prepare("INSERT INTO " .. migration.TABLE .. " (Id, ContentHash, Path, Format, TableName, Tables, Rows, " ..

@@ -12,6 +12,8 @@
 --             aggregate rows
 --   X_all     what reads use: Distributed over X_local on the cluster, else a Merge table
 --             over X_local (a table, so the key's index serves WHERE IP = ...)
+--   X         a view: the committed rows merged, as the SQLite table holds them (Hour a
+--             DateTime, FirstSeen/LastSeen the workspace's times) — what ctx.db:rollup_rows reads
 -- A rollup row keeps the ingest its rows came in with (_IngestId): reads count only the
 -- ingests in the ingest log (committed), as the Sentinel views do, so a failed or killed
 -- ingest (whose raw rows ipe.ingest.clickhouse deletes) is never counted.
@@ -202,7 +204,33 @@ local function rollups()
   return out
 end
 
--- ddl{database=, cluster=, on=, time_type=} -> { {sql=}, ... }: tables, readers, then the views
+-- X: a view of the committed rows as the SQLite table holds them (ctx.db:rollup_rows reads it):
+-- the keys, Hour the DateTime of the hour's start, the measures as Int64, FirstSeen and
+-- LastSeen as the workspace's times (DateTime with X_ms beside it, or DateTime64)
+local function rows_view(r, db, on, time_type)
+  local inner, cols = { "IP", "Hour AS r_Hour" }, { "IP", "toDateTime(concat(replaceOne(r_Hour, 'T', ' '), ':00:00'), 'UTC') AS Hour" }
+  for _, k in ipairs(r.keys) do inner[#inner + 1] = k; cols[#cols + 1] = k end
+  for _, m in ipairs(r.sums) do
+    inner[#inner + 1] = (m == "Events" and "countMerge" or "sumMerge") .. "(" .. m .. ") AS r_" .. m
+    cols[#cols + 1] = "toInt64(r_" .. m .. ") AS " .. m
+  end
+  inner[#inner + 1] = "minMerge(FirstSeen) AS r_F"
+  inner[#inner + 1] = "maxMerge(LastSeen) AS r_L"
+  for _, t in ipairs({ { "FirstSeen", "r_F" }, { "LastSeen", "r_L" } }) do
+    if time_type == TIME64 then
+      cols[#cols + 1] = "fromUnixTimestamp64Milli(" .. t[2] .. ", 'UTC') AS " .. t[1]
+    else
+      cols[#cols + 1] = "toDateTime(intDiv(" .. t[2] .. ", 1000), 'UTC') AS " .. t[1]
+      cols[#cols + 1] = t[2] .. " AS " .. t[1] .. "_ms"
+    end
+  end
+  return string.format("CREATE VIEW IF NOT EXISTS %s.%s%s AS SELECT %s FROM (SELECT %s FROM %s.%s_all WHERE _IngestId "
+    .. "GLOBAL IN (SELECT Id FROM %s._ipe_ingest) GROUP BY IP, r_Hour%s)", db, r.name, on, table.concat(cols, ", "),
+    table.concat(inner, ", "), db, r.name, db, #r.keys > 0 and (", " .. table.concat(r.keys, ", ")) or "")
+end
+
+-- ddl{database=, cluster=, on=, time_type=} -> { {sql=}, ... }: tables, readers, the
+-- materialized views, then the row views
 function M.ddl(o)
   local db, on, out = o.database, o.on or "", {}
   for _, r in ipairs(rollups()) do
@@ -216,6 +244,7 @@ function M.ddl(o)
     out[#out + 1] = { sql = string.format("CREATE MATERIALIZED VIEW IF NOT EXISTS %s.%s%s TO %s.%s_local AS %s",
       db, v.name, on, db, v.target, v.select) }
   end
+  for _, r in ipairs(rollups()) do out[#out + 1] = { sql = rows_view(r, db, on, o.time_type) } end
   return out
 end
 

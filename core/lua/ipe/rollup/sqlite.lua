@@ -69,6 +69,9 @@
 --                             from the raw rows
 --   rollup.bulk_begin(db) / rollup.bulk_end(db)  drop the triggers / rebuild all and
 --                             recreate them (for loaders writing millions of rows)
+--   rollup.bulk_mark(db) -> marks / rollup.bulk_add(db, marks)  drop the triggers and note each
+--                             log table's end / count only the rows added since into the
+--                             rollups and recreate the triggers (ingest's bulk loads)
 --   rollup.create_triggers(db), rollup.drop_triggers(db)
 --   rollup.sorting(db, fn)    run fn with a small page cache (SORT_CACHE_KIB): SQLite then sorts
 --                             in cache-sized runs, faster for CREATE INDEX and GROUP BY over
@@ -372,13 +375,18 @@ function M.traffic_sql() return csl_exact_sql(CSL_ROLLUPS[1]) end
 -- rows (Peer, PeerHost, Events, Allowed, Blocked, BytesFromIP, BytesToIP, FirstSeen, LastSeen)
 function M.peers_sql() return csl_exact_sql(CSL_ROLLUPS[2]) end
 
-local function csl_rebuild_sql(r, sd)
+-- the rows a rebuild statement counts: a time range (:a <= TimeGenerated < :b), or the rows
+-- added after rowid :a (an ingest's own rows; :b unused)
+local TIME_RANGE = "t.TimeGenerated >= :a AND t.TimeGenerated < :b"
+local NEW_ROWS = "t.rowid > :a AND :b IS NULL AND t.TimeGenerated IS NOT NULL"
+
+local function csl_rebuild_sql(r, sd, range)
   local v = side(sd, "t.")
   local groups = {}
   for i = 1, #r.keys + 2 do groups[i] = tostring(i) end
   return "INSERT INTO " .. r.table .. " (" .. csl_columns(r) .. ")\nSELECT " .. v.ip .. ", substr(t.TimeGenerated, 1, 13), "
     .. pick(v, r.keys) .. ", " .. pick(v, r.sums, "sum(%s)") .. ", min(t.TimeGenerated), max(t.TimeGenerated)\n"
-    .. "FROM CommonSecurityLog t\nWHERE t.TimeGenerated >= :a AND t.TimeGenerated < :b AND " .. v.cond .. "\n"
+    .. "FROM CommonSecurityLog t\nWHERE " .. (range or TIME_RANGE) .. " AND " .. v.cond .. "\n"
     .. "GROUP BY " .. table.concat(groups, ", ") .. "\n" .. csl_upsert(r)
 end
 
@@ -419,8 +427,21 @@ local function trimmed(v) return "rtrim(trim(" .. v .. ", " .. lit(TRIMMED) .. "
 -- may hold an IP there; a leaf is dropped when a column holds it, duplicates by DISTINCT).
 -- Each part computes a candidate once in an inner SELECT (LIMIT -1 keeps SQLite from
 -- flattening it into the outer one, which would recompute it for every test of its shape).
-local function rebuild_sql(s)
-  local range = "t.TimeGenerated >= :a AND t.TimeGenerated < :b"
+-- The traffic rollup is the peers rollup summed over the peer, its host and the reporter: the
+-- hours :a <= Hour < :b recounted from the peers rows (narrower than the records and already
+-- one per flow, peer and hour: cheaper to sort than the raw records of both sides).
+local function traffic_from_peers_sql()
+  local r = CSL_ROLLUPS[1]
+  local keys = table.concat(r.keys, ", ")
+  local sums = {}
+  for i, m in ipairs(r.sums) do sums[i] = "sum(" .. m .. ")" end
+  return "INSERT INTO " .. r.table .. " (" .. csl_columns(r) .. ")\nSELECT IP, Hour, " .. keys .. ", "
+    .. table.concat(sums, ", ") .. ", min(FirstSeen), max(LastSeen) FROM " .. M.PEERS
+    .. "\nWHERE Hour >= :a AND Hour < :b\nGROUP BY IP, Hour, " .. keys .. "\n" .. csl_upsert(r)
+end
+
+local function rebuild_sql(s, range)
+  range = range or TIME_RANGE
   local cols = {}
   for i, c in ipairs(s.columns) do cols[i] = c .. " AS c" .. i end
   local function inner(walked, extra)
@@ -482,17 +503,20 @@ function M.rebuild(db, from, to, which)
   end
   local lo, hi   -- rows with lo <= TimeGenerated < hi
   if from then lo, hi = from:sub(1, 13) .. ":00:00.000Z", shift(to:sub(1, 13) .. ":00:00.000Z", 3600) end
-  -- each statement recounts the rows with :a <= TimeGenerated < :b, run day by day
+  -- each statement recounts the rows with :a <= TimeGenerated < :b, run day by day (hours: the
+  -- hours :a <= Hour < :b of those days); the traffic after the peers it is summed from
   local jobs, targets = {}, {}
   if which == nil or which == M.TABLE then
     targets[#targets + 1] = M.TABLE
     for _, s in ipairs(M.sources("t.")) do jobs[#jobs + 1] = { table = s.table, sql = rebuild_sql(s) } end
   end
-  for _, r in ipairs(CSL_ROLLUPS) do
-    if which == nil or which == r.table then
-      targets[#targets + 1] = r.table
-      for _, sd in ipairs(SIDES) do jobs[#jobs + 1] = { table = "CommonSecurityLog", sql = csl_rebuild_sql(r, sd) } end
-    end
+  if which == nil or which == M.PEERS then
+    targets[#targets + 1] = M.PEERS
+    for _, sd in ipairs(SIDES) do jobs[#jobs + 1] = { table = "CommonSecurityLog", sql = csl_rebuild_sql(CSL_ROLLUPS[2], sd) } end
+  end
+  if which == nil or which == M.TRAFFIC then
+    targets[#targets + 1] = M.TRAFFIC
+    jobs[#jobs + 1] = { table = "CommonSecurityLog", sql = traffic_from_peers_sql(), hours = true }
   end
   local atomically = require("ipe.schema").atomically
   M.sorting(db, function() atomically(db, "ipe_rollup", function()
@@ -517,12 +541,50 @@ function M.rebuild(db, from, to, which)
           local nxt = shift(day, 86400)
           local a, b = day < first and first or day, nxt
           if hi and b > hi then b = hi end
+          if job.hours then a, b = a:sub(1, 13), b:sub(1, 13) end
           st:run(a, b)
           day = nxt
         end
       end
     end
   end) end)
+end
+
+-- bulk_mark(db) -> marks: drop the triggers before a bulk load and note where each log table
+-- ends (its largest rowid); bulk_add(db, marks) then counts the rows added after the marks into
+-- the rollups (added to what they hold: each new row once, never the rows counted before) and
+-- recreates the triggers. The traffic rollup of the new rows' hours is summed again from the
+-- peers. Cheaper than rebuild() for the hours of a load into a table that holds other rows.
+function M.bulk_mark(db)
+  M.drop_triggers(db)
+  local marks = {}
+  for _, s in ipairs(M.sources("t.")) do
+    marks[s.table] = db:query("SELECT COALESCE(max(rowid), 0) FROM " .. s.table)[1][1]
+  end
+  return marks
+end
+
+function M.bulk_add(db, marks)
+  local atomically = require("ipe.schema").atomically
+  M.sorting(db, function() atomically(db, "ipe_rollup", function()
+    for _, s in ipairs(M.sources("t.")) do
+      local after = marks[s.table]
+      if after and db:query("SELECT count(*) FROM (SELECT 1 FROM " .. s.table .. " WHERE rowid > ? LIMIT 1)", { after })[1][1] > 0 then
+        db:prepare(rebuild_sql(s, NEW_ROWS)):run(after, nil)
+        if s.table == "CommonSecurityLog" then
+          for _, sd in ipairs(SIDES) do db:prepare(csl_rebuild_sql(CSL_ROLLUPS[2], sd, NEW_ROWS)):run(after, nil) end
+          local span = db:query("SELECT min(TimeGenerated), max(TimeGenerated) FROM CommonSecurityLog WHERE rowid > ?",
+            { after })[1]
+          if type(span[1]) == "string" then
+            local a, b = span[1]:sub(1, 13), shift(span[2]:sub(1, 13) .. ":00:00.000Z", 3600):sub(1, 13)
+            db:prepare("DELETE FROM " .. M.TRAFFIC .. " WHERE Hour >= ? AND Hour < ?"):run(a, b)
+            db:prepare(traffic_from_peers_sql()):run(a, b)
+          end
+        end
+      end
+    end
+  end) end)
+  M.create_triggers(db)
 end
 
 function M.store_queries(db)
