@@ -78,6 +78,9 @@ my @DEMO = (
 push @DEMO,
     'SigninLogs | summarize Apps = make_set(AppDisplayName, 10), Ips = make_list(IPAddress, 1000) by UserPrincipalName',
     'DeviceNetworkEvents | extend Host = tostring(split(DeviceName, ".", 0)[0]), Dom = split(DeviceName, ".", 1) | summarize count() by Host, tostring(Dom)';
+push @DEMO,
+    'SigninLogs | extend Day = format_datetime(TimeGenerated, "yyyy-MM-dd HH:mm"), P = pack_array(IPAddress, toint(ResultType), LocationDetails.city) | summarize count() by Day, tostring(P)',
+    'SigninLogs | extend U = strcat_array(split(UserPrincipalName, "@"), "/") | summarize count() by U';
 my @SEMANTICS = (
     'AuditLogs | lookup (SigninLogs | summarize n = count() by UserPrincipalName | project Identity = UserPrincipalName, n) on Identity | order by OperationName asc | project OperationName, n',
     'SigninLogs | count',

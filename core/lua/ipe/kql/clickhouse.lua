@@ -29,8 +29,8 @@ M.REFUSED = {
   -- operators needing a window function or a per-row table function
   serialize = true, parse = true,
   -- scalar functions
-  row_number = true, prev = true, next = true, range = true, array_slice = true, strcat_array = true,
-  bag_keys = true, pack_array = true, bag_pack = true, pack = true, format_datetime = true,
+  row_number = true, prev = true, next = true, range = true, array_slice = true,
+  bag_keys = true, bag_pack = true, pack = true,
   ipv4_is_match = true, ipv4_compare = true, ipv6_compare = true, ipv6_is_match = true, dayofweek = true,
   has_any_ipv4 = true, set_has_element = true, extract_json = true, extractjson = true,
   -- aggregations
@@ -124,6 +124,24 @@ function M.split_part(s, d, i)
   return string.format("if(length(%s) > (%s), concat('[', %s, ']'), '[]')", parts, i,
     M.json_quote(string.format("arrayElement(%s, toUInt64((%s) + 1))", parts, i)))   -- 18.16 reads an Int64 index of a computed array as 0
 end
+-- strcat_array: the elements' scalar text joined (the separator a literal: 18.16 wants a constant)
+function M.strcat_array(arr, sep)
+  return string.format("arrayStringConcat(arrayMap(v -> ifNull(%s, ''), %s), %s)", M.json_value("v"), M.json_elements_array(arr), sep)
+end
+-- pack_array: a JSON array of values of known Kusto types ({sql=, type=})
+function M.json_array_typed(items)
+  local parts = {}
+  for i, it in ipairs(items) do
+    local ty, x = it.type, it.sql
+    if ty == "null" then parts[i] = "'null'"
+    elseif ty == "dynamic" then parts[i] = string.format("ifNull(%s, 'null')", x)
+    elseif ty == "bool" then parts[i] = string.format("multiIf(isNull(%s), 'null', %s <> 0, 'true', 'false')", x, x)
+    elseif ty == "string" or ty == "datetime" then parts[i] = string.format("ifNull(%s, 'null')", M.json_quote(x))
+    else parts[i] = string.format("ifNull(toString(%s), 'null')", x) end
+  end
+  for i, x in ipairs(parts) do parts[i] = "assumeNotNull(" .. x .. ")" end   -- never NULL: each has its 'null'
+  return "concat('[', " .. (#parts > 0 and "arrayStringConcat([" .. table.concat(parts, ", ") .. "], ',')" or "''") .. ", ']')"
+end
 function M.split(s, d)
   return string.format("concat('[', arrayStringConcat(arrayMap(v -> %s, splitByString(%s, %s)), ','), ']')",
     M.json_quote("v"), d, s)
@@ -179,6 +197,11 @@ function M.to_long(x)
   return string.format("if(isNull(toFloat64OrNull(%s)), NULL, toInt64(toFloat64OrNull(%s)))", trimmed(x), trimmed(x))
 end
 function M.to_real(x) return string.format("toFloat64OrNull(%s)", trimmed(x)) end
+-- format_datetime: the strftime pattern (bound; its text in pat) of a datetime text; none with %f
+function M.format_time(t, fmt, pat)
+  if not pat or pat:find("%f", 1, true) then return nil end
+  return string.format("formatDateTime(parseDateTimeBestEffortOrNull(substring(%s, 1, 19)), %s, 'UTC')", t, fmt)
+end
 function M.round(x, n) return n and string.format("round(%s, %s)", x, n) or string.format("round(%s)", x) end
 
 -- IP addresses: ipe.dialect.clickhouse's helpers

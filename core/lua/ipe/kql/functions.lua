@@ -205,6 +205,7 @@ end
 function SCALAR.strcat_array(self, node, scope)
   local a = self:args(node, scope, 2)
   local arr = self:dyn(a[1])
+  if self.f.strcat_array then return E(self.f.strcat_array(arr, self:str(a[2])), "string") end
   return E(format("coalesce((CASE WHEN json_valid(%s) THEN (SELECT group_concat(CASE WHEN j.type IN ('object', 'array') THEN j.value "
     .. "WHEN j.type = 'true' THEN 'true' WHEN j.type = 'false' THEN 'false' ELSE coalesce(CAST(j.value AS TEXT), '') END, %s) "
     .. "FROM json_each(%s) j) END), '')", arr, self:str(a[2]), arr), "string")
@@ -276,6 +277,11 @@ function SCALAR.bag_keys(self, node, scope)
 end
 function SCALAR.pack_array(self, node, scope)
   local a = self:args(node, scope, 0, 64)
+  if self.f.json_array_typed then
+    local items = {}
+    for i, e in ipairs(a) do items[i] = { sql = e.sql, type = e.null and "null" or e.type } end
+    return E(self.f.json_array_typed(items), "dynamic")
+  end
   local parts = {}
   for i, e in ipairs(a) do parts[i] = e.type == "dynamic" and "json(" .. e.sql .. ")" or e.sql end
   return E(self.f.json_array(parts), "dynamic")
@@ -362,7 +368,9 @@ function SCALAR.format_datetime(self, node, scope)
   local pat = concat(out)
   -- %f is SS.SSS in SQLite: fff stands after ss: take the milliseconds of it
   if pat:find("%S.%f", 1, true) then pat = pat:gsub("%%S%.%%f", "%%f") end
-  return E(self.f.format_time(a[1].sql, self:bind(pat)), "string")
+  local sql = self.f.format_time(a[1].sql, self:bind(pat), pat)
+  if not sql then self:refused(node.args[2], "format_datetime with fractions of a second") end
+  return E(sql, "string")
 end
 local DIFF = { year = 1, quarter = 1, month = 1, week = 604800, day = 86400, hour = 3600, minute = 60,
   second = 1, millisecond = 0.001 }
