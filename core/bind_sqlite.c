@@ -528,6 +528,11 @@ static int l_st_run(lua_State *L)
     return 1;
 }
 
+sqlite3_stmt *ipe_sqlite_stmt(lua_State *L, int idx)
+{
+    return check_st(L, idx)->h;
+}
+
 static int l_st_reset(lua_State *L)
 {
     sqlite3_reset(check_st(L, 1)->h);

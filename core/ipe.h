@@ -38,6 +38,9 @@ int luaopen_ipe_fs(lua_State *L);     /* bind_fs.c */
 int luaopen_ipe_mmdb(lua_State *L);   /* bind_mmdb.c */
 int luaopen_ipe_curl(lua_State *L);   /* bind_curl.c */
 int luaopen_ipe_zlib(lua_State *L);   /* bind_zlib.c */
+int luaopen_ipe_jsonl(lua_State *L);  /* bind_jsonl.c */
+/* bind_sqlite.c: the statement of an ipe.sqlite statement object at idx (raises otherwise) */
+struct sqlite3_stmt *ipe_sqlite_stmt(lua_State *L, int idx);
 int luaopen_cjson(lua_State *L);      /* lua-cjson (static) */
 int luaopen_cjson_safe(lua_State *L);
 

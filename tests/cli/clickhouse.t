@@ -201,6 +201,41 @@ LUA
     unlink "$dir/budget-probe.lua", "$dir/bad-column.lua";
 }
 
+# the C JSON-lines path (RowBinary batches) against the Lua path (IPE_INGEST_LUA=1,
+# JSONEachRow): the same rows in ClickHouse, column for column, on the cluster
+{
+    my $dir = tmpdir();
+    my $edge = "$dir/CommonSecurityLog_edge.jsonl";
+    open my $fh, '>:raw', $edge or die;
+    my @act = ('a\"b\\\\c', 'caf\u00e9', "caf\xc3\xa9 \xe2\x82\xac", '\ud83d\ude00', 'x\u0000y', "tab\there", '');
+    my @cnt = ('2147483647', '2147483648', '-2147483648', '-2147483649', '"12"', 'null', '1e3');
+    for my $i (1 .. 3000) {
+        my $ip = $i % 11 == 0 ? '1.2.3.4:8080' : $i % 13 == 0 ? '-' : sprintf('10.1.%d.%d', $i % 256, 1 + $i % 254);
+        my $extra = $i % 7 == 0 ? ',"Nested":{"a":[1,2]}' : $i % 17 == 0 ? ',"Type":"Syslog"' : '';
+        my $start = $i % 2 ? sprintf(',"StartTime":"2025-01-01T00:00:%02d.%03dZ"', $i % 60, $i % 1000) : '';
+        printf $fh qq({"TimeGenerated":"2025-11-24T16:%02d:%02d.%03dZ","SourceIP":"%s","SourcePort":%d,"DeviceAction":"%s","EventCount":%s,"SentBytes":%s%s%s}\n),
+            $i % 60, ($i * 7) % 60, $i % 1000, $ip, 1024 + $i, $act[$i % @act], $cnt[$i % @cnt],
+            $i % 3 ? 99999999999999 + $i : -$i, $start, $extra;
+    }
+    close $fh;
+    my @in = ($edge, fixtures_dir() . '/sentinel/msticpy/SigninLogs.jsonl');
+    my %sum;
+    for my $mode ('c', 'lua') {
+        my $u = $c->url("path_$mode");
+        my ($o, $e, $rc) = ipe({ env => $mode eq 'lua' ? { IPE_INGEST_LUA => 1 } : {} }, 'ingest', '--db', $u, @in);
+        is($rc, 0, "ingest through the $mode path: exit 0") or diag($e);
+        for my $t ('CommonSecurityLog', 'Syslog', 'SigninLogs') {
+            my $cols = $c->sql(0, "SELECT arrayStringConcat(groupArray(concat('ifNull(toString(', name, '), ''<null>'')')), "
+                . "', ''|'', ') FROM system.columns WHERE database = 'path_$mode' AND table = '${t}_local' AND name != '_IngestId'");
+            chomp $cols;
+            $cols =~ s/\\'/'/g;
+            $sum{$mode}{$t} = $c->sql(0, "SELECT count(), groupBitXor(cityHash64(concat($cols))) FROM path_$mode.$t");
+        }
+    }
+    like($sum{c}{CommonSecurityLog}, qr/^[1-9]\d*\t/, 'rows went in through the C path');
+    is_deeply($sum{c}, $sum{lua}, 'the C path and the Lua path store the same rows (counts and checksums of every column)');
+}
+
 # a failed or killed ingest: nothing of it visible, no duplicates when run again
 {
     my $dir = tmpdir();

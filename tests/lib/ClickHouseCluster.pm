@@ -6,6 +6,7 @@ package ClickHouseCluster;
 # KILL) when the object goes away, at END, and on INT/TERM — even when a test dies.
 #
 #   my $c = ClickHouseCluster->start;        # dies with one line when it cannot
+#   ClickHouseCluster->start(nodes => 1)     # one server alone (a cluster of one shard)
 #   $c->url('db')  -> clickhouse://default@127.0.0.1:P1/db?cluster=ipe&nodes=127.0.0.1:P1,127.0.0.1:P2
 #   $c->http(0|1)  -> the HTTP port of shard 1|2;  $c->sql($i, $query) -> the server's answer
 #   $c->rows($i, $db, $sqlite_path, $table) -> the table's rows on both engines, comparable
@@ -102,12 +103,13 @@ sub start {
     my $dir = $o{dir} // tempdir('ipe-ch-XXXXXX', TMPDIR => 1, CLEANUP => 1);
     my $bin = server_bin();
     my $self = bless { dir => $dir, nodes => [], owner => $$, own_dir => !defined $o{dir} }, $class;
+    my @ids = (0 .. ($o{nodes} // 2) - 1);
     my %used;
     my $port = sub { my $p; do { $p = free_port() } while $used{$p}++; $p };
-    for my $i (0, 1) { push @{ $self->{nodes} }, { http => $port->(), tcp => $port->(), inter => $port->() } }
+    for my $i (@ids) { push @{ $self->{nodes} }, { http => $port->(), tcp => $port->(), inter => $port->() } }
     spew("$dir/users.xml", users());
     push @live, $self;
-    for my $i (0, 1) {
+    for my $i (@ids) {
         my $d = "$dir/node$i";
         mkdir $d;
         mkdir "$d/$_" for qw(data tmp user_files format_schemas);
@@ -122,7 +124,7 @@ sub start {
         $self->{nodes}[$i]{pid} = $pid;
     }
     my $deadline = time + 30;
-    for my $i (0, 1) {
+    for my $i (@ids) {
         my $n = $self->{nodes}[$i];
         until (ping($n->{http})) {
             if (waitpid($n->{pid}, POSIX::WNOHANG()) == $n->{pid}) {

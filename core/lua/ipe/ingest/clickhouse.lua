@@ -123,20 +123,45 @@ function Writer:query(sql, binds)
   return self.conn:query(sql, binds)
 end
 
--- send(tname): POST the table's buffered rows; waits while IN_FLIGHT batches are out
-function Writer:send(tname)
+-- buffer(tname): the table's batch: JSON lines (b.lines) and RowBinary rows (b.bin)
+function Writer:buffer(tname)
   local b = self.buffers[tname]
-  if not b or b.n == 0 then return end
-  local body = concat(b.lines, "\n", 1, b.n)
-  for i = 1, b.n do b.lines[i] = nil end
-  b.n, b.bytes = 0, 0
+  if not b then
+    b = { lines = {}, n = 0, bin = {}, nbin = 0, bytes = 0 }
+    self.buffers[tname] = b
+    self.tables[#self.tables + 1] = tname
+  end
+  return b
+end
+
+-- post(body, query): one INSERT; waits while IN_FLIGHT batches are out
+function Writer:post(body, query)
   while #self.inflight >= M.IN_FLIGHT do self:wait_one() end
   -- a query id naming the ingest: recovery waits until none of its inserts still runs
   self.seq = (self.seq or 0) + 1
   local settings = self:settings() or {}
   settings.query_id = format("ipe-ingest-%d-%d", self.id, self.seq)
-  local req = self.conn:build(body, settings, "INSERT INTO " .. self:target(tname) .. " FORMAT JSONEachRow")
+  local req = self.conn:build(body, settings, query)
   self.inflight[#self.inflight + 1] = require("ipe.curl").start({ req })
+end
+
+-- send(tname): POST the table's buffered rows
+function Writer:send(tname)
+  local b = self.buffers[tname]
+  if not b then return end
+  if b.n > 0 then
+    local body = concat(b.lines, "\n", 1, b.n)
+    for i = 1, b.n do b.lines[i] = nil end
+    b.n = 0
+    self:post(body, "INSERT INTO " .. self:target(tname) .. " FORMAT JSONEachRow")
+  end
+  if b.nbin > 0 then
+    local body = concat(b.bin, "", 1, b.nbin)
+    for i = 1, b.nbin do b.bin[i] = nil end
+    b.nbin = 0
+    self:post(body, "INSERT INTO " .. self:target(tname) .. " (" .. self.bin_columns[tname] .. ") FORMAT RowBinary")
+  end
+  b.bytes = 0
 end
 
 function Writer:wait_one()
@@ -211,13 +236,83 @@ function Writer:prepare(sql)
     k = k + 1
     parts[k] = w.id_member
     local line = "{" .. concat(parts, ",", 1, k) .. fixed .. "}"
-    local b = w.buffers[tname]
-    if not b then b = { lines = {}, n = 0, bytes = 0 }; w.buffers[tname] = b; w.tables[#w.tables + 1] = tname end
+    local b = w:buffer(tname)
     b.n = b.n + 1
     b.lines[b.n] = line
     b.bytes = b.bytes + #line + 1
     if b.bytes >= M.BATCH_BYTES then w:send(tname) end
   end }
+end
+
+-- The C fast path of JSON lines (ipe.ingest.fastjsonl) writes its rows itself, as
+-- RowBinary (cheaper for the server to read than JSON) into a batch of its own per table:
+-- fast_columns(tname, names) -> { bin = {code, ...}, src = {load.lua column or 0, ...} } for
+-- every column of the table (RowBinary codes of core/bind_jsonl.c: 1 Nullable(String),
+-- 2 Nullable(Int32), 3 Nullable(Int64), 4 always NULL, 5/6 DateTime and its _ms, 7/8 the
+-- same Nullable, 9 Type, 10 the ingest id) — or, with DateTime64 times, the JSONEachRow
+-- member prefixes and encodings { prefix=, kind= } (1 text, 2 number, 4 DateTime64);
+-- fast_tail(tname) -> what ends a JSON line (the ingest id, Type); fast_append(tname,
+-- data, rows, binary) adds C's rows to the table's batch
+local RB = { string = 1, guid = 1, dynamic = 1, int = 2, long = 3, real = 4, bool = 4 }
+
+function Writer:fast_columns(tname, names)
+  local t = schema.table(tname)
+  if not t then return nil end
+  local ci = {}
+  for i, name in ipairs(names) do ci[name] = i end
+  local cols = chschema.columns(t, self.time_type)
+  if self.time_type == chschema.TIME_SPLIT then
+    local bin, src, list = {}, {}, {}
+    for k, c in ipairs(cols) do
+      local null = c.type:sub(1, 9) == "Nullable("
+      local code
+      if c.kind == "time" then code = null and 7 or 5
+      elseif c.kind == "ms" then code = null and 8 or 6
+      elseif c.kind == "id" then code = 10
+      elseif c.name == "Type" then code = 9
+      elseif c.name == chschema.EXTRA then code = 4
+      else code = RB[c.kind] end
+      if not code or (not null and code ~= 5 and code ~= 6 and code ~= 10) then return nil end
+      bin[k], src[k], list[k] = code, ci[c.of or c.name] or 0, c.name
+    end
+    self.bin_columns = self.bin_columns or {}
+    self.bin_columns[tname] = concat(list, ", ")
+    return { bin = bin, src = src }
+  end
+  local by = {}
+  for _, c in ipairs(cols) do by[c.name] = c end
+  local prefix, kind = {}, {}
+  for i, name in ipairs(names) do
+    local col = by[name]
+    if not col or col.kind == "time" then return nil end
+    prefix[i] = jstr(name) .. ":"
+    if col.kind == "time64" then
+      kind[i] = 4
+    elseif col.kind == "int" or col.kind == "long" or col.kind == "real" or col.kind == "bool" then
+      kind[i] = 2
+    else
+      kind[i] = 1
+    end
+  end
+  return { prefix = prefix, kind = kind }
+end
+
+function Writer:fast_tail(tname)
+  return "," .. self.id_member .. "," .. jstr("Type") .. ":" .. jstr(tname) .. "}"
+end
+
+function Writer:fast_append(tname, data, rows, binary)
+  if rows == 0 then return end
+  local b = self:buffer(tname)
+  if binary then
+    b.nbin = b.nbin + 1
+    b.bin[b.nbin] = data
+  else
+    b.n = b.n + 1
+    b.lines[b.n] = data
+  end
+  b.bytes = b.bytes + #data + 1
+  if b.bytes >= M.BATCH_BYTES then self:send(tname) end
 end
 
 local function new_id()

@@ -1,12 +1,14 @@
 -- ipe.ingest.jsonl: the JSON lines driver — one JSON object per line (a Log
 -- Analytics / Sentinel export, az CLI output, msticpy data), each into the
 -- table named by --table, its Type column, the file name or its columns.
--- The hot path of ingest: members go straight from the line into the row
--- (ipe.ingest.jsonscan -> the mapper's put), no table per record.
+-- The hot path of ingest: most lines go through C (ipe.ingest.fastjsonl); the
+-- others here, members straight from the line into the row (ipe.ingest.jsonscan ->
+-- the mapper's put), no table per record.
 -- A line that is not a JSON object is a malformed record ("invalid JSON: ...").
 -- Errors: records are rejected through sink.reject (the sink aborts the file or
 -- counts them with --skip-bad); nothing is raised here.
 local jsonscan = require "ipe.ingest.jsonscan"
+local fastjsonl = require "ipe.ingest.fastjsonl"
 
 local find = string.find
 local parse_object, trailing = jsonscan.parse_object, jsonscan.trailing
@@ -59,7 +61,10 @@ M.one = one
 function M.run(src, sink)
   local m
   local keys = {}
+  local fast = fastjsonl.new(src, sink)
   while true do
+    -- the lines the C fast path can take (ipe.ingest.fastjsonl), then one line here
+    if fast and m then fast:run(m) end
     local line, ln, why = src:next_line()
     if line == nil then break end
     if line == false then
