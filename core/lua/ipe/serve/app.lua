@@ -123,7 +123,7 @@ function App:dispatch(req)
   if FORKED[name] and not self.in_handler then
     local pid, err = self.S.srv:fork(req.id)
     if pid == nil then
-      return self:plain(req, 503, err == "busy" and string.format("busy: %d pages are being prepared; try again",
+      return self:plain(req, 503, err == "busy" and string.format("busy: %d pages are being prepared at once already; try again",
         self.S.max_handlers or 0) or "cannot start a handler: " .. tostring(err))
     end
     if pid ~= 0 then req.forked = pid; return "forked" end
