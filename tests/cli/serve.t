@@ -40,6 +40,10 @@ sub one_line { my ($r, $status, $re, $name) = @_;
     ($out, $err, $rc) = ipe('serve', '--db', '/nonexistent/ws.db');
     is($rc, 3, 'no workspace: exit 3');
     is($out, '', 'no workspace: no URL printed');
+    ($out, $err, $rc) = ipe('serve', '--db', $db, '--max-handlers', '0');
+    is($rc, 2, '--max-handlers 0: exit 2');
+    is($err, "ipe-run: --max-handlers: '0' is below the minimum 1\n", '--max-handlers 0: one line');
+    is($out, '', '--max-handlers 0: no URL printed');
 }
 
 my $s = serve_start(args => ['--db', $db, '--offline', '--allow-actions', '--idle-timeout', '2', '--max-connections', '24',
