@@ -3,7 +3,7 @@
  * refused before Lua sees it; next() times out; an unknown id is refused; answers from forked
  * handler processes: two slow ones at once, a whole one, one that dies before answering, one
  * whose client goes away (killed), none left over and the server's fds back to where they
- * were; stop. The clients are forked children writing what they received to a file. */
+ * were; stop, which kills a handler still running. The clients are forked children writing what they received to a file. */
 #define _DEFAULT_SOURCE
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -192,13 +192,21 @@ int main(void)
     if (fds != base) printf("# fds %d, at the start %d\n", fds, base);
     tap_ok(fds == base, "the server's open fds are back to where they were");
 
+    snprintf(path, sizeof path, "%s/eight", dir);
+    c = client(port, "GET /long HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    int longest = atoi(lua_run(L, "local r = assert(srv:next(10)) local pid = srv:fork(r.id) if pid == 0 then "
+                                  "srv:stream(r.id, 200, {}) srv:write(r.id, 'begun') os.execute('sleep 30') srv:exit() end "
+                                  "return pid", buf, sizeof buf));
+    t0 = now_s();
     tap_is(lua_run(L, "srv:stop() local ok, e = pcall(srv.port, srv) return tostring(ok) .. ' ' .. e", buf, sizeof buf),
            "false httpd: the server is stopped", "stop");
+    waitpid(c, NULL, 0);
+    tap_ok(longest > 0 && kill(longest, 0) != 0 && now_s() - t0 < 10, "stop kills and reaps a handler still running");
     tap_is(lua_run(L, "local ok, e = pcall(h.start, {host = 'example.org'}) return e", buf, sizeof buf),
            "httpd: 'example.org' is not an IP address to listen on", "a host name is refused");
     ipe_engine_close(L);
-    for (int i = 0; i < 7; i++) {
-        static const char *names[] = {"one", "two", "three", "four", "five", "six", "seven"};
+    for (int i = 0; i < 8; i++) {
+        static const char *names[] = {"one", "two", "three", "four", "five", "six", "seven", "eight"};
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         unlink(path);
     }
