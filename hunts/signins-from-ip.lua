@@ -12,7 +12,7 @@ local function sql(db, which)
     "SELECT lower(UserPrincipalName) AS Account, AppDisplayName AS App, ResultType,",
     "       CASE WHEN ResultType = '0' THEN 'success' ELSE 'failure' END AS Result,",
     "       MAX(ResultDescription) AS Reason, COUNT(*) AS SignIns,",
-    "       MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen,",
+    "       " .. db:time_min("TimeGenerated") .. " AS FirstSeen, " .. db:time_max("TimeGenerated") .. " AS LastSeen,",
     "       MAX(Location) AS Location, MAX(ClientAppUsed) AS ClientApp, MAX(UserAgent) AS UserAgent",
     "FROM SigninLogs",
     "WHERE IPAddress = :ip AND " .. db:window("TimeGenerated") .. RESULT_FILTER[which],

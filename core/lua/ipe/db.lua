@@ -413,4 +413,14 @@ function Handle:rollup_query(name)
   return sql
 end
 
+-- Script portability helpers (branch chscripts; ipe.dialect.*'s block of that name) -------
+-- The earliest / latest time of col in the group, as workspace time text (MIN/MAX of a time).
+function Handle:time_min(col) return gen(self, "time_min", column(col)) end
+function Handle:time_max(col) return gen(self, "time_max", column(col)) end
+-- col is at or before the time parameter :p (a time column against :to, :now, ...).
+function Handle:at_or_before(col, p) return gen(self, "at_or_before", column(col), param(p)) end
+-- col IS :p, col IS NOT :p: true or false, never NULL (a NULL col is not the value).
+function Handle:is(col, p) return gen(self, "is", column(col), param(p)) end
+function Handle:is_not(col, p) return gen(self, "is_not", column(col), param(p)) end
+
 return M
