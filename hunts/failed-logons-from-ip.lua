@@ -1,47 +1,4 @@
--- Failed logons from the IP: Entra ID sign-in failures, Windows 4625, sshd.
-local result = require "ipe.result"
-
-local function sql(db)
-  local w = db:window("TimeGenerated")
-  return table.concat({
-    "WITH ssh AS (",
-    "  SELECT TimeGenerated, Computer,",
-    "         substr(SyslogMessage, " .. db:position("SyslogMessage", " for ") .. " + 5) AS Rest",
-    "  FROM Syslog",
-    "  WHERE ProcessName = 'sshd' AND SyslogMessage LIKE 'Failed %' AND " .. w,
-    "    AND " .. db:text_has_ip("SyslogMessage", "ip"),
-    "), ssh_user AS (",
-    "  SELECT TimeGenerated, Computer,",
-    "         CASE WHEN Rest LIKE 'invalid user %' THEN substr(Rest, 14) ELSE Rest END AS Rest,",
-    "         CASE WHEN Rest LIKE 'invalid user %' THEN 'invalid user' ELSE 'bad password' END AS Reason",
-    "  FROM ssh",
-    ")",
-    "SELECT Source, Account, Target, Code, Reason, COUNT(*) AS Attempts,",
-    "       MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen",
-    "FROM (",
-    "  SELECT 'SigninLogs' AS Source, lower(UserPrincipalName) AS Account, AppDisplayName AS Target,",
-    "         ResultType AS Code, ResultDescription AS Reason, TimeGenerated",
-    "  FROM SigninLogs WHERE IPAddress = :ip AND ResultType <> '0' AND " .. w,
-    "  UNION ALL",
-    "  SELECT 'SecurityEvent', COALESCE(TargetAccount, TargetDomainName || '\\' || TargetUserName), Computer,",
-    "         COALESCE(SubStatus, Status),",
-    "         CASE lower(COALESCE(SubStatus, Status))",
-    "           WHEN '0xc000006a' THEN 'bad password' WHEN '0xc0000064' THEN 'no such user'",
-    "           WHEN '0xc0000234' THEN 'account locked out' WHEN '0xc0000072' THEN 'account disabled'",
-    "           WHEN '0xc0000071' THEN 'password expired' WHEN '0xc000006f' THEN 'outside logon hours'",
-    "           WHEN '0xc0000070' THEN 'workstation not allowed' WHEN '0xc0000193' THEN 'account expired'",
-    "           ELSE COALESCE(FailureReason, 'logon failure') END, TimeGenerated",
-    "  FROM SecurityEvent WHERE IpAddress = :ip AND EventID = 4625 AND " .. w,
-    "  UNION ALL",
-    "  SELECT 'Syslog', substr(Rest, 1, " .. db:position("Rest", " from ") .. " - 1), Computer, 'sshd', Reason, TimeGenerated",
-    "  FROM ssh_user",
-    ")",
-    "GROUP BY Source, Account, Target, Code",
-    "ORDER BY Attempts DESC, LastSeen DESC",
-    "LIMIT :limit",
-  }, "\n")
-end
-
+-- Failed logons from the IP: Entra ID sign-in failures, Windows 4625, sshd (KQL).
 return {
   name = "failed-logons-from-ip",
   kind = "hunt",
@@ -63,9 +20,37 @@ scanner trying default accounts.]],
     { name = "ip", type = "ip", required = true, help = "the IP address the logons came from" },
     { name = "limit", type = "int", default = 1000, min = 1, max = 100000, help = "at most this many rows" },
   },
-  run = function(ctx, p)
-    local rows, cols = ctx.db:query(sql(ctx.db), { ip = p.ip, limit = p.limit })
-    return result.from_query(rows, cols, { Attempts = "count", FirstSeen = "time", LastSeen = "time" },
-      "Failed logons from " .. p.ip)
-  end,
+  language = "kql",
+  query = [[
+let ip = "0.0.0.0";
+let limit = 1000;
+union
+    (SigninLogs
+     | where IPAddress == ip and ResultType != "0"
+     | project Source = "SigninLogs", Account = tolower(UserPrincipalName), Target = AppDisplayName,
+         Code = ResultType, Reason = ResultDescription, TimeGenerated),
+    (SecurityEvent
+     | where IpAddress == ip and EventID == 4625
+     | extend Code = coalesce(SubStatus, Status)
+     | project Source = "SecurityEvent", Account = coalesce(TargetAccount, strcat(TargetDomainName, @"\", TargetUserName)),
+         Target = Computer, Code,
+         Reason = case(tolower(Code) == "0xc000006a", "bad password", tolower(Code) == "0xc0000064", "no such user",
+           tolower(Code) == "0xc0000234", "account locked out", tolower(Code) == "0xc0000072", "account disabled",
+           tolower(Code) == "0xc0000071", "password expired", tolower(Code) == "0xc000006f", "outside logon hours",
+           tolower(Code) == "0xc0000070", "workstation not allowed", tolower(Code) == "0xc0000193", "account expired",
+           coalesce(FailureReason, "logon failure")),
+         TimeGenerated),
+    (Syslog
+     | where ProcessName == "sshd" and SyslogMessage startswith "Failed " and SyslogMessage has ip
+     | extend Rest = extract(@" for (.*)$", 1, SyslogMessage)
+     | extend Invalid = Rest startswith "invalid user "
+     | extend Rest = iff(Invalid, substring(Rest, 13), Rest)
+     | project Source = "Syslog", Account = extract(@"^(.*?) from ", 1, Rest), Target = Computer, Code = "sshd",
+         Reason = iff(Invalid, "invalid user", "bad password"), TimeGenerated)
+| summarize Reason = take_any(Reason), Attempts = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+    by Source, Account, Target, Code
+| project Source, Account, Target, Code, Reason, Attempts, FirstSeen, LastSeen
+| order by Attempts desc, LastSeen desc
+| take limit
+]],
 }

@@ -61,8 +61,9 @@ local function sql(db, with_text)
       local by = how == "cidr" and "'cidr ' || " .. db:string_agg(col, ",", "distinct") or "'" .. (how or "equals") .. "'"
       parts[#parts + 1] = string.format(
         "  SELECT '%s' AS TableName, '%s' AS ColumnName, %s AS MatchedBy, COUNT(*) AS Events,\n" ..
-        "         MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen\n" ..
-        "  FROM %s WHERE %s AND %s", t, col, by, t, predicate(db, t, col, how, path), w)
+        "         MIN(%s) AS FirstSeen, MAX(%s) AS LastSeen\n" ..
+        "  FROM %s WHERE %s AND %s", t, col, by, db:time_text("TimeGenerated"), db:time_text("TimeGenerated"), t,
+        predicate(db, t, col, how, path), w)
     end
   end
   -- ctx.db:ti_matching_ip's WITH list gives ti_hits, the indicator rows whose blocks hold the IP

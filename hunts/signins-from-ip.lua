@@ -1,27 +1,4 @@
--- Sign-ins (Entra ID) from the IP, per account, application and result.
-local result = require "ipe.result"
-
-local RESULT_FILTER = {
-  any = "",
-  success = " AND ResultType = '0'",
-  failure = " AND ResultType <> '0'",
-}
-
-local function sql(db, which)
-  return table.concat({
-    "SELECT lower(UserPrincipalName) AS Account, AppDisplayName AS App, ResultType,",
-    "       CASE WHEN ResultType = '0' THEN 'success' ELSE 'failure' END AS Result,",
-    "       MAX(ResultDescription) AS Reason, COUNT(*) AS SignIns,",
-    "       " .. db:time_min("TimeGenerated") .. " AS FirstSeen, " .. db:time_max("TimeGenerated") .. " AS LastSeen,",
-    "       MAX(Location) AS Location, MAX(ClientAppUsed) AS ClientApp, MAX(UserAgent) AS UserAgent",
-    "FROM SigninLogs",
-    "WHERE IPAddress = :ip AND " .. db:window("TimeGenerated") .. RESULT_FILTER[which],
-    "GROUP BY lower(UserPrincipalName), AppDisplayName, ResultType",
-    "ORDER BY LastSeen DESC, SignIns DESC",
-    "LIMIT :limit",
-  }, "\n")
-end
-
+-- Sign-ins (Entra ID) from the IP, per account, application and result (KQL).
 return {
   name = "signins-from-ip",
   kind = "hunt",
@@ -45,9 +22,20 @@ result=success to keep one side.]],
       help = "keep only successful or failed sign-ins" },
     { name = "limit", type = "int", default = 1000, min = 1, max = 100000, help = "at most this many rows" },
   },
-  run = function(ctx, p)
-    local rows, cols = ctx.db:query(sql(ctx.db, p.result), { ip = p.ip, limit = p.limit })
-    return result.from_query(rows, cols, { SignIns = "count", FirstSeen = "time", LastSeen = "time" },
-      "Sign-ins from " .. p.ip)
-  end,
+  language = "kql",
+  query = [[
+let ip = "0.0.0.0";
+let result = "any";
+let limit = 1000;
+SigninLogs
+| where IPAddress == ip
+| where result == "any" or (result == "success" and ResultType == "0") or (result == "failure" and ResultType != "0")
+| summarize Reason = max(ResultDescription), SignIns = count(), FirstSeen = min(TimeGenerated),
+    LastSeen = max(TimeGenerated), Location = max(Location), ClientApp = max(ClientAppUsed), UserAgent = max(UserAgent)
+    by Account = tolower(UserPrincipalName), App = AppDisplayName, ResultType
+| extend Result = iff(ResultType == "0", "success", "failure")
+| project Account, App, ResultType, Result, Reason, SignIns, FirstSeen, LastSeen, Location, ClientApp, UserAgent
+| order by LastSeen desc, SignIns desc
+| take limit
+]],
 }

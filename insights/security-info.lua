@@ -9,13 +9,16 @@ local function matches(db)
 end
 
 local function sql(db)
+  -- the union as a subquery, ordered outside it (ClickHouse orders only a union's last SELECT)
   return matches(db) .. "\n" .. table.concat({
+    "SELECT * FROM (",
     "SELECT 'Incident' AS Kind, CAST(IncidentNumber AS TEXT) AS Id, Title, Severity, " .. db:status() .. " AS Status,",
-    "       LastActivityTime AS LastActivity",
+    "       " .. db:time_text("LastActivityTime") .. " AS LastActivity",
     "FROM incidents WHERE " .. db:incident_open(),
     "UNION ALL",
-    "SELECT 'Alert', SystemAlertId, DisplayName, AlertSeverity, " .. db:status() .. ", EndTime",
+    "SELECT 'Alert', SystemAlertId, DisplayName, AlertSeverity, " .. db:status() .. ", " .. db:time_text("EndTime"),
     "FROM alerts WHERE " .. db:alert_active(),
+    ")",
     "ORDER BY Kind DESC, LastActivity DESC",
   }, "\n")
 end

@@ -7,7 +7,8 @@ local result = require "ipe.result"
 local function sql(db)
   return db:ti_matching_ip("ip") .. "\n" .. table.concat({
     "SELECT IndicatorProvider AS Provider, MatchedIndicator, ThreatType, ConfidenceScore AS Confidence,",
-    "       ThreatSeverity AS Severity, Description, TimeGenerated AS LastUpdated, ExpirationDateTime AS Expires,",
+    "       ThreatSeverity AS Severity, Description, " .. db:time_text("TimeGenerated") .. " AS LastUpdated, "
+      .. db:time_text("ExpirationDateTime") .. " AS Expires,",
     "       IndicatorId, Live",
     "FROM ti",
     "ORDER BY Live DESC, Confidence DESC, LastUpdated DESC, IndicatorId",

@@ -61,14 +61,19 @@ lite:exec("CREATE TABLE _ipe_ip_ranges (Name TEXT, Category TEXT, Cidr TEXT)")
 local writer = ch.open(URL, { role = "writer", password = "" })
 local reader = ch.open(URL, { role = "reader", password = "" })
 writer:exec("DROP TABLE IF EXISTS dialect_rows")
-writer:exec("DROP TABLE IF EXISTS _ipe_ip_activity")
+writer:exec("DROP TABLE IF EXISTS _ipe_ip_activity_all")
+writer:exec("DROP TABLE IF EXISTS _ipe_ingest")
 writer:exec("DROP TABLE IF EXISTS _ipe_ip_ranges")
 writer:exec("CREATE TABLE dialect_rows (id Int64, TimeGenerated DateTime('UTC'), TimeGenerated_ms Int64, Host Nullable(String),"
   .. " IP Nullable(String), Cidr Nullable(String), Msg Nullable(String), Obj Nullable(String), Arr Nullable(String),"
   .. " Ents Nullable(String), Qrr Nullable(String), Grp Nullable(String), Val Nullable(String), Key Nullable(String))"
   .. " ENGINE = MergeTree ORDER BY TimeGenerated")
-writer:exec("CREATE TABLE _ipe_ip_activity (IP String, Hour DateTime('UTC'), Source String, Host String, Events UInt64)"
-  .. " ENGINE = Memory")
+-- the rollup as ipe.rollup.clickhouse keeps it: aggregate states per ingest, read for committed ingests
+writer:exec("CREATE TABLE _ipe_ip_activity_all (IP String, Hour String, Source String, Host String, _IngestId UInt64,"
+  .. " Events AggregateFunction(count), FirstSeen AggregateFunction(min, Int64), LastSeen AggregateFunction(max, Int64))"
+  .. " ENGINE = AggregatingMergeTree ORDER BY (IP, Hour, Source, Host, _IngestId)")
+writer:exec("CREATE TABLE _ipe_ingest (Id UInt64) ENGINE = Memory")
+writer:exec("INSERT INTO _ipe_ingest VALUES (1)")
 writer:exec("CREATE TABLE _ipe_ip_ranges (Name String, Category String, Cidr String) ENGINE = Memory")
 
 local timeutil = require "ipe.timeutil"
@@ -86,8 +91,12 @@ for _, a in ipairs({ { "10.1.2.3", "2024-05-01T09", "Syslog", 1 }, { "10.1.2.3",
                      { "10.1.2.4", "2024-05-01T12", "Syslog", 3 }, { "10.1.2.5", "2024-05-03T00", "Syslog", 4 } }) do
   local b = { ip = a[1], hour = a[2], src = a[3], n = a[4] }
   lite:query("INSERT INTO _ipe_ip_activity VALUES (:ip, :hour, :src, '', :n)", b)
-  writer:exec("INSERT INTO _ipe_ip_activity VALUES (:ip, toDateTime(concat(replaceOne(:hour, 'T', ' '), ':00:00'), 'UTC'),"
-    .. " :src, '', :n)", b)
+  -- n events of a committed ingest (1), and one of an ingest never committed (2), which is not read
+  for ingest, count in pairs({ [1] = a[4], [2] = 1 }) do
+    b.ingest, b.count = ingest, count
+    writer:exec("INSERT INTO _ipe_ip_activity_all SELECT :ip, :hour, :src, '', :ingest, countState(), minState(toInt64(0)),"
+      .. " maxState(toInt64(0)) FROM (SELECT number FROM system.numbers LIMIT :count)", b)
+  end
 end
 for _, r in ipairs({ { "corp", "Corporate", "10.0.0.0/8" }, { "vpn", "VPN", "2001:db8::/32" } }) do
   local b = { n = r[1], c = r[2], cidr = r[3] }
@@ -258,9 +267,178 @@ end)
 
 T.case("the helpers ClickHouse has no form for say so, naming the helper", function()
   T.raises(function() return C:json_each("Arr", "e") end, "ctx.db:json_each is not available on ClickHouse")
-  T.raises(function() return C:alerts_naming_ip("ip") end, "ctx.db:alerts_naming_ip is not available on ClickHouse")
-  T.raises(function() return C:ti_matching_ip("ip") end, "ctx.db:ti_matching_ip is not available on ClickHouse")
   T.raises(function() return C:json("Obj", "a[0]") end, "array indexes")
+end)
+
+-- Threat intelligence and alerts: the same indicator, alert and incident rows on both engines
+-- (SQLite keeps _ipe_ti_ranges by its triggers), the WITH-list helpers compared.
+local TI_COLS = { "TimeGenerated", "IndicatorId", "Active", "ExpirationDateTime", "NetworkIP", "NetworkSourceIP",
+  "NetworkDestinationIP", "EmailSourceIpAddress", "NetworkCidrBlock", "NetworkSourceCidrBlock", "NetworkDestinationCidrBlock" }
+local T0, EXP_OK, EXP_PAST = "2024-05-01T12:00:00.000Z", "2024-06-01T00:00:00.000Z", "2024-05-03T00:00:00.000Z"
+local TI_ROWS = {
+  -- STIX ipv4-addr (NetworkIP), live; a MISP ip-dst (NetworkDestinationIP), expired; inactive email source
+  { T0, "stix-1", 1, EXP_OK, "10.1.2.3", NULL, NULL, NULL, NULL, NULL, NULL },
+  { T0, "misp-1", 1, EXP_PAST, NULL, NULL, "10.1.2.3", NULL, NULL, NULL, NULL },
+  { T0, "mail-1", 0, NULL, NULL, NULL, NULL, "2001:db8::1", NULL, NULL, NULL },
+  -- CIDR blocks: v4 edges, /32, /0, host bits set, v6 /32, /128, /127, mapped, bad texts
+  { T0, "cidr-24", 1, NULL, NULL, NULL, NULL, NULL, "10.1.2.0/24", NULL, NULL },
+  { T0, "cidr-32", 1, NULL, NULL, NULL, NULL, NULL, NULL, "10.1.2.255/32", NULL },
+  { T0, "cidr-0", 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "0.0.0.0/0" },
+  { T0, "cidr-host", 1, NULL, NULL, NULL, NULL, NULL, "10.1.2.77/23", NULL, NULL },
+  { T0, "cidr-v6", 1, EXP_OK, NULL, NULL, NULL, NULL, "2001:db8::/32", "2001:db8::1/128", NULL },
+  { T0, "cidr-127", 1, NULL, NULL, NULL, NULL, NULL, "2001:db8::/127", NULL, NULL },
+  { T0, "cidr-mapped", 1, NULL, NULL, NULL, NULL, NULL, "::ffff:10.1.0.0/112", NULL, NULL },
+  { T0, "cidr-v6all", 1, NULL, NULL, NULL, NULL, NULL, "::/0", NULL, NULL },
+  { T0, "cidr-bad", 1, NULL, NULL, NULL, NULL, NULL, "10.1.2.0/", "10.1.2.0/33", "10.1.2.0/+8" },
+  { T0, "cidr-plain", 1, NULL, NULL, NULL, NULL, NULL, "10.1.3.0", NULL, NULL },
+  -- versions: the newer one (up to :to) no longer names the IP; a version after :to is not seen
+  { "2024-05-01T11:00:00.000Z", "ver-1", 1, NULL, "10.1.2.3", NULL, NULL, NULL, NULL, NULL, NULL },
+  { "2024-05-02T11:00:00.000Z", "ver-1", 1, NULL, "10.9.9.9", NULL, NULL, NULL, NULL, NULL, NULL },
+  { "2024-05-01T11:00:00.000Z", "ver-2", 1, NULL, "10.1.2.4", NULL, NULL, NULL, NULL, NULL, NULL },
+  { "2024-05-03T11:00:00.000Z", "ver-2", 0, NULL, "10.1.2.4", NULL, NULL, NULL, NULL, NULL, NULL },
+}
+local ALERT_ROWS = {
+  -- id, time, Entities (the IP as Type ip / IP, in Address; nested or other fields do not count)
+  { "al-1", "2024-05-01T12:00:00.000Z", [=[[{"$id":"1","Type":"ip","Address":"10.1.2.3"},{"Type":"host","HostName":"w"}]]=] },
+  { "al-1", "2024-05-01T13:00:00.000Z", [=[[{"$id":"1","Type":"IP","Address":"10.1.2.3"}]]=] },
+  { "al-2", "2024-05-01T12:00:00.000Z", [=[[{"Type":"host","HostName":"10.1.2.3","Address":"10.1.2.3"}]]=] },
+  { "al-3", "2024-05-01T12:00:00.000Z", [=[[{"Type":"account","Location":{"Type":"ip","Address":"10.1.2.3"}}]]=] },
+  { "al-4", "2024-05-02T12:00:00.000Z", [=[[{"Type":"ip","Address":"2001:db8::1"},{"Type":"ip","Address":"10.1.2.3"}]]=] },
+  { "al-5", "2024-04-01T12:00:00.000Z", [=[[{"Type":"ip","Address":"10.1.2.3"}]]=] },
+}
+local INCIDENT_ROWS = {
+  { 1, "2024-05-01T12:00:00.000Z", '["al-1"]' }, { 1, "2024-05-01T14:00:00.000Z", '["al-1","al-2"]' },
+  { 2, "2024-05-01T12:00:00.000Z", '["al-2","al-3"]' }, { 3, "2024-05-02T12:00:00.000Z", '["al-x","al-4"]' },
+  { 4, "2024-05-01T12:00:00.000Z", '["al-5"]' },
+}
+
+local function ms_of(t) return math.floor(timeutil.parse_workspace_time(t) * 1000 + 0.5) end
+local function ch_time(t) return string.format("%d", math.floor(ms_of(t) / 1000)) end
+
+require("ipe.migrations.ti_ranges") -- SQLite: the ranges table and its triggers, as a workspace has them
+lite:exec("CREATE TABLE ThreatIntelligenceIndicator (" .. table.concat(TI_COLS, " , ") .. ")")
+require("ipe.migrations.ti_ranges").up(lite)
+lite:exec("CREATE TABLE SecurityAlert (SystemAlertId TEXT, TimeGenerated TEXT, Entities TEXT)")
+lite:exec("CREATE TABLE SecurityIncident (IncidentNumber INTEGER, TimeGenerated TEXT, AlertIds TEXT)")
+for _, t in ipairs({ "ThreatIntelligenceIndicator", "SecurityAlert", "SecurityIncident" }) do writer:exec("DROP TABLE IF EXISTS " .. t) end
+writer:exec("CREATE TABLE ThreatIntelligenceIndicator (TimeGenerated DateTime('UTC'), TimeGenerated_ms Int64,"
+  .. " IndicatorId Nullable(String), Active Nullable(UInt8), ExpirationDateTime Nullable(DateTime('UTC')),"
+  .. " ExpirationDateTime_ms Nullable(Int64), NetworkIP Nullable(String), NetworkSourceIP Nullable(String),"
+  .. " NetworkDestinationIP Nullable(String), EmailSourceIpAddress Nullable(String), NetworkCidrBlock Nullable(String),"
+  .. " NetworkSourceCidrBlock Nullable(String), NetworkDestinationCidrBlock Nullable(String)) ENGINE = MergeTree ORDER BY TimeGenerated")
+writer:exec("CREATE TABLE SecurityAlert (SystemAlertId Nullable(String), TimeGenerated DateTime('UTC'), TimeGenerated_ms Int64,"
+  .. " Entities Nullable(String)) ENGINE = MergeTree ORDER BY TimeGenerated")
+writer:exec("CREATE TABLE SecurityIncident (IncidentNumber Nullable(Int64), TimeGenerated DateTime('UTC'), TimeGenerated_ms Int64,"
+  .. " AlertIds Nullable(String)) ENGINE = MergeTree ORDER BY TimeGenerated")
+for _, r in ipairs(TI_ROWS) do
+  local b = {}
+  for i, c in ipairs(TI_COLS) do b[c] = r[i] end
+  lite:query("INSERT INTO ThreatIntelligenceIndicator VALUES (:" .. table.concat(TI_COLS, ", :") .. ")", b)
+  b.sec, b.ms = ch_time(b.TimeGenerated), ms_of(b.TimeGenerated)
+  b.esec = b.ExpirationDateTime ~= NULL and ch_time(b.ExpirationDateTime) or NULL
+  b.ems = b.ExpirationDateTime ~= NULL and ms_of(b.ExpirationDateTime) or NULL
+  writer:exec("INSERT INTO ThreatIntelligenceIndicator SELECT toDateTime(toUInt32(:sec), 'UTC'), :ms, :IndicatorId, :Active,"
+    .. " if(isNull(:esec), NULL, toDateTime(toUInt32(ifNull(:esec, '0')), 'UTC')), :ems, :NetworkIP, :NetworkSourceIP,"
+    .. " :NetworkDestinationIP, :EmailSourceIpAddress, :NetworkCidrBlock, :NetworkSourceCidrBlock, :NetworkDestinationCidrBlock", b)
+end
+for _, r in ipairs(ALERT_ROWS) do
+  local b = { id = r[1], t = r[2], e = r[3], sec = ch_time(r[2]), ms = ms_of(r[2]) }
+  lite:query("INSERT INTO SecurityAlert VALUES (:id, :t, :e)", b)
+  writer:exec("INSERT INTO SecurityAlert VALUES (:id, toDateTime(toUInt32(:sec), 'UTC'), :ms, :e)", b)
+end
+for _, r in ipairs(INCIDENT_ROWS) do
+  local b = { n = r[1], t = r[2], a = r[3], sec = ch_time(r[2]), ms = ms_of(r[2]) }
+  lite:query("INSERT INTO SecurityIncident VALUES (:n, :t, :a)", b)
+  writer:exec("INSERT INTO SecurityIncident VALUES (:n, toDateTime(toUInt32(:sec), 'UTC'), :ms, :a)", b)
+end
+
+T.case("ti_matching_ip: exact columns, CIDR blocks at their edges (v4, v6, mapped, bad), versions, Live", function()
+  local build = function(h)
+    return h:ti_matching_ip("ip") .. "\nSELECT IndicatorId, MatchedIndicator, Live FROM ti ORDER BY IndicatorId"
+  end
+  for _, ip in ipairs({ "10.1.2.3", "10.1.2.0", "10.1.2.255", "10.1.3.0", "10.1.1.255", "10.1.3.255", "10.1.2.4",
+                        "2001:db8::1", "2001:db8::", "2001:db8::2", "2001:db9::", "::ffff:10.1.2.3", "::1", "10.9.9.9" }) do
+    same("ti_matching_ip " .. ip, build, { ip = ip })
+  end
+  local l = same("ti_matching_ip 10.1.2.3", build, { ip = "10.1.2.3" })
+  T.eq(l, { { "cidr-0", "0.0.0.0/0", "1" }, { "cidr-24", "10.1.2.0/24", "1" }, { "cidr-host", "10.1.2.77/23", "1" },
+            { "cidr-mapped", "::ffff:10.1.0.0/112", "1" }, { "misp-1", "10.1.2.3", "0" }, { "stix-1", "10.1.2.3", "1" } })
+  l = same("ti_matching_ip 2001:db8::1", build, { ip = "2001:db8::1" })
+  T.eq(l, { { "cidr-127", "2001:db8::/127", "1" }, { "cidr-v6", "2001:db8::1/128", "1" }, { "cidr-v6all", "::/0", "1" },
+            { "mail-1", "2001:db8::1", "0" } }, "the narrowest block of a row; an inactive indicator is not Live")
+end)
+
+T.case("ti_block_match: the indicator rows whose block column holds the IP", function()
+  for _, col in ipairs({ "NetworkCidrBlock", "NetworkSourceCidrBlock", "NetworkDestinationCidrBlock" }) do
+    for _, ip in ipairs({ "10.1.2.3", "10.1.2.255", "2001:db8::1", "10.1.3.0" }) do
+      same("ti_block_match " .. col .. " " .. ip, function(h)
+        return h:ti_matching_ip("ip") .. "\nSELECT 1, count(*) FROM ThreatIntelligenceIndicator WHERE "
+          .. h:ti_block_match(col, "ip")
+      end, { ip = ip })
+    end
+  end
+end)
+
+T.case("ti_matching_ips: every IP of a table against the live indicators", function()
+  lite:exec("CREATE TABLE seen_ips (IP TEXT)")
+  writer:exec("DROP TABLE IF EXISTS seen_ips")
+  writer:exec("CREATE TABLE seen_ips (IP String) ENGINE = Memory")
+  for _, ip in ipairs({ "10.1.2.3", "10.1.2.255", "2001:db8::1", "10.1.3.0", "10.7.7.7" }) do
+    lite:query("INSERT INTO seen_ips VALUES (:ip)", { ip = ip })
+    writer:exec("INSERT INTO seen_ips VALUES (:ip)", { ip = ip })
+  end
+  local l = same("ti_matching_ips", function(h)
+    return "WITH RECURSIVE x AS (SELECT 1 AS One)" .. h:ti_matching_ips("seen_ips")
+      .. "\nSELECT IP, MatchedIndicator, MatchedColumn FROM ti_ip ORDER BY IP, MatchedColumn, MatchedIndicator"
+  end)
+  T.ok(#l >= 10, "matches over several IPs")
+  -- ti_ip's TiRow names its ti_live row (a rowid on SQLite, a row hash on ClickHouse)
+  l = same("ti_matching_ips joined to ti_live", function(h)
+    return "WITH RECURSIVE x AS (SELECT 1 AS One)" .. h:ti_matching_ips("seen_ips")
+      .. "\nSELECT m.IP, l.IndicatorId, m.MatchedIndicator FROM ti_ip m JOIN ti_live l ON l.TiRow = m.TiRow"
+      .. "\nORDER BY m.IP, l.IndicatorId, m.MatchedIndicator"
+  end)
+  local for_ip = {}
+  for _, r in ipairs(l) do if r[1] == "10.1.2.3" then for_ip[#for_ip + 1] = r[2] .. " " .. r[3] end end
+  T.eq(for_ip, { "cidr-0 0.0.0.0/0", "cidr-24 10.1.2.0/24", "cidr-host 10.1.2.77/23", "cidr-mapped ::ffff:10.1.0.0/112",
+                 "stix-1 10.1.2.3" }, "live only (misp-1 expired), every block holding it")
+end)
+
+T.case("alerts_naming_ip: latest versions of the alerts naming the IP, the incidents holding them", function()
+  for _, ip in ipairs({ "10.1.2.3", "2001:db8::1", "10.9.9.9" }) do
+    local build_a = function(h)
+      return h:alerts_naming_ip("ip") .. "\nSELECT SystemAlertId, " .. h:time_text("TimeGenerated") .. " FROM alerts ORDER BY SystemAlertId"
+    end
+    local build_i = function(h)
+      return h:alerts_naming_ip("ip") .. "\nSELECT IncidentNumber, AlertIds FROM incidents ORDER BY IncidentNumber"
+    end
+    if ip == "10.9.9.9" then
+      local l, c = both(build_a, { ip = ip })
+      T.eq(c, l); T.eq(#l, 0, "no alert names 10.9.9.9")
+    else
+      same("alerts " .. ip, build_a, { ip = ip })
+      same("incidents " .. ip, build_i, { ip = ip })
+    end
+  end
+  local l = same("alerts", function(h)
+    return h:alerts_naming_ip("ip") .. "\nSELECT SystemAlertId, " .. h:time_text("TimeGenerated") .. " FROM alerts ORDER BY SystemAlertId"
+  end, { ip = "10.1.2.3" })
+  T.eq(l, { { "al-1", "2024-05-01T13:00:00.000Z" }, { "al-4", "2024-05-02T12:00:00.000Z" } },
+    "Type without case, Address only, nested objects not; the window; the newest version")
+  l = same("incidents", function(h)
+    return h:alerts_naming_ip("ip") .. "\nSELECT IncidentNumber, AlertIds FROM incidents ORDER BY IncidentNumber"
+  end, { ip = "10.1.2.3" })
+  T.eq(l, { { "1", '["al-1","al-2"]' }, { "3", '["al-x","al-4"]' } })
+end)
+
+T.case("inline_with: WITH tables as subqueries; strings, comments and ClickHouse's own WITH untouched", function()
+  local d = require "ipe.dialect.clickhouse"
+  T.eq(d.inline_with("WITH RECURSIVE a AS MATERIALIZED (SELECT 1 AS x), b AS (SELECT x FROM a WHERE 'FROM a' = '')"
+    .. " SELECT * FROM b JOIN a q ON q.x = b.x -- FROM a"),
+    "SELECT * FROM (SELECT x FROM (SELECT 1 AS x) AS a WHERE 'FROM a' = '') AS b JOIN (SELECT 1 AS x) q ON q.x = b.x -- FROM a")
+  T.eq(d.inline_with("WITH 1 AS x SELECT x"), "WITH 1 AS x SELECT x")
+  T.raises(function() return d.inline_with("WITH a(x) AS (SELECT 1) SELECT * FROM a") end, "column list")
+  T.eq(C:value("WITH a AS (SELECT 41 AS x) SELECT x + 1 FROM a WHERE x IN (SELECT x FROM a)"), 42)
 end)
 
 -- The same rows over the 2-shard cluster: dialect_rows a Distributed table over a MergeTree on

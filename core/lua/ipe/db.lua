@@ -109,6 +109,12 @@ function M.wrap(conn, window, script)
   function h.run_statement(_, sql, binds)
     script_path = script
     if type(sql) ~= "string" then raise("ctx.db:query expects SQL text, got " .. type(sql)) end
+    if h.dialect == "clickhouse" then
+      -- WITH tables as subqueries (ClickHouse 18.16 has none): what runs, and is recorded
+      local ok, inlined = pcall(DIALECTS.clickhouse.inline_with, sql)
+      if not ok then raise(inlined) end
+      sql = inlined
+    end
     binds = binds or {}
     local final, ordered = {}, {}
     for _, name in ipairs(param_names(sql)) do
@@ -394,8 +400,9 @@ function Handle:ti_latest(alias) return gen(self, "ti_latest", ident(alias or "T
 function Handle:ti_matching_ip(p) return gen(self, "ti_matching_ip", param(p)) end
 
 -- In a query that starts with ti_matching_ip's WITH list, over ThreatIntelligenceIndicator:
--- the rows whose CIDR column col holds the IP.
-function Handle:ti_block_match(col) return gen(self, "ti_block_match", ident(col, "column")) end
+-- the rows whose CIDR column col holds the IP :p (the one given to ti_matching_ip).
+-- p: the IP's parameter (default "ip"; ClickHouse tests the block against it, SQLite reads ti_hits).
+function Handle:ti_block_match(col, p) return gen(self, "ti_block_match", ident(col, "column"), param(p or "ip")) end
 
 -- ", ti_bits AS (...), ti_live AS (...), ti_ip AS (...)": for the IPs of the caller's table or
 -- CTE `ips` (column IP, one row per address), the live indicators matching each: rows (IP,

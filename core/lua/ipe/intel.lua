@@ -724,12 +724,14 @@ function M.indicators_sql(P, db)
   for i, name in ipairs(P.ti_names) do
     local p = "provider" .. i
     binds[p] = name
-    match[#match + 1] = string.format("instr(lower(COALESCE(IndicatorProvider, '')), :%s) > 0", p)
-    match[#match + 1] = string.format("instr(lower(COALESCE(SourceSystem, '')), :%s) > 0", p)
+    -- LIKE on both engines (the names are lower-case letters and spaces: no wildcard)
+    match[#match + 1] = string.format("lower(COALESCE(IndicatorProvider, '')) LIKE '%%' || :%s || '%%'", p)
+    match[#match + 1] = string.format("lower(COALESCE(SourceSystem, '')) LIKE '%%' || :%s || '%%'", p)
   end
   local sql = db:ti_matching_ip("ip") .. "\n" .. table.concat({
-    "SELECT TimeGenerated AS LastUpdated, ThreatType, ConfidenceScore AS Confidence, ThreatSeverity AS Severity,",
-    "       Active, Live, ExpirationDateTime AS Expires, Description, IndicatorId, MatchedIndicator",
+    "SELECT " .. db:time_text("TimeGenerated") .. " AS LastUpdated, ThreatType, ConfidenceScore AS Confidence,",
+    "       ThreatSeverity AS Severity, Active, Live, " .. db:time_text("ExpirationDateTime") .. " AS Expires, Description,",
+    "       IndicatorId, MatchedIndicator",
     "FROM ti",
     "WHERE " .. table.concat(match, " OR "),
     "ORDER BY Live DESC, LastUpdated DESC, IndicatorId",

@@ -143,6 +143,115 @@ function M.bind(sql, binds, defaults)
   return table.concat(out), params
 end
 
+-- inline_with(sql) -> sql: ClickHouse 18.16 has no WITH tables ("WITH name AS (SELECT ...)";
+-- its WITH names expressions), so a statement that starts with a WITH list — ctx.db's
+-- alerts_naming_ip and ti_* helpers write one, and scripts continue it — is rewritten: each
+-- reference to a WITH table after FROM or JOIN becomes the table's SELECT as a subquery
+-- ("(SELECT ...) AS name", or "(SELECT ...)" when an alias follows), a later table's SELECT
+-- holding the earlier ones. RECURSIVE and MATERIALIZED are dropped (a recursive table is not
+-- supported: it raises). The SELECT of a table used twice runs twice. Strings, quoted names
+-- and comments are never touched; a statement without a WITH list is returned as it is.
+local function skip_quoted(sql, i, len)
+  local c = byte(sql, i)
+  if c == 39 or c == 34 or c == 96 then
+    local j = i + 1
+    while j <= len do
+      local d = byte(sql, j)
+      if d == 92 then j = j + 2
+      elseif d == c then
+        if byte(sql, j + 1) == c then j = j + 2 else return j + 1 end
+      else j = j + 1 end
+    end
+    return len + 1
+  elseif c == 45 and byte(sql, i + 1) == 45 then
+    local j = sql:find("\n", i, true)
+    return j and j + 1 or len + 1
+  elseif c == 47 and byte(sql, i + 1) == 42 then
+    local j = sql:find("*/", i + 2, true)
+    return j and j + 2 or len + 1
+  end
+end
+
+-- tokens(sql) -> list of {text=, word=upper-case identifier or nil}
+local function tokens(sql)
+  local out, i, len = {}, 1, #sql
+  while i <= len do
+    local j = skip_quoted(sql, i, len)
+    if j then out[#out + 1] = { text = sql:sub(i, j - 1) }; i = j
+    else
+      local w = sql:match("^[%a_][%w_]*", i)
+      if w then out[#out + 1] = { text = w, word = w:upper() }; i = i + #w
+      else
+        local sp = sql:match("^%s+", i)
+        if sp then out[#out + 1] = { text = sp, space = true }; i = i + #sp
+        else out[#out + 1] = { text = sql:sub(i, i) }; i = i + 1 end
+      end
+    end
+  end
+  return out
+end
+
+-- words that end a FROM item (after them no alias follows)
+local NOT_ALIAS = {}
+for w in ([[WHERE JOIN LEFT RIGHT INNER FULL CROSS ANY ALL GLOBAL ON USING GROUP ORDER LIMIT UNION HAVING ARRAY
+  PREWHERE FINAL SAMPLE FORMAT SETTINGS INTO WITH SELECT]]):gmatch("%a+") do NOT_ALIAS[w] = true end
+
+local function substitute(toks, first, last, defs)
+  local out, prev = {}, nil
+  for k = first, last do
+    local t = toks[k]
+    local body = t.word and prev and (prev.word == "FROM" or prev.word == "JOIN") and defs[t.text]
+    if body then
+      local n = k + 1
+      while toks[n] and toks[n].space do n = n + 1 end
+      local nt = n <= last and toks[n] or nil
+      local aliased = nt and nt.word and (nt.word == "AS" or not NOT_ALIAS[nt.word])
+      out[#out + 1] = "(" .. body .. ")" .. (aliased and "" or (" AS " .. t.text))
+    else
+      out[#out + 1] = t.text
+    end
+    if not t.space then prev = t end
+  end
+  return table.concat(out)
+end
+
+function M.inline_with(sql)
+  local toks = tokens(sql)
+  local k = 1
+  local function skip() while toks[k] and toks[k].space do k = k + 1 end end
+  skip()
+  if not (toks[k] and toks[k].word == "WITH") then return sql end
+  k = k + 1; skip()
+  if toks[k] and toks[k].word == "RECURSIVE" then k = k + 1; skip() end
+  local defs = {}
+  while true do
+    local name = toks[k]
+    if not (name and name.word) then return sql end
+    k = k + 1; skip()
+    if not (toks[k] and toks[k].word == "AS") then
+      if toks[k] and toks[k].text == "(" then
+        error("clickhouse: a WITH table with a column list (" .. name.text .. "(...)) is not supported", 0)
+      end
+      return sql
+    end
+    k = k + 1; skip()
+    if toks[k] and toks[k].word == "NOT" then k = k + 1; skip() end
+    if toks[k] and toks[k].word == "MATERIALIZED" then k = k + 1; skip() end
+    if not (toks[k] and toks[k].text == "(") then return sql end -- WITH <expr> AS name: ClickHouse's own
+    local depth, open = 0, k
+    repeat
+      local t = toks[k]
+      if not t then error("clickhouse: unbalanced parentheses in the WITH list", 0) end
+      if t.text == "(" then depth = depth + 1 elseif t.text == ")" then depth = depth - 1 end
+      k = k + 1
+    until depth == 0
+    defs[name.text] = substitute(toks, open + 1, k - 2, defs)
+    skip()
+    if toks[k] and toks[k].text == "," then k = k + 1; skip() else break end
+  end
+  return substitute(toks, k, #toks, defs)
+end
+
 -- ctx.db's helpers on ClickHouse ------------------------------------------------------
 --
 -- The SQL runs on ClickHouse 18.16 (no window functions, no JSONExtract, no DateTime64,
@@ -168,6 +277,29 @@ local Q = M.quote
 local function unsupported(name, why)
   error({ unsupported = true, msg = "ctx.db:" .. name .. " is not available on ClickHouse: " .. why }, 0)
 end
+
+-- Addresses as SQL (text expressions x, never NULL): the 16-byte form (IPv4 as ::ffff:a.b.c.d),
+-- whether the text is a valid address, whether it is IPv4 (or an IPv6 that maps one), and
+-- "the first bits (0..128) of a and b agree" over the two 64-bit halves.
+local function v6(x) return "(position(" .. x .. ", ':') > 0)" end
+local function valid(x)
+  return string.format("if(%s, hex(IPv6StringToNum(%s)) <> '00000000000000000000000000000000' OR match(%s, '^[0:]+$'),"
+    .. " IPv4NumToString(IPv4StringToNum(%s)) = %s)", v6(x), x, x, x, x)
+end
+local function a16(x)
+  return string.format("if(%s, IPv6StringToNum(%s), IPv4ToIPv6(IPv4StringToNum(%s)))", v6(x), x, x)
+end
+local function is4(x) return string.format("(hex(substring(%s, 1, 12)) = '00000000000000000000FFFF')", a16(x)) end
+local function half(x, from)
+  return string.format("reinterpretAsUInt64(reverse(substring(%s, %d, 8)))", a16(x), from)
+end
+-- bitShiftRight by 64 (bits 0) is no shift ClickHouse defines: bits 0 matches without it
+local function same_bits(a, b, bits)
+  return string.format("if(%s <= 64, %s = 0 OR bitShiftRight(%s, 64 - %s) = bitShiftRight(%s, 64 - %s), "
+    .. "%s = %s AND bitShiftRight(%s, 128 - %s) = bitShiftRight(%s, 128 - %s))",
+    bits, bits, half(a, 1), bits, half(b, 1), bits, half(a, 1), half(b, 1), half(a, 9), bits, half(b, 9), bits)
+end
+M.valid_ip, M.ip_a16, M.ip_is4, M.ip_same_bits = valid, a16, is4, same_bits
 
 function M.new(conn)
   local H = { name = "clickhouse" }
@@ -297,28 +429,12 @@ function M.new(conn)
     local c = "ifNull(" .. cidr .. ", '')"
     local net = string.format("substring(%s, 1, position(concat(%s, '/'), '/') - 1)", c, c)
     local pfx = string.format("substring(%s, position(concat(%s, '/'), '/') + 1)", c, c)
-    local function v6(x) return "(position(" .. x .. ", ':') > 0)" end
-    local function valid(x)
-      return string.format("if(%s, hex(IPv6StringToNum(%s)) <> '00000000000000000000000000000000' OR match(%s, '^[0:]+$'),"
-        .. " IPv4NumToString(IPv4StringToNum(%s)) = %s)", v6(x), x, x, x, x)
-    end
-    local function a16(x)
-      return string.format("if(%s, IPv6StringToNum(%s), IPv4ToIPv6(IPv4StringToNum(%s)))", v6(x), x, x)
-    end
-    local function is4(x) return string.format("(hex(substring(%s, 1, 12)) = '00000000000000000000FFFF')", a16(x)) end
-    local function half(x, from)
-      return string.format("reinterpretAsUInt64(reverse(substring(%s, %d, 8)))", a16(x), from)
-    end
     local max = string.format("if(%s, 32, 128)", is4(net))
     local bits = string.format("(if(%s = '', %s, toUInt16OrZero(%s)) + if(%s, 96, 0))", pfx, max, pfx, is4(net))
     local prefix_ok = string.format("(%s = '' OR (match(%s, '^[0-9]{1,3}$') AND toUInt16OrZero(%s) <= %s))",
       pfx, pfx, pfx, max)
-    -- bitShiftRight by 64 (bits 0) is no shift ClickHouse defines: bits 0 matches without it
-    local same = string.format("if(%s <= 64, %s = 0 OR bitShiftRight(%s, 64 - %s) = bitShiftRight(%s, 64 - %s), "
-      .. "%s = %s AND bitShiftRight(%s, 128 - %s) = bitShiftRight(%s, 128 - %s))",
-      bits, bits, half(ip, 1), bits, half(net, 1), bits,
-      half(ip, 1), half(net, 1), half(ip, 9), bits, half(net, 9), bits)
-    return string.format("(%s AND %s AND %s = %s AND %s AND %s)", valid(ip), valid(net), is4(ip), is4(net), prefix_ok, same)
+    return string.format("(%s AND %s AND %s = %s AND %s AND %s)", valid(ip), valid(net), is4(ip), is4(net), prefix_ok,
+      same_bits(ip, net, bits))
   end
 
   -- Whole token: not preceded by a hex digit, ':' or '.', not followed by one either (a '.'
@@ -343,13 +459,28 @@ function M.new(conn)
 
   H.ROLLUP_TABLES = { activity = "_ipe_ip_activity", peers = "_ipe_ip_peers", traffic = "_ipe_ip_traffic" }
 
-  -- the rollups' Hour is the DateTime of the hour's start
+  -- the rollups (ipe.rollup.clickhouse): X_all holds aggregate states per key, hour (text
+  -- 'YYYY-MM-DDTHH', as SQLite's) and ingest; the rows of committed ingests, merged per key and
+  -- hour: the keys and sums of SQLite's table (not its FirstSeen/LastSeen)
   function H.rollup_rows(name, from_p, to_p)
-    return string.format("(SELECT * FROM %s WHERE Hour >= toStartOfHour(%s) AND Hour <= toStartOfHour(%s))",
-      H.ROLLUP_TABLES[name], param_time(from_p), param_time(to_p))
+    local model = require "ipe.rollup"
+    local keys, sums = { "Source", "Host" }, { "Events" }
+    for _, r in ipairs(model.CSL_ROLLUPS) do
+      if r.name == name then keys, sums = r.keys, r.sums end
+    end
+    local cols = { "IP", "Hour" }
+    for _, k in ipairs(keys) do cols[#cols + 1] = k end
+    local group = table.concat(cols, ", ")
+    for _, m in ipairs(sums) do
+      cols[#cols + 1] = (m == "Events" and "countMerge(Events)" or "sumMerge(" .. m .. ")") .. " AS " .. m
+    end
+    return string.format("(SELECT %s FROM %s_all WHERE Hour >= substring(%s, 1, 13) AND Hour <= substring(%s, 1, 13)"
+      .. " AND _IngestId GLOBAL IN (SELECT Id FROM _ipe_ingest) GROUP BY %s)",
+      table.concat(cols, ", "), H.ROLLUP_TABLES[name], from_p, to_p, group)
   end
 
-  function H.rollup_bucket(col, unit) return H.bucket(col, unit) end
+  local ROLLUP_BUCKETS = { hour = "concat(%s, ':00:00.000Z')", day = "concat(substring(%s, 1, 10), 'T00:00:00.000Z')" }
+  function H.rollup_bucket(col, unit) return string.format(ROLLUP_BUCKETS[unit], col) end
 
   H.NAMED_RANGES_EXIST = "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = '_ipe_ip_ranges'"
 
@@ -359,13 +490,166 @@ function M.new(conn)
 
   -- Alerts, incidents, threat intelligence ------------------------------------------------
 
-  local NO_WITH = "it needs WITH tables and correlated subqueries, which ClickHouse 18.16 lacks"
-  function H.alerts_naming_ip() unsupported("alerts_naming_ip", NO_WITH) end
-  function H.ti_live() unsupported("ti_live", NO_WITH) end
-  function H.ti_latest() unsupported("ti_latest", NO_WITH) end
-  function H.ti_matching_ip() unsupported("ti_matching_ip", NO_WITH) end
-  function H.ti_matching_ips() unsupported("ti_matching_ips", NO_WITH) end
-  function H.ti_block_match() unsupported("ti_block_match", NO_WITH) end
+  -- The string values of a JSON array (a flat one: AlertIds), unescaped.
+  local function json_strings(col)
+    return string.format("arrayMap(s -> visitParamExtractString(concat('{\"v\":', s, '}'), 'v'), extractAll(ifNull(%s, ''), %s))",
+      col, Q([[("(?:[^"\\]|\\.)*")]]))
+  end
+
+  -- alerts: the latest version in the window of each alert naming the IP; incidents: of each
+  -- incident whose AlertIds hold one of them (the alerts' ids as one array: no correlated subquery)
+  function H.alerts_naming_ip(p)
+    return table.concat({
+      "WITH alerts AS (",
+      "  " .. H.latest("SecurityAlert", "a", { "SystemAlertId" },
+        H.window("TimeGenerated") .. " AND " .. H.entities_have_ip("Entities", p), { "TimeGenerated" }),
+      "), incidents AS (",
+      "  " .. H.latest("SecurityIncident", "i", { "IncidentNumber" }, H.window("TimeGenerated")
+        .. "\n      AND hasAny(" .. json_strings("i.AlertIds") .. ", (SELECT groupArray(SystemAlertId) FROM alerts))",
+        { "TimeGenerated" }),
+      ")",
+    }, "\n")
+  end
+
+  -- Threat intelligence (ipe.dialect.sqlite says what the helpers mean). ClickHouse has no
+  -- rowid and no _ipe_ti_ranges: a CIDR column holds the IP when its text is a block as
+  -- ipe_cidr_range reads it (an address alone its /32 or /128; the text's family decides, an
+  -- IPv4 text counted from bit 96) and the IP's first Bits bits are the block's (an IPv4
+  -- address only in blocks of 96 bits or more) — the test of the SQLite probe, evaluated on the
+  -- indicator rows that have a block (a scan of three columns, no join).
+  local TI = "ThreatIntelligenceIndicator"
+  local TI_IP_COLUMNS = { "NetworkIP", "NetworkSourceIP", "NetworkDestinationIP", "EmailSourceIpAddress" }
+  local TI_BLOCKS = { "NetworkCidrBlock", "NetworkSourceCidrBlock", "NetworkDestinationCidrBlock" }
+
+  -- block(col) -> its address text, its prefix in 128-bit terms, whether it is a block
+  local function block(col)
+    local c = "ifNull(" .. col .. ", '')"
+    local slash = string.format("position(%s, '/')", c)
+    local net = string.format("if(%s > 0, substring(%s, 1, %s - 1), %s)", slash, c, slash, c)
+    local pfx = string.format("if(%s > 0, substring(%s, %s + 1), '')", slash, c, slash)
+    local text6 = v6(net)
+    local bits = string.format("(if(%s > 0, toUInt16OrZero(%s), if(%s, 128, 32)) + if(%s, 0, 96))", slash, pfx, text6, text6)
+    local ok = string.format("(%s AND (%s = 0 OR (match(%s, '^[0-9]{1,3}$') AND toUInt16OrZero(%s) <= if(%s, 128, 32))))",
+      valid(net), slash, pfx, pfx, text6)
+    return net, bits, ok
+  end
+
+  -- the block in col holds the address ip (both SQL text)
+  local function holds(ip, col)
+    local net, bits, ok = block(col)
+    local a = "ifNull(" .. ip .. ", '')"
+    return string.format("(%s AND %s AND (NOT %s OR %s >= 96) AND %s)", ok, valid(a), is4(a), bits, same_bits(a, net, bits))
+  end
+  H.ti_holds = holds
+
+  function H.ti_live(alias)
+    return string.format("(%s.Active = 1 AND (%s.ExpirationDateTime IS NULL OR %s > %s))", alias, alias,
+      ms(alias .. ".ExpirationDateTime"), param_ms(":now"))
+  end
+
+  -- the newest version up to :to of each IndicatorId (every version of the same, newest
+  -- millisecond: ClickHouse has no row order to break the tie); a row without an id is its own
+  function H.ti_latest(alias)
+    return string.format("(%s <= %s AND (%s.IndicatorId IS NULL OR (ifNull(%s.IndicatorId, ''), %s) IN (SELECT "
+      .. "ifNull(IndicatorId, ''), max(%s) FROM %s WHERE IndicatorId IS NOT NULL AND %s <= %s GROUP BY IndicatorId)))",
+      ms(alias .. ".TimeGenerated"), param_ms(":to"), alias, alias, ms(alias .. ".TimeGenerated"), ms("TimeGenerated"), TI,
+      ms("TimeGenerated"), param_ms(":to"))
+  end
+
+  -- what matched: the address when an IP column is it, else the narrowest block holding it
+  -- (the smallest text among equals), and the column; a key "2000-bits block<TAB>column"
+  local function match_of(ip, alias)
+    local exact, keys = {}, {}
+    for _, c in ipairs(TI_IP_COLUMNS) do
+      exact[#exact + 1] = string.format("ifNull(%s.%s = %s, 0), '%s'", alias, c, ip, c)
+    end
+    for _, c in ipairs(TI_BLOCKS) do
+      local _, bits = block(alias .. "." .. c)
+      keys[#keys + 1] = string.format("if(%s, concat(toString(2000 - %s), ' ', ifNull(%s.%s, ''), '\\t', '%s'), '')",
+        holds(ip, alias .. "." .. c), bits, alias, c, c)
+    end
+    local best = "arraySort(arrayFilter(k -> k <> '', [" .. table.concat(keys, ", ") .. "]))[1]"
+    local col = "multiIf(" .. table.concat(exact, ", ") .. ", " .. "substring(" .. best .. ", position(" .. best
+      .. ", '\\t') + 1))"
+    local ind = string.format("if(%s IN ('NetworkIP', 'NetworkSourceIP', 'NetworkDestinationIP', 'EmailSourceIpAddress'), %s, "
+      .. "substring(%s, 6, position(%s, '\\t') - 6))", col, ip, best, best)
+    local any = {}
+    for _, c in ipairs(TI_IP_COLUMNS) do any[#any + 1] = alias .. "." .. c .. " = " .. ip end
+    for _, c in ipairs(TI_BLOCKS) do any[#any + 1] = holds(ip, alias .. "." .. c) end
+    return ind, col, "(" .. table.concat(any, " OR ") .. ")"
+  end
+
+  function H.ti_matching_ip(ip)
+    local ind, col, any = match_of(ip, "t")
+    return table.concat({
+      "WITH ti AS (",
+      "  SELECT *, " .. ind .. " AS MatchedIndicator, " .. col .. " AS MatchedColumn,",
+      "         if(" .. H.ti_live("t") .. ", 1, 0) AS Live",
+      "  FROM " .. TI .. " AS t",
+      "  WHERE " .. H.ti_latest("t") .. " AND " .. any,
+      ")",
+    }, "\n")
+  end
+
+  -- over ThreatIntelligenceIndicator (the rows of a query after ti_matching_ip's WITH list):
+  -- the block in col holds the IP :p
+  function H.ti_block_match(col, p) return holds(p, col) end
+
+  -- the address text x (valid) as a key at prefix length bits: "bits/hi:lo", the two 64-bit
+  -- halves of its 16-byte form with the bits after the prefix zeroed
+  local function key_at(x, bits)
+    local hi = string.format("if(%s >= 64, %s, if(%s = 0, toUInt64(0), toUInt64(bitShiftLeft(bitShiftRight(%s, 64 - %s), 64 - %s))))",
+      bits, half(x, 1), bits, half(x, 1), bits, bits)
+    local lo = string.format("if(%s >= 128, %s, if(%s <= 64, toUInt64(0), toUInt64(bitShiftLeft(bitShiftRight(%s, 128 - %s), 128 - %s))))",
+      bits, half(x, 9), bits, half(x, 9), bits, bits)
+    return string.format("concat(toString(%s), '/', toString(%s), ':', toString(%s))", bits, hi, lo)
+  end
+
+  -- ti_ip: for each IP of the table `ips` (column IP), each live indicator matching it: rows
+  -- (IP, TiRow, MatchedIndicator, MatchedColumn), and ti_live (its rows; TiRow a hash). One hash
+  -- join: each live row's exact addresses ("=text") and blocks (their key at their prefix
+  -- length) against each IP's "=text" and its keys at the prefix lengths in use — the SQLite
+  -- probe per prefix length, as a join.
+  function H.ti_matching_ips(ips)
+    -- TiRow: a hash of the row's id, time and IP and block columns (ClickHouse has no rowid): two
+    -- rows alike in all of them match the same IPs
+    local id = { "ifNull(t.IndicatorId, '')", ms("t.TimeGenerated") }
+    for _, c in ipairs(TI_IP_COLUMNS) do id[#id + 1] = "ifNull(t." .. c .. ", '')" end
+    for _, c in ipairs(TI_BLOCKS) do id[#id + 1] = "ifNull(t." .. c .. ", '')" end
+    local live = "SELECT *, cityHash64(" .. table.concat(id, ", ") .. ") AS TiRow FROM " .. TI .. " AS t WHERE "
+      .. H.ti_latest("t") .. " AND " .. H.ti_live("t")
+    local keys, inds, cols, bits, oks = {}, {}, {}, {}, {}
+    for _, c in ipairs(TI_IP_COLUMNS) do
+      keys[#keys + 1] = "concat('=', ifNull(" .. c .. ", ''))"
+      inds[#inds + 1] = "ifNull(" .. c .. ", '')"
+      cols[#cols + 1] = "'" .. c .. "'"
+    end
+    for _, c in ipairs(TI_BLOCKS) do
+      local net, b, ok = block(c)
+      keys[#keys + 1] = string.format("if(%s, %s, '')", ok, key_at(net, b))
+      inds[#inds + 1] = "ifNull(" .. c .. ", '')"
+      cols[#cols + 1] = "'" .. c .. "'"
+      bits[#bits + 1] = "toUInt16(" .. b .. ")"
+      oks[#oks + 1] = ok
+    end
+    local ip = "ifNull(ti_ips.IP, '')"
+    local in_use = "(SELECT groupUniqArray(ti_b) FROM ti_live ARRAY JOIN [" .. table.concat(bits, ", ") .. "] AS ti_b, ["
+      .. table.concat(oks, ", ") .. "] AS ti_ok WHERE ti_ok)"
+    local ip_keys = string.format("arrayConcat([concat('=', %s)], arrayMap(b -> if(%s AND (NOT %s OR b >= 96), %s, ''), %s))",
+      ip, valid(ip), is4(ip), key_at(ip, "b"), in_use)
+    return table.concat({
+      ", ti_live AS (", "  " .. live, "), ti_ip AS (",
+      "  SELECT IP, TiRow, MatchedIndicator, MatchedColumn FROM (",
+      "    SELECT ti_ips.IP AS IP, ti_k AS Key FROM (SELECT IP FROM " .. ips .. ") AS ti_ips ARRAY JOIN " .. ip_keys .. " AS ti_k",
+      "    WHERE ti_k <> '')",
+      "  ALL INNER JOIN (",
+      "    SELECT TiRow, ti_key AS Key, ti_ind AS MatchedIndicator, ti_col AS MatchedColumn FROM ti_live",
+      "    ARRAY JOIN [" .. table.concat(keys, ", ") .. "] AS ti_key, [" .. table.concat(inds, ", ") .. "] AS ti_ind, ["
+        .. table.concat(cols, ", ") .. "] AS ti_col",
+      "    WHERE ti_key NOT IN ('', '='))",
+      "  USING Key",
+      ")" }, "\n")
+  end
 
   M.script_helpers(H, ms, param_time, param_ms)
   return H
