@@ -670,13 +670,6 @@ function M.script_helpers(H, ms, param_time, param_ms)
   end
   function H.is(col, p) return string.format("ifNull(%s = %s, 0)", col, p) end
   function H.is_not(col, p) return string.format("ifNull(%s <> %s, 1)", col, p) end
-  -- rollup_bucket and seconds_between also take workspace time text (time_min, rollup_query's
-  -- Hour "2024-05-01T10"): both read the text form of the value
-  function H.rollup_bucket(col, unit)
-    local t = "toString(" .. col .. ")"
-    if unit == "day" then return string.format("concat(substring(%s, 1, 10), 'T00:00:00.000Z')", t) end
-    return string.format("concat(substring(%s, 1, 10), 'T', substring(%s, 12, 2), ':00:00.000Z')", t, t)
-  end
   -- string_agg with distinct sorts the values themselves: numbers in numeric order (445, 1433)
   local string_agg = H.string_agg
   function H.string_agg(col, sep, distinct)
@@ -684,6 +677,8 @@ function M.script_helpers(H, ms, param_time, param_ms)
     return string.format("if(count(%s) = 0, NULL, arrayStringConcat(arrayMap(x -> toString(x), "
       .. "arraySort(groupUniqArray(%s))), %s))", col, col, M.quote(sep))
   end
+  -- seconds_between also takes workspace time text (time_min, time_text): it reads the
+  -- text form of the value
   function H.seconds_between(a, b)
     return string.format("toFloat64(dateDiff('second', parseDateTimeBestEffort(toString(%s), 'UTC'), "
       .. "parseDateTimeBestEffort(toString(%s), 'UTC')))", a, b)
