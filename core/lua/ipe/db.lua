@@ -427,6 +427,10 @@ function Handle:time_max(col) return gen(self, "time_max", column(col)) end
 -- col is at or before the time parameter :p (a time column against :to, :now, ...).
 function Handle:at_or_before(col, p) return gen(self, "at_or_before", column(col), param(p)) end
 -- col IS :p, col IS NOT :p: true or false, never NULL (a NULL col is not the value).
+-- A value as text, for || ('score ' || db:text("Score")); a whole real reads 1.0 on SQLite, 1 on ClickHouse.
+function Handle:text(col) return gen(self, "text", column(col)) end
+-- How many distinct non-empty values col has in the group, as text (for || ' host(s)').
+function Handle:distinct_count_text(col) return gen(self, "distinct_count_text", column(col)) end
 function Handle:is(col, p) return gen(self, "is", column(col), param(p)) end
 function Handle:is_not(col, p) return gen(self, "is_not", column(col), param(p)) end
 

@@ -668,6 +668,11 @@ function M.script_helpers(H, ms, param_time, param_ms)
   function H.at_or_before(col, p)
     return string.format("(%s <= %s AND %s <= %s)", col, param_time(p), ms(col), param_ms(p))
   end
+  -- text: reals rounded to 12 decimals (SQLite shows 15 significant digits: 0.83, not 0.8300000000000001)
+  function H.text(col) return "toString(round(" .. col .. ", 12))" end
+  function H.distinct_count_text(col)
+    return string.format("toString(uniqExactIf(%s, %s <> ''))", col, col)
+  end
   function H.is(col, p) return string.format("ifNull(%s = %s, 0)", col, p) end
   function H.is_not(col, p) return string.format("ifNull(%s <> %s, 1)", col, p) end
   -- string_agg with distinct sorts the values themselves: numbers in numeric order (445, 1433)

@@ -241,6 +241,10 @@ function M.time_max(col) return "MAX(" .. col .. ")" end
 function M.at_or_before(col, p) return string.format("%s <= %s", col, p) end
 -- is(col, p), is_not(col, p): col is (is not) the value of :p, a NULL col being none (never NULL)
 function M.is(col, p) return string.format("%s IS %s", col, p) end
+-- text(col): a number (or any value) as text, as `'score ' || col` shows it
+function M.text(col) return col end
+-- distinct_count_text(col): how many distinct non-empty values col has in the group, as text
+function M.distinct_count_text(col) return string.format("count(DISTINCT CASE WHEN %s <> '' THEN %s END)", col, col) end
 function M.is_not(col, p) return string.format("%s IS NOT %s", col, p) end
 
 return M
