@@ -16,15 +16,15 @@ BINDIR  ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share/ipe
 MANDIR  ?= $(PREFIX)/share/man/man1
 CC      ?= cc
-PKGS     = luajit sqlite3 libcurl libmaxminddb zlib libpcre2-8
+PKGS     = luajit sqlite3 libcurl libmaxminddb zlib libpcre2-8 libmicrohttpd
 CFLAGS  ?= -O2
 override CFLAGS += -std=c11 -Wall -Wextra -Werror -g
 BIN     ?= ipe-run
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libcurl is not linked: bind_curl.c opens it on first use (see there)
-PKG_LIBS   = $(shell pkg-config --libs luajit sqlite3 libmaxminddb zlib libpcre2-8 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs luajit sqlite3 libmaxminddb zlib libpcre2-8 libmicrohttpd 2>/dev/null)
 CJSON    = -Wl,-Bstatic -llua5.1-cjson -Wl,-Bdynamic
-LIBS     = $(PKG_LIBS) $(CJSON) -lm -ldl
+LIBS     = $(PKG_LIBS) $(CJSON) -lm -ldl -lpthread
 
 CORE_SRC = $(filter-out core/main.c,$(wildcard core/*.c))
 LUA_SRC  = $(shell find core/lua -name '*.lua' | sort)

@@ -5,6 +5,8 @@
  *       CPU rlimit and a Lua memory budget; the parent kills a child that outlives
  *       its wall-clock timeout. A result is {ok=true, out=s} or
  *       {ok=false, why="error"|"timeout"|"cpu"|"signal"|"exit", out=s, code=n}.
+ *       opts.on_result(job, result), when given, is called as each job finishes (ipe-run serve
+ *       streams a page's panels as they come); an error it raises stops the run.
  *       This is the hard guard the sandbox needs: no hook runs inside JIT-compiled
  *       loops or C functions (a catastrophic pattern), but a SIGKILL always lands.
  *   proc.alarm(seconds, text) / proc.alarm(nil)
@@ -259,13 +261,22 @@ static void collect(lua_State *L, struct pool *p, int i)
     }
     luaL_pushresult(&b);
     lua_remove(L, pieces);
-    finish(L, &p->kids[i], 3, p->job_of[i]);
+    int job = p->job_of[i];
+    finish(L, &p->kids[i], 3, job);
     /* move the last slot into this one */
     p->active--;
     p->kids[i] = p->kids[p->active];
     p->job_of[i] = p->job_of[p->active];
     lua_rawgeti(L, 4, p->active + 1);
     lua_rawseti(L, 4, i + 1);
+    lua_getfield(L, 2, "on_result");
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushinteger(L, job);
+    lua_rawgeti(L, 3, job);
+    lua_call(L, 2, 0);
 }
 
 /* The loop of run_jobs (stack: jobs, opts; upvalue: the pool). */

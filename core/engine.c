@@ -95,6 +95,7 @@ static void setup_package(lua_State *L)
     preload(L, "ipe.curl", luaopen_ipe_curl);
     preload(L, "ipe.zlib", luaopen_ipe_zlib);
     preload(L, "ipe.jsonl", luaopen_ipe_jsonl);
+    preload(L, "ipe.httpd", luaopen_ipe_httpd);
     preload(L, "cjson", luaopen_cjson);
     preload(L, "cjson.safe", luaopen_cjson_safe);
     lua_pushliteral(L, "");

@@ -41,6 +41,7 @@ int luaopen_ipe_zlib(lua_State *L);   /* bind_zlib.c */
 int luaopen_ipe_jsonl(lua_State *L);  /* bind_jsonl.c */
 /* bind_sqlite.c: the statement of an ipe.sqlite statement object at idx (raises otherwise) */
 struct sqlite3_stmt *ipe_sqlite_stmt(lua_State *L, int idx);
+int luaopen_ipe_httpd(lua_State *L);  /* bind_httpd.c */
 int luaopen_cjson(lua_State *L);      /* lua-cjson (static) */
 int luaopen_cjson_safe(lua_State *L);
 

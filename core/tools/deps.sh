@@ -4,10 +4,10 @@
 # As root it installs what is missing with apt-get; otherwise it prints the
 # exact apt-get line and fails, so `make` and `make test` never half-run.
 set -eu
-build="gcc make pkg-config libluajit-5.1-dev libsqlite3-dev libcurl4-openssl-dev libmaxminddb-dev lua-cjson-dev zlib1g-dev libpcre2-dev"
+build="gcc make pkg-config libluajit-5.1-dev libsqlite3-dev libcurl4-openssl-dev libmaxminddb-dev lua-cjson-dev zlib1g-dev libpcre2-dev libmicrohttpd-dev"
 case "${1:-build}" in
   build) want="$build" ;;
-  test)  want="$build perl sqlite3 bsdutils clickhouse-server clickhouse-client" ;;
+  test)  want="$build perl sqlite3 bsdutils openssl curl clickhouse-server clickhouse-client" ;;
   bench) want="$build perl sqlite3 python3-maxminddb hyperfine clickhouse-server clickhouse-client" ;;
   check) want="$build perl sqlite3 valgrind clickhouse-server clickhouse-client" ;;
   html)  want="chromium" ;;

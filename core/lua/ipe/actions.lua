@@ -9,7 +9,7 @@
 -- what it would do, and writes nothing — not even the tables it would create.
 --
 -- Scripts see (ctx.actions):
---   executing, user, now             --execute given?; the OS user; the run's time (text)
+--   executing, user, now             --execute given?; the operator (ipe-run serve) or the OS user; the run's time (text)
 --   param_error(name, msg)           raise a parameter error (exit 2) in the runtime's wording
 --   required(name, help)             raise "parameter 'x' is required (help)"
 --   ip(v, name) / cidr(v, name)      validated, normalized (nil for "")
@@ -319,7 +319,7 @@ function M.service(req, ctx, rec)
       ctx.kind == "insight" and "an" or "a", ctx.kind), 0)
   end
   local A = {
-    executing = req.execute == true, user = require("ipe.proc").user(), now = req.now_text,
+    executing = req.execute == true, user = req.operator or require("ipe.proc").user(), now = req.now_text,
   }
   local label = "action '" .. ctx.name .. "'"
   local steps, writer = {}, nil

@@ -9,7 +9,7 @@ local textutil = require "ipe.textutil"
 local M = {}
 
 M.VERBS = { "insight", "page", "hunt", "action", "list", "help", "check", "sql", "kql", "test", "demo",
-            "enrich", "geo", "ingest", "audit", "migrate" }
+            "enrich", "geo", "ingest", "audit", "migrate", "serve" }
 
 local function verb_module(name)
   for _, v in ipairs(M.VERBS) do

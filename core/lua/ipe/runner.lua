@@ -249,11 +249,12 @@ local function jobs_of(reqs)
   return slots
 end
 
--- run_many(requests, parallel) -> records in request order. Each request runs in its own
--- worker, except that requests with the same `together` key run in one worker together
+-- run_many(requests, parallel [, on_record]) -> records in request order. Each request runs in
+-- its own worker, except that requests with the same `together` key run in one worker together
 -- (execute_together); when that worker fails as a whole (time, memory, a crash), its
 -- requests run again one per worker, so one bad script never costs the others their answer.
-function M.run_many(reqs, parallel)
+-- on_record(i, record), when given, is called as each record is in (ipe-run serve streams them).
+function M.run_many(reqs, parallel, on_record)
   local slots, jobs = jobs_of(reqs), {}
   for j, list in ipairs(slots) do
     local group = {}
@@ -266,10 +267,8 @@ function M.run_many(reqs, parallel)
   end
   local maxt = 0
   for _, r in ipairs(reqs) do maxt = math.max(maxt, r.timeout or M.DEFAULT_TIMEOUT) end
-  local results = proc.run_jobs(jobs, { parallel = parallel or 1, timeout = maxt,
-    cpu = math.ceil(maxt) + 1, memory = reqs[1] and reqs[1].memory or M.DEFAULT_MEMORY })
   local records, again = {}, {}
-  for j, res in ipairs(results) do
+  local function settle(j, res)
     local list = slots[j]
     local out = res.ok and serial.undump(res.out)
     if #list == 1 then
@@ -278,12 +277,17 @@ function M.run_many(reqs, parallel)
       for k, i in ipairs(list) do records[i] = out[k] end
     else
       for _, i in ipairs(list) do again[#again + 1] = i end
+      return
     end
+    if on_record then for _, i in ipairs(list) do on_record(i, records[i]) end end
   end
+  proc.run_jobs(jobs, { parallel = parallel or 1, timeout = maxt,
+    cpu = math.ceil(maxt) + 1, memory = reqs[1] and reqs[1].memory or M.DEFAULT_MEMORY, on_result = settle })
   if #again > 0 then
     local alone = {}
     for k, i in ipairs(again) do alone[k] = setmetatable({ together = false }, { __index = reqs[i] }) end
-    for k, rec in ipairs(M.run_many(alone, parallel)) do records[again[k]] = rec end
+    local back = on_record and function(k, rec) on_record(again[k], rec) end
+    for k, rec in ipairs(M.run_many(alone, parallel, back)) do records[again[k]] = rec end
   end
   return records
 end

@@ -6,10 +6,11 @@
 --                                            (together, I/O bound) when online, at most 16
 --   schedule.start_order(panels, offline, hints) -> panel indexes: external first when online,
 --                                            then the slowest last time first
---   schedule.run(panels, requests, parallel, offline, hints) -> records in panel order
---                                            (ipe.runner.run_many, started in start_order, the
+--   schedule.run(panels, requests, parallel, offline, hints [, on_record]) -> records in panel
+--                                            order (ipe.runner.run_many, started in start_order, the
 --                                            external panels together in one worker; a broken
---                                            panel's record is made here)
+--                                            panel's record is made here); on_record(i, record) as
+--                                            each panel is done (broken ones first)
 --   schedule.timing_path()                -> $XDG_STATE_HOME/ipe/page-timing
 --   schedule.load_timing([path]) / schedule.save_timing(records, hints [, path]) -> the hints
 local runner = require "ipe.runner"
@@ -102,22 +103,24 @@ end
 -- The external panels run together in one worker (request field together = "external":
 -- ipe.runner, ipe.concurrent): their lookups are in flight at the same time, and seven
 -- providers cost one process instead of seven.
-function M.run(panels, reqs, parallel, offline, hints)
+function M.run(panels, reqs, parallel, offline, hints, on_record)
   local order = M.start_order(panels, offline, hints)
+  local records = {}
+  for i, p in ipairs(panels) do
+    if p.broken then
+      records[i] = { script = p.id, kind = "insight", path = p.entry.path, status = "error", outcome = "broken",
+                     message = p.broken, params = {}, sections = {}, queries = {} }
+      if on_record then on_record(i, records[i]) end
+    end
+  end
   local list = {}
   for k, i in ipairs(order) do
     list[k] = reqs[i]
     if has_category(panels[i].meta, "external") then reqs[i].together = "external" end
   end
-  local done = #list > 0 and runner.run_many(list, parallel) or {}
-  local records = {}
+  local back = on_record and function(k, rec) on_record(order[k], rec) end
+  local done = #list > 0 and runner.run_many(list, parallel, back) or {}
   for k, i in ipairs(order) do records[i] = done[k] end
-  for i, p in ipairs(panels) do
-    if p.broken then
-      records[i] = { script = p.id, kind = "insight", path = p.entry.path, status = "error", outcome = "broken",
-                     message = p.broken, params = {}, sections = {}, queries = {} }
-    end
-  end
   return records
 end
 

@@ -14,6 +14,9 @@
 --     and "&" written as \u003c, \u003e, \u0026, so no string can end the element)
 --   html.sha256(s) -> 32-byte digest; html.base64(s) -> text (for the CSP hashes)
 --   html.csp() -> the Content-Security-Policy the documents carry
+--   html.stream(page_record, opts) -> the page sent panel by panel (ipe-run serve; see there)
+--   opts.link(value, type, column) -> a URL or nil: table cells become pivot links (serve); a
+--     panel's hunt_url and an action's url add an "open" link beside the command
 --   html.GROUPS -> the page groups in page order
 --
 -- The document: inline CSS, inline SVG charts (ipe.render.svg), one inline script and one JSON
@@ -308,8 +311,8 @@ end
 local Doc = {}
 Doc.__index = Doc
 
-local function new_doc()
-  return setmetatable({ used = {}, n = 0, grids = {}, primary = nil }, Doc)
+local function new_doc(opts)
+  return setmetatable({ used = {}, n = 0, grids = {}, primary = nil, link = opts and opts.link }, Doc)
 end
 
 function Doc:id(prefix)
@@ -390,7 +393,16 @@ end
 
 local LONG = 48   -- a text cell longer than this wraps within a capped width; shorter ones stay on one line
 
-local function table_body(sec, badges)
+-- cell_html: a cell, as a pivot link when the document has a link function (ipe-run serve)
+-- that gives the value a URL
+local function cell_html(doc, v, c, badge)
+  local inner = M.cell(v, c.type, badge)
+  local href = doc and doc.link and type(v) == "string" and doc.link(v, c.type, col_name(c))
+  if not href then return inner end
+  return format('<a class="pivot" href="%s">%s</a>', esc(href), inner)
+end
+
+local function table_body(sec, badges, doc)
   local h = { "<tbody>" }
   for r, row in ipairs(sec.rows) do
     h[#h + 1] = format('<tr data-row="%d">', r - 1)
@@ -399,9 +411,9 @@ local function table_body(sec, badges)
       if NUMERIC[c.type] then
         h[#h + 1] = format('<td class="num">%s</td>', M.cell(v, c.type, badges[i]))
       elseif type(v) == "string" and #v > LONG then
-        h[#h + 1] = format('<td class="long"><div class="wrap">%s</div></td>', M.cell(v, c.type, badges[i]))
+        h[#h + 1] = format('<td class="long"><div class="wrap">%s</div></td>', cell_html(doc, v, c, badges[i]))
       else
-        h[#h + 1] = format("<td>%s</td>", M.cell(v, c.type, badges[i]))
+        h[#h + 1] = format("<td>%s</td>", cell_html(doc, v, c, badges[i]))
       end
     end
     h[#h + 1] = "</tr>"
@@ -439,7 +451,7 @@ local function table_html(sec, doc, ctx)
   if ctx.interactive then h[#h + 1] = toolbar(sec, gid, badges) end
   h[#h + 1] = '<div class="table-wrap"><table>'
   h[#h + 1] = table_head(sec, badges, sortable)
-  h[#h + 1] = table_body(sec, badges)
+  h[#h + 1] = table_body(sec, badges, doc)
   h[#h + 1] = "</table></div>"
   if sortable then
     h[#h + 1] = format('<p class="grid-count" data-role="count" aria-live="polite">%s</p>', count_text(#rows, "row", "rows"))
@@ -672,9 +684,12 @@ local function queries_html(rec, open, extra)
   return concat(h)
 end
 
-local function command_html(label, cmd)
+-- command_html(label, cmd [, url, verb]): a ready command with its copy button, and when served
+-- (url) a link that opens it in the browser
+local function command_html(label, cmd, url, verb)
   return format('<p class="cmd"><span class="cmd-label">%s</span><code>%s</code>'
-    .. '<button type="button" class="copy" data-role="copy" hidden>Copy</button></p>', esc(label), esc(tostring(cmd)))
+    .. '<button type="button" class="copy" data-role="copy" hidden>Copy</button>%s</p>', esc(label), esc(tostring(cmd)),
+    url and format(' <a class="open" href="%s">%s</a>', esc(url), esc(verb or "Open")) or "")
 end
 
 local function message_html(cls, word, message)
@@ -696,9 +711,9 @@ local function panel_title(p)
   return tostring(t)
 end
 
-local function panel_html(p, doc, ctx)
+local function panel_html(p, doc, ctx, pid)
   local rec = p.record
-  local pid = doc:anchor("panel-" .. slug(p.id or rec.script or "panel"))
+  pid = pid or doc:anchor("panel-" .. slug(p.id or rec.script or "panel"))
   local cls, word, message = run_status(rec)
   local h = { format('<section class="panel panel-%s is-%s" id="%s" aria-labelledby="%s-h">', esc(ctx.group), cls, pid, pid),
     format('<header class="panel-head"><h%d id="%s-h">%s</h%d>%s%s</header>', ctx.level, pid, esc(panel_title(p)),
@@ -706,7 +721,7 @@ local function panel_html(p, doc, ctx)
   h[#h + 1] = message_html(cls, word, message)
   h[#h + 1] = sections_html(rec, doc, { level = ctx.level + 1, interactive = ctx.interactive, primary = ctx.primary,
     width = ctx.width, cards = ctx.cards, timeline = ctx.timeline })
-  local hunt = p.hunt ~= nil and command_html("Hunt", p.hunt) or ""
+  local hunt = p.hunt ~= nil and command_html("Hunt", p.hunt, p.hunt_url, "Go hunt") or ""
   if ctx.compact then
     h[#h + 1] = queries_html(rec, ctx.show_query, hunt)
   else
@@ -813,14 +828,14 @@ local SUBHEAD = { timeline = groups.TITLES.timeline, insights = groups.TITLES.in
 local function table_rows(panels)
   local n, any = 0, false
   for _, p in ipairs(panels) do
-    for _, sec in ipairs(p.record.sections or {}) do
+    for _, sec in ipairs(p.record and p.record.sections or {}) do
       if type(sec) == "table" and sec.kind == "table" and type(sec.rows) == "table" then n, any = n + #sec.rows, true end
     end
   end
   return any and n or nil
 end
 
-local function tab_html(tab, by_group, doc, anchors, opts)
+local function tab_html(tab, by_group, doc, anchors, opts, render_panel)
   local name, label, groups = tab[1], tab[2], tab[3]
   local h = { format('<section class="tabpanel" role="tabpanel" id="tp-%s" aria-labelledby="tab-%s" data-tab="%s">'
     .. '<h2 class="tp-title">%s</h2>', name, name, name, esc(label)) }
@@ -833,7 +848,7 @@ local function tab_html(tab, by_group, doc, anchors, opts)
     end
     local ctx = setmetatable({ group = g, show_query = opts.show_query }, { __index = GROUP_CTX[g] })
     for _, p in ipairs(panels) do
-      local html, pid = panel_html(p, doc, ctx)
+      local html, pid = render_panel(p, doc, ctx)
       h[#h + 1] = html
       anchors[p] = anchors[p] or pid
       any = true
@@ -865,7 +880,7 @@ local function actions_html(actions)
   for _, a in ipairs(actions) do
     h[#h + 1] = format('<li class="action"><h3>%s</h3>%s%s</li>', esc(tostring(a.title or a.name or "action")),
       a.summary ~= nil and format('<p>%s</p>', esc(tostring(a.summary))) or "",
-      a.command ~= nil and command_html("Run", a.command) or "")
+      a.command ~= nil and command_html("Run", a.command, a.url, a.url_label or "Plan") or "")
   end
   h[#h + 1] = "</ul></section>"
   return concat(h)
@@ -1260,24 +1275,48 @@ function M.csp()
   return csp_cache
 end
 
+-- html.csp_with(scripts, styles) -> the policy of a served page (ipe-run serve): the page's own
+-- script and stylesheet and these, by hash; forms post to the same origin only
+function M.csp_with(scripts, styles)
+  local function hashes(list, own)
+    local out = { format("'sha256-%s'", M.base64(M.sha256(own))) }
+    for _, x in ipairs(list or {}) do out[#out + 1] = format("'sha256-%s'", M.base64(M.sha256(x))) end
+    return concat(out, " ")
+  end
+  return format("default-src 'none'; script-src %s; style-src %s; img-src 'self'; connect-src 'self'; "
+    .. "base-uri 'none'; form-action 'self'", hashes(scripts, M.SCRIPT), hashes(styles, M.STYLE))
+end
+
 local function data_block(doc, tab)
   local grids = {}
   for i, g in ipairs(doc.grids) do grids[i] = json.array({ g[1], g[2] }) end
   return M.json_script(json.object({ { "tab", tab }, { "primary", doc.primary }, { "grids", json.array(grids) } }))
 end
 
-local function document(title, body, doc, tab)
+-- opts.csp replaces the meta tag's policy (ipe-run serve sends its own), opts.style adds a
+-- stylesheet and opts.body_script a script at the top of the body (their hashes are the
+-- caller's to put in that policy)
+local function document_start(title, opts)
+  opts = opts or {}
   return concat({
     '<!DOCTYPE html>\n<html lang="en" class="no-js">\n<head>\n<meta charset="utf-8">\n',
-    format('<meta http-equiv="Content-Security-Policy" content="%s">\n', esc(M.csp())),
+    format('<meta http-equiv="Content-Security-Policy" content="%s">\n', esc(opts.csp or M.csp())),
     '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
     '<meta name="referrer" content="no-referrer">\n<meta name="color-scheme" content="light dark">\n',
     '<meta name="generator" content="ipe">\n',
     format("<title>%s</title>\n", esc(title)),
-    "<style>", M.STYLE, "</style>\n</head>\n<body>\n", body,
-    '\n<script type="application/json" id="ipe-data">', data_block(doc, tab), "</script>\n",
-    "<script>", M.SCRIPT, "</script>\n</body>\n</html>\n",
+    "<style>", M.STYLE, "</style>\n", opts.style and ("<style>" .. opts.style .. "</style>\n") or "",
+    "</head>\n<body>\n", opts.body_script and ("<script>" .. opts.body_script .. "</script>\n") or "",
   })
+end
+
+local function document_end(doc, tab)
+  return concat({ '\n<script type="application/json" id="ipe-data">', data_block(doc, tab), "</script>\n",
+    "<script>", M.SCRIPT, "</script>\n</body>\n</html>\n" })
+end
+
+local function document(title, body, doc, tab)
+  return document_start(title) .. body .. document_end(doc, tab)
 end
 
 -- Public entry points -------------------------------------------------------------------------
@@ -1288,10 +1327,9 @@ local function tab_name(opts)
   return "incidents"
 end
 
-function M.page(record, opts)
-  opts = opts or {}
-  check_page(record)
-  local doc = new_doc()
+-- layout(record, opts, doc, render_panel) -> the overview pane, the tabs' HTML, the panels'
+-- anchors, the selected tab (render_panel(p, doc, ctx) -> html, anchor)
+local function layout(record, opts, doc, render_panel)
   local by_group = {}
   for _, g in ipairs(M.GROUPS) do by_group[g] = {} end
   for _, p in ipairs(record.panels) do local g = by_group[group_of(p)]; g[#g + 1] = p end
@@ -1300,20 +1338,84 @@ function M.page(record, opts)
   if #by_group.overview == 0 then ov[#ov + 1] = '<p class="empty">No overview panel on this page.</p>' end
   local ctx = setmetatable({ group = "overview", show_query = opts.show_query }, { __index = GROUP_CTX.overview })
   for _, p in ipairs(by_group.overview) do
-    local h, pid = panel_html(p, doc, ctx)
+    local h, pid = render_panel(p, doc, ctx)
     ov[#ov + 1] = h
     anchors[p] = pid
   end
   ov[#ov + 1] = "</aside>"
   local tab = tab_name(opts)
-  local main = { '<main class="main">', tablist_html(by_group, tab) }
-  for _, t in ipairs(TABS) do main[#main + 1] = (tab_html(t, by_group, doc, anchors, opts)) end
+  local tabs = tablist_html(by_group, tab)
+  if opts.tabs_id then tabs = format('<div id="%s">%s</div>', opts.tabs_id, tabs) end
+  local main = { '<main class="main">', tabs }
+  for _, t in ipairs(TABS) do main[#main + 1] = (tab_html(t, by_group, doc, anchors, opts, render_panel)) end
   main[#main + 1] = actions_html(record.actions or {})
   main[#main + 1] = "</main>"
+  return concat(ov), concat(main), anchors, tab, by_group
+end
+
+local function page_title(record)
+  return record.title ~= nil and tostring(record.title) or ("IP address " .. tostring(record.ip or ""))
+end
+
+function M.page(record, opts)
+  opts = opts or {}
+  check_page(record)
+  local doc = new_doc(opts)
+  local ov, main, anchors, tab = layout(record, opts, doc, panel_html)
   local body = concat({ page_header(record), banner_html(record, anchors),
-    '<div class="layout">', concat(ov), concat(main), "</div>" })
-  local title = record.title ~= nil and tostring(record.title) or ("IP address " .. tostring(record.ip or ""))
-  return document(title, body, doc, tab)
+    '<div class="layout">', ov, main, "</div>" })
+  return document(page_title(record), body, doc, tab)
+end
+
+-- html.document(title, body_html, opts) -> a document around trusted HTML (ipe-run serve's own
+-- pages: the search page, forms), with the page's stylesheet and script (opts as html.stream)
+function M.document(title, body, opts)
+  return document_start(title, opts) .. body .. document_end(new_doc(), nil)
+end
+
+-- html.stream(record, opts) -> a page whose panels arrive one at a time (ipe-run serve):
+--   st:head()   the document up to the end of the layout; a panel without a record yet is a
+--               placeholder (status "running"); opts.top goes before the header (trusted HTML)
+--   st:panel(i) once record.panels[i].record is in: a <template data-fill="<anchor>"> holding
+--               the panel, then a marker <i data-filled="<anchor>">; the body script swaps it in
+--   st:tail()   the header and banner (the page's final status, record.status set) and the tab
+--               counts, again as templates, then the data block and the page script
+-- The same panels, sections, statuses and charts as html.page: only the order they are sent in
+-- differs. opts: as html.page, plus opts.link, csp, style, body_script, top.
+function M.stream(record, opts)
+  opts = setmetatable({ tabs_id = "ipe-tabs" }, { __index = opts or {} })
+  local doc = new_doc(opts)
+  local st = { pids = {}, ctxs = {} }
+  local function render_panel(p, d, ctx)
+    local pid = d:anchor("panel-" .. slug(p.id or "panel"))
+    st.pids[p], st.ctxs[p] = pid, ctx
+    if p.record then return (panel_html(p, d, ctx, pid)), pid end
+    return format('<section class="panel panel-%s is-running" id="%s" aria-busy="true"><header class="panel-head">'
+      .. '<h%d>%s</h%d>%s</header></section>', esc(ctx.group), pid, ctx.level, esc(panel_title(p)), ctx.level,
+      badge_html("running", "running")), pid
+  end
+  local function fill(id, html)
+    return format('<template data-fill="%s">%s</template><i data-filled="%s" hidden></i>\n', id, html, id)
+  end
+  function st.head()
+    local ov, main, anchors, tab = layout(record, opts, doc, render_panel)
+    st.anchors, st.tab = anchors, tab
+    return document_start(page_title(record), opts) .. (opts.top or "") .. '<div id="page-head">'
+      .. page_header(record) .. '</div><div class="layout">' .. ov .. main .. "</div>\n"
+  end
+  function st.panel(i)
+    local p = record.panels[i]
+    return fill(st.pids[p], (panel_html(p, doc, st.ctxs[p], st.pids[p])))
+  end
+  function st.tail()
+    local by_group = {}
+    for _, g in ipairs(M.GROUPS) do by_group[g] = {} end
+    for _, p in ipairs(record.panels) do local g = by_group[group_of(p)]; g[#g + 1] = p end
+    return fill("page-head", '<div id="page-head">' .. page_header(record) .. banner_html(record, st.anchors) .. "</div>")
+      .. fill("ipe-tabs", '<div id="ipe-tabs">' .. tablist_html(by_group, st.tab) .. "</div>")
+      .. document_end(doc, st.tab)
+  end
+  return st
 end
 
 local function params_html(rec)
@@ -1328,7 +1430,7 @@ end
 function M.run(record, opts)
   opts = opts or {}
   check_run(record)
-  local doc = new_doc()
+  local doc = new_doc(opts)
   local cls, word, message = run_status(record)
   local heading = text.heading(record, function(s) return s end) or "run"
   local meta = { window_html(record.window) }
@@ -1341,6 +1443,7 @@ function M.run(record, opts)
     message_html(cls, word, message),
     sections_html(record, doc, { level = 3, interactive = true, primary = true, width = 760 }),
     queries_html(record, opts.show_query), "</section></main></div>" }
+  if opts.top then return document_start(heading, opts) .. opts.top .. concat(body) .. document_end(doc, nil) end
   return document(heading, concat(body), doc, nil)
 end
 

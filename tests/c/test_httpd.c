@@ -1,0 +1,105 @@
+/* test_httpd.c — ipe.httpd: a request reaches Lua with its method, raw target, headers, body
+ * and address; a whole answer and a streamed one reach the client; a body over the limit is
+ * refused before Lua sees it; next() times out; an unknown id is refused; stop. The clients
+ * are forked children writing what they received to a file. */
+#define _DEFAULT_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "tap.h"
+
+/* fork a client that sends req to 127.0.0.1:port and writes the whole answer to path */
+static pid_t client(int port, const char *req, const char *path)
+{
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    FILE *f = fopen(path, "wb");
+    if (s < 0 || !f || connect(s, (struct sockaddr *)&a, sizeof a) != 0) _exit(1);
+    if (write(s, req, strlen(req)) < 0) _exit(1);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(s, buf, sizeof buf)) > 0) fwrite(buf, 1, (size_t)n, f);
+    fclose(f);
+    _exit(0);
+}
+
+static char *slurp(const char *path)
+{
+    static char text[8192];
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f) fclose(f);
+    text[n] = '\0';
+    return text;
+}
+
+int main(void)
+{
+    char buf[1024], dir[] = "/tmp/ipe-test-httpd-XXXXXX", path[512];
+    if (!mkdtemp(dir)) return 1;
+    lua_State *L = ipe_engine_new();
+    int port = atoi(lua_run(L, "h = require 'ipe.httpd' srv = h.start{host = '127.0.0.1', port = 0, body_limit = 16, "
+                               "timeout = 5} return srv:port()", buf, sizeof buf));
+    tap_ok(port > 0, "listening on a free port");
+
+    snprintf(path, sizeof path, "%s/one", dir);
+    pid_t c = client(port, "POST /a%2Fb?x=1&y=%20 HTTP/1.1\r\nHost: x\r\nX-Test: yes\r\nContent-Length: 5\r\n"
+                           "Connection: close\r\n\r\nhello", path);
+    tap_is(lua_run(L, "r = assert(srv:next(10)) return table.concat({r.method, r.uri, r.headers['x-test'], r.body, r.remote, "
+                      "r.version}, '|')", buf, sizeof buf),
+           "POST|/a%2Fb?x=1&y=%20|yes|hello|127.0.0.1|HTTP/1.1", "the request as sent, the target undecoded");
+    tap_is(lua_run(L, "return tostring(srv:respond(r.id, 201, {['X-A'] = 'b', ['Bad\\r\\nName'] = 'x', ['X-C'] = 'no\\r\\nsplit'}, "
+                      "'done'))", buf, sizeof buf), "true", "respond");
+    waitpid(c, NULL, 0);
+    const char *got = slurp(path);
+    tap_ok(strncmp(got, "HTTP/1.1 201 ", 13) == 0, "the status reaches the client");
+    tap_ok(strstr(got, "\r\nX-A: b\r\n") != NULL, "a header reaches it");
+    tap_ok(strstr(got, "Bad") == NULL && strstr(got, "split") == NULL, "headers with CR or LF are dropped");
+    tap_ok(strlen(got) > 4 && strcmp(got + strlen(got) - 4, "done") == 0, "the body reaches it");
+    tap_is(lua_run(L, "return tostring(srv:respond(r.id, 200, {}, 'again'))", buf, sizeof buf), "false",
+           "a request is answered once");
+
+    snprintf(path, sizeof path, "%s/two", dir);
+    c = client(port, "GET /s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    tap_is(lua_run(L, "r = assert(srv:next(10)) srv:stream(r.id, 200, {['Content-Type'] = 'text/plain'}) "
+                      "local a, b = srv:write(r.id, 'first,'), srv:write(r.id, 'second') srv:finish(r.id) "
+                      "return tostring(a and b)", buf, sizeof buf), "true", "a streamed answer");
+    waitpid(c, NULL, 0);
+    got = slurp(path);
+    tap_ok(strstr(got, "Transfer-Encoding: chunked") != NULL, "streamed: chunked");
+    tap_ok(strstr(got, "first,") != NULL && strstr(got, "second") != NULL && strstr(got, "\r\n0\r\n\r\n") != NULL,
+           "streamed: both pieces and the end");
+
+    snprintf(path, sizeof path, "%s/three", dir);
+    c = client(port, "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\n", path);
+    waitpid(c, NULL, 0);
+    got = slurp(path);
+    tap_ok(strncmp(got, "HTTP/1.1 413 ", 13) == 0, "a body over the limit: 413");
+    const char *body = strstr(got, "\r\n\r\n");
+    tap_is(body ? body + 4 : "", "413 request body too large\n", "in one line");
+    tap_is(lua_run(L, "local r, why = srv:next(0.3) return tostring(r) .. ' ' .. why", buf, sizeof buf), "nil timeout",
+           "Lua never saw it; next() times out");
+    tap_is(lua_run(L, "return tostring(srv:respond(12345, 200, {}, 'x'))", buf, sizeof buf), "false", "an unknown id");
+    tap_is(lua_run(L, "srv:stop() local ok, e = pcall(srv.port, srv) return tostring(ok) .. ' ' .. e", buf, sizeof buf),
+           "false httpd: the server is stopped", "stop");
+    tap_is(lua_run(L, "local ok, e = pcall(h.start, {host = 'example.org'}) return e", buf, sizeof buf),
+           "httpd: 'example.org' is not an IP address to listen on", "a host name is refused");
+    ipe_engine_close(L);
+    for (int i = 0; i < 3; i++) {
+        static const char *names[] = {"one", "two", "three"};
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    return tap_done();
+}

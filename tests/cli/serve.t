@@ -1,0 +1,365 @@
+#!/usr/bin/perl
+# ipe-run serve end to end over raw sockets: the token wall (with its delay), safe defaults,
+# bad requests (traversal, unknown routes, oversize bodies and headers, malformed IPs, missing
+# CSRF token) answered 4xx in one line, slow clients and floods, the streamed page against
+# `ipe-run page -f html`, stable URLs and their commands, hunt forms and downloads against
+# `ipe-run hunt`, actions: plan, confirmation with the CSRF token, audit. Each server runs on a
+# free 127.0.0.1 port in a temporary folder and is stopped by its PID (IpeServe).
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use Test::More;
+use Time::HiRes qw(time sleep);
+use IO::Socket::IP;
+use IpeTest;
+use IpeServe;
+
+my $db = demo_db();
+my $IP = '89.160.20.128';
+my ($FROM, $TO) = ('2026-11-20T12:00:00.000Z', '2026-11-27T12:00:00.000Z');   # --since 7d before NOW
+my $W = "from=$FROM&to=$TO";
+
+sub one_line { my ($r, $status, $re, $name) = @_;
+    is($r->{status}, $status, "$name: $status");
+    like($r->{body}, qr/\A$status $re\n\z/, "$name: one line") or diag($r->{raw});
+    unlike($r->{body}, qr/traceback|stack|\.lua:\d+/i, "$name: no trace");
+}
+
+# --- start-up: safe defaults and bad options ----------------------------------------------------
+{
+    my ($out, $err, $rc) = ipe('serve', '--db', $db, '--listen', '0.0.0.0:0');
+    is($rc, 2, 'non-loopback without TLS: exit 2');
+    is($err, "ipe-run: serve: 0.0.0.0 is not a loopback address: give --tls-cert and --tls-key, or --insecure-http "
+        . "to serve plain HTTP on the network\n", 'non-loopback without TLS: one line');
+    ($out, $err, $rc) = ipe('serve', '--db', $db, '--listen', 'localhost:80');
+    is($rc, 2, 'a host name: exit 2');
+    is($err, "ipe-run: serve: --listen 'localhost:80': 'localhost' is not an IP address\n", 'a host name: one line');
+    ($out, $err, $rc) = ipe('serve', '--db', $db, '--tls-cert', '/nonexistent.pem');
+    is($err, "ipe-run: serve: --tls-cert and --tls-key go together\n", 'a cert without its key');
+    ($out, $err, $rc) = ipe('serve', '--db', '/nonexistent/ws.db');
+    is($rc, 3, 'no workspace: exit 3');
+    is($out, '', 'no workspace: no URL printed');
+}
+
+my $s = serve_start(args => ['--db', $db, '--offline', '--allow-actions', '--idle-timeout', '2', '--max-connections', '24',
+    '--timeout', '120']);
+ok($s->{token}, 'the URL with its token is printed once on stdout') or BAIL_OUT("no server: " . ($s->{err} // ''));
+like($s->{token}, qr/^[0-9a-f]{64}$/, 'the token: 256 random bits');
+is($s->{host}, '127.0.0.1', 'listens on loopback');
+my $s2 = serve_start(args => ['--db', $db, '--offline']);
+isnt($s2->{token}, $s->{token}, 'each start draws a new token');
+
+# --- the token wall ------------------------------------------------------------------------------
+{
+    one_line(http_req($s, 'GET', '/'), 401, 'access token required: open the URL ipe-run serve printed', 'no token');
+    one_line(http_req($s, 'GET', "/ip/$IP?$W"), 401, 'access token required: open the URL ipe-run serve printed',
+        'no token on a page: nothing about the route');
+    my $r = http_req($s, 'GET', '/?token=' . ('0' x 64));
+    one_line($r, 401, 'wrong access token', 'wrong token');
+    cmp_ok($r->{elapsed}, '>=', 0.9, 'wrong token: answered after a delay');
+    $r = http_req($s, 'GET', '/', cookie => 'ipe_token=' . ('a' x 64));
+    one_line($r, 401, 'wrong access token', 'wrong cookie');
+    cmp_ok($r->{elapsed}, '>=', 0.9, 'wrong cookie: answered after a delay');
+    $r = http_req($s, 'GET', '/', cookie => "ipe_token=$s2->{token}");
+    is($r->{status}, 401, "another server's token is refused");
+    $r = http_req($s, 'GET', "/ip/$IP?token=$s->{token}&$W");
+    is($r->{status}, 303, 'right token: redirect');
+    like($r->{headers}{'set-cookie'}, qr/^ipe_token=$s->{token}; Path=\/; HttpOnly; SameSite=Strict$/, 'the cookie: HttpOnly, SameSite=Strict');
+    unlike($r->{headers}{location}, qr/token/, 'the token leaves the URL');
+    like($r->{headers}{location}, qr{^/ip/89\.160\.20\.128\?from=}, 'to the page asked for');
+    # a slow wrong-token answer does not hold others: the delay is the connection's own
+    my $t0 = time;
+    my $pid = fork() // die;
+    if (!$pid) { http_req($s, 'GET', '/?token=bad'); POSIX::_exit(0) }
+    sleep 0.1;
+    my $c = login($s);
+    $r = http_req($s, 'GET', '/', cookie => $c);
+    is($r->{status}, 200, 'a right request beside a delayed wrong one');
+    cmp_ok(time - $t0, '<', 0.9, 'not held by the delay');
+    waitpid $pid, 0;
+}
+my $cookie = login($s);
+ok($cookie, 'logged in');
+
+# --- headers of every answer ---------------------------------------------------------------------
+{
+    my $r = http_req($s, 'GET', '/', cookie => $cookie);
+    is($r->{status}, 200, 'home: 200');
+    like($r->{headers}{'content-security-policy'}, qr/^default-src 'none'; script-src 'sha256-[^']+' 'sha256-[^']+'; style-src /,
+        'CSP: scripts only by hash');
+    unlike($r->{headers}{'content-security-policy'}, qr/unsafe-inline|unsafe-eval|'self' 'unsafe/, 'CSP: nothing unsafe');
+    like($r->{headers}{'content-security-policy'}, qr/frame-ancestors 'none'$/, 'CSP: no framing');
+    is($r->{headers}{'x-content-type-options'}, 'nosniff', 'nosniff');
+    is($r->{headers}{'cache-control'}, 'no-store', 'no-store');
+    like($r->{body}, qr/<form action="\/search" method="get" role="search">/, 'home: the search box');
+}
+
+# --- bad requests: 4xx, one line, never a trace ----------------------------------------------------
+{
+    one_line(http_req($s, 'GET', '/nope', cookie => $cookie), 404, 'no such page: /nope', 'unknown route');
+    one_line(http_req($s, 'GET', '/../../etc/passwd', cookie => $cookie), 400, q{bad path \(a '\.\.' segment\)}, 'traversal');
+    one_line(http_req($s, 'GET', '/ip/%2e%2e/%2e%2e/etc/passwd', cookie => $cookie), 400, q{bad path \(a '\.\.' segment\)},
+        'encoded traversal');
+    one_line(http_req($s, 'GET', '/ip/..%2f..%2fetc%2fpasswd', cookie => $cookie), 400, q{bad path \(a '\.\.' segment\)},
+        'traversal with encoded slashes');
+    one_line(http_req($s, 'GET', '/ip/1.2.3.4%00', cookie => $cookie), 400, 'bad path \(a control character or backslash\)', 'a NUL');
+    one_line(http_req($s, 'GET', '/ip/%zz', cookie => $cookie), 400, 'bad path \(a malformed %-escape\)', 'bad escape');
+    one_line(http_req($s, 'GET', "/ip/300.1.1.1?$W", cookie => $cookie), 400, q{not an IP address: '300\.1\.1\.1'.*},
+        'malformed IP');
+    one_line(http_req($s, 'GET', "/ip/$IP?from=yesterday&to=$TO", cookie => $cookie), 400, '--from: .*', 'malformed window');
+    one_line(http_req($s, 'GET', '/search?q=not-an-ip', cookie => $cookie), 400,
+        q{search: 'not-an-ip' is not an IP address or a CIDR block}, 'search: not an IP');
+    one_line(http_req($s, 'DELETE', '/', cookie => $cookie), 405, 'method DELETE not allowed here \(use GET, HEAD\)', 'a method');
+    one_line(http_req($s, 'GET', '/' . ('a' x 5000), cookie => $cookie), 414, 'request target too long', 'a long target');
+    one_line(http_req($s, 'GET', '/hunt/no-such-hunt', cookie => $cookie), 404, q{no hunt 'no-such-hunt' \(see ipe-run list hunts\)},
+        'unknown hunt');
+    # oversize body: refused from its Content-Length, before it is read
+    my $r = raw_req($s, "POST /action/add-indicator HTTP/1.1\r\nHost: x\r\nCookie: $cookie\r\nContent-Type: "
+        . "application/x-www-form-urlencoded\r\nContent-Length: 10000000\r\nConnection: close\r\n\r\n" . ('a' x 1000));
+    one_line($r, 413, 'request body too large', 'oversize body');
+    # oversize headers: the connection's memory limit
+    $r = raw_req($s, "GET / HTTP/1.1\r\nHost: x\r\nCookie: $cookie\r\nX-Big: " . ('b' x 40000) . "\r\nConnection: close\r\n\r\n");
+    like($r->{status}, qr/^4\d\d$/, "oversize headers: 4xx ($r->{status})");
+    unlike($r->{body}, qr/\.lua|traceback/i, 'oversize headers: no trace');
+    $r = raw_req($s, "NONSENSE\r\n\r\n");
+    like($r->{status}, qr/^(4\d\d|0)$/, 'a malformed request line: 4xx or closed');
+    $r = http_req($s, 'GET', '/', cookie => $cookie);
+    is($r->{status}, 200, 'still serving after the bad requests');
+}
+
+# --- slow clients and floods ---------------------------------------------------------------------
+{
+    # slowloris: more half-sent requests than one address may hold
+    my @slow;
+    for (1 .. 20) {
+        my $c = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $s->{port}) or last;
+        print $c "GET / HTTP/1.1\r\nHost: x\r\n";
+        push @slow, $c;
+    }
+    cmp_ok(scalar @slow, '>=', 16, 'slow connections opened');
+    my $r = http_req($s, 'GET', '/', cookie => $cookie, src => '127.0.0.2', timeout => 10);
+    is($r->{status}, 200, 'another client is served while one address holds its share of slow connections');
+    cmp_ok($r->{elapsed}, '<', 3, 'promptly');
+    # the idle ones are closed after --idle-timeout (2 s)
+    my $t0 = time;
+    my $c = $slow[0];
+    my $rin = '';
+    vec($rin, fileno($c), 1) = 1;
+    my $closed = 0;
+    while (time - $t0 < 10) {
+        next unless select(my $rout = $rin, undef, undef, 0.5) > 0;
+        my $n = sysread($c, my $buf, 4096);
+        if (!$n) { $closed = 1; last }
+    }
+    ok($closed, 'a stalled request is closed by the server');
+    cmp_ok(time - $t0, '<', 8, 'within the idle timeout');
+    close $_ for @slow;
+    # a flood: many connections at once; the limits hold and the server still answers
+    my @flood;
+    for (1 .. 200) {
+        my $f = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $s->{port}, Timeout => 2) or next;
+        push @flood, $f;
+    }
+    close $_ for @flood;
+    sleep 0.5;
+    $r = http_req($s, 'GET', '/', cookie => $cookie, timeout => 10);
+    is($r->{status}, 200, 'served after a flood of connections');
+}
+
+# --- the IP page: streamed, the same panels as page -f html ---------------------------------------
+my $page;
+{
+    my $r = http_req($s, 'GET', "/ip/$IP?$W", cookie => $cookie);
+    is($r->{status}, 200, 'page: 200');
+    ok($r->{chunked}, 'page: streamed (chunked)');
+    like($r->{headers}{'content-type'}, qr{^text/html; charset=utf-8}, 'page: HTML');
+    $page = $r->{body};
+    my ($html) = ipe('page', $IP, '--db', $db, '--offline', '--from', $FROM, '--to', $TO, '-f', 'html');
+    my @ids = $html =~ /<section class="panel [^"]*" id="(panel-[\w-]+)"/g;
+    cmp_ok(scalar @ids, '>', 10, 'page -f html: its panels');
+    my %filled = map { $_ => 1 } $page =~ /<template data-fill="(panel-[\w-]+)">/g;
+    is_deeply([sort keys %filled], [sort @ids], 'every panel of page -f html arrives, each once');
+    # each panel as the CLI renders it, but for the links the server adds and the run times
+    my $norm = sub {
+        my $x = shift;
+        $x =~ s{<a class="pivot" href="[^"]*">(.*?)</a>}{$1}g;
+        $x =~ s{ <a class="open" href="[^"]*">[^<]*</a>}{}g;
+        $x =~ s{<span class="timing" title="run time">[^<]*</span>}{}g;
+        $x =~ s{grid-\d+}{grid}g;
+        $x =~ s{chart-\d+-}{chart-}g;
+        return $x;
+    };
+    my $same = 0;
+    for my $id (@ids) {
+        my ($cli) = $html =~ m{(<section class="panel [^"]*" id="\Q$id\E".*?</section>)(?=<section|</aside>|<h2|</section>|<p class="empty")}s;
+        my ($srv) = $page =~ m{<template data-fill="\Q$id\E">(.*?)</template>}s;
+        $same++ if defined $cli && defined $srv && $norm->($cli) eq $norm->($srv);
+        is($norm->($srv // ''), $norm->($cli // ''), "panel $id: the renderer's HTML") unless defined $cli && defined $srv && $norm->($cli) eq $norm->($srv);
+    }
+    is($same, scalar @ids, 'every panel: the same HTML as page -f html');
+    like($page, qr{<template data-fill="page-head"><div id="page-head"><header class="top">.*?<span class="st st-page-ok">complete</span>}s,
+        'the final status arrives last');
+    like($page, qr{<a class="pivot" href="/ip/10\.0\.\d+\.\d+\?from=\Q$FROM\E&amp;to=\Q$TO\E">}, 'an IP in a table is a pivot with the window');
+    like($page, qr{<a class="open" href="/hunt/hosts-contacting-ip\?ip=89\.160\.20\.128&amp;from=}, 'a panel opens its hunt');
+    like($page, qr{<a class="open" href="/hunt/ip-everywhere\?ip=89\.160\.20\.128&amp;from=[^"]*">Go hunt</a>}, '"Go hunt" opens the query');
+    like($page, qr{<a class="open" href="/action/add-indicator\?ip=89\.160\.20\.128&amp;from=}, 'an action opens its plan');
+    my ($cmd) = $page =~ m{<span class="cmd-label">Command</span><code>([^<]+)</code>};
+    is($cmd, "ipe-run page $IP --from $FROM --to $TO --db $db", 'copy as command: the equivalent ipe-run command');
+    unlike($page, qr/<script>(?!\(function \(\) \{\n  'use strict';)/, 'only the two hashed scripts');
+}
+
+# --- stable URLs ------------------------------------------------------------------------------------
+{
+    my $r = http_req($s, 'GET', '/ip/89[.]160[.]20[.]128', cookie => $cookie);
+    is($r->{status}, 303, 'a defanged IP: redirect');
+    is($r->{headers}{location}, "/ip/$IP?$W", 'to the normalized IP with the window resolved');
+    $r = http_req($s, 'GET', "/ip/$IP?since=1d", cookie => $cookie);
+    is($r->{headers}{location}, "/ip/$IP?from=2026-11-26T12:00:00.000Z&to=$TO", 'since: resolved into from and to');
+    $r = http_req($s, 'GET', '/search?q=89%5B.%5D160%5B.%5D20%5B.%5D128', cookie => $cookie);
+    is($r->{headers}{location}, "/ip/$IP?$W", 'search: a defanged IP');
+    $r = http_req($s, 'GET', '/search?q=10.0.1.7%2F24', cookie => $cookie);
+    is($r->{headers}{location}, "/hunt/subnet-sweep?cidr=10.0.1.0%2F24&$W", 'search: a CIDR opens the sweep');
+    $r = http_req($s, 'HEAD', "/ip/$IP?$W", cookie => $cookie);
+    is($r->{status}, 200, 'HEAD: 200');
+}
+
+# --- hunts: typed forms, results, downloads -------------------------------------------------------
+{
+    my $r = http_req($s, 'GET', "/hunt/hosts-contacting-ip?$W", cookie => $cookie);
+    is($r->{status}, 200, 'hunt without its IP: the form');
+    like($r->{body}, qr{<input id="f-ip" name="ip" type="text" value="" required>}, 'form: the required ip');
+    like($r->{body}, qr{<input id="f-limit" name="limit" type="number" step="1" min="1" max="100000" value="1000">},
+        'form: an int with its bounds and default');
+    $r = http_req($s, 'GET', "/hunt/hosts-contacting-ip?ip=$IP&$W", cookie => $cookie);
+    is($r->{status}, 200, 'hunt: run');
+    like($r->{body}, qr{<a class="pivot" href="/ip/}, 'hunt result: pivots');
+    $r = http_req($s, 'GET', "/hunt/hosts-contacting-ip?ip=$IP&$W&format=csv", cookie => $cookie);
+    my ($csv) = ipe('hunt', 'hosts-contacting-ip', '--ip', $IP, '--db', $db, '--from', $FROM, '--to', $TO, '-f', 'csv');
+    is($r->{body}, $csv, 'CSV download: what ipe-run hunt -f csv writes');
+    like($r->{headers}{'content-disposition'}, qr/^attachment; filename="hosts-contacting-ip\.csv"$/, 'CSV: a download');
+    $r = http_req($s, 'GET', "/hunt/hosts-contacting-ip?ip=$IP&$W&format=json", cookie => $cookie);
+    my ($json) = ipe('hunt', 'hosts-contacting-ip', '--ip', $IP, '--db', $db, '--from', $FROM, '--to', $TO, '-f', 'json');
+    my $strip = sub { my $x = shift; $x =~ s/"ms":\s*[\d.e+-]+/"ms":0/g; $x };
+    is($strip->($r->{body}), $strip->($json), 'JSON download: what ipe-run hunt -f json writes');
+    $r = http_req($s, 'GET', "/hunt/hosts-contacting-ip?ip=$IP&limit=0&$W", cookie => $cookie);
+    is($r->{status}, 400, 'a bad parameter: 400');
+    like($r->{body}, qr/role="alert">[^<]*limit[^<]*</, 'a bad parameter: the message on the form');
+    $r = http_req($s, 'GET', "/hunt/hosts-contacting-ip?ip=$IP&$W&format=xml", cookie => $cookie);
+    one_line($r, 400, q{format: use csv or json, not 'xml'}, 'a bad download format');
+}
+
+# --- actions: plan, confirmation with the CSRF token, audit ---------------------------------------
+{
+    my $r = http_req($s, 'GET', "/action/add-indicator?ip=203.0.113.9&$W", cookie => $cookie);
+    is($r->{status}, 200, 'action: the plan');
+    like($r->{body}, qr/would create/, 'the plan says what it would do');
+    my ($csrf) = $r->{body} =~ /<input type="hidden" name="csrf" value="([0-9a-f]{64})">/;
+    ok($csrf, 'the confirmation form carries the CSRF token');
+    my ($n) = ipe('sql', '--db', $db, "SELECT count(*) AS n FROM ThreatIntelligenceIndicator WHERE NetworkIP = '203.0.113.9'", '-f', 'csv');
+    like($n, qr/\An\r?\n0\r?\n\z/, 'planning changed nothing');
+    my $form = "ip=203.0.113.9&from=$FROM&to=$TO&operator=alice";
+    one_line(http_req($s, 'POST', '/action/add-indicator', cookie => $cookie, body => $form), 403,
+        'missing CSRF token: reload the action\'s page and confirm again', 'POST without the CSRF token');
+    one_line(http_req($s, 'POST', '/action/add-indicator', cookie => $cookie, body => "$form&csrf=" . ('0' x 64)), 403,
+        'wrong CSRF token: reload the action\'s page and confirm again', 'POST with a wrong CSRF token');
+    one_line(http_req($s, 'POST', '/action/add-indicator', cookie => $cookie, body => "$form&csrf=$csrf",
+        headers => { 'Sec-Fetch-Site' => 'cross-site' }), 403, 'a cross-site form: reload the action\'s page and confirm again',
+        'a cross-site POST');
+    one_line(http_req($s, 'POST', '/action/add-indicator', body => "$form&csrf=$csrf"), 401,
+        'access token required: open the URL ipe-run serve printed', 'POST without the cookie');
+    one_line(http_req($s, 'POST', '/action/add-indicator', cookie => $cookie, body => "ip=203.0.113.9&csrf=$csrf"), 400,
+        'operator: your name is required to execute an action', 'POST without the operator');
+    ($n) = ipe('sql', '--db', $db, "SELECT count(*) AS n FROM ThreatIntelligenceIndicator WHERE NetworkIP = '203.0.113.9'", '-f', 'csv');
+    like($n, qr/\An\r?\n0\r?\n\z/, 'refused POSTs changed nothing');
+    $r = http_req($s, 'POST', '/action/add-indicator', cookie => $cookie, body => "$form&csrf=$csrf");
+    is($r->{status}, 200, 'confirmed with the CSRF token: executed');
+    like($r->{body}, qr{Audit trail \(this execution\)}, 'the audit rows are shown');
+    like($r->{body}, qr{<td>alice \(ipe-run serve, 127\.0\.0\.1\)</td><td>add-indicator</td>}, 'audited with the operator');
+    my ($audit) = ipe('audit', '--db', $db, '-f', 'csv');
+    like($audit, qr/"alice \(ipe-run serve, 127\.0\.0\.1\)",add-indicator,indicator\.add,203\.0\.113\.9/, 'ipe-run audit shows it');
+    ($n) = ipe('sql', '--db', $db, "SELECT count(*) AS n FROM ThreatIntelligenceIndicator WHERE NetworkIP = '203.0.113.9'", '-f', 'csv');
+    like($n, qr/\An\r?\n1\r?\n\z/, 'the indicator is in');
+    # read-only by default
+    my $c2 = login($s2);
+    $r = http_req($s2, 'GET', "/action/add-indicator?ip=203.0.113.10&$W", cookie => $c2);
+    like($r->{body}, qr/Read-only: this is the plan only/, 'without --allow-actions: no confirmation form');
+    unlike($r->{body}, qr/name="csrf"/, 'without --allow-actions: no CSRF token handed out');
+    one_line(http_req($s2, 'POST', '/action/add-indicator', cookie => $c2, body => "ip=203.0.113.10&operator=x&csrf=x"), 403,
+        'actions are off: ipe-run serve is read-only \(start it with --allow-actions\)', 'without --allow-actions: POST refused');
+}
+
+# --- a slow threat-intelligence provider never holds the page -------------------------------------
+{
+    my $ti = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0, Listen => 16, ReuseAddr => 1) or die "listen: $@";
+    my $ti_pid = fork() // die;
+    if (!$ti_pid) {
+        open STDOUT, '>', '/dev/null';
+        my $body = '{"ip":"89.160.20.128","noise":false,"riot":false,"message":"IP not observed"}';
+        while (my $c = $ti->accept) {
+            while (defined(my $line = <$c>)) { last if $line eq "\r\n" }
+            sleep 4;   # a slow provider
+            print $c "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " . length($body)
+                . "\r\nConnection: close\r\n\r\n$body";
+            close $c;
+        }
+        POSIX::_exit(0);
+    }
+    my $cfg = tmpdir() . '/config';
+    spew($cfg, "[provider.greynoise]\nbase_url = http://127.0.0.1:" . $ti->sockport . "\nenabled = true\n");
+    chmod 0600, $cfg;
+    close $ti;
+    my $o = serve_start(args => ['--db', $db, '--timeout', '120'], env => { IPE_CONFIG => $cfg });
+    my $c = login($o);
+    my $sock = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $o->{port}) or die;
+    print $sock "GET /ip/$IP?$W HTTP/1.1\r\nHost: x\r\nCookie: $c\r\nConnection: close\r\n\r\n";
+    my ($buf, %at) = ('');
+    my $t0 = time;
+    while (sysread($sock, my $chunk, 65536)) {
+        $buf .= $chunk;
+        for my $id ($buf =~ /<template data-fill="(panel-[\w-]+)">/g) { $at{$id} //= time - $t0 }
+    }
+    close $sock;
+    kill 'KILL', $ti_pid;
+    waitpid $ti_pid, 0;
+    ok(defined $at{'panel-greynoise-ip'}, 'the slow provider\'s panel arrives');
+    my @others = grep { $_ ne 'panel-greynoise-ip' } keys %at;
+    cmp_ok(scalar @others, '>', 10, 'the other panels arrive');
+    my $before = grep { $at{$_} < $at{'panel-greynoise-ip'} } @others;
+    cmp_ok($before, '>=', scalar(@others) - 6, 'most panels arrive before the slow provider\'s (only its worker-mates wait)')
+        or diag(join ", ", map { "$_ $at{$_}" } sort { $at{$a} <=> $at{$b} } keys %at);
+    cmp_ok($at{'panel-greynoise-ip'}, '>=', 3.5, 'the slow panel comes after its provider answered');
+    like($buf, qr{<template data-fill="panel-greynoise-ip"><section class="panel panel-insights is-ok"[^<]*<header[^>]*><h3[^>]*>GreyNoise IP Address</h3><span class="st st-ok">},
+        'and shows its answer');
+    is(serve_stop($o), 0, 'stopped');
+}
+
+# --- HTTPS with a certificate and key ------------------------------------------------------------
+{
+    my $d = tmpdir();
+    system("openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 2 -keyout '$d/key.pem' "
+        . "-out '$d/cert.pem' 2>/dev/null") == 0 or die "openssl failed";
+    my ($out, $err, $rc);
+    spew("$d/bad.pem", "not a certificate\n");
+    ($out, $err, $rc) = ipe('serve', '--db', $db, '--tls-cert', "$d/bad.pem", '--tls-key', "$d/key.pem");
+    is($rc, 2, 'a file that is not PEM: exit 2');
+    is($err, "ipe-run: serve: --tls-cert: $d/bad.pem is not a PEM file\n", 'a file that is not PEM: one line');
+    my $t = serve_start(args => ['--db', $db, '--offline', '--tls-cert', "$d/cert.pem", '--tls-key', "$d/key.pem"]);
+    is($t->{scheme}, 'https', 'with a certificate: the URL is https');
+    my $head = `curl -sk -i --max-time 20 '$t->{url}'`;
+    like($head, qr{^HTTP/1\.1 303 }, 'HTTPS: the token logs in');
+    like($head, qr{^Set-Cookie: ipe_token=[0-9a-f]{64}; Path=/; HttpOnly; SameSite=Strict; Secure\r$}m, 'HTTPS: the cookie is Secure');
+    my $plain = http_req($t, 'GET', '/');
+    isnt($plain->{status}, 200, 'plain HTTP to the HTTPS port gets no page');
+    is(serve_stop($t), 0, 'HTTPS server stopped');
+}
+
+# --- the log never shows the token; SIGTERM stops it ---------------------------------------------------
+is(serve_stop($s), 0, 'SIGTERM: exit 0');
+is(serve_stop($s2, 'INT'), 0, 'SIGINT: exit 0');
+unlike($s->{err}, qr/$s->{token}/, 'the token is never logged');
+like($s->{err}, qr{GET /\?token=\[redacted\] 303}, 'the access log redacts it');
+unlike($s->{err}, qr/internal error/, 'no internal error');
+unlike($s->{err}, qr/AddressSanitizer|LeakSanitizer|runtime error:/, 'no sanitizer report (under make asan)');
+
+done_testing();

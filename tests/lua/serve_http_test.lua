@@ -1,0 +1,109 @@
+-- Tests for ipe.serve.http and ipe.serve.auth: request targets, queries, cookies, the token
+-- check and the CSRF check of ipe-run serve (the end-to-end tests are tests/cli/serve*.t).
+local T = require "ipe.testing"
+local http = require "ipe.serve.http"
+local auth = require "ipe.serve.auth"
+
+T.case("split: the path decoded, the query kept raw", function()
+  local path, q = http.split("/ip/89.160.20.128?from=a&to=b")
+  T.eq(path, "/ip/89.160.20.128")
+  T.eq(q, "from=a&to=b")
+  T.eq((http.split("/ip/1%5B.%5D2")), "/ip/1[.]2")
+  T.eq((http.split("/a+b")), "/a+b", "a + in a path is a plus")
+end)
+
+T.case("split: traversal and malformed paths are refused with their reason", function()
+  local cases = {
+    { "/../etc/passwd", "bad path (a '..' segment)" },
+    { "/ip/%2e%2e/x", "bad path (a '..' segment)" },
+    { "/ip/..%2fetc", "bad path (a '..' segment)" },
+    { "/ip/./x", "bad path (a '.' segment)" },
+    { "/ip//x", "bad path (an empty segment)" },
+    { "/ip/%00", "bad path (a control character or backslash)" },
+    { "/ip/a%5cb", "bad path (a control character or backslash)" },
+    { "/ip/%zz", "bad path (a malformed %-escape)" },
+    { "/ip/%4", "bad path (a malformed %-escape)" },
+    { "ip/x", "bad path (not absolute)" },
+    { "http://evil/x", "bad path (not absolute)" },
+  }
+  for _, c in ipairs(cases) do
+    local path, err = http.split(c[1])
+    T.eq(path, nil, c[1])
+    T.eq(err, c[2], c[1])
+  end
+end)
+
+T.case("params: decoded, + is a space, the last of a repeated name", function()
+  local p = http.params("q=89%5B.%5D1+2&a=1&a=2&flag&empty=")
+  T.eq(p.q, "89[.]1 2")
+  T.eq(p.a, "2")
+  T.eq(p.flag, "")
+  T.eq(p.empty, "")
+  local bad, err = http.params("q=%G1")
+  T.eq(bad, nil)
+  T.eq(err, "bad query (a malformed %-escape)")
+end)
+
+T.case("query and encode round trip through params", function()
+  local list = { { "cidr", "10.0.1.0/24" }, { "q", "a&b=c d%" }, { "skip", nil }, { "from", "2026-11-20T12:00:00.000Z" } }
+  local q = http.query(list)
+  T.eq(q, "cidr=10.0.1.0%2F24&q=a%26b%3Dc%20d%25&from=2026-11-20T12:00:00.000Z")
+  local p = http.params(q)
+  T.eq(p.cidr, "10.0.1.0/24")
+  T.eq(p.q, "a&b=c d%")
+  T.eq(p.skip, nil)
+  T.eq(http.encode_path("/ip/a b/<x>"), "/ip/a%20b/%3Cx%3E")
+end)
+
+T.case("cookies", function()
+  local c = http.cookies("a=1; ipe_token=abc ;b = 2, c=3")
+  T.eq(c.ipe_token, "abc")
+  T.eq(c.a, "1")
+  T.eq(c.b, "2")
+  T.eq(c.c, "3")
+  T.eq(next(http.cookies(nil)), nil)
+end)
+
+T.case("auth: a new token each time, 64 hex digits", function()
+  local a, b = auth.new(), auth.new()
+  T.like(a.token, "^%x+$")
+  T.eq(#a.token, 64)
+  T.eq(#a.csrf, 64)
+  T.eq(a.token == b.token, false)
+  T.eq(a.token == a.csrf, false)
+end)
+
+T.case("auth.check: login, ok, missing, wrong", function()
+  local a = auth.new()
+  local function req(cookie) return { headers = { cookie = cookie } } end
+  T.eq(auth.check(a, req(nil), { token = a.token }), "login")
+  T.eq(auth.check(a, req(nil), { token = a.token:sub(1, 63) }), "wrong")
+  T.eq(auth.check(a, req("ipe_token=" .. a.token), {}), "ok")
+  T.eq(auth.check(a, req("x=1; ipe_token=" .. a.token), {}), "ok")
+  T.eq(auth.check(a, req("ipe_token=" .. a.csrf), {}), "wrong")
+  T.eq(auth.check(a, req(nil), {}), "missing")
+  T.eq(auth.check(a, req("other=1"), {}), "missing")
+  T.eq(auth.check(a, req("ipe_token=" .. a.token), { token = "x" }), "wrong", "a wrong ?token= is wrong even with the cookie")
+  T.like(auth.cookie(a, true), "; HttpOnly; SameSite=Strict; Secure$")
+  T.eq(auth.cookie(a, false):find("Secure", 1, true), nil)
+end)
+
+T.case("auth.csrf_ok", function()
+  local a = auth.new()
+  local function req(site) return { headers = { ["sec-fetch-site"] = site } } end
+  T.eq(auth.csrf_ok(a, req(nil), { csrf = a.csrf }), true)
+  T.eq(auth.csrf_ok(a, req("same-origin"), { csrf = a.csrf }), true)
+  local ok, why = auth.csrf_ok(a, req("cross-site"), { csrf = a.csrf })
+  T.eq(ok, nil)
+  T.eq(why, "a cross-site form")
+  ok, why = auth.csrf_ok(a, req(nil), {})
+  T.eq(why, "missing CSRF token")
+  ok, why = auth.csrf_ok(a, req(nil), { csrf = a.token })
+  T.eq(why, "wrong CSRF token")
+  T.eq(auth.same("abc", "abc"), true)
+  T.eq(auth.same("abc", "abd"), false)
+  T.eq(auth.same("abc", "ab"), false)
+  T.eq(auth.same(nil, "ab"), false)
+end)
+
+T.done()
