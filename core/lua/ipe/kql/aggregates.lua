@@ -65,6 +65,7 @@ function C:aggregate(node, scope)
     local x = self:scalar(a)
     if is_string(a) and (name == "min" or name == "max") then x = format("nullif(%s, '')", a.sql) end
     local s = format("%s(%s)", fn, x)
+    if fn == "total" and self.f.total then s = self.f.total(x) end
     if name == "sum" and fn == "sum" then s = format("coalesce(sum(%s), 0)", x) end
     return E(s, ty), argname(1, name .. "_")
   elseif name == "sumif" or name == "avgif" or name == "minif" or name == "maxif" then
@@ -72,6 +73,7 @@ function C:aggregate(node, scope)
     local fn = name:sub(1, -3)
     local ty = fn == "avg" and "real" or a.type
     local s = format("%s(CASE WHEN %s THEN %s END)", fn == "sum" and "total" or fn, p.sql, self:scalar(a))
+    if fn == "sum" and self.f.total then s = self.f.total(format("CASE WHEN %s THEN %s END", p.sql, self:scalar(a))) end
     if fn == "sum" and ty == "long" then s = format("coalesce(sum(CASE WHEN %s THEN %s END), 0)", p.sql, self:scalar(a)) end
     return E(s, ty), argname(1, name .. "_")
   elseif name == "make_set" or name == "makeset" or name == "make_list" or name == "makelist"
@@ -82,10 +84,19 @@ function C:aggregate(node, scope)
     local a = arg(1)
     if is_if then cond = arg(2).sql end
     local x = a.type == "dynamic" and format("json(%s)", a.sql) or a.sql
+    if a.type == "dynamic" and self.f.nested then x = a.sql end   -- its JSON text, an element as it is
     if is_string(a) then x = format("nullif(%s, '')", a.sql) end
     local set = name:match("set")
-    local s = set and self.f.agg_set(x, cond) or self.f.agg_list(x, cond)
     local limit = node.args[is_if and 3 or 2]
+    local s
+    if limit and self.f.nested then
+      -- the aggregate takes the limit itself (groupUniqArray(N), groupArray(N)): a literal number
+      local l = self:expr(limit, base)
+      if type(l.lit) ~= "number" then self:refused(limit, name .. " with a limit that is not a literal number") end
+      s = set and self.f.agg_set(x, cond, a.type, l.sql) or self.f.agg_list(x, cond, a.type, l.sql)
+      return E(s, "dynamic"), argname(1, set and "set_" or "list_")
+    end
+    s = set and self.f.agg_set(x, cond, a.type) or self.f.agg_list(x, cond, a.type)
     local post
     if limit then
       local l = self:expr(limit, base)

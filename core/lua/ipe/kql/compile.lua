@@ -44,7 +44,55 @@ function C:bind(v)
   return ":" .. name
 end
 
-function C:q(name) return self.f.ident(name) end
+function C:q(name)
+  local sub = self.subs and self.subs[name]
+  if sub then return "(" .. sub .. ")" end
+  return self.f.ident(name)
+end
+
+-- a construct the engine cannot express: one error at its place
+function C:refused(at, what)
+  raise(at, "'%s' is not supported on %s", what, self.f.VERSION or self.f.name)
+end
+function C:check_engine(at, what)
+  if self.f.REFUSED and self.f.REFUSED[what] then self:refused(at, what) end
+end
+
+-- SELECT list FROM src tail. On a nesting engine (ClickHouse, where an alias shadows the
+-- column of the same name everywhere in its SELECT) every "expr AS name" is computed under
+-- an internal name in an inner SELECT (with the tail: WHERE, GROUP BY, ORDER BY, LIMIT) and
+-- renamed by the outer one.
+function C:sel(list, from, tail)
+  tail = tail or ""
+  if not self.f.nested then return format("SELECT %s FROM %s%s", concat(list, ", "), from, tail) end
+  local inner, outer, renamed = {}, {}, false
+  for i, item in ipairs(list) do
+    local expr, name = item:match('^(.-) AS ("[^"\\]*")$')
+    if not expr then expr, name = item:match('^(.*) AS ("[^"]*")$') end
+    if expr and expr == name then expr = nil; item = name end
+    if expr then
+      local tmp = self:q("_ipe_c" .. i)
+      inner[i] = expr .. " AS " .. tmp
+      outer[i] = tmp .. " AS " .. name
+      renamed = true
+    else
+      inner[i], outer[i] = item, item
+    end
+  end
+  local sql = format("SELECT %s FROM %s%s", concat(inner, ", "), from, tail)
+  if not renamed then return sql end
+  return format("SELECT %s FROM (%s)", concat(outer, ", "), sql)
+end
+
+-- the ORDER BY list of a relation with an order (its hidden column)
+function C:order_by(rel)
+  if rel.ordlist then
+    local parts = {}
+    for i, o in ipairs(rel.ordlist) do parts[i] = (o.path:gsub("@", function() return self:q(rel.ord) end)) .. o.dir end
+    return concat(parts, ", ")
+  end
+  return self:q(rel.ord)
+end
 
 -- a literal regular expression that does not compile is an error of the query, at its place
 -- (PCRE2 through the workspace's own regexp(), on a private in-memory database)
@@ -63,6 +111,10 @@ end
 function C:cte(sql)
   self.nctes = self.nctes + 1
   local name = "_k" .. self.nctes
+  if self.subs then
+    name = "\1" .. name
+    self.subs[name] = sql
+  end
   self.ctes[#self.ctes + 1] = self:q(name) .. " AS (" .. sql .. ")"
   return name
 end
@@ -113,7 +165,7 @@ end
 function C:dyn(e)
   if e.type == "dynamic" then return e.sql end
   if e.type == "bool" then return "(CASE WHEN " .. e.sql .. " THEN 'true' WHEN NOT " .. e.sql .. " THEN 'false' END)" end
-  if NUMERIC[e.type] then return "CAST(" .. e.sql .. " AS TEXT)" end
+  if NUMERIC[e.type] then return self.f.to_text(e.sql) end
   return self.f.json_quote(e.sql)
 end
 
@@ -214,6 +266,7 @@ end
 
 function C:term_pattern(needle, cs)
   local n = cs and needle or needle:lower()
+  if self.f.term_regex then return self:bind(self.f.term_regex(n, cs, n:match("^[%w]"), n:match("[%w]$"))) end
   local cls = cs and "[^a-zA-Z0-9]" or "[^a-z0-9]"
   local left = n:match("^[%w]") and ("*" .. cls) or "*"
   local right = n:match("[%w]$") and (cls .. "*") or "*"
@@ -228,6 +281,11 @@ function C:string_op(op, l, r)
     local cs = op == "has_cs"
     if r.lit ~= nil and type(r.lit) == "string" then
       if r.lit == "" then return "1" end
+      if self.f.term_regex and (op == "hasprefix" or op == "hassuffix") then
+        local n = r.lit:lower()
+        return f.glob(x, self:bind(self.f.term_regex(n, false, op == "hasprefix" and n:match("^%w"),
+          op == "hassuffix" and n:match("%w$"))), false)
+      end
       if op == "hasprefix" then
         local n = r.lit:lower()
         return f.glob(x, self:bind((n:match("^%w") and "*[^a-z0-9]" or "*") .. glob_escape(n) .. "*"), false)
@@ -237,7 +295,9 @@ function C:string_op(op, l, r)
       end
       return f.glob(x, self:term_pattern(r.lit, cs), cs)
     end
-    return f.glob(x, f.glob_term(self:str(r), cs), cs)
+    local term = f.glob_term(self:str(r), cs)
+    if not term then self:refused(r.at or r, op .. " with a term that is not a literal") end
+    return f.glob(x, term, cs)
   elseif op == "contains" then return f.contains(x, self:str(r))
   elseif op == "contains_cs" then return f.contains_cs(x, self:str(r))
   elseif op == "startswith" then return f.starts(x, self:str(r), false)
@@ -299,7 +359,9 @@ function C:binary(node, scope)
       return E("round(" .. f.seconds_between(r.sql, l.sql) .. ", 3)", "timespan", { agg = agg })
     end
     local a, b = self:scalar(l), self:scalar(r)
-    if op == "/" and ty == "real" and l.type ~= "real" and r.type ~= "real" then a = "CAST(" .. a .. " AS REAL)" end
+    if op == "/" and ty == "real" and l.type ~= "real" and r.type ~= "real" then
+      a = f.cast_real and f.cast_real(a) or "CAST(" .. a .. " AS REAL)"
+    end
     return E(format("(%s %s %s)", a, op, b), ty, { agg = agg })
   end
   if CMP_SQL[op] then
@@ -362,7 +424,10 @@ function C:value_list(node, scope)
       sub = format("SELECT %s FROM %s", self:q(rel.cols[1].name), self:q(rel.name))
     else
       local e = self:expr(a, scope)
-      if e.type == "dynamic" then
+      if e.type == "dynamic" and self.f.nested then
+        sub = format("SELECT %s FROM (SELECT arrayJoin(%s) AS _ipe_v)", self.f.json_value("_ipe_v"), self.f.json_elements_array(e.sql))
+        if #node.list > 1 then raise(a, "a dynamic array must be the only value of the list") end
+      elseif e.type == "dynamic" then
         sub = "SELECT value FROM json_each(" .. e.sql .. ")"
         if #node.list > 1 then raise(a, "a dynamic array must be the only value of the list") end
       else
@@ -380,6 +445,7 @@ function C:inlist(node, scope)
   local op = node.op
   if op == "has_any" or op == "has_all" then
     local x = self:str(e)
+    if sub and self.f.nested then self:refused(node, op .. " of a table or a dynamic array") end
     if sub then
       local cond = format("(' ' || lower(%s) || ' ') GLOB %s", x, f.glob_term("lower(CAST(v.value AS TEXT))", false))
       if op == "has_any" then
@@ -435,6 +501,7 @@ function C:member(node, scope)
     if b.type == "string" then b = E(self.f.parse_json(b.sql), "dynamic")
     else raise(node, "'.%s' needs a dynamic value, found %s", node.field or "[...]", b.type) end
   end
+  if self.f.json_keys_get then return self:member_keys(node, path, b) end
   local parts, dynamic_index = { "$" }, nil
   for _, p in ipairs(path) do
     if p.k == "member" then
@@ -465,6 +532,20 @@ function C:member(node, scope)
     p = self:bind(concat(parts))
   end
   return E(self.f.json_get(b.sql, p), "dynamic", { scalar = self.f.json_scalar(b.sql, p), agg = b.agg })
+end
+
+-- .a.b on an engine that reads JSON by key names (ClickHouse): each key a bound name
+function C:member_keys(node, path, b)
+  local get = b.sql
+  for _, p in ipairs(path) do
+    if p.k == "member" then get = self.f.json_keys_get(get, { self:bind(p.field) })
+    elseif p.idx.k == "lit" and type(p.idx.v) == "string" then get = self.f.json_keys_get(get, { self:bind(p.idx.v) })
+    elseif p.idx.k == "lit" and type(p.idx.v) == "number" then
+      local i = math.floor(p.idx.v)
+      get = self.f.json_index(get, self:bind(i >= 0 and i + 1 or i))
+    else self:refused(p, "an array index computed in the query") end
+  end
+  return E(get, "dynamic", { scalar = self.f.json_value(get), agg = b.agg })
 end
 
 -- ---------------------------------------------------------------- functions
@@ -507,11 +588,13 @@ function C:call(node, scope)
   if AGG[name] then
     if not scope.agg then raise(node, "'%s' is an aggregation: use it in 'summarize'", name) end
     if scope.in_agg then raise(node, "an aggregation inside an aggregation is not supported") end
+    self:check_engine(node, name)
     local e, dflt = self:aggregate(node, scope)
     e.agg = true; e.default = dflt
     return e
   end
   local fn = SCALAR[name]
+  if fn then self:check_engine(node, name) end
   if not fn then
     if name == "make-series" then raise(node, "'make-series' is not supported") end
     raise(node, "'%s' is not supported", name)
@@ -618,14 +701,16 @@ function C:table_scan(node, name)
     local ty = c.type == "int" and "long" or (c.type == "guid" and "string" or c.type)
     cols[i] = { name = c.name, type = ty }
     list[i] = self:q(c.name)
+    if ty == "datetime" and self.f.time_column then list[i] = self.f.time_column(c.name) .. " AS " .. self:q(c.name) end
   end
   local where = ""
   if self.window and not self.time_filtered and t.time then
     where = format(" WHERE %s >= :from AND %s <= :to", self:q(t.time), self:q(t.time))
+    if self.f.window then where = " WHERE " .. self.f.window(t.time) end   -- schema names: plain identifiers
     self.binds.from, self.binds.to = self.window.from, self.window.to
     self.uses_window = true
   end
-  local cte = self:cte(format("SELECT %s FROM %s%s", concat(list, ", "), self:q(name), where))
+  local cte = self:cte(self:sel(list, self:q(name), where))
   return { name = cte, cols = cols, table = name }
 end
 
@@ -718,13 +803,13 @@ function C:datatable(node, env)
         if want == "dynamic" then e = E(self:dyn(e), "dynamic")
         else raise(vnode, "datatable: the column '%s' is %s, the value is %s", cols[i].name, want, e.type) end
       end
-      items[i] = format("%s AS %s", e.sql, self:q(cols[i].name))
+      items[i] = format("%s AS %s", self.f.typed and self.f.typed(e.sql, want) or e.sql, self:q(cols[i].name))
     end
     rows[r] = "SELECT " .. concat(items, ", ")
   end
   if #rows == 0 then
     local items = {}
-    for i, c in ipairs(cols) do items[i] = "NULL AS " .. self:q(c.name) end
+    for i, c in ipairs(cols) do items[i] = (self.f.typed and self.f.typed("NULL", c.type) or "NULL") .. " AS " .. self:q(c.name) end
     rows[1] = "SELECT " .. concat(items, ", ") .. " WHERE 0"
   end
   return { name = self:cte(concat(rows, " UNION ALL ")), cols = cols }
@@ -760,6 +845,7 @@ function M.compile(prog, opts)
   opts = opts or {}
   local self = setmetatable({ f = opts.engine or require("ipe.kql.sqlite"), n = 0, binds = {}, params = {},
     ctes = {}, nctes = 0, now = opts.now or os.time(), given = opts.lets }, C)
+  if self.f.nested then self.subs = {} end
   self.time_filtered = mentions_time(prog, false, {})
   if opts.window then self.window = opts.window end
   local env = { vars = {} }
@@ -790,8 +876,13 @@ function M.compile(prog, opts)
     out[i] = (c.type == "string" and "coalesce(" .. q .. ", '')" or q) .. " AS " .. q
     cols[i] = { name = c.name, type = c.type }
   end
-  local sql = "WITH " .. concat(self.ctes, ",\n") .. "\nSELECT " .. concat(out, ", ") .. " FROM " .. self:q(rel.name)
-  if rel.ord then sql = sql .. " ORDER BY " .. self:q(rel.ord) end
+  local sql
+  if self.subs then
+    sql = self:sel(out, self:q(rel.name), rel.ord and " ORDER BY " .. self:order_by(rel) or "")
+  else
+    sql = "WITH " .. concat(self.ctes, ",\n") .. "\nSELECT " .. concat(out, ", ") .. " FROM " .. self:q(rel.name)
+    if rel.ord then sql = sql .. " ORDER BY " .. self:q(rel.ord) end
+  end
   local params = self.params
   if self.uses_window then
     table.insert(params, 1, { name = "to", value = self.window.to })

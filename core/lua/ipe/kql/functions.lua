@@ -46,6 +46,7 @@ function SCALAR.tostring(self, node, scope)
   local a = self:args(node, scope, 1)[1]
   if a.type == "string" then return E(self:str(a), "string") end
   if a.type == "timespan" then
+    if self.f.nested then self:refused(node, "tostring of a timespan") end
     return E(self:timespan_text(a.sql), "string")
   end
   return E(self:str(a), "string")
@@ -68,7 +69,8 @@ function SCALAR.tobool(self, node, scope)
   local a = self:args(node, scope, 1)[1]
   if a.type == "bool" then return a end
   local x = self:scalar(a)
-  return E(format("(CASE WHEN lower(CAST(%s AS TEXT)) IN ('true', '1') THEN 1 WHEN lower(CAST(%s AS TEXT)) IN ('false', '0') THEN 0 END)", x, x), "bool")
+  local t = self.f.to_text(x)
+  return E(format("(CASE WHEN lower(%s) IN ('true', '1') THEN 1 WHEN lower(%s) IN ('false', '0') THEN 0 END)", t, t), "bool")
 end
 SCALAR.toboolean = SCALAR.tobool
 function SCALAR.tolower(self, node, scope) return E(self.f.lower(self:str(self:args(node, scope, 1)[1])), "string") end
@@ -101,6 +103,7 @@ end
 function SCALAR.split(self, node, scope)
   local a = self:args(node, scope, 2, 3)
   local arr = self.f.split(self:str(a[1]), self:str(a[2]))
+  if a[3] and self.f.split_part then return E(self.f.split_part(self:str(a[1]), self:str(a[2]), a[3].sql), "dynamic") end
   if a[3] then
     local el = self.f.json_get(arr, "'$[' || " .. a[3].sql .. " || ']'")
     return E(format("(CASE WHEN %s IS NULL THEN json_array() ELSE json_array(%s) END)", el, self.f.json_scalar(arr, "'$[' || " .. a[3].sql .. " || ']'")), "dynamic")
@@ -110,7 +113,8 @@ end
 function SCALAR.extract(self, node, scope)
   local a = self:args(node, scope, 3, 4)
   self:check_regex(a[1])
-  local s = self.f.regex_extract(self:str(a[1]), a[2].sql, self:str(a[3]))
+  local s = self.f.regex_extract(self:str(a[1]), a[2].sql, self:str(a[3]), a[2].lit)
+  if not s then self:refused(node.args[2], "extract of a group other than 1") end
   if a[4] then raise(node.args[4], "extract's typeof argument is not supported") end
   return E(s, "string")
 end
@@ -147,12 +151,12 @@ end
 function SCALAR.isempty(self, node, scope)
   local a = self:args(node, scope, 1)[1]
   local x = self:scalar(a)
-  return E(format("(%s IS NULL OR CAST(%s AS TEXT) = '')", x, x), "bool")
+  return E(format("(%s IS NULL OR %s = '')", x, self.f.to_text(x)), "bool")
 end
 function SCALAR.isnotempty(self, node, scope)
   local a = self:args(node, scope, 1)[1]
   local x = self:scalar(a)
-  return E(format("(%s IS NOT NULL AND CAST(%s AS TEXT) <> '')", x, x), "bool")
+  return E(format("(%s IS NOT NULL AND %s <> '')", x, self.f.to_text(x)), "bool")
 end
 SCALAR.notempty = SCALAR.isnotempty
 function SCALAR.isnull(self, node, scope)
@@ -201,6 +205,7 @@ end
 function SCALAR.strcat_array(self, node, scope)
   local a = self:args(node, scope, 2)
   local arr = self:dyn(a[1])
+  if self.f.strcat_array then return E(self.f.strcat_array(arr, self:str(a[2])), "string") end
   return E(format("coalesce((CASE WHEN json_valid(%s) THEN (SELECT group_concat(CASE WHEN j.type IN ('object', 'array') THEN j.value "
     .. "WHEN j.type = 'true' THEN 'true' WHEN j.type = 'false' THEN 'false' ELSE coalesce(CAST(j.value AS TEXT), '') END, %s) "
     .. "FROM json_each(%s) j) END), '')", arr, self:str(a[2]), arr), "string")
@@ -272,6 +277,11 @@ function SCALAR.bag_keys(self, node, scope)
 end
 function SCALAR.pack_array(self, node, scope)
   local a = self:args(node, scope, 0, 64)
+  if self.f.json_array_typed then
+    local items = {}
+    for i, e in ipairs(a) do items[i] = { sql = e.sql, type = e.null and "null" or e.type } end
+    return E(self.f.json_array_typed(items), "dynamic")
+  end
   local parts = {}
   for i, e in ipairs(a) do parts[i] = e.type == "dynamic" and "json(" .. e.sql .. ")" or e.sql end
   return E(self.f.json_array(parts), "dynamic")
@@ -358,7 +368,9 @@ function SCALAR.format_datetime(self, node, scope)
   local pat = concat(out)
   -- %f is SS.SSS in SQLite: fff stands after ss: take the milliseconds of it
   if pat:find("%S.%f", 1, true) then pat = pat:gsub("%%S%.%%f", "%%f") end
-  return E(self.f.format_time(a[1].sql, self:bind(pat)), "string")
+  local sql = self.f.format_time(a[1].sql, self:bind(pat), pat)
+  if not sql then self:refused(node.args[2], "format_datetime with fractions of a second") end
+  return E(sql, "string")
 end
 local DIFF = { year = 1, quarter = 1, month = 1, week = 604800, day = 86400, hour = 3600, minute = 60,
   second = 1, millisecond = 0.001 }
@@ -397,6 +409,7 @@ function SCALAR.ipv4_is_private(self, node, scope)
   for _, cidr in ipairs({ "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16" }) do
     parts[#parts + 1] = self.f.ip_in_cidr(x, self:bind(cidr))
   end
+  if self.f.nested then return E(format("(%s AND position(%s, ':') = 0)", "coalesce(" .. concat(parts, " OR ") .. ", 0)", x), "bool") end
   return E(format("(%s AND instr(%s, ':') = 0)", "coalesce(" .. concat(parts, " OR ") .. ", 0)", x), "bool")
 end
 local function ip_keys(self, node, a)
@@ -450,7 +463,7 @@ function SCALAR.toscalar(self, node, scope)
   local rel = self:tabular(node.args[1], scope.env)
   local c = rel.cols[1]
   return E(format("(SELECT %s FROM %s%s LIMIT 1)", self:q(c.name), self:q(rel.name),
-    rel.ord and " ORDER BY " .. self:q(rel.ord) or ""), c.type)
+    rel.ord and " ORDER BY " .. self:order_by(rel) or ""), c.type)
 end
 function SCALAR.typeof(self, node) raise(node, "'typeof' is valid only in 'to typeof(...)'") end
 

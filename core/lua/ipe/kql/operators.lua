@@ -22,6 +22,7 @@ local OPS = {}
 function C:operator(op, rel, env)
   local fn = OPS[op.k]
   if not fn then raise(op, "'%s' is not supported", op.k) end
+  self:check_engine(op, op.k)
   return fn(self, op, rel, env)
 end
 
@@ -30,8 +31,8 @@ function C:select(rel, items, cols, tail)
   local list = {}
   for i, s in ipairs(items) do list[i] = s end
   if rel.ord then list[#list + 1] = self:q(rel.ord) end
-  local name = self:cte(format("SELECT %s FROM %s%s", concat(list, ", "), self:q(rel.name), tail or ""))
-  return { name = name, cols = cols, ord = rel.ord }
+  local name = self:cte(self:sel(list, self:q(rel.name), tail))
+  return { name = name, cols = cols, ord = rel.ord, ordlist = rel.ordlist }
 end
 
 function OPS.where(self, op, rel, env)
@@ -43,7 +44,7 @@ function OPS.where(self, op, rel, env)
   end
   local list = self:all_cols(rel)
   local name = self:cte(format("SELECT %s FROM %s WHERE %s", concat(list, ", "), self:q(rel.name), e.sql))
-  return { name = name, cols = copy_cols(rel.cols), ord = rel.ord }
+  return { name = name, cols = copy_cols(rel.cols), ord = rel.ord, ordlist = rel.ordlist }
 end
 
 function C:auto_name(cols, node)
@@ -172,7 +173,32 @@ function C:order_sql(rel, keys, env)
   return concat(parts, ", ")
 end
 
+-- on a nesting engine (no window functions): the keys kept as a hidden tuple, ordered by its
+-- elements (then by the order the relation had)
+function C:order_tuple(rel, keys, env)
+  local items, ordlist = {}, {}
+  for i, k in ipairs(keys) do
+    local e = self:expr(k.e, { rel = rel, env = env })
+    items[i] = e.type == "dynamic" and self:scalar(e) or (is_string(e) and self:str(e)) or e.sql
+    ordlist[i] = { path = "tupleElement(@, " .. i .. ")",
+      dir = (k.desc and " DESC" or " ASC") .. self.f.nulls(k.desc, k.nulls or (k.desc and "last" or "first")) }
+  end
+  if rel.ordlist then
+    local n = #items + 1
+    items[n] = self:q(rel.ord)
+    for _, o in ipairs(rel.ordlist) do
+      ordlist[#ordlist + 1] = { path = (o.path:gsub("@", function() return "tupleElement(@, " .. n .. ")" end)), dir = o.dir }
+    end
+  end
+  local list = {}
+  for _, c in ipairs(rel.cols) do list[#list + 1] = self:q(c.name) end
+  list[#list + 1] = format("tuple(%s) AS %s", concat(items, ", "), self:q(ORD))
+  local name = self:cte(self:sel(list, self:q(rel.name)))
+  return { name = name, cols = copy_cols(rel.cols), ord = ORD, ordlist = ordlist }
+end
+
 function OPS.order(self, op, rel, env)
+  if self.f.nested then return self:order_tuple(rel, op.keys, env) end
   local by = self:order_sql(rel, op.keys, env)
   local list = {}
   for _, c in ipairs(rel.cols) do list[#list + 1] = self:q(c.name) end
@@ -191,8 +217,8 @@ end
 function C:limit(rel, n_sql)
   local list = self:all_cols(rel)
   local name = self:cte(format("SELECT %s FROM %s%s LIMIT %s", concat(list, ", "), self:q(rel.name),
-    rel.ord and " ORDER BY " .. self:q(rel.ord) or "", n_sql))
-  return { name = name, cols = copy_cols(rel.cols), ord = rel.ord }
+    rel.ord and " ORDER BY " .. self:order_by(rel) or "", n_sql))
+  return { name = name, cols = copy_cols(rel.cols), ord = rel.ord, ordlist = rel.ordlist }
 end
 
 function OPS.take(self, op, rel, env)
@@ -205,7 +231,7 @@ function OPS.top(self, op, rel, env)
 end
 
 function OPS.count(self, op, rel)
-  return { name = self:cte(format('SELECT count(*) AS %s FROM %s', self:q("Count"), self:q(rel.name))),
+  return { name = self:cte(self:sel({ "count(*) AS " .. self:q("Count") }, self:q(rel.name))),
     cols = { { name = "Count", type = "long" } } }
 end
 
@@ -223,6 +249,10 @@ function OPS.distinct(self, op, rel, env)
       cols[#cols + 1] = { name = name, type = e.type }
       exprs[#exprs + 1] = (is_string(e) and self:str(e) or e.sql) .. " AS " .. self:q(name)
     end
+  end
+  if self.f.nested then
+    -- DISTINCT over the renamed columns (an inner alias would shadow a column)
+    return { name = self:cte(format("SELECT DISTINCT * FROM (%s)", self:sel(exprs, self:q(rel.name)))), cols = cols }
   end
   return { name = self:cte(format("SELECT DISTINCT %s FROM %s", concat(exprs, ", "), self:q(rel.name))), cols = cols }
 end
@@ -243,7 +273,7 @@ function OPS.summarize(self, op, rel, env)
     local name = g.name or derived_name(g.e) or self:auto_name(cols, g.e)
     local sql = is_string(e) and self:str(e) or e.sql
     add(name, e.type, sql, g.at)
-    groups[#groups + 1] = tostring(#exprs)
+    groups[#groups + 1] = self.f.nested and sql or tostring(#exprs)
   end
   -- arg_max / arg_min: the row with the extreme value per group
   for _, a in ipairs(op.aggs) do
@@ -264,7 +294,7 @@ function OPS.summarize(self, op, rel, env)
     if e.post then posts = posts or {}; posts[name] = e.post end
   end
   local tail = #groups > 0 and " GROUP BY " .. concat(groups, ", ") or ""
-  local out = { name = self:cte(format("SELECT %s FROM %s%s", concat(exprs, ", "), self:q(rel.name), tail)), cols = cols }
+  local out = { name = self:cte(self:sel(exprs, self:q(rel.name), tail)), cols = cols }
   if posts then
     local list = {}
     for i, c in ipairs(cols) do
@@ -303,6 +333,17 @@ function C:arg_extreme(a, op, rel, env, cols, exprs)
       local n = (a.names and a.names[i]) or derived_name(x) or self:auto_name(out_cols, x)
       add(n, e.type, e.sql)
     end
+  end
+  if self.f.nested then
+    -- argMax / argMin of each column by the key, per group
+    local fn = call.name == "arg_max" and "argMax" or "argMin"
+    local items = {}
+    for i, s in ipairs(out_exprs) do
+      local x, name = s:match('^(.*) AS ("[^"]*")$')
+      items[i] = i <= #group_sql and s or format("%s(%s, %s) AS %s", fn, x, key.sql, name)
+    end
+    local tail = format(" WHERE %s IS NOT NULL", key.sql) .. (#group_sql > 0 and " GROUP BY " .. concat(group_sql, ", ") or "")
+    return { name = self:cte(self:sel(items, self:q(rel.name), tail)), cols = out_cols }
   end
   local inner = {}
   for i, s in ipairs(out_exprs) do inner[i] = s end
@@ -343,6 +384,10 @@ function C:dedup(rel, keys)
     part[i] = c and c.type == "string" and "coalesce(" .. self:q(k) .. ", '')" or self:q(k)   -- "" and a missing string are one key
   end
   local list = self:all_cols(rel)
+  if self.f.nested then
+    return { name = self:cte(format("SELECT %s FROM %s LIMIT 1 BY %s", concat(list, ", "), self:q(rel.name), concat(part, ", "))),
+      cols = rel.cols }
+  end
   return { name = self:cte(format("SELECT %s FROM (SELECT %s, row_number() OVER (PARTITION BY %s) AS %s FROM %s) WHERE %s = 1",
     concat(list, ", "), concat(list, ", "), concat(part, ", "), self:q("_ipe_rn"), self:q(rel.name), self:q("_ipe_rn"))),
     cols = rel.cols }
@@ -361,6 +406,7 @@ OPS.join = function(self, op, rel, env)
   -- the keys must exist before any de-duplication
   self:join_cond(op.keys, left, right, "l", "r")
   if kind == "innerunique" then left = self:dedup(left, lkeys); kind = "inner" end
+  if self.f.nested then return self:join_nested(op, kind, left, right) end
   local cond = self:join_cond(op.keys, left, right, "l", "r")
   local function only(r, alias, other, other_alias, neg)
     local list = self:all_cols({ cols = r.cols }, alias)
@@ -454,14 +500,31 @@ function C:union(node, env, input)
       end
     end
   end
+  -- a column of different types in the tables (RemotePort long here, string there): text on an
+  -- engine whose UNION ALL needs one type per column
+  local mixed = {}
+  if self.f.nested then
+    for _, c in ipairs(cols) do
+      for _, r in ipairs(rels) do
+        local rc = find_col(r, c.name)
+        if rc and rc.type ~= c.type then mixed[c.name] = true end
+      end
+      if mixed[c.name] then c.type = "string" end
+    end
+  end
   local parts = {}
   for i, r in ipairs(rels) do
     local list = {}
     for j, c in ipairs(cols) do
       if withsource and j == 1 then list[j] = self:bind(labels[i]) .. " AS " .. self:q(c.name)
-      else list[j] = (find_col(r, c.name) and self:q(c.name) or "NULL") .. " AS " .. self:q(c.name) end
+      else
+        local null = self.f.typed and self.f.typed("NULL", c.type) or "NULL"
+        local v = find_col(r, c.name) and self:q(c.name) or null
+        if mixed[c.name] and v ~= null then v = self.f.to_text(v) end
+        list[j] = v .. " AS " .. self:q(c.name)
+      end
     end
-    parts[i] = format("SELECT %s FROM %s", concat(list, ", "), self:q(r.name))
+    parts[i] = self:sel(list, self:q(r.name))
   end
   return { name = self:cte(concat(parts, " UNION ALL ")), cols = cols }
 end
@@ -469,6 +532,7 @@ end
 OPS.union = function(self, op, rel, env) return self:union(op, env, rel) end
 
 OPS["mv-expand"] = function(self, op, rel, env)
+  if self.f.nested then return self:mv_expand_nested(op, rel, env) end
   local cols = copy_cols(rel.cols)
   local exprs = {}
   for i, c in ipairs(rel.cols) do exprs[i] = "t." .. self:q(c.name) end
@@ -570,6 +634,87 @@ OPS.serialize = function(self, op, rel, env)
   end
   if #op.items > 0 then return OPS.extend(self, op, rel, env) end
   return rel
+end
+
+
+-- join on a nesting engine (ClickHouse 18.16: no correlated subqueries, JOIN ... USING):
+-- the keys computed on both sides as _ipe_jN, the right's columns renamed _ipe_rN (nullable,
+-- so a leftouter row without a match reads NULL); semi and anti joins as (keys) IN (...)
+function C:join_nested(op, kind, left, right)
+  local lk, rk = {}, {}
+  for i, k in ipairs(op.keys) do
+    local lc, rc = find_col(left, k.left), find_col(right, k.right)
+    local l, r = self:q(k.left), self:q(k.right)
+    if lc.type == "string" or rc.type == "string" then l, r = "coalesce(" .. l .. ", '')", "coalesce(" .. r .. ", '')" end
+    lk[i], rk[i] = l, r
+  end
+  local function tuple(list) return #list == 1 and list[1] or "(" .. concat(list, ", ") .. ")" end
+  local function only(r, keys, other, okeys, neg)
+    return { name = self:cte(format("SELECT %s FROM %s WHERE %s %sIN (SELECT %s FROM %s)", concat(self:all_cols({ cols = r.cols }), ", "),
+      self:q(r.name), tuple(keys), neg and "NOT " or "", concat(okeys, ", "), self:q(other.name))), cols = copy_cols(r.cols) }
+  end
+  if kind == "leftsemi" then return only(left, lk, right, rk, false) end
+  if kind == "leftanti" then return only(left, lk, right, rk, true) end
+  if kind == "rightsemi" then return only(right, rk, left, lk, false) end
+  if kind == "rightanti" then return only(right, rk, left, lk, true) end
+  local litems, ritems, using = {}, {}, {}
+  for _, c in ipairs(left.cols) do litems[#litems + 1] = self:q(c.name) end
+  for i, x in ipairs(lk) do
+    local j = self:q("_ipe_j" .. i)
+    litems[#litems + 1] = x .. " AS " .. j
+    ritems[#ritems + 1] = rk[i] .. " AS " .. j
+    using[i] = j
+  end
+  local cols, exprs, taken = {}, {}, {}
+  for _, c in ipairs(left.cols) do
+    taken[c.name] = true
+    cols[#cols + 1] = { name = c.name, type = c.type }
+    exprs[#exprs + 1] = self:q(c.name)
+  end
+  local lookup_keys = {}
+  if op.k == "lookup" then for _, key in ipairs(op.keys) do lookup_keys[key.right] = true end end
+  for n, c in ipairs(right.cols) do
+    if not lookup_keys[c.name] then
+      local name = c.name
+      if taken[name] then
+        local i = 1
+        while taken[c.name .. i] do i = i + 1 end
+        name = c.name .. i
+      end
+      taken[name] = true
+      local tmp = self:q("_ipe_r" .. n)
+      ritems[#ritems + 1] = "toNullable(" .. self:q(c.name) .. ") AS " .. tmp
+      cols[#cols + 1] = { name = name, type = c.type }
+      exprs[#exprs + 1] = tmp .. " AS " .. self:q(name)
+    end
+  end
+  local jk = ({ inner = "ALL INNER JOIN", leftouter = "ALL LEFT JOIN", rightouter = "ALL RIGHT JOIN", fullouter = "ALL FULL JOIN" })[kind]
+  local from = format("(%s) %s (%s) USING %s", self:sel(litems, self:q(left.name)), jk, self:sel(ritems, self:q(right.name)),
+    concat(using, ", "))
+  return { name = self:cte(self:sel(exprs, from)), cols = cols }
+end
+
+-- mv-expand on a nesting engine: one column, its flat JSON array's elements by arrayJoin
+function C:mv_expand_nested(op, rel, env)
+  if #op.items > 1 then self:refused(op.items[2].e, "mv-expand of several columns") end
+  if op.opts.with_itemindex then self:refused(op, "mv-expand with_itemindex") end
+  if op.limit then self:refused(op, "mv-expand limit") end
+  local it = op.items[1]
+  local e = self:expr(it.e, { rel = rel, env = env })
+  local name = it.name or derived_name(it.e) or self:auto_name(rel.cols, it.e)
+  local value = format("nullIf(arrayJoin(%s), 'null')", self.f.json_elements_array(self:dyn(e)))
+  local ty = "dynamic"
+  if it.to and it.to ~= "dynamic" then
+    ty = it.to == "int" and "long" or it.to
+    value = self.f.json_value(value)
+    if NUMERIC[ty] then value = self.f.to_real(value) end
+  end
+  local cols, exprs = copy_cols(rel.cols), {}
+  for i, c in ipairs(rel.cols) do exprs[i] = self:q(c.name) end
+  local _, idx = find_col({ cols = cols }, name)
+  if idx then cols[idx].type = ty; exprs[idx] = value .. " AS " .. self:q(name)
+  else cols[#cols + 1] = { name = name, type = ty }; exprs[#exprs + 1] = value .. " AS " .. self:q(name) end
+  return self:select(rel, exprs, cols)
 end
 
 OPS.render = function(_, _, rel) return rel end

@@ -61,6 +61,7 @@ function M.lint(path, text, meta, conn)
   local start = text:find(meta.query, 1, true)
   local first = start and select(2, text:sub(1, start):gsub("\n", "")) + 1 or 1
   local ok, plan = pcall(kql.compile, meta.query, { now = 1767225600, lets = lets, types = types,
+    engine = conn and conn.dialect == "clickhouse" and "clickhouse" or nil,
     window = { from = "2026-01-01T00:00:00.000Z", to = "2026-01-02T00:00:00.000Z" } })
   if not ok then
     if kql.is_error(plan) then
@@ -79,10 +80,7 @@ function M.run(script, path)
   return function(ctx, values)
     local w = ctx.window
     local lets, types = M.lets(script.params, values, w and w.span)
-    if ctx.db.dialect ~= "sqlite" then
-      error((path and path .. ": " or "") .. "a KQL script cannot run on a ClickHouse workspace yet", 0)
-    end
-    local ok, plan = pcall(kql.compile, script.query, { now = ctx.now, lets = lets, types = types,
+    local ok, plan = pcall(kql.compile, script.query, { now = ctx.now, lets = lets, types = types, engine = ctx.db.dialect,
       window = w and { from = w.from, to = w.to } })
     if not ok then
       if kql.is_error(plan) then error(string.format("%squery:%d:%d: %s", path and path .. ": " or "", plan.line, plan.col, plan.msg), 0) end

@@ -72,16 +72,17 @@ local function query_text(opts, pos)
   return text, name
 end
 
--- SQL literal text of a bound value, for --explain
-local function shown(v)
+-- SQL literal text of a bound value, for --explain (on ClickHouse, as its dialect binds it)
+local function shown(v, engine)
+  if engine == "clickhouse" then return require("ipe.dialect.clickhouse").literal(v) end
   if v == nil or v == cjson.null then return "NULL" end
   if type(v) == "number" then return v % 1 == 0 and string.format("%d", v) or string.format("%.17g", v) end
   return "'" .. tostring(v):gsub("'", "''") .. "'"
 end
 
-function M.explain(plan)
+function M.explain(plan, engine)
   local lines = { plan.sql .. ";" }
-  for _, p in ipairs(plan.params) do lines[#lines + 1] = "-- :" .. p.name .. " = " .. shown(p.value) end
+  for _, p in ipairs(plan.params) do lines[#lines + 1] = "-- :" .. p.name .. " = " .. shown(p.value, engine) end
   return table.concat(lines, "\n") .. "\n"
 end
 
@@ -111,24 +112,24 @@ function M.run(opts, pos)
   local fmt = common.format(opts)
   local now = common.now(opts)
   local w = common.window(opts, now)
+  local dbpath = workspace.path(opts.db)
+  local engine = require("ipe.clickhouse").is_url(dbpath) and "clickhouse" or "sqlite"
   local plan, problem = M.compile(text, name, { now = now, window = { from = w.from_text, to = w.to_text },
-    lets = common.given(opts.param, "kql") })
+    lets = common.given(opts.param, "kql"), engine = engine })
   if not plan then return report(problem) end
   if opts.explain then
-    common.emit(M.explain(plan), opts)
+    common.emit(M.explain(plan, engine), opts)
     return 0
   end
   local timeout = common.seconds(opts, "timeout", runner.DEFAULT_TIMEOUT, 3600)
   local memory = (common.whole(opts, "memory", 16, 65536, "megabytes") or runner.DEFAULT_MEMORY / 1048576) * 1048576
   local ropts = common.render_options(opts)
-  local path = workspace.check(workspace.path(opts.db))
-  if require("ipe.clickhouse").is_url(path) then
-    errors.usage("kql: a ClickHouse workspace cannot run KQL yet (the compiler writes SQLite's SQL; --explain shows it)")
-  end
+  local path = workspace.check(dbpath)
   local job = function()
     sqlite.hard_heap_limit(memory)
     local c = workspace.open_reader(path)
     c:set_deadline(timeout)
+    if engine == "clickhouse" then c:set_memory(memory) end
     local qok, rows = pcall(c.query, c, plan.sql, plan.binds)
     if not qok then return serial.dump({ err = tostring(rows) }) end
     c:close()

@@ -1,0 +1,234 @@
+-- ipe.kql.clickhouse: the engine-specific SQL pieces the KQL compiler emits for ClickHouse
+-- (18.16, what Debian packages, and later), the same names as ipe.kql.sqlite. Arguments are
+-- SQL text already built (columns, bound :params); nothing here sees a user value: the
+-- query's literals stay :kN parameters that ipe.dialect.clickhouse binds (its audited quote).
+--
+-- ClickHouse 18.16 has no WITH tables and no window functions: M.nested makes the compiler
+-- nest each operator as a subquery (aliases renamed inside, see C:sel), order a relation by a
+-- hidden tuple of its keys, and refuse what needs a window (M.REFUSED).
+--
+-- Value representation (as on SQLite): datetime is text "YYYY-MM-DDTHH:MM:SS.sssZ" (a scan
+-- renders a time column X with X_ms, ipe.dialect.clickhouse's time_text); timespan Float64
+-- seconds; bool UInt8 0/1; dynamic JSON text; string String (NULL read as "").
+-- Dynamic values are read with the visitParam functions (18.16 has no JSONExtract): a key
+-- is found at its first occurrence at any depth in compact JSON; arrays are read when flat
+-- (strings, numbers, true/false/null elements).
+local dialect = require "ipe.dialect.clickhouse"
+local D = dialect.new()
+local Q = dialect.quote
+
+local M = {}
+
+M.name = "clickhouse"
+M.nested = true          -- each operator a subquery (no WITH tables)
+M.term_regex = true      -- has/hasprefix/hassuffix bind a regular expression, not a GLOB
+M.VERSION = "ClickHouse 18.16"
+
+-- constructs the compiler refuses with "'X' is not supported on ClickHouse 18.16"
+M.REFUSED = {
+  -- operators needing a window function or a per-row table function
+  serialize = true, parse = true,
+  -- scalar functions
+  row_number = true, prev = true, next = true, range = true, array_slice = true,
+  bag_keys = true, bag_pack = true, pack = true,
+  ipv4_is_match = true, ipv4_compare = true, ipv6_compare = true, ipv6_is_match = true, dayofweek = true,
+  has_any_ipv4 = true, set_has_element = true, extract_json = true, extractjson = true,
+  -- aggregations
+  make_bag = true, percentile = true, stdev = true, variance = true,
+}
+
+function M.ident(name) return '"' .. name:gsub('[\\"]', "\\%0") .. '"' end
+
+-- a bound value of a Kusto type, typed so every branch of a UNION ALL agrees
+local CH_TYPE = { string = "String", long = "Int64", int = "Int64", real = "Float64", bool = "UInt8",
+  datetime = "String", dynamic = "String", timespan = "Float64" }
+function M.typed(x, ty)
+  local t = CH_TYPE[ty]
+  if not t then return x end
+  return string.format("CAST(%s AS Nullable(%s))", x, t)
+end
+
+function M.cast_real(x) return "toFloat64(" .. x .. ")" end
+function M.total(x) return "coalesce(sum(" .. x .. "), 0)" end
+
+-- seconds since the epoch of a datetime text, and back (milliseconds exact)
+function M.epoch(t)
+  return string.format("(toInt64(toUnixTimestamp(toDateTime(replaceOne(substring(%s, 1, 19), 'T', ' '), 'UTC'))) "
+    .. "+ toUInt16OrZero(substring(%s, 21, 3)) / 1000)", t, t)
+end
+function M.from_epoch(e)
+  local ms = string.format("toInt64(round((%s) * 1000))", e)
+  return string.format("concat(formatDateTime(toDateTime(intDiv(%s, 1000), 'UTC'), '%%Y-%%m-%%dT%%H:%%M:%%S', 'UTC'), '.', "
+    .. "substring(toString(1000 + %s %% 1000), 2, 3), 'Z')", ms, ms)
+end
+function M.to_datetime(s)
+  -- NULL when the text is no time (concat of a NULL is NULL)
+  return string.format("concat(formatDateTime(parseDateTimeBestEffortOrNull(%s), "
+    .. "'%%Y-%%m-%%dT%%H:%%M:%%S', 'UTC'), '.', if(match(%s, '\\\\.[0-9]{3}'), extract(%s, '\\\\.([0-9]{3})'), '000'), 'Z')",
+    s, s, s)
+end
+-- a workspace time column (DateTime with X_ms beside it) as datetime text
+function M.time_column(col) return D.time_text(col) end
+function M.window(col) return D.window(col) end
+
+function M.time_bin(t, span_sql)
+  return M.from_epoch(string.format("(floor(%s / %s) * %s)", M.epoch(t), span_sql, span_sql))
+end
+function M.num_bin(x, r, whole)
+  local s = string.format("(floor((%s) / %s) * %s)", x, r, r)
+  return whole and "toInt64(" .. s .. ")" or s
+end
+function M.start_of_day(t) return string.format("concat(substring(%s, 1, 10), 'T00:00:00.000Z')", t) end
+function M.seconds_between(a, b) return string.format("(%s - %s)", M.epoch(b), M.epoch(a)) end
+
+-- JSON (dynamic), compact JSON text
+-- an element: a string, an object or array one level deep, or a number / true / false / null
+local ELEMENT = Q([=["(?:[^"\\]|\\.)*"|\{[^{}]*\}|\[[^\[\]]*\]|[^,\[\]{}\s]+]=])
+local FLAT = Q([=[^\s*\[(?:[^\[\]{}]|\{[^{}]*\}|\[[^\[\]]*\])*\]\s*$]=])
+-- the text between an array's brackets
+local function inside(x)
+  return string.format("replaceRegexpOne(ifNull(%s, ''), %s, %s)", x, Q([[^\s*\[(.*)\]\s*$]]), Q([[\1]]))
+end
+-- the value at a chain of keys (each a bound key name): JSON text, or NULL when missing
+function M.json_keys_get(x, keys)
+  local obj = "ifNull(" .. x .. ", '')"
+  for _, k in ipairs(keys) do obj = string.format("visitParamExtractRaw(%s, %s)", obj, k) end
+  return string.format("nullIf(%s, '')", obj)
+end
+-- the element at a (1-based, negative from the end) bound index of a flat JSON array
+function M.json_index(x, i)
+  return string.format("nullIf(arrayElement(%s, %s), '')", M.json_elements_array(x), i)
+end
+function M.json_value(x)
+  return string.format("multiIf(isNull(%s) OR %s = 'null', NULL, substring(%s, 1, 1) = '\"', "
+    .. "visitParamExtractString(concat('{\"v\":', %s, '}'), 'v'), %s)", x, x, x, x, x)
+end
+function M.json_scalar_of(get) return M.json_value(get) end
+function M.parse_json(x)
+  return string.format("if(match(ifNull(%s, ''), %s), %s, %s)", x, Q([[^\s*([\[{"]|-?[0-9]|true$|false$|null$)]]), x, M.json_quote(x))
+end
+function M.json_quote(x)
+  return string.format("concat('\"', replaceRegexpAll(toString(%s), %s, %s), '\"')", x, Q([[(["\\])]]), Q([[\\\1]]))
+end
+-- the elements (JSON text each) of a flat JSON array; a scalar is an array of itself
+function M.json_elements_array(x)
+  return string.format("if(match(ifNull(%s, ''), %s), extractAll(%s, %s), [ifNull(%s, 'null')])",
+    x, FLAT, inside(x), ELEMENT, x)
+end
+function M.array_length(x)
+  return string.format("if(match(ifNull(%s, ''), %s), toInt64(length(extractAll(%s, %s))), NULL)", x, FLAT, inside(x), ELEMENT)
+end
+-- split(s, d, i): the part at a 0-based index, as a one-element array ([] past the end)
+function M.split_part(s, d, i)
+  local parts = string.format("splitByString(%s, %s)", d, s)
+  return string.format("if(length(%s) > (%s), concat('[', %s, ']'), '[]')", parts, i,
+    M.json_quote(string.format("arrayElement(%s, toUInt64((%s) + 1))", parts, i)))   -- 18.16 reads an Int64 index of a computed array as 0
+end
+-- strcat_array: the elements' scalar text joined (the separator a literal: 18.16 wants a constant)
+function M.strcat_array(arr, sep)
+  return string.format("arrayStringConcat(arrayMap(v -> ifNull(%s, ''), %s), %s)", M.json_value("v"), M.json_elements_array(arr), sep)
+end
+-- pack_array: a JSON array of values of known Kusto types ({sql=, type=})
+function M.json_array_typed(items)
+  local parts = {}
+  for i, it in ipairs(items) do
+    local ty, x = it.type, it.sql
+    if ty == "null" then parts[i] = "'null'"
+    elseif ty == "dynamic" then parts[i] = string.format("ifNull(%s, 'null')", x)
+    elseif ty == "bool" then parts[i] = string.format("multiIf(isNull(%s), 'null', %s <> 0, 'true', 'false')", x, x)
+    elseif ty == "string" or ty == "datetime" then parts[i] = string.format("ifNull(%s, 'null')", M.json_quote(x))
+    else parts[i] = string.format("ifNull(toString(%s), 'null')", x) end
+  end
+  for i, x in ipairs(parts) do parts[i] = "assumeNotNull(" .. x .. ")" end   -- never NULL: each has its 'null'
+  return "concat('[', " .. (#parts > 0 and "arrayStringConcat([" .. table.concat(parts, ", ") .. "], ',')" or "''") .. ", ']')"
+end
+function M.split(s, d)
+  return string.format("concat('[', arrayStringConcat(arrayMap(v -> %s, splitByString(%s, %s)), ','), ']')",
+    M.json_quote("v"), d, s)
+end
+
+-- strings
+function M.lower(x) return "lower(" .. x .. ")" end
+function M.upper(x) return "upper(" .. x .. ")" end
+function M.ci_equal(a, b) return string.format("(lower(%s) = lower(%s))", a, b) end
+function M.contains(x, n) return string.format("(positionCaseInsensitive(%s, %s) > 0)", x, n) end
+function M.contains_cs(x, n) return string.format("(position(%s, %s) > 0)", x, n) end
+function M.starts(x, n, cs)
+  if cs then return string.format("(substring(%s, 1, length(%s)) = %s)", x, n, n) end
+  return string.format("(lower(substring(%s, 1, length(%s))) = lower(%s))", x, n, n)
+end
+function M.ends(x, n, cs)
+  local tail = string.format("substring(%s, length(%s) - length(%s) + 1)", x, x, n)
+  if cs then return string.format("(length(%s) >= length(%s) AND %s = %s)", x, n, tail, n) end
+  return string.format("(length(%s) >= length(%s) AND lower(%s) = lower(%s))", x, n, tail, n)
+end
+-- term matches: the pattern is a bound regular expression made by the compiler
+function M.glob(x, pattern, cs)
+  if cs then return string.format("match(%s, %s)", x, pattern) end
+  return string.format("match(lower(%s), %s)", x, pattern)
+end
+-- the regular expression of a term (RE2): the term's bytes escaped, bounded by non-alphanumerics
+function M.term_regex(n, cs, left, right)
+  local e = n:gsub("[^%w]", function(c)
+    if c:byte() >= 128 then return c end
+    return "\\" .. c
+  end)
+  local cls = cs and "[^a-zA-Z0-9]" or "[^a-z0-9]"
+  return (left and "(^|" .. cls .. ")" or "") .. e .. (right and "($|" .. cls .. ")" or "")
+end
+function M.glob_term() return nil end   -- a needle computed in SQL: refused by the compiler
+function M.regex_match(x, pat) return string.format("match(%s, %s)", x, pat) end
+function M.regex_extract(pat, group, x, group_lit)
+  if group_lit ~= 1 then return nil end
+  return string.format("nullIf(extract(%s, %s), '')", x, pat)
+end
+function M.strlen(x) return "toInt64(lengthUTF8(" .. x .. "))" end
+function M.substring(x, start, len)
+  -- byte offsets (18.16's substringUTF8 takes only constant offsets)
+  if len then return string.format("substring(%s, toInt64(%s) + 1, toInt64(%s))", x, start, len) end
+  return string.format("substring(%s, toInt64(%s) + 1)", x, start)
+end
+function M.indexof(x, n) return string.format("(toInt64(position(%s, %s)) - 1)", x, n) end
+function M.concat(list) return "(" .. table.concat(list, " || ") .. ")" end
+function M.to_text(x) return "toString(" .. x .. ")" end
+local SPACE = Q([[^\s+|\s+$]])
+local function trimmed(x) return string.format("replaceRegexpAll(toString(%s), %s, '')", x, SPACE) end
+function M.to_long(x)
+  return string.format("if(isNull(toFloat64OrNull(%s)), NULL, toInt64(toFloat64OrNull(%s)))", trimmed(x), trimmed(x))
+end
+function M.to_real(x) return string.format("toFloat64OrNull(%s)", trimmed(x)) end
+-- format_datetime: the strftime pattern (bound; its text in pat) of a datetime text; none with %f
+function M.format_time(t, fmt, pat)
+  if not pat or pat:find("%f", 1, true) then return nil end
+  return string.format("formatDateTime(parseDateTimeBestEffortOrNull(substring(%s, 1, 19)), %s, 'UTC')", t, fmt)
+end
+function M.round(x, n) return n and string.format("round(%s, %s)", x, n) or string.format("round(%s)", x) end
+
+-- IP addresses: ipe.dialect.clickhouse's helpers
+M.ip_in_cidr = D.ip_in_cidr
+M.text_has_ip = D.text_has_ip
+function M.parse_ipv4(ip)
+  return string.format("if(IPv4NumToString(IPv4StringToNum(%s)) = %s, toInt64(IPv4StringToNum(%s)), NULL)", ip, ip, ip)
+end
+
+-- aggregations: a JSON array text (strings quoted, numbers as they print); sets sorted
+local function json_items(arr, ty)
+  if ty == "string" or ty == "datetime" then return string.format("arrayMap(v -> %s, %s)", M.json_quote("v"), arr) end
+  return string.format("arrayMap(v -> toString(v), %s)", arr)
+end
+local function agg_json(fn, x, cond, ty, sort, limit)
+  local arg = cond and string.format("if(%s, %s, NULL)", cond, x) or x
+  local arr = string.format("%s(%s)", fn, arg)
+  if sort then arr = "arraySort(" .. arr .. ")" end
+  if limit then arr = string.format("arraySlice(%s, 1, %s)", arr, limit) end   -- 18.16: groupUniqArray takes no size
+  return string.format("concat('[', arrayStringConcat(%s, ','), ']')", json_items(arr, ty))
+end
+-- limit: a bound number, the most values kept (which ones: as the shards answer)
+function M.agg_set(x, cond, ty, limit) return agg_json("groupUniqArray", x, cond, ty, true, limit) end
+function M.agg_list(x, cond, ty, limit) return agg_json("groupArray", x, cond, ty, false, limit) end
+function M.nulls(desc, nulls)
+  if not nulls then return "" end
+  return nulls == "first" and " NULLS FIRST" or " NULLS LAST"
+end
+
+return M
