@@ -431,6 +431,8 @@ function Handle:at_or_before(col, p) return gen(self, "at_or_before", column(col
 function Handle:text(col) return gen(self, "text", column(col)) end
 -- How many distinct non-empty values col has in the group, as text (for || ' host(s)').
 function Handle:distinct_count_text(col) return gen(self, "distinct_count_text", column(col)) end
+-- The SQL string constant of one backslash (DOMAIN || db:backslash() || user).
+function Handle:backslash() return gen(self, "backslash") end
 function Handle:is(col, p) return gen(self, "is", column(col), param(p)) end
 function Handle:is_not(col, p) return gen(self, "is_not", column(col), param(p)) end
 

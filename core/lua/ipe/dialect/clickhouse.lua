@@ -669,6 +669,7 @@ function M.script_helpers(H, ms, param_time, param_ms)
     return string.format("(%s <= %s AND %s <= %s)", col, param_time(p), ms(col), param_ms(p))
   end
   -- text: reals rounded to 12 decimals (SQLite shows 15 significant digits: 0.83, not 0.8300000000000001)
+  function H.backslash() return "'\\\\'" end
   function H.text(col) return "toString(round(" .. col .. ", 12))" end
   function H.distinct_count_text(col)
     return string.format("toString(uniqExactIf(%s, %s <> ''))", col, col)

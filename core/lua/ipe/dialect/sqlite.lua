@@ -243,6 +243,8 @@ function M.at_or_before(col, p) return string.format("%s <= %s", col, p) end
 function M.is(col, p) return string.format("%s IS %s", col, p) end
 -- text(col): a number (or any value) as text, as `'score ' || col` shows it
 function M.text(col) return col end
+-- backslash(): the string constant of one backslash ('\\' on ClickHouse, whose strings escape)
+function M.backslash() return "'\\'" end
 -- distinct_count_text(col): how many distinct non-empty values col has in the group, as text
 function M.distinct_count_text(col) return string.format("count(DISTINCT CASE WHEN %s <> '' THEN %s END)", col, col) end
 function M.is_not(col, p) return string.format("%s IS NOT %s", col, p) end
