@@ -17,6 +17,17 @@
  *   srv:stream(id, status, headers)   starts a chunked answer; srv:write(id, s) -> false once
  *       the client is gone; srv:finish(id) ends it
  *   srv:stop()   closes every connection and the listening socket (also on garbage collection)
+ *       and kills the handlers still running
+ *
+ * Concurrent answers without a second Lua thread: srv:fork(id) -> 0 in a handler process, its
+ * pid in the server, or nil, "busy" (max_handlers handlers running, start option, default 32).
+ * The handler is a fork of the warm server (scripts scanned, modules loaded) in its own process
+ * group; there respond/stream/write/finish write the answer into a pipe (a header block, then
+ * "<hex length>\n<bytes>" frames, "0\n" at the end) that the connection's own thread reads and
+ * sends, so the server's Lua loop goes on with the next request at once. srv:exit() ends the
+ * handler (_exit: nothing of the server is torn down there). The server reaps its handlers in
+ * next(), kills one (its whole group) whose client went away before its answer was complete,
+ * and every one at stop. A handler that dies before answering gets "500 internal error".
  *
  * A connection whose request Lua does not answer in WAIT_S seconds gets 503. */
 #define _GNU_SOURCE
@@ -24,8 +35,14 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +73,11 @@ struct req {
     size_t out_len, out_off, out_cap;
     pthread_cond_t cond;
     struct req *next_queued, *next_live;
+    /* answered by a handler process: the pipe's read end and its reader's state */
+    int piped, pipe_done, pfd;
+    pid_t pid;
+    char *rbuf;
+    size_t roff, rlen, frame_left;
 };
 
 struct srv {
@@ -67,6 +89,9 @@ struct srv {
     unsigned long next_id;
     size_t body_limit;
     int stopping;
+    pid_t *kids;               /* handler processes not yet reaped */
+    int nkids, max_kids;
+    int child_fd, child_broken; /* in a handler: the pipe's write end (-1 in the server) */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -103,9 +128,29 @@ static void release(struct srv *s, struct req *r)
     free(r->version);
     free(r->body);
     free(r->out);
+    free(r->rbuf);
+    if (r->pfd >= 0) close(r->pfd);
     free_headers(r->req_headers);
     free_headers(r->resp_headers);
     free(r);
+}
+
+/* Under the lock: kill a handler (and its workers) unless it was reaped already, so that its
+ * pid, still a zombie at worst, cannot be another process's. */
+static void kill_kid(struct srv *s, pid_t pid)
+{
+    for (int i = 0; i < s->nkids; i++)
+        if (s->kids[i] == pid) { kill(-pid, SIGKILL); return; }
+}
+
+/* Under the lock: forget the handlers that have exited. */
+static void reap(struct srv *s)
+{
+    for (int i = 0; i < s->nkids;) {
+        pid_t w = waitpid(s->kids[i], NULL, WNOHANG);
+        if (w == s->kids[i] || (w < 0 && errno == ECHILD)) s->kids[i] = s->kids[--s->nkids];
+        else i++;
+    }
 }
 
 /* MHD_OPTION_URI_LOG_CALLBACK: the first sight of a request; its state starts here. */
@@ -117,6 +162,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     if (!r) return NULL;
     r->srv = s;
     r->uri = strdup(uri ? uri : "");
+    r->pfd = -1;
     pthread_cond_init(&r->cond, NULL);
     pthread_mutex_lock(&s->mu);
     r->id = ++s->next_id;
@@ -135,6 +181,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     struct req *r = *con_cls;
     if (!r) return;
     pthread_mutex_lock(&s->mu);
+    if (r->piped && !r->pipe_done) kill_kid(s, r->pid); /* the client went away first */
     r->mhd_done = 1;
     pthread_cond_broadcast(&r->cond);
     release(s, r);
@@ -194,13 +241,15 @@ static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max)
     return n;
 }
 
+static ssize_t read_piped(void *cls, uint64_t pos, char *buf, size_t max);
+
 /* Build and queue the answer Lua gave (called without the lock; the answer is final). */
 static enum MHD_Result answer(struct srv *s, struct MHD_Connection *c, struct req *r)
 {
     struct MHD_Response *resp;
     (void)s;
     if (r->streaming) {
-        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, read_stream, r, NULL);
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, r->piped ? read_piped : read_stream, r, NULL);
     } else {
         resp = MHD_create_response_from_buffer(r->out_len, r->out ? r->out : (void *)"", MHD_RESPMEM_MUST_COPY);
     }
@@ -213,6 +262,122 @@ static enum MHD_Result answer(struct srv *s, struct MHD_Connection *c, struct re
     enum MHD_Result rc = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return rc;
+}
+
+/* The handler's pipe, read by the connection's thread ------------------------------------- */
+
+#define RBUF 16384
+
+/* More bytes from the handler (waiting at most WAIT_S): 0, or -1 at its end or an error. */
+static int rd_fill(struct req *r)
+{
+    if (r->roff < r->rlen) return 0;
+    struct pollfd pf = {r->pfd, POLLIN, 0};
+    int k;
+    while ((k = poll(&pf, 1, WAIT_S * 1000)) < 0 && errno == EINTR) {}
+    if (k <= 0) return -1;
+    ssize_t n;
+    while ((n = read(r->pfd, r->rbuf, RBUF)) < 0 && errno == EINTR) {}
+    if (n <= 0) return -1;
+    r->roff = 0;
+    r->rlen = (size_t)n;
+    return 0;
+}
+
+/* One line (without its \n) into line[max]; -1 if the pipe ends first or it does not fit. */
+static int rd_line(struct req *r, char *line, size_t max)
+{
+    size_t n = 0;
+    for (;;) {
+        if (rd_fill(r) != 0) return -1;
+        char c = r->rbuf[r->roff++];
+        if (c == '\n') break;
+        if (n + 1 >= max) return -1;
+        line[n++] = c;
+    }
+    line[n] = '\0';
+    return 0;
+}
+
+/* Up to max bytes of the current frame; 0 at the end marker, -1 on a broken pipe. */
+static ssize_t rd_frame(struct req *r, char *buf, size_t max)
+{
+    if (r->frame_left == 0) {
+        char line[32], *end;
+        if (rd_line(r, line, sizeof line) != 0) return -1;
+        unsigned long long n = strtoull(line, &end, 16);
+        if (end == line || *end || n > STREAM_MAX) return -1;
+        if (n == 0) { r->pipe_done = 1; return 0; }
+        r->frame_left = (size_t)n;
+    }
+    if (rd_fill(r) != 0) return -1;
+    size_t k = r->rlen - r->roff;
+    if (k > max) k = max;
+    if (k > r->frame_left) k = r->frame_left;
+    memcpy(buf, r->rbuf + r->roff, k);
+    r->roff += k;
+    r->frame_left -= k;
+    return (ssize_t)k;
+}
+
+static ssize_t read_piped(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct req *r = cls;
+    ssize_t n;
+    while ((n = rd_frame(r, buf, max)) == 0 && !r->pipe_done) {}
+    if (n > 0) return n;
+    if (n == 0) {
+        pthread_mutex_lock(&r->srv->mu);
+        r->pipe_done = 1;
+        pthread_mutex_unlock(&r->srv->mu);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* "<status> <delay ms> <streaming>" then "name: value" lines, then an empty line. */
+static int rd_head(struct req *r)
+{
+    char line[8192];
+    unsigned status, delay;
+    int streaming;
+    if (rd_line(r, line, sizeof line) != 0 || sscanf(line, "%u %u %d", &status, &delay, &streaming) != 3) return -1;
+    r->status = (int)status;
+    r->delay_ms = delay;
+    r->streaming = streaming;
+    for (int i = 0; i < 256; i++) {
+        if (rd_line(r, line, sizeof line) != 0) return -1;
+        if (!line[0]) return 0;
+        char *colon = strstr(line, ": ");
+        struct hdr *h = colon ? calloc(1, sizeof *h) : NULL;
+        if (!h) return -1;
+        *colon = '\0';
+        h->name = strdup(line);
+        h->value = strdup(colon + 2);
+        h->next = r->resp_headers;
+        r->resp_headers = h;
+        if (!h->name || !h->value) return -1;
+    }
+    return -1;
+}
+
+/* The answer of a handler process: a whole one is read to its end before it is sent. */
+static enum MHD_Result answer_piped(struct srv *s, struct MHD_Connection *c, struct req *r)
+{
+    r->rbuf = malloc(RBUF);
+    if (!r->rbuf || rd_head(r) != 0) return plain(c, 500, "500 internal error\n");
+    if (!r->streaming) {
+        char buf[RBUF];
+        ssize_t n;
+        while ((n = rd_frame(r, buf, sizeof buf)) > 0 || (n == 0 && !r->pipe_done))
+            if (n > 0 && append(&r->out, &r->out_len, &r->out_cap, buf, (size_t)n) != 0) return MHD_NO;
+        pthread_mutex_lock(&s->mu);
+        int done = r->pipe_done;
+        pthread_mutex_unlock(&s->mu);
+        if (!done) return plain(c, 500, "500 internal error\n");
+    }
+    return answer(s, c, r);
 }
 
 static enum MHD_Result copy_header(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
@@ -257,10 +422,10 @@ static enum MHD_Result dispatch(struct srv *s, struct MHD_Connection *c, struct 
     deadline_in(&until, WAIT_S);
     while (!r->answered && !s->stopping)
         if (pthread_cond_timedwait(&r->cond, &s->mu, &until) == ETIMEDOUT) break;
-    int answered = r->answered;
+    int answered = r->answered, piped = r->piped;
     pthread_mutex_unlock(&s->mu);
     if (!answered) return plain(c, 503, "503 no answer in time\n");
-    return answer(s, c, r);
+    return piped ? answer_piped(s, c, r) : answer(s, c, r);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -316,8 +481,12 @@ static void srv_free(struct srv *s)
     s->stopping = 1;
     for (struct req *r = s->live; r; r = r->next_live) pthread_cond_broadcast(&r->cond);
     pthread_cond_broadcast(&s->cond);
+    for (int i = 0; i < s->nkids; i++) kill(-s->kids[i], SIGKILL); /* their pipes end: readers return */
     pthread_mutex_unlock(&s->mu);
     if (s->d) MHD_stop_daemon(s->d); /* joins every connection thread: on_completed ran for each */
+    for (int i = 0; i < s->nkids; i++)
+        while (waitpid(s->kids[i], NULL, 0) < 0 && errno == EINTR) {}
+    free(s->kids);
     while (s->live) {
         struct req *r = s->live;
         r->mhd_done = r->lua_done = 1;
@@ -359,6 +528,11 @@ static int l_start(lua_State *L)
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cond, NULL);
     s->body_limit = (size_t)opt_num(L, 1, "body_limit", 65536);
+    s->child_fd = -1;
+    s->max_kids = (int)opt_num(L, 1, "max_handlers", 32);
+    if (s->max_kids < 1) s->max_kids = 1;
+    s->kids = calloc((size_t)s->max_kids, sizeof *s->kids);
+    if (!s->kids) { srv_free(s); return luaL_error(L, "httpd: not enough memory"); }
     struct MHD_OptionItem ops[] = {
         {MHD_OPTION_SOCK_ADDR, 0, (void *)sa},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)opt_num(L, 1, "conn_limit", 64), NULL},
@@ -459,12 +633,14 @@ static int l_next(lua_State *L)
     struct timespec until;
     deadline_in(&until, wait > 0 ? wait : 0);
     pthread_mutex_lock(&s->mu);
+    reap(s);
     while (!s->head && !got_signal) {
         struct timespec step;
         deadline_in(&step, 0.2); /* look at the signal flag now and then */
         if (step.tv_sec > until.tv_sec || (step.tv_sec == until.tv_sec && step.tv_nsec > until.tv_nsec)) step = until;
         if (pthread_cond_timedwait(&s->cond, &s->mu, &step) == ETIMEDOUT &&
             (step.tv_sec == until.tv_sec && step.tv_nsec == until.tv_nsec)) break;
+        reap(s);
     }
     struct req *r = s->head;
     if (r && !got_signal) {
@@ -505,9 +681,136 @@ static struct hdr *read_headers(lua_State *L, int idx)
     return list;
 }
 
+/* In a handler process ------------------------------------------------------------------- */
+
+static int put(struct srv *s, const char *p, size_t n)
+{
+    while (n > 0 && !s->child_broken) {
+        ssize_t k = write(s->child_fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) s->child_broken = 1;
+        else { p += k; n -= (size_t)k; }
+    }
+    return s->child_broken ? -1 : 0;
+}
+
+static int put_frame(struct srv *s, const char *p, size_t n)
+{
+    char len[32];
+    int k = snprintf(len, sizeof len, "%zx\n", n);
+    return (n == 0 || put(s, len, (size_t)k) == 0) && (n == 0 || put(s, p, n) == 0) ? 0 : -1;
+}
+
+static int put_head(struct srv *s, int status, unsigned delay, int streaming, struct hdr *hs)
+{
+    char line[64];
+    int k = snprintf(line, sizeof line, "%d %u %d\n", status, delay, streaming);
+    int rc = put(s, line, (size_t)k);
+    for (struct hdr *h = hs; h && rc == 0; h = h->next)
+        rc = put(s, h->name, strlen(h->name)) | put(s, ": ", 2) | put(s, h->value, strlen(h->value)) | put(s, "\n", 1);
+    if (rc == 0) rc = put(s, "\n", 1);
+    free_headers(hs);
+    return rc;
+}
+
+/* the server's respond/stream/write/finish in a handler: into the pipe, for its one request */
+static int child_call(lua_State *L, struct srv *s, const char *what)
+{
+    int ok = 0;
+    size_t len = 0;
+    if (!strcmp(what, "respond")) {
+        const char *body = luaL_optlstring(L, 5, "", &len);
+        lua_Number delay = luaL_optnumber(L, 6, 0);
+        ok = put_head(s, (int)luaL_checkinteger(L, 3), delay > 0 && delay < 60000 ? (unsigned)delay : 0, 0,
+                      read_headers(L, 4)) == 0 && put_frame(s, body, len) == 0 && put(s, "0\n", 2) == 0;
+    } else if (!strcmp(what, "stream")) {
+        ok = put_head(s, (int)luaL_checkinteger(L, 3), 0, 1, read_headers(L, 4)) == 0;
+    } else if (!strcmp(what, "write")) {
+        const char *p = luaL_checklstring(L, 3, &len);
+        ok = put_frame(s, p, len) == 0;
+    } else {
+        ok = put(s, "0\n", 2) == 0;
+    }
+    lua_pushboolean(L, ok);
+    return 1;
+}
+
+/* In the handler: close the server's sockets (the listening one, its clients': a client must
+ * see its connection end when the server closes it) and the other handlers' pipes. */
+static void close_inherited(struct srv *s)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return;
+    int dfd = dirfd(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int fd = atoi(e->d_name);
+        struct stat st;
+        if (fd <= 2 || fd == dfd || fd == s->child_fd || fstat(fd, &st) != 0) continue;
+        if (S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode)) close(fd);
+    }
+    closedir(d);
+}
+
+/* srv:fork(id) -> 0 in the handler, its pid in the server, or nil, "busy" | error text */
+static int l_fork(lua_State *L)
+{
+    struct srv *s = check_srv(L);
+    lua_Number id = luaL_checknumber(L, 2);
+    pthread_mutex_lock(&s->mu);
+    reap(s);
+    struct req *r = find_live(s, id);
+    int busy = s->nkids >= s->max_kids;
+    pthread_mutex_unlock(&s->mu);
+    if (!r || r->answered) return luaL_error(L, "httpd: fork: no request %f waiting", id);
+    if (busy) { lua_pushnil(L); lua_pushliteral(L, "busy"); return 2; }
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) { lua_pushnil(L); lua_pushstring(L, strerror(errno)); return 2; }
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        lua_pushnil(L);
+        lua_pushstring(L, strerror(errno));
+        return 2;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        s->child_fd = p[1];
+        close(p[0]);
+        close_inherited(s);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        lua_pushinteger(L, 0);
+        return 1;
+    }
+    setpgid(pid, pid); /* either side may run first */
+    close(p[1]);
+    pthread_mutex_lock(&s->mu);
+    r->pfd = p[0];
+    r->pid = pid;
+    r->piped = r->answered = r->lua_done = 1;
+    s->kids[s->nkids++] = pid;
+    if (r->mhd_done) kill_kid(s, pid);
+    pthread_cond_broadcast(&r->cond);
+    release(s, r);
+    pthread_mutex_unlock(&s->mu);
+    lua_pushinteger(L, pid);
+    return 1;
+}
+
+/* srv:exit() in a handler: its answer is complete (or abandoned); nothing else is torn down */
+static int l_exit(lua_State *L)
+{
+    struct srv *s = check_srv(L);
+    if (s->child_fd < 0) return luaL_error(L, "httpd: exit: not in a handler");
+    _exit(0);
+}
+
 static int l_respond(lua_State *L)
 {
     struct srv *s = check_srv(L);
+    if (s->child_fd >= 0) return child_call(L, s, "respond");
     lua_Number id = luaL_checknumber(L, 2);
     int status = (int)luaL_checkinteger(L, 3);
     size_t len = 0;
@@ -538,6 +841,7 @@ static int l_respond(lua_State *L)
 static int l_stream(lua_State *L)
 {
     struct srv *s = check_srv(L);
+    if (s->child_fd >= 0) return child_call(L, s, "stream");
     lua_Number id = luaL_checknumber(L, 2);
     int status = (int)luaL_checkinteger(L, 3);
     struct hdr *hs = read_headers(L, 4);
@@ -560,6 +864,7 @@ static int l_stream(lua_State *L)
 static int l_write(lua_State *L)
 {
     struct srv *s = check_srv(L);
+    if (s->child_fd >= 0) return child_call(L, s, "write");
     lua_Number id = luaL_checknumber(L, 2);
     size_t len;
     const char *p = luaL_checklstring(L, 3, &len);
@@ -579,6 +884,7 @@ static int l_write(lua_State *L)
 static int l_finish(lua_State *L)
 {
     struct srv *s = check_srv(L);
+    if (s->child_fd >= 0) return child_call(L, s, "finish");
     lua_Number id = luaL_checknumber(L, 2);
     pthread_mutex_lock(&s->mu);
     struct req *r = find_live(s, id);
@@ -601,7 +907,8 @@ static int l_stop(lua_State *L)
 
 static const luaL_Reg methods[] = {
     {"port", l_port}, {"next", l_next}, {"respond", l_respond}, {"stream", l_stream},
-    {"write", l_write}, {"finish", l_finish}, {"stop", l_stop}, {NULL, NULL}};
+    {"write", l_write}, {"finish", l_finish}, {"stop", l_stop},
+    {"fork", l_fork}, {"exit", l_exit}, {NULL, NULL}};
 
 int luaopen_ipe_httpd(lua_State *L)
 {

@@ -1,9 +1,14 @@
 /* test_httpd.c — ipe.httpd: a request reaches Lua with its method, raw target, headers, body
  * and address; a whole answer and a streamed one reach the client; a body over the limit is
- * refused before Lua sees it; next() times out; an unknown id is refused; stop. The clients
- * are forked children writing what they received to a file. */
+ * refused before Lua sees it; next() times out; an unknown id is refused; answers from forked
+ * handler processes: two slow ones at once, a whole one, one that dies before answering, one
+ * whose client goes away (killed), none left over and the server's fds back to where they
+ * were; stop, which kills a handler still running. The clients are forked children writing what they received to a file. */
 #define _DEFAULT_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <signal.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +36,40 @@ static pid_t client(int port, const char *req, const char *path)
     while ((n = read(s, buf, sizeof buf)) > 0) fwrite(buf, 1, (size_t)n, f);
     fclose(f);
     _exit(0);
+}
+
+/* a client that reads the first bytes of the answer and goes away */
+static pid_t impatient(int port, const char *req)
+{
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char buf[64];
+    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) != 0) _exit(1);
+    if (write(s, req, strlen(req)) < 0 || read(s, buf, sizeof buf) <= 0) _exit(1);
+    _exit(0);
+}
+
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    while (readdir(d)) n++;
+    closedir(d);
+    return n;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static char *slurp(const char *path)
@@ -90,13 +129,84 @@ int main(void)
     tap_is(lua_run(L, "local r, why = srv:next(0.3) return tostring(r) .. ' ' .. why", buf, sizeof buf), "nil timeout",
            "Lua never saw it; next() times out");
     tap_is(lua_run(L, "return tostring(srv:respond(12345, 200, {}, 'x'))", buf, sizeof buf), "false", "an unknown id");
+
+    /* answers from handler processes */
+    int base = count_fds();
+    char p1[512], p2[512];
+    snprintf(p1, sizeof p1, "%s/four", dir);
+    snprintf(p2, sizeof p2, "%s/five", dir);
+    double t0 = now_s();
+    pid_t c1 = client(port, "GET /slow1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", p1);
+    pid_t c2 = client(port, "GET /slow2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", p2);
+    tap_is(lua_run(L, "pids = {} for i = 1, 2 do local r = assert(srv:next(10)) local pid = assert(srv:fork(r.id)) "
+                      "if pid == 0 then srv:stream(r.id, 200, {['X-H'] = 'y'}) srv:write(r.id, 'start ' .. r.uri .. ',') "
+                      "os.execute('sleep 1.5') srv:write(r.id, 'end') srv:finish(r.id) srv:exit() end "
+                      "pids[i] = pid end return 'forked'", buf, sizeof buf), "forked", "two requests handed to handlers");
+    waitpid(c1, NULL, 0);
+    waitpid(c2, NULL, 0);
+    double took = now_s() - t0;
+    tap_ok(took >= 1.4 && took < 2.9, "two slow handlers answer at once (one delay, not two)");
+    got = slurp(p1);
+    tap_ok(strstr(got, "X-H: y\r\n") && strstr(got, "start /slow1,") && strstr(got, "end\r\n0\r\n\r\n"),
+           "a handler's stream: its header, both pieces and the end");
+    got = slurp(p2);
+    tap_ok(strstr(got, "start /slow2,") && strstr(got, "end\r\n0\r\n\r\n"), "the other handler's stream");
+
+    snprintf(path, sizeof path, "%s/six", dir);
+    c = client(port, "GET /whole HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    lua_run(L, "local r = assert(srv:next(10)) if srv:fork(r.id) == 0 then "
+               "srv:respond(r.id, 202, {['X-W'] = '1'}, 'whole answer') srv:exit() end", buf, sizeof buf);
+    waitpid(c, NULL, 0);
+    got = slurp(path);
+    tap_ok(strncmp(got, "HTTP/1.1 202 ", 13) == 0 && strstr(got, "Content-Length: 12\r\n") && strstr(got, "X-W: 1\r\n")
+           && strcmp(got + strlen(got) - 12, "whole answer") == 0, "a handler's whole answer, with its length");
+
+    snprintf(path, sizeof path, "%s/seven", dir);
+    c = client(port, "GET /dies HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    lua_run(L, "local r = assert(srv:next(10)) if srv:fork(r.id) == 0 then srv:exit() end", buf, sizeof buf);
+    waitpid(c, NULL, 0);
+    got = slurp(path);
+    const char *b7 = strstr(got, "\r\n\r\n");
+    tap_ok(strncmp(got, "HTTP/1.1 500 ", 13) == 0 && b7 && strcmp(b7 + 4, "500 internal error\n") == 0,
+           "a handler that dies before answering: 500 in one line");
+
+    c = impatient(port, "GET /gone HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    int gone = atoi(lua_run(L, "local r = assert(srv:next(10)) local pid = srv:fork(r.id) if pid == 0 then "
+                               "srv:stream(r.id, 200, {}) for i = 1, 300 do srv:write(r.id, string.rep('x', 4096)) "
+                               "os.execute('sleep 0.1') end srv:finish(r.id) srv:exit() end return pid",
+                            buf, sizeof buf));
+    waitpid(c, NULL, 0);
+    int alive = 1;
+    for (int i = 0; i < 100 && alive; i++) {
+        lua_run(L, "srv:next(0.1)", buf, sizeof buf); /* reaps */
+        alive = gone > 0 && kill(gone, 0) == 0;
+    }
+    tap_ok(gone > 0 && !alive, "a handler whose client went away is killed and reaped");
+    tap_ok(kill(atoi(lua_run(L, "return pids[1]", buf, sizeof buf)), 0) != 0 &&
+           kill(atoi(lua_run(L, "return pids[2]", buf, sizeof buf)), 0) != 0, "finished handlers are reaped");
+    int fds = -1;
+    for (int i = 0; i < 50 && fds != base; i++) {
+        lua_run(L, "srv:next(0.05)", buf, sizeof buf);
+        fds = count_fds();
+    }
+    if (fds != base) printf("# fds %d, at the start %d\n", fds, base);
+    tap_ok(fds == base, "the server's open fds are back to where they were");
+
+    snprintf(path, sizeof path, "%s/eight", dir);
+    c = client(port, "GET /long HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    int longest = atoi(lua_run(L, "local r = assert(srv:next(10)) local pid = srv:fork(r.id) if pid == 0 then "
+                                  "srv:stream(r.id, 200, {}) srv:write(r.id, 'begun') os.execute('sleep 30') srv:exit() end "
+                                  "return pid", buf, sizeof buf));
+    t0 = now_s();
     tap_is(lua_run(L, "srv:stop() local ok, e = pcall(srv.port, srv) return tostring(ok) .. ' ' .. e", buf, sizeof buf),
            "false httpd: the server is stopped", "stop");
+    waitpid(c, NULL, 0);
+    tap_ok(longest > 0 && kill(longest, 0) != 0 && now_s() - t0 < 10, "stop kills and reaps a handler still running");
     tap_is(lua_run(L, "local ok, e = pcall(h.start, {host = 'example.org'}) return e", buf, sizeof buf),
            "httpd: 'example.org' is not an IP address to listen on", "a host name is refused");
     ipe_engine_close(L);
-    for (int i = 0; i < 3; i++) {
-        static const char *names[] = {"one", "two", "three"};
+    for (int i = 0; i < 8; i++) {
+        static const char *names[] = {"one", "two", "three", "four", "five", "six", "seven", "eight"};
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         unlink(path);
     }

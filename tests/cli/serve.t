@@ -40,6 +40,10 @@ sub one_line { my ($r, $status, $re, $name) = @_;
     ($out, $err, $rc) = ipe('serve', '--db', '/nonexistent/ws.db');
     is($rc, 3, 'no workspace: exit 3');
     is($out, '', 'no workspace: no URL printed');
+    ($out, $err, $rc) = ipe('serve', '--db', $db, '--max-handlers', '0');
+    is($rc, 2, '--max-handlers 0: exit 2');
+    is($err, "ipe-run: --max-handlers: '0' is below the minimum 1\n", '--max-handlers 0: one line');
+    is($out, '', '--max-handlers 0: no URL printed');
 }
 
 my $s = serve_start(args => ['--db', $db, '--offline', '--allow-actions', '--idle-timeout', '2', '--max-connections', '24',
@@ -296,12 +300,15 @@ my $page;
     if (!$ti_pid) {
         open STDOUT, '>', '/dev/null';
         my $body = '{"ip":"89.160.20.128","noise":false,"riot":false,"message":"IP not observed"}';
+        local $SIG{CHLD} = 'IGNORE';
         while (my $c = $ti->accept) {
+            if (fork()) { close $c; next }   # one process a client: the provider answers several at once
             while (defined(my $line = <$c>)) { last if $line eq "\r\n" }
             sleep 4;   # a slow provider
             print $c "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " . length($body)
                 . "\r\nConnection: close\r\n\r\n$body";
             close $c;
+            POSIX::_exit(0);
         }
         POSIX::_exit(0);
     }
@@ -320,6 +327,36 @@ my $page;
         for my $id ($buf =~ /<template data-fill="(panel-[\w-]+)">/g) { $at{$id} //= time - $t0 }
     }
     close $sock;
+    # two slow pages at once: each is prepared by its own handler, so both take one delay, not two
+    my @socks = map {
+        my $k = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $o->{port}) or die;
+        print $k "GET /ip/89.160.20.11$_?$W HTTP/1.1\r\nHost: x\r\nCookie: $c\r\nConnection: close\r\n\r\n";
+        $k } (2, 3);
+    my $t1 = time;
+    my @done;
+    for my $k (@socks) {
+        my $b = '';
+        while (sysread($k, my $chunk, 65536)) { $b .= $chunk }
+        push @done, [time - $t1, $b];
+        close $k;
+    }
+    for my $i (0, 1) {
+        like($done[$i][1], qr{<template data-fill="panel-greynoise-ip">.*</html>}s, "concurrent page $i: complete, with the slow panel");
+        cmp_ok($done[$i][0], '>=', 3.5, "concurrent page $i: waited for its provider");
+    }
+    cmp_ok($done[1][0], '<', 7, 'two slow pages at once: served in about one provider delay, not two')
+        or diag("finished after $done[0][0] s and $done[1][0] s");
+    is(serve_stop($o), 0, 'stopped');
+    # over the handler limit: 503 in one line, the server goes on
+    $o = serve_start(args => ['--db', $db, '--timeout', '120', '--max-handlers', '1'], env => { IPE_CONFIG => $cfg });
+    $c = login($o);
+    my $slow = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $o->{port}) or die;
+    print $slow "GET /ip/89.160.20.114?$W HTTP/1.1\r\nHost: x\r\nCookie: $c\r\nConnection: close\r\n\r\n";
+    sysread($slow, my $first, 100);   # its handler has started
+    one_line(http_req($o, 'GET', "/ip/$IP?$W", cookie => $c), 503,
+        'busy: 1 pages are being prepared at once already; try again', 'over --max-handlers');
+    is(http_req($o, 'GET', '/', cookie => $c)->{status}, 200, 'over --max-handlers: the search box is still served');
+    close $slow;
     kill 'KILL', $ti_pid;
     waitpid $ti_pid, 0;
     ok(defined $at{'panel-greynoise-ip'}, 'the slow provider\'s panel arrives');

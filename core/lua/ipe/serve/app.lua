@@ -6,6 +6,12 @@
 --                    a request caused is one line with its 4xx status, anything else "500
 --                    internal error" (the detail goes to the log, never to the client)
 --
+-- Concurrency: a page or a hunt (the routes in FORKED) is answered by a handler process forked
+-- from this warm server (srv:fork, after the token wall and the route checks), so the loop
+-- takes the next request at once; the handler logs its line and exits. Over the handler limit
+-- (--max-handlers) the answer is "503 busy". Actions stay in the server: an execution is never
+-- cut short by a client that went away.
+--
 -- Routes (every one behind the token wall: ?token= once, then the cookie):
 --   GET  /                      the search box
 --   GET  /search?q=             an IP (defanged too) -> its page; a CIDR -> subnet-sweep
@@ -27,6 +33,8 @@ App.__index = App
 local M = {}
 
 M.MAX_URI = 4096
+
+local FORKED = { ip_page = true, hunt = true }
 
 function M.new(S)
   return setmetatable({ S = S }, App)
@@ -112,6 +120,15 @@ function App:dispatch(req)
     form, ferr = http.params(req.body)
     if not form then return self:plain(req, 400, ferr) end
   end
+  if FORKED[name] and not self.in_handler then
+    local pid, err = self.S.srv:fork(req.id)
+    if pid == nil then
+      return self:plain(req, 503, err == "busy" and string.format("busy: %d pages are being prepared at once already; try again",
+        self.S.max_handlers or 0) or "cannot start a handler: " .. tostring(err))
+    end
+    if pid ~= 0 then req.forked = pid; return "forked" end
+    self.in_handler = true
+  end
   return views[name](self, req, cap, params, form)
 end
 
@@ -134,9 +151,11 @@ function App:handle(req)
       status = self:answer_error(req, 500, "internal error")
     end
   end
+  if req.forked then return end   -- its handler logs it
   self.S.log(string.format("%s %s %s %s %.1f ms", req.remote, req.method,
     textutil.visible((req.uri:gsub("([?&]token=)[^&]*", "%1[redacted]"))), tostring(status),
     (require("ipe.proc").monotonic() - t0) * 1000))
+  if self.in_handler then self.S.srv:exit() end
 end
 
 -- an error after a streamed answer started cannot change its status: the stream just ends

@@ -42,6 +42,9 @@ options:
   --timeout SECONDS    each panel's time budget (default 10)
   --max-connections N  connections served at once (default 64; 16 per client
                        address)
+  --max-handlers N     pages and hunts prepared at once, each in a process
+                       forked from the warm server (default 32; over it:
+                       "503 busy")
   --idle-timeout SECONDS  close a connection idle this long (default 15)
   --db PATH, --now TIME, -v, -h   (see ipe-run --help)
 
@@ -51,7 +54,7 @@ certificate), 3 no workspace, 4 the address cannot be listened on
 
 M.options = { {
   { "listen", arg = true }, { "tls-cert", arg = true }, { "tls-key", arg = true }, { "insecure-http" },
-  { "allow-actions" }, { "offline" }, { "timeout", arg = true }, { "max-connections", arg = true },
+  { "allow-actions" }, { "offline" }, { "timeout", arg = true }, { "max-connections", arg = true }, { "max-handlers", arg = true },
   { "idle-timeout", arg = true },
 } }
 
@@ -99,6 +102,7 @@ function M.run(opts, pos)
   local host, port = M.parse_listen(opts.listen or "127.0.0.1:8731")
   local cert, key = tls_of(opts, host)
   local conns = common.whole(opts, "max-connections", 1, 1024) or 64
+  local handlers = common.whole(opts, "max-handlers", 1, 1024) or 32
   local idle = common.seconds(opts, "idle-timeout", 15, 3600)
   require("ipe.verbs.insight").timeout(opts)   -- a bad --timeout is a usage error now, not per page
   common.window({ db = opts.db }, common.now(opts))   -- a bad --now too
@@ -110,11 +114,11 @@ function M.run(opts, pos)
     opts = { db = opts.db, now = opts.now, offline = opts.offline, timeout = opts.timeout,
              allow_actions = opts.allow_actions == true },
     auth = require("ipe.serve.auth").new(), secure = cert ~= nil, index = index, panels = panels,
-    actions = actions, hunts = hunts, hints = page.load_timing(), log = log, verbose = opts.verbose,
+    actions = actions, hunts = hunts, max_handlers = handlers, hints = page.load_timing(), log = log, verbose = opts.verbose,
   }
   local httpd = require "ipe.httpd"
   local ok, srv = pcall(httpd.start, { host = host, port = port, cert = cert, key = key, conn_limit = conns,
-    per_ip = math.min(16, conns), timeout = math.ceil(idle), header_limit = 32768, body_limit = 65536 })
+    per_ip = math.min(16, conns), max_handlers = handlers, timeout = math.ceil(idle), header_limit = 32768, body_limit = 65536 })
   if not ok then errors.raise(errors.INTERNAL, "serve: %s", tostring(srv):gsub("^httpd: ", "")) end
   S.srv = srv
   local shown = host:find(":", 1, true) and "[" .. host .. "]" or host
