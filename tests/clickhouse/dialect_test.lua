@@ -206,6 +206,10 @@ T.case("text, distinct_count_text: numbers as text for ||", function()
   end), { { "a", "3 host(s)" }, { "b", "1 host(s)" }, { "c", "2 host(s)" }, { "d", "1 host(s)" } })
 end)
 
+T.case("backslash: one backslash between two texts", function()
+  T.eq(same("backslash", function(h) return "SELECT 'CONTOSO' || " .. h:backslash() .. " || 'bob'" end), { { "CONTOSO\\bob" } })
+end)
+
 T.case("string_agg: values of a group joined, NULLs left out; distinct", function()
   same("string_agg", function(h)
     return "SELECT Grp, " .. h:string_agg("Val", ", ") .. " FROM (SELECT * FROM dialect_rows ORDER BY id) GROUP BY Grp ORDER BY Grp"
