@@ -5,11 +5,11 @@ local function attempts(db)
   local w = db:window("TimeGenerated")
   return table.concat({
     "  SELECT 'SigninLogs' AS Source, lower(UserPrincipalName) AS Account,",
-    "         CASE WHEN ResultType = '0' THEN 0 ELSE 1 END AS Failed, TimeGenerated",
+    "         CASE WHEN ResultType = '0' THEN 0 ELSE 1 END AS Failed, " .. db:time_text("TimeGenerated") .. " AS Time",
     "  FROM SigninLogs WHERE IPAddress = :ip AND " .. w,
     "  UNION ALL",
-    "  SELECT 'SecurityEvent', lower(COALESCE(TargetAccount, TargetDomainName || '\\' || TargetUserName)),",
-    "         CASE WHEN EventID = 4625 THEN 1 ELSE 0 END, TimeGenerated",
+    "  SELECT 'SecurityEvent', lower(COALESCE(TargetAccount, TargetDomainName || " .. db:backslash() .. " || TargetUserName)),",
+    "         CASE WHEN EventID = 4625 THEN 1 ELSE 0 END, " .. db:time_text("TimeGenerated"),
     "  FROM SecurityEvent WHERE IpAddress = :ip AND EventID IN (4624, 4625) AND " .. w,
   }, "\n")
 end
@@ -18,21 +18,21 @@ local function summary_sql(db)
   return table.concat({
     "SELECT Source, COUNT(DISTINCT Account) AS Accounts, COUNT(*) AS Attempts, SUM(Failed) AS Failures,",
     "       COUNT(*) - SUM(Failed) AS Successes, ROUND(100.0 * SUM(Failed) / COUNT(*), 1) AS FailurePct,",
-    "       MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen,",
+    "       MIN(Time) AS FirstSeen, MAX(Time) AS LastSeen,",
     "       " .. db:string_agg("Succeeded", ",", "distinct") .. " AS SucceededAccounts",
     "FROM (SELECT *, CASE WHEN Failed = 0 THEN Account END AS Succeeded FROM (",
     attempts(db),
     "))",
     "GROUP BY Source",
     "HAVING COUNT(DISTINCT Account) >= :min_accounts AND 100.0 * SUM(Failed) / COUNT(*) >= :min_failure_pct",
-    "ORDER BY Accounts DESC",
+    "ORDER BY Accounts DESC, Attempts DESC, Source",
   }, "\n")
 end
 
 local function accounts_sql(db)
   return table.concat({
     "SELECT Source, Account, SUM(Failed) AS Failures, COUNT(*) - SUM(Failed) AS Successes,",
-    "       MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen",
+    "       MIN(Time) AS FirstSeen, MAX(Time) AS LastSeen",
     "FROM (",
     attempts(db),
     ")",

@@ -7,14 +7,14 @@ local function sql(db)
     .. " OR " .. db:ip_in_cidr("SourceIP", "net192") .. ")"
   return table.concat({
     "WITH to_ip AS (",
-    "  SELECT RemotePort AS Port, " .. db:host_label("DeviceName") .. " AS Host, TimeGenerated",
+    "  SELECT RemotePort AS Port, " .. db:host_label("DeviceName") .. " AS Host, " .. db:time_text("TimeGenerated") .. " AS Time",
     "  FROM DeviceNetworkEvents WHERE RemoteIP = :ip AND NOT " .. db:connection_inbound() .. " AND " .. w,
     "  UNION ALL",
-    "  SELECT DestinationPort, COALESCE(SourceHostName, SourceIP), TimeGenerated",
+    "  SELECT DestinationPort, COALESCE(SourceHostName, SourceIP), " .. db:time_text("TimeGenerated"),
     "  FROM CommonSecurityLog WHERE DestinationIP = :ip AND " .. w,
     "), ports AS (",
     "  SELECT Port, COUNT(*) AS ToIP, COUNT(DISTINCT Host) AS HostsToIP, " .. db:string_agg("Host", ",", "distinct") .. " AS Hosts,",
-    "         MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen",
+    "         MIN(Time) AS FirstSeen, MAX(Time) AS LastSeen",
     "  FROM to_ip WHERE Port IS NOT NULL GROUP BY Port",
     "), org AS (",
     "  SELECT RemotePort AS Port, " .. db:host_label("DeviceName") .. " AS Host",
@@ -28,7 +28,7 @@ local function sql(db)
     "SELECT p.Port, p.ToIP AS ConnectionsToIP, p.Hosts, COUNT(o.Host) AS OrgConnections,",
     "       COUNT(DISTINCT o.Host) AS OrgHosts, p.FirstSeen, p.LastSeen",
     "FROM ports p LEFT JOIN org o ON o.Port = p.Port",
-    "GROUP BY p.Port",
+    "GROUP BY p.Port, p.ToIP, p.Hosts, p.FirstSeen, p.LastSeen",
     "HAVING COUNT(DISTINCT o.Host) <= :max_hosts",
     "ORDER BY OrgHosts, OrgConnections, p.Port",
   }, "\n")

@@ -10,7 +10,7 @@ end
 local function by_template(db)
   return table.concat({
     "SELECT AnomalyTemplateName AS Template, COUNT(*) AS Anomalies, MAX(Score) AS MaxScore,",
-    "       MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen",
+    "       " .. db:time_min("TimeGenerated") .. " AS FirstSeen, " .. db:time_max("TimeGenerated") .. " AS LastSeen",
     "FROM Anomalies",
     "WHERE " .. db:window("TimeGenerated") .. " AND " .. ip_match(db),
     "GROUP BY AnomalyTemplateName",

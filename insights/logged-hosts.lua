@@ -10,12 +10,17 @@ local function sql(db)
     "  WHERE Source = 'Heartbeat' AND Host <> ''",
     "  GROUP BY Host",
     ")",
-    "SELECT h.Host AS Computer, CASE WHEN hb.ComputerIP = :ip THEN 'public (ComputerIP)' ELSE 'private' END AS Reported,",
-    "       hb.OSType, hb.OSName, hb.OSMajorVersion || '.' || hb.OSMinorVersion AS OSVersion, hb.Version AS AgentVersion,",
-    "       hb.Category, hb.ComputerEnvironment AS Environment, hb.ResourceId, h.Heartbeats, h.FirstHeartbeat,",
-    "       h.LastHeartbeat",
-    "FROM hosts h JOIN Heartbeat hb ON hb.TimeGenerated = h.LastHeartbeat AND hb.Computer = h.Host",
-    "GROUP BY h.Host",
+    -- each host's last heartbeat row (its columns through max(): the same row on both engines)
+    "SELECT h.Host AS Computer, max(CASE WHEN hb.ComputerIP = :ip THEN 'public (ComputerIP)' ELSE 'private' END) AS Reported,",
+    "       max(hb.OSType) AS OSType, max(hb.OSName) AS OSName, max(hb.OSVersion) AS OSVersion,",
+    "       max(hb.Version) AS AgentVersion, max(hb.Category) AS Category, max(hb.ComputerEnvironment) AS Environment,",
+    "       max(hb.ResourceId) AS ResourceId, h.Heartbeats, h.FirstHeartbeat, h.LastHeartbeat",
+    "FROM hosts h JOIN (",
+    "  SELECT Computer, " .. db:time_text("TimeGenerated") .. " AS Time, ComputerIP, OSType, OSName,",
+    "         OSMajorVersion || '.' || OSMinorVersion AS OSVersion, Version, Category, ComputerEnvironment, ResourceId",
+    "  FROM Heartbeat WHERE (Computer, " .. db:time_text("TimeGenerated") .. ") IN (SELECT Host, LastHeartbeat FROM hosts)",
+    ") hb ON hb.Computer = h.Host AND hb.Time = h.LastHeartbeat",
+    "GROUP BY h.Host, h.Heartbeats, h.FirstHeartbeat, h.LastHeartbeat",
     "ORDER BY h.LastHeartbeat DESC, h.Host",
   }, "\n")
 end

@@ -6,23 +6,23 @@ local function sql(db, unit)
   local w = db:window("TimeGenerated")
   return table.concat({
     "SELECT Time, Kind, Title, Source, Detail, Events FROM (",
-    "  SELECT StartTime AS Time, 'Alert' AS Kind, DisplayName AS Title, ProductName AS Source,",
+    "  SELECT " .. db:time_text("StartTime") .. " AS Time, 'Alert' AS Kind, DisplayName AS Title, ProductName AS Source,",
     "         AlertSeverity || ', ' || " .. db:status() .. " AS Detail, NULL AS Events",
     "  FROM (" .. db:latest("SecurityAlert", "a", "SystemAlertId", w .. " AND " .. db:entities_have_ip("Entities", "ip")) .. ")",
     "  UNION ALL",
-    "  SELECT EventTime, 'Bookmark', BookmarkName, 'HuntingBookmark', Notes, NULL",
+    "  SELECT " .. db:time_text("EventTime") .. ", 'Bookmark', BookmarkName, 'HuntingBookmark', Notes, NULL",
     "  FROM (" .. db:latest("HuntingBookmark", "b", "BookmarkId", w .. " AND (" .. db:entities_have_ip("Entities", "ip")
       .. " OR " .. db:entity_mapping_has_ip("QueryResultRow", "ip") .. ")") .. ")",
     "  WHERE COALESCE(SoftDeleted, 0) = 0",
     "  UNION ALL",
-    "  SELECT TimeGenerated, 'Anomaly', AnomalyTemplateName, VendorName, 'score ' || Score, NULL",
+    "  SELECT " .. db:time_text("TimeGenerated") .. ", 'Anomaly', AnomalyTemplateName, VendorName, 'score ' || " .. db:text("Score") .. ", NULL",
     "  FROM Anomalies WHERE " .. w .. " AND (SourceIpAddress = :ip OR DestinationIpAddress = :ip OR "
       .. db:entities_have_ip("Entities", "ip") .. ")",
     "  UNION ALL",
-    "  SELECT " .. db:rollup_bucket("Hour", unit) .. ", 'Activity', 'Events in ' || Source, Source,",
-    "         count(DISTINCT CASE WHEN Host <> '' THEN Host END) || ' host(s)', sum(Events)",
+    "  SELECT " .. db:rollup_bucket("Hour", unit) .. " AS Bucket, 'Activity', 'Events in ' || Source, Source,",
+    "         " .. db:distinct_count_text("Host") .. " || ' host(s)', sum(Events)",
     "  FROM (" .. db:rollup_query("activity") .. ")",
-    "  GROUP BY 1, Source",
+    "  GROUP BY Bucket, Source",
     ")",
     "ORDER BY Time DESC, Kind, Title",
   }, "\n")

@@ -8,9 +8,9 @@ local cjson = require "cjson"
 local function sql(db)
   return table.concat({
     "SELECT WatchlistName AS Watchlist, WatchlistAlias AS Alias, SearchKey, WatchlistItem AS Item,",
-    "       LastUpdatedTimeUTC AS LastUpdated, _DTItemId AS ItemId",
+    "       " .. db:time_text("LastUpdatedTimeUTC") .. " AS LastUpdated, _DTItemId AS ItemId",
     "FROM (",
-    "  " .. db:latest("Watchlist", "w", { "WatchlistAlias", "_DTItemId" }, "_DTItemType = 'watchlist-item' AND TimeGenerated <= :to"
+    "  " .. db:latest("Watchlist", "w", { "WatchlistAlias", "_DTItemId" }, "_DTItemType = 'watchlist-item' AND " .. db:at_or_before("TimeGenerated", "to")
       .. " AND (SearchKey = :ip OR " .. db:json_has_value("WatchlistItem", "ip") .. ")", { "_DTTimestamp", "TimeGenerated" }),
     ")",
     "WHERE COALESCE(_DTItemStatus, '') <> 'Delete'",

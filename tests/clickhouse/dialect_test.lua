@@ -163,6 +163,53 @@ T.case("seconds_between: whole seconds between two times", function()
   T.eq(same("seconds_between", build), { { "1", "3600" }, { "4", "133199" } })
 end)
 
+T.case("time_min, time_max: a group's earliest and latest time as time text, to the millisecond", function()
+  T.eq(same("time_min/time_max", function(h)
+    return "SELECT Grp, " .. h:time_min("TimeGenerated") .. ", " .. h:time_max("TimeGenerated")
+      .. " FROM dialect_rows GROUP BY Grp ORDER BY Grp"
+  end), { { "a", "2024-05-01T10:00:00.000Z", "2024-05-01T10:59:59.999Z" },
+          { "b", "2024-05-01T11:00:00.000Z", "2024-05-01T11:30:00.001Z" },
+          { "c", "2024-05-02T00:00:00.000Z", "2024-05-03T01:02:03.004Z" },
+          { "d", "2024-05-03T01:02:03.005Z", "2024-05-03T01:02:03.012Z" } })
+  -- a time selected from a subquery as time text: MIN over it is exact on both
+  T.eq(same("MIN of time_text", function(h)
+    return "SELECT Grp, MIN(T) FROM (SELECT Grp, " .. h:time_text("TimeGenerated") .. " AS T FROM dialect_rows)"
+      .. " GROUP BY Grp ORDER BY Grp"
+  end)[4], { "d", "2024-05-03T01:02:03.005Z" })
+end)
+
+T.case("at_or_before: a time column against a time parameter, to the millisecond", function()
+  T.eq(same("at_or_before :to", function(h)
+    return "SELECT id FROM dialect_rows WHERE " .. h:at_or_before("TimeGenerated", "to") .. " ORDER BY id"
+  end), { { "1" }, { "2" }, { "3" }, { "4" }, { "5" }, { "6" }, { "7" } })
+  T.eq(same("at_or_before :t", function(h)
+    return "SELECT id FROM dialect_rows WHERE " .. h:at_or_before("TimeGenerated", "t") .. " ORDER BY id"
+  end, { t = "2024-05-01T10:00:00.499Z" }), { { "1" } })
+end)
+
+T.case("is, is_not: never NULL, a NULL column is not the value", function()
+  local l = same("is", per_row(function(h) return h:is("Host", "v") end, { v = "wks-007" }))
+  local l2 = same("is_not", per_row(function(h) return h:is_not("Host", "v") end, { v = "wks-007" }))
+  for i, r in ipairs(l) do
+    T.eq(r[2], i == 2 and "1" or "0", "is, row " .. i)
+    T.eq(l2[i][2], i == 2 and "0" or "1", "is_not, row " .. i)
+  end
+end)
+
+T.case("text, distinct_count_text: numbers as text for ||", function()
+  T.eq(same("text", function(h)
+    return "SELECT id, 'n ' || " .. h:text("x") .. " FROM (SELECT id, id * 0.1 AS x FROM dialect_rows WHERE id IN (1, 2, 3, 5))"
+      .. " ORDER BY id"
+  end), { { "1", "n 0.1" }, { "2", "n 0.2" }, { "3", "n 0.3" }, { "5", "n 0.5" } })
+  T.eq(same("distinct_count_text", function(h)
+    return "SELECT Grp, " .. h:distinct_count_text("Host") .. " || ' host(s)' FROM dialect_rows GROUP BY Grp ORDER BY Grp"
+  end), { { "a", "3 host(s)" }, { "b", "1 host(s)" }, { "c", "2 host(s)" }, { "d", "1 host(s)" } })
+end)
+
+T.case("backslash: one backslash between two texts", function()
+  T.eq(same("backslash", function(h) return "SELECT 'CONTOSO' || " .. h:backslash() .. " || 'bob'" end), { { "CONTOSO\\bob" } })
+end)
+
 T.case("string_agg: values of a group joined, NULLs left out; distinct", function()
   same("string_agg", function(h)
     return "SELECT Grp, " .. h:string_agg("Val", ", ") .. " FROM (SELECT * FROM dialect_rows ORDER BY id) GROUP BY Grp ORDER BY Grp"

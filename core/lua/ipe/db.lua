@@ -420,4 +420,20 @@ function Handle:rollup_query(name)
   return sql
 end
 
+-- Script portability helpers (branch chscripts; ipe.dialect.*'s block of that name) -------
+-- The earliest / latest time of col in the group, as workspace time text (MIN/MAX of a time).
+function Handle:time_min(col) return gen(self, "time_min", column(col)) end
+function Handle:time_max(col) return gen(self, "time_max", column(col)) end
+-- col is at or before the time parameter :p (a time column against :to, :now, ...).
+function Handle:at_or_before(col, p) return gen(self, "at_or_before", column(col), param(p)) end
+-- col IS :p, col IS NOT :p: true or false, never NULL (a NULL col is not the value).
+-- A value as text, for || ('score ' || db:text("Score")); a whole real reads 1.0 on SQLite, 1 on ClickHouse.
+function Handle:text(col) return gen(self, "text", column(col)) end
+-- How many distinct non-empty values col has in the group, as text (for || ' host(s)').
+function Handle:distinct_count_text(col) return gen(self, "distinct_count_text", column(col)) end
+-- The SQL string constant of one backslash (DOMAIN || db:backslash() || user).
+function Handle:backslash() return gen(self, "backslash") end
+function Handle:is(col, p) return gen(self, "is", column(col), param(p)) end
+function Handle:is_not(col, p) return gen(self, "is_not", column(col), param(p)) end
+
 return M

@@ -155,6 +155,8 @@ local HELPERS = { window = true, bucket = true, json = true, json_array_has = tr
   incident_open = true, connection_inbound = true, connection_listening = true, connection_direction = true,
   connection_port = true, row_names_ip = true, ti_matching_ip = true, ti_matching_ips = true, ti_live = true,
   ti_latest = true, ti_block_match = true }
+-- script portability helpers (branch chscripts)
+for _, h in ipairs({ "time_min", "time_max", "at_or_before", "is", "is_not", "text", "distinct_count_text", "backslash" }) do HELPERS[h] = true end
 local RUNNERS = { query = true, records = true, value = true }
 local HANDLE = {} -- the value of a name bound to ctx.db
 local UNKNOWN = {} -- a local whose value depends on the run

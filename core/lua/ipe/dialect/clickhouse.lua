@@ -651,7 +651,44 @@ function M.new(conn)
       ")" }, "\n")
   end
 
+  M.script_helpers(H, ms, param_time, param_ms)
   return H
+end
+
+-- Script portability helpers (branch chscripts) ------------------------------------------
+-- The functions of ipe.dialect.sqlite's block of the same name; ms(col) the epoch
+-- milliseconds of a time column, param_time/param_ms those of a time parameter.
+function M.script_helpers(H, ms, param_time, param_ms)
+  local function ms_text(v)
+    return string.format("concat(formatDateTime(toDateTime(intDiv(%s, 1000), 'UTC'), '%%Y-%%m-%%dT%%H:%%M:%%S', 'UTC'), '.', "
+      .. "substring(toString(1000 + %s %% 1000), 2), 'Z')", v, v)
+  end
+  function H.time_min(col) return ms_text("min(" .. ms(col) .. ")") end
+  function H.time_max(col) return ms_text("max(" .. ms(col) .. ")") end
+  function H.at_or_before(col, p)
+    return string.format("(%s <= %s AND %s <= %s)", col, param_time(p), ms(col), param_ms(p))
+  end
+  -- text: reals rounded to 12 decimals (SQLite shows 15 significant digits: 0.83, not 0.8300000000000001)
+  function H.backslash() return "'\\\\'" end
+  function H.text(col) return "toString(round(" .. col .. ", 12))" end
+  function H.distinct_count_text(col)
+    return string.format("toString(uniqExactIf(%s, %s <> ''))", col, col)
+  end
+  function H.is(col, p) return string.format("ifNull(%s = %s, 0)", col, p) end
+  function H.is_not(col, p) return string.format("ifNull(%s <> %s, 1)", col, p) end
+  -- string_agg with distinct sorts the values themselves: numbers in numeric order (445, 1433)
+  local string_agg = H.string_agg
+  function H.string_agg(col, sep, distinct)
+    if not distinct then return string_agg(col, sep) end
+    return string.format("if(count(%s) = 0, NULL, arrayStringConcat(arrayMap(x -> toString(x), "
+      .. "arraySort(groupUniqArray(%s))), %s))", col, col, M.quote(sep))
+  end
+  -- seconds_between also takes workspace time text (time_min, time_text): it reads the
+  -- text form of the value
+  function H.seconds_between(a, b)
+    return string.format("toFloat64(dateDiff('second', parseDateTimeBestEffort(toString(%s), 'UTC'), "
+      .. "parseDateTimeBestEffort(toString(%s), 'UTC')))", a, b)
+  end
 end
 
 return M

@@ -233,4 +233,20 @@ function M.ti_block_match(col)
   return string.format("rowid IN (SELECT TiRow FROM ti_hits WHERE MatchedColumn = '%s')", col)
 end
 
+-- Script portability helpers (branch chscripts) ------------------------------------------
+-- time_min(col), time_max(col): the earliest / latest time of col in the group, as
+-- workspace time text. at_or_before(col, p): col is at or before the time parameter :p.
+function M.time_min(col) return "MIN(" .. col .. ")" end
+function M.time_max(col) return "MAX(" .. col .. ")" end
+function M.at_or_before(col, p) return string.format("%s <= %s", col, p) end
+-- is(col, p), is_not(col, p): col is (is not) the value of :p, a NULL col being none (never NULL)
+function M.is(col, p) return string.format("%s IS %s", col, p) end
+-- text(col): a number (or any value) as text, as `'score ' || col` shows it
+function M.text(col) return col end
+-- backslash(): the string constant of one backslash ('\\' on ClickHouse, whose strings escape)
+function M.backslash() return "'\\'" end
+-- distinct_count_text(col): how many distinct non-empty values col has in the group, as text
+function M.distinct_count_text(col) return string.format("count(DISTINCT CASE WHEN %s <> '' THEN %s END)", col, col) end
+function M.is_not(col, p) return string.format("%s IS NOT %s", col, p) end
+
 return M
