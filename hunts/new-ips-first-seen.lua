@@ -39,15 +39,16 @@ end
 local function sql(db, with_ranges, hide_known)
   local parts = {}
   for _, c in ipairs(COLUMNS) do
-    parts[#parts + 1] = string.format("  SELECT %s AS IP, TimeGenerated, '%s' AS TableName FROM %s\n"
-      .. "  WHERE %s IS NOT NULL AND %s <> '' AND TimeGenerated >= :history_from AND TimeGenerated <= :to",
-      c[2], c[1], c[1], c[2], c[2])
+    parts[#parts + 1] = string.format("  SELECT %s AS IP, %s AS Time, '%s' AS TableName FROM %s\n"
+      .. "  WHERE %s IS NOT NULL AND %s <> '' AND %s >= :history_from AND %s",
+      c[2], db:time_text("TimeGenerated"), c[1], c[1], c[2], c[2], db:time_text("TimeGenerated"),
+      db:at_or_before("TimeGenerated", "to"))
   end
   local lines = {
     "WITH seen AS (",
     table.concat(parts, "\n  UNION ALL\n"),
     "), per_ip AS (",
-    "  SELECT IP, MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen, COUNT(*) AS Events,",
+    "  SELECT IP, MIN(Time) AS FirstSeen, MAX(Time) AS LastSeen, COUNT(*) AS Events,",
     "         " .. db:string_agg("TableName", ",", "distinct") .. " AS Tables",
     "  FROM seen GROUP BY IP",
     ")",
