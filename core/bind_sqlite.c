@@ -285,6 +285,7 @@ static int l_open(lua_State *L)
     sqlite3_create_function(d->h, "ipe_parse_ipv4", 1, det, NULL, sql_parse_ipv4, NULL, NULL);
     ipe_sql_regex_register(d->h);
     ipe_sql_hash_register(d->h);
+    ipe_sql_agg_register(d->h);
     if (flags & SQLITE_OPEN_READONLY) sqlite3_exec(d->h, "PRAGMA query_only=1", NULL, NULL, NULL);
     return 1;
 }

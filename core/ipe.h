@@ -34,6 +34,7 @@ int luaopen_ipe_sqlite(lua_State *L); /* bind_sqlite.c */
 struct sqlite3;
 void ipe_sql_regex_register(struct sqlite3 *db); /* sql_regex.c */
 void ipe_sql_hash_register(struct sqlite3 *db);  /* sql_hash.c: ipe_xxhash64() */
+void ipe_sql_agg_register(struct sqlite3 *db);   /* sql_agg.c: ipe_sorted_distinct() */
 int luaopen_ipe_proc(lua_State *L);   /* bind_proc.c */
 int luaopen_ipe_fs(lua_State *L);     /* bind_fs.c */
 int luaopen_ipe_mmdb(lua_State *L);   /* bind_mmdb.c */

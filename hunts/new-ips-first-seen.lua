@@ -19,32 +19,48 @@ local COLUMNS = {
 
 local KNOWN = "'Corporate', 'Administrative', 'VPN', 'Cloud provider'"
 
+-- The named ranges each address falls in ("Name (Category)", ", "-separated, in the ranges'
+-- order; NULL when none): matched here, over the few rows returned.
+local function add_ranges(db, rows)
+  local ipaddr = require "ipe.ipaddr"
+  local null = require("ipe.result").null
+  local ranges = db:query("SELECT r.Name, r.Category, r.Cidr FROM " .. db:named_ranges() .. " r")
+  for _, row in ipairs(rows) do
+    local labels = {}
+    for _, r in ipairs(ranges) do
+      if r[1] ~= null and r[2] ~= null and r[3] ~= null and ipaddr.contains(r[3], row[1]) then
+        labels[#labels + 1] = r[1] .. " (" .. r[2] .. ")"
+      end
+    end
+    row[6] = #labels > 0 and table.concat(labels, ", ") or null
+  end
+end
+
 local function sql(db, with_ranges, hide_known)
   local parts = {}
   for _, c in ipairs(COLUMNS) do
-    parts[#parts + 1] = string.format("  SELECT %s AS IP, TimeGenerated, '%s' AS TableName FROM %s\n"
-      .. "  WHERE %s IS NOT NULL AND %s <> '' AND TimeGenerated >= :history_from AND TimeGenerated <= :to",
-      c[2], c[1], c[1], c[2], c[2])
+    parts[#parts + 1] = string.format("  SELECT %s AS IP, %s AS Time, '%s' AS TableName FROM %s\n"
+      .. "  WHERE %s IS NOT NULL AND %s <> '' AND %s >= :history_from AND %s",
+      c[2], db:time_text("TimeGenerated"), c[1], c[1], c[2], c[2], db:time_text("TimeGenerated"),
+      db:at_or_before("TimeGenerated", "to"))
   end
   local lines = {
     "WITH seen AS (",
     table.concat(parts, "\n  UNION ALL\n"),
     "), per_ip AS (",
-    "  SELECT IP, MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen, COUNT(*) AS Events,",
+    "  SELECT IP, MIN(Time) AS FirstSeen, MAX(Time) AS LastSeen, COUNT(*) AS Events,",
     "         " .. db:string_agg("TableName", ",", "distinct") .. " AS Tables",
     "  FROM seen GROUP BY IP",
     ")",
-    "SELECT IP, FirstSeen, LastSeen, Events, Tables" .. (with_ranges and "," or ""),
+    "SELECT IP, FirstSeen, LastSeen, Events, Tables",
+    "FROM per_ip p",
+    "WHERE FirstSeen >= :from AND Events >= :min_events",
   }
-  if with_ranges then
-    lines[#lines + 1] = "       (SELECT " .. db:string_agg("Label", ", ") .. " FROM (SELECT r.Name || ' (' || r.Category || ')' AS Label"
-      .. " FROM " .. db:named_ranges() .. " r WHERE " .. db:ip_in_cidr_column("p.IP", "r.Cidr") .. ")) AS Ranges"
-  end
-  lines[#lines + 1] = "FROM per_ip p"
-  lines[#lines + 1] = "WHERE FirstSeen >= :from AND Events >= :min_events"
+  -- the known ranges' addresses as one uncorrelated IN list (ClickHouse 18.16 has no
+  -- correlated subquery)
   if with_ranges and hide_known then
-    lines[#lines + 1] = "  AND NOT EXISTS (SELECT 1 FROM " .. db:named_ranges() .. " r WHERE r.Category IN (" .. KNOWN
-      .. ") AND " .. db:ip_in_cidr_column("p.IP", "r.Cidr") .. ")"
+    lines[#lines + 1] = "  AND IP NOT IN (SELECT k.IP FROM per_ip k CROSS JOIN " .. db:named_ranges() .. " r WHERE r.Category IN ("
+      .. KNOWN .. ") AND " .. db:ip_in_cidr_column("k.IP", "r.Cidr") .. ")"
   end
   lines[#lines + 1] = "ORDER BY Events DESC, FirstSeen, IP"
   lines[#lines + 1] = "LIMIT :limit"
@@ -88,6 +104,10 @@ address nobody has seen before. Known-good ranges keep the list short.]],
       history_from = timeutil.format_time(ctx.window.from_epoch - p.history),
       min_events = p.min_events, limit = p.limit,
     })
+    if with_ranges then
+      add_ranges(ctx.db, rows)
+      cols[6] = "Ranges"
+    end
     return result.from_query(rows, cols, { IP = "ip", FirstSeen = "time", LastSeen = "time", Events = "count" },
       "Addresses first seen since " .. ctx.window.from)
   end,

@@ -9,7 +9,7 @@ local timeutil = require "ipe.timeutil"
 -- direction, port, protocol, action.
 local CSL_GROUP = {
   "COALESCE(NULLIF(PeerHost, ''), NULLIF(Reporter, ''))", "NULLIF(Peer, '')",
-  "CASE Direction WHEN 'to the IP' THEN 'outbound' ELSE 'inbound' END", "NULLIF(Port, -1)",
+  "CASE Direction WHEN 'to the IP' THEN 'outbound' ELSE 'inbound' END", "NULLIF(CAST(Port AS TEXT), '-1')",
   "NULLIF(Protocol, '')", "NULLIF(Action, '')",
 }
 
@@ -33,34 +33,36 @@ end
 local function sql(db, peers, recent)
   local w = db:window("TimeGenerated")
   return table.concat({
-    "SELECT Host, HostIP, Direction, Port || COALESCE('/' || lower(Protocol), '') AS Service, Action,",
+    "SELECT Host, HostIP, Direction, Port, Protocol, Action,",
     "       sum(Events) AS Events, min(FirstSeen) AS FirstSeen, max(LastSeen) AS LastSeen, Source",
     "FROM (",
     "  SELECT 'DeviceNetworkEvents' AS Source, DeviceName AS Host, LocalIP AS HostIP,",
-    "         " .. db:connection_direction() .. " AS Direction, " .. db:connection_port() .. " AS Port, Protocol,",
-    "         ActionType AS Action, 1 AS Events, TimeGenerated AS FirstSeen, TimeGenerated AS LastSeen",
+    "         " .. db:connection_direction() .. " AS Direction, CAST(" .. db:connection_port() .. " AS TEXT) AS Port, Protocol,",
+    "         ActionType AS Action, 1 AS Events, " .. db:time_text("TimeGenerated") .. " AS FirstSeen, "
+      .. db:time_text("TimeGenerated") .. " AS LastSeen",
     "  FROM DeviceNetworkEvents WHERE RemoteIP = :ip AND " .. w,
     "  UNION ALL",
     -- the IP is the device's own address: the host is the other end (its name when the event has
     -- it), whose direction is the reverse
     "  SELECT 'DeviceNetworkEvents', NULLIF(RemoteUrl, ''), RemoteIP,",
-    "         CASE WHEN " .. db:connection_inbound() .. " THEN 'outbound' ELSE 'inbound' END, " .. db:connection_port() .. ",",
-    "         Protocol, ActionType, 1, TimeGenerated, TimeGenerated",
+    "         CASE WHEN " .. db:connection_inbound() .. " THEN 'outbound' ELSE 'inbound' END, CAST(" .. db:connection_port() .. " AS TEXT),",
+    "         Protocol, ActionType, 1, " .. db:time_text("TimeGenerated") .. ", " .. db:time_text("TimeGenerated"),
     "  FROM DeviceNetworkEvents WHERE LocalIP = :ip AND RemoteIP <> :ip AND NOT " .. db:connection_listening() .. " AND " .. w,
     "  UNION ALL",
     csl_branch(db, peers, recent),
     "  UNION ALL",
     "  SELECT 'SecurityEvent', Computer, NULL, 'logon', NULL, LogonTypeName,",
-    "         CASE EventID WHEN 4624 THEN 'logon success' ELSE 'logon failure' END, 1, TimeGenerated, TimeGenerated",
+    "         CASE EventID WHEN 4624 THEN 'logon success' ELSE 'logon failure' END, 1, " .. db:time_text("TimeGenerated") .. ", " .. db:time_text("TimeGenerated"),
     "  FROM SecurityEvent WHERE IpAddress = :ip AND EventID IN (4624, 4625) AND " .. w,
     "  UNION ALL",
     "  SELECT 'Syslog', Computer, HostIP, 'logon', ProcessName, NULL,",
     "         CASE WHEN SyslogMessage LIKE 'Accepted %' THEN 'logon success' ELSE 'logon failure' END, 1,",
-    "         TimeGenerated, TimeGenerated",
+    "         " .. db:time_text("TimeGenerated") .. ", " .. db:time_text("TimeGenerated"),
     -- only the hours in which the rollup saw the IP in Syslog are read from the raw rows
-    "  FROM Syslog s JOIN (SELECT FirstSeen AS f, LastSeen AS l FROM " .. db:rollup_rows("activity"),
-    "    WHERE IP = :ip AND Source = 'Syslog') a ON s.TimeGenerated >= a.f AND s.TimeGenerated <= a.l",
-    "  WHERE ProcessName = 'sshd' AND " .. w .. " AND " .. db:text_has_ip("SyslogMessage", "ip"),
+    "  FROM Syslog",
+    "  WHERE ProcessName = 'sshd' AND " .. w .. " AND " .. db:bucket("TimeGenerated", "hour") .. " IN (SELECT "
+      .. db:rollup_bucket("Hour", "hour") .. " FROM " .. db:rollup_rows("activity") .. " WHERE IP = :ip AND Source = 'Syslog')",
+    "    AND " .. db:text_has_ip("SyslogMessage", "ip"),
     ")",
     "GROUP BY Source, Host, HostIP, Direction, Port, Protocol, Action",
     "ORDER BY LastSeen DESC, Events DESC",
@@ -126,6 +128,15 @@ Use it to scope an incident: which machines touched this address, and how.]],
     local peers = ctx.db:rollup_query("peers")
     local recent = recent_from(ctx, p, peers)
     local rows, cols = ctx.db:query(sql(ctx.db, peers, recent), { ip = p.ip, limit = p.limit, recent = recent })
+    -- Service is "port/protocol" (the port alone without a protocol, NULL without a port), put
+    -- together here: a concatenation of nullable columns is no portable SQL
+    for _, r in ipairs(rows) do
+      local port, proto = r[4], r[5]
+      r[4] = port ~= result.null and port .. (proto ~= result.null and "/" .. proto:lower() or "") or result.null
+      table.remove(r, 5)
+    end
+    cols[4] = "Service"
+    table.remove(cols, 5)
     return result.from_query(rows, cols, {
       HostIP = "ip", Events = "count", FirstSeen = "time", LastSeen = "time",
     }, "Remote connections of " .. p.ip)

@@ -63,10 +63,20 @@ T.case("the SQL of a helper names only its checked arguments and its own constan
     for name in sql:gmatch(":([%a_][%w_]*)") do params[#params + 1] = name end
     T.eq(params, { "x" }, "no parameter the caller did not name")
   end
-  T.eq(L:string_agg("Port", ",", "distinct"), "group_concat(DISTINCT Port)")
+  T.eq(L:string_agg("Port", ",", "distinct"), "ipe_sorted_distinct(Port, ',')")
   T.eq(L:seconds_between("A", "B"), "((julianday(B) - julianday(A)) * 86400.0)")
   T.like(C:string_agg("Port", ",", "distinct"), "groupUniqArray%(Port%)")
   T.like(C:latest("SecurityAlert", "a", "SystemAlertId", "1 = 1"), "LIMIT 1 BY SystemAlertId$")
+end)
+
+T.case("string_agg distinct on SQLite: each value once, sorted as ClickHouse sorts (numbers as numbers), NULL when none", function()
+  local rows = L:query("SELECT g, " .. L:string_agg("x", ",", "distinct") .. " FROM (SELECT 1 AS g, 'b' AS x "
+    .. "UNION ALL SELECT 1, 'a' UNION ALL SELECT 1, 'b' UNION ALL SELECT 1, NULL UNION ALL SELECT 2, 10 "
+    .. "UNION ALL SELECT 2, 9 UNION ALL SELECT 3, NULL) GROUP BY g ORDER BY g")
+  T.eq(#rows, 3)
+  T.eq(rows[1][2], "a,b")
+  T.eq(rows[2][2], "9,10")
+  T.eq(rows[3][2], require("cjson").null)
 end)
 
 T.case("a helper ClickHouse has no form for raises one line naming the helper", function()

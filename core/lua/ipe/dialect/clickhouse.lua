@@ -268,7 +268,7 @@ end
 --   json, json_has_value, entities_have_ip, entity_mapping_has_ip read JSON text with the
 --   visitParam functions: a key is found at any depth (its first occurrence) and only
 --   when its value follows the colon without a space (compact JSON, as ingest writes it);
---   string_agg with distinct sorts its values (SQLite keeps the order they were read in);
+--   string_agg with distinct sorts its values (on SQLite too: ipe_sorted_distinct);
 --   seconds_between counts whole seconds of DateTime values;
 --   json_each, alerts_naming_ip and the ti_* helpers have no ClickHouse form yet (they
 --   need correlated table functions or WITH tables ClickHouse 18.16 lacks): they raise.

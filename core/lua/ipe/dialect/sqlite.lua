@@ -38,8 +38,9 @@ end
 
 -- Strings ------------------------------------------------------------------------------
 
+-- The distinct form sorts its values as ClickHouse does (ipe_sorted_distinct, core/sql_agg.c).
 function M.string_agg(col, sep, distinct)
-  if distinct then return string.format("group_concat(DISTINCT %s)", col) end
+  if distinct then return string.format("ipe_sorted_distinct(%s, '%s')", col, sep) end
   return string.format("group_concat(%s, '%s')", col, sep)
 end
 
