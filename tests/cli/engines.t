@@ -166,11 +166,60 @@ sub render {
     return ($doc, $rc);
 }
 
+# Not yet on ClickHouse 18.16 (README, "Scaling out"): these scripts' SQL still needs
+# what 18.16 lacks. On ClickHouse each must fail in one line naming its file:line and the
+# server; on the page only its panel fails and every other panel is the same. A gap that
+# starts to pass fails here too, so the list stays true.
+my %GAP = (
+    'observed-in-organization' => 'four LEFT JOINs in one SELECT and IS NOT inside a CASE',
+    'beaconing-to-ip' => "LAG (a window function); and seconds_between counts whole seconds there",
+    "'activity-log'" => "the activity search's SQL in ipe.actions (json_each, json_extract)",
+    "'add-indicator' --export stix" => 'stix.LIVE_SQL: window functions and a rowid tie-break',
+);
+my $ONE_LINE = qr{^\S+\.lua:\d+: clickhouse 127\.0\.0\.1:\d+: Code \d+: [^\n]+$};
+
+# (the page shows one of them: observed-in-organization is a page panel)
+sub gap_of {
+    my ($what) = @_;
+    return 'observed-in-organization' if $what =~ /^page /;
+    return (grep { index($what, $_) >= 0 } sort keys %GAP)[0];
+}
+
+# gap_failure($what, $gap, $a, $b) -> differences left once the gap's own one-line failure is
+# accounted for (empty: the case behaves as the gap list says)
+sub gap_failure {
+    my ($what, $gap, $a, $b) = @_;
+    my $name = $gap =~ s/^'([\w-]+)'.*/$1/r;
+    if ($what =~ /^page /) {
+        my (@d, @mine);
+        my @keep = map { my $doc = $_; [ grep { ($_->{id} // '') ne $name } @{ $doc->{panels} || [] } ] } $a, $b;
+        @mine = grep { ($_->{id} // '') eq $name } @{ $b->{panels} || [] };
+        my $msg = @mine ? ($mine[0]{record}{message} // '') : '';
+        push @d, "its panel on ClickHouse: not the one-line failure: $msg" unless $msg =~ $ONE_LINE;
+        my %x = (%$a, panels => $keep[0], failed => undef, status => undef);
+        my %y = (%$b, panels => $keep[1], failed => undef, status => undef);
+        diff(\%x, \%y, '', \@d);
+        return @d;
+    }
+    my $msg = exists $b->{stdout} ? ($b->{stderr} =~ s/^ipe-run: \w+ '[\w-]+': //r =~ s/\n\z//r)
+                                  : ($b->{message} // '');
+    return $msg =~ $ONE_LINE ? () : ("not the one-line failure on ClickHouse: $msg");
+}
+
 # same($what, @args): one case, the same rendering (and exit code) on both engines
 sub same {
     my ($what, $dbs, @args) = @_;
     my ($a, $ra) = render($dbs->[0], @args);
     my ($b, $rb) = render($dbs->[1], @args);
+    if (my $gap = gap_of($what)) {
+        my @same; diff($a, $b, '', \@same) unless exists $a->{stdout} || exists $b->{stdout};
+        if (!exists $a->{stdout} && !exists $b->{stdout} && !@same && $ra == $rb) {
+            return fail("$what: listed as not yet on ClickHouse ($GAP{$gap}) but the same now: take it off the list");
+        }
+        my @d = exists $a->{stdout} ? ("sqlite gave no JSON rendering (exit $ra)") : gap_failure($what, $gap, $a, $b);
+        return ok(!@d, "$what: not yet on ClickHouse ($GAP{$gap}): one clear line there, the rest the same")
+            || diag(join "\n", map { "$what: $_" } @d);
+    }
     my @d;
     # the reference is a real answer: a JSON rendering, not a usage error
     push @d, "sqlite gave no JSON rendering (exit $ra): " . ($a->{stderr} // '') =~ s/\n.*//sr if exists $a->{stdout};
