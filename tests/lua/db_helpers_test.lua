@@ -30,7 +30,7 @@ T.case("a column that is no plain identifier (or alias.Col) is refused by every 
         function() return h:rollup_bucket(bad, "day") end,
       }) do
         local e = T.raises(call, "ctx.db: column must be a plain identifier (or alias.Col)")
-        T.like(e, "^" .. HERE:gsub("%p", "%%%0") .. "%d+: ", "the caller's file:line first")
+        T.like(e, "^[^:]-" .. HERE:gsub("%p", "%%%0") .. "%d+: ", "the caller's file:line first")  -- (the run may name the file by its absolute path)
         T.ok(not e:find("\n"), "one line")
       end
     end
@@ -86,7 +86,7 @@ T.case("a helper ClickHouse has no form for raises one line naming the helper", 
   }) do
     name = name:gsub("_path$", "")
     local e = T.raises(call, "ctx.db:" .. name .. " is not available on ClickHouse")
-    T.like(e, "^" .. HERE:gsub("%p", "%%%0"))
+    T.like(e, "^[^:]-" .. HERE:gsub("%p", "%%%0"))
   end
 end)
 
