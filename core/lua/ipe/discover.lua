@@ -100,19 +100,7 @@ end
 function M.find(index, kind, name) return index.by_key[kind .. "/" .. name] end
 
 -- The names of one kind, closest to `name` first (for "did you mean").
-local function distance(a, b)
-  local prev = {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      local cost = a:byte(i) == b:byte(j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-    end
-    prev = cur
-  end
-  return prev[#b]
-end
+local distance = require("ipe.textutil").distance
 M.distance = distance
 
 function M.suggest(index, kind, name, max)

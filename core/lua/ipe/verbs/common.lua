@@ -167,4 +167,28 @@ function M.emit(text, opts)
   io.stdout:write(text)
 end
 
+-- run_query_job(verb, job, timeout, memory, opts) -> exit code: runs one query job (a
+-- function returning serial.dump{text=, rows=} or {err=}) in a sandboxed worker with the
+-- budgets, prints its rendering, and turns its failure into the verb's one line (out of
+-- time / out of memory name the option that raises the budget). sql and kql share it.
+function M.run_query_job(verb, job, timeout, memory, opts)
+  local serial = require "ipe.serial"
+  local res = proc.run_jobs({ job }, { parallel = 1, timeout = timeout, cpu = math.ceil(timeout) + 1,
+    memory = memory })[1]
+  local out = res.ok and serial.undump(res.out)
+  local why = type(out) == "table" and out.err or (not out and (res.why == "error" and tostring(res.out) or res.why))
+  if why then
+    why = tostring(why):gsub("^sqlite: ", "")
+    if why == "timeout" or why == "cpu" or why:find("interrupted", 1, true) then
+      errors.failed("%s: the query ran out of time (budget %gs; --timeout raises it)", verb, timeout)
+    end
+    if why:find("out of memory", 1, true) or why:find("not enough memory", 1, true) then
+      errors.failed("%s: the query ran out of memory (budget %d MB; --memory raises it)", verb, memory / 1048576)
+    end
+    errors.failed("%s: %s", verb, why:match("[^\n]*"))
+  end
+  M.emit(out.text, opts)
+  return out.rows > 0 and 0 or errors.NO_RESULT
+end
+
 return M

@@ -5,7 +5,6 @@ local errors = require "ipe.errors"
 local workspace = require "ipe.workspace"
 local render = require "ipe.render"
 local runner = require "ipe.runner"
-local proc = require "ipe.proc"
 local serial = require "ipe.serial"
 local sqlite = require "ipe.sqlite"
 local kql = require "ipe.kql"
@@ -144,22 +143,7 @@ function M.run(opts, pos)
     rows = nil
     return serial.dump({ text = render.run(rec, fmt, ropts), rows = n })
   end
-  local res = proc.run_jobs({ job }, { parallel = 1, timeout = timeout, cpu = math.ceil(timeout) + 1,
-    memory = memory })[1]
-  local out = res.ok and serial.undump(res.out)
-  local why = type(out) == "table" and out.err or (not out and (res.why == "error" and tostring(res.out) or res.why))
-  if why then
-    why = tostring(why):gsub("^sqlite: ", "")
-    if why == "timeout" or why == "cpu" or why:find("interrupted", 1, true) then
-      errors.failed("kql: the query ran out of time (budget %gs; --timeout raises it)", timeout)
-    end
-    if why:find("out of memory", 1, true) or why:find("not enough memory", 1, true) then
-      errors.failed("kql: the query ran out of memory (budget %d MB; --memory raises it)", memory / 1048576)
-    end
-    errors.failed("kql: %s", why:match("[^\n]*"))
-  end
-  common.emit(out.text, opts)
-  return out.rows > 0 and 0 or errors.NO_RESULT
+  return common.run_query_job("kql", job, timeout, memory, opts)
 end
 
 return M
