@@ -15,6 +15,15 @@ local first_column = h.first_column
 
 local M = {}
 
+-- unique_name(taken, name) -> name, or Kusto's name1, name2 … for a right-side column of a
+-- join whose name the left side already has; marks the result taken
+local function unique_name(taken, name)
+  local out, i = name, 1
+  while taken[out] do out = name .. i; i = i + 1 end
+  taken[out] = true
+  return out
+end
+
 function M.install(C)
 -- ---------------------------------------------------------------- operators
 
@@ -446,13 +455,7 @@ OPS.join = function(self, op, rel, env)
   if op.k == "lookup" then for _, key in ipairs(op.keys) do lookup_keys[key.right] = true end end
   for _, c in ipairs(right.cols) do
     if not lookup_keys[c.name] then
-      local name = c.name
-      if taken[name] then
-        local i = 1
-        while taken[c.name .. i] do i = i + 1 end
-        name = c.name .. i
-      end
-      taken[name] = true
+      local name = unique_name(taken, c.name)
       cols[#cols + 1] = { name = name, type = c.type }
       exprs[#exprs + 1] = "r." .. self:q(c.name) .. " AS " .. self:q(name)
     end
@@ -692,13 +695,7 @@ function C:join_nested(op, kind, left, right)
   if op.k == "lookup" then for _, key in ipairs(op.keys) do lookup_keys[key.right] = true end end
   for n, c in ipairs(right.cols) do
     if not lookup_keys[c.name] then
-      local name = c.name
-      if taken[name] then
-        local i = 1
-        while taken[c.name .. i] do i = i + 1 end
-        name = c.name .. i
-      end
-      taken[name] = true
+      local name = unique_name(taken, c.name)
       local tmp = self:q("_ipe_r" .. n)
       ritems[#ritems + 1] = "toNullable(" .. self:q(c.name) .. ") AS " .. tmp
       cols[#cols + 1] = { name = name, type = c.type }
