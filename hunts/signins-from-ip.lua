@@ -22,6 +22,7 @@ result=success to keep one side.]],
       help = "keep only successful or failed sign-ins" },
     { name = "limit", type = "int", default = 1000, min = 1, max = 100000, help = "at most this many rows" },
   },
+  display = { title = "Sign-ins from {ip}", columns = { SignIns = "count" } },
   language = "kql",
   query = [[
 let ip = "0.0.0.0";
