@@ -1,69 +1,4 @@
--- All traffic that touches a live, unexpired threat-intelligence indicator.
-local result = require "ipe.result"
-
--- The traffic tables and their IP columns read here (the rollup's Source names).
-local SOURCES = "'CommonSecurityLog', 'DeviceNetworkEvents', 'SigninLogs', 'SecurityEvent'"
-
--- The live indicators' addresses (live, one row per IP) and, with only, the statement that
--- lists them; without it, the traffic of the addresses bound to :live_ips (the first statement's
--- answer: each traffic table is read once for them, on either engine) joined to live.
-local function sql(db, only_live)
-  local w = db:window("TimeGenerated")
-  local t = db:time_text("TimeGenerated")
-  local with = table.concat({
-    -- every address the traffic tables mention in the window's hours (the per-IP rollup: a
-    -- superset, its rows one per IP, hour, table and host), matched against the live indicators
-    -- by ctx.db:ti_matching_ips — exact IP columns, and CIDR blocks through their numeric ranges
-    "WITH RECURSIVE seen AS MATERIALIZED (",
-    "  SELECT DISTINCT IP FROM " .. db:rollup_rows("activity") .. " WHERE Source IN (" .. SOURCES .. ")",
-    ")" .. db:ti_matching_ips("seen") .. ", matched AS (",
-    "  SELECT m.IP, m.MatchedIndicator, l.* FROM ti_ip m JOIN ti_live l ON l.TiRow = m.TiRow",
-    "  WHERE COALESCE(l.ConfidenceScore, 0) >= :min_confidence",
-    "), live AS MATERIALIZED (",
-    "  SELECT IP, " .. db:string_agg("ThreatType", ",", "distinct") .. " AS ThreatTypes, "
-      .. db:string_agg("IndicatorProvider", ",", "distinct") .. " AS Providers,",
-    "         COUNT(DISTINCT IndicatorId) AS Indicators, MAX(ConfidenceScore) AS Confidence,",
-    "         MAX(" .. db:time_text("ExpirationDateTime") .. ") AS Expires, " .. db:string_agg("MatchedIndicator", ",", "distinct") .. " AS MatchedIndicators",
-    "  FROM matched GROUP BY IP",
-    ")",
-  }, "\n")
-  if only_live then return with .. "\nSELECT IP FROM live ORDER BY IP" end
-  return with .. ",\n" .. table.concat({
-    "traffic AS (",
-    "  SELECT 'CommonSecurityLog' AS Source, DestinationIP AS IP, 'to the indicator' AS Direction,",
-    "         COALESCE(SourceHostName, SourceIP) AS Entity, DeviceAction AS Action, " .. t .. " AS Seen",
-    "  FROM CommonSecurityLog WHERE " .. db:ip_in_list("DestinationIP", "live_ips") .. " AND " .. w,
-    "  UNION ALL",
-    "  SELECT 'CommonSecurityLog', SourceIP, 'from the indicator',",
-    "         COALESCE(DestinationHostName, DestinationTranslatedAddress, DestinationIP), DeviceAction, " .. t,
-    "  FROM CommonSecurityLog WHERE " .. db:ip_in_list("SourceIP", "live_ips") .. " AND " .. w,
-    "  UNION ALL",
-    "  SELECT 'DeviceNetworkEvents', RemoteIP,",
-    "         CASE WHEN " .. db:connection_inbound() .. " THEN 'from the indicator' ELSE 'to the indicator' END,",
-    "         DeviceName, ActionType, " .. t,
-    "  FROM DeviceNetworkEvents WHERE " .. db:ip_in_list("RemoteIP", "live_ips") .. " AND " .. w,
-    "  UNION ALL",
-    "  SELECT 'SigninLogs', IPAddress, 'sign-in from the indicator', lower(UserPrincipalName),",
-    "         CASE WHEN ResultType = '0' THEN 'success' ELSE 'failure ' || ResultType END, " .. t,
-    "  FROM SigninLogs WHERE " .. db:ip_in_list("IPAddress", "live_ips") .. " AND " .. w,
-    "  UNION ALL",
-    "  SELECT 'SecurityEvent', IpAddress, 'logon from the indicator', Computer,",
-    "         CASE EventID WHEN 4624 THEN 'success' ELSE 'failure' END, " .. t,
-    "  FROM SecurityEvent WHERE " .. db:ip_in_list("IpAddress", "live_ips") .. " AND EventID IN (4624, 4625) AND " .. w,
-    ")",
-    "SELECT t.IP AS IndicatorIP, l.ThreatTypes, l.Providers, l.Confidence, l.MatchedIndicators, t.Source, t.Direction,",
-    "       t.Entity, t.Action, COUNT(*) AS Events, MIN(t.Seen) AS FirstSeen, MAX(t.Seen) AS LastSeen,",
-    "       l.Expires AS IndicatorExpires",
-    "FROM traffic t JOIN live l ON l.IP = t.IP",
-    -- live's columns are one per IP: grouped by too (ClickHouse reads no bare column)
-    "GROUP BY t.IP, t.Source, t.Direction, t.Entity, t.Action, l.ThreatTypes, l.Providers, l.Confidence,",
-    "         l.MatchedIndicators, l.Expires",
-    -- ties in the order of the groups (SQLite's, and so the same on ClickHouse)
-    "ORDER BY l.Confidence DESC, t.IP, Events DESC, t.Source, t.Direction, t.Entity, t.Action",
-    "LIMIT :limit",
-  }, "\n")
-end
-
+-- All traffic that touches a live, unexpired threat-intelligence indicator (KQL).
 return {
   name = "ti-matches-in-traffic",
   kind = "hunt",
@@ -93,11 +28,80 @@ purpose — they are where stale false positives come from.]],
       help = "only indicators with at least this confidence (0-100)" },
     { name = "limit", type = "int", default = 1000, min = 1, max = 100000, help = "at most this many rows" },
   },
-  run = function(ctx, p)
-    local ips = {}
-    for i, r in ipairs(ctx.db:query(sql(ctx.db, true), { min_confidence = p.min_confidence })) do ips[i] = r[1] end
-    local rows, cols = ctx.db:query(sql(ctx.db), { min_confidence = p.min_confidence, limit = p.limit, live_ips = ips })
-    return result.from_query(rows, cols, { IndicatorIP = "ip", Confidence = "number", Events = "count",
-      FirstSeen = "time", LastSeen = "time", IndicatorExpires = "time" }, "Traffic touching live indicators")
-  end,
+  display = { title = "Traffic touching live indicators", columns = { IndicatorIP = "ip", Confidence = "number",
+    Events = "count", FirstSeen = "time", LastSeen = "time", IndicatorExpires = "time" } },
+  language = "kql",
+  query = [[
+let min_confidence = 0;
+let limit = 1000;
+// the addresses the traffic tables name in the window's hours (ipe's per-IP rollup: a superset),
+// for the CIDR blocks: an address an indicator names exactly needs no such list (the traffic
+// join below keeps only the addresses with events)
+let addresses = ipe_ip_activity()
+    | where Source in ("CommonSecurityLog", "DeviceNetworkEvents", "SigninLogs", "SecurityEvent")
+    | distinct IP;
+// the live indicators: each one's latest version up to the window's end, active, unexpired
+let live = ThreatIntelligenceIndicator
+    | where TimeGenerated <= window_end
+    | project TimeGenerated, IndicatorId, Active, ExpirationDateTime, ConfidenceScore, ThreatType, IndicatorProvider,
+        NetworkIP, NetworkSourceIP, NetworkDestinationIP, EmailSourceIpAddress, NetworkCidrBlock, NetworkSourceCidrBlock,
+        NetworkDestinationCidrBlock
+    | summarize arg_max(TimeGenerated, *) by IndicatorId
+    | where Active == true and (isnull(ExpirationDateTime) or ExpirationDateTime > now())
+    | where coalesce(ConfidenceScore, 0.0) >= min_confidence;
+// each address an indicator names, or that lies in an indicator's CIDR block (ipv6_lookup: IPv4
+// and IPv6 blocks, an IPv4 address read as its IPv4-mapped form)
+let blocks = live
+    | mv-expand Block = pack_array(NetworkCidrBlock, NetworkSourceCidrBlock, NetworkDestinationCidrBlock) to typeof(string)
+    | where isnotempty(Block);
+let matched = union
+    (live
+     | mv-expand Indicator = pack_array(NetworkIP, NetworkSourceIP, NetworkDestinationIP, EmailSourceIpAddress)
+         to typeof(string)
+     | where isnotempty(Indicator)
+     | extend IP = Indicator),
+    (addresses | evaluate ipv6_lookup(blocks, IP, Block) | extend Indicator = Block);
+let indicators = matched
+| summarize ThreatTypes = strcat_array(array_sort_asc(make_set_if(ThreatType, isnotempty(ThreatType))), ","),
+    Providers = strcat_array(array_sort_asc(make_set_if(IndicatorProvider, isnotempty(IndicatorProvider))), ","),
+    Confidence = max(ConfidenceScore), Expires = max(ExpirationDateTime),
+    MatchedIndicators = strcat_array(array_sort_asc(make_set(Indicator)), ",")
+    by IP;
+let hits = matched | project IP;
+// their events in the window: firewall records both ways, device connections, sign-ins, logons
+union
+    (CommonSecurityLog
+     | where TimeGenerated between (window_start .. window_end)
+     | project Source = "CommonSecurityLog", IP = DestinationIP, Direction = "to the indicator",
+         Entity = coalesce(SourceHostName, SourceIP), Action = DeviceAction, TimeGenerated),
+    (CommonSecurityLog
+     | where TimeGenerated between (window_start .. window_end)
+     | project Source = "CommonSecurityLog", IP = SourceIP, Direction = "from the indicator",
+         Entity = coalesce(DestinationHostName, DestinationTranslatedAddress, DestinationIP), Action = DeviceAction,
+         TimeGenerated),
+    (DeviceNetworkEvents
+     | where TimeGenerated between (window_start .. window_end)
+     | project Source = "DeviceNetworkEvents", IP = RemoteIP,
+         Direction = iff(ActionType startswith "Inbound", "from the indicator", "to the indicator"),
+         Entity = DeviceName, Action = ActionType, TimeGenerated),
+    (SigninLogs
+     | where TimeGenerated between (window_start .. window_end)
+     | project Source = "SigninLogs", IP = IPAddress, Direction = "sign-in from the indicator",
+         Entity = tolower(UserPrincipalName), Action = iff(ResultType == "0", "success", strcat("failure ", ResultType)),
+         TimeGenerated),
+    (SecurityEvent
+     | where TimeGenerated between (window_start .. window_end) and EventID in (4624, 4625)
+     | project Source = "SecurityEvent", IP = IpAddress, Direction = "logon from the indicator", Entity = Computer,
+         Action = iff(EventID == 4624, "success", "failure"), TimeGenerated)
+| where isnotempty(IP) and IP in (hits)
+| summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+    by IP, Source, Direction, Entity, Action
+| join kind=inner indicators on IP
+| project IndicatorIP = IP, ThreatTypes, Providers, Confidence, MatchedIndicators, Source, Direction, Entity, Action,
+    Events, FirstSeen, LastSeen, IndicatorExpires = Expires
+| order by Confidence desc, IndicatorIP asc, Events desc, Source asc, Direction asc, Entity asc, Action asc
+| take limit
+| project IndicatorIP, ThreatTypes, Providers, Confidence, MatchedIndicators, Source, Direction, Entity, Action, Events,
+    FirstSeen, LastSeen, IndicatorExpires
+]],
 }

@@ -67,13 +67,14 @@ T.case("server errors are one line naming the server and the script", function()
   T.eq(e:find("\n"), nil)
 end)
 
-T.case("budgets travel as settings: max_execution_time and max_memory_usage", function()
+T.case("budgets travel as settings: max_execution_time and max_memory_usage (and room for compiled KQL)", function()
   local c = ch.open(URL, { role = "reader", password = "" })
   c:set_deadline(7)
   c:set_memory(123456789)
   local rows = c:query("SELECT name, value FROM system.settings WHERE name IN ('max_execution_time', "
-    .. "'max_memory_usage', 'readonly') ORDER BY name")
-  T.eq(rows, { { "max_execution_time", "7" }, { "max_memory_usage", "123456789" }, { "readonly", "1" } })
+    .. "'max_memory_usage', 'max_query_size', 'max_ast_elements', 'max_expanded_ast_elements', 'readonly') ORDER BY name")
+  T.eq(rows, { { "max_ast_elements", "1000000" }, { "max_execution_time", "7" }, { "max_expanded_ast_elements", "10000000" },
+    { "max_memory_usage", "123456789" }, { "max_query_size", "4194304" }, { "readonly", "1" } })
   c:set_memory(1000)
   T.like(err_of(function() c:query("SELECT count() FROM (SELECT number FROM system.numbers LIMIT 100000) GROUP BY number % 100000") end),
     "Code 241: Memory limit %(for query%) exceeded")

@@ -21,7 +21,8 @@ local db = H.workspace{ demo = { events = 20000, seed = 1, now = NOW } }
 
 -- The hunts ported to KQL and the parameter sets each is compared on; BUILTIN = the KQL
 -- version is the built-in one.
-local BUILTIN = { ["signins-from-ip"] = true, ["failed-logons-from-ip"] = true, ["firewall-traffic-for-ip"] = true }
+local BUILTIN = { ["signins-from-ip"] = true, ["failed-logons-from-ip"] = true, ["firewall-traffic-for-ip"] = true,
+  ["ti-matches-in-traffic"] = true }
 local CASES = {
   ["signins-from-ip"] = {
     { ip = "216.160.83.56" }, { ip = "216.160.83.56", result = "failure" }, { ip = "216.160.83.56", result = "success" },
@@ -34,6 +35,9 @@ local CASES = {
   ["firewall-traffic-for-ip"] = {
     { ip = "89.160.20.128" }, { ip = "151.101.1.140" }, { ip = "45.33.32.156" }, { ip = "10.0.1.20" },
     { ip = "89.160.20.128", limit = "2" }, { ip = "203.0.113.254" },
+  },
+  ["ti-matches-in-traffic"] = {
+    {}, { min_confidence = "80" }, { min_confidence = "96" }, { min_confidence = "100" }, { limit = "3" },
   },
 }
 
@@ -85,6 +89,49 @@ for _, name in ipairs(names) do
     T.ok(with_rows > 0, name .. ": some case has rows")
   end)
 end
+
+-- threat intelligence with CIDR blocks (the demo has none): IPv4 and IPv6 blocks in each block
+-- column around the demo's story addresses, one block also an indicator's exact IP, a block
+-- that no longer is live (its later version inactive), one expired, one not a block at all
+T.case("ti-matches-in-traffic: the rows of its SQL original on the demo with CIDR indicators", function()
+  local function ti(id, t, extra)
+    local r = { TimeGenerated = t, IndicatorId = id, Active = 1, ExpirationDateTime = "2026-12-31T00:00:00.000Z",
+      ConfidenceScore = 70, ThreatType = "Botnet", IndicatorProvider = "Blocklist " .. id }
+    for k, v in pairs(extra) do r[k] = v end
+    return r
+  end
+  local cidr = H.workspace{ demo = { events = 20000, seed = 1, now = NOW }, rows = {
+    ThreatIntelligenceIndicator = {
+      ti("b1", "2026-11-20T00:00:00.000Z", { NetworkCidrBlock = "89.160.20.0/24", ConfidenceScore = 90 }),
+      ti("b2", "2026-11-21T00:00:00.000Z", { NetworkSourceCidrBlock = "216.160.0.0/16", ThreatType = "Scanner" }),
+      ti("b3", "2026-11-21T00:00:00.000Z", { NetworkDestinationCidrBlock = "45.33.32.156", NetworkIP = "45.33.32.156" }),
+      ti("b4", "2026-11-22T00:00:00.000Z", { NetworkCidrBlock = "2001:db8:77::/48" }),
+      ti("b5", "2026-11-10T00:00:00.000Z", { NetworkCidrBlock = "151.101.0.0/16" }),
+      ti("b5", "2026-11-25T00:00:00.000Z", { NetworkCidrBlock = "151.101.0.0/16", Active = 0 }),
+      ti("b6", "2026-11-22T00:00:00.000Z", { NetworkCidrBlock = "10.0.0.0/8", ExpirationDateTime = "2026-11-23T00:00:00.000Z" }),
+      ti("b7", "2026-11-22T00:00:00.000Z", { NetworkCidrBlock = "not a block", ConfidenceScore = 99 }),
+      ti("b8", "2026-11-23T00:00:00.000Z", { NetworkSourceCidrBlock = "::ffff:89.160.20.0/120", ConfidenceScore = 40 }),
+    },
+    DeviceNetworkEvents = {
+      { TimeGenerated = "2026-11-26T10:00:00.000Z", DeviceName = "wks-001", LocalIP = "10.0.1.20",
+        RemoteIP = "2001:db8:77::5", ActionType = "ConnectionSuccess" },
+      { TimeGenerated = "2026-11-26T10:05:00.000Z", DeviceName = "wks-001", LocalIP = "10.0.1.20",
+        RemoteIP = "2001:db8:78::5", ActionType = "InboundConnectionAccepted" },
+    },
+  } }
+  local with_rows = 0
+  for _, params in ipairs({ {}, { min_confidence = "80" }, { min_confidence = "41" }, { limit = "5" } }) do
+    local opts = { db = cidr, since = "14d", now = NOW }
+    local kcols, krows = table_of(H.run("hunt", "ti-matches-in-traffic", params, opts))
+    local scols, srows = table_of(H.run_file(FIXTURES .. "/hunts-sql/hunts/ti-matches-in-traffic-sql.lua", params, opts))
+    local label = "ti-matches-in-traffic (CIDR)" .. (params.min_confidence and " min_confidence=" .. params.min_confidence or "")
+      .. (params.limit and " limit=" .. params.limit or "")
+    T.eq(kcols, scols, label .. ": title, columns and their display types")
+    T.eq(krows, srows, label .. ": rows, in order")
+    for _, r in ipairs(srows) do if r:find("/", 1, true) then with_rows = with_rows + 1 end end
+  end
+  T.ok(with_rows > 0, "some rows match through a block")
+end)
 
 T.case("the built-in hunts that are KQL now are exactly the ones compared here", function()
   local kql = BUILTIN

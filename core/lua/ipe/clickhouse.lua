@@ -34,6 +34,7 @@ local M = {}
 
 M.DEFAULT_PORT, M.SECURE_PORT = 8123, 8443
 M.MAX_BYTES = 512 * 1024 * 1024
+M.MAX_QUERY_SIZE, M.MAX_AST = 4 * 1024 * 1024, 1000000
 
 function M.is_url(s) return type(s) == "string" and s:sub(1, 13) == "clickhouse://" end
 
@@ -188,6 +189,11 @@ function Conn:build(body, settings, query_text, no_database)
   if self.role == "reader" then params[#params + 1] = "readonly=1" end
   local secs = math.max(1, math.floor(self.timeout))
   params[#params + 1] = "max_execution_time=" .. secs
+  -- a compiled KQL query nests each use of a let as a subquery (18.16 has no WITH tables): its
+  -- text and syntax tree may pass the defaults (256 KiB, 50,000 and 500,000 elements)
+  params[#params + 1] = "max_query_size=" .. M.MAX_QUERY_SIZE
+  params[#params + 1] = "max_ast_elements=" .. M.MAX_AST
+  params[#params + 1] = "max_expanded_ast_elements=" .. M.MAX_AST * 10
   if self.memory then params[#params + 1] = "max_memory_usage=" .. math.floor(self.memory) end
   for k, v in pairs(settings or {}) do params[#params + 1] = k .. "=" .. urlenc(tostring(v)) end
   if query_text then params[#params + 1] = "query=" .. urlenc(query_text) end

@@ -610,6 +610,17 @@ function M.new(conn)
   -- join: each live row's exact addresses ("=text") and blocks (their key at their prefix
   -- length) against each IP's "=text" and its keys at the prefix lengths in use — the SQLite
   -- probe per prefix length, as a join.
+  -- for KQL's evaluate ipv4_lookup / ipv6_lookup (ipe.kql.clickhouse): a block column's
+  -- prefix length, its key and whether it is a block; an address's key at prefix length b
+  function H.ip_block(col)
+    local net, bits, ok = block(col)
+    return "toUInt16(" .. bits .. ")", key_at(net, bits), ok
+  end
+  function H.ip_key_at(ip, b)
+    local a = "ifNull(" .. ip .. ", '')"
+    return string.format("if(%s AND (NOT %s OR %s >= 96), %s, '')", valid(a), is4(a), b, key_at(a, b))
+  end
+
   function H.ti_matching_ips(ips)
     -- TiRow: a hash of the row's id, time and IP and block columns (ClickHouse has no rowid): two
     -- rows alike in all of them match the same IPs

@@ -33,7 +33,7 @@ M.REFUSED = {
   row_number = true, prev = true, next = true, range = true, array_slice = true,
   bag_keys = true, bag_pack = true, pack = true,
   ipv4_is_match = true, ipv4_compare = true, ipv6_compare = true, ipv6_is_match = true, dayofweek = true,
-  has_any_ipv4 = true, set_has_element = true, extract_json = true, extractjson = true,
+  has_any_ipv4 = true, extract_json = true, extractjson = true,
   hash = true, hash_xxhash64 = true,   -- xxHash64 arrived after 18.16 (19.x)
   -- aggregations
   make_bag = true, percentile = true, stdev = true, variance = true,
@@ -48,6 +48,24 @@ function M.typed(x, ty)
   local t = CH_TYPE[ty]
   if not t then return x end
   return string.format("CAST(%s AS Nullable(%s))", x, t)
+end
+
+-- evaluate ipv4_lookup / ipv6_lookup (ipe.dialect.clickhouse's probe keys): a block column's
+-- prefix length, key text and whether it is one (fam4: an IPv4 text only); an address's key
+-- at prefix length b ('' when it has none)
+function M.block(col, fam4)
+  local bits, key, ok = D.ip_block(col)
+  if fam4 then ok = string.format("(%s AND position(ifNull(%s, ''), ':') = 0)", ok, col) end
+  return bits, key, ok
+end
+-- the prefix lengths (128-bit terms) an address text can be probed at: 96..128 for IPv4 text
+function M.prefix_lengths(ip)
+  return string.format("if(position(ifNull(%s, ''), ':') > 0, range(129), arrayMap(x -> toUInt64(x + 96), range(33)))", ip)
+end
+function M.address_key(ip, b, fam4)
+  local k = D.ip_key_at(ip, b)
+  if fam4 then return string.format("if(position(ifNull(%s, ''), ':') = 0, %s, '')", ip, k) end
+  return k
 end
 
 function M.cast_real(x) return "toFloat64(" .. x .. ")" end
@@ -143,6 +161,15 @@ end
 function M.strcat_array(arr, sep)
   return string.format("arrayStringConcat(arrayMap(v -> ifNull(%s, ''), %s), %s)", M.json_value("v"), M.json_elements_array(arr), sep)
 end
+-- set_has_element(arr, string): the string is one of the JSON text's string values (ipe.dialect's
+-- json_has_value: at any depth — a flat array's elements)
+function M.set_has(arr, v) return D.json_has_value(arr, v) end
+-- array_sort_asc: the elements of a flat array in the order of their JSON text (strings sort
+-- as text; numbers too: 10 before 9); not an array: null
+function M.array_sort(arr)
+  return string.format("if(match(ifNull(%s, ''), %s), concat('[', arrayStringConcat(arraySort(extractAll(%s, %s)), ','), ']'), NULL)",
+    arr, FLAT, inside(arr), ELEMENT)
+end
 -- pack_array: a JSON array of values of known Kusto types ({sql=, type=})
 function M.json_array_typed(items)
   local parts = {}
@@ -224,6 +251,11 @@ function M.round(x, n) return n and string.format("round(%s, %s)", x, n) or stri
 -- IP addresses: ipe.dialect.clickhouse's helpers
 M.ip_in_cidr = D.ip_in_cidr
 M.text_has_ip = D.text_has_ip
+M.entities_have_ip, M.entity_mapping_has_ip = D.entities_have_ip, D.entity_mapping_has_ip
+-- the workspace function ipe_ip_activity(): the activity rollup's rows of the window's hours
+function M.ip_activity()
+  return "SELECT IP, Hour, Source, Host, Events FROM " .. D.rollup_rows("activity", ":from", ":to")
+end
 function M.parse_ipv4(ip)
   return string.format("if(IPv4NumToString(IPv4StringToNum(%s)) = %s, toInt64(IPv4StringToNum(%s)), NULL)", ip, ip, ip)
 end

@@ -21,6 +21,7 @@ local cjson = require "cjson"
 local M = {}
 
 local C = {}
+local WORKSPACE -- ipe's workspace functions (C:workspace_function)
 C.__index = C
 
 local h = require "ipe.kql.common"
@@ -480,6 +481,8 @@ function C:inlist(node, scope)
   local neg = op:sub(1, 1) == "!"
   local x = is_string(e) and self:str(e) or self:scalar(e)
   if e.type == "dynamic" then x = "coalesce(" .. self:scalar(e) .. ", '')" end
+  -- a column the where tests with isnotempty() needs no null guard: its index can answer
+  if sub and is_string(e) and e.col and scope.nonempty and scope.nonempty[e.col] then x = e.sql end
   if ci then x = f.lower(x) end
   local s
   if sub then
@@ -733,6 +736,27 @@ function C:table_scan(node, name)
   return { name = cte, cols = cols, table = name, exact = true }
 end
 
+-- ipe's workspace functions (as a Sentinel workspace's saved functions): tables of ipe's own
+-- workspace data that no Sentinel table holds.
+--   ipe_ip_activity(): the per-IP hourly activity rollup of the run's window (its hours from
+--   that of the window's start to that of its end): IP, Hour ('YYYY-MM-DDTHH'), Source (the
+--   log table), Host, Events — every address a log table names, one row per IP, hour, table
+--   and host (ipe.rollup); a superset of the window's addresses read without scanning the logs
+WORKSPACE = {
+  ipe_ip_activity = { { name = "IP", type = "string" }, { name = "Hour", type = "string" },
+    { name = "Source", type = "string" }, { name = "Host", type = "string" }, { name = "Events", type = "long" } },
+}
+
+function C:workspace_function(node)
+  if #node.args > 0 then raise(node, "'%s' takes no arguments", node.name) end
+  if not self.window then raise(node, "'%s' needs the run's time window", node.name) end
+  self.binds.from, self.binds.to = self.window.from, self.window.to
+  self.uses_window = true
+  local cols = {}
+  for i, c in ipairs(WORKSPACE[node.name]) do cols[i] = { name = c.name, type = c.type } end
+  return { name = self:cte(self.f.ip_activity()), cols = cols }
+end
+
 function C:unknown_table(node, name)
   local names = {}
   for _, t in ipairs(schema.tables) do names[#names + 1] = t.name end
@@ -770,6 +794,7 @@ function C:source(node, env)
     end
     local v = lookup(env, node.name)
     if v and v.kind == "func" then return self:call_lambda(v, node, { env = env }, true) end
+    if not v and WORKSPACE[node.name] then return self:workspace_function(node) end
     if schema.table(node.name) then raise(node, "'%s' is a table, not a function", node.name) end
     if v then raise(node, "'%s' is not a function", node.name) end
     raise(node, "unknown function '%s'", node.name)
@@ -860,6 +885,25 @@ local function mentions_time(node, inwhere, seen)
 end
 M.mentions_time = mentions_time
 
+-- not_materialized(ctes, text) -> the CTEs, each one the rest of the statement (text) reads once
+-- marked NOT MATERIALIZED: SQLite counts a CTE's uses per expansion of the CTEs around it, so
+-- one that a shared (materialized) CTE reads once would be materialized too — a copy of every
+-- row of a scan, where flattened it reads only the rows its filters (and indexes) select
+local function not_materialized(ctes, text)
+  local out = {}
+  for i, c in ipairs(ctes) do
+    local name = c:match('^("[^"]*") AS %(')
+    local n, at = 0, 1
+    while name do
+      local a, b = text:find(name, at, true)
+      if not a then break end
+      n, at = n + 1, b + 1
+    end
+    out[i] = (name and n == 2) and (name .. " AS NOT MATERIALIZED (" .. c:sub(#name + 6)) or c
+  end
+  return out
+end
+
 function M.compile(prog, opts)
   opts = opts or {}
   local self = setmetatable({ f = opts.engine or require("ipe.kql.sqlite"), n = 0, binds = {}, params = {},
@@ -899,7 +943,8 @@ function M.compile(prog, opts)
   if self.subs then
     sql = self:sel(out, self:q(rel.name), rel.ord and " ORDER BY " .. self:order_by(rel) or "")
   else
-    sql = "WITH " .. concat(self.ctes, ",\n") .. "\nSELECT " .. concat(out, ", ") .. " FROM " .. self:q(rel.name)
+    sql = "WITH " .. concat(not_materialized(self.ctes, concat(self.ctes, ",\n") .. self:q(rel.name)), ",\n")
+      .. "\nSELECT " .. concat(out, ", ") .. " FROM " .. self:q(rel.name)
     if rel.ord then sql = sql .. " ORDER BY " .. self:q(rel.ord) end
   end
   local params = self.params

@@ -209,13 +209,32 @@ function SCALAR.array_slice(self, node, scope)
     arr, arr, element("j"), arr, s, len, s, s, e, len, e, e), "dynamic")
 end
 
+-- fn(x) of an array argument; over an aggregation (strcat_array(make_set(X), ",") in summarize)
+-- a step applied to the aggregation's column after it (SQL cannot read an aggregate inside a
+-- subquery of the same SELECT)
+local function after_agg(e, x, ty, fn)
+  if not e.agg then return E(fn(x), ty) end
+  local post = e.post
+  return E(e.sql, ty, { agg = true, post = function(col) return fn(post and post(col) or col) end })
+end
+
 function SCALAR.strcat_array(self, node, scope)
   local a = self:args(node, scope, 2)
-  local arr = self:dyn(a[1])
-  if self.f.strcat_array then return E(self.f.strcat_array(arr, self:str(a[2])), "string") end
-  return E(format("coalesce((CASE WHEN json_valid(%s) THEN (SELECT group_concat(CASE WHEN j.type IN ('object', 'array') THEN j.value "
-    .. "WHEN j.type = 'true' THEN 'true' WHEN j.type = 'false' THEN 'false' ELSE coalesce(CAST(j.value AS TEXT), '') END, %s) "
-    .. "FROM json_each(%s) j) END), '')", arr, self:str(a[2]), arr), "string")
+  local sep = self:str(a[2])
+  if a[2].agg then raise(node.args[2], "'strcat_array': the separator cannot hold an aggregation") end
+  return after_agg(a[1], self:dyn(a[1]), "string", function(arr)
+    if self.f.strcat_array then return self.f.strcat_array(arr, sep) end
+    return format("coalesce((CASE WHEN json_valid(%s) THEN (SELECT group_concat(CASE WHEN j.type IN ('object', 'array') THEN j.value "
+      .. "WHEN j.type = 'true' THEN 'true' WHEN j.type = 'false' THEN 'false' ELSE coalesce(CAST(j.value AS TEXT), '') END, %s) "
+      .. "FROM json_each(%s) j) END), '')", arr, sep, arr)
+  end)
+end
+
+-- array_sort_asc(arr): the array's elements in ascending order (one array; Kusto's further
+-- arrays and nulls_last are not supported); not an array: null
+function SCALAR.array_sort_asc(self, node, scope)
+  local a = self:args(node, scope, 1)
+  return after_agg(a[1], self:dyn(a[1]), "dynamic", self.f.array_sort)
 end
 
 -- range(start, stop, step): the array start, start + step, ... up to stop (at most 100000 values)
@@ -306,8 +325,27 @@ end
 SCALAR.pack = SCALAR.bag_pack
 function SCALAR.set_has_element(self, node, scope)
   local a = self:args(node, scope, 2)
+  if self.f.nested and not is_string(a[2]) then self:refused(node.args[2], "set_has_element of a value that is not a string") end
   return E(self.f.set_has(self:dyn(a[1]), self:scalar(a[2])), "bool")
 end
+
+-- ipe's own scalar functions over Sentinel's JSON columns (the ctx.db helpers of the same
+-- names, ipe.dialect): an entity list (SecurityAlert, Anomalies, HuntingBookmark Entities)
+-- names the IP as an "ip" entity's Address; a bookmark's QueryResultRow maps the IP as an
+-- IP entity (its __entityMapping)
+local function json_ip_test(helper)
+  return function(self, node, scope)
+    local a = self:args(node, scope, 2)
+    if not (is_string(a[1]) or a[1].type == "dynamic") then
+      raise(node.args[1], "'%s' takes a JSON text (a string or dynamic column) and an IP", node.name)
+    end
+    if not is_string(a[2]) then raise(node.args[2], "'%s' takes a JSON text (a string or dynamic column) and an IP", node.name) end
+    local col = (a[1].col or a[1].type == "dynamic") and a[1].sql or self:str(a[1])
+    return E(format("coalesce(%s, 0)", self.f[helper](col, self:str(a[2]))), "bool")
+  end
+end
+SCALAR.ipe_entities_have_ip = json_ip_test("entities_have_ip")
+SCALAR.ipe_entity_mapping_has_ip = json_ip_test("entity_mapping_has_ip")
 function SCALAR.not_(self, node, scope)
   local a = self:args(node, scope, 1)[1]
   return E(format("(NOT coalesce(%s, 0))", a.sql), "bool", { agg = a.agg })

@@ -52,12 +52,31 @@ function C:keep_cols(rel)
   return self:all_cols(rel)
 end
 
+-- the columns a where's top-level `and` tests with isnotempty(Col): known non-empty in its
+-- other terms (`Col in (T)` then compiles to an IN the column's index can answer)
+local function nonempty_guards(node, out)
+  if node.k == "bin" and node.op == "and" then
+    nonempty_guards(node.l, out); nonempty_guards(node.r, out)
+  elseif node.k == "call" and (node.name == "isnotempty" or node.name == "notempty") and #node.args == 1
+      and node.args[1].k == "name" then
+    out[node.args[1].v] = true
+  end
+  return out
+end
+
 function OPS.where(self, op, rel, env)
-  local e = self:expr(op.e, { rel = rel, env = env })
+  local e = self:expr(op.e, { rel = rel, env = env, nonempty = nonempty_guards(op.e, {}) })
   if e.agg then raise(op, "an aggregation in 'where'") end
   if e.type ~= "bool" and not e.null then
     if e.type == "dynamic" then e = E(format("(%s = 'true')", e.sql), "bool")
     else raise(op.e, "'where' needs a bool predicate, found %s", e.type) end
+  end
+  if rel.arms then
+    -- over a union: the filter in each branch, where each table's indexes can answer it (SQLite
+    -- pushes no term holding a subquery, `x in (T)`, into a union it cannot flatten)
+    local arms = {}
+    for i, arm in ipairs(rel.arms) do arms[i] = format("SELECT * FROM (%s) WHERE %s", arm, e.sql) end
+    return { name = self:cte(concat(arms, " UNION ALL ")), cols = copy_cols(rel.cols), arms = arms }
   end
   local list = self:keep_cols(rel)
   local name = self:cte(format("SELECT %s FROM %s WHERE %s", concat(list, ", "), self:q(rel.name), e.sql))
@@ -546,7 +565,7 @@ function C:union(node, env, input)
     end
     parts[i] = self:sel(list, self:q(r.name))
   end
-  return { name = self:cte(concat(parts, " UNION ALL ")), cols = cols }
+  return { name = self:cte(concat(parts, " UNION ALL ")), cols = cols, arms = not self.f.nested and parts or nil }
 end
 
 OPS.union = function(self, op, rel, env) return self:union(op, env, rel) end
@@ -706,6 +725,94 @@ function C:join_nested(op, kind, left, right)
   local from = format("(%s) %s (%s) USING %s", self:sel(litems, self:q(left.name)), jk, self:sel(ritems, self:q(right.name)),
     concat(using, ", "))
   return { name = self:cte(self:sel(exprs, from)), cols = cols }
+end
+
+-- evaluate ipv4_lookup(LookupTable, SourceKey, LookupKey [, return_unmatched]) and ipv6_lookup:
+-- each input row with each lookup row whose block (a CIDR, or an address as its /32 or /128)
+-- holds the input's address; the columns are the input's, then the lookup table's (a name the
+-- input has gets a number, as in join). ipv4_lookup reads IPv4 texts only (on both sides);
+-- ipv6_lookup both families, an IPv4 address as its IPv4-mapped IPv6 form (as Kusto's ipv6_
+-- functions). The match is a key probe per prefix length the lookup table uses (the
+-- address's first bits against each block's), never a test of every block.
+local EVALUATE = {}
+
+function EVALUATE.ip_lookup(self, op, rel, env)
+  local a = op.args
+  local fam4 = op.plugin == "ipv4_lookup"
+  if #a < 3 then raise(op.at, "'%s' takes a lookup table, the input's key column and the lookup table's key column", op.plugin) end
+  local unmatched = false
+  if #a >= 4 then
+    local last = a[#a]
+    if #a > 4 or not (last.k == "lit" and last.type == "bool") then
+      raise(a[4], "'%s': extra key columns are not supported (only return_unmatched: true or false)", op.plugin)
+    end
+    unmatched = last.v
+  end
+  local right = self:tabular(a[1], env)
+  local function key(arg, r, what)
+    if arg.k ~= "name" then raise(arg, "'%s': the %s must be a column name", op.plugin, what) end
+    local c = find_col(r, arg.v)
+    if not c then self:unknown_column(arg, arg.v, r) end
+    if c.type ~= "string" then raise(arg, "'%s': the %s '%s' is %s, not a string", op.plugin, what, arg.v, c.type) end
+    return self:q(arg.v)
+  end
+  local src, blk = key(a[2], rel, "input's key column"), key(a[3], right, "lookup table's key column")
+  if unmatched and self.f.nested then self:refused(a[4], op.plugin .. " with return_unmatched") end
+  -- the columns: the input's, then the lookup table's
+  local cols, lexprs, rexprs, taken = {}, {}, {}, {}
+  for _, c in ipairs(rel.cols) do
+    taken[c.name] = true
+    cols[#cols + 1] = { name = c.name, type = c.type }
+    lexprs[#lexprs + 1] = self:q(c.name)
+  end
+  local rnames = {}
+  for n, c in ipairs(right.cols) do
+    local name = unique_name(taken, c.name)
+    cols[#cols + 1] = { name = name, type = c.type }
+    rnames[n] = name
+  end
+  if self.f.nested then
+    -- one hash join on a key text: each input row's address at each prefix length its family
+    -- has (arrayJoin; an IPv4 text 96..128) against each block's own
+    local _, bkey, ok = self.f.block(blk, fam4)
+    local litems = { unpack(lexprs) }
+    litems[#litems + 1] = format("arrayJoin(arrayFilter(k -> k <> '', arrayMap(b -> %s, %s))) AS %s",
+      self.f.address_key(src, "b", fam4), self.f.prefix_lengths(src), self:q("_ipe_j1"))
+    local ritems, exprs = { bkey .. " AS " .. self:q("_ipe_j1") }, { unpack(lexprs) }
+    for n, c in ipairs(right.cols) do
+      local tmp = self:q("_ipe_r" .. n)
+      ritems[#ritems + 1] = self:q(c.name) .. " AS " .. tmp
+      exprs[#exprs + 1] = tmp .. " AS " .. self:q(rnames[n])
+    end
+    local from = format("(%s) ALL INNER JOIN (%s) USING %s", self:sel(litems, self:q(rel.name)),
+      self:sel(ritems, self:q(right.name), " WHERE " .. ok), self:q("_ipe_j1"))
+    return { name = self:cte(self:sel(exprs, from)), cols = cols }
+  end
+  -- the lookup rows with a block, its prefix length and first address; the lengths in use
+  local bits, start = self.f.block("r." .. blk, fam4)
+  local blocks = self:cte(format("SELECT r.*, %s AS %s, %s AS %s FROM %s r WHERE %s IS NOT NULL", bits, self:q("_ipe_b"),
+    start, self:q("_ipe_s"), self:q(right.name), bits))
+  local lens = self:cte(format("SELECT DISTINCT %s FROM %s", self:q("_ipe_b"), self:q(blocks)))
+  local la, ra = {}, {}
+  for i, x in ipairs(lexprs) do la[i] = "l." .. x .. " AS " .. x end
+  for n, c in ipairs(right.cols) do ra[n] = "r." .. self:q(c.name) .. " AS " .. self:q(rnames[n]) end
+  local addr = self.f.address_key("l." .. src, "b." .. self:q("_ipe_b"), fam4)
+  -- CROSS JOIN fixes the loop order: per input row and prefix length, one probe
+  local probe = format("%s l CROSS JOIN %s b CROSS JOIN %s r ON r.%s = b.%s AND r.%s = %s", self:q(rel.name),
+    self:q(lens), self:q(blocks), self:q("_ipe_b"), self:q("_ipe_b"), self:q("_ipe_s"), addr)
+  local sql = format("SELECT %s, %s FROM %s", concat(la, ", "), concat(ra, ", "), probe)
+  if unmatched then
+    local nulls = {}
+    for n in ipairs(right.cols) do nulls[n] = "NULL AS " .. self:q(rnames[n]) end
+    sql = sql .. format(" UNION ALL SELECT %s, %s FROM %s l WHERE NOT EXISTS (SELECT 1 FROM %s b JOIN %s r ON r.%s = b.%s "
+      .. "AND r.%s = %s)", concat(la, ", "), concat(nulls, ", "), self:q(rel.name), self:q(lens), self:q(blocks),
+      self:q("_ipe_b"), self:q("_ipe_b"), self:q("_ipe_s"), addr)
+  end
+  return { name = self:cte(sql), cols = cols }
+end
+
+function OPS.evaluate(self, op, rel, env)
+  return EVALUATE.ip_lookup(self, op, rel, env)
 end
 
 -- mv-expand on a nesting engine: one column, its flat JSON array's elements by arrayJoin

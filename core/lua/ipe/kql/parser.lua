@@ -119,6 +119,9 @@ function P:and_expr()
   return l
 end
 
+-- the evaluate plugins the compiler knows
+local EVALUATE = { ipv4_lookup = true, ipv6_lookup = true }
+
 local CMP = { ["=="] = true, ["!="] = true, ["<>"] = true, ["<"] = true, ["<="] = true, [">"] = true,
   [">="] = true, ["=~"] = true, ["!~"] = true }
 
@@ -692,8 +695,11 @@ function P:operator()
     if self:is_name() and self:is("=", 1) then items = self:assignments() end
     return node("serialize", t, { items = items })
   elseif v == "evaluate" then
+    -- the plugins: ipv4_lookup, ipv6_lookup (ipe.kql.operators' evaluate)
     local pt = self:peek()
-    err.raise(pt, "'evaluate %s' is not supported", tostring(pt.v))
+    if not EVALUATE[pt.v] or not self:is("(", 1) then err.raise(pt, "'evaluate %s' is not supported", tostring(pt.v)) end
+    self:next()
+    return node("evaluate", t, { plugin = pt.v, at = pt, args = self:list_args() })
   elseif v == "render" then
     -- a chart hint for a UI: the rows are the result; skip its arguments
     while not (self:is("|") or self:peek().t == "eof" or self:is(")") or self:is(";")) do self:next() end

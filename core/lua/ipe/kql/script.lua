@@ -2,7 +2,8 @@
 -- `query = [[ ... ]]` in place of `run`. Its typed parameters are the query's let
 -- bindings: a `let ip = "...";` of the query takes the parameter's value, and a parameter
 -- the query does not declare is bound under its name all the same; `window` is the run's
--- window as a timespan unless the script has a parameter of that name. A query without a
+-- window as a timespan unless the script has a parameter of that name, `window_start` and
+-- `window_end` its ends as datetimes (when the query names them). A query without a
 -- TimeGenerated filter reads each table within the run's window.
 --
 --   check(script) -> problem or nil (the query parses; the fields fit together)
@@ -81,6 +82,16 @@ function M.lets(specs, values, span)
   return lets, types
 end
 
+-- bounds(lets, types, query, from, to): window_start and window_end, the run's window's ends as
+-- datetimes, for a query that names them (and has no parameter of that name): a query that
+-- filters TimeGenerated itself is not windowed per table, so it reads the window from these
+function M.bounds(lets, types, query, from, to)
+  for name, v in pairs({ window_start = from, window_end = to }) do
+    if v and lets[name] == nil and query:find(name, 1, true) then lets[name], types[name] = v, "datetime" end
+  end
+  return lets, types
+end
+
 -- placeholder values of each parameter type, for compiling a script's query without a run
 local SAMPLE = { ip = "192.0.2.1", cidr = "192.0.2.0/24", string = "x", choice = nil, int = 1, bool = true,
   duration = 86400, timestamp = "2026-01-01T00:00:00.000Z", ip_list = { "192.0.2.1" } }
@@ -96,6 +107,7 @@ function M.lint(path, text, meta, conn)
     values[p.name] = v
   end
   local lets, types = M.lets(meta.params, values, 86400)
+  M.bounds(lets, types, meta.query, "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z")
   local start = text:find(meta.query, 1, true)
   local first = start and select(2, text:sub(1, start):gsub("\n", "")) + 1 or 1
   local ok, plan = pcall(kql.compile, meta.query, { now = 1767225600, lets = lets, types = types,
@@ -118,6 +130,7 @@ function M.run(script, path)
   return function(ctx, values)
     local w = ctx.window
     local lets, types = M.lets(script.params, values, w and w.span)
+    if w then M.bounds(lets, types, script.query, w.from, w.to) end
     local ok, plan = pcall(kql.compile, script.query, { now = ctx.now, lets = lets, types = types, engine = ctx.db.dialect,
       window = w and { from = w.from, to = w.to } })
     if not ok then

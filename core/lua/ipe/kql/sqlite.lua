@@ -75,6 +75,13 @@ end
 function M.set_has(arr, v)
   return string.format("EXISTS (SELECT 1 FROM json_each(%s) WHERE value = %s)", arr, v)
 end
+-- array_sort_asc: SQLite's order (numbers before text, text by its bytes); an element that is
+-- an object or array stays JSON
+function M.array_sort(arr)
+  return string.format("(CASE WHEN json_valid(%s) AND json_type(%s) = 'array' THEN (SELECT json_group_array(v) FROM "
+    .. "(SELECT CASE WHEN j.type IN ('object', 'array') THEN json(j.value) ELSE j.value END AS v FROM json_each(%s) j "
+    .. "ORDER BY j.value)) END)", arr, arr, arr)
+end
 function M.split(s, d)
   -- a JSON array of the parts: the delimiter as it reads inside a JSON string becomes '","'
   return string.format("json('[' || replace(json_quote(%s), substr(json_quote(%s), 2, length(json_quote(%s)) - 2), '\",\"') || ']')",
@@ -139,6 +146,23 @@ M.ip_in_cidr = D.ip_in_cidr
 function M.ip_key(ip, bits) return bits and string.format("ipe_ip_key(%s, %s)", ip, bits) or string.format("ipe_ip_key(%s)", ip) end
 function M.cidr_low(cidr) return string.format("ipe_cidr_range(%s, 0)", cidr) end
 M.text_has_ip = D.text_has_ip
+M.entities_have_ip, M.entity_mapping_has_ip = D.entities_have_ip, D.entity_mapping_has_ip
+-- the workspace function ipe_ip_activity(): the activity rollup's rows of the window's hours
+function M.ip_activity()
+  return "SELECT IP, Hour, Source, Host, Events FROM " .. D.rollup_rows("activity", ":from", ":to")
+end
+-- evaluate ipv4_lookup / ipv6_lookup: a block column's prefix length in 128-bit terms (NULL:
+-- no block; fam4: an IPv4 text only) and first address, the key of an address at a prefix
+-- length (NULL: none, or an IPv4 address under an IPv6-only length)
+function M.block(col, fam4)
+  local bits = string.format("ipe_cidr_range(%s, 2)", col)
+  if fam4 then bits = string.format("(CASE WHEN instr(%s, ':') = 0 THEN %s END)", col, bits) end
+  return bits, string.format("ipe_cidr_range(%s, 0)", col)
+end
+function M.address_key(ip, bits, fam4)
+  if fam4 then return string.format("(CASE WHEN instr(%s, ':') = 0 THEN ipe_ip_key(%s, %s) END)", ip, ip, bits) end
+  return string.format("ipe_ip_key(%s, %s)", ip, bits)
+end
 function M.parse_ipv4(ip) return string.format("ipe_parse_ipv4(%s)", ip) end
 
 -- aggregations
