@@ -1,76 +1,12 @@
--- Every place in the workspace that mentions the IP: the Go hunt default.
-local result = require "ipe.result"
-
--- Where IPs live: every IP column, JSON field, free-text column and IP list of
--- the workspace's tables (ipe.schema's descriptors; tests check this list
--- against them). how: equals | with_port (an IP that may carry a port or
--- brackets) | json (a field of a JSON column) | text (free text, whole token) |
--- array (a JSON array of IPs) | entities (alert entities, {"Type":"ip",
--- "Address":...}) | entity_mapping (a bookmark's __entityMapping) | cidr (a threat-intelligence
--- CIDR block holding the IP, found through ctx.db:ti_matching_ip's numeric ranges; MatchedBy
--- then names the blocks).
-local PLACES = {
-  { "CommonSecurityLog", "SourceIP" }, { "CommonSecurityLog", "DestinationIP" },
-  { "CommonSecurityLog", "RemoteIP" }, { "CommonSecurityLog", "SourceTranslatedAddress" },
-  { "CommonSecurityLog", "DestinationTranslatedAddress" }, { "CommonSecurityLog", "MaliciousIP" },
-  { "CommonSecurityLog", "Message", "text" },
-  { "Syslog", "HostIP" }, { "Syslog", "SyslogMessage", "text" },
-  { "SecurityEvent", "IpAddress" }, { "SecurityEvent", "ClientIPAddress" }, { "SecurityEvent", "RemoteIpAddress" },
-  { "SigninLogs", "IPAddress" },
-  { "AuditLogs", "InitiatedBy", "json", "user.ipAddress" },
-  { "OfficeActivity", "ClientIP", "with_port" }, { "OfficeActivity", "ActorIpAddress" },
-  { "BehaviorAnalytics", "SourceIPAddress" }, { "BehaviorAnalytics", "DestinationIPAddress" },
-  { "Heartbeat", "ComputerIP" }, { "Heartbeat", "ComputerPrivateIPs", "array" },
-  { "SecurityAlert", "Entities", "entities" },
-  { "ThreatIntelligenceIndicator", "NetworkIP" }, { "ThreatIntelligenceIndicator", "NetworkSourceIP" },
-  { "ThreatIntelligenceIndicator", "NetworkDestinationIP" }, { "ThreatIntelligenceIndicator", "EmailSourceIpAddress" },
-  { "ThreatIntelligenceIndicator", "NetworkCidrBlock", "cidr" },
-  { "ThreatIntelligenceIndicator", "NetworkSourceCidrBlock", "cidr" },
-  { "ThreatIntelligenceIndicator", "NetworkDestinationCidrBlock", "cidr" },
-  { "HuntingBookmark", "QueryResultRow", "entity_mapping" }, { "HuntingBookmark", "Entities", "entities" },
-  { "Anomalies", "SourceIpAddress" }, { "Anomalies", "DestinationIpAddress" }, { "Anomalies", "Entities", "entities" },
-  { "DeviceNetworkEvents", "RemoteIP" }, { "DeviceNetworkEvents", "LocalIP" },
-  { "DeviceInfo", "PublicIP" },
-  { "AzureActivity", "CallerIpAddress" },
-  { "Watchlist", "SearchKey" },
-}
-
-local function predicate(db, table_name, col, how, path)
-  how = how or "equals"
-  if how == "equals" then return col .. " = :ip" end
-  if how == "with_port" then
-    return string.format("(%s = :ip OR %s LIKE '[' || :ip || ']%%' OR (:ip NOT LIKE '%%:%%' AND %s LIKE :ip || ':%%'))",
-      col, col, col)
-  end
-  if how == "json" then return db:json(col, path) .. " = :ip" end
-  if how == "text" then return db:text_has_ip(col, "ip") end
-  if how == "array" then return db:json_array_has(col, "ip") end
-  if how == "entities" then return db:entities_have_ip(col, "ip") end
-  if how == "entity_mapping" then return db:entity_mapping_has_ip(col, "ip") end
-  if how == "cidr" then return db:ti_block_match(col) end
-  error("ip-everywhere: unknown match kind '" .. tostring(how) .. "' for " .. table_name .. "." .. col)
-end
-
-local function sql(db, with_text)
-  local parts = {}
-  local w = db:window("TimeGenerated")
-  for _, place in ipairs(PLACES) do
-    local t, col, how, path = place[1], place[2], place[3], place[4]
-    if with_text or how ~= "text" then
-      -- a block match names the blocks: "cidr 223.166.0.0/15"
-      local by = how == "cidr" and "'cidr ' || " .. db:string_agg(col, ",", "distinct") or "'" .. (how or "equals") .. "'"
-      parts[#parts + 1] = string.format(
-        "  SELECT '%s' AS TableName, '%s' AS ColumnName, %s AS MatchedBy, COUNT(*) AS Events,\n" ..
-        "         MIN(%s) AS FirstSeen, MAX(%s) AS LastSeen\n" ..
-        "  FROM %s WHERE %s AND %s", t, col, by, db:time_text("TimeGenerated"), db:time_text("TimeGenerated"), t,
-        predicate(db, t, col, how, path), w)
-    end
-  end
-  -- ctx.db:ti_matching_ip's WITH list gives ti_hits, the indicator rows whose blocks hold the IP
-  return db:ti_matching_ip("ip") .. "\nSELECT TableName, ColumnName, MatchedBy, Events, FirstSeen, LastSeen\nFROM (\n"
-    .. table.concat(parts, "\n  UNION ALL\n") .. "\n)\nWHERE Events > 0\nORDER BY LastSeen DESC, TableName, ColumnName"
-end
-
+-- Every place in the workspace that mentions the IP: the Go hunt default (KQL).
+--
+-- Where IPs live: every IP column, JSON field, free-text column and IP list of the workspace's
+-- tables (ipe.schema's descriptors; tests check this list against them), one union branch each:
+-- equals (==), a ClientIP that may carry a port or brackets, a field of a JSON column, free text
+-- (has_ipv4: the IP as a whole token), a JSON array of IPs (set_has_element), alert and
+-- bookmark entities and a bookmark's entity mapping (ipe's ipe_entities_have_ip and
+-- ipe_entity_mapping_has_ip), and the threat-intelligence CIDR blocks holding the IP
+-- (evaluate ipv6_lookup: IPv4 and IPv6 blocks; MatchedBy then names the blocks).
 return {
   name = "ip-everywhere",
   kind = "hunt",
@@ -99,9 +35,133 @@ next. It is the default of the entity page's "Go hunt".]],
     { name = "include_text", type = "bool", default = true,
       help = "also search free-text columns (Message, SyslogMessage; slower)" },
   },
-  run = function(ctx, p)
-    local rows, cols = ctx.db:query(sql(ctx.db, p.include_text), { ip = p.ip })
-    return result.from_query(rows, cols, { Events = "count", FirstSeen = "time", LastSeen = "time" },
-      "Where " .. p.ip .. " appears")
-  end,
+  display = { title = "Where {ip} appears", columns = { Events = "count", FirstSeen = "time", LastSeen = "time" } },
+  language = "kql",
+  query = [[
+let ip = "0.0.0.0";
+let include_text = true;
+union
+    (CommonSecurityLog | where TimeGenerated between (window_start .. window_end) and SourceIP == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "CommonSecurityLog", ColumnName = "SourceIP", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (CommonSecurityLog | where TimeGenerated between (window_start .. window_end) and DestinationIP == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "CommonSecurityLog", ColumnName = "DestinationIP", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (CommonSecurityLog | where TimeGenerated between (window_start .. window_end) and RemoteIP == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "CommonSecurityLog", ColumnName = "RemoteIP", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (CommonSecurityLog | where TimeGenerated between (window_start .. window_end) and SourceTranslatedAddress == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "CommonSecurityLog", ColumnName = "SourceTranslatedAddress", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (CommonSecurityLog | where TimeGenerated between (window_start .. window_end) and DestinationTranslatedAddress == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "CommonSecurityLog", ColumnName = "DestinationTranslatedAddress", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (CommonSecurityLog | where TimeGenerated between (window_start .. window_end) and MaliciousIP == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "CommonSecurityLog", ColumnName = "MaliciousIP", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (CommonSecurityLog | where TimeGenerated between (window_start .. window_end) and include_text and has_ipv4(Message, ip)
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "CommonSecurityLog", ColumnName = "Message", MatchedBy = "text", Events, FirstSeen, LastSeen),
+    (Syslog | where TimeGenerated between (window_start .. window_end) and HostIP == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "Syslog", ColumnName = "HostIP", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (Syslog | where TimeGenerated between (window_start .. window_end) and include_text and has_ipv4(SyslogMessage, ip)
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "Syslog", ColumnName = "SyslogMessage", MatchedBy = "text", Events, FirstSeen, LastSeen),
+    (SecurityEvent | where TimeGenerated between (window_start .. window_end) and IpAddress == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "SecurityEvent", ColumnName = "IpAddress", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (SecurityEvent | where TimeGenerated between (window_start .. window_end) and ClientIPAddress == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "SecurityEvent", ColumnName = "ClientIPAddress", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (SecurityEvent | where TimeGenerated between (window_start .. window_end) and RemoteIpAddress == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "SecurityEvent", ColumnName = "RemoteIpAddress", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (SigninLogs | where TimeGenerated between (window_start .. window_end) and IPAddress == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "SigninLogs", ColumnName = "IPAddress", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (AuditLogs | where TimeGenerated between (window_start .. window_end) and tostring(parse_json(InitiatedBy).user.ipAddress) == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "AuditLogs", ColumnName = "InitiatedBy", MatchedBy = "json", Events, FirstSeen, LastSeen),
+    (OfficeActivity | where TimeGenerated between (window_start .. window_end) and (ClientIP == ip or ClientIP startswith strcat("[", ip, "]") or (ip !contains ":" and ClientIP startswith strcat(ip, ":")))
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "OfficeActivity", ColumnName = "ClientIP", MatchedBy = "with_port", Events, FirstSeen, LastSeen),
+    (OfficeActivity | where TimeGenerated between (window_start .. window_end) and ActorIpAddress == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "OfficeActivity", ColumnName = "ActorIpAddress", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (BehaviorAnalytics | where TimeGenerated between (window_start .. window_end) and SourceIPAddress == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "BehaviorAnalytics", ColumnName = "SourceIPAddress", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (BehaviorAnalytics | where TimeGenerated between (window_start .. window_end) and DestinationIPAddress == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "BehaviorAnalytics", ColumnName = "DestinationIPAddress", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (Heartbeat | where TimeGenerated between (window_start .. window_end) and ComputerIP == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "Heartbeat", ColumnName = "ComputerIP", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (Heartbeat | where TimeGenerated between (window_start .. window_end) and set_has_element(parse_json(ComputerPrivateIPs), ip)
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "Heartbeat", ColumnName = "ComputerPrivateIPs", MatchedBy = "array", Events, FirstSeen, LastSeen),
+    (SecurityAlert | where TimeGenerated between (window_start .. window_end) and ipe_entities_have_ip(Entities, ip)
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "SecurityAlert", ColumnName = "Entities", MatchedBy = "entities", Events, FirstSeen, LastSeen),
+    (ThreatIntelligenceIndicator | where TimeGenerated between (window_start .. window_end) and NetworkIP == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "ThreatIntelligenceIndicator", ColumnName = "NetworkIP", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (ThreatIntelligenceIndicator | where TimeGenerated between (window_start .. window_end) and NetworkSourceIP == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "ThreatIntelligenceIndicator", ColumnName = "NetworkSourceIP", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (ThreatIntelligenceIndicator | where TimeGenerated between (window_start .. window_end) and NetworkDestinationIP == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "ThreatIntelligenceIndicator", ColumnName = "NetworkDestinationIP", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (ThreatIntelligenceIndicator | where TimeGenerated between (window_start .. window_end) and EmailSourceIpAddress == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "ThreatIntelligenceIndicator", ColumnName = "EmailSourceIpAddress", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (print IP = ip
+     | evaluate ipv6_lookup(ThreatIntelligenceIndicator | where TimeGenerated between (window_start .. window_end) and isnotempty(NetworkCidrBlock), IP, NetworkCidrBlock)
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated),
+         Blocks = strcat_array(array_sort_asc(make_set(NetworkCidrBlock)), ",")
+     | project TableName = "ThreatIntelligenceIndicator", ColumnName = "NetworkCidrBlock", MatchedBy = strcat("cidr ", Blocks), Events, FirstSeen, LastSeen),
+    (print IP = ip
+     | evaluate ipv6_lookup(ThreatIntelligenceIndicator | where TimeGenerated between (window_start .. window_end) and isnotempty(NetworkSourceCidrBlock), IP, NetworkSourceCidrBlock)
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated),
+         Blocks = strcat_array(array_sort_asc(make_set(NetworkSourceCidrBlock)), ",")
+     | project TableName = "ThreatIntelligenceIndicator", ColumnName = "NetworkSourceCidrBlock", MatchedBy = strcat("cidr ", Blocks), Events, FirstSeen, LastSeen),
+    (print IP = ip
+     | evaluate ipv6_lookup(ThreatIntelligenceIndicator | where TimeGenerated between (window_start .. window_end) and isnotempty(NetworkDestinationCidrBlock), IP, NetworkDestinationCidrBlock)
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated),
+         Blocks = strcat_array(array_sort_asc(make_set(NetworkDestinationCidrBlock)), ",")
+     | project TableName = "ThreatIntelligenceIndicator", ColumnName = "NetworkDestinationCidrBlock", MatchedBy = strcat("cidr ", Blocks), Events, FirstSeen, LastSeen),
+    (HuntingBookmark | where TimeGenerated between (window_start .. window_end) and ipe_entity_mapping_has_ip(QueryResultRow, ip)
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "HuntingBookmark", ColumnName = "QueryResultRow", MatchedBy = "entity_mapping", Events, FirstSeen, LastSeen),
+    (HuntingBookmark | where TimeGenerated between (window_start .. window_end) and ipe_entities_have_ip(Entities, ip)
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "HuntingBookmark", ColumnName = "Entities", MatchedBy = "entities", Events, FirstSeen, LastSeen),
+    (Anomalies | where TimeGenerated between (window_start .. window_end) and SourceIpAddress == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "Anomalies", ColumnName = "SourceIpAddress", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (Anomalies | where TimeGenerated between (window_start .. window_end) and DestinationIpAddress == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "Anomalies", ColumnName = "DestinationIpAddress", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (Anomalies | where TimeGenerated between (window_start .. window_end) and ipe_entities_have_ip(Entities, ip)
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "Anomalies", ColumnName = "Entities", MatchedBy = "entities", Events, FirstSeen, LastSeen),
+    (DeviceNetworkEvents | where TimeGenerated between (window_start .. window_end) and RemoteIP == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "DeviceNetworkEvents", ColumnName = "RemoteIP", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (DeviceNetworkEvents | where TimeGenerated between (window_start .. window_end) and LocalIP == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "DeviceNetworkEvents", ColumnName = "LocalIP", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (DeviceInfo | where TimeGenerated between (window_start .. window_end) and PublicIP == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "DeviceInfo", ColumnName = "PublicIP", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (AzureActivity | where TimeGenerated between (window_start .. window_end) and CallerIpAddress == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "AzureActivity", ColumnName = "CallerIpAddress", MatchedBy = "equals", Events, FirstSeen, LastSeen),
+    (Watchlist | where TimeGenerated between (window_start .. window_end) and SearchKey == ip
+     | summarize Events = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+     | project TableName = "Watchlist", ColumnName = "SearchKey", MatchedBy = "equals", Events, FirstSeen, LastSeen)
+| where Events > 0
+| order by LastSeen desc, TableName asc, ColumnName asc
+]],
 }

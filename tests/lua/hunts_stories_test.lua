@@ -62,9 +62,10 @@ end)
 T.case("ip-everywhere covers exactly the IP-bearing places of ipe.schema (plus watchlist keys)", function()
   local rec = hunt("ip-everywhere", { ip = ST.quiet.ip })
   T.eq(rec.status, "empty")
-  local sql = rec.queries[1].sql
+  -- the hunt's KQL: one union branch per place (the CIDR blocks' MatchedBy names the blocks)
+  local query = rec.queries[1].kql
   local in_hunt = {}
-  for t, c, how in sql:gmatch("SELECT '([%w_]+)' AS TableName, '([%w_]+)' AS ColumnName, '([%w_]+)' AS MatchedBy") do
+  for t, c, how in query:gmatch('TableName = "([%w_]+)", ColumnName = "([%w_]+)", MatchedBy = "([%w_]+)"') do
     in_hunt[#in_hunt + 1] = t .. "." .. c .. ":" .. how
   end
   table.sort(in_hunt)

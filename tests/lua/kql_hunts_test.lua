@@ -22,7 +22,7 @@ local db = H.workspace{ demo = { events = 20000, seed = 1, now = NOW } }
 -- The hunts ported to KQL and the parameter sets each is compared on; BUILTIN = the KQL
 -- version is the built-in one.
 local BUILTIN = { ["signins-from-ip"] = true, ["failed-logons-from-ip"] = true, ["firewall-traffic-for-ip"] = true,
-  ["ti-matches-in-traffic"] = true }
+  ["ti-matches-in-traffic"] = true, ["ip-everywhere"] = true }
 local CASES = {
   ["signins-from-ip"] = {
     { ip = "216.160.83.56" }, { ip = "216.160.83.56", result = "failure" }, { ip = "216.160.83.56", result = "success" },
@@ -35,6 +35,11 @@ local CASES = {
   ["firewall-traffic-for-ip"] = {
     { ip = "89.160.20.128" }, { ip = "151.101.1.140" }, { ip = "45.33.32.156" }, { ip = "10.0.1.20" },
     { ip = "89.160.20.128", limit = "2" }, { ip = "203.0.113.254" },
+  },
+  ["ip-everywhere"] = {
+    { ip = "89.160.20.128" }, { ip = "216.160.83.56" }, { ip = "45.33.32.156" },
+    { ip = "45.33.32.156", include_text = "false" }, { ip = "10.0.2.17" }, { ip = "10.0.1.20" },
+    { ip = "2001:218:85a3::8a2e:370:7334" }, { ip = "192.0.2.200" },
   },
   ["ti-matches-in-traffic"] = {
     {}, { min_confidence = "80" }, { min_confidence = "96" }, { min_confidence = "100" }, { limit = "3" },
