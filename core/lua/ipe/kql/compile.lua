@@ -889,8 +889,9 @@ M.mentions_time = mentions_time
 -- marked NOT MATERIALIZED: SQLite counts a CTE's uses per expansion of the CTEs around it, so
 -- one that a shared (materialized) CTE reads once would be materialized too — a copy of every
 -- row of a scan, where flattened it reads only the rows its filters (and indexes) select
+-- (only in a statement that has a CTE read more than once: else SQLite materializes none)
 local function not_materialized(ctes, text)
-  local out = {}
+  local out, uses, shared = {}, {}, false
   for i, c in ipairs(ctes) do
     local name = c:match('^("[^"]*") AS %(')
     local n, at = 0, 1
@@ -899,7 +900,11 @@ local function not_materialized(ctes, text)
       if not a then break end
       n, at = n + 1, b + 1
     end
-    out[i] = (name and n == 2) and (name .. " AS NOT MATERIALIZED (" .. c:sub(#name + 6)) or c
+    uses[i] = name and n
+    if n > 2 then shared = true end
+  end
+  for i, c in ipairs(ctes) do
+    out[i] = (shared and uses[i] == 2) and (c:match('^("[^"]*")') .. " AS NOT MATERIALIZED (" .. c:sub(#c:match('^("[^"]*")') + 6)) or c
   end
   return out
 end
