@@ -15,7 +15,8 @@
 -- Every link keeps the page's window (from, to). Which hunt takes a host or an account is read
 -- from the hunts' declared parameters (the first by name that declares it and `ip`), so a new
 -- hunt with such a parameter becomes the pivot without a change here. A host or an account
--- needs the page's IP (the IP page, or a hunt run for an IP); elsewhere it is not a link.
+-- needs the page's IP (the IP page, or a hunt run for an IP); elsewhere it is not a link. A bare
+-- "User" column is not an account here: the audit trail's User is the analyst who acted.
 --
 --   pivots.linker(hunts, w, ip) -> function(value, type, column) -> URL | nil (html's opts.link)
 --   pivots.window_query(w)      -> "from=...&to=..."
@@ -37,7 +38,7 @@ end
 M.HOST = set { "host", "hostname", "computer", "computername", "device", "devicename", "peerhost",
   "sourcehostname", "destinationhostname", "srchostname", "dsthostname", "dvchostname", "workstation",
   "workstationname", "remotedevicename" }
-M.ACCOUNT = set { "account", "accountname", "accountupn", "user", "username", "userprincipalname", "upn",
+M.ACCOUNT = set { "account", "accountname", "accountupn", "username", "userprincipalname", "upn",
   "targetusername", "targetaccount", "subjectusername", "subjectaccount", "caller", "userid",
   "initiatingprocessaccountname", "sourceusername", "destinationusername" }
 M.INDICATOR = set { "indicator", "indicatorvalue", "matchedindicator", "indicatorid", "externalindicatorid",
