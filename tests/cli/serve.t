@@ -331,6 +331,19 @@ my $page;
     # an operator outside the subset, and a failing run: one line each
     $r = http_req($s, 'GET', "/kql?q=" . 'SigninLogs%20%7C%20make-series%20n%3Dcount()&' . $W, cookie => $cookie);
     like($r->{body}, qr{role="alert">kql:1:14: &#39;make-series&#39; is not supported[^<]*</p>}, 'an operator outside the subset: named');
+    # the budgets of ipe-run kql: --timeout stops a query that runs too long, in one line
+    my $t = serve_start(args => ['--db', $db, '--offline', '--timeout', '0.5']);
+    my $tc = login($t);
+    my $slow = 'SigninLogs | join kind=inner (SigninLogs) on TenantId | join kind=inner (SigninLogs) on TenantId | count';
+    (my $se = $slow) =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge;
+    $r = http_req($t, 'GET', "/kql?q=$se&$W", cookie => $tc, timeout => 30);
+    is($r->{status}, 500, 'a query over its time budget: 500');
+    like($r->{body}, qr{role="alert">kql: the query ran out of time \(budget 0\.5s; --timeout raises it\)</p>}, 'over budget: the one line');
+    one_line(http_req($t, 'GET', "/kql?q=$se&format=csv&$W", cookie => $tc, timeout => 30), 500,
+        'kql: the query ran out of time \(budget 0\.5s; --timeout raises it\)', 'over budget: the download');
+    is(http_req($t, 'GET', '/', cookie => $tc)->{status}, 200, 'the server goes on');
+    is(serve_stop($t), 0, 'stopped');
+    unlike($t->{err}, qr/internal error/, 'no internal error');
 }
 
 # --- hunts: typed forms, results, downloads -------------------------------------------------------

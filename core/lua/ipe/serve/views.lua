@@ -329,8 +329,8 @@ function V.kql(app, req, _, params)
   local top = bar(cmd, nil) .. kql_form(q, w)
   if params.format then
     local fmt = params.format
-    local out, err = run_kql(S, q, w, function(rec) return render.run(rec, fmt, render.options({})) end)
-    if not out then http.fail(400, "%s", err) end
+    local out, err, status = run_kql(S, q, w, function(rec) return render.run(rec, fmt, render.options({})) end)
+    if not out then http.fail(status, "%s", err) end
     local h = http.headers(DOWNLOAD[fmt])
     h["Content-Disposition"] = format('attachment; filename="query.%s"', fmt)
     S.srv:respond(req.id, 200, h, out.text)
