@@ -25,6 +25,7 @@ pivot of an account on the served page).]],
       help = "only this account's sign-ins: its UserPrincipalName, or DOMAIN\\user / user for user@... (any case; empty: every account)" },
     { name = "limit", type = "int", default = 1000, min = 1, max = 100000, help = "at most this many rows" },
   },
+  display = { title = "Sign-ins from {ip}", columns = { SignIns = "count" } },
   language = "kql",
   query = [[
 let ip = "0.0.0.0";
