@@ -293,13 +293,13 @@ my $page;
     is($r->{headers}{location}, "/kql?$W", 'KQL: the window resolved into the URL');
     $r = http_req($s, 'GET', "/kql?$W", cookie => $cookie);
     is($r->{status}, 200, 'KQL: the form');
-    like($r->{body}, qr{<textarea id="f-q" name="q" rows="8" cols="100" spellcheck="false" required></textarea>}, 'KQL: the textarea');
+    like($r->{body}, qr{<textarea id="f-q" name="q" rows="8" cols="100" spellcheck="false" required>\n</textarea>}, 'KQL: the textarea');
     $r = http_req($s, 'GET', "/kql?q=$qe", cookie => $cookie);
     is($r->{status}, 303, 'KQL: a query without its window: redirect');
     is($r->{headers}{location}, "/kql?q=$qe&$W", 'to its stable URL');
     $r = http_req($s, 'GET', "/kql?q=$qe&$W", cookie => $cookie);
     is($r->{status}, 200, 'KQL: run');
-    like($r->{body}, qr{<textarea [^>]*>SigninLogs \| summarize n = count\(\) by IPAddress \| top 3 by n</textarea>}, 'the query stays in the form');
+    like($r->{body}, qr{<textarea [^>]*>\nSigninLogs \| summarize n = count\(\) by IPAddress \| top 3 by n</textarea>}, 'the query stays in the form');
     my @rows = $r->{body} =~ m{<tr data-row="\d+">}g;
     is(scalar @rows, 3, 'the table: three rows');
     like($r->{body}, qr{<td><a class="pivot" href="/ip/131\.107\.0\.89\?from=}, 'its IPs are pivots');
@@ -314,6 +314,18 @@ my $page;
     my ($json) = ipe('kql', $q, '--db', $db, '--from', $FROM, '--to', $TO, '--format', 'json');
     my $strip = sub { my $x = shift; $x =~ s/"ms":\s*[\d.e+-]+/"ms":0/g; $x };
     is($strip->($r->{body}), $strip->($json), 'JSON download: what ipe-run kql -f json writes');
+    # a query of several lines stays one: its text area and its command keep the line breaks, a
+    # control character is shown escaped
+    my $ml = "SigninLogs\n| where UserPrincipalName != \"\x01\"\n| take 1";
+    (my $mle = $ml) =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge;
+    $r = http_req($s, 'GET', "/kql?q=$mle&$W", cookie => $cookie);
+    is($r->{status}, 200, 'a query of several lines: run');
+    like($r->{body}, qr{<textarea [^>]*>\nSigninLogs\n\| where UserPrincipalName != &quot;\\x01&quot;\n\| take 1</textarea>},
+        'its text area keeps its lines');
+    like($r->{body}, qr{<code>ipe-run kql &#39;SigninLogs\n\| where UserPrincipalName != &quot;\\x01&quot;\n\| take 1&#39; --from},
+        'its command too');
+    $r = http_req($s, 'GET', "/kql?q=" . ($mle =~ s/%0A/%0D%0A/gr) . "&$W", cookie => $cookie);
+    like($r->{body}, qr{<textarea [^>]*>\nSigninLogs\n\| where}, 'CR LF from a form: one line break');
     # an error in the query: the one line with its line and column, escaped
     my $bad = "SigninLogs\n| where <script>alert(1)</script>";
     (my $be = $bad) =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge;

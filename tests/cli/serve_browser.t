@@ -172,6 +172,7 @@ $r = cdp(cmd => 'click', selector => 'form.kql button[type=submit]');
 (my $wform = $W) =~ s/:/%3A/g;   # as a form encodes it
 like(url_path($r->{url}), qr{^/kql\?q=CommonSecurityLog%0D%0A%7C\+where\+DestinationIP\+%3D%3D\+%2245\.155\.205\.233%22.*&\Q$wform\E$},
     'the query: a GET with the window (a stable URL)');
+is(js('document.querySelector("#f-q").value'), $query, 'the query stays in the form, as typed');
 is(js('document.querySelectorAll("#run .section-table tbody tr").length'), 1, 'the result table: one row');
 is_deeply(js('Array.prototype.map.call(document.querySelectorAll("#run .section-table tbody td"), function(e){return e.textContent;})'),
     [$P[3], $P[0], '10.0.2.17'], 'its cells, the hostile ones as text');

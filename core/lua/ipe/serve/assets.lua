@@ -15,6 +15,7 @@ M.STYLE = [==[
 .serve-bar form{display:flex;gap:.4rem}
 .serve-bar input{min-width:18rem;padding:.25rem .4rem;border:1px solid var(--line);border-radius:4px;font:inherit}
 .serve-bar .cmd{margin:0}
+.serve-bar .cmd code{white-space:pre-wrap}
 .st-running{background:var(--soft);color:var(--muted)}
 .is-running{opacity:.75}
 a.pivot{color:inherit;text-decoration:underline dotted}

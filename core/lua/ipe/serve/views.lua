@@ -29,9 +29,16 @@ local function doc_opts(extra)
   return o
 end
 
+-- text kept as lines: each piece escaped as html.escape does (control characters shown as
+-- \x.. escapes), the line breaks and tabs kept as they are (a query in its text area, a
+-- multi-line command that copies as it runs)
+local function esc_lines(text)
+  return (text:gsub("[^\n\t]+", esc))
+end
+
 local function cmd_html(label, cmd)
   return format('<p class="cmd"><span class="cmd-label">%s</span><code>%s</code>'
-    .. '<button type="button" class="copy" data-role="copy" hidden>Copy</button></p>', esc(label), esc(cmd))
+    .. '<button type="button" class="copy" data-role="copy" hidden>Copy</button></p>', esc(label), esc_lines(cmd))
 end
 
 -- the bar on top of every page: home, the search box and the equivalent command
@@ -285,12 +292,14 @@ local function kql_form(q, w)
     '<p>Runs read-only on the workspace, in a sandboxed worker with the budgets of <code>ipe-run kql</code>; ',
     'tables the query does not filter on TimeGenerated are read within the window.</p>',
     '<label for="f-q">query</label>',
-    format('<textarea id="f-q" name="q" rows="8" cols="100" spellcheck="false" required>%s</textarea>', esc(q)),
+    -- the newline after the tag is the one HTML drops: a query's own first newline stays
+    format('<textarea id="f-q" name="q" rows="8" cols="100" spellcheck="false" required>\n%s</textarea>', esc_lines(q)),
     window_fields(w), '<button type="submit">Run query</button></form>' })
 end
 
--- run_kql(S, q, w, render) -> {text=, rows=} | nil, the one-line error (the query's
--- "kql:LINE:COL: message", or the run's failure as ipe-run kql says it)
+-- run_kql(S, q, w, render) -> {text=, rows=} | nil, the one-line error, its status: 400 for the
+-- query's "kql:LINE:COL: message", 500 for the run's failure as ipe-run kql says it (out of time
+-- or memory, a database error)
 local function run_kql(S, q, w, render_record)
   local kqlverb = require "ipe.verbs.kql"
   local workspace = require "ipe.workspace"
@@ -312,7 +321,7 @@ end
 function V.kql(app, req, _, params)
   local S = app.S
   local w = window_of(S, params)
-  local q = params.q or ""
+  local q = (params.q or ""):gsub("\r\n?", "\n")   -- a form sends its text area's lines with CR LF
   local function url(fmt)
     return "/kql?" .. http.query({ { "q", q ~= "" and q or nil }, { "format", fmt } }) .. (q ~= "" and "&" or "")
       .. window_query(w)
