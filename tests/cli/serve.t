@@ -291,6 +291,10 @@ my $page;
     (my $qe = $q) =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge;
     my $r = http_req($s, 'GET', '/kql', cookie => $cookie);
     is($r->{headers}{location}, "/kql?$W", 'KQL: the window resolved into the URL');
+    is(http_req($s, 'GET', '/kql?format=csv', cookie => $cookie)->{headers}{location}, "/kql?format=csv&$W",
+        'KQL: the window resolved, the format kept');
+    one_line(http_req($s, 'GET', "/kql?format=csv&$W", cookie => $cookie), 400, 'kql: no query given \(q=\)',
+        'KQL: a download without a query');
     $r = http_req($s, 'GET', "/kql?$W", cookie => $cookie);
     is($r->{status}, 200, 'KQL: the form');
     like($r->{body}, qr{<textarea id="f-q" name="q" rows="8" cols="100" spellcheck="false" required>\n</textarea>}, 'KQL: the textarea');

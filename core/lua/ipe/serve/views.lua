@@ -323,8 +323,8 @@ function V.kql(app, req, _, params)
   local w = window_of(S, params)
   local q = (params.q or ""):gsub("\r\n?", "\n")   -- a form sends its text area's lines with CR LF
   local function url(fmt)
-    return "/kql?" .. http.query({ { "q", q ~= "" and q or nil }, { "format", fmt } }) .. (q ~= "" and "&" or "")
-      .. window_query(w)
+    return "/kql?" .. http.query({ { "q", q ~= "" and q or nil }, { "format", fmt }, { "from", w.from_text },
+      { "to", w.to_text } })
   end
   if params.from ~= w.from_text or params.to ~= w.to_text or params.since then
     return app:redirect(req, url(params.format))
