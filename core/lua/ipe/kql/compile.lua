@@ -51,6 +51,7 @@ end
 function C:q(name)
   local sub = self.subs and self.subs[name]
   if sub then return "(" .. sub .. ")" end
+  if self.named then self.named[name] = true end
   return self.f.ident(name)
 end
 
@@ -716,21 +717,46 @@ end
 
 -- ---------------------------------------------------------------- tabular
 
+-- the select list of a scan of table t: every column, or (keep) only those keep names
+function C:scan_list(t, keep)
+  local list = {}
+  for _, c in ipairs(t.columns) do
+    if not keep or keep[c.name] or c.name == t.time then
+      local ty = c.type == "int" and "long" or (c.type == "guid" and "string" or c.type)
+      local item = self.f.ident(c.name)
+      if ty == "datetime" and self.f.time_column then item = self.f.time_column(c.name) .. " AS " .. self.f.ident(c.name) end
+      list[#list + 1] = item
+    end
+  end
+  return list
+end
+
+-- On a nesting engine a scan is written last (\2SCANn\2 until then) with only the columns the
+-- statement names somewhere (C:q records each name): every use of it repeats its text, and
+-- ClickHouse 18.16 analyses every listed column at every level.
+function C:scan_sql(id)
+  local s = self.scans[tonumber(id)]
+  return self:sel(self:scan_list(s.t, self.named), self.f.ident(s.name), s.where)
+end
+
 function C:table_scan(node, name)
   local t = schema.table(name)
-  local cols, list = {}, {}
+  local cols = {}
   for i, c in ipairs(t.columns) do
     local ty = c.type == "int" and "long" or (c.type == "guid" and "string" or c.type)
     cols[i] = { name = c.name, type = ty }
-    list[i] = self:q(c.name)
-    if ty == "datetime" and self.f.time_column then list[i] = self.f.time_column(c.name) .. " AS " .. self:q(c.name) end
   end
+  local list = self:scan_list(t)
   local where = ""
   if self.window and not self.time_filtered and t.time then
     where = format(" WHERE %s >= :from AND %s <= :to", self:q(t.time), self:q(t.time))
     if self.f.window then where = " WHERE " .. self.f.window(t.time) end   -- schema names: plain identifiers
     self.binds.from, self.binds.to = self.window.from, self.window.to
     self.uses_window = true
+  end
+  if self.named then
+    self.scans[#self.scans + 1] = { t = t, name = name, where = where }
+    return { name = self:cte("\2SCAN" .. #self.scans .. "\2"), cols = cols, table = name, exact = true }
   end
   local cte = self:cte(self:sel(list, self:q(name), where))
   return { name = cte, cols = cols, table = name, exact = true }
@@ -913,7 +939,7 @@ function M.compile(prog, opts)
   opts = opts or {}
   local self = setmetatable({ f = opts.engine or require("ipe.kql.sqlite"), n = 0, binds = {}, params = {},
     ctes = {}, nctes = 0, now = opts.now or os.time(), given = opts.lets }, C)
-  if self.f.nested then self.subs = {} end
+  if self.f.nested then self.subs, self.named, self.scans = {}, {}, {} end
   self.time_filtered = mentions_time(prog, false, {})
   if opts.window then self.window = opts.window end
   local env = { vars = {} }
@@ -947,6 +973,7 @@ function M.compile(prog, opts)
   local sql
   if self.subs then
     sql = self:sel(out, self:q(rel.name), rel.ord and " ORDER BY " .. self:order_by(rel) or "")
+    sql = sql:gsub("\2SCAN(%d+)\2", function(id) return self:scan_sql(id) end)
   else
     sql = "WITH " .. concat(not_materialized(self.ctes, concat(self.ctes, ",\n") .. self:q(rel.name)), ",\n")
       .. "\nSELECT " .. concat(out, ", ") .. " FROM " .. self:q(rel.name)
