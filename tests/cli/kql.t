@@ -96,6 +96,11 @@ subtest 'errors: one line with line and column, the query line, a caret under th
     "ipe-run: kql:1:1: 'externaldata' is not supported: ipe reads only the local workspace\n"
     . "externaldata (a:string) [\@\"https://example.org/x.csv\"]\n"
     . "^\n");
+  err_is('mv-apply: the subquery sees only the expanded columns',
+    "Heartbeat\n| mv-apply ip = ComputerPrivateIPs to typeof(string) on (where Computer has ip)",
+    "ipe-run: kql:2:64: unknown column 'Computer'\n"
+    . "| mv-apply ip = ComputerPrivateIPs to typeof(string) on (where Computer has ip)\n"
+    . (' ' x 63) . "^\n");
   err_is('unknown table', 'SecurityEvents | take 1',
     "ipe-run: kql:1:1: unknown table 'SecurityEvents' (did you mean SecurityEvent?)\nSecurityEvents | take 1\n^\n");
   IpeTest::spew("$dir/bad.kql", "let ip = \"1.2.3.4\";\nSigninLogs\n| where IPAddress == ip and strlenn(UserAgent) > 3\n");
