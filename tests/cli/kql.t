@@ -131,6 +131,21 @@ subtest 'usage errors' => sub {
   is($err, "ipe-run: kql: give the query as an argument or with -f FILE, not both\n", 'a file and an argument: the line');
 };
 
+subtest 'an older workspace: one line saying how to upgrade it, exit 3' => sub {
+  my $old = "$dir/old.db";
+  IpeTest::spew("$dir/s.jsonl", qq({"TimeGenerated":"2026-11-26T10:00:00Z","HostName":"h"}\n));
+  my ($out, $err, $rc) = ipe('ingest', '--db', $old, '--table', 'Syslog', "$dir/s.jsonl");
+  is($rc, 0, 'a workspace') or diag($err);
+  IpeTest::spew("$dir/lower_test.lua", qq(local db = assert(require("ipe.sqlite").open("$old", "rw"))\n)
+    . qq(db:exec("UPDATE _ipe_meta SET value = '1' WHERE key = 'schema_version'")\ndb:close()\n));
+  ($out, $err, $rc) = ipe('test', "$dir/lower_test.lua");
+  ($out, $err, $rc) = ipe('kql', '--db', $old, 'Syslog | count');
+  like($err, qr/^ipe-run: workspace \Q$old\E has schema version 1, this ipe needs \d+; upgrade it with 'ipe-run migrate --db \Q$old\E'\n\z/,
+    'the line');
+  is($rc, 3, 'exit 3');
+  is($out, '', 'nothing on stdout');
+};
+
 subtest '-o FILE: written whole; a failed query leaves no file' => sub {
   my ($out, $err, $rc) = ipe('kql', '--db', $db, '--format', 'csv', '-o', "$dir/out.csv", 'print a = 1, b = "x"');
   is($rc, 0, 'exit 0') or diag($err);

@@ -124,6 +124,9 @@ function M.run(opts, pos)
   local memory = (common.whole(opts, "memory", 16, 65536, "megabytes") or runner.DEFAULT_MEMORY / 1048576) * 1048576
   local ropts = common.render_options(opts)
   local path = workspace.check(dbpath)
+  -- the workspace and its schema version checked here, so that an old or foreign one is its one
+  -- line and exit code (raised in the worker it would only be the worker's failure)
+  workspace.open_reader(path):close()
   local job = function()
     sqlite.hard_heap_limit(memory)
     local c = workspace.open_reader(path)
