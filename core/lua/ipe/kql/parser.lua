@@ -678,12 +678,12 @@ function P:operator()
     local limit
     if self:accept("limit") then limit = self:expr() end
     self:expect("on", "'on' and the subquery")
-    local open = self:expect("(", "'(' and the subquery")
+    self:expect("(", "'(' and the subquery")
     -- the subquery: operators over the expanded rows, with no source of its own
     local ops = {}
     repeat ops[#ops + 1] = self:operator() until not self:accept("|")
     self:expect(")", "')' after the subquery")
-    return node("mv-apply", t, { opts = opts, items = items, limit = limit, ops = ops, open = open })
+    return node("mv-apply", t, { opts = opts, items = items, limit = limit, ops = ops })
   elseif v == "parse" then
     local opts = self:options({ kind = true, flags = true })
     local e = self:expr()
