@@ -113,6 +113,16 @@ T.case("042's shape: order inside, then make_list / avg / stdev / max per record
   T.ok(math.abs(rows[1][4] - math.sqrt(7 / 3)) < 1e-12, "stdev " .. tostring(rows[1][4]))
 end)
 
+T.case("a let table read inside the subquery and again outside it", function()
+  -- T's CTEs made inside the subquery live in its WITH: the outer use compiles T again
+  local rows = run([==[let T = datatable(v:long)[2, 3];
+    datatable(a:dynamic)[dynamic([1, 2, 5])]
+    | mv-apply x = a to typeof(long) on (where x in (T))
+    | union (T | project x = v)
+    | order by x asc, tostring(a) desc]==])
+  T.eq(rows, { { "[1,2,5]", 2 }, { nil, 2 }, { nil, 3 } })
+end)
+
 T.case("literals in the subquery and the limit are bound parameters", function()
   local _, plan = run([==[datatable(k:string, a:dynamic)["r", dynamic(["secret-1", "x"])]
     | mv-apply v = a to typeof(string) limit 7 on (where v != "secret-2" | extend w = strcat(v, "-tail"))]==])

@@ -622,7 +622,9 @@ OPS.mvexpand = OPS["mv-expand"]
 -- expanded values (only those columns, and the item index), as a correlated subquery with a
 -- WITH of its own that packs its rows into one JSON array of arrays; the row's other columns
 -- then stand beside each of its rows (json_each of that array), in the subquery's order.
-OPS["mv-apply"] = function(self, op, rel, env)
+
+-- the subtable's SELECT list and columns: the expanded values, then the item index
+function C:apply_subtable(op, rel, env)
   local vals, from, first = self:expand_values(op.items, rel, env, copy_cols(rel.cols))
   local sub_cols, list, expanded = {}, {}, {}
   for i, v in ipairs(vals) do
@@ -639,14 +641,17 @@ OPS["mv-apply"] = function(self, op, rel, env)
   end
   local where = ""
   if op.limit then where = format(" WHERE %s.key < %s", first, self:count_value(op.limit, env, "mv-apply limit")) end
-  -- the subquery's CTEs go in its own WITH (they read t); a let table it compiles is not kept
-  -- for the outer query (its CTEs would not be there)
+  return format("SELECT %s FROM %s%s", concat(list, ", "), concat(from, ", "), where), sub_cols, expanded
+end
+
+-- the subquery's relation and the CTEs of its own WITH (they read t). A let table it compiles
+-- is not kept for the outer query (its CTEs would not be there).
+function C:apply_subquery(op, env, sql, sub_cols)
   local outer_ctes = self.ctes
   self.ctes = {}
   self.in_apply = (self.in_apply or 0) + 1
   local ok, sub = pcall(function()
-    local r = { name = self:cte(format("SELECT %s FROM %s%s", concat(list, ", "), concat(from, ", "), where)),
-      cols = sub_cols, exact = true }
+    local r = { name = self:cte(sql), cols = sub_cols, exact = true }
     local senv = h.child(env)
     for _, o in ipairs(op.ops) do r = self:operator(o, r, senv) end
     return r
@@ -654,33 +659,40 @@ OPS["mv-apply"] = function(self, op, rel, env)
   local inner = self.ctes
   self.ctes, self.in_apply = outer_ctes, self.in_apply - 1
   if not ok then error(sub, 0) end
+  return sub, inner
+end
+
+-- column c of the subquery, element i of each packed row: what packs it, what reads it back
+function C:apply_value(c, i)
+  local x = self:q(c.name)
+  local path = "'$[" .. (i - 1) .. "]'"
+  if c.type == "dynamic" then
+    return self.f.parse_json(x), format("(CASE WHEN json_type(r.value, %s) <> 'null' THEN r.value -> %s END)", path, path)
+  elseif NUMERIC[c.type] or c.type == "timespan" then
+    -- a real travels as 17 digits of text (JSON keeps 15)
+    return format("(CASE WHEN typeof(%s) = 'real' THEN printf('%%!.17g', %s) ELSE %s END)", x, x, x),
+      format("(CASE WHEN json_type(r.value, %s) = 'text' THEN CAST(r.value ->> %s AS REAL) ELSE r.value ->> %s END)",
+        path, path, path)
+  end
+  return x, format("(r.value ->> %s)", path)
+end
+
+OPS["mv-apply"] = function(self, op, rel, env)
+  local sql, sub_cols, expanded = self:apply_subtable(op, rel, env)
+  local sub, inner = self:apply_subquery(op, env, sql, sub_cols)
   -- the input's columns that were not expanded, then the subquery's
-  local cols, exprs = {}, {}
+  local cols, exprs, packed = {}, {}, {}
   for _, c in ipairs(rel.cols) do
     if not expanded[c.name] then cols[#cols + 1] = { name = c.name, type = c.type }; exprs[#exprs + 1] = "t." .. self:q(c.name) end
   end
-  local packed = {}
   for i, c in ipairs(sub.cols) do
     if find_col({ cols = cols }, c.name) then
       raise(op, "'mv-apply': its subquery's column '%s' is also a column of its input", c.name)
     end
-    local x = self:q(c.name)
-    local path = "'$[" .. (i - 1) .. "]'"
-    local v
-    if c.type == "dynamic" then
-      packed[i] = self.f.parse_json(x)
-      v = format("(CASE WHEN json_type(r.value, %s) <> 'null' THEN r.value -> %s END)", path, path)
-    elseif NUMERIC[c.type] or c.type == "timespan" then
-      -- a real travels as 17 digits of text (JSON keeps 15)
-      packed[i] = format("(CASE WHEN typeof(%s) = 'real' THEN printf('%%!.17g', %s) ELSE %s END)", x, x, x)
-      v = format("(CASE WHEN json_type(r.value, %s) = 'text' THEN CAST(r.value ->> %s AS REAL) ELSE r.value ->> %s END)",
-        path, path, path)
-    else
-      packed[i] = x
-      v = format("(r.value ->> %s)", path)
-    end
+    local pack, read = self:apply_value(c, i)
+    packed[i] = pack
     cols[#cols + 1] = { name = c.name, type = c.type }
-    exprs[#exprs + 1] = v .. " AS " .. x
+    exprs[#exprs + 1] = read .. " AS " .. self:q(c.name)
   end
   local rows = format("(WITH %s SELECT json_group_array(json_array(%s)) FROM (SELECT * FROM %s%s))", concat(inner, ", "),
     concat(packed, ", "), self:q(sub.name), sub.ord and " ORDER BY " .. self:order_by(sub) or "")
