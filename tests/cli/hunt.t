@@ -70,10 +70,11 @@ for my $verb (qw(hunt action audit)) {
 # --show-query prints only the query
 {
     my ($out) = run_ok('show-query', 0, 'hunt', 'multiple-users-from-ip', '--ip', $SPRAY, '--db', $db, '--show-query');
-    like($out, qr/\A-- hunt multiple-users-from-ip: query 1 \(ip=216\.160\.83\.56 from=\S+ to=\S+ min_accounts=10 min_failure_pct=80\)\nSELECT Source, COUNT\(DISTINCT Account\)/,
-         'show-query: the summary query');
-    like($out, qr/^-- hunt multiple-users-from-ip: query 2 \(ip=216\.160\.83\.56 from=\S+ to=\S+ sources=\["SigninLogs","SecurityEvent"\]\)$/m,
-         'show-query: the follow-up query with its bound list');
+    like($out, qr/\A-- hunt multiple-users-from-ip: KQL\n-- \| let ip = "0\.0\.0\.0";\n/, 'show-query: the KQL first');
+    like($out, qr/^-- hunt multiple-users-from-ip: query 1 \(from=\S+ to=\S+ k2=216\.160\.83\.56 .*\)\nWITH /m,
+         'show-query: the summary query with its bound values');
+    like($out, qr/^-- hunt multiple-users-from-ip: query 2 \(from=\S+ to=\S+ k2=216\.160\.83\.56 .*\)\nWITH /m,
+         'show-query: the accounts query (the batch\'s second statement)');
     unlike($out, qr/grady\.archie|Password-spray pattern/, 'show-query: no rows, no results');
     ($out) = run_ok('show-query empty', 0, 'hunt', 'beaconing-to-ip', '--ip', '192.0.2.200', '--db', $db, '--show-query');
     like($out, qr/\A-- hunt beaconing-to-ip: query 1 /, 'show-query: printed (exit 0) even when nothing matches');

@@ -21,7 +21,8 @@ local db = H.workspace{ demo = { events = 20000, seed = 1, now = NOW } }
 
 -- The hunts ported to KQL and the parameter sets each is compared on; BUILTIN = the KQL
 -- version is the built-in one.
-local BUILTIN = { ["signins-from-ip"] = true, ["failed-logons-from-ip"] = true, ["firewall-traffic-for-ip"] = true }
+local BUILTIN = { ["signins-from-ip"] = true, ["failed-logons-from-ip"] = true, ["firewall-traffic-for-ip"] = true,
+  ["multiple-users-from-ip"] = true }
 local CASES = {
   ["signins-from-ip"] = {
     { ip = "216.160.83.56" }, { ip = "216.160.83.56", result = "failure" }, { ip = "216.160.83.56", result = "success" },
@@ -31,6 +32,14 @@ local CASES = {
     { ip = "216.160.83.56" }, { ip = "45.33.32.156" }, { ip = "131.107.0.89" }, { ip = "216.160.83.56", limit = "2" },
     { ip = "203.0.113.254" },
   },
+  -- the spray source qualifies on both tables; the office egress (131.107.0.89) and the
+  -- others only with lower thresholds (then the accounts table has successes)
+  ["multiple-users-from-ip"] = {
+    { ip = "216.160.83.56" }, { ip = "216.160.83.56", min_accounts = "31" }, { ip = "216.160.83.56", min_failure_pct = "97" },
+    { ip = "216.160.83.56", min_failure_pct = "100" }, { ip = "131.107.0.89" },
+    { ip = "131.107.0.89", min_accounts = "2", min_failure_pct = "0" }, { ip = "45.33.32.156", min_accounts = "2", min_failure_pct = "0" },
+    { ip = "10.0.4.99", min_accounts = "2", min_failure_pct = "0" }, { ip = "203.0.113.254" },
+  },
   ["firewall-traffic-for-ip"] = {
     { ip = "89.160.20.128" }, { ip = "151.101.1.140" }, { ip = "45.33.32.156" }, { ip = "10.0.1.20" },
     { ip = "89.160.20.128", limit = "2" }, { ip = "203.0.113.254" },
@@ -38,23 +47,28 @@ local CASES = {
 }
 
 local function cell(v)
-  if v == nil or v == "" then return "" end
+  if v == nil or v == "" or v == require("cjson").null then return "" end
   return tostring(v)
 end
 
+-- every section of a run: its title, columns with display types, and rows; the rows of all
+-- sections (a batch's tables) counted together
 local function table_of(rec)
   T.eq(rec.status == "ok" or rec.status == "empty", true, "the run: " .. tostring(rec.message))
-  local s = rec.sections and rec.sections[1]
-  if not s then return {}, {} end
-  local cols, rows = {}, {}
-  for i, c in ipairs(s.columns or {}) do cols[i] = c.name .. ":" .. c.type end
-  cols.title = s.title
-  for r, row in ipairs(s.rows or {}) do
-    local out = {}
-    for j = 1, #cols do out[j] = cell(row[j]) end
-    rows[r] = table.concat(out, "\t")
+  local sections, n = {}, 0
+  for i, s in ipairs(rec.sections or {}) do
+    local cols, rows = {}, {}
+    for j, c in ipairs(s.columns or {}) do cols[j] = c.name .. ":" .. c.type end
+    cols.title = s.title
+    for r, row in ipairs(s.rows or {}) do
+      local out = {}
+      for j = 1, #cols do out[j] = cell(row[j]) end
+      rows[r] = table.concat(out, "\t")
+    end
+    sections[i] = { columns = cols, rows = rows }
+    n = n + #rows
   end
-  return cols, rows
+  return sections, n
 end
 
 local names = {}
@@ -76,11 +90,15 @@ for _, name in ipairs(names) do
       local label = name
       for k, v in pairs(params) do label = label .. " " .. k .. "=" .. v end
       local opts = { db = db, since = "14d", now = NOW }
-      local kcols, krows = table_of(kql(params, opts))
-      local scols, srows = table_of(sql(params, opts))
-      T.eq(kcols, scols, label .. ": title, columns and their display types")
-      T.eq(krows, srows, label .. ": rows, in order")
-      if #srows > 0 then with_rows = with_rows + 1 end
+      local ksections = table_of(kql(params, opts))
+      local ssections, n = table_of(sql(params, opts))
+      T.eq(#ksections, #ssections, label .. ": the number of tables")
+      for i, ss in ipairs(ssections) do
+        local ks = ksections[i] or {}
+        T.eq(ks.columns, ss.columns, label .. ": table " .. i .. ": title, columns and their display types")
+        T.eq(ks.rows, ss.rows, label .. ": table " .. i .. ": rows, in order")
+      end
+      if n > 0 then with_rows = with_rows + 1 end
     end
     T.ok(with_rows > 0, name .. ": some case has rows")
   end)

@@ -316,4 +316,49 @@ T.case("hash() is xxhash64 as Kusto's: the documented values, the 32-byte path, 
   T.eq(kerr('print hash("a", "b")'), "1:17: 'hash' takes a number as its modulo, got string")
 end)
 
+T.case("round() is half away from zero at its digits (Kusto's documented values); a whole real literal stays real", function()
+  -- learn.microsoft.com round(): 2.988, 2.2, 2, -100, 20; ties away from zero; long in, long out
+  T.eq(run([[print a = round(2.98765, 3), b = round(2.15, 1), c = round(2.15), d = round(-50.55, -2), e = round(21.5, -1),
+    f = round(2.5), g = round(-2.5), h = round(0.125, 2), i = round(-0.125, 2), j = round(7), k = round(1234, -2)]])[1],
+    { 2.988, 2.2, 2, -100, 20, 3, -3, 0.13, -0.13, 7, 1200 })
+  -- the digits computed in the query: the same values
+  T.eq(run('print n = 1 | extend a = round(2.15, n), b = round(-2.25, n + 0), c = round(155.0, n - 2) | project a, b, c')[1],
+    { 2.2, -2.3, 160 })
+  -- as the Lua of the SQL hunts rounds: floor(x * 10^d + 0.5) / 10^d, to the same double
+  for _, x in ipairs({ 0.82, 2.4549999, 299.95, 96.774193548, 1.005, 2.675, 0.0049999 }) do
+    local lua = math.floor(x * 100 + 0.5) / 100
+    T.eq(run('print r = round(x, 2)', { lets = { x = x } })[1][1], lua, "round(" .. x .. ", 2)")
+  end
+  T.eq(run('print a = 100.0 * 60 / 62, b = 100 * 60 / 62, c = 6.0 / 4')[1], { 100.0 * 60 / 62, 96, 1.5 },
+    "100.0 is real (bound as a whole number, typed real): no whole-number division")
+end)
+
+T.case("array_sort_asc: numbers by value, then text bytewise, nulls last; make_set sorted", function()
+  T.eq(run('print a = array_sort_asc(dynamic(["b", 10, "a", 9, null, "B"])), c = array_sort_asc(dynamic({"x": 1}))')[1],
+    { '[9,10,"B","a","b",null]', nil }, "a value that is not an array: null")
+  T.eq(run('SigninLogs | summarize s = make_set_if(UserPrincipalName, false) | project s = array_sort_asc(s)')[1][1], "[]",
+    "an empty array")
+  T.eq(run('SigninLogs | summarize r = round(avg(strlen(IPAddress)), 1), n = count() | project r')[1][1],
+    sql("SELECT round(avg(length(IPAddress)), 1) FROM SigninLogs WHERE TimeGenerated >= :f AND TimeGenerated <= :t",
+      { f = WINDOW.from, t = WINDOW.to })[1][1], "round of an aggregation in summarize")
+  T.eq(run('SigninLogs | summarize s = make_set(UserPrincipalName) | project s = strcat_array(array_sort_asc(s), ",")')[1][1],
+    sql("SELECT group_concat(u, ',') FROM (SELECT DISTINCT coalesce(UserPrincipalName, '') AS u FROM SigninLogs "
+      .. "WHERE TimeGenerated >= :f AND TimeGenerated <= :t ORDER BY u)", { f = WINDOW.from, t = WINDOW.to })[1][1])
+  T.eq(kerr('print array_sort_asc(dynamic([1]), true)'), "1:7: 'array_sort_asc' takes 1 argument, got 2")
+end)
+
+T.case("a batch: each statement its own plan, with the lets declared before it", function()
+  local plan = kql.compile('let a = 1; print x = a; let b = a + 1; print y = b; print z = a + b', { now = NOW })
+  T.eq(#plan.batch, 3)
+  T.eq(plan.batch[1], plan, "the first plan is the statement's own")
+  local got = {}
+  for i, p in ipairs(plan.batch) do got[i] = db:query(p.sql, p.binds)[1][1] end
+  T.eq(got, { 1, 2, 3 })
+  T.eq(plan.batch[3].columns, { { name = "z", type = "long" } })
+  T.eq(kql.compile('SigninLogs | count | as N', { now = NOW }).name, "N", "'| as N' names the result")
+  T.eq(kerr('print a = b; let b = 1; print b'), "1:11: unknown name 'b'")
+  T.eq(kerr('let f = () { print 1; print 2 }; f'), "1:23: only one query may follow the let statements")
+  T.eq(kerr('print 1; print nope'), "1:16: unknown name 'nope'")
+end)
+
 db:close()

@@ -181,7 +181,12 @@ function C:lit(v, ty, at)
   elseif ty == "bool" then bound = v and 1 or 0
   elseif ty == "dynamic" then bound = cjson.encode(v)
   end
-  return E(self:bind(bound), ty, { lit = v, at = at })
+  local sql = self:bind(bound)
+  -- a whole real (100.0) is bound as an integer: typed real, so 100.0 * n / m does not divide whole numbers
+  if ty == "real" and type(v) == "number" and v % 1 == 0 then
+    sql = self.f.cast_real and self.f.cast_real(sql) or "CAST(" .. sql .. " AS REAL)"
+  end
+  return E(sql, ty, { lit = v, at = at })
 end
 
 
@@ -872,7 +877,7 @@ function M.compile(prog, opts)
   -- values given for names the query does not declare are bound under their names
   if opts.lets then
     local declared = {}
-    for _, l in ipairs(prog.lets) do declared[l.name] = true end
+    for _, l in ipairs(prog.all_lets or prog.lets) do declared[l.name] = true end   -- a batch's later lets too
     local names = {}
     for k in pairs(opts.lets) do if not declared[k] then names[#names + 1] = k end end
     table.sort(names)
@@ -907,7 +912,10 @@ function M.compile(prog, opts)
     table.insert(params, 1, { name = "to", value = self.window.to })
     table.insert(params, 1, { name = "from", value = self.window.from })
   end
-  return { sql = sql, binds = self.binds, params = params, columns = cols, windowed = self.uses_window }
+  -- the name '| as Name' gives the result (a batch's table title)
+  local q, name = prog.query, nil
+  if q.k == "pipe" and q.ops[#q.ops] and q.ops[#q.ops].k == "as" then name = q.ops[#q.ops].name end
+  return { sql = sql, binds = self.binds, params = params, columns = cols, windowed = self.uses_window, name = name }
 end
 
 return M

@@ -31,34 +31,60 @@ function M.check(s)
     if kql.is_error(e) then return string.format("field 'query': kql:%d:%d: %s", e.line, e.col, e.msg) end
     return "field 'query': " .. tostring(e)
   end
+  -- a batch: one display per table
+  local n, d = #e.queries, s.display
+  if d ~= nil and d[1] ~= nil and #d ~= n then
+    return string.format("field 'display': the list has %d display%s, the query returns %d table%s", #d, #d == 1 and "" or "s", n, n == 1 and "" or "s")
+  elseif n > 1 and d ~= nil and d[1] == nil then
+    return string.format("field 'display': the query returns %d tables: give a list of %d displays, one per table", n, n)
+  end
 end
 
--- display = { columns = { Col = "bytes", ... }, title = "Traffic of {ip}", note = "..." }: how the
--- result is shown — column display types (ipe.result's types) beyond what the KQL types give,
--- and a title (and note) where {name} is the value of the parameter of that name.
+-- display = { columns = { Col = "bytes", ... }, title = "Traffic of {ip}", note = "...", hide_empty = true }:
+-- how the result is shown — column display types (ipe.result's types) beyond what the KQL
+-- types give, and a title (and note) where {name} is the value of the parameter of that name;
+-- hide_empty leaves the table out when it has no rows. A batch (statements separated by ';')
+-- has a list of them, one per table: display = { { title = ... }, { title = ... } }.
+local DISPLAY_KEYS = { columns = true, title = true, note = true, hide_empty = true }
+
+local function check_one(d, names, what)
+  if type(d) ~= "table" then return what .. " must be a table {columns=, title=, note=, hide_empty=}" end
+  for k in pairs(d) do
+    if not DISPLAY_KEYS[k] then
+      return what .. ": unknown entry '" .. tostring(k) .. "' (columns, title, note, hide_empty)"
+    end
+  end
+  if d.columns ~= nil and type(d.columns) ~= "table" then return what .. ": 'columns' must map column names to types" end
+  for col, ty in pairs(d.columns or {}) do
+    if type(col) ~= "string" or not result.COLUMN_TYPES[ty] then
+      return string.format("%s: column '%s' has unknown type '%s'", what, tostring(col), tostring(ty))
+    end
+  end
+  if d.hide_empty ~= nil and type(d.hide_empty) ~= "boolean" then return what .. ": 'hide_empty' must be true or false" end
+  for _, k in ipairs({ "title", "note" }) do
+    local t = d[k]
+    if t ~= nil and type(t) ~= "string" then return what .. ": '" .. k .. "' must be a string" end
+    for name in (t or ""):gmatch("{([^}]*)}") do
+      if not names[name] then return string.format("%s: %s names '{%s}', which is not a parameter", what, k, name) end
+    end
+  end
+end
+
 function M.check_display(s)
   local d = s.display
   if d == nil then return nil end
-  if type(d) ~= "table" then return "field 'display' must be a table {columns=, title=, note=}" end
-  for k in pairs(d) do
-    if k ~= "columns" and k ~= "title" and k ~= "note" then
-      return "field 'display': unknown entry '" .. tostring(k) .. "' (columns, title, note)"
-    end
-  end
-  if d.columns ~= nil and type(d.columns) ~= "table" then return "field 'display': 'columns' must map column names to types" end
-  for col, ty in pairs(d.columns or {}) do
-    if type(col) ~= "string" or not result.COLUMN_TYPES[ty] then
-      return string.format("field 'display': column '%s' has unknown type '%s'", tostring(col), tostring(ty))
-    end
-  end
+  if type(d) ~= "table" then return "field 'display' must be a table {columns=, title=, note=, hide_empty=}" end
   local names = {}
   for _, p in ipairs(type(s.params) == "table" and s.params or {}) do names[p.name or ""] = true end
-  for _, k in ipairs({ "title", "note" }) do
-    local t = d[k]
-    if t ~= nil and type(t) ~= "string" then return "field 'display': '" .. k .. "' must be a string" end
-    for name in (t or ""):gmatch("{([^}]*)}") do
-      if not names[name] then return string.format("field 'display': %s names '{%s}', which is not a parameter", k, name) end
+  if d[1] == nil then return check_one(d, names, "field 'display'") end
+  for k in pairs(d) do
+    if type(k) ~= "number" or k % 1 ~= 0 or k < 1 or k > #d then
+      return "field 'display': a list of displays, one per table, has only entries 1 to " .. #d
     end
+  end
+  for i, one in ipairs(d) do
+    local problem = check_one(one, names, "field 'display' [" .. i .. "]")
+    if problem then return problem end
   end
 end
 
@@ -107,8 +133,8 @@ function M.lint(path, text, meta, conn)
     end
     return { string.format("%s:%d: query: %s", path, first, tostring(plan):match("[^\n]*")) }
   end
-  if conn then
-    local cok, msg = conn:compile(plan.sql)
+  for _, one in ipairs(conn and plan.batch or {}) do
+    local cok, msg = conn:compile(one.sql)
     if not cok then return { string.format("%s:%d: query: the compiled SQL: %s", path, first, tostring(msg)) } end
   end
   return {}
@@ -124,15 +150,24 @@ function M.run(script, path)
       if kql.is_error(plan) then error(string.format("%squery:%d:%d: %s", path and path .. ": " or "", plan.line, plan.col, plan.msg), 0) end
       error(plan, 0)
     end
-    local rows = ctx.db:query(plan.sql, plan.binds)
-    local q = ctx.db.queries[#ctx.db.queries]
-    if q then q.kql = script.query end
-    kql.shape(rows, plan.columns)
-    local d = script.display or {}
-    local shown = d.columns or {}
-    local cols = {}
-    for i, c in ipairs(plan.columns) do cols[i] = { c.name, shown[c.name] or M.RENDER_TYPE[c.type] or "text" } end
-    return result.table{ title = fill(d.title, values) or script.title, note = fill(d.note, values), columns = cols, rows = rows }
+    local displays = script.display or {}
+    if displays[1] == nil then displays = { displays } end
+    local sections = {}
+    for i, one in ipairs(plan.batch or { plan }) do
+      local rows = ctx.db:query(one.sql, one.binds)
+      local q = ctx.db.queries[#ctx.db.queries]
+      if q and i == 1 then q.kql = script.query end
+      kql.shape(rows, one.columns)
+      local d = displays[i] or {}
+      local shown = d.columns or {}
+      local cols = {}
+      for j, c in ipairs(one.columns) do cols[j] = { c.name, shown[c.name] or M.RENDER_TYPE[c.type] or "text" } end
+      if #rows > 0 or not d.hide_empty then
+        sections[#sections + 1] = result.table{ title = fill(d.title, values) or one.name or script.title,
+          note = fill(d.note, values), columns = cols, rows = rows }
+      end
+    end
+    return sections
   end
 end
 

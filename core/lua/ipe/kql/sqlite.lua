@@ -132,7 +132,7 @@ function M.to_real(x)
     x, x, x, x, x)
 end
 function M.format_time(t, fmt) return string.format("strftime(%s, %s)", fmt, t) end
-function M.round(x, n) return n and string.format("round(%s, %s)", x, n) or string.format("round(%s)", x) end
+function M.pow10(n) return string.format("power(10.0, %s)", n) end
 
 -- IP addresses (the workspace's own SQL functions, core/bind_sqlite.c)
 M.ip_in_cidr = D.ip_in_cidr
