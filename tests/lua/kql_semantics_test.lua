@@ -347,6 +347,18 @@ T.case("array_sort_asc: numbers by value, then text bytewise, nulls last; make_s
   T.eq(kerr('print array_sort_asc(dynamic([1]), true)'), "1:7: 'array_sort_asc' takes 1 argument, got 2")
 end)
 
+T.case("variancep and stdevp: the population variance and deviation (hand-worked), nulls left out", function()
+  -- 2, 4, 4, 4, 5, 5, 7, 9: mean 5, population variance 4, deviation 2; sample variance 32/7
+  local rows, plan = run([[datatable(x:real, g:string)[2,"a",4,"a",4,"a",4,"a",5,"a",5,"a",7,"a",9,"a",real(null),"a",3,"b"]
+    | summarize variancep(x), s = stdevp(x), v = variance(x), n = count() by g | order by g asc]])
+  T.eq(names(plan), { "g", "variancep_x", "s", "v", "n" })
+  T.eq(rows[1], { "a", 4, 2, 32 / 7, 9 })
+  T.eq(rows[2], { "b", 0, 0, nil, 1 }, "one value: 0 (the sample variance has none)")
+  -- a sum of squares rounding below zero reads as 0 for stdevp
+  T.eq(run('datatable(x:real)[0.1, 0.1, 0.1] | summarize s = stdevp(x)')[1][1], 0)
+  T.eq(kerr('print stdevp(1)'), "1:7: 'stdevp' is an aggregation: use it in 'summarize'")
+end)
+
 T.case("a batch: each statement its own plan, with the lets declared before it", function()
   local plan = kql.compile('let a = 1; print x = a; let b = a + 1; print y = b; print z = a + b', { now = NOW })
   T.eq(#plan.batch, 3)

@@ -827,6 +827,8 @@ function C:datatable(node, env)
         if want == "dynamic" then e = E(self:dyn(e), "dynamic")
         else raise(vnode, "datatable: the column '%s' is %s, the value is %s", cols[i].name, want, e.type) end
       end
+      -- a whole number in a real column is real (else SQLite divides its sums as integers)
+      if want == "real" and e.type ~= "real" and not e.null then e = E(self.f.cast_real and self.f.cast_real(e.sql) or "CAST(" .. e.sql .. " AS REAL)", "real") end
       items[i] = format("%s AS %s", self.f.typed and self.f.typed(e.sql, want) or e.sql, self:q(cols[i].name))
     end
     rows[r] = "SELECT " .. concat(items, ", ")
