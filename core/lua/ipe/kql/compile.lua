@@ -118,8 +118,22 @@ function C:cte(sql)
     name = "\1" .. name
     self.subs[name] = sql
   end
-  self.ctes[#self.ctes + 1] = self:q(name) .. " AS (" .. sql .. ")"
+  -- NOT MATERIALIZED: a CTE read twice (a let used by both sides, a batch's shared scan) is
+  -- inlined where it is read, so each read keeps its filters and indexes (SQLite would copy a
+  -- whole table scan first); materialize() asks for the copy (C:materialized)
+  self.ctes[#self.ctes + 1] = self:q(name) .. (self.f.cte_hint or " AS (") .. sql .. ")"
+  self.cte_at = self.cte_at or {}
+  self.cte_at[name] = #self.ctes
   return name
+end
+
+-- materialize(T): T's CTE computed once
+function C:materialized(rel)
+  local i = self.cte_at and self.cte_at[rel.name]
+  if i and self.f.cte_hint then
+    self.ctes[i] = self.ctes[i]:gsub(self.f.cte_hint:gsub("%p", "%%%0"), " AS MATERIALIZED (", 1)
+  end
+  return rel
 end
 
 -- a relation: {name = CTE or table, cols = {{name=, type=}}, ord = column name or nil}
@@ -771,7 +785,7 @@ function C:source(node, env)
     end
     if node.name == "materialize" then
       if #node.args ~= 1 then raise(node, "'materialize' takes 1 argument") end
-      return self:tabular(node.args[1], env)
+      return self:materialized(self:tabular(node.args[1], env))
     end
     local v = lookup(env, node.name)
     if v and v.kind == "func" then return self:call_lambda(v, node, { env = env }, true) end

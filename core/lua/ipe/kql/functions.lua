@@ -507,7 +507,7 @@ local function need_serial(self, node, scope)
   if not (scope.rel and scope.rel.ord) then
     raise(node, "'%s' needs a serialized row set (use 'serialize' or 'order by' before it)", node.name)
   end
-  return self:q(scope.rel.ord)
+  return scope.rel.over_by or self:q(scope.rel.ord)   -- right after 'order': its own window (OPS.extend)
 end
 function SCALAR.row_number(self, node, scope)
   local o = need_serial(self, node, scope)

@@ -12,6 +12,7 @@ local D = require("ipe.dialect.sqlite").new()
 local M = {}
 
 M.name = "sqlite"
+M.cte_hint = " AS NOT MATERIALIZED ("   -- each CTE inlined where read (see C:cte)
 
 function M.ident(name) return '"' .. name:gsub('"', '""') .. '"' end
 
