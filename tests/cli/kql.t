@@ -47,7 +47,7 @@ subtest '--explain prints the SQL and the bound values, runs nothing' => sub {
   my ($out, $err, $rc) = ipe('kql', '--db', "$dir/none.db", '--now', '2026-11-27T00:00:00Z', '--explain',
     'SigninLogs | where IPAddress == "1.2.3.4" | summarize count() by AppDisplayName');
   is($rc, 0, 'exit 0 without a workspace') or diag($err);
-  like($out, qr/^WITH "_k1" AS \(SELECT "TimeGenerated", /, 'the SQL');
+  like($out, qr/^WITH "_k1" AS NOT MATERIALIZED \(SELECT "TimeGenerated", /, 'the SQL');
   like($out, qr/WHERE \("IPAddress" = :k1\)/, 'the value is a parameter');
   unlike($out =~ s/^--.*$//mgr, qr/1\.2\.3\.4/, 'the SQL text holds no value');
   like($out, qr/^-- :from = '2026-11-20T00:00:00\.000Z'\n-- :to = '2026-11-27T00:00:00\.000Z'\n-- :k1 = '1\.2\.3\.4'\n\z/m, 'the bound values');
@@ -74,8 +74,8 @@ subtest 'a batch: statements separated by ; print one table each, in order, with
   is(scalar @{ $j->{queries} }, 2, '... and two queries');
   ($out, $err, $rc) = ipe('kql', '--now', '2026-11-27T00:00:00Z', '--explain', 'print a = 1; print b = "x"');
   is($rc, 0, '--explain of a batch: exit 0');
-  is($out, qq{WITH "_k1" AS (SELECT :k1 AS "a")\nSELECT "a" AS "a" FROM "_k1";\n-- :k1 = 1\n\n}
-    . qq{WITH "_k1" AS (SELECT :k1 AS "b")\nSELECT coalesce("b", '') AS "b" FROM "_k1";\n-- :k1 = 'x'\n}, '--explain: each statement\'s SQL and values');
+  is($out, qq{WITH "_k1" AS NOT MATERIALIZED (SELECT :k1 AS "a")\nSELECT "a" AS "a" FROM "_k1";\n-- :k1 = 1\n\n}
+    . qq{WITH "_k1" AS NOT MATERIALIZED (SELECT :k1 AS "b")\nSELECT coalesce("b", '') AS "b" FROM "_k1";\n-- :k1 = 'x'\n}, '--explain: each statement\'s SQL and values');
   ($out, $err, $rc) = ipe('kql', '--db', $db, 'print a = b; let b = 1; print b');
   is($rc, 2, 'a let is seen only by the statements after it: exit 2');
   like($err, qr/\Aipe-run: kql:1:11: unknown name 'b'\n/, '... the error names the place');

@@ -18,11 +18,26 @@ local here = fs.realpath(debug.getinfo(1, "S").source:sub(2))
 local FIXTURES = here:match("^(.*)/tests/lua/[^/]*$") .. "/tests/fixtures"
 local NOW = H.time("2026-11-27T12:00:00Z")
 local db = H.workspace{ demo = { events = 20000, seed = 1, now = NOW } }
+-- the same demo with named IP ranges (action ip-ranges' table): a known-good VPN range, a
+-- Corporate one given as two networks that overlap, a Risky one, an IPv6 one
+local db_ranges = H.workspace{ demo = { events = 20000, seed = 1, now = NOW } }
+do
+  local sqlite = require "ipe.sqlite"
+  local conn = assert(sqlite.open(db_ranges, "rw"))
+  require("ipe.migrations.response").up(conn)
+  for _, r in ipairs({ { "partner", "216.160.83.0/24", "Risky" }, { "vpn", "89.160.20.0/24", "VPN" },
+      { "cdn", "151.101.0.0/16", "Cloud provider" }, { "hq", "45.33.32.0/24", "Corporate" }, { "hq", "45.33.0.0/16", "Corporate" },
+      { "lab", "2001:218::/32", "Other" }, { "all-partners", "216.0.0.0/8", "Other" } }) do
+    conn:query("INSERT INTO _ipe_ip_ranges (Name, Cidr, Category, Tags, CreatedBy, CreatedTime, UpdatedBy, LastUpdatedTime) "
+      .. "VALUES (:n, :c, :k, '[]', 't', 'x', 't', 'x')", { n = r[1], c = r[2], k = r[3] })
+  end
+  conn:close()
+end
 
 -- The hunts ported to KQL and the parameter sets each is compared on; BUILTIN = the KQL
 -- version is the built-in one.
 local BUILTIN = { ["signins-from-ip"] = true, ["failed-logons-from-ip"] = true, ["firewall-traffic-for-ip"] = true,
-  ["multiple-users-from-ip"] = true, ["beaconing-to-ip"] = true }
+  ["multiple-users-from-ip"] = true, ["beaconing-to-ip"] = true, ["new-ips-first-seen"] = true }
 local CASES = {
   ["signins-from-ip"] = {
     { ip = "216.160.83.56" }, { ip = "216.160.83.56", result = "failure" }, { ip = "216.160.83.56", result = "success" },
@@ -49,6 +64,14 @@ local CASES = {
     { ip = "151.101.1.140" }, { ip = "151.101.1.140", max_jitter_pct = "100", min_connections = "3" },
     { ip = "10.0.1.20", max_jitter_pct = "100", min_connections = "3" }, { ip = "45.33.32.156", max_jitter_pct = "100", min_connections = "3" },
     { ip = "203.0.113.254" },
+  },
+  -- since = the window; ranges = on the demo with named ranges (hide_known hides the VPN,
+  -- Cloud provider and Corporate ones; the others are named in Ranges)
+  ["new-ips-first-seen"] = {
+    { since = "3d" }, { since = "7d" }, { since = "7d", min_events = "1" }, { since = "7d", limit = "3" },
+    { since = "7d", history = "1d" }, { since = "12h" }, { since = "7d", ranges = "yes" },
+    { since = "7d", ranges = "yes", hide_known = "false" }, { since = "7d", ranges = "yes", hide_known = "false", min_events = "1" },
+    { since = "3d", ranges = "yes" },
   },
   ["firewall-traffic-for-ip"] = {
     { ip = "89.160.20.128" }, { ip = "151.101.1.140" }, { ip = "45.33.32.156" }, { ip = "10.0.1.20" },
@@ -99,7 +122,10 @@ for _, name in ipairs(names) do
     for _, params in ipairs(CASES[name]) do
       local label = name
       for k, v in pairs(params) do label = label .. " " .. k .. "=" .. v end
-      local opts = { db = db, since = "14d", now = NOW }
+      local opts = { db = params.ranges and db_ranges or db, since = params.since or "14d", now = NOW }
+      local given = {}
+      for k, v in pairs(params) do if k ~= "since" and k ~= "ranges" then given[k] = v end end
+      params = given
       local ksections = table_of(kql(params, opts))
       local ssections, n = table_of(sql(params, opts))
       T.eq(#ksections, #ssections, label .. ": the number of tables")

@@ -231,6 +231,13 @@ function M.pow10(n) return string.format("pow(10, %s)", n) end
 
 -- IP addresses: ipe.dialect.clickhouse's helpers
 M.ip_in_cidr = D.ip_in_cidr
+-- the named IP ranges (Name, Category, Cidr), current versions: ipe.kql.workspace
+M.named_ranges = D.named_ranges
+-- an IP in any network of a (flat) JSON array of them
+function M.ip_in_any_cidr(ip, arr)
+  return string.format("arrayExists(c -> %s, arrayMap(v -> ifNull(%s, ''), %s))", D.ip_in_cidr(ip, "c"),
+    M.json_value("v"), M.json_elements_array(arr))
+end
 M.text_has_ip = D.text_has_ip
 function M.parse_ipv4(ip)
   return string.format("if(IPv4NumToString(IPv4StringToNum(%s)) = %s, toInt64(IPv4StringToNum(%s)), NULL)", ip, ip, ip)

@@ -27,6 +27,7 @@ local h = require "ipe.kql.common"
 local SCALAR = require "ipe.kql.functions"
 local aggregates = require "ipe.kql.aggregates"
 local operators = require "ipe.kql.operators"
+local WORKSPACE = require("ipe.kql.workspace").FUNCTIONS
 
 local raise = err.raise
 local format, concat = string.format, table.concat
@@ -263,6 +264,7 @@ function C:name_expr(node, scope)
   local v = lookup(scope.env, name)
   if v then
     if v.kind == "scalar" then
+      if v.given ~= nil and not v.compiled then v.compiled = self:given_value(v.given, v.type, v.at) end
       if v.compiled then return v.compiled end
       local sub = { rel = scope.rel, alias = scope.alias, env = v.env, agg = scope.agg, serial = scope.serial,
         rowscope = scope.rowscope }
@@ -684,6 +686,7 @@ local function is_tabular_node(self, node, env)
   if node.k == "name" then return self:is_tabular_name(node, env) end
   if node.k == "call" then
     if node.name == "materialize" or node.name == "view" or node.name == "table" then return true end
+    if WORKSPACE[node.name] and not lookup(env, node.name) then return true end
     local v = lookup(env, node.name)
     if v and v.kind == "func" then
       local q = v.node.body.query
@@ -789,6 +792,7 @@ function C:source(node, env)
     end
     local v = lookup(env, node.name)
     if v and v.kind == "func" then return self:call_lambda(v, node, { env = env }, true) end
+    if WORKSPACE[node.name] then return WORKSPACE[node.name](self, node, env) end
     if schema.table(node.name) then raise(node, "'%s' is a table, not a function", node.name) end
     if v then raise(node, "'%s' is not a function", node.name) end
     raise(node, "unknown function '%s'", node.name)
@@ -819,6 +823,7 @@ function C:const_string(node, env, depth)
   if node.k == "name" then
     local v = lookup(env, node.v)
     if v and v.kind == "scalar" then
+      if v.given ~= nil and not v.compiled then v.compiled = self:given_value(v.given, v.type, v.at) end
       if v.compiled then return type(v.compiled.lit) == "string" and v.compiled.lit or nil end
       return self:const_string(v.node, v.env, depth)
     end
@@ -884,7 +889,7 @@ M.mentions_time = mentions_time
 function M.compile(prog, opts)
   opts = opts or {}
   local self = setmetatable({ f = opts.engine or require("ipe.kql.sqlite"), n = 0, binds = {}, params = {},
-    ctes = {}, nctes = 0, now = opts.now or os.time(), given = opts.lets }, C)
+    ctes = {}, nctes = 0, now = opts.now or os.time(), given = opts.lets, named_ranges = opts.named_ranges }, C)
   if self.f.nested then self.subs = {} end
   self.time_filtered = mentions_time(prog, false, {})
   if opts.window then self.window = opts.window end
@@ -901,7 +906,7 @@ function M.compile(prog, opts)
       local v = opts.lets[k]
       local ty = opts.types and opts.types[k] or (type(v) == "number" and "real" or "string")
       if ty == "long" and type(v) == "number" and v % 1 ~= 0 then ty = "real" end
-      env.vars[k] = { kind = "scalar", compiled = self:given_value(v, ty, prog.query) }
+      env.vars[k] = { kind = "scalar", given = v, type = ty, at = prog.query }   -- bound when read (C:name_expr)
     end
   end
   for _, l in ipairs(prog.lets) do self:declare(l, env) end

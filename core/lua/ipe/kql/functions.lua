@@ -437,6 +437,22 @@ function SCALAR.ipv4_is_in_range(self, node, scope)
   local a = self:args(node, scope, 2)
   return E(format("coalesce(%s, 0)", self.f.ip_in_cidr(self:str(a[1]), self:str(a[2]))), "bool")
 end
+-- an IPv6 (or IPv4) address in an IPv6 (or IPv4) network: the workspace's IP-in-CIDR
+SCALAR.ipv6_is_in_range = SCALAR.ipv4_is_in_range
+-- ipv4_is_in_any_range(ip, range, ...): in any of the ranges, each a string or a dynamic array of them
+function SCALAR.ipv4_is_in_any_range(self, node, scope)
+  local a = self:args(node, scope, 2, 64)
+  local ip, parts = self:str(a[1]), {}
+  for i = 2, #a do
+    if a[i].type == "dynamic" then
+      parts[#parts + 1] = self.f.ip_in_any_cidr(ip, a[i].sql)
+    else
+      parts[#parts + 1] = format("coalesce(%s, 0)", self.f.ip_in_cidr(ip, self:str(a[i])))
+    end
+  end
+  return E("(" .. concat(parts, " OR ") .. ")", "bool", { agg = a[1].agg })
+end
+SCALAR.ipv6_is_in_any_range = SCALAR.ipv4_is_in_any_range
 function SCALAR.ipv4_is_private(self, node, scope)
   local a = self:args(node, scope, 1)[1]
   local x = self:str(a)

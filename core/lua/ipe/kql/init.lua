@@ -31,7 +31,7 @@ function M.compile(text, opts)
   opts = opts or {}
   local prog = parser.parse(text)
   local copts = { engine = M.engine(opts.engine), now = opts.now, window = opts.window, lets = opts.lets,
-    types = opts.types }
+    types = opts.types, named_ranges = opts.named_ranges }
   local batch = {}
   for i, q in ipairs(prog.queries) do
     local lets = {}

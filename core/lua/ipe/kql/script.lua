@@ -2,12 +2,13 @@
 -- `query = [[ ... ]]` in place of `run`. Its typed parameters are the query's let
 -- bindings: a `let ip = "...";` of the query takes the parameter's value, and a parameter
 -- the query does not declare is bound under its name all the same; `window` is the run's
--- window as a timespan unless the script has a parameter of that name. A query without a
+-- window as a timespan, `window_start` and `window_end` its bounds as datetimes, unless the
+-- script has a parameter of that name. A query without a
 -- TimeGenerated filter reads each table within the run's window.
 --
 --   check(script) -> problem or nil (the query parses; the fields fit together)
 --   run(script [, path]) -> function(ctx, values): the script's run (errors name path: query:LINE:COL)
---   lets(specs, values [, span]) -> {name = value}, {name = kusto type}
+--   lets(specs, values [, span [, bounds {from=, to=}]]) -> {name = value}, {name = kusto type}
 if jit then jit.off(true, true) end   -- as ipe.kql.compile explains
 local kql = require "ipe.kql"
 local result = require "ipe.result"
@@ -42,7 +43,8 @@ end
 
 -- display = { columns = { Col = "bytes", ... }, title = "Traffic of {ip}", note = "...", hide_empty = true }:
 -- how the result is shown — column display types (ipe.result's types) beyond what the KQL
--- types give, and a title (and note) where {name} is the value of the parameter of that name;
+-- types give, and a title (and note) where {name} is the value of the parameter of that name
+-- ({window_start}, {window_end}: the run's window);
 -- hide_empty leaves the table out when it has no rows. A batch (statements separated by ';')
 -- has a list of them, one per table: display = { { title = ... }, { title = ... } }.
 local DISPLAY_KEYS = { columns = true, title = true, note = true, hide_empty = true }
@@ -74,7 +76,7 @@ function M.check_display(s)
   local d = s.display
   if d == nil then return nil end
   if type(d) ~= "table" then return "field 'display' must be a table {columns=, title=, note=, hide_empty=}" end
-  local names = {}
+  local names = { window_start = true, window_end = true }   -- and the run's window
   for _, p in ipairs(type(s.params) == "table" and s.params or {}) do names[p.name or ""] = true end
   if d[1] == nil then return check_one(d, names, "field 'display'") end
   for k in pairs(d) do
@@ -94,7 +96,7 @@ local function fill(text, values)
   return (text:gsub("{([^}]*)}", function(name) return tostring(values[name] == nil and "" or values[name]) end))
 end
 
-function M.lets(specs, values, span)
+function M.lets(specs, values, span, bounds)
   local lets, types = {}, {}
   for _, p in ipairs(specs or {}) do
     local v = values[p.name]
@@ -104,6 +106,11 @@ function M.lets(specs, values, span)
     end
   end
   if span and lets.window == nil then lets.window, types.window = span, "timespan" end
+  -- window_start, window_end: the run's window as datetimes (a query reading history before it)
+  if bounds then
+    if lets.window_start == nil then lets.window_start, types.window_start = bounds.from, "datetime" end
+    if lets.window_end == nil then lets.window_end, types.window_end = bounds.to, "datetime" end
+  end
   return lets, types
 end
 
@@ -121,7 +128,8 @@ function M.lint(path, text, meta, conn)
     if v == nil then v = p.type == "choice" and p.choices and p.choices[1] or SAMPLE[p.type] end
     values[p.name] = v
   end
-  local lets, types = M.lets(meta.params, values, 86400)
+  local lets, types = M.lets(meta.params, values, 86400,
+    { from = "2026-01-01T00:00:00.000Z", to = "2026-01-02T00:00:00.000Z" })
   local start = text:find(meta.query, 1, true)
   local first = start and select(2, text:sub(1, start):gsub("\n", "")) + 1 or 1
   local ok, plan = pcall(kql.compile, meta.query, { now = 1767225600, lets = lets, types = types,
@@ -143,13 +151,15 @@ end
 function M.run(script, path)
   return function(ctx, values)
     local w = ctx.window
-    local lets, types = M.lets(script.params, values, w and w.span)
+    local lets, types = M.lets(script.params, values, w and w.span, w)
     local ok, plan = pcall(kql.compile, script.query, { now = ctx.now, lets = lets, types = types, engine = ctx.db.dialect,
-      window = w and { from = w.from, to = w.to } })
+      window = w and { from = w.from, to = w.to }, named_ranges = function() return ctx.db:has_named_ranges() end })
     if not ok then
       if kql.is_error(plan) then error(string.format("%squery:%d:%d: %s", path and path .. ": " or "", plan.line, plan.col, plan.msg), 0) end
       error(plan, 0)
     end
+    local shown_values = setmetatable({ window_start = w and w.from, window_end = w and w.to }, { __index = values })
+    for k, v in pairs(values) do shown_values[k] = v end
     local displays = script.display or {}
     if displays[1] == nil then displays = { displays } end
     local sections = {}
@@ -163,8 +173,8 @@ function M.run(script, path)
       local cols = {}
       for j, c in ipairs(one.columns) do cols[j] = { c.name, shown[c.name] or M.RENDER_TYPE[c.type] or "text" } end
       if #rows > 0 or not d.hide_empty then
-        sections[#sections + 1] = result.table{ title = fill(d.title, values) or one.name or script.title,
-          note = fill(d.note, values), columns = cols, rows = rows }
+        sections[#sections + 1] = result.table{ title = fill(d.title, shown_values) or one.name or script.title,
+          note = fill(d.note, shown_values), columns = cols, rows = rows }
       end
     end
     return sections
