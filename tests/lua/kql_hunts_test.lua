@@ -140,6 +140,27 @@ for _, name in ipairs(names) do
   end)
 end
 
+T.case("new-ips-first-seen on a workspace without named ranges: the same rows, the Ranges column empty", function()
+  -- the SQL original leaves the column out there; ipe_named_ranges() is an empty table
+  local sqlite = require "ipe.sqlite"
+  local bare = H.workspace{ demo = { events = 20000, seed = 1, now = NOW } }
+  local conn = assert(sqlite.open(bare, "rw"))
+  conn:exec("DROP TABLE _ipe_ip_ranges")
+  conn:close()
+  local opts = { db = bare, since = "7d", now = NOW }
+  local k = table_of(H.run("hunt", "new-ips-first-seen", {}, opts))[1]
+  local s = table_of(H.run_file(FIXTURES .. "/hunts-sql/hunts/new-ips-first-seen-sql.lua", {}, opts))[1]
+  T.eq(k.columns[6], "Ranges:text")
+  T.eq(#s.columns, 5, "the SQL original: no Ranges column")
+  T.ok(#k.rows > 0, "some rows")
+  local cut = {}
+  for i, r in ipairs(k.rows) do
+    T.eq(r:match("\t([^\t]*)$"), "", "no range named")
+    cut[i] = r:gsub("\t[^\t]*$", "")
+  end
+  T.eq(cut, s.rows, "the other columns: the SQL original's rows")
+end)
+
 T.case("the built-in hunts that are KQL now are exactly the ones compared here", function()
   local kql = BUILTIN
   local index = require("ipe.discover").scan()

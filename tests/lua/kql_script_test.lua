@@ -151,6 +151,23 @@ T.case("display: a title with the parameters' values, column display types; a ba
   end
 end)
 
+T.case("window_start and window_end: the run's window as datetimes, in the query and in the display's title", function()
+  local path = script("hunt", "kql-bounds", HEAD:format("kql-bounds", "hunt") .. [=[
+  display = { title = "Since {window_start} until {window_end}" },
+  language = "kql", query = [[
+SigninLogs
+| where TimeGenerated >= window_start - 30d and TimeGenerated <= window_end and IPAddress == ip
+| summarize n = count(), first = min(TimeGenerated), s = min(window_start), e = max(window_end)
+]],
+}
+]=])
+  local rec = H.run_file(path, { ip = "1.2.3.4" }, { db = db, now = H.time("2026-11-27T00:00:00Z"), since = "7d" })
+  T.eq(rec.status, "ok", rec.message)
+  T.eq(rec.sections[1].title, "Since 2026-11-20T00:00:00.000Z until 2026-11-27T00:00:00.000Z")
+  T.eq(H.rows_of(rec.sections[1]), { { n = 4, first = "2026-11-01T12:00:00.000Z", s = "2026-11-20T00:00:00.000Z",
+    e = "2026-11-27T00:00:00.000Z" } }, "the history 30 days before the window read; the bounds as datetimes")
+end)
+
 T.case("a batch: one table per statement, each with its display; hide_empty leaves an empty one out; bad lists named", function()
   local path = script("hunt", "kql-batch", HEAD:format("kql-batch", "hunt") .. [=[
   display = { { title = "Apps of {ip}", columns = { Count = "count" } },

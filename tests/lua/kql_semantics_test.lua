@@ -359,6 +359,35 @@ T.case("variancep and stdevp: the population variance and deviation (hand-worked
   T.eq(kerr('print stdevp(1)'), "1:7: 'stdevp' is an aggregation: use it in 'summarize'")
 end)
 
+T.case("ipe_named_ranges(): the named IP ranges (empty without them); IP in a range, in any of a list", function()
+  local rw = assert(sqlite.open(path, "rw"))
+  require("ipe.migrations.response").up(rw)
+  for _, r in ipairs({ { "hq", "1.2.3.0/24", "Corporate" }, { "hq", "1.0.0.0/8", "Corporate" }, { "lab", "2001:db8::/32", "Other" } }) do
+    rw:query("INSERT INTO _ipe_ip_ranges (Name, Cidr, Category, Tags, CreatedBy, CreatedTime, UpdatedBy, LastUpdatedTime) "
+      .. "VALUES (:n, :c, :k, '[]', 't', 'x', 't', 'x')", { n = r[1], c = r[2], k = r[3] })
+  end
+  rw:close()
+  local q = 'ipe_named_ranges() | order by Name asc, Cidr asc'
+  local rows, plan = run(q)
+  T.eq(names(plan), { "Name", "Category", "Cidr" })
+  T.eq(rows, sql("SELECT Name, Category, Cidr FROM _ipe_ip_ranges ORDER BY Name, Cidr"))
+  T.eq(#rows, 3)
+  local none = kql.compile(q, { now = NOW, named_ranges = function() return false end })
+  T.eq({ #db:query(none.sql, none.binds), none.columns[3].name }, { 0, "Cidr" }, "a workspace without them: an empty table")
+  T.eq(run([[SigninLogs | distinct IPAddress | extend k = 1 | join kind=inner (ipe_named_ranges() | extend k = 1) on k
+    | where ipv6_is_in_range(IPAddress, Cidr) | summarize n = count() by IPAddress, Name | order by IPAddress asc]]),
+    { { "1.2.3.4", "hq", 2 } }, "1.2.3.4 in both networks of hq")
+  T.eq(run([[let cidrs = toscalar(ipe_named_ranges() | summarize make_list(Cidr));
+    print a = ipv4_is_in_any_range("1.2.3.4", cidrs), b = ipv6_is_in_any_range("2001:db8::1", cidrs),
+      c = ipv4_is_in_any_range("9.9.9.9", cidrs), d = ipv4_is_in_any_range("9.9.9.9", "10.0.0.0/8", "9.9.0.0/16"),
+      e = ipv6_is_in_range("2001:db9::1", "2001:db8::/32"), f = ipv4_is_in_any_range("1.2.3.4", dynamic([]))]])[1],
+    { 1, 1, 0, 1, 0, 0 })
+  T.eq(kerr('ipe_named_ranges(1)'), "1:1: 'ipe_named_ranges' takes no arguments, got 1")
+  rw = assert(sqlite.open(path, "rw"))
+  rw:exec("DELETE FROM _ipe_ip_ranges")
+  rw:close()
+end)
+
 T.case("a batch: each statement its own plan, with the lets declared before it", function()
   local plan = kql.compile('let a = 1; print x = a; let b = a + 1; print y = b; print z = a + b', { now = NOW })
   T.eq(#plan.batch, 3)
