@@ -37,7 +37,7 @@ end
 -- The hunts ported to KQL and the parameter sets each is compared on; BUILTIN = the KQL
 -- version is the built-in one.
 local BUILTIN = { ["signins-from-ip"] = true, ["failed-logons-from-ip"] = true, ["firewall-traffic-for-ip"] = true,
-  ["multiple-users-from-ip"] = true, ["beaconing-to-ip"] = true, ["new-ips-first-seen"] = true }
+  ["multiple-users-from-ip"] = true, ["beaconing-to-ip"] = true }
 local CASES = {
   ["signins-from-ip"] = {
     { ip = "216.160.83.56" }, { ip = "216.160.83.56", result = "failure" }, { ip = "216.160.83.56", result = "success" },
@@ -66,7 +66,8 @@ local CASES = {
     { ip = "203.0.113.254" },
   },
   -- since = the window; ranges = on the demo with named ranges (hide_known hides the VPN,
-  -- Cloud provider and Corporate ones; the others are named in Ranges)
+  -- Cloud provider and Corporate ones; the others are named in Ranges). Not the built-in yet:
+  -- on ClickHouse 18.16 its nested SQL takes 3-4 times the SQL original's time
   ["new-ips-first-seen"] = {
     { since = "3d" }, { since = "7d" }, { since = "7d", min_events = "1" }, { since = "7d", limit = "3" },
     { since = "7d", history = "1d" }, { since = "12h" }, { since = "7d", ranges = "yes" },
@@ -148,8 +149,8 @@ T.case("new-ips-first-seen on a workspace without named ranges: the same rows, t
   conn:exec("DROP TABLE _ipe_ip_ranges")
   conn:close()
   local opts = { db = bare, since = "7d", now = NOW }
-  local k = table_of(H.run("hunt", "new-ips-first-seen", {}, opts))[1]
-  local s = table_of(H.run_file(FIXTURES .. "/hunts-sql/hunts/new-ips-first-seen-sql.lua", {}, opts))[1]
+  local k = table_of(H.run_file(FIXTURES .. "/hunts-kql/hunts/new-ips-first-seen-kql.lua", {}, opts))[1]
+  local s = table_of(H.run("hunt", "new-ips-first-seen", {}, opts))[1]
   T.eq(k.columns[6], "Ranges:text")
   T.eq(#s.columns, 5, "the SQL original: no Ranges column")
   T.ok(#k.rows > 0, "some rows")
