@@ -112,25 +112,12 @@ end
 M.shape = kql.shape
 M.timespan = kql.timespan
 
-function M.run(opts, pos)
-  local text, name = query_text(opts, pos)
-  local fmt = common.format(opts)
-  local now = common.now(opts)
-  local w = common.window(opts, now)
-  local dbpath = workspace.path(opts.db)
-  local engine = require("ipe.clickhouse").is_url(dbpath) and "clickhouse" or "sqlite"
-  local plan, problem = M.compile(text, name, { now = now, window = { from = w.from_text, to = w.to_text },
-    lets = common.given(opts.param, "kql"), engine = engine })
-  if not plan then return report(problem) end
-  if opts.explain then
-    common.emit(M.explain(plan, engine), opts)
-    return 0
-  end
-  local timeout = common.seconds(opts, "timeout", runner.DEFAULT_TIMEOUT, 3600)
-  local memory = (common.whole(opts, "memory", 16, 65536, "megabytes") or runner.DEFAULT_MEMORY / 1048576) * 1048576
-  local ropts = common.render_options(opts)
-  local path = workspace.check(dbpath)
-  local job = function()
+-- job(plan, path, engine, timeout, memory, render) -> the worker's function (for
+-- common.run_query_job / query_job): runs the compiled plan read-only on the workspace at path
+-- within the budgets and returns serial.dump{text = render(record), rows = n} (record: the run
+-- record: a table per statement of a batch), or {err = message}. ipe-run kql and ipe-run serve's KQL page share it.
+function M.job(plan, path, engine, timeout, memory, render_record)
+  return function()
     sqlite.hard_heap_limit(memory)
     local c = workspace.open_reader(path)
     c:set_deadline(timeout)
@@ -150,8 +137,32 @@ function M.run(opts, pos)
     c:close()
     local rec = { script = "kql", kind = "kql", title = "query", params = {}, status = n > 0 and "ok" or "empty",
       message = n == 0 and "the query returned no rows" or nil, sections = sections, queries = queries }
-    return serial.dump({ text = render.run(rec, fmt, ropts), rows = n })
+    return serial.dump({ text = render_record(rec), rows = n })
   end
+end
+
+function M.run(opts, pos)
+  local text, name = query_text(opts, pos)
+  local fmt = common.format(opts)
+  local now = common.now(opts)
+  local w = common.window(opts, now)
+  local dbpath = workspace.path(opts.db)
+  local engine = require("ipe.clickhouse").is_url(dbpath) and "clickhouse" or "sqlite"
+  local plan, problem = M.compile(text, name, { now = now, window = { from = w.from_text, to = w.to_text },
+    lets = common.given(opts.param, "kql"), engine = engine })
+  if not plan then return report(problem) end
+  if opts.explain then
+    common.emit(M.explain(plan, engine), opts)
+    return 0
+  end
+  local timeout = common.seconds(opts, "timeout", runner.DEFAULT_TIMEOUT, 3600)
+  local memory = (common.whole(opts, "memory", 16, 65536, "megabytes") or runner.DEFAULT_MEMORY / 1048576) * 1048576
+  local ropts = common.render_options(opts)
+  local path = workspace.check(dbpath)
+  -- the workspace and its schema version checked here, so that an old or foreign one is its one
+  -- line and exit code (raised in the worker it would only be the worker's failure)
+  workspace.open_reader(path):close()
+  local job = M.job(plan, path, engine, timeout, memory, function(rec) return render.run(rec, fmt, ropts) end)
   return common.run_query_job("kql", job, timeout, memory, opts)
 end
 
