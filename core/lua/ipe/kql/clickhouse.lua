@@ -166,12 +166,14 @@ end
 -- set_has_element(arr, string): the string is one of the JSON text's string values (ipe.dialect's
 -- json_has_value: at any depth — a flat array's elements)
 function M.set_has(arr, v) return D.json_has_value(arr, v) end
--- array_sort_asc: the elements of a flat array in the order of their JSON text (strings sort
--- as text; numbers too: 10 before 9); not an array: null
+-- array_sort_asc: a flat JSON array's elements ordered numbers first (by value), then text
+-- (bytewise), nulls last
 function M.array_sort(arr)
-  return string.format("if(match(ifNull(%s, ''), %s), concat('[', arrayStringConcat(arraySort(extractAll(%s, %s)), ','), ']'), NULL)",
-    arr, FLAT, inside(arr), ELEMENT)
+  local key = string.format("tuple(isNull(%s), isNull(toFloat64OrNull(v)), toFloat64OrZero(v), ifNull(%s, ''))",
+    M.json_value("v"), M.json_value("v"))
+  return string.format("concat('[', arrayStringConcat(arraySort(v -> %s, %s), ','), ']')", key, M.json_elements_array(arr))
 end
+
 -- pack_array: a JSON array of values of known Kusto types ({sql=, type=})
 function M.json_array_typed(items)
   local parts = {}
@@ -248,10 +250,17 @@ function M.format_time(t, fmt, pat)
   if not pat or pat:find("%f", 1, true) then return nil end
   return string.format("formatDateTime(parseDateTimeBestEffortOrNull(substring(%s, 1, 19)), %s, 'UTC')", t, fmt)
 end
-function M.round(x, n) return n and string.format("round(%s, %s)", x, n) or string.format("round(%s)", x) end
+function M.pow10(n) return string.format("pow(10, %s)", n) end
 
 -- IP addresses: ipe.dialect.clickhouse's helpers
 M.ip_in_cidr = D.ip_in_cidr
+-- the named IP ranges (Name, Category, Cidr), current versions: ipe.kql.workspace
+M.named_ranges = D.named_ranges
+-- an IP in any network of a (flat) JSON array of them
+function M.ip_in_any_cidr(ip, arr)
+  return string.format("arrayExists(c -> %s, arrayMap(v -> ifNull(%s, ''), %s))", D.ip_in_cidr(ip, "c"),
+    M.json_value("v"), M.json_elements_array(arr))
+end
 M.text_has_ip = D.text_has_ip
 M.entities_have_ip, M.entity_mapping_has_ip = D.entities_have_ip, D.entity_mapping_has_ip
 -- the workspace function ipe_ip_activity(): the activity rollup's rows of the window's hours

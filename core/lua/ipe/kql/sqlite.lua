@@ -12,6 +12,7 @@ local D = require("ipe.dialect.sqlite").new()
 local M = {}
 
 M.name = "sqlite"
+M.cte_hint = " AS NOT MATERIALIZED ("   -- each CTE inlined where read (see C:cte)
 
 function M.ident(name) return '"' .. name:gsub('"', '""') .. '"' end
 
@@ -75,13 +76,6 @@ end
 function M.set_has(arr, v)
   return string.format("EXISTS (SELECT 1 FROM json_each(%s) WHERE value = %s)", arr, v)
 end
--- array_sort_asc: SQLite's order (numbers before text, text by its bytes); an element that is
--- an object or array stays JSON
-function M.array_sort(arr)
-  return string.format("(CASE WHEN json_valid(%s) AND json_type(%s) = 'array' THEN (SELECT json_group_array(v) FROM "
-    .. "(SELECT CASE WHEN j.type IN ('object', 'array') THEN json(j.value) ELSE j.value END AS v FROM json_each(%s) j "
-    .. "ORDER BY j.value)) END)", arr, arr, arr)
-end
 function M.split(s, d)
   -- a JSON array of the parts: the delimiter as it reads inside a JSON string becomes '","'
   return string.format("json('[' || replace(json_quote(%s), substr(json_quote(%s), 2, length(json_quote(%s)) - 2), '\",\"') || ']')",
@@ -139,10 +133,17 @@ function M.to_real(x)
     x, x, x, x, x)
 end
 function M.format_time(t, fmt) return string.format("strftime(%s, %s)", fmt, t) end
-function M.round(x, n) return n and string.format("round(%s, %s)", x, n) or string.format("round(%s)", x) end
+function M.pow10(n) return string.format("power(10.0, %s)", n) end
 
 -- IP addresses (the workspace's own SQL functions, core/bind_sqlite.c)
 M.ip_in_cidr = D.ip_in_cidr
+-- the named IP ranges (Name, Category, Cidr), current versions: ipe.kql.workspace
+M.named_ranges = D.named_ranges
+-- an IP in any network of a JSON array of them
+function M.ip_in_any_cidr(ip, arr)
+  return string.format("EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(%s) THEN %s ELSE '[]' END) r WHERE coalesce(%s, 0))",
+    arr, arr, M.ip_in_cidr(ip, "r.value"))
+end
 function M.ip_key(ip, bits) return bits and string.format("ipe_ip_key(%s, %s)", ip, bits) or string.format("ipe_ip_key(%s)", ip) end
 function M.cidr_low(cidr) return string.format("ipe_cidr_range(%s, 0)", cidr) end
 M.text_has_ip = D.text_has_ip
