@@ -80,7 +80,8 @@ push @DEMO,
     'DeviceNetworkEvents | extend Host = tostring(split(DeviceName, ".", 0)[0]), Dom = split(DeviceName, ".", 1) | summarize count() by Host, tostring(Dom)';
 push @DEMO,
     'SigninLogs | extend Day = format_datetime(TimeGenerated, "yyyy-MM-dd HH:mm"), P = pack_array(IPAddress, toint(ResultType), LocationDetails.city) | summarize count() by Day, tostring(P)',
-    'SigninLogs | extend U = strcat_array(split(UserPrincipalName, "@"), "/") | summarize count() by U';
+    'SigninLogs | extend U = strcat_array(split(UserPrincipalName, "@"), "/") | summarize count() by U',
+    'DeviceNetworkEvents | summarize Ports = make_set(RemotePort), Procs = make_set(InitiatingProcessFileName) by DeviceName | extend Ports = strcat_array(array_sort_asc(Ports), ","), Procs = strcat_array(array_sort_asc(Procs, false), ",")';
 my @SEMANTICS = (
     'AuditLogs | lookup (SigninLogs | summarize n = count() by UserPrincipalName | project Identity = UserPrincipalName, n) on Identity | order by OperationName asc | project OperationName, n',
     'SigninLogs | count',

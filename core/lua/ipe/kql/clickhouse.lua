@@ -143,6 +143,17 @@ end
 function M.strcat_array(arr, sep)
   return string.format("arrayStringConcat(arrayMap(v -> ifNull(%s, ''), %s), %s)", M.json_value("v"), M.json_elements_array(arr), sep)
 end
+-- array_sort_asc: the elements of a flat JSON array sorted by (kind, number, text): numbers, strings
+-- (their unescaped text), the others; null last when the SQL nulls_last is true; NULL when x is no array
+function M.array_sort(x, nulls_last)
+  local e = "_ipe_e"
+  local rank = string.format("multiIf(%s = 'null', if(%s, 3, -1), substring(%s, 1, 1) = '\"', 1, match(%s, '^-?[0-9]'), 0, 2)",
+    e, nulls_last, e, e)
+  local key = string.format("(%s, if(match(%s, '^-?[0-9]'), toFloat64OrZero(%s), 0), if(substring(%s, 1, 1) = '\"', %s, %s))",
+    rank, e, e, e, M.json_value(e), e)
+  return string.format("if(match(ifNull(%s, ''), %s), concat('[', arrayStringConcat(arraySort(%s -> %s, %s), ','), ']'), NULL)",
+    x, FLAT, e, key, M.json_elements_array(x))
+end
 -- pack_array: a JSON array of values of known Kusto types ({sql=, type=})
 function M.json_array_typed(items)
   local parts = {}

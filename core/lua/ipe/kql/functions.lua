@@ -213,9 +213,26 @@ function SCALAR.strcat_array(self, node, scope)
   local a = self:args(node, scope, 2)
   local arr = self:dyn(a[1])
   if self.f.strcat_array then return E(self.f.strcat_array(arr, self:str(a[2])), "string") end
-  return E(format("coalesce((CASE WHEN json_valid(%s) THEN (SELECT group_concat(CASE WHEN j.type IN ('object', 'array') THEN j.value "
+  local sorted = a[1].sorted   -- strcat_array(array_sort_asc(x), sep): sorted and joined in one pass
+  if sorted and self.f.strcat_sorted then return E(self.f.strcat_sorted(sorted.arr, sorted.nulls_last, self:str(a[2])), "string") end
+  local joined = format("(SELECT group_concat(CASE WHEN j.type IN ('object', 'array') THEN j.value "
     .. "WHEN j.type = 'true' THEN 'true' WHEN j.type = 'false' THEN 'false' ELSE coalesce(CAST(j.value AS TEXT), '') END, %s) "
-    .. "FROM json_each(%s) j) END), '')", arr, self:str(a[2]), arr), "string")
+    .. "FROM json_each(%s) j)", self:str(a[2]), arr)
+  -- an array known to be well-formed JSON (or NULL: no elements) is read once, without the guard
+  if a[1].json then return E(format("coalesce(%s, '')", joined), "string") end
+  return E(format("coalesce((CASE WHEN json_valid(%s) THEN %s END), '')", arr, joined), "string")
+end
+
+-- array_sort_asc(arr [, nulls_last]): the elements in ascending order — numbers (by value), then
+-- strings (ordinal), then the others (true/false, objects, arrays: by their JSON text); nulls last unless
+-- nulls_last is false; null when arr is no array. Kusto's form with several arrays (the
+-- others reordered alike, one column each) is refused.
+function SCALAR.array_sort_asc(self, node, scope)
+  local a = self:args(node, scope, 1, 2)
+  if a[2] and a[2].type == "dynamic" then raise(node.args[2], "'array_sort_asc' of several arrays is not supported") end
+  if a[2] then self:want_type(node, a[2], { "bool" }, "a bool (nulls_last) as its second argument") end
+  local arr, nulls_last = self:dyn(a[1]), a[2] and format("coalesce(%s, 1)", a[2].sql) or "1"
+  return E(self.f.array_sort(arr, nulls_last), "dynamic", { json = true, sorted = { arr = arr, nulls_last = nulls_last } })
 end
 
 -- range(start, stop, step): the array start, start + step, ... up to stop (at most 100000 values)
