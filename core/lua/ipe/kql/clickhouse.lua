@@ -234,6 +234,14 @@ function M.round(x, n) return n and string.format("round(%s, %s)", x, n) or stri
 
 -- IP addresses: ipe.dialect.clickhouse's helpers
 M.ip_in_cidr = D.ip_in_cidr
+-- the address text x in the IPv4 block of network net and mask (bound numbers): an IPv4 text as
+-- IPv4NumToString writes it, or an IPv6 text that maps one (::ffff:a.b.c.d), as ip_in_cidr decides
+function M.ip4_in_block(x, net, mask)
+  return string.format("if(position(%s, ':') > 0, substring(IPv6StringToNum(%s), 1, 12) = unhex('00000000000000000000FFFF') "
+    .. "AND bitAnd(reinterpretAsUInt32(reverse(substring(IPv6StringToNum(%s), 13, 4))), %s) = %s, "
+    .. "IPv4NumToString(IPv4StringToNum(%s)) = %s AND bitAnd(IPv4StringToNum(%s), %s) = %s)",
+    x, x, x, mask, net, x, x, x, mask, net)
+end
 M.text_has_ip = D.text_has_ip
 function M.parse_ipv4(ip)
   return string.format("if(IPv4NumToString(IPv4StringToNum(%s)) = %s, toInt64(IPv4StringToNum(%s)), NULL)", ip, ip, ip)

@@ -422,16 +422,34 @@ function SCALAR.datetime_diff(self, node, scope)
 end
 
 -- IP functions
+-- An IPv4 block written out ("10.0.0.0/8", "192.0.2.1"): its network and mask as numbers, for an
+-- engine with a shorter test of an address in a block (ip4_in_block: ClickHouse, where the general
+-- test costs seconds of query analysis when repeated); nil for anything else.
+local function ipv4_block(text)
+  if type(text) ~= "string" then return nil end
+  local addr, bits = text:match("^([%d.]+)/(%d%d?)$")
+  if not addr then addr, bits = text, "32" end
+  local ipaddr = require "ipe.ipaddr"
+  local n = ipaddr.to_int(addr)
+  if not n or ipaddr.from_int(n) ~= addr or tonumber(bits) > 32 or tostring(tonumber(bits)) ~= bits then return nil end
+  local size = 2 ^ (32 - tonumber(bits))
+  return n - n % size, 4294967296 - size
+end
+local function in_ipv4_block(self, x, cidr_text, cidr_sql)
+  local net, mask = ipv4_block(cidr_text)
+  if net and self.f.ip4_in_block then return self.f.ip4_in_block(x, self:bind(net), self:bind(mask)) end
+  return self.f.ip_in_cidr(x, cidr_sql or self:bind(cidr_text))
+end
 function SCALAR.ipv4_is_in_range(self, node, scope)
   local a = self:args(node, scope, 2)
-  return E(format("coalesce(%s, 0)", self.f.ip_in_cidr(self:str(a[1]), self:str(a[2]))), "bool")
+  return E(format("coalesce(%s, 0)", in_ipv4_block(self, self:str(a[1]), a[2].lit, self:str(a[2]))), "bool")
 end
 function SCALAR.ipv4_is_private(self, node, scope)
   local a = self:args(node, scope, 1)[1]
   local x = self:str(a)
   local parts = {}
   for _, cidr in ipairs({ "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16" }) do
-    parts[#parts + 1] = self.f.ip_in_cidr(x, self:bind(cidr))
+    parts[#parts + 1] = in_ipv4_block(self, x, cidr)
   end
   if self.f.nested then return E(format("(%s AND position(%s, ':') = 0)", "coalesce(" .. concat(parts, " OR ") .. ", 0)", x), "bool") end
   return E(format("(%s AND instr(%s, ':') = 0)", "coalesce(" .. concat(parts, " OR ") .. ", 0)", x), "bool")
