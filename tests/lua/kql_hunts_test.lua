@@ -22,7 +22,7 @@ local db = H.workspace{ demo = { events = 20000, seed = 1, now = NOW } }
 -- The hunts ported to KQL and the parameter sets each is compared on; BUILTIN = the KQL
 -- version is the built-in one.
 local BUILTIN = { ["signins-from-ip"] = true, ["failed-logons-from-ip"] = true, ["firewall-traffic-for-ip"] = true,
-  ["hosts-contacting-ip"] = true }
+  ["hosts-contacting-ip"] = true, ["rare-ports-to-ip"] = true }
 local CASES = {
   ["signins-from-ip"] = {
     { ip = "216.160.83.56" }, { ip = "216.160.83.56", result = "failure" }, { ip = "216.160.83.56", result = "success" },
@@ -41,6 +41,13 @@ local CASES = {
   ["hosts-contacting-ip"] = {
     { ip = "89.160.20.128" }, { ip = "45.33.32.156" }, { ip = "10.0.4.99" }, { ip = "10.0.1.10" },
     { ip = "10.0.1.10", limit = "5" }, { ip = "216.160.83.56" }, { ip = "203.0.113.254" },
+  },
+  -- the implant's port 4444 (one host), DNS resolvers only the domain controllers use, and with a
+  -- higher max_hosts the common ports (several hosts each, and ports no internal host used)
+  ["rare-ports-to-ip"] = {
+    { ip = "45.33.32.156" }, { ip = "45.33.32.156", max_hosts = "1" }, { ip = "8.8.8.8" }, { ip = "8.8.8.8", max_hosts = "1" },
+    { ip = "10.0.1.10", max_hosts = "50" }, { ip = "151.101.1.140", max_hosts = "50" },
+    { ip = "89.160.20.128", max_hosts = "100000" }, { ip = "203.0.113.254" },
   },
 }
 
