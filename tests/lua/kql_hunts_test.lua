@@ -41,6 +41,9 @@ local CASES = {
   ["hosts-contacting-ip"] = {
     { ip = "89.160.20.128" }, { ip = "45.33.32.156" }, { ip = "10.0.4.99" }, { ip = "10.0.1.10" },
     { ip = "10.0.1.10", limit = "5" }, { ip = "216.160.83.56" }, { ip = "203.0.113.254" },
+    -- host=: one host, by its name in any case, its full name, or an address
+    { ip = "89.160.20.128", host = "WKS-021.contoso.com" }, { ip = "45.33.32.156", host = "srv-lnx01" },
+    { ip = "10.0.4.99", host = "151.101.1.140" }, { ip = "89.160.20.128", host = "nosuch" },
   },
   -- the implant's port 4444 (one host), DNS resolvers only the domain controllers use, and with a
   -- higher max_hosts the common ports (several hosts each, and ports no internal host used)
