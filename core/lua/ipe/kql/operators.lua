@@ -53,15 +53,36 @@ function C:keep_cols(rel)
 end
 
 function OPS.where(self, op, rel, env)
+  local outer = self.refs
+  self.refs = { rel = rel }   -- the columns of rel the predicate names
   local e = self:expr(op.e, { rel = rel, env = env })
+  local refs = self.refs
+  self.refs = outer
   if e.agg then raise(op, "an aggregation in 'where'") end
   if e.type ~= "bool" and not e.null then
     if e.type == "dynamic" then e = E(format("(%s = 'true')", e.sql), "bool")
     else raise(op.e, "'where' needs a bool predicate, found %s", e.type) end
   end
+  local folded = self:fold_into_scan(rel, e, refs)
+  if folded then return folded end
   local list = self:keep_cols(rel)
   local name = self:cte(format("SELECT %s FROM %s WHERE %s", concat(list, ", "), self:q(rel.name), e.sql))
   return { name = name, cols = copy_cols(rel.cols), ord = rel.ord, ordlist = rel.ordlist, exact = rel.exact }
+end
+
+-- A nesting engine (ClickHouse) does not push a filter down into the subquery below it: there,
+-- a `where` straight after a table scan joins the scan's own WHERE, so only the matching rows are
+-- read and have their times rendered. Not when the predicate names a time column: the scan reads
+-- the stored time and renders it as text, and the predicate means the text.
+function C:fold_into_scan(rel, e, refs)
+  local scan = rel.scan
+  if not (self.f.nested and scan) then return nil end
+  for _, c in ipairs(refs) do
+    if c.type == "datetime" then return nil end
+  end
+  local where = (scan.where == "" and " WHERE " or scan.where .. " AND ") .. e.sql
+  local name = self:cte(self:sel(scan.list, self:q(rel.table), where))
+  return { name = name, cols = copy_cols(rel.cols), table = rel.table, exact = true, scan = { list = scan.list, where = where } }
 end
 
 function C:auto_name(cols, node)
