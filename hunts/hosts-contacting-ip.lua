@@ -1,39 +1,4 @@
--- Every internal host that talked to the IP, with first and last contact.
-local result = require "ipe.result"
-local ipaddr = require "ipe.ipaddr"
-
-local function sql(db)
-  local w = db:window("TimeGenerated")
-  return table.concat({
-    "SELECT Host, MAX(HostIP) AS HostIP, COUNT(*) AS Contacts, " .. db:string_agg("Direction", ",", "distinct") .. " AS Directions,",
-    "       " .. db:string_agg("Port", ",", "distinct") .. " AS Ports, " .. db:string_agg("Source", ",", "distinct") .. " AS Sources,",
-    "       MIN(Time) AS FirstContact, MAX(Time) AS LastContact",
-    "FROM (",
-    "  SELECT 'DeviceNetworkEvents' AS Source, " .. db:host_label("DeviceName") .. " AS Host,",
-    "         LocalIP AS HostIP, " .. db:connection_direction() .. " AS Direction,",
-    "         " .. db:connection_port() .. " AS Port, " .. db:time_text("TimeGenerated") .. " AS Time",
-    "  FROM DeviceNetworkEvents WHERE RemoteIP = :ip AND " .. w,
-    "  UNION ALL",
-    "  SELECT 'CommonSecurityLog', COALESCE(SourceHostName, SourceIP), SourceIP, 'outbound', DestinationPort, " .. db:time_text("TimeGenerated"),
-    "  FROM CommonSecurityLog WHERE DestinationIP = :ip AND " .. db:is_not("SourceIP", "ip") .. " AND " .. w,
-    "  UNION ALL",
-    "  SELECT 'CommonSecurityLog', COALESCE(DestinationHostName, DestinationTranslatedAddress, DestinationIP),",
-    "         COALESCE(DestinationTranslatedAddress, DestinationIP), 'inbound', DestinationPort, " .. db:time_text("TimeGenerated"),
-    "  FROM CommonSecurityLog WHERE SourceIP = :ip AND " .. w,
-    "  UNION ALL",
-    "  SELECT 'SecurityEvent', " .. db:host_label("Computer") .. ", NULL, 'logon', NULL, " .. db:time_text("TimeGenerated"),
-    "  FROM SecurityEvent WHERE IpAddress = :ip AND EventID IN (4624, 4625) AND " .. w,
-    "  UNION ALL",
-    "  SELECT 'Syslog', Computer, HostIP, 'ssh logon', NULL, " .. db:time_text("TimeGenerated"),
-    "  FROM Syslog WHERE ProcessName = 'sshd' AND " .. w .. " AND " .. db:text_has_ip("SyslogMessage", "ip"),
-    ")",
-    "WHERE :host = '' OR lower(Host) = lower(:host) OR lower(Host) = lower(:short)",
-    "GROUP BY Host",
-    "ORDER BY LastContact DESC, Contacts DESC",
-    "LIMIT :limit",
-  }, "\n")
-end
-
+-- Every internal host that talked to the IP, with first and last contact (KQL).
 return {
   name = "hosts-contacting-ip",
   kind = "hunt",
@@ -59,11 +24,44 @@ IP turns out to be malicious, and the first contact tells when it started.]],
     { name = "host", type = "string", default = "",
       help = "only this host (its name or short name, any case; empty: every host)" },
   },
-  run = function(ctx, p)
-    -- a host's short name too: "ws-01.corp.example" is the "ws-01" of device events
-    local short = p.host:match("^([^.]+)%.") and not ipaddr.normalize(p.host) and p.host:match("^([^.]+)%.") or p.host
-    local rows, cols = ctx.db:query(sql(ctx.db), { ip = p.ip, limit = p.limit, host = p.host, short = short })
-    return result.from_query(rows, cols, { HostIP = "ip", Contacts = "count", FirstContact = "time",
-      LastContact = "time" }, "Hosts that talked to " .. p.ip)
-  end,
+  display = { title = "Hosts that talked to {ip}", columns = { HostIP = "ip", Contacts = "count" } },
+  language = "kql",
+  query = [[
+let ip = "0.0.0.0";
+let limit = 1000;
+let host = "";
+// a host's short name too: "ws-01.corp.example" is the "ws-01" of device events (an address stays whole)
+let short = iff(indexof(host, ".") > 0 and not(ipv4_is_in_range(host, "0.0.0.0/0")), substring(host, 0, indexof(host, ".")),
+    host);
+union
+    (DeviceNetworkEvents
+     | where RemoteIP == ip
+     | extend Inbound = ActionType startswith "Inbound", Listening = ActionType == "ListeningConnectionCreated"
+     | project Source = "DeviceNetworkEvents", Host = substring(DeviceName, 0, indexof(strcat(DeviceName, "."), ".")),
+         HostIP = LocalIP, Direction = case(Inbound, "inbound", Listening, "listening", "outbound"),
+         Port = iff(Inbound or Listening, LocalPort, RemotePort), TimeGenerated),
+    (CommonSecurityLog
+     | where DestinationIP == ip and SourceIP != ip
+     | project Source = "CommonSecurityLog", Host = coalesce(SourceHostName, SourceIP), HostIP = SourceIP,
+         Direction = "outbound", Port = DestinationPort, TimeGenerated),
+    (CommonSecurityLog
+     | where SourceIP == ip
+     | project Source = "CommonSecurityLog", Host = coalesce(DestinationHostName, DestinationTranslatedAddress, DestinationIP),
+         HostIP = coalesce(DestinationTranslatedAddress, DestinationIP), Direction = "inbound", Port = DestinationPort,
+         TimeGenerated),
+    (SecurityEvent
+     | where IpAddress == ip and EventID in (4624, 4625)
+     | project Source = "SecurityEvent", Host = substring(Computer, 0, indexof(strcat(Computer, "."), ".")),
+         Direction = "logon", TimeGenerated),
+    (Syslog
+     | where ProcessName == "sshd" and has_ipv4(SyslogMessage, ip)
+     | project Source = "Syslog", Host = Computer, HostIP, Direction = "ssh logon", TimeGenerated)
+| where isempty(host) or Host =~ host or Host =~ short
+| summarize HostIP = max(HostIP), Contacts = count(), Directions = make_set(Direction), Ports = make_set(Port),
+    Sources = make_set(Source), FirstContact = min(TimeGenerated), LastContact = max(TimeGenerated) by Host
+| extend Directions = strcat_array(array_sort_asc(Directions), ","), Ports = strcat_array(array_sort_asc(Ports), ","),
+    Sources = strcat_array(array_sort_asc(Sources), ",")
+| order by LastContact desc, Contacts desc
+| take limit
+]],
 }

@@ -1,39 +1,4 @@
--- Destination ports used to reach the IP that the organization seldom uses.
-local result = require "ipe.result"
-
-local function sql(db)
-  local w = db:window("TimeGenerated")
-  local internal = "(" .. db:ip_in_cidr("SourceIP", "net10") .. " OR " .. db:ip_in_cidr("SourceIP", "net172")
-    .. " OR " .. db:ip_in_cidr("SourceIP", "net192") .. ")"
-  return table.concat({
-    "WITH to_ip AS (",
-    "  SELECT RemotePort AS Port, " .. db:host_label("DeviceName") .. " AS Host, " .. db:time_text("TimeGenerated") .. " AS Time",
-    "  FROM DeviceNetworkEvents WHERE RemoteIP = :ip AND NOT " .. db:connection_inbound() .. " AND " .. w,
-    "  UNION ALL",
-    "  SELECT DestinationPort, COALESCE(SourceHostName, SourceIP), " .. db:time_text("TimeGenerated"),
-    "  FROM CommonSecurityLog WHERE DestinationIP = :ip AND " .. w,
-    "), ports AS (",
-    "  SELECT Port, COUNT(*) AS ToIP, COUNT(DISTINCT Host) AS HostsToIP, " .. db:string_agg("Host", ",", "distinct") .. " AS Hosts,",
-    "         MIN(Time) AS FirstSeen, MAX(Time) AS LastSeen",
-    "  FROM to_ip WHERE Port IS NOT NULL GROUP BY Port",
-    "), org AS (",
-    "  SELECT RemotePort AS Port, " .. db:host_label("DeviceName") .. " AS Host",
-    "  FROM DeviceNetworkEvents",
-    "  WHERE RemotePort IN (SELECT Port FROM ports) AND NOT " .. db:connection_inbound() .. " AND " .. w,
-    "  UNION ALL",
-    "  SELECT DestinationPort, COALESCE(SourceHostName, SourceIP)",
-    "  FROM CommonSecurityLog",
-    "  WHERE DestinationPort IN (SELECT Port FROM ports) AND " .. internal .. " AND " .. w,
-    ")",
-    "SELECT p.Port, p.ToIP AS ConnectionsToIP, p.Hosts, COUNT(o.Host) AS OrgConnections,",
-    "       COUNT(DISTINCT o.Host) AS OrgHosts, p.FirstSeen, p.LastSeen",
-    "FROM ports p LEFT JOIN org o ON o.Port = p.Port",
-    "GROUP BY p.Port, p.ToIP, p.Hosts, p.FirstSeen, p.LastSeen",
-    "HAVING COUNT(DISTINCT o.Host) <= :max_hosts",
-    "ORDER BY OrgHosts, OrgConnections, p.Port",
-  }, "\n")
-end
-
+-- Destination ports used to reach the IP that the organization seldom uses (KQL).
 return {
   name = "rare-ports-to-ip",
   kind = "hunt",
@@ -58,10 +23,40 @@ behind it.]],
     { name = "max_hosts", type = "int", default = 3, min = 1, max = 100000,
       help = "a port is rare when at most this many internal hosts used it" },
   },
-  run = function(ctx, p)
-    local rows, cols = ctx.db:query(sql(ctx.db), { ip = p.ip, max_hosts = p.max_hosts,
-      net10 = "10.0.0.0/8", net172 = "172.16.0.0/12", net192 = "192.168.0.0/16" })
-    return result.from_query(rows, cols, { ConnectionsToIP = "count", OrgConnections = "count", OrgHosts = "count",
-      FirstSeen = "time", LastSeen = "time" }, "Rare destination ports to " .. p.ip)
-  end,
+  display = { title = "Rare destination ports to {ip}", columns = { Port = "text", ConnectionsToIP = "count",
+    OrgConnections = "count", OrgHosts = "count" } },
+  language = "kql",
+  query = [[
+let ip = "0.0.0.0";
+let max_hosts = 3;
+// the connections of the organization's hosts to the IP (a device's: all but inbound ones)
+let to_ip = () {
+  union
+    (DeviceNetworkEvents
+     | where RemoteIP == ip and not(ActionType startswith "Inbound") and isnotnull(RemotePort)
+     | project Port = RemotePort, Host = substring(DeviceName, 0, indexof(strcat(DeviceName, "."), ".")), TimeGenerated),
+    (CommonSecurityLog
+     | where DestinationIP == ip and isnotnull(DestinationPort)
+     | project Port = DestinationPort, Host = coalesce(SourceHostName, SourceIP), TimeGenerated)
+};
+// the same destination ports used by the organization's hosts with any address
+let org = union
+    (DeviceNetworkEvents
+     | where RemotePort in ((to_ip() | project Port)) and not(ActionType startswith "Inbound")
+     | project Port = RemotePort, Host = substring(DeviceName, 0, indexof(strcat(DeviceName, "."), "."))),
+    (CommonSecurityLog
+     | where DestinationPort in ((to_ip() | project Port))
+         and (ipv4_is_in_range(SourceIP, "10.0.0.0/8") or ipv4_is_in_range(SourceIP, "172.16.0.0/12")
+           or ipv4_is_in_range(SourceIP, "192.168.0.0/16"))
+     | project Port = DestinationPort, Host = coalesce(SourceHostName, SourceIP))
+  | summarize OrgConnections = countif(isnotempty(Host)), OrgHosts = dcountif(Host, isnotempty(Host)) by Port;
+to_ip()
+| summarize ConnectionsToIP = count(), Hosts = make_set_if(Host, isnotempty(Host)), FirstSeen = min(TimeGenerated),
+    LastSeen = max(TimeGenerated) by Port
+| join kind=leftouter (org) on Port
+| where coalesce(OrgHosts, 0) <= max_hosts
+| project Port, ConnectionsToIP, Hosts = strcat_array(array_sort_asc(Hosts), ","),
+    OrgConnections = coalesce(OrgConnections, 0), OrgHosts = coalesce(OrgHosts, 0), FirstSeen, LastSeen
+| order by OrgHosts asc, OrgConnections asc, Port asc
+]],
 }

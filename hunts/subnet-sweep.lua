@@ -1,33 +1,4 @@
--- One source touching many hosts of a network: a sweep or scan.
-local result = require "ipe.result"
-
-local function sql(db)
-  local w = db:window("TimeGenerated")
-  return table.concat({
-    "SELECT *, ROUND(" .. db:seconds_between("FirstSeen", "LastSeen") .. " / 60.0, 1) AS Minutes FROM (",
-    "SELECT Source, Scanner, MAX(ScannerHost) AS ScannerHost, COUNT(DISTINCT Target) AS Targets,",
-    "       COUNT(*) AS Connections, SUM(IsAllowed) AS Allowed, COUNT(*) - SUM(IsAllowed) AS Blocked,",
-    "       " .. db:string_agg("Port", ",", "distinct") .. " AS Ports, MIN(Time) AS FirstSeen, MAX(Time) AS LastSeen",
-    "FROM (",
-    "  SELECT 'CommonSecurityLog' AS Source, SourceIP AS Scanner, SourceHostName AS ScannerHost,",
-    "         DestinationIP AS Target, DestinationPort AS Port,",
-    "         CASE WHEN lower(DeviceAction) IN ('allow', 'accept', 'permit', 'allowed') THEN 1 ELSE 0 END AS IsAllowed,",
-    "         " .. db:time_text("TimeGenerated") .. " AS Time",
-    "  FROM CommonSecurityLog WHERE " .. db:ip_in_cidr("DestinationIP", "cidr") .. " AND " .. w,
-    "  UNION ALL",
-    "  SELECT 'DeviceNetworkEvents', LocalIP, DeviceName, RemoteIP, RemotePort,",
-    "         CASE WHEN ActionType = 'ConnectionSuccess' THEN 1 ELSE 0 END, " .. db:time_text("TimeGenerated"),
-    "  FROM DeviceNetworkEvents",
-    "  WHERE " .. db:ip_in_cidr("RemoteIP", "cidr") .. " AND NOT " .. db:connection_inbound() .. " AND " .. w,
-    ")",
-    "GROUP BY Source, Scanner",
-    "HAVING COUNT(DISTINCT Target) >= :min_hosts",
-    "ORDER BY Targets DESC, Connections DESC",
-    "LIMIT :limit",
-    ")",
-  }, "\n")
-end
-
+-- One source touching many hosts of a network: a sweep or scan (KQL).
 return {
   name = "subnet-sweep",
   kind = "hunt",
@@ -51,10 +22,29 @@ are the ones that reached something.]],
       help = "at least this many distinct addresses of the network touched" },
     { name = "limit", type = "int", default = 100, min = 1, max = 100000, help = "at most this many sources" },
   },
-  run = function(ctx, p)
-    local rows, cols = ctx.db:query(sql(ctx.db), { cidr = p.cidr, min_hosts = p.min_hosts, limit = p.limit })
-    return result.from_query(rows, cols, { Scanner = "ip", Targets = "count", Connections = "count",
-      Allowed = "count", Blocked = "count", FirstSeen = "time", LastSeen = "time", Minutes = "number" },
-      "Sources sweeping " .. p.cidr)
-  end,
+  display = { title = "Sources sweeping {cidr}", columns = { Scanner = "ip", Targets = "count", Connections = "count",
+    Allowed = "count", Blocked = "count" } },
+  language = "kql",
+  query = [[
+let cidr = "10.0.1.0/24";
+let min_hosts = 50;
+let limit = 100;
+union
+    (CommonSecurityLog
+     | where ipv4_is_in_range(DestinationIP, cidr)
+     | project Source = "CommonSecurityLog", Scanner = SourceIP, ScannerHost = SourceHostName, Target = DestinationIP,
+         Port = DestinationPort, IsAllowed = iff(DeviceAction in~ ("allow", "accept", "permit", "allowed"), 1, 0),
+         TimeGenerated),
+    (DeviceNetworkEvents
+     | where ipv4_is_in_range(RemoteIP, cidr) and not(ActionType startswith "Inbound")
+     | project Source = "DeviceNetworkEvents", Scanner = LocalIP, ScannerHost = DeviceName, Target = RemoteIP,
+         Port = RemotePort, IsAllowed = iff(ActionType == "ConnectionSuccess", 1, 0), TimeGenerated)
+| summarize ScannerHost = max(ScannerHost), Targets = dcount(Target), Connections = count(), Allowed = sum(IsAllowed),
+    Ports = make_set(Port), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated) by Source, Scanner
+| where Targets >= min_hosts
+| order by Targets desc, Connections desc
+| take limit
+| project Source, Scanner, ScannerHost, Targets, Connections, Allowed, Blocked = Connections - Allowed,
+    Ports = strcat_array(array_sort_asc(Ports), ","), FirstSeen, LastSeen, Minutes = round((LastSeen - FirstSeen) / 1m, 1)
+]],
 }

@@ -80,7 +80,8 @@ for my $verb (qw(hunt action audit)) {
     like($out, qr/\A-- hunt beaconing-to-ip: KQL\n/, 'show-query: printed (exit 0) even when nothing matches');
     ($out) = run_ok('show-query json', 0, 'hunt', 'subnet-sweep', '-p', 'cidr=10.0.1.0/24', '--db', $db, '--show-query', '-f', 'json');
     my $j = decode_json($out);
-    is($j->{queries}[0]{params}{cidr}, '10.0.1.0/24', 'show-query json: the bound CIDR');
+    # (a KQL hunt binds its parameters' values under the compiler's names, :k1 ...)
+    is(scalar(grep { $_ eq '10.0.1.0/24' } values %{ $j->{queries}[0]{params} }), 1, 'show-query json: the bound CIDR');
     ok(!exists $j->{sections}, 'show-query json: no sections');
 }
 

@@ -80,7 +80,9 @@ push @DEMO,
     'DeviceNetworkEvents | extend Host = tostring(split(DeviceName, ".", 0)[0]), Dom = split(DeviceName, ".", 1) | summarize count() by Host, tostring(Dom)';
 push @DEMO,
     'SigninLogs | extend Day = format_datetime(TimeGenerated, "yyyy-MM-dd HH:mm"), P = pack_array(IPAddress, toint(ResultType), LocationDetails.city) | summarize count() by Day, tostring(P)',
-    'SigninLogs | extend U = strcat_array(split(UserPrincipalName, "@"), "/") | summarize count() by U';
+    'SigninLogs | extend U = strcat_array(split(UserPrincipalName, "@"), "/") | summarize count() by U',
+    'datatable(ip:string)["10.1.2.3", "10.0.0.0", "11.0.0.1", "::ffff:10.9.9.9", "::ffff:11.0.0.1", "fe80::1", "010.1.2.3", "10.1.2", "", "172.31.255.255", "172.32.0.0", "192.168.1.1"] | extend a = ipv4_is_in_range(ip, "10.0.0.0/8"), b = ipv4_is_in_range(ip, "10.1.2.3"), c = ipv4_is_in_range(ip, "0.0.0.0/0"), d = ipv4_is_private(ip), e = ipv4_is_in_range(ip, "10.1.2.3/33") | order by ip asc',
+    'DeviceNetworkEvents | summarize Ports = make_set(RemotePort), Procs = make_set(InitiatingProcessFileName) by DeviceName | extend Ports = strcat_array(array_sort_asc(Ports), ","), Procs = strcat_array(array_sort_asc(Procs, false), ",")';
 my @SEMANTICS = (
     'AuditLogs | lookup (SigninLogs | summarize n = count() by UserPrincipalName | project Identity = UserPrincipalName, n) on Identity | order by OperationName asc | project OperationName, n',
     'SigninLogs | count',

@@ -321,9 +321,10 @@ SELECT Host, group_concat(DISTINCT Direction), group_concat(DISTINCT Port), coun
   WHERE IpAddress = :ip AND EventID IN (4624, 4625) AND TimeGenerated >= :from AND TimeGenerated <= :to
 ) GROUP BY Host]]
 
+-- a list's text ("a,b"); none (NULL, or "" as the KQL hunt gives it) is the empty set
 local function set_of(text)
   local out = {}
-  for v in tostring(text or ""):gmatch("[^,]+") do out[#out + 1] = v end
+  for v in tostring(null(text) and "" or text):gmatch("[^,]+") do out[#out + 1] = v end
   return table.concat(sorted(out), ",")
 end
 

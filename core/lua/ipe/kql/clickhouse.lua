@@ -166,14 +166,17 @@ end
 -- set_has_element(arr, string): the string is one of the JSON text's string values (ipe.dialect's
 -- json_has_value: at any depth — a flat array's elements)
 function M.set_has(arr, v) return D.json_has_value(arr, v) end
--- array_sort_asc: a flat JSON array's elements ordered numbers first (by value), then text
--- (bytewise), nulls last
-function M.array_sort(arr)
-  local key = string.format("tuple(isNull(%s), isNull(toFloat64OrNull(v)), toFloat64OrZero(v), ifNull(%s, ''))",
-    M.json_value("v"), M.json_value("v"))
-  return string.format("concat('[', arrayStringConcat(arraySort(v -> %s, %s), ','), ']')", key, M.json_elements_array(arr))
+-- array_sort_asc: the elements of a flat JSON array sorted by (kind, number, text): numbers, strings
+-- (their unescaped text), the others; null last when the SQL nulls_last is true; NULL when x is no array
+function M.array_sort(x, nulls_last)
+  local e = "_ipe_e"
+  local rank = string.format("multiIf(%s = 'null', if(%s, 3, -1), substring(%s, 1, 1) = '\"', 1, match(%s, '^-?[0-9]'), 0, 2)",
+    e, nulls_last, e, e)
+  local key = string.format("(%s, if(match(%s, '^-?[0-9]'), toFloat64OrZero(%s), 0), if(substring(%s, 1, 1) = '\"', %s, %s))",
+    rank, e, e, e, M.json_value(e), e)
+  return string.format("if(match(ifNull(%s, ''), %s), concat('[', arrayStringConcat(arraySort(%s -> %s, %s), ','), ']'), NULL)",
+    x, FLAT, e, key, M.json_elements_array(x))
 end
-
 -- pack_array: a JSON array of values of known Kusto types ({sql=, type=})
 function M.json_array_typed(items)
   local parts = {}
@@ -260,6 +263,14 @@ M.named_ranges = D.named_ranges
 function M.ip_in_any_cidr(ip, arr)
   return string.format("arrayExists(c -> %s, arrayMap(v -> ifNull(%s, ''), %s))", D.ip_in_cidr(ip, "c"),
     M.json_value("v"), M.json_elements_array(arr))
+end
+-- the address text x in the IPv4 block of network net and mask (bound numbers): an IPv4 text as
+-- IPv4NumToString writes it, or an IPv6 text that maps one (::ffff:a.b.c.d), as ip_in_cidr decides
+function M.ip4_in_block(x, net, mask)
+  return string.format("if(position(%s, ':') > 0, substring(IPv6StringToNum(%s), 1, 12) = unhex('00000000000000000000FFFF') "
+    .. "AND bitAnd(reinterpretAsUInt32(reverse(substring(IPv6StringToNum(%s), 13, 4))), %s) = %s, "
+    .. "IPv4NumToString(IPv4StringToNum(%s)) = %s AND bitAnd(IPv4StringToNum(%s), %s) = %s)",
+    x, x, x, mask, net, x, x, x, mask, net)
 end
 M.text_has_ip = D.text_has_ip
 M.entities_have_ip, M.entity_mapping_has_ip = D.entities_have_ip, D.entity_mapping_has_ip

@@ -259,6 +259,7 @@ function C:name_expr(node, scope)
   if rel then
     local c = find_col(rel, name)
     if c then
+      if self.refs and self.refs.rel == rel then self.refs[#self.refs + 1] = c end   -- (see OPS.where)
       return E((scope.alias and scope.alias .. "." or "") .. self:q(name), c.type, { col = name })
     end
   end
@@ -777,10 +778,11 @@ function C:table_scan(node, name)
   end
   if self.named then
     self.scans[#self.scans + 1] = { t = t, name = name, where = where }
-    return { name = self:cte("\2SCAN" .. #self.scans .. "\2"), cols = cols, table = name, exact = true }
+    return { name = self:cte("\2SCAN" .. #self.scans .. "\2"), cols = cols, table = name, exact = true,
+      scan = { id = #self.scans, where = where } }
   end
   local cte = self:cte(self:sel(list, self:q(name), where))
-  return { name = cte, cols = cols, table = name, exact = true }
+  return { name = cte, cols = cols, table = name, exact = true, scan = { list = list, where = where } }
 end
 
 function C:unknown_table(node, name)

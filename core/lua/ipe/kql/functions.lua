@@ -220,26 +220,38 @@ end
 
 function SCALAR.strcat_array(self, node, scope)
   local a = self:args(node, scope, 2)
-  local sep = self:str(a[2])
-  if a[2].agg then raise(node.args[2], "'strcat_array': the separator cannot hold an aggregation") end
-  return after_agg(a[1], self:dyn(a[1]), "string", function(arr)
-    if self.f.strcat_array then return self.f.strcat_array(arr, sep) end
-    return format("coalesce((CASE WHEN json_valid(%s) THEN (SELECT group_concat(CASE WHEN j.type IN ('object', 'array') THEN j.value "
-      .. "WHEN j.type = 'true' THEN 'true' WHEN j.type = 'false' THEN 'false' ELSE coalesce(CAST(j.value AS TEXT), '') END, %s) "
-      .. "FROM json_each(%s) j) END), '')", arr, sep, arr)
-  end)
+  local arr = self:dyn(a[1])
+  if a[1].agg then   -- over an aggregation in summarize: joined after it
+    local sep = self:str(a[2])
+    return after_agg(a[1], arr, "string", function(x)
+      if self.f.strcat_array then return self.f.strcat_array(x, sep) end
+      return format("coalesce((CASE WHEN json_valid(%s) THEN (SELECT group_concat(CASE WHEN j.type IN ('object', 'array') "
+        .. "THEN j.value WHEN j.type = 'true' THEN 'true' WHEN j.type = 'false' THEN 'false' ELSE coalesce(CAST(j.value AS TEXT), "
+        .. "'') END, %s) FROM json_each(%s) j) END), '')", x, sep, x)
+    end)
+  end
+  if self.f.strcat_array then return E(self.f.strcat_array(arr, self:str(a[2])), "string") end
+  local sorted = a[1].sorted   -- strcat_array(array_sort_asc(x), sep): sorted and joined in one pass
+  if sorted and self.f.strcat_sorted then return E(self.f.strcat_sorted(sorted.arr, sorted.nulls_last, self:str(a[2])), "string") end
+  local joined = format("(SELECT group_concat(CASE WHEN j.type IN ('object', 'array') THEN j.value "
+    .. "WHEN j.type = 'true' THEN 'true' WHEN j.type = 'false' THEN 'false' ELSE coalesce(CAST(j.value AS TEXT), '') END, %s) "
+    .. "FROM json_each(%s) j)", self:str(a[2]), arr)
+  -- an array known to be well-formed JSON (or NULL: no elements) is read once, without the guard
+  if a[1].json then return E(format("coalesce(%s, '')", joined), "string") end
+  return E(format("coalesce((CASE WHEN json_valid(%s) THEN %s END), '')", arr, joined), "string")
 end
 
--- array_sort_asc(arr): the elements in ascending order (numbers by value, before text;
--- text bytewise), nulls last
--- (over an aggregation, array_sort_asc(make_set(X)) in summarize, a step after it: after_agg)
+-- array_sort_asc(arr [, nulls_last]): the elements in ascending order — numbers (by value), then
+-- strings (ordinal), then the others (true/false, objects, arrays: by their JSON text); nulls last unless
+-- nulls_last is false; null when arr is no array. Kusto's form with several arrays (the
+-- others reordered alike, one column each) is refused.
 function SCALAR.array_sort_asc(self, node, scope)
-  local a = self:args(node, scope, 1)
-  return after_agg(a[1], self:dyn(a[1]), "dynamic", function(arr)
-    if self.f.array_sort then return self.f.array_sort(arr) end
-    return format("(CASE WHEN json_valid(%s) AND json_type(%s) = 'array' THEN (SELECT json_group_array(%s) FROM "
-      .. "(SELECT * FROM json_each(%s) ORDER BY value IS NULL, value, key) j) END)", arr, arr, element("j"), arr)
-  end)
+  local a = self:args(node, scope, 1, 2)
+  if a[2] and a[2].type == "dynamic" then raise(node.args[2], "'array_sort_asc' of several arrays is not supported") end
+  if a[2] then self:want_type(node, a[2], { "bool" }, "a bool (nulls_last) as its second argument") end
+  local arr, nulls_last = self:dyn(a[1]), a[2] and format("coalesce(%s, 1)", a[2].sql) or "1"
+  if a[1].agg then return after_agg(a[1], arr, "dynamic", function(x) return self.f.array_sort(x, nulls_last) end) end
+  return E(self.f.array_sort(arr, nulls_last), "dynamic", { json = true, agg = a[1].agg, sorted = { arr = arr, nulls_last = nulls_last } })
 end
 
 -- range(start, stop, step): the array start, start + step, ... up to stop (at most 100000 values)
@@ -465,9 +477,27 @@ function SCALAR.datetime_diff(self, node, scope)
 end
 
 -- IP functions
+-- An IPv4 block written out ("10.0.0.0/8", "192.0.2.1"): its network and mask as numbers, for an
+-- engine with a shorter test of an address in a block (ip4_in_block: ClickHouse, where the general
+-- test costs seconds of query analysis when repeated); nil for anything else.
+local function ipv4_block(text)
+  if type(text) ~= "string" then return nil end
+  local addr, bits = text:match("^([%d.]+)/(%d%d?)$")
+  if not addr then addr, bits = text, "32" end
+  local ipaddr = require "ipe.ipaddr"
+  local n = ipaddr.to_int(addr)
+  if not n or ipaddr.from_int(n) ~= addr or tonumber(bits) > 32 or tostring(tonumber(bits)) ~= bits then return nil end
+  local size = 2 ^ (32 - tonumber(bits))
+  return n - n % size, 4294967296 - size
+end
+local function in_ipv4_block(self, x, cidr_text, cidr_sql)
+  local net, mask = ipv4_block(cidr_text)
+  if net and self.f.ip4_in_block then return self.f.ip4_in_block(x, self:bind(net), self:bind(mask)) end
+  return self.f.ip_in_cidr(x, cidr_sql or self:bind(cidr_text))
+end
 function SCALAR.ipv4_is_in_range(self, node, scope)
   local a = self:args(node, scope, 2)
-  return E(format("coalesce(%s, 0)", self.f.ip_in_cidr(self:str(a[1]), self:str(a[2]))), "bool")
+  return E(format("coalesce(%s, 0)", in_ipv4_block(self, self:str(a[1]), a[2].lit, self:str(a[2]))), "bool")
 end
 -- an IPv6 (or IPv4) address in an IPv6 (or IPv4) network: the workspace's IP-in-CIDR
 SCALAR.ipv6_is_in_range = SCALAR.ipv4_is_in_range
@@ -490,7 +520,7 @@ function SCALAR.ipv4_is_private(self, node, scope)
   local x = self:str(a)
   local parts = {}
   for _, cidr in ipairs({ "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16" }) do
-    parts[#parts + 1] = self.f.ip_in_cidr(x, self:bind(cidr))
+    parts[#parts + 1] = in_ipv4_block(self, x, cidr)
   end
   if self.f.nested then return E(format("(%s AND position(%s, ':') = 0)", "coalesce(" .. concat(parts, " OR ") .. ", 0)", x), "bool") end
   return E(format("(%s AND instr(%s, ':') = 0)", "coalesce(" .. concat(parts, " OR ") .. ", 0)", x), "bool")

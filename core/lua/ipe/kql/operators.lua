@@ -65,7 +65,11 @@ local function nonempty_guards(node, out)
 end
 
 function OPS.where(self, op, rel, env)
+  local outer = self.refs
+  self.refs = { rel = rel }   -- the columns of rel the predicate names
   local e = self:expr(op.e, { rel = rel, env = env, nonempty = nonempty_guards(op.e, {}) })
+  local refs = self.refs
+  self.refs = outer
   if e.agg then raise(op, "an aggregation in 'where'") end
   if e.type ~= "bool" and not e.null then
     if e.type == "dynamic" then e = E(format("(%s = 'true')", e.sql), "bool")
@@ -78,9 +82,31 @@ function OPS.where(self, op, rel, env)
     for i, arm in ipairs(rel.arms) do arms[i] = format("SELECT * FROM (%s) WHERE %s", arm, e.sql) end
     return { name = self:cte(concat(arms, " UNION ALL ")), cols = copy_cols(rel.cols), arms = arms }
   end
+  local folded = self:fold_into_scan(rel, e, refs)
+  if folded then return folded end
   local list = self:keep_cols(rel)
   local name = self:cte(format("SELECT %s FROM %s WHERE %s", concat(list, ", "), self:q(rel.name), e.sql))
   return { name = name, cols = copy_cols(rel.cols), ord = rel.ord, ordlist = rel.ordlist, exact = rel.exact }
+end
+
+-- A nesting engine (ClickHouse) does not push a filter down into the subquery below it: there,
+-- a `where` straight after a table scan joins the scan's own WHERE, so only the matching rows are
+-- read and have their times rendered. Not when the predicate names a time column: the scan reads
+-- the stored time and renders it as text, and the predicate means the text.
+function C:fold_into_scan(rel, e, refs)
+  local scan = rel.scan
+  if not (self.f.nested and scan) then return nil end
+  for _, c in ipairs(refs) do
+    if c.type == "datetime" then return nil end
+  end
+  local where = (scan.where == "" and " WHERE " or scan.where .. " AND ") .. e.sql
+  if scan.id then   -- a scan written last, with only the columns the statement names (C:scan_sql)
+    self.scans[#self.scans + 1] = { t = self.scans[scan.id].t, name = rel.table, where = where }
+    return { name = self:cte("\2SCAN" .. #self.scans .. "\2"), cols = copy_cols(rel.cols), table = rel.table, exact = true,
+      scan = { id = #self.scans, where = where } }
+  end
+  local name = self:cte(self:sel(scan.list, self:q(rel.table), where))
+  return { name = name, cols = copy_cols(rel.cols), table = rel.table, exact = true, scan = { list = scan.list, where = where } }
 end
 
 function C:auto_name(cols, node)

@@ -76,6 +76,28 @@ end
 function M.set_has(arr, v)
   return string.format("EXISTS (SELECT 1 FROM json_each(%s) WHERE value = %s)", arr, v)
 end
+-- array_sort_asc: the elements of a JSON array sorted: numbers, strings, the others (by their JSON
+-- text, as on ClickHouse); nulls last when the SQL nulls_last is true, ties in their order. The
+-- rows (type, value) of x's elements so sorted, as subquery s (none when x is no array):
+local function sorted_elements(x, nulls_last)
+  local rank = string.format("CASE j.type WHEN 'integer' THEN 0 WHEN 'real' THEN 0 WHEN 'text' THEN 1 "
+    .. "WHEN 'null' THEN (CASE WHEN %s THEN 3 ELSE -1 END) ELSE 2 END", nulls_last)
+  return string.format("(SELECT j.type, j.value FROM json_each(CASE WHEN json_valid(%s) THEN (CASE WHEN json_type(%s) = 'array' "
+    .. "THEN %s END) END) j ORDER BY %s, CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE j.value END, j.key) s",
+    x, x, x, rank)
+end
+-- the sorted array (NULL when x is no array)
+function M.array_sort(x, nulls_last)
+  return string.format("(CASE WHEN json_valid(%s) THEN (CASE WHEN json_type(%s) = 'array' THEN (SELECT json_group_array("
+    .. "CASE WHEN s.type IN ('object', 'array') THEN json(s.value) WHEN s.type = 'true' THEN json('true') "
+    .. "WHEN s.type = 'false' THEN json('false') ELSE s.value END) FROM %s) END) END)", x, x, sorted_elements(x, nulls_last))
+end
+-- strcat_array(array_sort_asc(x), sep) in one pass: the sorted elements' text joined by sep
+function M.strcat_sorted(x, nulls_last, sep)
+  return string.format("coalesce((SELECT group_concat(CASE WHEN s.type IN ('object', 'array') THEN s.value WHEN s.type = 'true' "
+    .. "THEN 'true' WHEN s.type = 'false' THEN 'false' ELSE coalesce(CAST(s.value AS TEXT), '') END, %s) FROM %s), '')",
+    sep, sorted_elements(x, nulls_last))
+end
 function M.split(s, d)
   -- a JSON array of the parts: the delimiter as it reads inside a JSON string becomes '","'
   return string.format("json('[' || replace(json_quote(%s), substr(json_quote(%s), 2, length(json_quote(%s)) - 2), '\",\"') || ']')",
