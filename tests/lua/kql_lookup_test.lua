@@ -165,6 +165,14 @@ T.case("a where over a union filters each branch: the same rows, each table's in
   T.eq(n, 2, "both branches read the IPAddress index")
 end)
 
+T.case("ClickHouse: a scan written last with the columns the statement names, a scan inside another's WHERE too", function()
+  local _, plan = run('SigninLogs | where IPAddress in (SigninLogs | where isnotempty(UserPrincipalName) '
+    .. '| summarize s = make_set(IPAddress)) | count', { engine = "clickhouse" })
+  T.eq(plan.sql:find("\2", 1, true), nil, "no scan left unwritten")
+  T.eq(plan.sql:find('"AppDisplayName"', 1, true), nil, "a column the statement does not name is not read")
+  T.like(plan.sql, '"UserPrincipalName"')
+end)
+
 db:close()
 H.cleanup()
 T.done()

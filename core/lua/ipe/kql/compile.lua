@@ -955,7 +955,9 @@ function M.compile(prog, opts)
   local sql
   if self.subs then
     sql = self:sel(out, self:q(rel.name), rel.ord and " ORDER BY " .. self:order_by(rel) or "")
-    sql = sql:gsub("\2SCAN(%d+)\2", function(id) return self:scan_sql(id) end)
+    -- a scan's WHERE may hold another scan (x in (T) folded into it): until none is left
+    local n
+    repeat sql, n = sql:gsub("\2SCAN(%d+)\2", function(id) return self:scan_sql(id) end) until n == 0
   else
     sql = "WITH " .. concat(self.ctes, ",\n") .. "\nSELECT " .. concat(out, ", ") .. " FROM " .. self:q(rel.name)
     if rel.ord then sql = sql .. " ORDER BY " .. self:q(rel.ord) end
