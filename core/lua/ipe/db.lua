@@ -261,6 +261,10 @@ function Handle:entity_mapping_has_ip(col, p) return gen(self, "entity_mapping_h
 function Handle:ip_in_list(col, p) return gen(self, "ip_in_list", column(col), param(p)) end
 Handle.in_list = Handle.ip_in_list
 
+-- The time column col is one of the times (workspace time text, to the millisecond) of the
+-- list parameter :param.
+function Handle:time_in_list(col, p) return gen(self, "time_in_list", column(col), param(p)) end
+
 -- col lies in the CIDR bound to :param.
 function Handle:ip_in_cidr(col, p) return gen(self, "ip_in_cidr", column(col), param(p)) end
 
@@ -367,6 +371,11 @@ end
 -- is one the rollups counted.
 function Handle:row_names_ip(tname, alias, p)
   ident(tname, "table")
+  if self.dialect == "clickhouse" then
+    local sql = require("ipe.rollup.clickhouse").row_has_ip(tname, ident(alias, "table alias") .. ".", param(p))
+    if sql then return sql end
+    error("ctx.db:row_names_ip: " .. tname .. " is not a log table with IP columns", 2)
+  end
   local rollup = require "ipe.rollup.sqlite"
   for _, s in ipairs(rollup.sources(ident(alias, "table alias") .. ".")) do
     if s.table == tname then return rollup.row_has_ip(s, param(p)) end

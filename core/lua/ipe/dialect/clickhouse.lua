@@ -420,6 +420,11 @@ function M.new(conn)
     return string.format("(%s IN %s)", col, p)
   end
 
+  -- a time column against workspace time text: its text to the millisecond
+  function H.time_in_list(col, p)
+    return string.format("(%s IN %s)", H.time_text(col), p)
+  end
+
   -- The first `bits` of the 16-byte forms (IPv4 as ::ffff:a.b.c.d) of the address and of the
   -- block's address agree, as ipe_ip_in_cidr: both texts valid and of one family (an IPv4, or
   -- an IPv6 that maps one, is IPv4), the prefix digits within 0..32 / 0..128 (none: the whole

@@ -94,6 +94,11 @@ function M.ip_in_list(col, p)
   return string.format("(%s IN (SELECT value FROM json_each(%s)))", col, p)
 end
 
+-- time_in_list(col, p): the time column col is one of the workspace times (text) of the list :p
+function M.time_in_list(col, p)
+  return string.format("(%s IN (SELECT value FROM json_each(%s)))", col, p)
+end
+
 -- cidr: a ":param" or a column holding CIDR text
 function M.ip_in_cidr(col, cidr)
   return string.format("ipe_ip_in_cidr(%s, %s)", col, cidr)
