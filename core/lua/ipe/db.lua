@@ -242,6 +242,9 @@ end
 function Handle:json_has_value(col, p) return gen(self, "json_has_value", column(col), param(p)) end
 function Handle:json_array_has(col, p) return gen(self, "json_array_has", column(col), param(p)) end
 
+-- The text of col is JSON (on ClickHouse 18.16: has the shape of a JSON value).
+function Handle:json_valid(col) return gen(self, "json_valid", column(col)) end
+
 -- A FROM item: the elements of a JSON column (or of its field at path) as alias (columns
 -- alias.value, alias.key, alias.type); none when the text is not JSON.
 function Handle:json_each(col, alias, path)
@@ -260,6 +263,9 @@ function Handle:entity_mapping_has_ip(col, p) return gen(self, "entity_mapping_h
 -- col is one of the values (IPs, names) of the list parameter :param.
 function Handle:ip_in_list(col, p) return gen(self, "ip_in_list", column(col), param(p)) end
 Handle.in_list = Handle.ip_in_list
+
+-- col holds the IP :param, alone or with a port (1.2.3.4:51234, [2001:db8::1]:443).
+function Handle:ip_with_port(col, p) return gen(self, "ip_with_port", column(col), param(p)) end
 
 -- The time column col is one of the times (workspace time text, to the millisecond) of the
 -- list parameter :param.

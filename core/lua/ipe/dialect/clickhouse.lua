@@ -394,6 +394,13 @@ function M.new(conn)
   end
   H.json_array_has = H.json_has_value
 
+  -- the shape of one JSON value (ClickHouse 18.16 has no JSON parser): an object or array by its
+  -- first and last characters, a string, a number, true, false or null
+  local JSON_SHAPE = Q([[(?s)^\s*(\{.*\}|\[.*\]|"(?:[^"\\]|\\.)*"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null)\s*$]])
+  function H.json_valid(col)
+    return string.format("match(ifNull(%s, ''), %s)", col, JSON_SHAPE)
+  end
+
   function H.json_each()
     unsupported("json_each", "ClickHouse has no table function over a column's JSON (use json_has_value)")
   end
@@ -418,6 +425,13 @@ function M.new(conn)
   -- a list parameter is bound as (a, b, ...) by bind()
   function H.ip_in_list(col, p)
     return string.format("(%s IN %s)", col, p)
+  end
+
+  -- SQLite's LIKE ignores the case of ASCII letters: both sides lower-cased
+  function H.ip_with_port(col, p)
+    local c = "lower(ifNull(" .. col .. ", ''))"
+    return string.format("(%s = %s OR substring(%s, 1, length(%s) + 2) = concat('[', lower(%s), ']') OR (position(%s, ':') = 0 "
+      .. "AND substring(%s, 1, length(%s) + 1) = concat(lower(%s), ':')))", col, p, c, p, p, p, c, p, p)
   end
 
   -- a time column against workspace time text: its text to the millisecond

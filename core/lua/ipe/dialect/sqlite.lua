@@ -70,6 +70,10 @@ end
 
 M.json_array_has = M.json_has_value
 
+function M.json_valid(col)
+  return string.format("json_valid(%s)", col)
+end
+
 function M.json_each(col, alias, path)
   if path then
     return string.format("json_each(CASE WHEN json_valid(%s) THEN %s END, '$.%s') AS %s", col, col, path, alias)
@@ -92,6 +96,12 @@ end
 
 function M.ip_in_list(col, p)
   return string.format("(%s IN (SELECT value FROM json_each(%s)))", col, p)
+end
+
+-- ip_with_port(col, p): col is the IP :p, alone or with a port ("1.2.3.4:51234", "[2001:db8::1]:443")
+function M.ip_with_port(col, p)
+  return string.format("(%s = %s OR %s LIKE '[' || %s || ']%%' OR (instr(%s, ':') = 0 AND %s LIKE %s || ':%%'))",
+    col, p, col, p, p, col, p)
 end
 
 -- time_in_list(col, p): the time column col is one of the workspace times (text) of the list :p
