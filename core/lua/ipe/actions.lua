@@ -429,7 +429,7 @@ function M.service(req, ctx, rec)
     local format = spec and spec.format or "stix"
     if format ~= "stix" then A.param_error("export", ipaddr.quote(format) .. " is not an export format (use stix)") end
     local stix = require "ipe.stix"
-    local rows = read(stix.LIVE_SQL, { now = A.now })
+    local rows = read(ctx.db:ti_export(), { now = A.now })
     local text, count, skipped = stix.bundle(rows, { seed = A.now })
     rec.artifact = { format = "stix", text = text, count = count }
     return add_step({ operation = "indicators.export", target = "live indicators", change = "export",

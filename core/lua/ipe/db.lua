@@ -419,6 +419,11 @@ function Handle:ti_matching_ip(p) return gen(self, "ti_matching_ip", param(p)) e
 -- p: the IP's parameter (default "ip"; ClickHouse tests the block against it, SQLite reads ti_hits).
 function Handle:ti_block_match(col, p) return gen(self, "ti_block_match", ident(col, "column"), param(p or "ip")) end
 
+-- A SELECT of the live indicators, for an export: the latest version of each IndicatorId,
+-- Active and unexpired at :now; every column (times as workspace time text), Created (the
+-- first version's time) and Version (how many versions), ordered by Created, IndicatorId.
+function Handle:ti_export() return gen(self, "ti_export") end
+
 -- ", ti_bits AS (...), ti_live AS (...), ti_ip AS (...)": for the IPs of the caller's table or
 -- CTE `ips` (column IP, one row per address), the live indicators matching each: rows (IP,
 -- TiRow, MatchedIndicator, MatchedColumn), one per IP, indicator row and match; ti_live holds

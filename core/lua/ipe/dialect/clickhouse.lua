@@ -610,6 +610,29 @@ function M.new(conn)
     }, "\n")
   end
 
+  -- the live indicators, for an export (ipe.dialect.sqlite's ti_export): of each IndicatorId
+  -- the row of its newest millisecond, as one tuple (of two versions of the same millisecond,
+  -- either: ClickHouse keeps no row order), every column of ipe.schema with the times as
+  -- workspace text, Created and Version; live when that row is Active and unexpired at :now
+  function H.ti_export()
+    local cols, outs = {}, {}
+    for _, c in ipairs(require("ipe.schema").table(TI).columns) do
+      cols[#cols + 1] = c.type == "datetime" and H.time_text(c.name) or c.name
+      outs[#outs + 1] = string.format("tupleElement(ti_row, %d) AS %s", #cols, c.name)
+    end
+    local n = #cols
+    cols[n + 1], cols[n + 2] = "Active", ms("ExpirationDateTime")
+    return table.concat({
+      "SELECT " .. table.concat(outs, ", ") .. ", ti_created AS Created, ti_versions AS Version FROM (",
+      "  SELECT argMax(tuple(" .. table.concat(cols, ", ") .. "), " .. ms("TimeGenerated") .. ") AS ti_row,",
+      "         " .. H.time_min("TimeGenerated") .. " AS ti_created, count() AS ti_versions",
+      "  FROM " .. TI .. " WHERE IndicatorId IS NOT NULL GROUP BY IndicatorId)",
+      string.format("WHERE ifNull(tupleElement(ti_row, %d) = 1, 0) AND (isNull(tupleElement(ti_row, %d)) OR "
+        .. "tupleElement(ti_row, %d) > %s)", n + 1, n + 2, n + 2, param_ms(":now")),
+      "ORDER BY Created, IndicatorId",
+    }, "\n")
+  end
+
   -- over ThreatIntelligenceIndicator (the rows of a query after ti_matching_ip's WITH list):
   -- the block in col holds the IP :p
   function H.ti_block_match(col, p) return holds(p, col) end

@@ -244,6 +244,22 @@ function M.ti_matching_ips(ips)
   }, "\n")
 end
 
+-- The live indicators, for an export: the latest version of each IndicatorId (ties to the
+-- later row), Active and not expired at :now; every column, Created (the first version's
+-- time) and Version (how many versions), oldest first.
+function M.ti_export()
+  return [[
+SELECT * FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY IndicatorId ORDER BY TimeGenerated DESC, rowid DESC) AS Latest,
+         MIN(TimeGenerated) OVER (PARTITION BY IndicatorId) AS Created,
+         COUNT(*) OVER (PARTITION BY IndicatorId) AS Version
+  FROM ThreatIntelligenceIndicator
+  WHERE IndicatorId IS NOT NULL
+)
+WHERE Latest = 1 AND Active = 1 AND (ExpirationDateTime IS NULL OR ExpirationDateTime > :now)
+ORDER BY Created, IndicatorId]]
+end
+
 -- The rows of a ti_matching_ip WITH list whose CIDR column `col` holds the IP.
 function M.ti_block_match(col)
   return string.format("rowid IN (SELECT TiRow FROM ti_hits WHERE MatchedColumn = '%s')", col)
