@@ -245,8 +245,12 @@ function Handle:json_array_has(col, p) return gen(self, "json_array_has", column
 -- The text of col is JSON (on ClickHouse 18.16: has the shape of a JSON value).
 function Handle:json_valid(col) return gen(self, "json_valid", column(col)) end
 
--- A FROM item: the elements of a JSON column (or of its field at path) as alias (columns
--- alias.value, alias.key, alias.type); none when the text is not JSON.
+-- A join to write right after the FROM item of col's table ("FROM T t " .. db:json_each("t.Col", "e")):
+-- each row once per element of the JSON array in col (or in its field at path), as alias.value,
+-- alias.key (0, 1, ...) and alias.type (text, integer, real, true, false, null); a row whose text is
+-- no JSON array has none. ClickHouse reads flat arrays (strings, numbers, true/false/null; a
+-- nested array or object there has no elements) and gives value as text (true 1, false 0, a
+-- real its JSON text); SQLite: json_each's.
 function Handle:json_each(col, alias, path)
   if path ~= nil and (type(path) ~= "string" or not path:match(JSON_PATH)) then
     raise("ctx.db:json_each: path must be like tactics or items[0].ids")

@@ -71,14 +71,17 @@ end
 M.json_array_has = M.json_has_value
 
 function M.json_valid(col)
-  return string.format("json_valid(%s)", col)
+  return string.format("COALESCE(json_valid(%s), 0)", col)
 end
 
+-- the elements of a flat JSON array (strings, numbers, true, false, null), joined to the row of
+-- col's table; any other text (an object, an array holding one or an array, not JSON) has none
+-- (as on ClickHouse)
 function M.json_each(col, alias, path)
-  if path then
-    return string.format("json_each(CASE WHEN json_valid(%s) THEN %s END, '$.%s') AS %s", col, col, path, alias)
-  end
-  return string.format("json_each(CASE WHEN json_valid(%s) THEN %s ELSE '[]' END) AS %s", col, col, alias)
+  local at = path and (", '$." .. path .. "'") or ""
+  return string.format("CROSS JOIN json_each(CASE WHEN json_valid(%s) THEN CASE WHEN json_type(%s%s) = 'array' AND NOT EXISTS "
+    .. "(SELECT 1 FROM json_each(%s%s) WHERE type IN ('array', 'object')) THEN %s END END%s) AS %s",
+    col, col, at, col, at, col, at, alias)
 end
 
 function M.entities_have_ip(col, p)
@@ -98,9 +101,9 @@ function M.ip_in_list(col, p)
   return string.format("(%s IN (SELECT value FROM json_each(%s)))", col, p)
 end
 
--- ip_with_port(col, p): col is the IP :p, alone or with a port ("1.2.3.4:51234", "[2001:db8::1]:443")
+-- ip_with_port(col, p): col is the IP :p, alone or with a port ("1.2.3.4:51234", "[2001:db8::1]:443"); never NULL
 function M.ip_with_port(col, p)
-  return string.format("(%s = %s OR %s LIKE '[' || %s || ']%%' OR (instr(%s, ':') = 0 AND %s LIKE %s || ':%%'))",
+  return string.format("COALESCE(%s = %s OR %s LIKE '[' || %s || ']%%' OR (instr(%s, ':') = 0 AND %s LIKE %s || ':%%'), 0)",
     col, p, col, p, p, col, p)
 end
 
