@@ -20,6 +20,7 @@ scanner trying default accounts.]],
     { name = "ip", type = "ip", required = true, help = "the IP address the logons came from" },
     { name = "limit", type = "int", default = 1000, min = 1, max = 100000, help = "at most this many rows" },
   },
+  display = { title = "Failed logons from {ip}", columns = { Attempts = "count" } },
   language = "kql",
   query = [[
 let ip = "0.0.0.0";

@@ -1,28 +1,4 @@
--- Firewall and proxy traffic (CEF) to and from the IP, by port and action.
-local result = require "ipe.result"
-
-local function sql(db)
-  local w = db:window("TimeGenerated")
-  return table.concat({
-    "SELECT Direction, DestinationPort AS Port, Protocol, DeviceAction AS Action, COUNT(*) AS Events,",
-    "       COUNT(DISTINCT Peer) AS Peers, SUM(SentBytes) AS SentBytes, SUM(ReceivedBytes) AS ReceivedBytes,",
-    "       MIN(Time) AS FirstSeen, MAX(Time) AS LastSeen",
-    "FROM (",
-    "  SELECT 'to the IP' AS Direction, SourceIP AS Peer, DestinationPort, Protocol, DeviceAction,",
-    "         SentBytes, ReceivedBytes, " .. db:time_text("TimeGenerated") .. " AS Time",
-    "  FROM CommonSecurityLog WHERE (DestinationIP = :ip OR DestinationTranslatedAddress = :ip)",
-    "    AND NOT (" .. db:is("SourceIP", "ip") .. " OR " .. db:is("SourceTranslatedAddress", "ip") .. ") AND " .. w,
-    "  UNION ALL",
-    "  SELECT 'from the IP', DestinationIP, DestinationPort, Protocol, DeviceAction,",
-    "         SentBytes, ReceivedBytes, " .. db:time_text("TimeGenerated"),
-    "  FROM CommonSecurityLog WHERE (SourceIP = :ip OR SourceTranslatedAddress = :ip) AND " .. w,
-    ")",
-    "GROUP BY Direction, DestinationPort, Protocol, DeviceAction",
-    "ORDER BY Events DESC, Direction, Port",
-    "LIMIT :limit",
-  }, "\n")
-end
-
+-- Firewall and proxy traffic (CEF) to and from the IP, by port and action (KQL).
 return {
   name = "firewall-traffic-for-ip",
   kind = "hunt",
@@ -44,9 +20,26 @@ scan looks very different from a long allowed session that sends data out.]],
     { name = "ip", type = "ip", required = true, help = "the IP address" },
     { name = "limit", type = "int", default = 1000, min = 1, max = 100000, help = "at most this many rows" },
   },
-  run = function(ctx, p)
-    local rows, cols = ctx.db:query(sql(ctx.db), { ip = p.ip, limit = p.limit })
-    return result.from_query(rows, cols, { Events = "count", Peers = "count", SentBytes = "bytes",
-      ReceivedBytes = "bytes", FirstSeen = "time", LastSeen = "time" }, "Firewall traffic of " .. p.ip)
-  end,
+  display = { title = "Firewall traffic of {ip}", columns = { Port = "text", Events = "count", Peers = "count",
+    SentBytes = "bytes", ReceivedBytes = "bytes" } },
+  language = "kql",
+  query = [[
+let ip = "0.0.0.0";
+let limit = 1000;
+union
+    (CommonSecurityLog
+     | where (DestinationIP == ip or DestinationTranslatedAddress == ip)
+         and not(SourceIP == ip or SourceTranslatedAddress == ip)
+     | project Direction = "to the IP", Peer = SourceIP, DestinationPort, Protocol, DeviceAction, SentBytes,
+         ReceivedBytes, TimeGenerated),
+    (CommonSecurityLog
+     | where SourceIP == ip or SourceTranslatedAddress == ip
+     | project Direction = "from the IP", Peer = DestinationIP, DestinationPort, Protocol, DeviceAction, SentBytes,
+         ReceivedBytes, TimeGenerated)
+| summarize Events = count(), Peers = dcount(Peer), SentBytes = sum(SentBytes), ReceivedBytes = sum(ReceivedBytes),
+    FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
+    by Direction, Port = DestinationPort, Protocol, Action = DeviceAction
+| order by Events desc, Direction asc, Port asc
+| take limit
+]],
 }

@@ -1,5 +1,6 @@
 -- Every internal host that talked to the IP, with first and last contact.
 local result = require "ipe.result"
+local ipaddr = require "ipe.ipaddr"
 
 local function sql(db)
   local w = db:window("TimeGenerated")
@@ -26,6 +27,7 @@ local function sql(db)
     "  SELECT 'Syslog', Computer, HostIP, 'ssh logon', NULL, " .. db:time_text("TimeGenerated"),
     "  FROM Syslog WHERE ProcessName = 'sshd' AND " .. w .. " AND " .. db:text_has_ip("SyslogMessage", "ip"),
     ")",
+    "WHERE :host = '' OR lower(Host) = lower(:host) OR lower(Host) = lower(:short)",
     "GROUP BY Host",
     "ORDER BY LastContact DESC, Contacts DESC",
     "LIMIT :limit",
@@ -46,7 +48,7 @@ the destination, after NAT, of traffic from it; a record from the IP to itself
 counts once, as from it) — or that the IP tried to log on to (Windows
 4624/4625, sshd). Ports are the services' (the accepting side's). One row per host (short name) with its address,
 the number of contacts, directions, ports, the data sources, and first and
-last contact.
+last contact; host=NAME keeps one host (the pivot of a host on the served page).
 This is the blast radius: the machines to isolate, triage or re-image when the
 IP turns out to be malicious, and the first contact tells when it started.]],
   categories = { "offline", "network", "endpoint" },
@@ -54,9 +56,13 @@ IP turns out to be malicious, and the first contact tells when it started.]],
   params = {
     { name = "ip", type = "ip", required = true, help = "the IP address" },
     { name = "limit", type = "int", default = 1000, min = 1, max = 100000, help = "at most this many hosts" },
+    { name = "host", type = "string", default = "",
+      help = "only this host (its name or short name, any case; empty: every host)" },
   },
   run = function(ctx, p)
-    local rows, cols = ctx.db:query(sql(ctx.db), { ip = p.ip, limit = p.limit })
+    -- a host's short name too: "ws-01.corp.example" is the "ws-01" of device events
+    local short = p.host:match("^([^.]+)%.") and not ipaddr.normalize(p.host) and p.host:match("^([^.]+)%.") or p.host
+    local rows, cols = ctx.db:query(sql(ctx.db), { ip = p.ip, limit = p.limit, host = p.host, short = short })
     return result.from_query(rows, cols, { HostIP = "ip", Contacts = "count", FirstContact = "time",
       LastContact = "time" }, "Hosts that talked to " .. p.ip)
   end,

@@ -46,6 +46,18 @@ sub one_line { my ($r, $status, $re, $name) = @_;
     is($out, '', '--max-handlers 0: no URL printed');
 }
 
+# a host whose name is hostile, talking to an IP of its own (the pivots' escaping)
+my $HOSTILE = q{<img src=x onerror=alert(1)>"&'?#/.corp};
+my $HIP = '198.51.100.66';
+{
+    my $d = tmpdir();
+    spew("$d/csl.jsonl", qq({"Type":"CommonSecurityLog","TimeGenerated":"2026-11-26T10:00:00.000Z","SourceIP":"10.0.9.9",)
+        . qq("SourceHostName":"<img src=x onerror=alert(1)>\\"&'?#/.corp","DestinationIP":"$HIP","DestinationPort":443,)
+        . qq("Protocol":"TCP","DeviceAction":"allow"}\n));
+    my ($o, $e, $rc) = ipe('ingest', '--db', $db, "$d/csl.jsonl");
+    is($rc, 0, 'ingest a record with a hostile host name') or diag($e);
+}
+
 my $s = serve_start(args => ['--db', $db, '--offline', '--allow-actions', '--idle-timeout', '2', '--max-connections', '24',
     '--timeout', '120']);
 ok($s->{token}, 'the URL with its token is printed once on stdout') or BAIL_OUT("no server: " . ($s->{err} // ''));
@@ -115,7 +127,7 @@ ok($cookie, 'logged in');
     one_line(http_req($s, 'GET', '/search?q=not-an-ip', cookie => $cookie), 400,
         q{search: 'not-an-ip' is not an IP address or a CIDR block}, 'search: not an IP');
     one_line(http_req($s, 'DELETE', '/', cookie => $cookie), 405, 'method DELETE not allowed here \(use GET, HEAD\)', 'a method');
-    one_line(http_req($s, 'GET', '/' . ('a' x 5000), cookie => $cookie), 414, 'request target too long', 'a long target');
+    one_line(http_req($s, 'GET', '/' . ('a' x 17000), cookie => $cookie), 414, 'request target too long', 'a long target');
     one_line(http_req($s, 'GET', '/hunt/no-such-hunt', cookie => $cookie), 404, q{no hunt 'no-such-hunt' \(see ipe-run list hunts\)},
         'unknown hunt');
     # oversize body: refused from its Content-Length, before it is read
@@ -226,6 +238,128 @@ my $page;
     is($r->{headers}{location}, "/hunt/subnet-sweep?cidr=10.0.1.0%2F24&$W", 'search: a CIDR opens the sweep');
     $r = http_req($s, 'HEAD', "/ip/$IP?$W", cookie => $cookie);
     is($r->{status}, 200, 'HEAD: 200');
+}
+
+# --- pivots: hosts, accounts and indicators, by column type and name, with the window ------------
+{
+    my $wq = "from=\Q$FROM\E&amp;to=\Q$TO\E";
+    like($page, qr{<td><a class="pivot" href="/hunt/hosts-contacting-ip\?host=wks-\d+&amp;ip=89\.160\.20\.128&amp;$wq">wks-\d+</a></td>},
+        'a host opens the hunt of its activity with the IP, with the window');
+    like($page, qr{<a class="pivot" href="/hunt/signins-from-ip\?account=contoso%5C[a-z.]+&amp;ip=89\.160\.20\.128&amp;$wq">contoso\\[a-z.]+</a>},
+        'an account opens the sign-ins hunt for it, escaped in the URL');
+    like($page, qr{<a class="pivot" href="/kql\?q=ThreatIntelligenceIndicator%0A%7C%20where%20IndicatorId%20%3D%3D%20%22[0-9A-F]{64}%22&amp;$wq">},
+        'an indicator id opens the KQL query that finds it');
+    unlike($page, qr{<a class="pivot" href="/hunt/[^"]*"><span}, 'no pivot on a badge or a number');
+    # a host pivot gives that host's row of the hunt, as ipe-run hunt -p host= does
+    my ($href, $host) = $page =~ m{<a class="pivot" href="(/hunt/hosts-contacting-ip\?host=[^"]+)">([^<]+)</a>};
+    $href =~ s/&amp;/&/g;
+    my $r = http_req($s, 'GET', $href, cookie => $cookie);
+    is($r->{status}, 200, "host pivot: 200 ($host)");
+    my @rows = $r->{body} =~ m{<tr data-row="\d+">}g;
+    is(scalar @rows, 1, 'host pivot: one host');
+    $r = http_req($s, 'GET', "$href&format=csv", cookie => $cookie);
+    my ($csv) = ipe('hunt', 'hosts-contacting-ip', '--ip', $IP, '-p', "host=$host", '--db', $db, '--from', $FROM, '--to', $TO,
+        '-f', 'csv');
+    is($r->{body}, $csv, 'host pivot: what ipe-run hunt -p host= writes');
+    (my $short = $host) =~ s/\..*//;
+    like($csv, qr/\A[^\n]*\n\Q$short\E,[^\n]*\n\z/, 'and it is that host (its short name, as device events name it)');
+    # an account pivot
+    my ($acc) = $page =~ m{<a class="pivot" href="(/hunt/signins-from-ip\?account=[^"]+)">};
+    $acc =~ s/&amp;/&/g;
+    is(http_req($s, 'GET', $acc, cookie => $cookie)->{status}, 200, 'account pivot: the sign-ins hunt runs');
+    # a hostile host name: escaped in the URL and in the HTML, and its pivot finds it
+    $r = http_req($s, 'GET', "/hunt/hosts-contacting-ip?ip=$HIP&$W", cookie => $cookie);
+    is($r->{status}, 200, 'the hunt of the IP the hostile host talked to');
+    my $enc = '%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E%22%26%27%3F%23%2F.corp';
+    like($r->{body}, qr{<td><a class="pivot" href="/hunt/hosts-contacting-ip\?host=\Q$enc\E&amp;ip=198\.51\.100\.66&amp;$wq">&lt;img src=x onerror=alert\(1\)&gt;&quot;&amp;&#39;\?#/\.corp</a></td>},
+        'a hostile host name: %-escaped in its pivot, HTML-escaped as text');
+    unlike($r->{body}, qr{<img}, 'no element from the host name');
+    $r = http_req($s, 'GET', "/hunt/hosts-contacting-ip?host=$enc&ip=$HIP&$W&format=csv", cookie => $cookie);
+    like($r->{body}, qr{\AHost,[^\n]*\n"<img src=x onerror=alert\(1\)>""&'\?#/\.corp",10\.0\.9\.9,1,}, 'its pivot finds that host');
+    # the indicator pivot runs
+    my ($ind) = $page =~ m{<a class="pivot" href="(/kql\?q=ThreatIntelligenceIndicator[^"]+)">};
+    $ind =~ s/&amp;/&/g;
+    $r = http_req($s, 'GET', $ind, cookie => $cookie);
+    is($r->{status}, 200, 'indicator pivot: the KQL page');
+    my @ind = $r->{body} =~ m{<tr data-row="\d+">}g;
+    cmp_ok(scalar @ind, '>=', 1, 'indicator pivot: the indicator');
+}
+
+# --- the KQL page: a query of one's own, read-only, with downloads ------------------------------------
+{
+    my $q = 'SigninLogs | summarize n = count() by IPAddress | top 3 by n';
+    (my $qe = $q) =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge;
+    my $r = http_req($s, 'GET', '/kql', cookie => $cookie);
+    is($r->{headers}{location}, "/kql?$W", 'KQL: the window resolved into the URL');
+    is(http_req($s, 'GET', '/kql?format=csv', cookie => $cookie)->{headers}{location}, "/kql?format=csv&$W",
+        'KQL: the window resolved, the format kept');
+    one_line(http_req($s, 'GET', "/kql?format=csv&$W", cookie => $cookie), 400, 'kql: no query given \(q=\)',
+        'KQL: a download without a query');
+    $r = http_req($s, 'GET', "/kql?$W", cookie => $cookie);
+    is($r->{status}, 200, 'KQL: the form');
+    like($r->{body}, qr{<textarea id="f-q" name="q" rows="8" cols="100" spellcheck="false" required>\n</textarea>}, 'KQL: the textarea');
+    $r = http_req($s, 'GET', "/kql?q=$qe", cookie => $cookie);
+    is($r->{status}, 303, 'KQL: a query without its window: redirect');
+    is($r->{headers}{location}, "/kql?q=$qe&$W", 'to its stable URL');
+    $r = http_req($s, 'GET', "/kql?q=$qe&$W", cookie => $cookie);
+    is($r->{status}, 200, 'KQL: run');
+    like($r->{body}, qr{<textarea [^>]*>\nSigninLogs \| summarize n = count\(\) by IPAddress \| top 3 by n</textarea>}, 'the query stays in the form');
+    my @rows = $r->{body} =~ m{<tr data-row="\d+">}g;
+    is(scalar @rows, 3, 'the table: three rows');
+    like($r->{body}, qr{<td><a class="pivot" href="/ip/131\.107\.0\.89\?from=}, 'its IPs are pivots');
+    my ($cmd) = $r->{body} =~ m{<span class="cmd-label">Command</span><code>([^<]+)</code>};
+    is($cmd, "ipe-run kql &#39;$q&#39; --from $FROM --to $TO --db $db", 'the equivalent command');
+    like($r->{body}, qr{<a href="/kql\?q=\Q$qe\E&amp;format=csv&amp;from=\Q$FROM\E&amp;to=\Q$TO\E">CSV</a>}, 'a CSV download link');
+    $r = http_req($s, 'GET', "/kql?q=$qe&format=csv&$W", cookie => $cookie);
+    my ($csv) = ipe('kql', $q, '--db', $db, '--from', $FROM, '--to', $TO, '--format', 'csv');
+    is($r->{body}, $csv, 'CSV download: what ipe-run kql -f csv writes');
+    like($r->{headers}{'content-disposition'}, qr/^attachment; filename="query\.csv"$/, 'CSV: a download');
+    $r = http_req($s, 'GET', "/kql?q=$qe&format=json&$W", cookie => $cookie);
+    my ($json) = ipe('kql', $q, '--db', $db, '--from', $FROM, '--to', $TO, '--format', 'json');
+    my $strip = sub { my $x = shift; $x =~ s/"ms":\s*[\d.e+-]+/"ms":0/g; $x };
+    is($strip->($r->{body}), $strip->($json), 'JSON download: what ipe-run kql -f json writes');
+    # a query of several lines stays one: its text area and its command keep the line breaks, a
+    # control character is shown escaped
+    my $ml = "SigninLogs\n| where UserPrincipalName != \"\x01\"\n| take 1";
+    (my $mle = $ml) =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge;
+    $r = http_req($s, 'GET', "/kql?q=$mle&$W", cookie => $cookie);
+    is($r->{status}, 200, 'a query of several lines: run');
+    like($r->{body}, qr{<textarea [^>]*>\nSigninLogs\n\| where UserPrincipalName != &quot;\\x01&quot;\n\| take 1</textarea>},
+        'its text area keeps its lines');
+    like($r->{body}, qr{<code>ipe-run kql &#39;SigninLogs\n\| where UserPrincipalName != &quot;\\x01&quot;\n\| take 1&#39; --from},
+        'its command too');
+    $r = http_req($s, 'GET', "/kql?q=" . ($mle =~ s/%0A/%0D%0A/gr) . "&$W", cookie => $cookie);
+    like($r->{body}, qr{<textarea [^>]*>\nSigninLogs\n\| where}, 'CR LF from a form: one line break');
+    # an error in the query: the one line with its line and column, escaped
+    my $bad = "SigninLogs\n| where <script>alert(1)</script>";
+    (my $be = $bad) =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge;
+    $r = http_req($s, 'GET', "/kql?q=$be&$W", cookie => $cookie);
+    is($r->{status}, 400, 'a bad query: 400');
+    like($r->{body}, qr{<p class="msg msg-error notice" role="alert">kql:2:9: expected an expression, found &#39;&lt;&#39;</p>},
+        'a bad query: the one line with line and column, escaped');
+    unlike($r->{body}, qr{<script>alert}, 'nothing of the query becomes markup');
+    one_line(http_req($s, 'GET', "/kql?q=$be&format=csv&$W", cookie => $cookie), 400,
+        q{kql:2:9: expected an expression, found '<'}, 'a bad query\'s download');
+    one_line(http_req($s, 'GET', "/kql?q=$qe&format=xml&$W", cookie => $cookie), 400, q{format: use csv or json, not 'xml'},
+        'KQL: a bad download format');
+    one_line(http_req($s, 'POST', "/kql?q=$qe&$W", cookie => $cookie, body => ''), 405,
+        'method POST not allowed here \(use GET, HEAD\)', 'KQL: GET only');
+    # an operator outside the subset, and a failing run: one line each
+    $r = http_req($s, 'GET', "/kql?q=" . 'SigninLogs%20%7C%20make-series%20n%3Dcount()&' . $W, cookie => $cookie);
+    like($r->{body}, qr{role="alert">kql:1:14: &#39;make-series&#39; is not supported[^<]*</p>}, 'an operator outside the subset: named');
+    # the budgets of ipe-run kql: --timeout stops a query that runs too long, in one line
+    my $t = serve_start(args => ['--db', $db, '--offline', '--timeout', '0.5']);
+    my $tc = login($t);
+    my $slow = 'SigninLogs | join kind=inner (SigninLogs) on TenantId | join kind=inner (SigninLogs) on TenantId | count';
+    (my $se = $slow) =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge;
+    $r = http_req($t, 'GET', "/kql?q=$se&$W", cookie => $tc, timeout => 30);
+    is($r->{status}, 500, 'a query over its time budget: 500');
+    like($r->{body}, qr{role="alert">kql: the query ran out of time \(budget 0\.5s; --timeout raises it\)</p>}, 'over budget: the one line');
+    one_line(http_req($t, 'GET', "/kql?q=$se&format=csv&$W", cookie => $tc, timeout => 30), 500,
+        'kql: the query ran out of time \(budget 0\.5s; --timeout raises it\)', 'over budget: the download');
+    is(http_req($t, 'GET', '/', cookie => $tc)->{status}, 200, 'the server goes on');
+    is(serve_stop($t), 0, 'stopped');
+    unlike($t->{err}, qr/internal error/, 'no internal error');
 }
 
 # --- hunts: typed forms, results, downloads -------------------------------------------------------

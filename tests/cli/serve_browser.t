@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # ipe-run serve in headless Chromium, driven over the DevTools protocol (tests/lib/cdp.py: real
 # mouse clicks and typing): the token wall, the IP page streamed and complete, an IP pivot and
-# the back button, a hunt form typed and run, an action confirmed with and without its CSRF
+# the back button, a host pivot, a KQL query typed and run, a hunt form typed and run, an action confirmed with and without its CSRF
 # token; and attacker-controlled strings — script, HTML and SVG payloads in ingested log
 # records, alerts and threat-intelligence indicators, and in a threat-intelligence provider's
 # answer — shown as text: nothing runs, no element or handler comes from them. The DOM is asserted.
@@ -141,12 +141,47 @@ ok(js(q{Array.prototype.some.call(document.querySelectorAll('#panel-ti-match td'
 # an IP pivot, then back
 cdp(cmd => 'click', selector => '#tab-observed', nowait => JSON::PP::true);
 is(js('document.querySelector("#tab-observed").getAttribute("aria-selected")'), 'true', 'the observed tab is open');
-$r = cdp(cmd => 'click', selector => '#tp-observed a.pivot');
+$r = cdp(cmd => 'click', selector => '#tp-observed a.pivot[href^="/ip/"]');
 like(url_path($r->{url}), qr{^/ip/10\.0\.\d+\.\d+\?\Q$W\E$}, 'an IP pivot opens that IP\'s page with the same window');
 like(js('document.querySelector("h1").textContent'), qr/^10\.0\.\d+\.\d+$/, 'its page');
 $r = cdp(cmd => 'back');
 like(url_path($r->{url}), qr{^/ip/\Q$EVIL?$W\E(#tab=observed)?$}, "the back button returns to the first page");
 is(js('document.querySelector("h1").textContent'), $EVIL, 'and shows it');
+
+# a host pivot: the hostile host's activity with the IP (the hunt, filtered to it), then back
+my $tp = js(q{(function(){var a=document.querySelector('a.pivot[href^="/hunt/hosts-contacting-ip?host=%22%3E%3Ciframe"]');
+  var t=a&&a.closest('[role=tabpanel]'); return t?t.id:(a?'':null);})()});
+ok(defined $tp, 'the hostile host is a pivot on the page');
+cdp(cmd => 'click', selector => '#' . ($tp =~ s/^tp-/tab-/r), nowait => JSON::PP::true) if $tp;
+$r = cdp(cmd => 'click', selector => 'a.pivot[href^="/hunt/hosts-contacting-ip?host=%22%3E%3Ciframe"]');
+like(url_path($r->{url}), qr{^/hunt/hosts-contacting-ip\?host=%22%3E%3Ciframe%20srcdoc%3D%22%3Cscript%3Eparent\.__pwned%3D4%3C%2Fscript%3E%22%3E%3C%2Fiframe%3E&ip=\Q$EVIL&$W\E$},
+    'a host pivot opens the hunt for that host and the IP, with the window');
+is(js('document.querySelectorAll("#run .section-table tbody tr").length'), 1, 'the hunt: that one host');
+is(js('document.querySelector("#run .section-table tbody td").textContent'), $P[3], 'the hostile host name, as text');
+$d = js($INERT);
+is($d->{pwned}, 'undefined', 'host pivot: no payload ran');
+is($d->{handlers} + $d->{loaders} + $d->{jsurls}, 0, 'host pivot: no handler, loader or javascript: link');
+$r = cdp(cmd => 'back');
+like(url_path($r->{url}), qr{^/ip/\Q$EVIL?$W\E(#tab=\w+)?$}, 'back to the IP page');
+
+# a KQL query typed and run: its table, its pivots, hostile values as text
+$r = cdp(cmd => 'goto', url => "$s->{base}/kql?$W");
+my $query = qq{CommonSecurityLog\n| where DestinationIP == "$EVIL" and SourceHostName has "iframe"\n| project SourceHostName, DeviceVendor, SourceIP};
+is(cdp(cmd => 'type', selector => '#f-q', text => $query)->{value}, $query, 'typed a KQL query');
+$r = cdp(cmd => 'click', selector => 'form.kql button[type=submit]');
+(my $wform = $W) =~ s/:/%3A/g;   # as a form encodes it
+like(url_path($r->{url}), qr{^/kql\?q=CommonSecurityLog%0D%0A%7C\+where\+DestinationIP\+%3D%3D\+%2245\.155\.205\.233%22.*&\Q$wform\E$},
+    'the query: a GET with the window (a stable URL)');
+is(js('document.querySelector("#f-q").value'), $query, 'the query stays in the form, as typed');
+is(js('document.querySelectorAll("#run .section-table tbody tr").length'), 1, 'the result table: one row');
+is_deeply(js('Array.prototype.map.call(document.querySelectorAll("#run .section-table tbody td"), function(e){return e.textContent;})'),
+    [$P[3], $P[0], '10.0.2.17'], 'its cells, the hostile ones as text');
+is(js('document.querySelector("#run .section-table tbody td:nth-child(3) a.pivot").getAttribute("href")'), "/ip/10.0.2.17?$W",
+    'an IP in it is a pivot');
+ok(js('!!document.querySelector(".downloads a[href*=\"format=csv\"]")'), 'a CSV download link');
+$d = js($INERT);
+is($d->{pwned}, 'undefined', 'KQL: no payload ran');
+is($d->{handlers} + $d->{loaders} + $d->{jsurls}, 0, 'KQL: no handler, loader or javascript: link');
 
 # a hunt form: typed, run
 $r = cdp(cmd => 'goto', url => "$s->{base}/hunt/hosts-contacting-ip?$W");

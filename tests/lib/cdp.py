@@ -132,8 +132,9 @@ class Browser:
     def click(self, selector, wait=True):
         box = self.eval("(function(){var e=Array.prototype.filter.call(document.querySelectorAll(%s),"
                         "function(x){return x.getClientRects().length>0;})[0]; if(!e) return null;"
+                        # the middle of its first box: a link wrapped over two lines has nothing at its bounding box middle
                         "e.scrollIntoView({block:'center'});"
-                        "var r=e.getBoundingClientRect(); return [r.left+r.width/2, r.top+r.height/2];})()" % json.dumps(selector))
+                        "var r=e.getClientRects()[0]; return [r.left+r.width/2, r.top+r.height/2];})()" % json.dumps(selector))
         if not box:
             raise RuntimeError("no element matches %s" % selector)
         self.events.clear()

@@ -21,7 +21,7 @@ local db = H.workspace{ demo = { events = 20000, seed = 1, now = NOW } }
 
 -- The hunts ported to KQL and the parameter sets each is compared on; BUILTIN = the KQL
 -- version is the built-in one.
-local BUILTIN = { ["signins-from-ip"] = true, ["failed-logons-from-ip"] = true }
+local BUILTIN = { ["signins-from-ip"] = true, ["failed-logons-from-ip"] = true, ["firewall-traffic-for-ip"] = true }
 local CASES = {
   ["signins-from-ip"] = {
     { ip = "216.160.83.56" }, { ip = "216.160.83.56", result = "failure" }, { ip = "216.160.83.56", result = "success" },
@@ -47,7 +47,8 @@ local function table_of(rec)
   local s = rec.sections and rec.sections[1]
   if not s then return {}, {} end
   local cols, rows = {}, {}
-  for i, c in ipairs(s.columns or {}) do cols[i] = c.name end
+  for i, c in ipairs(s.columns or {}) do cols[i] = c.name .. ":" .. c.type end
+  cols.title = s.title
   for r, row in ipairs(s.rows or {}) do
     local out = {}
     for j = 1, #cols do out[j] = cell(row[j]) end
@@ -77,7 +78,7 @@ for _, name in ipairs(names) do
       local opts = { db = db, since = "14d", now = NOW }
       local kcols, krows = table_of(kql(params, opts))
       local scols, srows = table_of(sql(params, opts))
-      T.eq(kcols, scols, label .. ": columns")
+      T.eq(kcols, scols, label .. ": title, columns and their display types")
       T.eq(krows, srows, label .. ": rows, in order")
       if #srows > 0 then with_rows = with_rows + 1 end
     end

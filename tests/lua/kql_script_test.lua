@@ -121,6 +121,36 @@ T.case("the contract: query with language, not both query and run; a bad query i
 end)
 
 
+T.case("display: a title with the parameters' values, column display types; a bad display is named", function()
+  local shown = script("hunt", "kql-shown", HEAD:format("kql-shown", "hunt") .. [=[
+  display = { title = "Apps of {ip} (at least {min})", note = "for {ip}", columns = { Count = "count" } },
+  language = "kql", query = [[SigninLogs | where IPAddress == ip | summarize Count = count() by AppDisplayName]],
+}
+]=])
+  local rec = H.run_file(shown, { ip = "1.2.3.4", min = "2" }, { db = db, since = "7d" })
+  T.eq(rec.status, "ok", rec.message)
+  local s = rec.sections[1]
+  T.eq(s.title, "Apps of 1.2.3.4 (at least 2)")
+  T.eq(s.note, "for 1.2.3.4")
+  T.eq({ s.columns[1].type, s.columns[2].type }, { "text", "count" }, "Count shown as a count, the rest by KQL type")
+  local cases = {
+    { [[display = { columns = { Count = "money" } },]], "field 'display': column 'Count' has unknown type 'money'" },
+    { [[display = { title = "Apps of {address}" },]], "field 'display': title names '{address}', which is not a parameter" },
+    { [[display = { colour = "red" },]], "field 'display': unknown entry 'colour' (columns, title, note)" },
+    { [[display = "Apps",]], "field 'display' must be a table {columns=, title=, note=}" },
+  }
+  for i, c in ipairs(cases) do
+    local name = "kql-display-" .. i
+    local path = script("hunt", name, HEAD:format(name, "hunt") .. "  " .. c[1] .. [=[
+  language = "kql", query = [[SigninLogs | count]],
+}
+]=])
+    rec = H.run_file(path, { ip = "1.2.3.4" }, { db = db })
+    T.eq(rec.outcome, "broken", c[2])
+    T.eq(rec.message, path .. ": " .. c[2])
+  end
+end)
+
 T.case("hunt --edit of a KQL hunt: the copy keeps language and query, the editor changes the KQL, the copy runs", function()
   local hunting = require "ipe.hunting"
   local dir = os.tmpname()

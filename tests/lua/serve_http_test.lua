@@ -1,8 +1,9 @@
--- Tests for ipe.serve.http and ipe.serve.auth: request targets, queries, cookies, the token
--- check and the CSRF check of ipe-run serve (the end-to-end tests are tests/cli/serve*.t).
+-- Tests for ipe.serve.http, ipe.serve.auth and ipe.serve.pivots: request targets, queries,
+-- cookies, the token check and the CSRF check of ipe-run serve, and where a table cell leads (the end-to-end tests are tests/cli/serve*.t).
 local T = require "ipe.testing"
 local http = require "ipe.serve.http"
 local auth = require "ipe.serve.auth"
+local pivots = require "ipe.serve.pivots"
 
 T.case("split: the path decoded, the query kept raw", function()
   local path, q = http.split("/ip/89.160.20.128?from=a&to=b")
@@ -104,6 +105,55 @@ T.case("auth.csrf_ok", function()
   T.eq(auth.same("abc", "abd"), false)
   T.eq(auth.same("abc", "ab"), false)
   T.eq(auth.same(nil, "ab"), false)
+end)
+
+T.case("pivots.class: by the column's type, then its name", function()
+  local cases = {
+    { "ip", "Peer", "ip" }, { "text", "HostIP", "ip" }, { "text", "SourceIPAddress", "ip" },
+    { "text", "Host", "host" }, { "text", "DeviceName", "host" }, { "text", "computer", "host" },
+    { "text", "Account", "account" }, { "text", "UserPrincipalName", "account" }, { "text", "TargetUserName", "account" },
+    { "text", "MatchedIndicator", "indicator" }, { "text", "IndicatorId", "indicator" }, { "text", "Url", "indicator" },
+    { "text", "NetworkCidrBlock", "cidr" }, { "text", "User", nil }, { "text", "Title", nil }, { "count", "Events", nil },
+  }
+  for _, c in ipairs(cases) do T.eq(pivots.class(c[1], c[2]), c[3], c[1] .. " " .. c[2]) end
+end)
+
+T.case("pivots.linker: each class to its page or hunt, with the window, values %-escaped", function()
+  local w = { from_text = "2026-11-20T12:00:00.000Z", to_text = "2026-11-27T12:00:00.000Z" }
+  local W = "from=2026-11-20T12:00:00.000Z&to=2026-11-27T12:00:00.000Z"
+  local hunts = {
+    ["b-hosts"] = { params = { { name = "ip" }, { name = "host" } } },
+    ["a-no-ip"] = { params = { { name = "host" }, { name = "account" } } },   -- no ip: never the pivot
+    ["c-hosts"] = { params = { { name = "ip" }, { name = "host" } } },         -- after b by name
+    ["signins"] = { params = { { name = "ip" }, { name = "account" } } },
+  }
+  local link = pivots.linker(hunts, w, "89[.]160[.]20[.]128")
+  T.eq(link("10.0.0.1", "ip", "Peer"), "/ip/10.0.0.1?" .. W)
+  T.eq(link("not an ip", "ip", "Peer"), nil)
+  T.eq(link("ws-1.corp", "text", "Host"), "/hunt/b-hosts?host=ws-1.corp&ip=89.160.20.128&" .. W,
+    "a host: the first hunt by name that takes host and ip; the page's IP normalized (a defanged one too)")
+  T.eq(link("10.0.9.9", "text", "Host"), "/ip/10.0.9.9?" .. W, "a host column holding an address: its page")
+  T.eq(link([[<b x="1">&'?#/]], "text", "Computer"),
+    "/hunt/b-hosts?host=%3Cb%20x%3D%221%22%3E%26%27%3F%23%2F&ip=89.160.20.128&" .. W, "hostile: %-escaped")
+  T.eq(link([[CONTOSO\alice]], "text", "Account"), "/hunt/signins?account=CONTOSO%5Calice&ip=89.160.20.128&" .. W)
+  T.eq(link("10.0.1.0/24", "text", "NetworkCidrBlock"), "/hunt/subnet-sweep?cidr=10.0.1.0%2F24&" .. W)
+  T.eq(link("89.160.20.128", "text", "MatchedIndicator"), "/ip/89.160.20.128?" .. W, "an IP indicator: its page")
+  T.eq(link("ABC", "text", "IndicatorId"),
+    "/kql?q=ThreatIntelligenceIndicator%0A%7C%20where%20IndicatorId%20%3D%3D%20%22ABC%22&" .. W)
+  T.eq(link("", "text", "Host"), nil, "an empty cell")
+  T.eq(link("x", "text", "Title"), nil, "any other column")
+  local noip = pivots.linker(hunts, w, nil)
+  T.eq(noip("ws-1", "text", "Host"), nil, "no IP on the page: a host is not a link")
+  T.eq(pivots.linker({}, w, "1.2.3.4")("ws-1", "text", "Host"), nil, "no hunt takes a host: not a link")
+end)
+
+T.case("pivots.kql_string: a KQL literal the lexer reads back as the value", function()
+  local lexer = require "ipe.kql.lexer"
+  for _, v in ipairs({ "plain", [[a"b]], [[back\slash]], "line\nbreak\ttab\r", "it's", [[\"\\]] }) do
+    local toks = lexer.lex(pivots.kql_string(v))
+    T.eq(toks[1].t, "str", v)
+    T.eq(toks[1].v, v, v)
+  end
 end)
 
 T.done()

@@ -30,7 +30,7 @@ M.CATEGORIES = {
 local FIELDS = {
   name = true, kind = true, title = true, summary = true, description = true, categories = true,
   sources = true, params = true, applies = true, run = true, side_effects = true, author = true,
-  references = true, page = true, timeout = true, language = true, query = true,
+  references = true, page = true, timeout = true, language = true, query = true, display = true,
 }
 
 local function nonempty(s) return type(s) == "string" and s:find("%S") ~= nil end

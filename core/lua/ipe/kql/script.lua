@@ -24,11 +24,48 @@ function M.check(s)
   if s.language ~= "kql" then return "field 'language' must be \"kql\" (or absent for a Lua script)" end
   if type(s.query) ~= "string" or not s.query:find("%S") then return "field 'query' must be the KQL text of the script" end
   if s.run ~= nil then return "a KQL script has a 'query' instead of 'run', not both" end
+  local problem = M.check_display(s)
+  if problem then return problem end
   local ok, e = pcall(kql.parse, s.query)
   if not ok then
     if kql.is_error(e) then return string.format("field 'query': kql:%d:%d: %s", e.line, e.col, e.msg) end
     return "field 'query': " .. tostring(e)
   end
+end
+
+-- display = { columns = { Col = "bytes", ... }, title = "Traffic of {ip}", note = "..." }: how the
+-- result is shown — column display types (ipe.result's types) beyond what the KQL types give,
+-- and a title (and note) where {name} is the value of the parameter of that name.
+function M.check_display(s)
+  local d = s.display
+  if d == nil then return nil end
+  if type(d) ~= "table" then return "field 'display' must be a table {columns=, title=, note=}" end
+  for k in pairs(d) do
+    if k ~= "columns" and k ~= "title" and k ~= "note" then
+      return "field 'display': unknown entry '" .. tostring(k) .. "' (columns, title, note)"
+    end
+  end
+  if d.columns ~= nil and type(d.columns) ~= "table" then return "field 'display': 'columns' must map column names to types" end
+  for col, ty in pairs(d.columns or {}) do
+    if type(col) ~= "string" or not result.COLUMN_TYPES[ty] then
+      return string.format("field 'display': column '%s' has unknown type '%s'", tostring(col), tostring(ty))
+    end
+  end
+  local names = {}
+  for _, p in ipairs(type(s.params) == "table" and s.params or {}) do names[p.name or ""] = true end
+  for _, k in ipairs({ "title", "note" }) do
+    local t = d[k]
+    if t ~= nil and type(t) ~= "string" then return "field 'display': '" .. k .. "' must be a string" end
+    for name in (t or ""):gmatch("{([^}]*)}") do
+      if not names[name] then return string.format("field 'display': %s names '{%s}', which is not a parameter", k, name) end
+    end
+  end
+end
+
+-- text with each {name} replaced by the parameter's value
+local function fill(text, values)
+  if not text then return nil end
+  return (text:gsub("{([^}]*)}", function(name) return tostring(values[name] == nil and "" or values[name]) end))
 end
 
 function M.lets(specs, values, span)
@@ -91,9 +128,11 @@ function M.run(script, path)
     local q = ctx.db.queries[#ctx.db.queries]
     if q then q.kql = script.query end
     kql.shape(rows, plan.columns)
+    local d = script.display or {}
+    local shown = d.columns or {}
     local cols = {}
-    for i, c in ipairs(plan.columns) do cols[i] = { c.name, M.RENDER_TYPE[c.type] or "text" } end
-    return result.table{ title = script.title, columns = cols, rows = rows }
+    for i, c in ipairs(plan.columns) do cols[i] = { c.name, shown[c.name] or M.RENDER_TYPE[c.type] or "text" } end
+    return result.table{ title = fill(d.title, values) or script.title, note = fill(d.note, values), columns = cols, rows = rows }
   end
 end
 

@@ -19,6 +19,8 @@
 --                               redirects to the URL with the window resolved (stable URLs)
 --   GET  /hunt/<name>?p=v...    the hunt's typed form, and its result once the required
 --                               parameters are given; &format=csv|json downloads it
+--   GET  /kql?q=&from=&to=      a KQL query's form and its result (read-only, in a sandboxed
+--                               worker with ipe-run kql's budgets); &format=csv|json downloads it
 --   GET  /action/<name>?p=v...  the action's plan, with the confirmation form (--allow-actions)
 --   POST /action/<name>         execute it (CSRF token, operator's name), then the audit rows
 local http = require "ipe.serve.http"
@@ -32,9 +34,9 @@ App.__index = App
 
 local M = {}
 
-M.MAX_URI = 4096
+M.MAX_URI = 16384   -- a KQL query travels in its URL
 
-local FORKED = { ip_page = true, hunt = true }
+local FORKED = { ip_page = true, hunt = true, kql = true }
 
 function M.new(S)
   return setmetatable({ S = S }, App)
@@ -61,6 +63,7 @@ local ROUTES = {
   { "^/search$", "search", { GET = true, HEAD = true } },
   { "^/ip/([^/]+)$", "ip_page", { GET = true, HEAD = true } },
   { "^/hunt/([%w_-]+)$", "hunt", { GET = true, HEAD = true } },
+  { "^/kql$", "kql", { GET = true, HEAD = true } },
   { "^/action/([%w_-]+)$", "action", { GET = true, HEAD = true, POST = true } },
 }
 

@@ -15,6 +15,7 @@ M.STYLE = [==[
 .serve-bar form{display:flex;gap:.4rem}
 .serve-bar input{min-width:18rem;padding:.25rem .4rem;border:1px solid var(--line);border-radius:4px;font:inherit}
 .serve-bar .cmd{margin:0}
+.serve-bar .cmd code{white-space:pre-wrap}
 .st-running{background:var(--soft);color:var(--muted)}
 .is-running{opacity:.75}
 a.pivot{color:inherit;text-decoration:underline dotted}
@@ -22,6 +23,7 @@ a.open{margin-left:.5rem}
 .form{background:var(--panel);border:1px solid var(--line);border-radius:6px;padding:.75rem 1rem;margin:1rem}
 .form label{display:block;margin:.4rem 0 .1rem;font-weight:600}
 .form .help{color:var(--muted);font-size:.9em;margin:0}
+.form textarea{display:block;width:100%;max-width:60rem;font-family:ui-monospace,monospace;padding:.3rem .4rem;border:1px solid var(--line);border-radius:4px}
 .form input,.form select{padding:.25rem .4rem;border:1px solid var(--line);border-radius:4px;font:inherit}
 .form button{margin-top:.6rem}
 .downloads a{margin-right:.75rem}

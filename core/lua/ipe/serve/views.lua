@@ -5,6 +5,7 @@
 local http = require "ipe.serve.http"
 local assets = require "ipe.serve.assets"
 local auth = require "ipe.serve.auth"
+local pivots = require "ipe.serve.pivots"
 local html = require "ipe.render.html"
 local render = require "ipe.render"
 local ipaddr = require "ipe.ipaddr"
@@ -28,14 +29,21 @@ local function doc_opts(extra)
   return o
 end
 
+-- text kept as lines: each piece escaped as html.escape does (control characters shown as
+-- \x.. escapes), the line breaks and tabs kept as they are (a query in its text area, a
+-- multi-line command that copies as it runs)
+local function esc_lines(text)
+  return (text:gsub("[^\n\t]+", esc))
+end
+
 local function cmd_html(label, cmd)
   return format('<p class="cmd"><span class="cmd-label">%s</span><code>%s</code>'
-    .. '<button type="button" class="copy" data-role="copy" hidden>Copy</button></p>', esc(label), esc(cmd))
+    .. '<button type="button" class="copy" data-role="copy" hidden>Copy</button></p>', esc(label), esc_lines(cmd))
 end
 
 -- the bar on top of every page: home, the search box and the equivalent command
 local function bar(cmd, q)
-  return concat({ '<nav class="serve-bar" aria-label="ipe"><a class="home" href="/">ipe</a>',
+  return concat({ '<nav class="serve-bar" aria-label="ipe"><a class="home" href="/">ipe</a><a href="/kql">KQL</a>',
     '<form action="/search" method="get" role="search"><input name="q" aria-label="IP, defanged IP or CIDR" ',
     format('placeholder="IP, defanged IP or CIDR" value="%s" required>', esc(q or "")),
     '<button type="submit">Search</button></form>', cmd and cmd_html("Command", cmd) or "", "</nav>" })
@@ -58,31 +66,7 @@ local function window_of(S, params)
   return common.window(o, common.now(o)), o
 end
 
-local function window_query(w)
-  return http.query({ { "from", w.from_text }, { "to", w.to_text } })
-end
-
-local function ip_url(ip, w) return "/ip/" .. http.encode(ip) .. "?" .. window_query(w) end
-
-local function hunt_url(name, list, w)
-  local q = http.query(list)
-  return "/hunt/" .. http.encode(name) .. "?" .. (q ~= "" and q .. "&" or "") .. window_query(w)
-end
-
--- pivots: an IP in a table opens its page, a CIDR block the sweep of that network
-local function linker(w)
-  return function(v, ctype, col)
-    local lc = col:lower()
-    if ctype == "ip" or lc:find("ip", 1, true) or lc:find("address", 1, true) then
-      local ip = ipaddr.normalize(v)
-      if ip then return ip_url(ip, w) end
-    end
-    if lc:find("cidr", 1, true) and v:find("/", 1, true) then
-      local net = ipaddr.parse_cidr(v)
-      if net then return hunt_url("subnet-sweep", { { "cidr", net.text } }, w) end
-    end
-  end
-end
+local window_query, ip_url, hunt_url = pivots.window_query, pivots.ip_url, pivots.hunt_url
 
 local function send_html(app, req, status, body)
   app.S.srv:respond(req.id, status, http.headers("text/html; charset=utf-8", assets.csp()), body)
@@ -93,7 +77,8 @@ end
 
 function V.home(app, req)
   local body = bar(nil, nil) .. '<main class="notice"><h1>Investigate an IP address</h1><p>Search an IP (also defanged, '
-    .. '<code>89[.]160[.]20[.]128</code>) for its page, or a CIDR block for the hosts that swept it.</p>'
+    .. '<code>89[.]160[.]20[.]128</code>) for its page, or a CIDR block for the hosts that swept it; '
+    .. '<a href="/kql">KQL</a> runs a query of your own.</p>'
     .. (app.S.opts.allow_actions and "<p>Response actions can be executed (after a confirmation).</p>"
       or "<p>Read-only: response actions show their plan only.</p>") .. "</main>"
   return send_html(app, req, 200, html.document("ipe", body, doc_opts()))
@@ -157,7 +142,7 @@ function V.ip_page(app, req, cap, params)
   page.check_params(panels, givens)
   local rec = page_record(S, ip, base, w)
   local cmd = command(S, { "ipe-run", "page", ip, "--from", w.from_text, "--to", w.to_text })
-  local st = html.stream(rec, doc_opts({ link = linker(w), body_script = assets.FILL, top = bar(cmd, ip) }))
+  local st = html.stream(rec, doc_opts({ link = pivots.linker(S.hunts, w, ip), body_script = assets.FILL, top = bar(cmd, ip) }))
   local headers = http.headers("text/html; charset=utf-8", assets.csp())
   if req.method == "HEAD" then
     S.srv:respond(req.id, 200, headers, "")
@@ -296,7 +281,81 @@ function V.hunt(app, req, name, params)
   local downloads = format('<p class="downloads notice">Download: <a href="%s&amp;format=csv">CSV</a>'
     .. '<a href="%s&amp;format=json">JSON</a></p>', esc(hunt_url(name, list, w)), esc(hunt_url(name, list, w)))
   return send_html(app, req, r.status == "error" and 500 or 200,
-    html.run(r, doc_opts({ top = top .. downloads, link = linker(w) })))
+    html.run(r, doc_opts({ top = top .. downloads, link = pivots.linker(S.hunts, w, given.ip) })))
+end
+
+-- KQL ---------------------------------------------------------------------------------------
+
+-- the KQL page's form: the query and the window; a GET form, so a result has a stable URL
+local function kql_form(q, w)
+  return concat({ '<form class="form kql" method="get" action="/kql"><h2>KQL query</h2>',
+    '<p>Runs read-only on the workspace, in a sandboxed worker with the budgets of <code>ipe-run kql</code>; ',
+    'tables the query does not filter on TimeGenerated are read within the window.</p>',
+    '<label for="f-q">query</label>',
+    -- the newline after the tag is the one HTML drops: a query's own first newline stays
+    format('<textarea id="f-q" name="q" rows="8" cols="100" spellcheck="false" required>\n%s</textarea>', esc_lines(q)),
+    window_fields(w), '<button type="submit">Run query</button></form>' })
+end
+
+-- run_kql(S, q, w, render) -> {text=, rows=} | nil, the one-line error, its status: 400 for the
+-- query's "kql:LINE:COL: message", 500 for the run's failure as ipe-run kql says it (out of time
+-- or memory, a database error)
+local function run_kql(S, q, w, render_record)
+  local kqlverb = require "ipe.verbs.kql"
+  local workspace = require "ipe.workspace"
+  local dbpath = workspace.path(S.opts.db)
+  local engine = require("ipe.clickhouse").is_url(dbpath) and "clickhouse" or "sqlite"
+  local plan, problem = kqlverb.compile(q, "kql", { now = common.now({ now = S.opts.now }),
+    window = { from = w.from_text, to = w.to_text }, lets = {}, engine = engine })
+  if not plan then return nil, problem:match("[^\n]*"), 400 end
+  local timeout = insight.timeout({ timeout = S.opts.timeout })
+  local memory = runner.DEFAULT_MEMORY
+  local job = kqlverb.job(plan, workspace.check(dbpath), engine, timeout, memory, render_record)
+  local ok, out = pcall(common.query_job, "kql", job, timeout, memory)
+  if ok then return out end
+  local errors = require "ipe.errors"
+  if errors.is(out) then return nil, out.msg, 500 end
+  error(out, 0)
+end
+
+function V.kql(app, req, _, params)
+  local S = app.S
+  local w = window_of(S, params)
+  local q = (params.q or ""):gsub("\r\n?", "\n")   -- a form sends its text area's lines with CR LF
+  local function url(fmt)
+    return "/kql?" .. http.query({ { "q", q ~= "" and q or nil }, { "format", fmt }, { "from", w.from_text },
+      { "to", w.to_text } })
+  end
+  if params.from ~= w.from_text or params.to ~= w.to_text or params.since then
+    return app:redirect(req, url(params.format))
+  end
+  if params.format and not DOWNLOAD[params.format] then http.fail(400, "format: use csv or json, not '%s'", params.format) end
+  if not q:find("%S") then
+    if params.format then http.fail(400, "kql: no query given (q=)") end
+    return send_html(app, req, 200, html.document("KQL", bar(nil, nil) .. kql_form(q, w), doc_opts()))
+  end
+  local cmd = command(S, { "ipe-run", "kql", q, "--from", w.from_text, "--to", w.to_text })
+  local top = bar(cmd, nil) .. kql_form(q, w)
+  if params.format then
+    local fmt = params.format
+    local out, err, status = run_kql(S, q, w, function(rec) return render.run(rec, fmt, render.options({})) end)
+    if not out then http.fail(status, "%s", err) end
+    local h = http.headers(DOWNLOAD[fmt])
+    h["Content-Disposition"] = format('attachment; filename="query.%s"', fmt)
+    S.srv:respond(req.id, 200, h, out.text)
+    return 200
+  end
+  local downloads = format('<p class="downloads notice">Download: <a href="%s">CSV</a><a href="%s">JSON</a></p>',
+    esc(url("csv")), esc(url("json")))
+  local link = pivots.linker(S.hunts, w, nil)
+  local out, err, status = run_kql(S, q, w, function(rec)
+    return html.run(rec, doc_opts({ top = top .. downloads, link = link }))
+  end)
+  if not out then
+    return send_html(app, req, status, html.document("KQL", top
+      .. format('<p class="msg msg-error notice" role="alert">%s</p>', esc(err)), doc_opts()))
+  end
+  return send_html(app, req, 200, out.text)
 end
 
 -- Actions -------------------------------------------------------------------------------------
@@ -379,7 +438,7 @@ function V.action(app, req, name, params, form)
   else
     top = top .. '<p class="notice">The plan: nothing has changed yet.</p>' .. confirm_form(S, name, meta, given, w)
   end
-  return send_html(app, req, r.status == "error" and 500 or 200, html.run(r, doc_opts({ top = top, link = linker(w) })))
+  return send_html(app, req, r.status == "error" and 500 or 200, html.run(r, doc_opts({ top = top, link = pivots.linker(S.hunts, w, given.ip) })))
 end
 
 return V

@@ -172,6 +172,14 @@ end
 -- budgets, prints its rendering, and turns its failure into the verb's one line (out of
 -- time / out of memory name the option that raises the budget). sql and kql share it.
 function M.run_query_job(verb, job, timeout, memory, opts)
+  local out = M.query_job(verb, job, timeout, memory)
+  M.emit(out.text, opts)
+  return out.rows > 0 and 0 or errors.NO_RESULT
+end
+
+-- query_job(verb, job, timeout, memory) -> {text=, rows=}: the job's answer, or raises the
+-- verb's one line (errors.failed) as run_query_job says
+function M.query_job(verb, job, timeout, memory)
   local serial = require "ipe.serial"
   local res = proc.run_jobs({ job }, { parallel = 1, timeout = timeout, cpu = math.ceil(timeout) + 1,
     memory = memory })[1]
@@ -187,8 +195,7 @@ function M.run_query_job(verb, job, timeout, memory, opts)
     end
     errors.failed("%s: %s", verb, why:match("[^\n]*"))
   end
-  M.emit(out.text, opts)
-  return out.rows > 0 and 0 or errors.NO_RESULT
+  return out
 end
 
 return M

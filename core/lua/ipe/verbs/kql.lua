@@ -106,6 +106,32 @@ end
 M.shape = kql.shape
 M.timespan = kql.timespan
 
+-- job(plan, path, engine, timeout, memory, render) -> the worker's function (for
+-- common.run_query_job / query_job): runs the compiled plan read-only on the workspace at path
+-- within the budgets and returns serial.dump{text = render(record), rows = n} (record: the run
+-- record of the one table), or {err = message}. ipe-run kql and ipe-run serve's KQL page share it.
+function M.job(plan, path, engine, timeout, memory, render_record)
+  return function()
+    sqlite.hard_heap_limit(memory)
+    local c = workspace.open_reader(path)
+    c:set_deadline(timeout)
+    if engine == "clickhouse" then c:set_memory(memory) end
+    local qok, rows = pcall(c.query, c, plan.sql, plan.binds)
+    if not qok then return serial.dump({ err = tostring(rows) }) end
+    c:close()
+    M.shape(rows, plan.columns)
+    local cols = {}
+    for i, col in ipairs(plan.columns) do cols[i] = { name = col.name, type = RENDER_TYPE[col.type] or "text" } end
+    local rec = { script = "kql", kind = "kql", title = "query", params = {}, status = #rows > 0 and "ok" or "empty",
+      message = #rows == 0 and "the query returned no rows" or nil,
+      sections = { { kind = "table", columns = cols, rows = rows } },
+      queries = { { sql = plan.sql, params = plan.params } } }
+    local n = #rows
+    rows = nil
+    return serial.dump({ text = render_record(rec), rows = n })
+  end
+end
+
 function M.run(opts, pos)
   local text, name = query_text(opts, pos)
   local fmt = common.format(opts)
@@ -123,26 +149,7 @@ function M.run(opts, pos)
   local timeout = common.seconds(opts, "timeout", runner.DEFAULT_TIMEOUT, 3600)
   local memory = (common.whole(opts, "memory", 16, 65536, "megabytes") or runner.DEFAULT_MEMORY / 1048576) * 1048576
   local ropts = common.render_options(opts)
-  local path = workspace.check(dbpath)
-  local job = function()
-    sqlite.hard_heap_limit(memory)
-    local c = workspace.open_reader(path)
-    c:set_deadline(timeout)
-    if engine == "clickhouse" then c:set_memory(memory) end
-    local qok, rows = pcall(c.query, c, plan.sql, plan.binds)
-    if not qok then return serial.dump({ err = tostring(rows) }) end
-    c:close()
-    M.shape(rows, plan.columns)
-    local cols = {}
-    for i, col in ipairs(plan.columns) do cols[i] = { name = col.name, type = RENDER_TYPE[col.type] or "text" } end
-    local rec = { script = "kql", kind = "kql", title = "query", params = {}, status = #rows > 0 and "ok" or "empty",
-      message = #rows == 0 and "the query returned no rows" or nil,
-      sections = { { kind = "table", columns = cols, rows = rows } },
-      queries = { { sql = plan.sql, params = plan.params } } }
-    local n = #rows
-    rows = nil
-    return serial.dump({ text = render.run(rec, fmt, ropts), rows = n })
-  end
+  local job = M.job(plan, workspace.check(dbpath), engine, timeout, memory, function(rec) return render.run(rec, fmt, ropts) end)
   return common.run_query_job("kql", job, timeout, memory, opts)
 end
 

@@ -9,18 +9,19 @@ local ipaddr = require "ipe.ipaddr"
 
 local M = {}
 
-M.summary = "the IP page as a web page: search, pivots, hunts, actions"
+M.summary = "the IP page as a web page: search, pivots, hunts, KQL, actions"
 M.usage = [[
 usage: ipe-run serve [--listen ADDR:PORT] [options]
 
 Serves the IP entity page for any IP of the workspace: a search box (IP,
 defanged IP or CIDR), the page with the same panels as 'ipe-run page -f html',
-each sent as soon as it is done, pivots (an IP in a table opens its page, a
-CIDR its sweep, "Go hunt" and each panel's hunt their query), hunts as typed
-forms with CSV and JSON downloads, and response actions: the plan first,
-executing only after a confirmation, audited with the operator's name. Every
-page has a stable URL (/ip/<ip>?from=...&to=...) and shows the equivalent
-ipe-run command.
+each sent as soon as it is done, pivots in every table with the page's window
+(an IP opens its page, a CIDR its sweep, a host and an account the hunt of
+their activity with the IP, an indicator its query; "Go hunt" and each panel's
+hunt their query), hunts as typed forms and KQL queries (/kql) with CSV and
+JSON downloads, and response actions: the plan first, executing only after a
+confirmation, audited with the operator's name. Every page has a stable URL
+(/ip/<ip>?from=...&to=...) and shows the equivalent ipe-run command.
 
 Safe by default: it listens on 127.0.0.1; a random access token is printed
 once at start (open the URL printed; the browser then keeps it in a cookie)
@@ -39,7 +40,7 @@ options:
   --allow-actions      let the page execute response actions (after a
                        confirmation)
   --offline            external panels answer from the cache and local data
-  --timeout SECONDS    each panel's time budget (default 10)
+  --timeout SECONDS    each panel's and KQL query's time budget (default 10)
   --max-connections N  connections served at once (default 64; 16 per client
                        address)
   --max-handlers N     pages and hunts prepared at once, each in a process
