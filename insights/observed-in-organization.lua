@@ -52,8 +52,21 @@ local function events_sql(db, source)
     -- a superset (a host in any of its host columns); the exact host is matched on the rows returned
     "WHERE " .. db:time_in_list("n.TimeGenerated", "times") .. " AND (" .. table.concat(hosts, " OR ") .. ")",
     "  AND " .. db:row_names_ip(source, "n", "ip"),
-    "ORDER BY " .. table.concat(COLUMNS, ", "),
   }, "\n")
+end
+
+-- before(a, b): of two events of one host and millisecond, a is shown rather than b — the
+-- first by their columns in order, NULL first (the same choice on both engines)
+local function before(a, b)
+  for j = 3, #COLUMNS + 2 do
+    local x, y = a[j], b[j]
+    if x ~= y then
+      if x == null or y == null then return x == null end
+      if type(x) ~= type(y) then x, y = tostring(x), tostring(y) end
+      return x < y
+    end
+  end
+  return false
 end
 
 local function text(v)   -- a port as text ("443"), as it shows
@@ -106,7 +119,7 @@ local function rows_of(db, p)
       local rows = db:query(events_sql(db, source), { ip = p.ip, hosts = hosts, times = times })
       for _, r in ipairs(rows) do
         local k = tostring(r[1]) .. "\0" .. r[2]
-        if want[k] and not last[source][k] then last[source][k] = r end
+        if want[k] and (not last[source][k] or before(r, last[source][k])) then last[source][k] = r end
       end
     end
   end
