@@ -721,6 +721,10 @@ T.case("on a Distributed table over two shards: latest, string_agg and window as
     return "SELECT id, Key FROM (" .. h:latest("dialect_rows", "x", "Key", "x.Grp <> 'd'") .. ") ORDER BY id"
   end), { { "2", "k1" }, { "4", "k2" }, { "6", "k3" }, { "8", "k4" } })
   on_both(function(h) return "SELECT id FROM dialect_rows WHERE " .. h:window("TimeGenerated") .. " ORDER BY id" end)
+  -- the elements of each shard's rows, joined on the shard
+  T.eq(on_both(function(h)
+    return "SELECT t.id, e.key, e.value FROM dialect_rows t " .. h:json_each("t.Arr", "e") .. " ORDER BY t.id, e.key"
+  end), { { "1", "0", "10.1.2.3" }, { "1", "1", "fe80::1" }, { "2", "0", "10.1.2.3" }, { "5", "0", "10.1.2.30" } })
   -- values from both shards, each once, sorted on both engines
   T.eq(on_both(function(h)
     return "SELECT Grp, " .. h:string_agg("Val", ",", true) .. ", count(*) FROM dialect_rows GROUP BY Grp ORDER BY Grp"
