@@ -158,6 +158,9 @@ sub diff {
 sub render {
     my ($db, @args) = @_;
     my @offline = $args[0] =~ /^(?:insight|page)$/ ? ('--offline') : ();
+    # the page's panels run side by side: on a loaded machine one may pass the default 10 s a
+    # panel, which says nothing about its answer (the budget itself is tested below)
+    push @offline, '--timeout', 60 if $args[0] eq 'page';
     my ($out, $err, $rc) = ipe({ env => { IPE_NOW => $NOW, COLUMNS => 200 } }, @args, '--db', $db, '-f', 'json', @offline);
     my $doc = eval { $json->decode($out) };
     return ({ exit => $rc, stdout => $out, stderr => $err }, $rc) unless $doc;
