@@ -38,11 +38,11 @@ my $url = $c->url('ws');
 {
     my ($out, $err, $rc) = ipe('migrate', '--db', $url);
     my $shown = 'clickhouse://default@127.0.0.1:' . $c->http(0) . '/ws';
-    is($out, "workspace $shown migrated from schema version 0 to 2\n", 'migrate creates the workspace');
+    is($out, "workspace $shown migrated from schema version 0 to 3\n", 'migrate creates the workspace');
     is($err, '', 'migrate: nothing on stderr');
     is($rc, 0, 'migrate: exit 0');
     ($out, $err, $rc) = ipe('migrate', '--db', $url);
-    is($out, "workspace $shown is current (schema version 2)\n", 'migrate again: current');
+    is($out, "workspace $shown is current (schema version 3)\n", 'migrate again: current');
     is($rc, 0, 'migrate again: exit 0');
     for my $node (0, 1) {
         my %have = map { $_ => 1 } split /\n/, $c->sql($node, "SELECT name FROM system.tables WHERE database = 'ws'");
@@ -83,6 +83,37 @@ for my $node (0, 1) {
     }
 }
 
+# a version-2 workspace (before the Sentinel columns of ipe.migrations.columns) is refused until
+# migrated; migrate adds the columns on every node, keeps the other settings, records version 3
+{
+    my $shown = 'clickhouse://default@127.0.0.1:' . $c->http(0) . '/ws';
+    my %keep = map { split /\t/ } split /\n/, $c->sql(0, "SELECT key, argMax(value, Version) FROM ws._ipe_meta GROUP BY key");
+    my @added = (['AzureActivity', 'Category'], ['OfficeActivity', 'OrganizationName'], ['OfficeActivity', 'Logon_Type'],
+                 ['OfficeActivity', 'ExtendedProperties'], ['SecurityEvent', 'SourceComputerId']);
+    for my $node (0, 1) {
+        for my $tc (@added) { $c->sql($node, "ALTER TABLE ws.$tc->[0]_$_ DROP COLUMN $tc->[1]") for qw(dist local) }
+        $c->sql($node, "TRUNCATE TABLE ws._ipe_meta_local");
+    }
+    $c->sql(0, "INSERT INTO ws._ipe_meta_local (key, value, Version) VALUES ('schema_version', '2', 2), "
+        . "('time_type', '$keep{time_type}', 2), ('record_hash_key', '$keep{record_hash_key}', 2)");
+    my ($out, $err, $rc) = ipe('kql', '--db', $url, 'AzureActivity | where Category == "Administrative" | count');
+    is($err, "ipe-run: workspace $shown has schema version 2, this ipe needs 3; upgrade it with 'ipe-run migrate --db $shown'\n",
+        'a version-2 workspace: refused in one line saying how to upgrade it');
+    is($rc, 3, '... exit 3');
+    ($out, $err, $rc) = ipe('migrate', '--db', $url);
+    is($out, "workspace $shown migrated from schema version 2 to 3\n", 'migrate: from 2 to 3');
+    is($rc, 0, '... exit 0');
+    for my $node (0, 1) {
+        is($c->sql($node, "SELECT count() FROM system.columns WHERE database = 'ws' AND type = 'Nullable(String)' AND ("
+            . join(' OR ', map { "(table IN ('$_->[0]_local', '$_->[0]_dist') AND name = '$_->[1]')" } @added) . ")"),
+            "10\n", "node $node: the five columns on the local and distributed tables");
+    }
+    is($c->sql(0, "SELECT argMax(value, Version) FROM ws._ipe_meta WHERE key = 'time_type'"), "$keep{time_type}\n",
+        'the time type is kept');
+    ($out, $err, $rc) = ipe('kql', '--db', $url, '--format', 'csv', 'AzureActivity | where Category == "Administrative" | count');
+    is("$rc " . ($out =~ s/\r//gr), "0 Count\n0\n", 'a query on AzureActivity.Category runs');
+}
+
 {
     my ($out, $err, $rc) = ipe('migrate', '--db', 'clickhouse://127.0.0.1:' . $c->http(0) . '/nozk?cluster=ipe');
     is($err, 'ipe-run: clickhouse 127.0.0.1:' . $c->http(0) . ": the cluster 'ipe' has no ZooKeeper for ON CLUSTER; "
@@ -98,12 +129,12 @@ for my $node (0, 1) {
         . "or the config file, not in the URL\n", 'a password in the URL is refused, unprinted');
     is($rc, 2, '... exit 2');
     ($out, $err, $rc) = ipe({ env => { IPE_CLICKHOUSE_PASSWORD => $pw } }, 'migrate', '--db', $c->url('ws', user => 'ipe'));
-    like($out, qr/is current \(schema version 2\)/, 'the password from IPE_CLICKHOUSE_PASSWORD authenticates');
+    like($out, qr/is current \(schema version 3\)/, 'the password from IPE_CLICKHOUSE_PASSWORD authenticates');
     my $cfg = tmpdir();
     spew("$cfg/config", "[workspace]\ndb = " . $c->url('ws', user => 'ipe') . "\nclickhouse_password = $pw\n");
     chmod 0600, "$cfg/config";
     ($out, $err, $rc) = ipe({ env => { IPE_CONFIG => "$cfg/config" } }, 'migrate');
-    like($out, qr/is current \(schema version 2\)/, 'the workspace and password from the [workspace] config section');
+    like($out, qr/is current \(schema version 3\)/, 'the workspace and password from the [workspace] config section');
     is($err, '', '... quietly');
 }
 

@@ -96,6 +96,11 @@ subtest 'errors: one line with line and column, the query line, a caret under th
     "ipe-run: kql:1:1: 'externaldata' is not supported: ipe reads only the local workspace\n"
     . "externaldata (a:string) [\@\"https://example.org/x.csv\"]\n"
     . "^\n");
+  err_is('mv-apply: the subquery sees only the expanded columns',
+    "Heartbeat\n| mv-apply ip = ComputerPrivateIPs to typeof(string) on (where Computer has ip)",
+    "ipe-run: kql:2:64: unknown column 'Computer'\n"
+    . "| mv-apply ip = ComputerPrivateIPs to typeof(string) on (where Computer has ip)\n"
+    . (' ' x 63) . "^\n");
   err_is('unknown table', 'SecurityEvents | take 1',
     "ipe-run: kql:1:1: unknown table 'SecurityEvents' (did you mean SecurityEvent?)\nSecurityEvents | take 1\n^\n");
   IpeTest::spew("$dir/bad.kql", "let ip = \"1.2.3.4\";\nSigninLogs\n| where IPAddress == ip and strlenn(UserAgent) > 3\n");
@@ -124,6 +129,21 @@ subtest 'usage errors' => sub {
   ($out, $err, $rc) = ipe('kql', '--db', $db, '-f', "$dir/q.kql", 'SigninLogs');
   is($rc, 2, 'a file and an argument: exit 2');
   is($err, "ipe-run: kql: give the query as an argument or with -f FILE, not both\n", 'a file and an argument: the line');
+};
+
+subtest 'an older workspace: one line saying how to upgrade it, exit 3' => sub {
+  my $old = "$dir/old.db";
+  IpeTest::spew("$dir/s.jsonl", qq({"TimeGenerated":"2026-11-26T10:00:00Z","HostName":"h"}\n));
+  my ($out, $err, $rc) = ipe('ingest', '--db', $old, '--table', 'Syslog', "$dir/s.jsonl");
+  is($rc, 0, 'a workspace') or diag($err);
+  IpeTest::spew("$dir/lower_test.lua", qq(local db = assert(require("ipe.sqlite").open("$old", "rw"))\n)
+    . qq(db:exec("UPDATE _ipe_meta SET value = '1' WHERE key = 'schema_version'")\ndb:close()\n));
+  ($out, $err, $rc) = ipe('test', "$dir/lower_test.lua");
+  ($out, $err, $rc) = ipe('kql', '--db', $old, 'Syslog | count');
+  like($err, qr/^ipe-run: workspace \Q$old\E has schema version 1, this ipe needs \d+; upgrade it with 'ipe-run migrate --db \Q$old\E'\n\z/,
+    'the line');
+  is($rc, 3, 'exit 3');
+  is($out, '', 'nothing on stdout');
 };
 
 subtest '-o FILE: written whole; a failed query leaves no file' => sub {

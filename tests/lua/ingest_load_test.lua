@@ -433,6 +433,25 @@ fixture_case("the portal's SecurityEvent and OfficeActivity CSVs", function()
   db:close()
 end)
 
+fixture_case("the columns ipe.migrations.columns added take their values: real exports and a record", function()
+  local db = workspace()
+  T.eq(ingest(db, AS .. "OfficeActivity__Training_office_activity_inbox_rule.csv").rows, 2)
+  T.eq(q(db, "SELECT DISTINCT OrganizationName, json_extract(_Extra, '$.OrganizationName') IS NULL FROM OfficeActivity"),
+    { { "contoso.onmicrosoft.com", 1 } })
+  T.eq(ingest(db, MS .. "SecurityEvent_host_logons.jsonl").rows, 25)
+  T.eq(q(db, "SELECT DISTINCT SourceComputerId, json_extract(_Extra, '$.SourceComputerId') IS NULL FROM SecurityEvent"),
+    { { "263a788b-6526-4cdc-8ed9-d79402fe4aa0", 1 } })
+  T.eq(row_of(db, "OfficeActivity", { TimeGenerated = "2026-11-26T10:00:00Z", Operation = "MailboxLogin",
+    Logon_Type = "Delegate", ExtendedProperties = '[{"Name":"UserAgent","Value":"curl/8"}]', Type = "OfficeActivity" }),
+    { TimeGenerated = "2026-11-26T10:00:00.000Z", Operation = "MailboxLogin", Logon_Type = "Delegate",
+      ExtendedProperties = '[{"Name":"UserAgent","Value":"curl/8"}]', Type = "OfficeActivity" })
+  T.eq(row_of(db, "AzureActivity", { TimeGenerated = "2026-11-26T10:00:00Z", Category = "Administrative",
+    CategoryValue = "Administrative" }),
+    { TimeGenerated = "2026-11-26T10:00:00.000Z", Category = "Administrative", CategoryValue = "Administrative",
+      Type = "AzureActivity" })
+  db:close()
+end)
+
 fixture_case("the Vectra CEF export without a TimeGenerated gets the ingestion time", function()
   local db = workspace()
   local res = ingest(db, AS .. "CommonSecurityLog__Training_solarigate_CEFevent.csv")

@@ -232,6 +232,15 @@ T.case("percentile (nearest rank) and make_bag", function()
   T.eq(rows, { { "a", 2, 3, '{"1":"a","2":"a","3":"a","4":"a"}' }, { "b", 10, 10, '{"10":"b"}' } })
 end)
 
+T.case("stdev and variance are sample statistics in real arithmetic, integer input too", function()
+  -- by hand: 0, 1, 3 have mean 4/3 and squared deviations 16/9 + 1/9 + 25/9 = 42/9; / (3 - 1) = 7/3
+  local rows = run('datatable(x:long)[0, 1, 3] | summarize v = variance(x), s = stdev(x), vr = variance(todouble(x))')
+  T.ok(math.abs(rows[1][1] - 7 / 3) < 1e-12, "variance " .. tostring(rows[1][1]))
+  T.ok(math.abs(rows[1][2] - math.sqrt(7 / 3)) < 1e-12, "stdev " .. tostring(rows[1][2]))
+  T.ok(math.abs(rows[1][3] - 7 / 3) < 1e-12, "variance of reals " .. tostring(rows[1][3]))
+  T.eq(run('datatable(x:long)[5] | summarize s = stdev(x)')[1], {}, "one value: no sample deviation (null)")
+end)
+
 T.case("the rest of the scalar list, each against its value worked out by hand", function()
   T.eq(run([[print a = substring("abcdef", 2, 3), b = strlen("héllo"), c = toupper("ab"), d = iif(1 > 2, "y", "n"),
     e = todatetime("2026-01-02T03:04:05Z"), f = format_datetime(datetime(2026-01-02 03:04:05.123), "yyyy-MM-dd HH:mm:ss.fff"),

@@ -100,6 +100,24 @@ T.case("exact column lists of two small tables", function()
     "_ResourceId" })
 end)
 
+T.case("columns added after version 1: Microsoft's names and types, at the end, with their version", function()
+  local v = schema.migrations[#schema.migrations].version
+  for _, m in ipairs(schema.migrations) do if m.module == "ipe.migrations.columns" then v = m.version end end
+  local added = {}
+  for _, t in ipairs(schema.tables) do
+    for i, c in ipairs(t.columns) do
+      if c.since > 1 then
+        added[#added + 1] = t.name .. "." .. c.name .. ":" .. c.type .. "@" .. c.since
+        T.ok(i > t.by_name._ResourceId.index, t.name .. "." .. c.name .. " comes after the version-1 columns")
+      end
+    end
+  end
+  T.eq(added, { "SecurityEvent.SourceComputerId:string@" .. v, "OfficeActivity.OrganizationName:string@" .. v,
+    "OfficeActivity.Logon_Type:string@" .. v, "OfficeActivity.ExtendedProperties:string@" .. v,
+    "AzureActivity.Category:string@" .. v })
+  T.ok(not has("CommonSecurityLog", "Severity"), "no Severity column in CommonSecurityLog (Microsoft lists none)")
+end)
+
 T.case("column_type maps Kusto types to SQLite", function()
   T.eq({ schema.column_type("SigninLogs", "ResultType") }, { "string", "TEXT" })
   T.eq({ schema.column_type("SigninLogs", "LocationDetails") }, { "dynamic", "TEXT" })
@@ -208,8 +226,17 @@ T.case("ddl of a version that does not exist", function()
   local v1, now = schema.ddl(1), schema.ddl()
   T.eq(#v1, #now)
   for i, sql in ipairs(v1) do
-    -- version 1 is what released workspaces were created with: only the partial indexes differ
-    if sql ~= now[i] then T.eq(now[i], sql .. now[i]:match(" WHERE %w+ IS NOT NULL$"), "statement " .. i) end
+    -- version 1 is what released workspaces were created with: only the partial indexes and the
+    -- columns added later (at the end of a CREATE TABLE) differ
+    local added = {}
+    for _, t in ipairs(schema.tables) do
+      if sql:find("CREATE TABLE " .. t.name .. " (", 1, true) then
+        for _, c in ipairs(t.columns) do if c.since > 1 then added[#added + 1] = ", " .. c.name .. " " .. c.sql end end
+      end
+    end
+    local want = #added > 0 and sql:sub(1, -2) .. table.concat(added) .. ")" or sql
+    if want ~= now[i] then want = sql .. (now[i]:match(" WHERE %w+ IS NOT NULL$") or "") end
+    T.eq(now[i], want, "statement " .. i)
   end
   T.eq(schema.index_ddl(schema.PARTIAL_IP_INDEXES - 1)[2].sql,
     "CREATE INDEX ix_CommonSecurityLog_SourceIP ON CommonSecurityLog(SourceIP, TimeGenerated)")
@@ -276,8 +303,10 @@ db_case("migrate creates every table with the exact columns", function()
     local rows = db:query("PRAGMA table_info(" .. t.name .. ")")
     local got, want = {}, {}
     for i, r in ipairs(rows) do got[i] = r[2] .. " " .. r[3] end
-    for i, c in ipairs(t.columns) do want[i] = c.name .. " " .. c.sql end
+    for _, c in ipairs(t.columns) do if c.since == 1 then want[#want + 1] = c.name .. " " .. c.sql end end
     want[#want + 1] = "_Extra TEXT" -- ingest keeps the columns the schema lacks here (ipe.migrations.ingest)
+    -- the columns later migrations added come after it, in the order of t.columns (ipe.migrations.columns)
+    for _, c in ipairs(t.columns) do if c.since > 1 then want[#want + 1] = c.name .. " " .. c.sql end end
     T.eq(got, want, t.name)
   end
   T.eq(db:query("SELECT key, value FROM _ipe_meta"), { { "schema_version", tostring(schema.VERSION) } })
@@ -347,6 +376,36 @@ db_case("migrating a version-5 workspace makes the log tables' IP indexes partia
     "CREATE INDEX ix_ThreatIntelligenceIndicator_NetworkIP ON ThreatIntelligenceIndicator(NetworkIP, TimeGenerated)")
   T.eq(count(db, "SELECT count(*) FROM CommonSecurityLog INDEXED BY ix_CommonSecurityLog_SourceIP WHERE SourceIP = '10.0.0.1'"), 1)
   T.eq(count(db, "SELECT count(*) FROM CommonSecurityLog"), 2)
+  db:close()
+end)
+
+db_case("migrating a workspace of the version before ipe.migrations.columns adds the columns, keeps the rows", function()
+  local db = fresh()
+  local v
+  for _, m in ipairs(schema.migrations) do if m.module == "ipe.migrations.columns" then v = m.version end end
+  db:exec("CREATE TABLE _ipe_meta (key TEXT PRIMARY KEY, value TEXT)")
+  for _, m in ipairs(schema.migrations) do if m.version < v then m.up(db) end end
+  db:exec("INSERT INTO _ipe_meta VALUES ('schema_version', '" .. (v - 1) .. "')")
+  db:exec("INSERT INTO AzureActivity (TimeGenerated, CallerIpAddress, _Extra) "
+    .. "VALUES ('2026-11-26T10:00:00.000Z', '203.0.113.9', '{\"Category\":\"Administrative\"}')")
+  local function cols(t)
+    local out = {}
+    for _, r in ipairs(db:query("SELECT name, type FROM pragma_table_info(:t)", { t = t })) do out[#out + 1] = r[1] .. " " .. r[2] end
+    return table.concat(out, ",")
+  end
+  T.ok(not cols("AzureActivity"):find("Category TEXT", 1, true), "before: no AzureActivity.Category")
+  T.eq({ schema.migrate(db) }, { v - 1, schema.VERSION })
+  T.ok(cols("AzureActivity"):find(",_Extra TEXT,Category TEXT$"), cols("AzureActivity"))
+  T.ok(cols("OfficeActivity"):find(",_Extra TEXT,OrganizationName TEXT,Logon_Type TEXT,ExtendedProperties TEXT$"),
+    cols("OfficeActivity"))
+  T.ok(cols("SecurityEvent"):find(",_Extra TEXT,SourceComputerId TEXT$"), cols("SecurityEvent"))
+  -- the row is kept as it was (its Category stays in _Extra: migrate does not re-map old rows)
+  T.eq(db:query("SELECT CallerIpAddress, Category IS NULL, _Extra FROM AzureActivity"),
+    { { "203.0.113.9", 1, '{"Category":"Administrative"}' } })
+  -- the migration is idempotent: run again on the migrated workspace it changes nothing
+  local before = db:query("SELECT type, name, sql FROM sqlite_master ORDER BY name")
+  require("ipe.migrations.columns").up(db, v)
+  T.eq(db:query("SELECT type, name, sql FROM sqlite_master ORDER BY name"), before)
   db:close()
 end)
 

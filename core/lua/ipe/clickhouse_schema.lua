@@ -34,8 +34,9 @@ local q = require("ipe.dialect.clickhouse").quote
 
 local M = {}
 
--- 1: the tables; 2: the per-IP rollups (ipe.rollup.clickhouse), counted from the rows already there
-M.VERSION = 2
+-- 1: the tables; 2: the per-IP rollups (ipe.rollup.clickhouse), counted from the rows already there;
+-- 3: the Sentinel columns ipe.schema gained (ipe.migrations.columns), added by add_columns
+M.VERSION = 3
 M.TIME_SPLIT, M.TIME64 = "DateTime+ms", "DateTime64"
 M.EXTRA, M.INGEST_ID = require("ipe.migrations.ingest").COLUMN, "_IngestId"
 
@@ -238,6 +239,8 @@ function M.migrate(conn)
   end
   local settings = { settings = { insert_distributed_sync = 1 } }
   if from > 0 then
+    -- the columns ipe.schema gained since the workspace's version (CREATE ... IF NOT EXISTS kept its tables)
+    M.add_columns(conn, nodes, on_cluster, time_type)
     -- a workspace made before the rollups: count its rows into them, once (run it while no ingest runs)
     if from < 2 then
       for _, st in ipairs(require("ipe.rollup.clickhouse").backfill(conn.target.database, conn.target.cluster, time_type)) do

@@ -11,7 +11,8 @@
 -- API
 --   schema.VERSION                 integer, the newest workspace version
 --   schema.tables                  ordered array of table descriptors:
---     { name, kind, columns = { {name=, type=<kusto>, sql=<sqlite>, since=<version>}, ... },
+--     { name, kind, columns = { {name=, type=<kusto>, sql=<sqlite>, since=<version>}, ... } (the
+--       version-1 columns, then those later migrations added, in version order),
 --       time = "TimeGenerated", ip_columns = {col,...}, ip_json = { {column=, path=}, ... },
 --       ip_text = {col,...}, ip_lists = { {column=, shape=}, ... }, host = col|nil, user = col|nil,
 --       indexes = { {col,...}, ... } (extra, beyond time and IP indexes) }
@@ -91,6 +92,7 @@ local DEFS = {
       TargetLogonId SubjectAccount SubjectUserName SubjectDomainName SubjectUserSid SubjectLogonId
       LogonType:int LogonTypeName LogonProcessName AuthenticationPackageName
       Status SubStatus FailureReason ProcessName ProcessId EventData]],
+    added = { ["ipe.migrations.columns"] = "SourceComputerId" },
     ip_columns = { "IpAddress", "ClientIPAddress", "RemoteIpAddress" }, host = "Computer", user = "Account" },
   { name = "SigninLogs", kind = "log",
     columns = [[TimeGenerated:datetime CreatedDateTime:datetime IPAddress IPAddressFromResourceProvider
@@ -112,6 +114,7 @@ local DEFS = {
       LogonUserSid MailboxOwnerUPN Operation RecordType OfficeWorkload ResultStatus ResultReasonType
       UserAgent ClientInfoString ClientMachineName OfficeObjectId Site_Url SourceFileName Item Parameters
       ElevationTime:datetime]],
+    added = { ["ipe.migrations.columns"] = "OrganizationName Logon_Type ExtendedProperties" },
     ip_columns = { "ClientIP", "ActorIpAddress" }, ip_with_port = { "ClientIP" }, user = "UserId" },
   { name = "BehaviorAnalytics", kind = "log",
     columns = [[TimeGenerated:datetime TimeProcessed:datetime SourceIPAddress DestinationIPAddress
@@ -192,8 +195,44 @@ local DEFS = {
       OperationName OperationNameValue CategoryValue ActivityStatus ActivityStatusValue ActivitySubstatusValue
       Level ResourceId ResourceGroup ResourceProviderValue SubscriptionId Authorization Authorization_d:dynamic
       Claims Claims_d:dynamic Properties Properties_d:dynamic HTTPRequest CorrelationId OperationId EventDataId]],
+    added = { ["ipe.migrations.columns"] = "Category" },
     ip_columns = { "CallerIpAddress" }, user = "Caller" },
 }
+
+-- Later migrations live in modules of their own (ipe.migrations.*), each returning
+-- {description = "...", up = function(db) end, tables = {names of ipe's own tables
+-- it creates that scripts may read}}; their place in this list is their version
+-- (2, 3, ...). Append only: a released version never changes.
+-- up(db, version) is given its own version (for schema.ddl / index_ddl as of it).
+-- The modules are loaded only when a migration runs (or its description is read): a
+-- run that only reads a workspace loads no migration code, and the migrations may
+-- require this module at their top. INTERNAL lists the tables of each (what its
+-- `tables` says; tests/lua/schema_test.lua checks that they agree).
+M.LATER = { "ipe.migrations.response", "ipe.migrations.intel", "ipe.migrations.ingest", "ipe.migrations.rollup",
+            "ipe.migrations.peer_flows", "ipe.migrations.ip_indexes", "ipe.migrations.ti_ranges",
+            "ipe.migrations.columns" }
+M.INTERNAL = {
+  ["ipe.migrations.response"] = { "_ipe_audit", "_ipe_ip_ranges" },
+  ["ipe.migrations.intel"] = { "_ipe_intel_cache" },
+  ["ipe.migrations.rollup"] = { "_ipe_ip_activity", "_ipe_ip_traffic", "_ipe_ip_peers", "_ipe_ip_queries" },
+  ["ipe.migrations.ti_ranges"] = { "_ipe_ti_ranges" },
+}
+local version_of = {}
+for i, name in ipairs(M.LATER) do version_of[name] = i + 1 end
+
+-- A table's columns: those of version 1, then each later migration's `added` ones (a
+-- migration adds them at the end of the table, after _Extra: t.columns keeps that order).
+local function table_columns(def)
+  local cols = parse_columns(def.columns .. COMMON)
+  for module in pairs(def.added or {}) do assert(version_of[module], "schema: no migration " .. module) end
+  for i, module in ipairs(M.LATER) do
+    for _, c in ipairs(parse_columns(def.added and def.added[module] or "")) do
+      c.since = i + 1
+      cols[#cols + 1] = c
+    end
+  end
+  return cols
+end
 
 M.tables = {}
 local by_name = {}
@@ -201,7 +240,7 @@ local by_name = {}
 for _, def in ipairs(DEFS) do
   local t = {
     name = def.name, kind = def.kind, time = "TimeGenerated",
-    columns = parse_columns(def.columns .. COMMON),
+    columns = table_columns(def),
     ip_columns = def.ip_columns or {}, ip_json = def.ip_json or {}, ip_text = def.ip_text or {},
     ip_lists = def.ip_lists or {}, ip_with_port = def.ip_with_port or {},
     host = def.host, user = def.user, indexes = def.indexes or {},
@@ -326,23 +365,6 @@ M.migrations = {
     up = function(db) for _, sql in ipairs(M.ddl(1)) do db:exec(sql) end end },
 }
 
--- Later migrations live in modules of their own (ipe.migrations.*), each returning
--- {description = "...", up = function(db) end, tables = {names of ipe's own tables
--- it creates that scripts may read}}; their place in this list is their version
--- (2, 3, ...). Append only: a released version never changes.
--- up(db, version) is given its own version (for schema.ddl / index_ddl as of it).
--- The modules are loaded only when a migration runs (or its description is read): a
--- run that only reads a workspace loads no migration code, and the migrations may
--- require this module at their top. INTERNAL lists the tables of each (what its
--- `tables` says; tests/lua/schema_test.lua checks that they agree).
-M.LATER = { "ipe.migrations.response", "ipe.migrations.intel", "ipe.migrations.ingest", "ipe.migrations.rollup",
-            "ipe.migrations.peer_flows", "ipe.migrations.ip_indexes", "ipe.migrations.ti_ranges" }
-M.INTERNAL = {
-  ["ipe.migrations.response"] = { "_ipe_audit", "_ipe_ip_ranges" },
-  ["ipe.migrations.intel"] = { "_ipe_intel_cache" },
-  ["ipe.migrations.rollup"] = { "_ipe_ip_activity", "_ipe_ip_traffic", "_ipe_ip_peers", "_ipe_ip_queries" },
-  ["ipe.migrations.ti_ranges"] = { "_ipe_ti_ranges" },
-}
 local internal = {}
 local LAZY = { __index = function(m, k) if k == "description" then return require(m.module).description end end }
 for i, name in ipairs(M.LATER) do

@@ -60,7 +60,8 @@ function C:aggregate(node, scope)
     if name == "sum" and (ty == "long") then fn = "sum" end
     if name == "stdev" or name == "variance" then
       local x = self:scalar(a)
-      local var = format("((sum((%s) * (%s)) - sum(%s) * sum(%s) / count(%s)) / nullif(count(%s) - 1, 0))", x, x, x, x, x, x)
+      -- (in real arithmetic: integer columns would divide as integers)
+      local var = format("((sum((%s) * (%s)) - sum(%s) * 1.0 * sum(%s) / count(%s)) / nullif(count(%s) - 1, 0))", x, x, x, x, x, x)
       return E(name == "variance" and var or "sqrt(" .. var .. ")", "real"), argname(1, name .. "_")
     end
     local x = self:scalar(a)

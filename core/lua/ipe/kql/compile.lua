@@ -749,7 +749,8 @@ function C:source(node, env)
       if v.kind == "table" then
         if v.rel then return v.rel end
         local rel = self:tabular(v.node, v.env)
-        v.rel = rel
+        -- (not kept when made inside an mv-apply subquery: its CTEs are in the subquery's WITH)
+        if not (self.in_apply and self.in_apply > 0) then v.rel = rel end
         return rel
       elseif v.kind == "func" then
         return self:call_lambda(v, { name = node.v, args = {}, line = node.line, col = node.col }, { env = env }, true)

@@ -551,13 +551,12 @@ end
 
 OPS.union = function(self, op, rel, env) return self:union(op, env, rel) end
 
-OPS["mv-expand"] = function(self, op, rel, env)
-  if self.f.nested then return self:mv_expand_nested(op, rel, env) end
-  local cols = copy_cols(rel.cols)
-  local exprs = {}
-  for i, c in ipairs(rel.cols) do exprs[i] = "t." .. self:q(c.name) end
-  local from, first = {}, nil
-  for n, it in ipairs(op.items) do
+-- the values mv-expand and mv-apply expand for one row of rel (alias t): the FROM items (a
+-- json_each of the first array, the others read at its index), the first one's alias, and
+-- each item's {name=, type=, sql=}; names the items take are added to cols (for auto_name)
+function C:expand_values(items, rel, env, cols)
+  local from, first, out = {}, nil, {}
+  for n, it in ipairs(items) do
     local e = self:expr(it.e, { rel = rel, env = env, alias = "t" })
     local name = it.name or derived_name(it.e) or self:auto_name(cols, it.e)
     local arr = self:dyn(e)
@@ -580,11 +579,24 @@ OPS["mv-expand"] = function(self, op, rel, env)
     if it.to and it.to ~= "dynamic" then
       ty = it.to == "int" and "long" or it.to
       value = self.f.json_value(value)
-      if NUMERIC[ty] then value = self.f.to_real(value) .. (ty == "long" and "" or "") end
+      if NUMERIC[ty] then value = self.f.to_real(value) end
     end
-    local _, idx = find_col({ cols = cols }, name)
-    if idx then cols[idx].type = ty; exprs[idx] = value .. " AS " .. self:q(name)
-    else cols[#cols + 1] = { name = name, type = ty }; exprs[#exprs + 1] = value .. " AS " .. self:q(name) end
+    if not find_col({ cols = cols }, name) then cols[#cols + 1] = { name = name, type = ty } end
+    out[n] = { name = name, type = ty, sql = value }
+  end
+  return out, from, first
+end
+
+OPS["mv-expand"] = function(self, op, rel, env)
+  if self.f.nested then return self:mv_expand_nested(op, rel, env) end
+  local cols = copy_cols(rel.cols)
+  local exprs = {}
+  for i, c in ipairs(rel.cols) do exprs[i] = "t." .. self:q(c.name) end
+  local vals, from, first = self:expand_values(op.items, rel, env, copy_cols(rel.cols))
+  for _, v in ipairs(vals) do
+    local _, idx = find_col({ cols = cols }, v.name)
+    if idx then cols[idx].type = v.type; exprs[idx] = v.sql .. " AS " .. self:q(v.name)
+    else cols[#cols + 1] = { name = v.name, type = v.type }; exprs[#exprs + 1] = v.sql .. " AS " .. self:q(v.name) end
   end
   local widx = op.opts.with_itemindex
   if widx then
@@ -605,6 +617,93 @@ OPS["mv-expand"] = function(self, op, rel, env)
     cols = cols, ord = ord }
 end
 OPS.mvexpand = OPS["mv-expand"]
+
+-- mv-apply: for each row t of rel, the subquery's operators run over the subtable of t's
+-- expanded values (only those columns, and the item index), as a correlated subquery with a
+-- WITH of its own that packs its rows into one JSON array of arrays; the row's other columns
+-- then stand beside each of its rows (json_each of that array), in the subquery's order.
+
+-- the subtable's SELECT list and columns: the expanded values, then the item index
+function C:apply_subtable(op, rel, env)
+  local vals, from, first = self:expand_values(op.items, rel, env, copy_cols(rel.cols))
+  local sub_cols, list, expanded = {}, {}, {}
+  for i, v in ipairs(vals) do
+    if expanded[v.name] then raise(op.items[i].at, "'mv-apply' expands two columns named '%s'", v.name) end
+    expanded[v.name] = true
+    sub_cols[i] = { name = v.name, type = v.type }
+    list[i] = v.sql .. " AS " .. self:q(v.name)
+  end
+  local widx = op.opts.with_itemindex
+  if widx then
+    if expanded[widx.v] then raise(widx.tok, "'mv-apply' expands two columns named '%s'", widx.v) end
+    sub_cols[#sub_cols + 1] = { name = widx.v, type = "long" }
+    list[#list + 1] = format("CAST(%s.key AS INTEGER) AS %s", first, self:q(widx.v))
+  end
+  local where = ""
+  if op.limit then where = format(" WHERE %s.key < %s", first, self:count_value(op.limit, env, "mv-apply limit")) end
+  return format("SELECT %s FROM %s%s", concat(list, ", "), concat(from, ", "), where), sub_cols, expanded
+end
+
+-- the subquery's relation and the CTEs of its own WITH (they read t). A let table it compiles
+-- is not kept for the outer query (its CTEs would not be there).
+function C:apply_subquery(op, env, sql, sub_cols)
+  local outer_ctes = self.ctes
+  self.ctes = {}
+  self.in_apply = (self.in_apply or 0) + 1
+  local ok, sub = pcall(function()
+    local r = { name = self:cte(sql), cols = sub_cols, exact = true }
+    local senv = h.child(env)
+    for _, o in ipairs(op.ops) do r = self:operator(o, r, senv) end
+    return r
+  end)
+  local inner = self.ctes
+  self.ctes, self.in_apply = outer_ctes, self.in_apply - 1
+  if not ok then error(sub, 0) end
+  return sub, inner
+end
+
+-- column c of the subquery, element i of each packed row: what packs it, what reads it back
+function C:apply_value(c, i)
+  local x = self:q(c.name)
+  local path = "'$[" .. (i - 1) .. "]'"
+  if c.type == "dynamic" then
+    return self.f.parse_json(x), format("(CASE WHEN json_type(r.value, %s) <> 'null' THEN r.value -> %s END)", path, path)
+  elseif NUMERIC[c.type] or c.type == "timespan" then
+    -- a real travels as 17 digits of text (JSON keeps 15)
+    return format("(CASE WHEN typeof(%s) = 'real' THEN printf('%%!.17g', %s) ELSE %s END)", x, x, x),
+      format("(CASE WHEN json_type(r.value, %s) = 'text' THEN CAST(r.value ->> %s AS REAL) ELSE r.value ->> %s END)",
+        path, path, path)
+  end
+  return x, format("(r.value ->> %s)", path)
+end
+
+OPS["mv-apply"] = function(self, op, rel, env)
+  local sql, sub_cols, expanded = self:apply_subtable(op, rel, env)
+  local sub, inner = self:apply_subquery(op, env, sql, sub_cols)
+  -- the input's columns that were not expanded, then the subquery's
+  local cols, exprs, packed = {}, {}, {}
+  for _, c in ipairs(rel.cols) do
+    if not expanded[c.name] then cols[#cols + 1] = { name = c.name, type = c.type }; exprs[#exprs + 1] = "t." .. self:q(c.name) end
+  end
+  for i, c in ipairs(sub.cols) do
+    if find_col({ cols = cols }, c.name) then
+      raise(op, "'mv-apply': its subquery's column '%s' is also a column of its input", c.name)
+    end
+    local pack, read = self:apply_value(c, i)
+    packed[i] = pack
+    cols[#cols + 1] = { name = c.name, type = c.type }
+    exprs[#exprs + 1] = read .. " AS " .. self:q(c.name)
+  end
+  local rows = format("(WITH %s SELECT json_group_array(json_array(%s)) FROM (SELECT * FROM %s%s))", concat(inner, ", "),
+    concat(packed, ", "), self:q(sub.name), sub.ord and " ORDER BY " .. self:order_by(sub) or "")
+  local ord = nil
+  if rel.ord then
+    exprs[#exprs + 1] = format("row_number() OVER (ORDER BY t.%s, r.key) AS %s", self:q(rel.ord), self:q(ORD))
+    ord = ORD
+  end
+  return { name = self:cte(format("SELECT %s FROM %s t, json_each(%s) r", concat(exprs, ", "), self:q(rel.name), rows)),
+    cols = cols, ord = ord }
+end
 
 -- parse: the pattern as a regular expression with one group per column (kind=simple:
 -- literals exact, every column but the last matches as little as it can)

@@ -20,8 +20,8 @@ M.OPERATORS = {
   where = true, filter = true, extend = true, project = true, ["project-away"] = true,
   ["project-rename"] = true, ["project-reorder"] = true, ["project-keep"] = true, summarize = true,
   order = true, sort = true, top = true, take = true, limit = true, distinct = true, count = true,
-  join = true, union = true, ["mv-expand"] = true, mvexpand = true, parse = true, serialize = true,
-  evaluate = true, render = true, lookup = true, as = true,
+  join = true, union = true, ["mv-expand"] = true, mvexpand = true, ["mv-apply"] = true, parse = true,
+  serialize = true, evaluate = true, render = true, lookup = true, as = true,
 }
 
 local STRING_OPS = {
@@ -570,8 +570,29 @@ function P:join_keys()
   return keys
 end
 
+-- [Name =] expr [to typeof(T)], ...: the columns mv-expand and mv-apply expand
+function P:expand_items()
+  local items = {}
+  repeat
+    local at = self:peek()
+    local name
+    if self:is_name() and self:is("=", 1) then name = self:name(); self:expect("=") end
+    local e = self:expr()
+    local to
+    if self:accept("to") then
+      self:expect("typeof")
+      self:expect("(")
+      local ty = self:next()
+      to = TYPED_LIT[ty.v] or (ty.v == "dynamic" and "dynamic") or err.raise(ty, "unknown type '%s'", tostring(ty.v))
+      self:expect(")")
+    end
+    items[#items + 1] = { name = name, e = e, to = to, at = at }
+  until not self:accept(",")
+  return items
+end
+
 local UNSUPPORTED_HINT = {
-  ["make-series"] = true, ["mv-apply"] = true, ["parse-where"] = true, ["parse-kv"] = true,
+  ["make-series"] = true, ["parse-where"] = true, ["parse-kv"] = true,
   ["top-nested"] = true, ["top-hitters"] = true, sample = true, ["sample-distinct"] = true,
   invoke = true, getschema = true, scan = true, fork = true, facet = true, find = true, search = true,
   reduce = true, partition = true, externaldata = true, consume = true, ["project-smart"] = true,
@@ -646,25 +667,23 @@ function P:operator()
     return self:union_source(t, node("input", t))
   elseif v == "mv-expand" or v == "mvexpand" then
     local opts = self:options({ bagexpansion = true, kind = true, with_itemindex = true })
-    local items = {}
-    repeat
-      local at = self:peek()
-      local name
-      if self:is_name() and self:is("=", 1) then name = self:name(); self:expect("=") end
-      local e = self:expr()
-      local to
-      if self:accept("to") then
-        self:expect("typeof")
-        self:expect("(")
-        local ty = self:next()
-        to = TYPED_LIT[ty.v] or (ty.v == "dynamic" and "dynamic") or err.raise(ty, "unknown type '%s'", tostring(ty.v))
-        self:expect(")")
-      end
-      items[#items + 1] = { name = name, e = e, to = to, at = at }
-    until not self:accept(",")
+    local items = self:expand_items()
     local limit
     if self:accept("limit") then limit = self:expr() end
     return node("mv-expand", t, { opts = opts, items = items, limit = limit })
+  elseif v == "mv-apply" then
+    -- mv-apply [with_itemindex=I] [Name =] Array [to typeof(T)], ... [limit N] on ( SubQuery )
+    local opts = self:options({ with_itemindex = true })
+    local items = self:expand_items()
+    local limit
+    if self:accept("limit") then limit = self:expr() end
+    self:expect("on", "'on' and the subquery")
+    self:expect("(", "'(' and the subquery")
+    -- the subquery: operators over the expanded rows, with no source of its own
+    local ops = {}
+    repeat ops[#ops + 1] = self:operator() until not self:accept("|")
+    self:expect(")", "')' after the subquery")
+    return node("mv-apply", t, { opts = opts, items = items, limit = limit, ops = ops })
   elseif v == "parse" then
     local opts = self:options({ kind = true, flags = true })
     local e = self:expr()

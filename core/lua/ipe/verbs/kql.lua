@@ -149,7 +149,11 @@ function M.run(opts, pos)
   local timeout = common.seconds(opts, "timeout", runner.DEFAULT_TIMEOUT, 3600)
   local memory = (common.whole(opts, "memory", 16, 65536, "megabytes") or runner.DEFAULT_MEMORY / 1048576) * 1048576
   local ropts = common.render_options(opts)
-  local job = M.job(plan, workspace.check(dbpath), engine, timeout, memory, function(rec) return render.run(rec, fmt, ropts) end)
+  local path = workspace.check(dbpath)
+  -- the workspace and its schema version checked here, so that an old or foreign one is its one
+  -- line and exit code (raised in the worker it would only be the worker's failure)
+  workspace.open_reader(path):close()
+  local job = M.job(plan, path, engine, timeout, memory, function(rec) return render.run(rec, fmt, ropts) end)
   return common.run_query_job("kql", job, timeout, memory, opts)
 end
 
