@@ -1,36 +1,4 @@
--- Hosts connecting to the IP at regular intervals (low jitter): beaconing.
-local result = require "ipe.result"
-
-local function sql(db)
-  local w = db:window("TimeGenerated")
-  return table.concat({
-    "WITH conn AS (",
-    "  SELECT 'DeviceNetworkEvents' AS Source, DeviceName AS Host, TimeGenerated",
-    "  FROM DeviceNetworkEvents WHERE RemoteIP = :ip AND NOT " .. db:connection_inbound() .. " AND " .. w,
-    "  UNION ALL",
-    "  SELECT 'CommonSecurityLog', COALESCE(SourceHostName, SourceIP), TimeGenerated",
-    "  FROM CommonSecurityLog WHERE DestinationIP = :ip AND " .. w,
-    "), gaps AS (",
-    "  SELECT Source, Host, TimeGenerated, " .. db:seconds_between("Prev", "TimeGenerated") .. " AS Gap",
-    "  FROM (SELECT Source, Host, TimeGenerated,",
-    "               LAG(TimeGenerated) OVER (PARTITION BY Source, Host ORDER BY TimeGenerated) AS Prev FROM conn)",
-    ")",
-    "SELECT Source, Host, COUNT(*) AS Connections, AVG(Gap) AS MeanGap,",
-    "       AVG(Gap * Gap) - AVG(Gap) * AVG(Gap) AS GapVariance,",
-    "       MIN(TimeGenerated) AS FirstSeen, MAX(TimeGenerated) AS LastSeen",
-    "FROM gaps",
-    "GROUP BY Source, Host",
-    "HAVING COUNT(*) >= :min_connections AND AVG(Gap) > 0",
-    "   AND AVG(Gap * Gap) - AVG(Gap) * AVG(Gap) <= (:max_jitter_pct * AVG(Gap) / 100.0) * (:max_jitter_pct * AVG(Gap) / 100.0)",
-    "ORDER BY (AVG(Gap * Gap) - AVG(Gap) * AVG(Gap)) / (AVG(Gap) * AVG(Gap)), Connections DESC",
-  }, "\n")
-end
-
-local function round(x, digits)
-  local m = 10 ^ digits
-  return math.floor(x * m + 0.5) / m
-end
-
+-- Hosts connecting to the IP at regular intervals (low jitter): beaconing (KQL).
 return {
   name = "beaconing-to-ip",
   kind = "hunt",
@@ -55,21 +23,31 @@ encrypted and the address has no reputation yet.]],
     { name = "max_jitter_pct", type = "int", default = 10, min = 0, max = 100,
       help = "at most this standard deviation of the interval, as a % of its mean" },
   },
-  run = function(ctx, p)
-    local recs = ctx.db:records(sql(ctx.db),
-      { ip = p.ip, min_connections = p.min_connections, max_jitter_pct = p.max_jitter_pct })
-    local rows = {}
-    for i, r in ipairs(recs) do
-      local sd = math.sqrt(math.max(0, r.GapVariance))
-      rows[i] = { r.Source, r.Host, r.Connections, round(r.MeanGap, 1), round(sd, 2), round(100 * sd / r.MeanGap, 2),
-                  r.FirstSeen, r.LastSeen }
-    end
-    return result.table{
-      title = "Hosts beaconing to " .. p.ip,
-      note = "interval = seconds between consecutive connections of a host; jitter = its standard deviation / mean",
-      columns = { { "Source", "text" }, { "Host", "text" }, { "Connections", "count" }, { "IntervalSec", "number" },
-                  { "StdDevSec", "number" }, { "JitterPct", "number" }, { "FirstSeen", "time" }, { "LastSeen", "time" } },
-      rows = rows,
-    }
-  end,
+  display = {
+    title = "Hosts beaconing to {ip}",
+    note = "interval = seconds between consecutive connections of a host; jitter = its standard deviation / mean",
+    columns = { Connections = "count" },
+  },
+  language = "kql",
+  query = [[
+let ip = "0.0.0.0";
+let min_connections = 20;
+let max_jitter_pct = 10;
+union
+    (DeviceNetworkEvents
+     | where RemoteIP == ip and not(ActionType startswith "Inbound")
+     | project Source = "DeviceNetworkEvents", Host = DeviceName, TimeGenerated),
+    (CommonSecurityLog
+     | where DestinationIP == ip
+     | project Source = "CommonSecurityLog", Host = coalesce(SourceHostName, SourceIP), TimeGenerated)
+| sort by Source asc, Host asc, TimeGenerated asc
+| extend Gap = iff(prev(Source) == Source and prev(Host) == Host, (TimeGenerated - prev(TimeGenerated)) / 1s, real(null))
+| summarize Connections = count(), MeanGap = avg(Gap), GapVariance = variancep(Gap), StdDev = stdevp(Gap),
+    FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated) by Source, Host
+| where Connections >= min_connections and MeanGap > 0
+    and GapVariance <= (max_jitter_pct * MeanGap / 100.0) * (max_jitter_pct * MeanGap / 100.0)
+| order by GapVariance / (MeanGap * MeanGap) asc, Connections desc
+| project Source, Host, Connections, IntervalSec = round(MeanGap, 1), StdDevSec = round(StdDev, 2),
+    JitterPct = round(100 * StdDev / MeanGap, 2), FirstSeen, LastSeen
+]],
 }

@@ -1,47 +1,4 @@
--- Password spray: one source, many accounts, mostly failures.
-local result = require "ipe.result"
-
-local function attempts(db)
-  local w = db:window("TimeGenerated")
-  return table.concat({
-    "  SELECT 'SigninLogs' AS Source, lower(UserPrincipalName) AS Account,",
-    "         CASE WHEN ResultType = '0' THEN 0 ELSE 1 END AS Failed, " .. db:time_text("TimeGenerated") .. " AS Time",
-    "  FROM SigninLogs WHERE IPAddress = :ip AND " .. w,
-    "  UNION ALL",
-    "  SELECT 'SecurityEvent', lower(COALESCE(TargetAccount, TargetDomainName || " .. db:backslash() .. " || TargetUserName)),",
-    "         CASE WHEN EventID = 4625 THEN 1 ELSE 0 END, " .. db:time_text("TimeGenerated"),
-    "  FROM SecurityEvent WHERE IpAddress = :ip AND EventID IN (4624, 4625) AND " .. w,
-  }, "\n")
-end
-
-local function summary_sql(db)
-  return table.concat({
-    "SELECT Source, COUNT(DISTINCT Account) AS Accounts, COUNT(*) AS Attempts, SUM(Failed) AS Failures,",
-    "       COUNT(*) - SUM(Failed) AS Successes, ROUND(100.0 * SUM(Failed) / COUNT(*), 1) AS FailurePct,",
-    "       MIN(Time) AS FirstSeen, MAX(Time) AS LastSeen,",
-    "       " .. db:string_agg("Succeeded", ",", "distinct") .. " AS SucceededAccounts",
-    "FROM (SELECT *, CASE WHEN Failed = 0 THEN Account END AS Succeeded FROM (",
-    attempts(db),
-    "))",
-    "GROUP BY Source",
-    "HAVING COUNT(DISTINCT Account) >= :min_accounts AND 100.0 * SUM(Failed) / COUNT(*) >= :min_failure_pct",
-    "ORDER BY Accounts DESC, Attempts DESC, Source",
-  }, "\n")
-end
-
-local function accounts_sql(db)
-  return table.concat({
-    "SELECT Source, Account, SUM(Failed) AS Failures, COUNT(*) - SUM(Failed) AS Successes,",
-    "       MIN(Time) AS FirstSeen, MAX(Time) AS LastSeen",
-    "FROM (",
-    attempts(db),
-    ")",
-    "WHERE " .. db:in_list("Source", "sources"),
-    "GROUP BY Source, Account",
-    "ORDER BY Successes DESC, Failures DESC, Account",
-  }, "\n")
-end
-
+-- Password spray: one source, many accounts, mostly failures (KQL: a batch of two tables).
 return {
   name = "multiple-users-from-ip",
   kind = "hunt",
@@ -67,18 +24,39 @@ accounts, but mostly successes, so it does not qualify.]],
     { name = "min_failure_pct", type = "int", default = 80, min = 0, max = 100,
       help = "at least this percentage of attempts failed" },
   },
-  run = function(ctx, p)
-    local rows, cols = ctx.db:query(summary_sql(ctx.db),
-      { ip = p.ip, min_accounts = p.min_accounts, min_failure_pct = p.min_failure_pct })
-    local types = { Accounts = "count", Attempts = "count", Failures = "count", Successes = "count",
-                    FailurePct = "number", FirstSeen = "time", LastSeen = "time" }
-    local sections = { result.from_query(rows, cols, types, "Password-spray pattern from " .. p.ip) }
-    if #rows > 0 then
-      local sources = {}
-      for i, r in ipairs(rows) do sources[i] = r[1] end
-      local arows, acols = ctx.db:query(accounts_sql(ctx.db), { ip = p.ip, sources = sources })
-      sections[2] = result.from_query(arows, acols, types, "Accounts tried from " .. p.ip)
-    end
-    return sections
-  end,
+  display = {
+    { title = "Password-spray pattern from {ip}", columns = { Accounts = "count", Attempts = "count", Failures = "count",
+      Successes = "count" } },
+    { title = "Accounts tried from {ip}", columns = { Failures = "count", Successes = "count" }, hide_empty = true },
+  },
+  language = "kql",
+  query = [[
+let ip = "0.0.0.0";
+let min_accounts = 10;
+let min_failure_pct = 80;
+let attempts = union
+    (SigninLogs
+     | where IPAddress == ip
+     | project Source = "SigninLogs", Account = tolower(UserPrincipalName), Failed = iff(ResultType == "0", 0, 1),
+         Time = TimeGenerated),
+    (SecurityEvent
+     | where IpAddress == ip and EventID in (4624, 4625)
+     | project Source = "SecurityEvent",
+         Account = tolower(coalesce(TargetAccount, strcat(TargetDomainName, "\\", TargetUserName))),
+         Failed = iff(EventID == 4625, 1, 0), Time = TimeGenerated);
+let sprays = attempts
+| summarize Accounts = dcount(Account), Attempts = count(), Failures = sum(Failed),
+    Succeeded = make_set_if(Account, Failed == 0), FirstSeen = min(Time), LastSeen = max(Time) by Source
+| where Accounts >= min_accounts and 100.0 * Failures / Attempts >= min_failure_pct;
+sprays
+| project Source, Accounts, Attempts, Failures, Successes = Attempts - Failures,
+    FailurePct = round(100.0 * Failures / Attempts, 1), FirstSeen, LastSeen,
+    SucceededAccounts = strcat_array(array_sort_asc(Succeeded), ",")
+| order by Accounts desc, Attempts desc, Source asc;
+attempts
+| where Source in (sprays | project Source)
+| summarize Failures = sum(Failed), Successes = countif(Failed == 0), FirstSeen = min(Time), LastSeen = max(Time)
+    by Source, Account
+| order by Successes desc, Failures desc, Account asc
+]],
 }

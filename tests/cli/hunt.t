@@ -43,8 +43,8 @@ for my $verb (qw(hunt action audit)) {
 # the query with its bound values as a header, then the raw results
 {
     my ($out) = run_ok('hunt table', 0, { env => { COLUMNS => 200 } }, 'hunt', 'beaconing-to-ip', '--ip', $C2, '--db', $db);
-    like($out, qr/\A-- hunt beaconing-to-ip: query 1 \(ip=89\.160\.20\.128 from=2026-11-20T12:00:00\.000Z to=2026-11-27T12:00:00\.000Z min_connections=20 max_jitter_pct=10\)\nWITH conn AS \(\n/,
-         'table: the query and its bound values first');
+    like($out, qr/\A-- hunt beaconing-to-ip: KQL\n-- \| let ip = "0\.0\.0\.0";\n(?:-- \|.*\n)+-- hunt beaconing-to-ip: query 1 \(from=2026-11-20T12:00:00\.000Z to=2026-11-27T12:00:00\.000Z k1=89\.160\.20\.128 (?:k\d+=\S+ )*k2=20 (?:k\d+=\S+ )*k3=10 .*\)\nWITH "_k1" AS NOT MATERIALIZED \(/,
+         'table: the KQL, then the query and its bound values first');
     like($out, qr/^\nbeaconing-to-ip — Beaconing to the IP\nip=89\.160\.20\.128  min_connections=20  max_jitter_pct=10  from /m,
          'table: then the heading and the parameters');
     my @hosts = $out =~ /^DeviceNetworkEvents\s+(wks-\d+)\.contoso\.com\s+1,440\s+300\s/mg;
@@ -53,13 +53,13 @@ for my $verb (qw(hunt action audit)) {
     like($out, qr/\ASource,Host,Connections,IntervalSec,StdDevSec,JitterPct,FirstSeen,LastSeen\r\n/, 'csv: data only');
     is(scalar(() = $out =~ /\r\n/g), 7, 'csv: header and six rows');
     ($out) = run_ok('hunt md', 0, 'hunt', 'beaconing-to-ip', '--ip', $C2, '--db', $db, '-f', 'md');
-    like($out, qr/\A```sql\n-- hunt beaconing-to-ip: query 1 \(ip=89\.160\.20\.128 /, 'md: the query fenced');
+    like($out, qr/\A```sql\n-- hunt beaconing-to-ip: KQL\n/, 'md: the query fenced');
     like($out, qr/^\| Source\s+\| Host\s+\|/m, 'md: the results');
     ($out) = run_ok('hunt json', 0, 'hunt', 'beaconing-to-ip', '--ip', $C2, '--db', $db, '-f', 'json');
     my $j = decode_json($out);
     is($j->{kind}, 'hunt', 'json: kind');
-    is($j->{queries}[0]{params}{min_connections}, 20, 'json: the bound values');
-    like($j->{queries}[0]{sql}, qr/^WITH conn AS/, 'json: the query');
+    is_deeply([@{ $j->{queries}[0]{params} }{qw(k1 k2 k3)}], ['89.160.20.128', 20, 10], 'json: the bound values');
+    like($j->{queries}[0]{sql}, qr/^WITH "_k1" AS NOT MATERIALIZED/, 'json: the query');
     is(scalar @{ $j->{sections}[0]{rows} }, 6, 'json: the rows');
     my $file = "$db.hunt.csv";
     ($out) = run_ok('hunt -o', 0, 'hunt', 'beaconing-to-ip', '--ip', $C2, '--db', $db, '-f', 'csv', '-o', $file);
@@ -70,13 +70,14 @@ for my $verb (qw(hunt action audit)) {
 # --show-query prints only the query
 {
     my ($out) = run_ok('show-query', 0, 'hunt', 'multiple-users-from-ip', '--ip', $SPRAY, '--db', $db, '--show-query');
-    like($out, qr/\A-- hunt multiple-users-from-ip: query 1 \(ip=216\.160\.83\.56 from=\S+ to=\S+ min_accounts=10 min_failure_pct=80\)\nSELECT Source, COUNT\(DISTINCT Account\)/,
-         'show-query: the summary query');
-    like($out, qr/^-- hunt multiple-users-from-ip: query 2 \(ip=216\.160\.83\.56 from=\S+ to=\S+ sources=\["SigninLogs","SecurityEvent"\]\)$/m,
-         'show-query: the follow-up query with its bound list');
+    like($out, qr/\A-- hunt multiple-users-from-ip: KQL\n-- \| let ip = "0\.0\.0\.0";\n/, 'show-query: the KQL first');
+    like($out, qr/^-- hunt multiple-users-from-ip: query 1 \(from=\S+ to=\S+ k1=216\.160\.83\.56 .*\)\nWITH /m,
+         'show-query: the summary query with its bound values');
+    like($out, qr/^-- hunt multiple-users-from-ip: query 2 \(from=\S+ to=\S+ k1=216\.160\.83\.56 .*\)\nWITH /m,
+         'show-query: the accounts query (the batch\'s second statement)');
     unlike($out, qr/grady\.archie|Password-spray pattern/, 'show-query: no rows, no results');
     ($out) = run_ok('show-query empty', 0, 'hunt', 'beaconing-to-ip', '--ip', '192.0.2.200', '--db', $db, '--show-query');
-    like($out, qr/\A-- hunt beaconing-to-ip: query 1 /, 'show-query: printed (exit 0) even when nothing matches');
+    like($out, qr/\A-- hunt beaconing-to-ip: KQL\n/, 'show-query: printed (exit 0) even when nothing matches');
     ($out) = run_ok('show-query json', 0, 'hunt', 'subnet-sweep', '-p', 'cidr=10.0.1.0/24', '--db', $db, '--show-query', '-f', 'json');
     my $j = decode_json($out);
     is($j->{queries}[0]{params}{cidr}, '10.0.1.0/24', 'show-query json: the bound CIDR');
@@ -147,7 +148,7 @@ my $copy = "$home/hunts/beaconing-to-ip-89-160-20-128.lua";
     my ($out, $err, $rc) = ipe({ env => \%env }, 'hunt', 'beaconing-to-ip', '--ip', $C2, '-p', 'max_jitter_pct=5', '--edit', '--db', $db);
     is($rc, 1, '--edit: the edited copy ran and found nothing (threshold raised by the editor): exit 1');
     is($err, "ipe-run: hunt 'beaconing-to-ip-89-160-20-128' saved as $copy\n", '--edit: says where the copy is');
-    like($out, qr/\A-- hunt beaconing-to-ip-89-160-20-128: query 1 \(ip=89\.160\.20\.128 from=\S+ to=\S+ min_connections=1441 max_jitter_pct=5\)\n/,
+    like($out, qr/^-- hunt beaconing-to-ip-89-160-20-128: query 1 \(from=\S+ to=\S+ k1=89\.160\.20\.128 (?:k\d+=\S+ )*k2=1441 (?:k\d+=\S+ )*k3=5 .*\)\n/m,
          '--edit: the copy ran with the edited default and the given ones');
     ok(-f $copy, '--edit: the copy is in the first IPE_PATH entry\'s hunts/');
     my $text = slurp($copy);

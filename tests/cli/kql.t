@@ -47,7 +47,7 @@ subtest '--explain prints the SQL and the bound values, runs nothing' => sub {
   my ($out, $err, $rc) = ipe('kql', '--db', "$dir/none.db", '--now', '2026-11-27T00:00:00Z', '--explain',
     'SigninLogs | where IPAddress == "1.2.3.4" | summarize count() by AppDisplayName');
   is($rc, 0, 'exit 0 without a workspace') or diag($err);
-  like($out, qr/^WITH "_k1" AS \(SELECT "TimeGenerated", /, 'the SQL');
+  like($out, qr/^WITH "_k1" AS NOT MATERIALIZED \(SELECT "TimeGenerated", /, 'the SQL');
   like($out, qr/WHERE \("IPAddress" = :k1\)/, 'the value is a parameter');
   unlike($out =~ s/^--.*$//mgr, qr/1\.2\.3\.4/, 'the SQL text holds no value');
   like($out, qr/^-- :from = '2026-11-20T00:00:00\.000Z'\n-- :to = '2026-11-27T00:00:00\.000Z'\n-- :k1 = '1\.2\.3\.4'\n\z/m, 'the bound values');
@@ -55,6 +55,30 @@ subtest '--explain prints the SQL and the bound values, runs nothing' => sub {
   ($out) = ipe('kql', '--now', '2026-11-27T00:00:00Z', '--explain', 'SigninLogs | where TimeGenerated > ago(1h) | count');
   unlike($out, qr/:from/, 'a query with its own TimeGenerated filter has no window');
   like($out, qr/-- :k1 = '2026-11-26T23:00:00\.000Z'/, 'ago() is the current time less the span');
+};
+
+subtest 'a batch: statements separated by ; print one table each, in order, with the lets before them' => sub {
+  my $q = 'let apps = SigninLogs | summarize n = count() by AppDisplayName; apps | order by n desc, AppDisplayName asc | as Apps; '
+    . 'let m = 1; apps | where n >= m | count';
+  my ($out, $err, $rc) = ipe('kql', '--db', $db, '--format', 'csv', '--since', '30d', $q);
+  is($rc, 0, 'exit 0') or diag($err);
+  my @got = grep { length } split /\r?\n/, $out;
+  is(shift @got, 'AppDisplayName,n', 'the first table\'s header');
+  is_deeply([@got[0 .. $#want]], \@want, 'its rows: the raw SQL\'s');
+  is_deeply([@got[@want .. $#got]], ['Count', scalar @want], 'then the second table: its count');
+  ($out, $err, $rc) = ipe('kql', '--db', $db, '--since', '30d', $q);
+  like($out, qr/^Apps\nAppDisplayName +n\n.*^Table_1\nCount\n/ms, 'text: titled by "as", else Table_N');
+  ($out) = ipe('kql', '--db', $db, '--format', 'json', '--since', '30d', $q);
+  my $j = decode_json($out);
+  is(scalar @{ $j->{sections} }, 2, 'json: two sections');
+  is(scalar @{ $j->{queries} }, 2, '... and two queries');
+  ($out, $err, $rc) = ipe('kql', '--now', '2026-11-27T00:00:00Z', '--explain', 'print a = 1; print b = "x"');
+  is($rc, 0, '--explain of a batch: exit 0');
+  is($out, qq{WITH "_k1" AS NOT MATERIALIZED (SELECT :k1 AS "a")\nSELECT "a" AS "a" FROM "_k1";\n-- :k1 = 1\n\n}
+    . qq{WITH "_k1" AS NOT MATERIALIZED (SELECT :k1 AS "b")\nSELECT coalesce("b", '') AS "b" FROM "_k1";\n-- :k1 = 'x'\n}, '--explain: each statement\'s SQL and values');
+  ($out, $err, $rc) = ipe('kql', '--db', $db, 'print a = b; let b = 1; print b');
+  is($rc, 2, 'a let is seen only by the statements after it: exit 2');
+  like($err, qr/\Aipe-run: kql:1:11: unknown name 'b'\n/, '... the error names the place');
 };
 
 subtest 'formats: json shows dynamic values as JSON and bools as bools' => sub {

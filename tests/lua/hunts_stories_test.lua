@@ -243,8 +243,10 @@ T.case("every hunt runs read-only and records its queries with bound values", fu
   T.eq(#rec.queries, 1)
   local bound = {}
   for _, p in ipairs(rec.queries[1].params) do bound[p.name] = p.value end
-  T.eq(bound, { ip = ST.c2.ip, from = "2026-11-20T00:00:00.000Z", to = "2026-11-27T00:00:00.000Z",
-                min_connections = 20, max_jitter_pct = 10 })
+  -- a KQL hunt: its parameters bound as :kN (the let of each), the window as :from and :to
+  T.eq({ bound.from, bound.to }, { "2026-11-20T00:00:00.000Z", "2026-11-27T00:00:00.000Z" })
+  T.eq({ bound.k1, bound.k2, bound.k3 }, { ST.c2.ip, 20, 10 }, "ip, min_connections, max_jitter_pct")
+  T.eq(rec.queries[1].sql:find(ST.c2.ip, 1, true), nil, "no value in the SQL text")
 end)
 
 T.done()

@@ -136,8 +136,8 @@ T.case("display: a title with the parameters' values, column display types; a ba
   local cases = {
     { [[display = { columns = { Count = "money" } },]], "field 'display': column 'Count' has unknown type 'money'" },
     { [[display = { title = "Apps of {address}" },]], "field 'display': title names '{address}', which is not a parameter" },
-    { [[display = { colour = "red" },]], "field 'display': unknown entry 'colour' (columns, title, note)" },
-    { [[display = "Apps",]], "field 'display' must be a table {columns=, title=, note=}" },
+    { [[display = { colour = "red" },]], "field 'display': unknown entry 'colour' (columns, title, note, hide_empty)" },
+    { [[display = "Apps",]], "field 'display' must be a table {columns=, title=, note=, hide_empty=}" },
   }
   for i, c in ipairs(cases) do
     local name = "kql-display-" .. i
@@ -148,6 +148,74 @@ T.case("display: a title with the parameters' values, column display types; a ba
     rec = H.run_file(path, { ip = "1.2.3.4" }, { db = db })
     T.eq(rec.outcome, "broken", c[2])
     T.eq(rec.message, path .. ": " .. c[2])
+  end
+end)
+
+T.case("window_start and window_end: the run's window as datetimes, in the query and in the display's title", function()
+  local path = script("hunt", "kql-bounds", HEAD:format("kql-bounds", "hunt") .. [=[
+  display = { title = "Since {window_start} until {window_end}" },
+  language = "kql", query = [[
+SigninLogs
+| where TimeGenerated >= window_start - 30d and TimeGenerated <= window_end and IPAddress == ip
+| summarize n = count(), first = min(TimeGenerated), s = min(window_start), e = max(window_end)
+]],
+}
+]=])
+  local rec = H.run_file(path, { ip = "1.2.3.4" }, { db = db, now = H.time("2026-11-27T00:00:00Z"), since = "7d" })
+  T.eq(rec.status, "ok", rec.message)
+  T.eq(rec.sections[1].title, "Since 2026-11-20T00:00:00.000Z until 2026-11-27T00:00:00.000Z")
+  T.eq(H.rows_of(rec.sections[1]), { { n = 4, first = "2026-11-01T12:00:00.000Z", s = "2026-11-20T00:00:00.000Z",
+    e = "2026-11-27T00:00:00.000Z" } }, "the history 30 days before the window read; the bounds as datetimes")
+end)
+
+T.case("a batch: one table per statement, each with its display; hide_empty leaves an empty one out; bad lists named", function()
+  local path = script("hunt", "kql-batch", HEAD:format("kql-batch", "hunt") .. [=[
+  display = { { title = "Apps of {ip}", columns = { Count = "count" } },
+              { title = "Users of {ip}", note = "at least {min}", hide_empty = true } },
+  language = "kql", query = [[
+let ip = "0.0.0.0";
+let hits = SigninLogs | where IPAddress == ip;
+hits | summarize Count = count() by AppDisplayName | order by Count desc, AppDisplayName asc;
+hits | summarize Count = count() by UserPrincipalName | where Count >= min | order by UserPrincipalName asc
+]],
+}
+]=])
+  local rec = H.run_file(path, { ip = "1.2.3.4" }, { db = db, since = "7d" })
+  T.eq(rec.status, "ok", rec.message)
+  T.eq(#rec.sections, 2, "two tables")
+  T.eq(rec.sections[1].title, "Apps of 1.2.3.4")
+  T.eq(H.rows_of(rec.sections[1]), { { AppDisplayName = "Teams", Count = 2 }, { AppDisplayName = "Portal", Count = 1 } })
+  T.eq(rec.sections[1].columns[2].type, "count")
+  T.eq({ rec.sections[2].title, rec.sections[2].note }, { "Users of 1.2.3.4", "at least 1" })
+  T.eq(H.rows_of(rec.sections[2]), { { UserPrincipalName = "a@x", Count = 2 }, { UserPrincipalName = "b@x", Count = 1 } })
+  T.eq(rec.sections[2].columns[2].type, "number", "the second table's own display: Count by its KQL type")
+  T.eq(#rec.queries, 2, "each statement a query")
+  T.like(rec.queries[1].kql, "^let ip")
+  T.eq(rec.queries[2].kql, nil, "the KQL recorded once, with the first")
+  rec = H.run_file(path, { ip = "1.2.3.4", min = "3" }, { db = db, since = "7d" })
+  T.eq(#rec.sections, 1, "hide_empty: the empty second table left out")
+  rec = H.run_file(path, { ip = "9.9.9.9" }, { db = db, since = "7d" })
+  T.eq({ rec.status, #rec.sections, #rec.sections[1].rows }, { "empty", 1, 0 }, "an empty first table is shown")
+  local q2 = [[query = [[SigninLogs | count; SigninLogs | take 1]] .. "]]"
+  local cases = {
+    { [[display = { title = "x" }, language = "kql", ]] .. q2,
+      "field 'display': the query returns 2 tables: give a list of 2 displays, one per table" },
+    { [[display = { { title = "x" } }, language = "kql", ]] .. q2, "field 'display': the list has 1 display, the query returns 2 tables" },
+    { [[display = { { title = "x" }, { hide_empty = "yes" } }, language = "kql", ]] .. q2,
+      "field 'display' [2]: 'hide_empty' must be true or false" },
+    { [[display = { { title = "x" }, { colour = "red" } }, language = "kql", ]] .. q2,
+      "field 'display' [2]: unknown entry 'colour' (columns, title, note, hide_empty)" },
+    { [[display = { { title = "x" }, { title = "{nope}" } }, language = "kql", ]] .. q2,
+      "field 'display' [2]: title names '{nope}', which is not a parameter" },
+    { [[display = { { title = "x" }, { title = "y" }, extra = 1 }, language = "kql", ]] .. q2,
+      "field 'display': a list of displays, one per table, has only entries 1 to 2" },
+  }
+  for i, c in ipairs(cases) do
+    local name = "kql-batch-bad-" .. i
+    local bad = script("hunt", name, HEAD:format(name, "hunt") .. "  " .. c[1] .. ",\n}\n")
+    rec = H.run_file(bad, { ip = "1.2.3.4" }, { db = db })
+    T.eq(rec.outcome, "broken", c[2])
+    T.eq(rec.message, bad .. ": " .. c[2])
   end
 end)
 

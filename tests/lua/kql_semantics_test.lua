@@ -325,4 +325,90 @@ T.case("hash() is xxhash64 as Kusto's: the documented values, the 32-byte path, 
   T.eq(kerr('print hash("a", "b")'), "1:17: 'hash' takes a number as its modulo, got string")
 end)
 
+T.case("round() is half away from zero at its digits (Kusto's documented values); a whole real literal stays real", function()
+  -- learn.microsoft.com round(): 2.988, 2.2, 2, -100, 20; ties away from zero; long in, long out
+  T.eq(run([[print a = round(2.98765, 3), b = round(2.15, 1), c = round(2.15), d = round(-50.55, -2), e = round(21.5, -1),
+    f = round(2.5), g = round(-2.5), h = round(0.125, 2), i = round(-0.125, 2), j = round(7), k = round(1234, -2)]])[1],
+    { 2.988, 2.2, 2, -100, 20, 3, -3, 0.13, -0.13, 7, 1200 })
+  -- the digits computed in the query: the same values
+  T.eq(run('print n = 1 | extend a = round(2.15, n), b = round(-2.25, n + 0), c = round(155.0, n - 2) | project a, b, c')[1],
+    { 2.2, -2.3, 160 })
+  -- as the Lua of the SQL hunts rounds: floor(x * 10^d + 0.5) / 10^d, to the same double
+  for _, x in ipairs({ 0.82, 2.4549999, 299.95, 96.774193548, 1.005, 2.675, 0.0049999 }) do
+    local lua = math.floor(x * 100 + 0.5) / 100
+    T.eq(run('print r = round(x, 2)', { lets = { x = x } })[1][1], lua, "round(" .. x .. ", 2)")
+  end
+  T.eq(run('print a = 100.0 * 60 / 62, b = 100 * 60 / 62, c = 6.0 / 4')[1], { 100.0 * 60 / 62, 96, 1.5 },
+    "100.0 is real (bound as a whole number, typed real): no whole-number division")
+end)
+
+T.case("array_sort_asc: numbers by value, then text bytewise, nulls last; make_set sorted", function()
+  T.eq(run('print a = array_sort_asc(dynamic(["b", 10, "a", 9, null, "B"])), c = array_sort_asc(dynamic({"x": 1}))')[1],
+    { '[9,10,"B","a","b",null]', nil }, "a value that is not an array: null")
+  T.eq(run('SigninLogs | summarize s = make_set_if(UserPrincipalName, false) | project s = array_sort_asc(s)')[1][1], "[]",
+    "an empty array")
+  T.eq(run('SigninLogs | summarize r = round(avg(strlen(IPAddress)), 1), n = count() | project r')[1][1],
+    sql("SELECT round(avg(length(IPAddress)), 1) FROM SigninLogs WHERE TimeGenerated >= :f AND TimeGenerated <= :t",
+      { f = WINDOW.from, t = WINDOW.to })[1][1], "round of an aggregation in summarize")
+  T.eq(run('SigninLogs | summarize s = make_set(UserPrincipalName) | project s = strcat_array(array_sort_asc(s), ",")')[1][1],
+    sql("SELECT group_concat(u, ',') FROM (SELECT DISTINCT coalesce(UserPrincipalName, '') AS u FROM SigninLogs "
+      .. "WHERE TimeGenerated >= :f AND TimeGenerated <= :t ORDER BY u)", { f = WINDOW.from, t = WINDOW.to })[1][1])
+  T.eq(kerr('print array_sort_asc(dynamic([1]), true)'), "1:7: 'array_sort_asc' takes 1 argument, got 2")
+end)
+
+T.case("variancep and stdevp: the population variance and deviation (hand-worked), nulls left out", function()
+  -- 2, 4, 4, 4, 5, 5, 7, 9: mean 5, population variance 4, deviation 2; sample variance 32/7
+  local rows, plan = run([[datatable(x:real, g:string)[2,"a",4,"a",4,"a",4,"a",5,"a",5,"a",7,"a",9,"a",real(null),"a",3,"b"]
+    | summarize variancep(x), s = stdevp(x), v = variance(x), n = count() by g | order by g asc]])
+  T.eq(names(plan), { "g", "variancep_x", "s", "v", "n" })
+  T.eq(rows[1], { "a", 4, 2, 32 / 7, 9 })
+  T.eq(rows[2], { "b", 0, 0, nil, 1 }, "one value: 0 (the sample variance has none)")
+  -- a sum of squares rounding below zero reads as 0 for stdevp
+  T.eq(run('datatable(x:real)[0.1, 0.1, 0.1] | summarize s = stdevp(x)')[1][1], 0)
+  T.eq(kerr('print stdevp(1)'), "1:7: 'stdevp' is an aggregation: use it in 'summarize'")
+end)
+
+T.case("ipe_named_ranges(): the named IP ranges (empty without them); IP in a range, in any of a list", function()
+  local rw = assert(sqlite.open(path, "rw"))
+  require("ipe.migrations.response").up(rw)
+  for _, r in ipairs({ { "hq", "1.2.3.0/24", "Corporate" }, { "hq", "1.0.0.0/8", "Corporate" }, { "lab", "2001:db8::/32", "Other" } }) do
+    rw:query("INSERT INTO _ipe_ip_ranges (Name, Cidr, Category, Tags, CreatedBy, CreatedTime, UpdatedBy, LastUpdatedTime) "
+      .. "VALUES (:n, :c, :k, '[]', 't', 'x', 't', 'x')", { n = r[1], c = r[2], k = r[3] })
+  end
+  rw:close()
+  local q = 'ipe_named_ranges() | order by Name asc, Cidr asc'
+  local rows, plan = run(q)
+  T.eq(names(plan), { "Name", "Category", "Cidr" })
+  T.eq(rows, sql("SELECT Name, Category, Cidr FROM _ipe_ip_ranges ORDER BY Name, Cidr"))
+  T.eq(#rows, 3)
+  local none = kql.compile(q, { now = NOW, named_ranges = function() return false end })
+  T.eq({ #db:query(none.sql, none.binds), none.columns[3].name }, { 0, "Cidr" }, "a workspace without them: an empty table")
+  T.eq(run([[SigninLogs | distinct IPAddress | extend k = 1 | join kind=inner (ipe_named_ranges() | extend k = 1) on k
+    | where ipv6_is_in_range(IPAddress, Cidr) | summarize n = count() by IPAddress, Name | order by IPAddress asc]]),
+    { { "1.2.3.4", "hq", 2 } }, "1.2.3.4 in both networks of hq")
+  T.eq(run([[let cidrs = toscalar(ipe_named_ranges() | summarize make_list(Cidr));
+    print a = ipv4_is_in_any_range("1.2.3.4", cidrs), b = ipv6_is_in_any_range("2001:db8::1", cidrs),
+      c = ipv4_is_in_any_range("9.9.9.9", cidrs), d = ipv4_is_in_any_range("9.9.9.9", "10.0.0.0/8", "9.9.0.0/16"),
+      e = ipv6_is_in_range("2001:db9::1", "2001:db8::/32"), f = ipv4_is_in_any_range("1.2.3.4", dynamic([]))]])[1],
+    { 1, 1, 0, 1, 0, 0 })
+  T.eq(kerr('ipe_named_ranges(1)'), "1:1: 'ipe_named_ranges' takes no arguments, got 1")
+  rw = assert(sqlite.open(path, "rw"))
+  rw:exec("DELETE FROM _ipe_ip_ranges")
+  rw:close()
+end)
+
+T.case("a batch: each statement its own plan, with the lets declared before it", function()
+  local plan = kql.compile('let a = 1; print x = a; let b = a + 1; print y = b; print z = a + b', { now = NOW })
+  T.eq(#plan.batch, 3)
+  T.eq(plan.batch[1], plan, "the first plan is the statement's own")
+  local got = {}
+  for i, p in ipairs(plan.batch) do got[i] = db:query(p.sql, p.binds)[1][1] end
+  T.eq(got, { 1, 2, 3 })
+  T.eq(plan.batch[3].columns, { { name = "z", type = "long" } })
+  T.eq(kql.compile('SigninLogs | count | as N', { now = NOW }).name, "N", "'| as N' names the result")
+  T.eq(kerr('print a = b; let b = 1; print b'), "1:11: unknown name 'b'")
+  T.eq(kerr('let f = () { print 1; print 2 }; f'), "1:23: only one query may follow the let statements")
+  T.eq(kerr('print 1; print nope'), "1:16: unknown name 'nope'")
+end)
+
 db:close()

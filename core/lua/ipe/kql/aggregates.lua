@@ -17,7 +17,7 @@ local AGG = {
   max = true, avg = true, avgif = true, minif = true, maxif = true, arg_max = true, arg_min = true,
   make_set = true, makeset = true, make_list = true, makelist = true, make_set_if = true,
   make_list_if = true, take_any = true, any = true, stdev = true, variance = true, percentile = true,
-  make_bag = true, count_distinct = true,
+  make_bag = true, count_distinct = true, stdevp = true, variancep = true,
 }
 M.AGG = AGG
 
@@ -70,6 +70,13 @@ function C:aggregate(node, scope)
     if fn == "total" and self.f.total then s = self.f.total(x) end
     if name == "sum" and fn == "sum" then s = format("coalesce(sum(%s), 0)", x) end
     return E(s, ty), argname(1, name .. "_")
+  elseif name == "stdevp" or name == "variancep" then
+    -- the population variance: the mean of the squares less the square of the mean (nulls left
+    -- out); stdevp its square root, a rounding below zero read as 0
+    need(1); local x = self:scalar(arg(1))
+    local var = format("(avg((%s) * (%s)) - avg(%s) * avg(%s))", x, x, x, x)
+    if name == "stdevp" then var = format("sqrt(CASE WHEN %s < 0 THEN 0.0 ELSE %s END)", var, var) end
+    return E(var, "real"), argname(1, name .. "_")
   elseif name == "sumif" or name == "avgif" or name == "minif" or name == "maxif" then
     need(2); local a, p = arg(1), arg(2)
     local fn = name:sub(1, -3)

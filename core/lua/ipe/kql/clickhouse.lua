@@ -145,6 +145,14 @@ end
 function M.strcat_array(arr, sep)
   return string.format("arrayStringConcat(arrayMap(v -> ifNull(%s, ''), %s), %s)", M.json_value("v"), M.json_elements_array(arr), sep)
 end
+-- array_sort_asc: a flat JSON array's elements ordered numbers first (by value), then text
+-- (bytewise), nulls last
+function M.array_sort(arr)
+  local key = string.format("tuple(isNull(%s), isNull(toFloat64OrNull(v)), toFloat64OrZero(v), ifNull(%s, ''))",
+    M.json_value("v"), M.json_value("v"))
+  return string.format("concat('[', arrayStringConcat(arraySort(v -> %s, %s), ','), ']')", key, M.json_elements_array(arr))
+end
+
 -- pack_array: a JSON array of values of known Kusto types ({sql=, type=})
 function M.json_array_typed(items)
   local parts = {}
@@ -221,10 +229,17 @@ function M.format_time(t, fmt, pat)
   if not pat or pat:find("%f", 1, true) then return nil end
   return string.format("formatDateTime(parseDateTimeBestEffortOrNull(substring(%s, 1, 19)), %s, 'UTC')", t, fmt)
 end
-function M.round(x, n) return n and string.format("round(%s, %s)", x, n) or string.format("round(%s)", x) end
+function M.pow10(n) return string.format("pow(10, %s)", n) end
 
 -- IP addresses: ipe.dialect.clickhouse's helpers
 M.ip_in_cidr = D.ip_in_cidr
+-- the named IP ranges (Name, Category, Cidr), current versions: ipe.kql.workspace
+M.named_ranges = D.named_ranges
+-- an IP in any network of a (flat) JSON array of them
+function M.ip_in_any_cidr(ip, arr)
+  return string.format("arrayExists(c -> %s, arrayMap(v -> ifNull(%s, ''), %s))", D.ip_in_cidr(ip, "c"),
+    M.json_value("v"), M.json_elements_array(arr))
+end
 M.text_has_ip = D.text_has_ip
 function M.parse_ipv4(ip)
   return string.format("if(IPv4NumToString(IPv4StringToNum(%s)) = %s, toInt64(IPv4StringToNum(%s)), NULL)", ip, ip, ip)

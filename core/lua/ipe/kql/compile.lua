@@ -27,6 +27,7 @@ local h = require "ipe.kql.common"
 local SCALAR = require "ipe.kql.functions"
 local aggregates = require "ipe.kql.aggregates"
 local operators = require "ipe.kql.operators"
+local WORKSPACE = require("ipe.kql.workspace").FUNCTIONS
 
 local raise = err.raise
 local format, concat = string.format, table.concat
@@ -118,8 +119,22 @@ function C:cte(sql)
     name = "\1" .. name
     self.subs[name] = sql
   end
-  self.ctes[#self.ctes + 1] = self:q(name) .. " AS (" .. sql .. ")"
+  -- NOT MATERIALIZED: a CTE read twice (a let used by both sides, a batch's shared scan) is
+  -- inlined where it is read, so each read keeps its filters and indexes (SQLite would copy a
+  -- whole table scan first); materialize() asks for the copy (C:materialized)
+  self.ctes[#self.ctes + 1] = self:q(name) .. (self.f.cte_hint or " AS (") .. sql .. ")"
+  self.cte_at = self.cte_at or {}
+  self.cte_at[name] = #self.ctes
   return name
+end
+
+-- materialize(T): T's CTE computed once
+function C:materialized(rel)
+  local i = self.cte_at and self.cte_at[rel.name]
+  if i and self.f.cte_hint then
+    self.ctes[i] = self.ctes[i]:gsub(self.f.cte_hint:gsub("%p", "%%%0"), " AS MATERIALIZED (", 1)
+  end
+  return rel
 end
 
 -- a relation: {name = CTE or table, cols = {{name=, type=}}, ord = column name or nil}
@@ -181,7 +196,12 @@ function C:lit(v, ty, at)
   elseif ty == "bool" then bound = v and 1 or 0
   elseif ty == "dynamic" then bound = cjson.encode(v)
   end
-  return E(self:bind(bound), ty, { lit = v, at = at })
+  local sql = self:bind(bound)
+  -- a whole real (100.0) is bound as an integer: typed real, so 100.0 * n / m does not divide whole numbers
+  if ty == "real" and type(v) == "number" and v % 1 == 0 then
+    sql = self.f.cast_real and self.f.cast_real(sql) or "CAST(" .. sql .. " AS REAL)"
+  end
+  return E(sql, ty, { lit = v, at = at })
 end
 
 
@@ -244,6 +264,7 @@ function C:name_expr(node, scope)
   local v = lookup(scope.env, name)
   if v then
     if v.kind == "scalar" then
+      if v.given ~= nil and not v.compiled then v.compiled = self:given_value(v.given, v.type, v.at) end
       if v.compiled then return v.compiled end
       local sub = { rel = scope.rel, alias = scope.alias, env = v.env, agg = scope.agg, serial = scope.serial,
         rowscope = scope.rowscope }
@@ -665,6 +686,7 @@ local function is_tabular_node(self, node, env)
   if node.k == "name" then return self:is_tabular_name(node, env) end
   if node.k == "call" then
     if node.name == "materialize" or node.name == "view" or node.name == "table" then return true end
+    if WORKSPACE[node.name] and not lookup(env, node.name) then return true end
     local v = lookup(env, node.name)
     if v and v.kind == "func" then
       local q = v.node.body.query
@@ -767,10 +789,11 @@ function C:source(node, env)
     end
     if node.name == "materialize" then
       if #node.args ~= 1 then raise(node, "'materialize' takes 1 argument") end
-      return self:tabular(node.args[1], env)
+      return self:materialized(self:tabular(node.args[1], env))
     end
     local v = lookup(env, node.name)
     if v and v.kind == "func" then return self:call_lambda(v, node, { env = env }, true) end
+    if WORKSPACE[node.name] then return WORKSPACE[node.name](self, node, env) end
     if schema.table(node.name) then raise(node, "'%s' is a table, not a function", node.name) end
     if v then raise(node, "'%s' is not a function", node.name) end
     raise(node, "unknown function '%s'", node.name)
@@ -801,6 +824,7 @@ function C:const_string(node, env, depth)
   if node.k == "name" then
     local v = lookup(env, node.v)
     if v and v.kind == "scalar" then
+      if v.given ~= nil and not v.compiled then v.compiled = self:given_value(v.given, v.type, v.at) end
       if v.compiled then return type(v.compiled.lit) == "string" and v.compiled.lit or nil end
       return self:const_string(v.node, v.env, depth)
     end
@@ -823,6 +847,8 @@ function C:datatable(node, env)
         if want == "dynamic" then e = E(self:dyn(e), "dynamic")
         else raise(vnode, "datatable: the column '%s' is %s, the value is %s", cols[i].name, want, e.type) end
       end
+      -- a whole number in a real column is real (else SQLite divides its sums as integers)
+      if want == "real" and e.type ~= "real" and not e.null then e = E(self.f.cast_real and self.f.cast_real(e.sql) or "CAST(" .. e.sql .. " AS REAL)", "real") end
       items[i] = format("%s AS %s", self.f.typed and self.f.typed(e.sql, want) or e.sql, self:q(cols[i].name))
     end
     rows[r] = "SELECT " .. concat(items, ", ")
@@ -864,7 +890,7 @@ M.mentions_time = mentions_time
 function M.compile(prog, opts)
   opts = opts or {}
   local self = setmetatable({ f = opts.engine or require("ipe.kql.sqlite"), n = 0, binds = {}, params = {},
-    ctes = {}, nctes = 0, now = opts.now or os.time(), given = opts.lets }, C)
+    ctes = {}, nctes = 0, now = opts.now or os.time(), given = opts.lets, named_ranges = opts.named_ranges }, C)
   if self.f.nested then self.subs = {} end
   self.time_filtered = mentions_time(prog, false, {})
   if opts.window then self.window = opts.window end
@@ -873,7 +899,7 @@ function M.compile(prog, opts)
   -- values given for names the query does not declare are bound under their names
   if opts.lets then
     local declared = {}
-    for _, l in ipairs(prog.lets) do declared[l.name] = true end
+    for _, l in ipairs(prog.all_lets or prog.lets) do declared[l.name] = true end   -- a batch's later lets too
     local names = {}
     for k in pairs(opts.lets) do if not declared[k] then names[#names + 1] = k end end
     table.sort(names)
@@ -881,7 +907,7 @@ function M.compile(prog, opts)
       local v = opts.lets[k]
       local ty = opts.types and opts.types[k] or (type(v) == "number" and "real" or "string")
       if ty == "long" and type(v) == "number" and v % 1 ~= 0 then ty = "real" end
-      env.vars[k] = { kind = "scalar", compiled = self:given_value(v, ty, prog.query) }
+      env.vars[k] = { kind = "scalar", given = v, type = ty, at = prog.query }   -- bound when read (C:name_expr)
     end
   end
   for _, l in ipairs(prog.lets) do self:declare(l, env) end
@@ -908,7 +934,10 @@ function M.compile(prog, opts)
     table.insert(params, 1, { name = "to", value = self.window.to })
     table.insert(params, 1, { name = "from", value = self.window.from })
   end
-  return { sql = sql, binds = self.binds, params = params, columns = cols, windowed = self.uses_window }
+  -- the name '| as Name' gives the result (a batch's table title)
+  local q, name = prog.query, nil
+  if q.k == "pipe" and q.ops[#q.ops] and q.ops[#q.ops].k == "as" then name = q.ops[#q.ops].name end
+  return { sql = sql, binds = self.binds, params = params, columns = cols, windowed = self.uses_window, name = name }
 end
 
 return M

@@ -218,6 +218,17 @@ function SCALAR.strcat_array(self, node, scope)
     .. "FROM json_each(%s) j) END), '')", arr, self:str(a[2]), arr), "string")
 end
 
+-- array_sort_asc(arr): the elements in ascending order (numbers by value, before text;
+-- text bytewise), nulls last
+function SCALAR.array_sort_asc(self, node, scope)
+  local a = self:args(node, scope, 1)
+  local arr = self:dyn(a[1])
+  if self.f.array_sort then return E(self.f.array_sort(arr), "dynamic", { agg = a[1].agg }) end
+  return E(format("(CASE WHEN json_valid(%s) AND json_type(%s) = 'array' THEN (SELECT json_group_array(%s) FROM "
+    .. "(SELECT * FROM json_each(%s) ORDER BY value IS NULL, value, key) j) END)", arr, arr, element("j"), arr), "dynamic",
+    { agg = a[1].agg })
+end
+
 -- range(start, stop, step): the array start, start + step, ... up to stop (at most 100000 values)
 function SCALAR.range(self, node, scope)
   local a = self:args(node, scope, 2, 3)
@@ -342,9 +353,26 @@ function SCALAR.getyear(self, node, scope)
   local a = self:args(node, scope, 1)[1]
   return E(format("CAST(substr(%s, 1, 4) AS INTEGER)", a.sql), "long")
 end
+-- round(x [, digits]): half away from zero at digits decimals (negative: tens, hundreds ...),
+-- x scaled, rounded, scaled back as .NET's Math.Round(x, d, AwayFromZero) does — the same
+-- doubles on both engines (their own round() differ: SQLite rounds the decimal text)
 function SCALAR.round(self, node, scope)
   local a = self:args(node, scope, 1, 2)
-  return E(self.f.round(self:scalar(a[1]), a[2] and a[2].sql), a[2] and "real" or (a[1].type == "long" and "long" or "real"))
+  local x, d = self:scalar(a[1]), a[2]
+  local ty = d and "real" or (a[1].type == "long" and "long" or "real")
+  if not d and a[1].type == "long" then return E(x, "long", { agg = a[1].agg }) end
+  local scale, back
+  if d and type(d.lit) == "number" and d.lit % 1 == 0 then
+    local m = self:bind(10.0 ^ math.abs(d.lit))
+    if d.lit >= 0 then scale, back = "* " .. m, "/ " .. m else scale, back = "/ " .. m, "* " .. m end
+  elseif d then
+    local m = self.f.pow10(d.sql)
+    scale, back = "* " .. m, "/ " .. m
+  else
+    scale, back = "", ""
+  end
+  return E(format("(CASE WHEN %s < 0 THEN -floor(-(%s) %s + 0.5) ELSE floor((%s) %s + 0.5) END %s)", x, x, scale, x, scale, back), ty,
+    { agg = a[1].agg or (d and d.agg) })
 end
 function SCALAR.abs(self, node, scope)
   local a = self:args(node, scope, 1)[1]
@@ -409,6 +437,22 @@ function SCALAR.ipv4_is_in_range(self, node, scope)
   local a = self:args(node, scope, 2)
   return E(format("coalesce(%s, 0)", self.f.ip_in_cidr(self:str(a[1]), self:str(a[2]))), "bool")
 end
+-- an IPv6 (or IPv4) address in an IPv6 (or IPv4) network: the workspace's IP-in-CIDR
+SCALAR.ipv6_is_in_range = SCALAR.ipv4_is_in_range
+-- ipv4_is_in_any_range(ip, range, ...): in any of the ranges, each a string or a dynamic array of them
+function SCALAR.ipv4_is_in_any_range(self, node, scope)
+  local a = self:args(node, scope, 2, 64)
+  local ip, parts = self:str(a[1]), {}
+  for i = 2, #a do
+    if a[i].type == "dynamic" then
+      parts[#parts + 1] = self.f.ip_in_any_cidr(ip, a[i].sql)
+    else
+      parts[#parts + 1] = format("coalesce(%s, 0)", self.f.ip_in_cidr(ip, self:str(a[i])))
+    end
+  end
+  return E("(" .. concat(parts, " OR ") .. ")", "bool", { agg = a[1].agg })
+end
+SCALAR.ipv6_is_in_any_range = SCALAR.ipv4_is_in_any_range
 function SCALAR.ipv4_is_private(self, node, scope)
   local a = self:args(node, scope, 1)[1]
   local x = self:str(a)
@@ -479,7 +523,7 @@ local function need_serial(self, node, scope)
   if not (scope.rel and scope.rel.ord) then
     raise(node, "'%s' needs a serialized row set (use 'serialize' or 'order by' before it)", node.name)
   end
-  return self:q(scope.rel.ord)
+  return scope.rel.over_by or self:q(scope.rel.ord)   -- right after 'order': its own window (OPS.extend)
 end
 function SCALAR.row_number(self, node, scope)
   local o = need_serial(self, node, scope)

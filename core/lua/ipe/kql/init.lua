@@ -6,7 +6,8 @@
 -- sqlite (the engine's SQL fragments, one function each; those ctx.db shares come from
 -- ipe.dialect.sqlite), script (insights and hunts written in KQL), err (positions, carets).
 --
---   kql.compile(text, opts) -> plan {sql=, binds=, params=, columns=} (ipe.kql.compile)
+--   kql.compile(text, opts) -> plan {sql=, binds=, params=, columns=, batch=} (ipe.kql.compile);
+--                              plan.batch: the plans of a batch's statements, in order
 --                              or raises an ipe.kql.err error (line, column, message)
 --   kql.parse(text)         -> the AST (ipe.kql.parser)
 --   kql.engine(name)        -> the fragment module of an engine ("sqlite", "clickhouse")
@@ -24,11 +25,21 @@ end
 
 function M.parse(text) return parser.parse(text) end
 
+-- a batch (statements separated by ';'): each statement compiled on its own with the lets
+-- declared before it; plan.batch lists every statement's plan (plan.batch[1] is plan itself)
 function M.compile(text, opts)
   opts = opts or {}
   local prog = parser.parse(text)
-  return compiler.compile(prog, { engine = M.engine(opts.engine), now = opts.now, window = opts.window, lets = opts.lets,
-    types = opts.types })
+  local copts = { engine = M.engine(opts.engine), now = opts.now, window = opts.window, lets = opts.lets,
+    types = opts.types, named_ranges = opts.named_ranges }
+  local batch = {}
+  for i, q in ipairs(prog.queries) do
+    local lets = {}
+    for j = 1, q.nlets do lets[j] = prog.lets[j] end
+    batch[i] = compiler.compile({ lets = lets, query = q.query, all_lets = prog.lets }, copts)
+  end
+  batch[1].batch = batch
+  return batch[1]
 end
 
 -- shape(rows, columns): a result's values as Kusto shows them — bools true/false, timespans

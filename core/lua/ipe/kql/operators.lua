@@ -95,6 +95,12 @@ function OPS.extend(self, op, rel, env)
       exprs[#exprs + 1] = e.sql .. " AS " .. self:q(name)
     end
   end
+  if rel.over_src then
+    -- right after 'order': the new columns and the order's row number computed over its input,
+    -- their windows the order's own (one sort)
+    exprs[#exprs + 1] = format("row_number() OVER (ORDER BY %s) AS %s", rel.over_by, self:q(ORD))
+    return { name = self:cte(format("SELECT %s FROM %s", concat(exprs, ", "), self:q(rel.over_src))), cols = cols, ord = ORD }
+  end
   if rel.exact and not replaced and not self.f.nested then
     -- only new columns (none replaced): the prior CTE's columns as "*" (not on a nesting
     -- engine: its renaming subquery would let "*" carry the internal names out)
@@ -228,9 +234,12 @@ function OPS.order(self, op, rel, env)
   local by = self:order_sql(rel, op.keys, env)
   local list = {}
   for _, c in ipairs(rel.cols) do list[#list + 1] = self:q(c.name) end
-  list[#list + 1] = format("row_number() OVER (ORDER BY %s%s) AS %s", by, rel.ord and ", " .. self:q(rel.ord) or "", self:q(ORD))
+  by = by .. (rel.ord and ", " .. self:q(rel.ord) or "")
+  list[#list + 1] = format("row_number() OVER (ORDER BY %s) AS %s", by, self:q(ORD))
   local name = self:cte(format("SELECT %s FROM %s", concat(list, ", "), self:q(rel.name)))
-  return { name = name, cols = copy_cols(rel.cols), ord = ORD }
+  -- over_src/over_by: an extend right after (prev(), next(), row_number()) is computed over
+  -- rel with this same window, one sort for both (see OPS.extend)
+  return { name = name, cols = copy_cols(rel.cols), ord = ORD, over_src = rel.name, over_by = by }
 end
 
 function C:count_value(node, env, what)

@@ -1,7 +1,9 @@
 -- ipe.kql.parser: tokens -> AST, by recursive descent (one token of look-ahead, a
 -- second for the few places KQL needs it; linear in the input).
 --
---   parse(text) -> { lets = { {name=, value=node, at=tok}, ... }, query = node }
+--   parse(text) -> { lets = { {name=, value=node, at=tok}, ... }, query = node (the first),
+--                    queries = { {query=node, nlets=how many lets precede it}, ... } }
+--   several tabular statements separated by ';' are a batch: one result table each
 --
 -- Nodes are tables with k (kind) and the position of their first token (line, col, len).
 -- Tabular: pipe {src=, ops={...}}, source kinds name / call / datatable / union / print.
@@ -761,7 +763,7 @@ function P:lambda(t)
 end
 
 function P:statements(close)
-  local lets = {}
+  local lets, queries = {}, {}
   local query
   while true do
     while self:accept(";") do end
@@ -785,14 +787,18 @@ function P:statements(close)
     elseif self:is("set") then
       err.raise(self:peek(), "'set' is not supported")
     else
-      if query then err.raise(self:peek(), "only one query may follow the let statements") end
-      query = self:pipe_expr()
+      -- a batch (Kusto: several tabular expression statements, each a result table, each seeing
+      -- the lets before it) only at the top level; a function's body has one query
+      if query and close then err.raise(self:peek(), "only one query may follow the let statements") end
+      local q = self:pipe_expr()
+      query = query or q
+      queries[#queries + 1] = { query = q, nlets = #lets }
       if not self:accept(";") and not (self:peek().t == "eof" or (close and self:is(close))) then
         err.raise(self:peek(), "expected '|' or the end of the query, found %s", M.describe(self:peek()))
       end
     end
   end
-  return { lets = lets, query = query }
+  return { lets = lets, query = query, queries = queries }
 end
 
 -- whether '(' starts a lambda's parameter list: () { or (name: ...

@@ -12,6 +12,7 @@ local D = require("ipe.dialect.sqlite").new()
 local M = {}
 
 M.name = "sqlite"
+M.cte_hint = " AS NOT MATERIALIZED ("   -- each CTE inlined where read (see C:cte)
 
 function M.ident(name) return '"' .. name:gsub('"', '""') .. '"' end
 
@@ -132,10 +133,17 @@ function M.to_real(x)
     x, x, x, x, x)
 end
 function M.format_time(t, fmt) return string.format("strftime(%s, %s)", fmt, t) end
-function M.round(x, n) return n and string.format("round(%s, %s)", x, n) or string.format("round(%s)", x) end
+function M.pow10(n) return string.format("power(10.0, %s)", n) end
 
 -- IP addresses (the workspace's own SQL functions, core/bind_sqlite.c)
 M.ip_in_cidr = D.ip_in_cidr
+-- the named IP ranges (Name, Category, Cidr), current versions: ipe.kql.workspace
+M.named_ranges = D.named_ranges
+-- an IP in any network of a JSON array of them
+function M.ip_in_any_cidr(ip, arr)
+  return string.format("EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(%s) THEN %s ELSE '[]' END) r WHERE coalesce(%s, 0))",
+    arr, arr, M.ip_in_cidr(ip, "r.value"))
+end
 function M.ip_key(ip, bits) return bits and string.format("ipe_ip_key(%s, %s)", ip, bits) or string.format("ipe_ip_key(%s)", ip) end
 function M.cidr_low(cidr) return string.format("ipe_cidr_range(%s, 0)", cidr) end
 M.text_has_ip = D.text_has_ip

@@ -19,7 +19,8 @@ usage: ipe-run kql 'QUERY' [options]
        ipe-run kql -f FILE [options]   (FILE or QUERY - reads standard input)
 
 Compiles a query in the Kusto Query Language subset (see the README's KQL section)
-to the workspace's SQL and runs it read-only. Every literal of the query is a bound
+to the workspace's SQL and runs it read-only. Several statements separated by ';'
+(a batch) print one table each, titled by '| as Name' (else Table_0, Table_1 ...). Every literal of the query is a bound
 parameter. A query without a TimeGenerated filter of its own reads each table
 within the window (--since, default 7d; --from/--to). Kusto's semantics hold:
 has is a whole-term, case-insensitive match, == on strings is case-sensitive,
@@ -79,9 +80,14 @@ local function shown(v, engine)
   return "'" .. tostring(v):gsub("'", "''") .. "'"
 end
 
+-- the SQL of each statement of a batch, a blank line between them
 function M.explain(plan, engine)
-  local lines = { plan.sql .. ";" }
-  for _, p in ipairs(plan.params) do lines[#lines + 1] = "-- :" .. p.name .. " = " .. shown(p.value, engine) end
+  local lines = {}
+  for i, one in ipairs(plan.batch or { plan }) do
+    if i > 1 then lines[#lines + 1] = "" end
+    lines[#lines + 1] = one.sql .. ";"
+    for _, p in ipairs(one.params) do lines[#lines + 1] = "-- :" .. p.name .. " = " .. shown(p.value, engine) end
+  end
   return table.concat(lines, "\n") .. "\n"
 end
 
@@ -109,25 +115,28 @@ M.timespan = kql.timespan
 -- job(plan, path, engine, timeout, memory, render) -> the worker's function (for
 -- common.run_query_job / query_job): runs the compiled plan read-only on the workspace at path
 -- within the budgets and returns serial.dump{text = render(record), rows = n} (record: the run
--- record of the one table), or {err = message}. ipe-run kql and ipe-run serve's KQL page share it.
+-- record: a table per statement of a batch), or {err = message}. ipe-run kql and ipe-run serve's KQL page share it.
 function M.job(plan, path, engine, timeout, memory, render_record)
   return function()
     sqlite.hard_heap_limit(memory)
     local c = workspace.open_reader(path)
     c:set_deadline(timeout)
     if engine == "clickhouse" then c:set_memory(memory) end
-    local qok, rows = pcall(c.query, c, plan.sql, plan.binds)
-    if not qok then return serial.dump({ err = tostring(rows) }) end
+    -- a batch: one table per statement, in order
+    local sections, queries, n, batch = {}, {}, 0, plan.batch or { plan }
+    for i, one in ipairs(batch) do
+      local qok, rows = pcall(c.query, c, one.sql, one.binds)
+      if not qok then return serial.dump({ err = tostring(rows) }) end
+      M.shape(rows, one.columns)
+      local cols = {}
+      for j, col in ipairs(one.columns) do cols[j] = { name = col.name, type = RENDER_TYPE[col.type] or "text" } end
+      sections[i] = { kind = "table", columns = cols, rows = rows, title = one.name or (#batch > 1 and "Table_" .. (i - 1) or nil) }
+      queries[i] = { sql = one.sql, params = one.params }
+      n = n + #rows
+    end
     c:close()
-    M.shape(rows, plan.columns)
-    local cols = {}
-    for i, col in ipairs(plan.columns) do cols[i] = { name = col.name, type = RENDER_TYPE[col.type] or "text" } end
-    local rec = { script = "kql", kind = "kql", title = "query", params = {}, status = #rows > 0 and "ok" or "empty",
-      message = #rows == 0 and "the query returned no rows" or nil,
-      sections = { { kind = "table", columns = cols, rows = rows } },
-      queries = { { sql = plan.sql, params = plan.params } } }
-    local n = #rows
-    rows = nil
+    local rec = { script = "kql", kind = "kql", title = "query", params = {}, status = n > 0 and "ok" or "empty",
+      message = n == 0 and "the query returned no rows" or nil, sections = sections, queries = queries }
     return serial.dump({ text = render_record(rec), rows = n })
   end
 end
