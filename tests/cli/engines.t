@@ -289,7 +289,18 @@ same('audit', [ $lite2, $url2 ], 'audit');
         POSIX::_exit(127);
     }
     my $t0 = time;
-    sleep 0.3;
+    # mid-page: once the page has forked its panel workers (it has opened the workspace), not
+    # before it started (a loaded machine may take longer than any fixed pause to get there)
+    my $forked = sub {    # a process whose parent is the page (/proc/N/stat: "N (name) S PPID ...")
+        for my $f (glob '/proc/[0-9]*/stat') {
+            open my $fh, '<', $f or next;
+            my $st = <$fh> // '';
+            return 1 if $st =~ /\)\s+\S+\s+(\d+)/ && $1 == $pid;
+        }
+        return 0;
+    };
+    sleep 0.05 until time - $t0 > 30 || $forked->();
+    sleep 0.2;
     $c->kill_node(1);
     my $done;
     while (time - $t0 < 4 * $budget + 10) {
