@@ -304,8 +304,136 @@ T.case("rollup_rows and named_ranges", function()
 end)
 
 T.case("the helpers ClickHouse has no form for say so, naming the helper", function()
-  T.raises(function() return C:json_each("Arr", "e") end, "ctx.db:json_each is not available on ClickHouse")
+  T.raises(function() return C:json_each("Arr", "e", "a[0]") end, "ctx.db:json_each is not available on ClickHouse")
   T.raises(function() return C:json("Obj", "a[0]") end, "array indexes")
+end)
+
+local HOSTILE = dofile((debug.getinfo(1, "S").source:sub(2):match("^(.*)/") or ".") .. "/../lua/clickhouse_hostile.lua")
+-- SQLite's text functions stop at a NUL; ClickHouse's do not
+local function no_nul(list)
+  local out = {}
+  for _, v in ipairs(list) do if not v:find("%z") then out[#out + 1] = v end end
+  return out
+end
+
+T.case("time_in_list: a time column against a list of times as text, to the millisecond", function()
+  T.eq(same("time_in_list", function(h)
+    return "SELECT id FROM dialect_rows WHERE " .. h:time_in_list("TimeGenerated", "ts") .. " ORDER BY id"
+  end, { ts = { "2024-05-01T10:00:00.500Z", "2024-05-03T01:02:03.012Z", "2024-05-01T10:00:00.501Z",
+                "2024-05-01T11:30:00.000Z", "2024-05-01 10:00:00" } }), { { "2" }, { "16" } })
+  -- hostile texts bound as the list: no error, no row
+  local l, c = both(function(h)
+    return "SELECT id FROM dialect_rows WHERE " .. h:time_in_list("TimeGenerated", "ts") .. " ORDER BY id"
+  end, { ts = no_nul(HOSTILE) })
+  T.eq(c, l); T.eq(#l, 0)
+end)
+
+-- the addresses with and without a port, as OfficeActivity.ClientIP holds them
+local PORTS = { "10.1.2.3:51234", "[2001:db8::1]:443", "[2001:DB8::1]:443", "10.1.2.3", "10.1.2.30:1", "2001:db8::1",
+  "2001:db8::1:22", NULL, "", "[10.1.2.3]:5", "10.1.2.3:", "x10.1.2.3:1", "10.1.2.3:x", "[2001:db8::1]" }
+lite:exec("CREATE TABLE port_rows (id INTEGER, ClientIP TEXT)")
+writer:exec("DROP TABLE IF EXISTS port_rows")
+writer:exec("CREATE TABLE port_rows (id Int64, ClientIP Nullable(String)) ENGINE = Memory")
+for i, v in ipairs(PORTS) do
+  lite:query("INSERT INTO port_rows VALUES (:i, :v)", { i = i, v = v })
+  writer:exec("INSERT INTO port_rows VALUES (:i, :v)", { i = i, v = v })
+end
+
+T.case("ip_with_port: the address alone, with a port, in brackets with a port (letters in any case)", function()
+  local function build(h) return "SELECT id, " .. h:ip_with_port("ClientIP", "ip") .. " FROM port_rows ORDER BY id" end
+  local function hits(ip)
+    local out = {}
+    for _, r in ipairs(same("ip_with_port " .. ip, build, { ip = ip })) do if r[2] == "1" then out[#out + 1] = tonumber(r[1]) end end
+    return out
+  end
+  T.eq(hits("10.1.2.3"), { 1, 4, 10, 11, 13 })
+  T.eq(hits("2001:db8::1"), { 2, 3, 6, 14 })
+  T.eq(hits("10.1.2.30"), { 5 })
+  -- hostile values bound (an IP parameter holds no LIKE wildcard: those are left out)
+  for i, v in ipairs(no_nul(HOSTILE)) do
+    if not v:find("[%%_]") then same("ip_with_port hostile " .. i, build, { ip = v }) end
+  end
+end)
+
+T.case("json_valid: JSON text or not (ClickHouse: a JSON value's shape), never NULL", function()
+  for _, col in ipairs({ "Obj", "Arr", "Ents", "Qrr" }) do
+    same("json_valid " .. col, per_row(function(h) return h:json_valid(col) end))
+  end
+  local l = same("json_valid of texts", function(h)
+    return "SELECT v, " .. h:json_valid("v") .. " FROM (SELECT :a AS v UNION ALL SELECT :b UNION ALL SELECT :c UNION ALL "
+      .. "SELECT :d UNION ALL SELECT :e UNION ALL SELECT :f) ORDER BY v"
+  end, { a = '"abc"', b = "-5.5e3", c = " true ", d = '{"a":1', e = "[1,2", f = "nope" })
+  T.eq(l, { { " true ", "1" }, { '"abc"', "1" }, { "-5.5e3", "1" }, { "[1,2", "0" }, { "nope", "0" }, { '{"a":1', "0" } })
+end)
+
+-- JSON arrays for json_each: strings with escapes, numbers, literals, spacing, and texts that
+-- are not flat arrays; then each hostile string (an array of it, as JSON encodes it)
+local cjson_safe = require "cjson"
+local JSON_TEXTS = {
+  '["a,b", "c\\"d", "[e]", "f\\\\", "\\u00e9\\ud83d\\ude00\\/", "", " , "]',
+  ' [ 1 , 22,-3 , 0, -0, 1234567890123456 ] ',
+  '[true, false, null, "null", "true"]',
+  "[]", "[ ]", '{"a":1}', '"abc"', "5", "[1,[2]]", '[{"a":1}]', "[1,]", '["a"', "not json", '["a\\x"]', "[01]",
+  '{"tags":["x","y"],"n":{"list":["p,q",7]}}',
+}
+for _, v in ipairs(no_nul(HOSTILE)) do JSON_TEXTS[#JSON_TEXTS + 1] = cjson_safe.encode({ v, "after", 1 }) end
+lite:exec("CREATE TABLE json_rows (id INTEGER, J TEXT)")
+writer:exec("DROP TABLE IF EXISTS json_rows")
+writer:exec("CREATE TABLE json_rows (id Int64, J Nullable(String)) ENGINE = Memory")
+for i, v in ipairs(JSON_TEXTS) do
+  lite:query("INSERT INTO json_rows VALUES (:i, :v)", { i = i, v = v })
+  writer:exec("INSERT INTO json_rows VALUES (:i, :v)", { i = i, v = v })
+end
+lite:query("INSERT INTO json_rows VALUES (0, NULL)")
+writer:exec("INSERT INTO json_rows VALUES (0, NULL)")
+
+T.case("json_each: a flat array's elements (key, value as text, type) joined to their row, as on SQLite", function()
+  local function build(h)
+    return "SELECT t.id, e.key, e.value, e.type FROM json_rows t " .. h:json_each("t.J", "e") .. " ORDER BY t.id, e.key"
+  end
+  local l = same("json_each", build)
+  local by = {}
+  for _, r in ipairs(l) do
+    by[r[1]] = by[r[1]] or {}
+    by[r[1]][#by[r[1]] + 1] = r[3] == NULL and "null" or r[3]
+  end
+  T.eq(by["1"], { "a,b", 'c"d', "[e]", "f\\", "é😀/", "", " , " }, "strings unescaped, commas and brackets inside kept")
+  T.eq(by["2"], { "1", "22", "-3", "0", "0", "1234567890123456" }, "integers as SQLite shows them")
+  T.eq(by["3"], { "1", "0", "null", "null", "true" }, "true and false as 1 and 0, null as NULL")
+  for _, id in ipairs({ "0", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16" }) do
+    T.eq(by[id], nil, "no elements: row " .. id)
+  end
+  for i = 17, #JSON_TEXTS do
+    T.eq(by[tostring(i)] and by[tostring(i)][2], "after", "hostile string " .. (i - 16) .. ": one element, then the next")
+  end
+  -- a real is a number on SQLite and its JSON text on ClickHouse: the key and type agree
+  local lr, cr = both(function(h)
+    return "SELECT t.id, e.key, e.type FROM (SELECT 1 AS id, '[1.5, -2e3, 0.1]' AS J) t " .. h:json_each("t.J", "e")
+      .. " ORDER BY e.key"
+  end)
+  T.eq(cr, lr); T.eq(#lr, 3); T.eq(lr[2][3], "real")
+end)
+
+T.case("json_each with a path; elements compared with a bound value; grouped", function()
+  for _, path in ipairs({ "tags", "n.list", "nope", "a" }) do
+    local l, c = both(function(h)
+      return "SELECT t.id, e.key, e.value FROM json_rows t " .. h:json_each("t.J", "e", path) .. " ORDER BY t.id, e.key"
+    end)
+    T.eq(c, l, "path " .. path)
+  end
+  T.eq(same("path n.list", function(h)
+    return "SELECT t.id, e.key, e.value FROM json_rows t " .. h:json_each("t.J", "e", "n.list") .. " ORDER BY t.id, e.key"
+  end), { { "16", "0", "p,q" }, { "16", "1", "7" } })
+  for i, v in ipairs(no_nul(HOSTILE)) do
+    local l = same("json_each = hostile " .. i, function(h)
+      return "SELECT t.id, e.key FROM json_rows t " .. h:json_each("t.J", "e") .. " WHERE e.value = :v ORDER BY t.id, e.key"
+    end, { v = v })
+    T.ok(#l >= 1, "hostile " .. i .. " found as a value")
+  end
+  same("json_each grouped", function(h)
+    return "SELECT e.value, count(*) FROM json_rows t " .. h:json_each("t.J", "e") .. " WHERE e.type = 'text'"
+      .. " GROUP BY e.value ORDER BY e.value"
+  end)
 end)
 
 -- Threat intelligence and alerts: the same indicator, alert and incident rows on both engines
@@ -469,6 +597,69 @@ T.case("alerts_naming_ip: latest versions of the alerts naming the IP, the incid
   T.eq(l, { { "1", '["al-1","al-2"]' }, { "3", '["al-x","al-4"]' } })
 end)
 
+T.case("ti_export: the latest version of each indicator, live at :now (to the ms), Created and Version", function()
+  -- a workspace's ThreatIntelligenceIndicator (every column of ipe.schema) on both engines
+  local schema = require "ipe.schema"
+  local tpath = os.tmpname()
+  os.remove(tpath)
+  local tl = assert(sqlite.open(tpath, "rwc"))
+  schema.migrate(tl)
+  writer:exec("CREATE DATABASE IF NOT EXISTS ipe_ti_export", nil, { no_database = true })
+  writer:exec("DROP TABLE IF EXISTS ipe_ti_export.ThreatIntelligenceIndicator")
+  local defs = {}
+  for _, c in ipairs(require("ipe.clickhouse_schema").columns(schema.table("ThreatIntelligenceIndicator"))) do
+    defs[#defs + 1] = c.name .. " " .. c.type
+  end
+  writer:exec("CREATE TABLE ipe_ti_export.ThreatIntelligenceIndicator (" .. table.concat(defs, ", ")
+    .. ") ENGINE = MergeTree ORDER BY TimeGenerated")
+  local NOW = "2024-05-04T00:00:00.000Z"
+  local rows = {   -- IndicatorId, TimeGenerated, ExpirationDateTime, Active, Description, ConfidenceScore
+    { "a", "2024-05-01T10:00:00.000Z", NULL, 1, "first", 50 },
+    { "a", "2024-05-02T10:00:00.250Z", "2024-06-01T00:00:00.000Z", 1, "second", 70.5 },
+    { "a", "2024-05-02T10:00:00.249Z", NULL, 0, "older", 10 },
+    { "b", "2024-05-01T10:00:00.000Z", NULL, 1, "live once", 1 },
+    { "b", "2024-05-02T10:00:00.000Z", NULL, 0, "now inactive", 1 },
+    { "c", "2024-05-01T10:00:00.000Z", "2024-05-04T00:00:00.000Z", 1, "expires at now", 1 },
+    { "d", "2024-05-01T10:00:00.000Z", "2024-05-04T00:00:00.001Z", 1, "one ms after now", 1 },
+    { NULL, "2024-05-01T10:00:00.000Z", NULL, 1, "no id", 1 },
+  }
+  for i, v in ipairs(no_nul(HOSTILE)) do
+    rows[#rows + 1] = { "h" .. i, "2024-05-03T00:00:00.000Z", NULL, 1, v, i / 4 }
+  end
+  for _, r in ipairs(rows) do
+    local b = { id = r[1], t = r[2], e = r[3], a = r[4], d = r[5], c = r[6] }
+    tl:query("INSERT INTO ThreatIntelligenceIndicator (IndicatorId, TimeGenerated, ExpirationDateTime, Active, Description,"
+      .. " ConfidenceScore, NetworkIP) VALUES (:id, :t, :e, :a, :d, :c, '10.1.2.3')", b)
+    b.sec, b.ms = ch_time(r[2]), ms_of(r[2])
+    b.esec = r[3] ~= NULL and ch_time(r[3]) or NULL
+    b.ems = r[3] ~= NULL and ms_of(r[3]) or NULL
+    writer:exec("INSERT INTO ipe_ti_export.ThreatIntelligenceIndicator (IndicatorId, TimeGenerated, TimeGenerated_ms,"
+      .. " ExpirationDateTime, ExpirationDateTime_ms, Active, Description, ConfidenceScore, NetworkIP) SELECT :id,"
+      .. " toDateTime(toUInt32(:sec), 'UTC'), :ms, if(isNull(:esec), NULL, toDateTime(toUInt32(ifNull(:esec, '0')), 'UTC')),"
+      .. " :ems, :a, :d, :c, '10.1.2.3'", b)
+  end
+  local TL = dbmod.wrap(tl, { now = NOW })
+  local TC = dbmod.wrap(ch.open((URL:gsub("/default(%??[^/]*)$", "/ipe_ti_export%1")), { role = "reader", password = "" }), { now = NOW })
+  local out = {}
+  for k, h in ipairs({ TL, TC }) do
+    local got = {}
+    for i, r in ipairs(h:records(h:ti_export())) do
+      got[i] = { r.IndicatorId, r.TimeGenerated, norm(r.ExpirationDateTime), r.Created, norm(r.Version), r.Description,
+                 norm(r.ConfidenceScore), r.NetworkIP }
+    end
+    out[k] = got
+  end
+  T.eq(out[2], out[1], "ClickHouse as SQLite")
+  T.eq(out[1][1], { "a", "2024-05-02T10:00:00.250Z", "2024-06-01T00:00:00.000Z", "2024-05-01T10:00:00.000Z", "3", "second",
+                    "70.500000", "10.1.2.3" })
+  T.eq(out[1][2], { "d", "2024-05-01T10:00:00.000Z", "2024-05-04T00:00:00.001Z", "2024-05-01T10:00:00.000Z", "1",
+                    "one ms after now", "1", "10.1.2.3" }, "b inactive, c expired at :now, the row without an id left out")
+  T.eq(#out[1], 2 + #no_nul(HOSTILE), "each hostile description's indicator")
+  tl:close()
+  os.remove(tpath)
+  writer:exec("DROP TABLE IF EXISTS ipe_ti_export.ThreatIntelligenceIndicator")
+end)
+
 T.case("inline_with: WITH tables as subqueries; strings, comments and ClickHouse's own WITH untouched", function()
   local d = require "ipe.dialect.clickhouse"
   T.eq(d.inline_with("WITH RECURSIVE a AS MATERIALIZED (SELECT 1 AS x), b AS (SELECT x FROM a WHERE 'FROM a' = '')"
@@ -530,6 +721,10 @@ T.case("on a Distributed table over two shards: latest, string_agg and window as
     return "SELECT id, Key FROM (" .. h:latest("dialect_rows", "x", "Key", "x.Grp <> 'd'") .. ") ORDER BY id"
   end), { { "2", "k1" }, { "4", "k2" }, { "6", "k3" }, { "8", "k4" } })
   on_both(function(h) return "SELECT id FROM dialect_rows WHERE " .. h:window("TimeGenerated") .. " ORDER BY id" end)
+  -- the elements of each shard's rows, joined on the shard
+  T.eq(on_both(function(h)
+    return "SELECT t.id, e.key, e.value FROM dialect_rows t " .. h:json_each("t.Arr", "e") .. " ORDER BY t.id, e.key"
+  end), { { "1", "0", "10.1.2.3" }, { "1", "1", "fe80::1" }, { "2", "0", "10.1.2.3" }, { "5", "0", "10.1.2.30" } })
   -- values from both shards, each once, sorted on both engines
   T.eq(on_both(function(h)
     return "SELECT Grp, " .. h:string_agg("Val", ",", true) .. ", count(*) FROM dialect_rows GROUP BY Grp ORDER BY Grp"

@@ -27,7 +27,9 @@ T.case("a column that is no plain identifier (or alias.Col) is refused by every 
         function() return h:json(bad, "a") end, function() return h:json_has_value(bad, "ip") end,
         function() return h:entities_have_ip(bad, "ip") end, function() return h:ip_in_cidr(bad, "c") end,
         function() return h:ip_in_cidr_column("IP", bad) end, function() return h:text_has_ip(bad, "ip") end,
-        function() return h:rollup_bucket(bad, "day") end,
+        function() return h:rollup_bucket(bad, "day") end, function() return h:json_valid(bad) end,
+        function() return h:json_each(bad, "e") end, function() return h:ip_with_port(bad, "ip") end,
+        function() return h:time_in_list(bad, "ts") end,
       }) do
         local e = T.raises(call, "ctx.db: column must be a plain identifier (or alias.Col)")
         T.like(e, "^[^:]-" .. HERE:gsub("%p", "%%%0") .. "%d+: ", "the caller's file:line first")  -- (the run may name the file by its absolute path)
@@ -52,6 +54,10 @@ T.case("parameters, units, separators, needles, paths, keys and rollup names are
     T.raises(function() return h:latest("T", "t", {}, "1 = 1") end, "ctx.db:latest: key is a column or a list")
     T.raises(function() return h:latest("T", "t", "k", "") end, "ctx.db:latest: where is an SQL condition")
     T.raises(function() return h:rollup_rows("secrets") end, "ctx.db:rollup_rows: rollup must be activity, peers or traffic")
+    T.raises(function() return h:ip_with_port("c", "ip'") end, "parameter name must be a plain identifier")
+    T.raises(function() return h:time_in_list("c", "ts)") end, "parameter name must be a plain identifier")
+    T.raises(function() return h:json_each("c", "e x") end, "ctx.db: table alias must be a plain identifier")
+    T.raises(function() return h:json_each("c", "e", "a') --") end, "ctx.db:json_each: path must be like")
   end
 end)
 
@@ -81,8 +87,7 @@ end)
 
 T.case("a helper ClickHouse has no form for raises one line naming the helper", function()
   for name, call in pairs({
-    json_each = function() return C:json_each("c", "e") end,
-    json_each_path = function() return C:json_each("c", "e", "tactics") end,
+    json_each_path = function() return C:json_each("c", "e", "items[0].ids") end,
   }) do
     name = name:gsub("_path$", "")
     local e = T.raises(call, "ctx.db:" .. name .. " is not available on ClickHouse")

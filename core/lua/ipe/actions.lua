@@ -232,52 +232,60 @@ end
 -- Activity log
 ---------------------------------------------------------------------------
 
--- Per table: who acted, what happened, how it ended (SQL over that table's columns).
-M.ACTIVITY = {
+-- activity(db) -> per table: who acted, what happened, how it ended (SQL over that table's
+-- columns, through db's helpers: the same text on both engines).
+function M.activity(db)
+  local function txt(col) return db:text(col) end   -- a number joined with ||
+  return {
   CommonSecurityLog = { actor = "COALESCE(SourceUserName, SourceHostName, SourceIP)",
     operation = "COALESCE(Activity, 'traffic') || ' ' || COALESCE(SourceIP, '?') || ' -> ' || COALESCE(DestinationIP, '?')"
-      .. " || COALESCE(':' || DestinationPort, '') || COALESCE('/' || lower(Protocol), '')",
+      .. " || COALESCE(':' || " .. txt("DestinationPort") .. ", '') || COALESCE('/' || lower(Protocol), '')",
     result = "DeviceAction" },
   Syslog = { actor = "Computer", operation = "COALESCE(ProcessName, Facility)", result = "SyslogMessage" },
   SecurityEvent = { actor = "COALESCE(TargetAccount, Account)", operation = "Activity",
-    result = "CASE EventID WHEN 4624 THEN 'success' WHEN 4625 THEN 'failure ' || COALESCE(SubStatus, Status, '') "
+    result = "CASE WHEN EventID = 4624 THEN 'success' WHEN EventID = 4625 THEN 'failure ' || COALESCE(SubStatus, Status, '') "
       .. "ELSE Status END" },
   SigninLogs = { actor = "UserPrincipalName", operation = "'sign-in to ' || COALESCE(AppDisplayName, '?')",
     result = "CASE WHEN ResultType = '0' THEN 'success' ELSE 'failure ' || COALESCE(ResultType, '') END" },
-  AuditLogs = { actor = "COALESCE(json_extract(InitiatedBy, '$.user.userPrincipalName'), "
-      .. "json_extract(InitiatedBy, '$.app.displayName'), Identity)",
+  AuditLogs = { actor = "COALESCE(" .. db:json("InitiatedBy", "user.userPrincipalName") .. ", "
+      .. db:json("InitiatedBy", "app.displayName") .. ", Identity)",
     operation = "OperationName", result = "Result" },
   OfficeActivity = { actor = "UserId", operation = "COALESCE(OfficeWorkload || ': ', '') || Operation",
     result = "ResultStatus" },
   BehaviorAnalytics = { actor = "COALESCE(UserPrincipalName, UserName)",
     operation = "COALESCE(ActivityType, '?') || COALESCE(': ' || ActionType, '')",
-    result = "'investigation priority ' || COALESCE(InvestigationPriority, 0)" },
+    result = "'investigation priority ' || COALESCE(" .. txt("InvestigationPriority") .. ", '0')" },
   Heartbeat = { actor = "Computer", operation = "'agent heartbeat (' || COALESCE(Category, '?') || ')'",
     result = "COALESCE(OSName, OSType)" },
   SecurityAlert = { actor = "CompromisedEntity", operation = "'alert: ' || COALESCE(AlertName, DisplayName)",
     result = "COALESCE(AlertSeverity, '?') || ' / ' || " .. dbrules.status() },
   ThreatIntelligenceIndicator = { actor = "COALESCE(IndicatorProvider, SourceSystem)",
     operation = "'indicator: ' || COALESCE(ThreatType, '?') || ' (' || COALESCE(Action, '?') || ')'",
-    result = "CASE WHEN Active = 1 THEN 'active' ELSE 'inactive' END || ', expires ' || COALESCE(ExpirationDateTime, '-')" },
-  HuntingBookmark = { actor = "CASE WHEN json_valid(CreatedBy) THEN json_extract(CreatedBy, '$.Name') ELSE CreatedBy END",
+    result = "CASE WHEN Active = 1 THEN 'active' ELSE 'inactive' END || ', expires ' || COALESCE("
+      .. db:time_text("ExpirationDateTime") .. ", '-')" },
+  HuntingBookmark = { actor = "CASE WHEN " .. db:json_valid("CreatedBy") .. " THEN " .. db:json("CreatedBy", "Name")
+      .. " ELSE CreatedBy END",
     operation = "'bookmark: ' || COALESCE(BookmarkName, '?')", result = "Notes" },
   Anomalies = { actor = "COALESCE(UserPrincipalName, SourceDevice)", operation = "'anomaly: ' || COALESCE(AnomalyTemplateName, '?')",
-    result = "'score ' || COALESCE(Score, '?')" },
+    result = "'score ' || COALESCE(" .. txt("Score") .. ", '?')" },
   DeviceNetworkEvents = { actor = "DeviceName",
     -- the connection's own direction (ipe.db's rule), to the accepting side's port
     operation = "COALESCE(InitiatingProcessFileName, '?') || ' ' || CASE WHEN " .. dbrules.connection_inbound()
-      .. " THEN COALESCE(RemoteIP, '?') || ' -> ' || COALESCE(LocalIP, '?') || COALESCE(':' || LocalPort, '')"
+      .. " THEN COALESCE(RemoteIP, '?') || ' -> ' || COALESCE(LocalIP, '?') || COALESCE(':' || " .. txt("LocalPort") .. ", '')"
       .. " WHEN " .. dbrules.connection_listening() .. " THEN 'listening on ' || COALESCE(LocalIP, '?')"
-      .. " || COALESCE(':' || LocalPort, '')"
-      .. " ELSE COALESCE(LocalIP, '?') || ' -> ' || COALESCE(RemoteIP, '?') || COALESCE(':' || RemotePort, '') END",
+      .. " || COALESCE(':' || " .. txt("LocalPort") .. ", '')"
+      .. " ELSE COALESCE(LocalIP, '?') || ' -> ' || COALESCE(RemoteIP, '?') || COALESCE(':' || " .. txt("RemotePort")
+      .. ", '') END",
     result = "ActionType" },
   DeviceInfo = { actor = "DeviceName", operation = "'device inventory'", result = "OnboardingStatus" },
   AzureActivity = { actor = "Caller", operation = "COALESCE(OperationNameValue, OperationName)", result = "ActivityStatusValue" },
-  Watchlist = { actor = "CASE WHEN json_valid(UpdatedBy) THEN json_extract(UpdatedBy, '$.name') END",
+  Watchlist = { actor = "CASE WHEN " .. db:json_valid("UpdatedBy") .. " THEN " .. db:json("UpdatedBy", "name") .. " END",
     operation = "'watchlist ' || COALESCE(WatchlistAlias, '?') || ' item'", result = "_DTItemStatus" },
-}
+  }
+end
 
--- activity_sql(db, with_audit) -> SQL over every table that can mention :ip (from the schema).
+-- activity_sql(db, with_audit) -> SQL over every table that can mention :ip (from the schema):
+-- TimeGenerated as workspace time text, newest first, at most :limit rows.
 function M.activity_sql(db, with_audit)
   local schema = require "ipe.schema"
   local hunting = require "ipe.hunting"
@@ -286,20 +294,22 @@ function M.activity_sql(db, with_audit)
     if not by_table[src.table] then by_table[src.table] = {}; order[#order + 1] = src.table end
     table.insert(by_table[src.table], hunting.ip_predicate(db, src, "ip"))
   end
+  local activity = M.activity(db)
   local parts = {}
   for _, tname in ipairs(order) do
     local t = schema.table(tname)
-    local m = M.ACTIVITY[tname] or { actor = t.user or t.host or "NULL", operation = "'" .. tname .. " row'", result = "NULL" }
-    parts[#parts + 1] = string.format("  SELECT TimeGenerated, '%s' AS TableName, %s AS Actor, %s AS Operation, %s AS Result\n"
-      .. "  FROM %s WHERE %s\n    AND (%s)", tname, m.actor, m.operation, m.result, tname, db:window("TimeGenerated"),
-      table.concat(by_table[tname], "\n      OR "))
+    local m = activity[tname] or { actor = t.user or t.host or "NULL", operation = "'" .. tname .. " row'", result = "NULL" }
+    parts[#parts + 1] = string.format("  SELECT %s AS Time, '%s' AS TableName, %s AS Actor, %s AS Operation, %s AS Result\n"
+      .. "  FROM %s WHERE %s\n    AND (%s)", db:time_text("TimeGenerated"), tname, m.actor, m.operation, m.result, tname,
+      db:window("TimeGenerated"), table.concat(by_table[tname], "\n      OR "))
   end
-  if with_audit then
-    parts[#parts + 1] = "  SELECT TimeGenerated, '" .. response.AUDIT .. "', User, 'ipe-run action ' || Action || ': ' || Operation, "
-      .. "Result\n  FROM " .. response.AUDIT .. " WHERE Target = :ip AND " .. db:window("TimeGenerated")
+  if with_audit then   -- the audit trail's times are workspace time text on both engines
+    parts[#parts + 1] = "  SELECT TimeGenerated, '" .. response.AUDIT .. "', User, "
+      .. "'ipe-run action ' || Action || ': ' || Operation, Result\n  FROM " .. response.AUDIT .. " WHERE Target = :ip AND "
+      .. "TimeGenerated >= :from AND TimeGenerated <= :to"
   end
-  return "SELECT TimeGenerated, TableName, Actor, Operation, Result FROM (\n" .. table.concat(parts, "\n  UNION ALL\n")
-    .. "\n)\nORDER BY TimeGenerated DESC, TableName DESC\nLIMIT :limit"
+  return "SELECT Time AS TimeGenerated, TableName, Actor, Operation, Result FROM (\n" .. table.concat(parts, "\n  UNION ALL\n")
+    .. "\n)\nORDER BY TimeGenerated DESC, TableName DESC, Actor DESC, Operation DESC, Result DESC\nLIMIT :limit"
 end
 
 ---------------------------------------------------------------------------
@@ -419,7 +429,7 @@ function M.service(req, ctx, rec)
     local format = spec and spec.format or "stix"
     if format ~= "stix" then A.param_error("export", ipaddr.quote(format) .. " is not an export format (use stix)") end
     local stix = require "ipe.stix"
-    local rows = read(stix.LIVE_SQL, { now = A.now })
+    local rows = read(ctx.db:ti_export(), { now = A.now })
     local text, count, skipped = stix.bundle(rows, { seed = A.now })
     rec.artifact = { format = "stix", text = text, count = count }
     return add_step({ operation = "indicators.export", target = "live indicators", change = "export",

@@ -242,8 +242,15 @@ end
 function Handle:json_has_value(col, p) return gen(self, "json_has_value", column(col), param(p)) end
 function Handle:json_array_has(col, p) return gen(self, "json_array_has", column(col), param(p)) end
 
--- A FROM item: the elements of a JSON column (or of its field at path) as alias (columns
--- alias.value, alias.key, alias.type); none when the text is not JSON.
+-- The text of col is JSON (on ClickHouse 18.16: has the shape of a JSON value).
+function Handle:json_valid(col) return gen(self, "json_valid", column(col)) end
+
+-- A join to write right after the FROM item of col's table ("FROM T t " .. db:json_each("t.Col", "e")):
+-- each row once per element of the JSON array in col (or in its field at path), as alias.value,
+-- alias.key (0, 1, ...) and alias.type (text, integer, real, true, false, null); a row whose text is
+-- no JSON array has none. ClickHouse reads flat arrays (strings, numbers, true/false/null; a
+-- nested array or object there has no elements) and gives value as text (true 1, false 0, a
+-- real its JSON text); SQLite: json_each's.
 function Handle:json_each(col, alias, path)
   if path ~= nil and (type(path) ~= "string" or not path:match(JSON_PATH)) then
     raise("ctx.db:json_each: path must be like tactics or items[0].ids")
@@ -260,6 +267,13 @@ function Handle:entity_mapping_has_ip(col, p) return gen(self, "entity_mapping_h
 -- col is one of the values (IPs, names) of the list parameter :param.
 function Handle:ip_in_list(col, p) return gen(self, "ip_in_list", column(col), param(p)) end
 Handle.in_list = Handle.ip_in_list
+
+-- col holds the IP :param, alone or with a port (1.2.3.4:51234, [2001:db8::1]:443).
+function Handle:ip_with_port(col, p) return gen(self, "ip_with_port", column(col), param(p)) end
+
+-- The time column col is one of the times (workspace time text, to the millisecond) of the
+-- list parameter :param.
+function Handle:time_in_list(col, p) return gen(self, "time_in_list", column(col), param(p)) end
 
 -- col lies in the CIDR bound to :param.
 function Handle:ip_in_cidr(col, p) return gen(self, "ip_in_cidr", column(col), param(p)) end
@@ -367,6 +381,11 @@ end
 -- is one the rollups counted.
 function Handle:row_names_ip(tname, alias, p)
   ident(tname, "table")
+  if self.dialect == "clickhouse" then
+    local sql = require("ipe.rollup.clickhouse").row_has_ip(tname, ident(alias, "table alias") .. ".", param(p))
+    if sql then return sql end
+    error("ctx.db:row_names_ip: " .. tname .. " is not a log table with IP columns", 2)
+  end
   local rollup = require "ipe.rollup.sqlite"
   for _, s in ipairs(rollup.sources(ident(alias, "table alias") .. ".")) do
     if s.table == tname then return rollup.row_has_ip(s, param(p)) end
@@ -403,6 +422,11 @@ function Handle:ti_matching_ip(p) return gen(self, "ti_matching_ip", param(p)) e
 -- the rows whose CIDR column col holds the IP :p (the one given to ti_matching_ip).
 -- p: the IP's parameter (default "ip"; ClickHouse tests the block against it, SQLite reads ti_hits).
 function Handle:ti_block_match(col, p) return gen(self, "ti_block_match", ident(col, "column"), param(p or "ip")) end
+
+-- A SELECT of the live indicators, for an export: the latest version of each IndicatorId,
+-- Active and unexpired at :now; every column (times as workspace time text), Created (the
+-- first version's time) and Version (how many versions), ordered by Created, IndicatorId.
+function Handle:ti_export() return gen(self, "ti_export") end
 
 -- ", ti_bits AS (...), ti_live AS (...), ti_ip AS (...)": for the IPs of the caller's table or
 -- CTE `ips` (column IP, one row per address), the live indicators matching each: rows (IP,

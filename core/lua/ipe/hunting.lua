@@ -62,18 +62,12 @@ end
 function M.ip_predicate(db, src, p)
   local c = src.column
   if src.how == "equals" then return string.format("%s = :%s", c, p) end
-  if src.how == "with_port" then   -- OfficeActivity.ClientIP: "1.2.3.4:51234", "[2001:db8::1]:443"
-    return string.format("(%s = :%s OR %s LIKE '[' || :%s || ']%%' OR (instr(:%s, ':') = 0 AND %s LIKE :%s || ':%%'))",
-      c, p, c, p, p, c, p)
-  end
+  if src.how == "with_port" then return db:ip_with_port(c, p) end   -- OfficeActivity.ClientIP: "1.2.3.4:51234"
   if src.how == "json" then return db:json(c, (src.path:gsub("^%$%.", ""))) .. " = :" .. p end
   if src.how == "text" then return db:text_has_ip(c, p) end
   if src.how == "array" then return db:json_array_has(c, p) end
   if src.how == "entities" then return db:entities_have_ip(c, p) end
-  if src.how == "entity_mapping" then
-    return string.format("(instr(%s, :%s) > 0 AND json_valid(%s) AND EXISTS (SELECT 1 FROM json_each(%s, '$.__entityMapping') m "
-      .. "WHERE m.key = :%s AND upper(m.value) = 'IP'))", c, p, c, c, p)
-  end
+  if src.how == "entity_mapping" then return db:entity_mapping_has_ip(c, p) end
   error("hunting.ip_predicate: unknown kind of place '" .. tostring(src.how) .. "'", 2)
 end
 

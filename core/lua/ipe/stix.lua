@@ -1,8 +1,6 @@
 -- ipe.stix: the workspace's threat-intelligence indicators as STIX 2.1, and back.
 --
---   stix.LIVE_SQL                     SQL: the live indicators (latest version of each
---                                     IndicatorId, Active, not expired at :now), with
---                                     Created (first version) and Version (row count)
+--   (the live indicators to export are ctx.db:ti_export()'s rows: ipe.db)
 --   stix.indicator(row)               -> ordered STIX indicator object (ipe.render.json.object)
 --                                        | nil, why (a row with no observable to express)
 --   stix.bundle(rows, opts)           -> bundle text (pretty JSON); opts.seed names the bundle
@@ -48,16 +46,6 @@ M.INDICATOR_TYPES = {
   watchlist = "anomalous-activity", unknown = "unknown",
 }
 
-M.LIVE_SQL = [[
-SELECT * FROM (
-  SELECT *, ROW_NUMBER() OVER (PARTITION BY IndicatorId ORDER BY TimeGenerated DESC, rowid DESC) AS Latest,
-         MIN(TimeGenerated) OVER (PARTITION BY IndicatorId) AS Created,
-         COUNT(*) OVER (PARTITION BY IndicatorId) AS Version
-  FROM ThreatIntelligenceIndicator
-  WHERE IndicatorId IS NOT NULL
-)
-WHERE Latest = 1 AND Active = 1 AND (ExpirationDateTime IS NULL OR ExpirationDateTime > :now)
-ORDER BY Created, IndicatorId]]
 
 ---------------------------------------------------------------------------
 -- Deterministic identifiers

@@ -270,8 +270,8 @@ end
 --   when its value follows the colon without a space (compact JSON, as ingest writes it);
 --   string_agg with distinct sorts its values (on SQLite too: ipe_sorted_distinct);
 --   seconds_between counts whole seconds of DateTime values;
---   json_each, alerts_naming_ip and the ti_* helpers have no ClickHouse form yet (they
---   need correlated table functions or WITH tables ClickHouse 18.16 lacks): they raise.
+--   json_each is an ARRAY JOIN (so it follows the table's FROM item, as on SQLite) of a flat
+--   array's elements, a value as text.
 local Q = M.quote
 
 local function unsupported(name, why)
@@ -394,8 +394,41 @@ function M.new(conn)
   end
   H.json_array_has = H.json_has_value
 
-  function H.json_each()
-    unsupported("json_each", "ClickHouse has no table function over a column's JSON (use json_has_value)")
+  -- the shape of one JSON value (ClickHouse 18.16 has no JSON parser): an object or array by its
+  -- first and last characters, a string, a number, true, false or null
+  local JSON_SHAPE = Q([[(?s)^\s*(\{.*\}|\[.*\]|"(?:[^"\\]|\\.)*"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null)\s*$]])
+  function H.json_valid(col)
+    return string.format("match(ifNull(%s, ''), %s)", col, JSON_SHAPE)
+  end
+
+  -- json_each: an ARRAY JOIN of the elements of a flat JSON array (strings, numbers, true,
+  -- false, null), each row of the table once per element, as alias.value / .key / .type (the
+  -- columns are named "alias.value", ..., which alias.value reads). The whole text is checked
+  -- against JSON's grammar of such an array first (a linear RE2 match): any other text (an
+  -- object, a nested array, a lone value, not JSON) has no elements. Then each token — a
+  -- string with its escapes, or a bare scalar — in order: a string unescaped (visitParam reads
+  -- its escapes, \uXXXX and surrogate pairs included), an integer of up to 18 digits as SQLite
+  -- shows it, another number as its JSON text, true/false as 1/0, null as NULL.
+  local WS = "[ \\t\\n\\r]*"
+  local JSTR = [["(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9A-Fa-f]{4})*"]]
+  local JNUM = [[-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?]]
+  local JVAL = "(?:" .. JSTR .. "|" .. JNUM .. "|true|false|null)"
+  local FLAT = Q("^" .. WS .. "\\[" .. WS .. "(?:" .. JVAL .. "(?:" .. WS .. "," .. WS .. JVAL .. ")*)?" .. WS .. "\\]" .. WS .. "$")
+  local TOKEN = Q([=[("(?:[^"\\]|\\.)*"|[^ \t\n\r,\[\]]+)]=])
+
+  function H.json_each(col, alias, path)
+    local raw = "ifNull(" .. col .. ", '')"
+    if path then
+      if path:find("[%[%]]") then unsupported("json_each", "array indexes in a path ([n]) need JSONExtract") end
+      for k in path:gmatch("[^%.]+") do raw = string.format("visitParamExtractRaw(%s, %s)", raw, Q(k)) end
+    end
+    local toks = string.format("if(match(%s, %s), extractAll(%s, %s), emptyArrayString())", raw, FLAT, raw, TOKEN)
+    local value = "arrayMap(x -> multiIf(substring(x, 1, 1) = '\"', visitParamExtractString(concat('{\"v\":', x, '}'), 'v'), "
+      .. "x = 'null', NULL, x = 'true', '1', x = 'false', '0', match(x, '^-?[0-9]{1,18}$'), toString(toInt64OrZero(x)), x), " .. toks .. ")"
+    local kind = "arrayMap(x -> multiIf(substring(x, 1, 1) = '\"', 'text', x IN ('null', 'true', 'false'), x, "
+      .. "match(x, '[.eE]'), 'real', 'integer'), " .. toks .. ")"
+    local key = "arrayMap(i -> toInt64(i) - 1, arrayEnumerate(" .. toks .. "))"
+    return string.format("ARRAY JOIN %s AS `%s.value`, %s AS `%s.key`, %s AS `%s.type`", value, alias, key, alias, kind, alias)
   end
 
   -- the objects of a JSON array (one level of nesting inside each), their nested objects emptied
@@ -418,6 +451,18 @@ function M.new(conn)
   -- a list parameter is bound as (a, b, ...) by bind()
   function H.ip_in_list(col, p)
     return string.format("(%s IN %s)", col, p)
+  end
+
+  -- SQLite's LIKE ignores the case of ASCII letters: both sides lower-cased
+  function H.ip_with_port(col, p)
+    local c = "lower(ifNull(" .. col .. ", ''))"
+    return string.format("ifNull(%s = %s OR substring(%s, 1, length(%s) + 2) = concat('[', lower(%s), ']') OR (position(%s, ':') = 0 "
+      .. "AND substring(%s, 1, length(%s) + 1) = concat(lower(%s), ':')), 0)", col, p, c, p, p, p, c, p, p)
+  end
+
+  -- a time column against workspace time text: its text to the millisecond
+  function H.time_in_list(col, p)
+    return string.format("(%s IN %s)", H.time_text(col), p)
   end
 
   -- The first `bits` of the 16-byte forms (IPv4 as ::ffff:a.b.c.d) of the address and of the
@@ -588,6 +633,29 @@ function M.new(conn)
       "  FROM " .. TI .. " AS t",
       "  WHERE " .. H.ti_latest("t") .. " AND " .. any,
       ")",
+    }, "\n")
+  end
+
+  -- the live indicators, for an export (ipe.dialect.sqlite's ti_export): of each IndicatorId
+  -- the row of its newest millisecond, as one tuple (of two versions of the same millisecond,
+  -- either: ClickHouse keeps no row order), every column of ipe.schema with the times as
+  -- workspace text, Created and Version; live when that row is Active and unexpired at :now
+  function H.ti_export()
+    local cols, outs = {}, {}
+    for _, c in ipairs(require("ipe.schema").table(TI).columns) do
+      cols[#cols + 1] = c.type == "datetime" and H.time_text(c.name) or c.name
+      outs[#outs + 1] = string.format("tupleElement(ti_row, %d) AS %s", #cols, c.name)
+    end
+    local n = #cols
+    cols[n + 1], cols[n + 2] = "Active", ms("ExpirationDateTime")
+    return table.concat({
+      "SELECT " .. table.concat(outs, ", ") .. ", ti_created AS Created, ti_versions AS Version FROM (",
+      "  SELECT argMax(tuple(" .. table.concat(cols, ", ") .. "), " .. ms("TimeGenerated") .. ") AS ti_row,",
+      "         " .. H.time_min("TimeGenerated") .. " AS ti_created, count() AS ti_versions",
+      "  FROM " .. TI .. " WHERE IndicatorId IS NOT NULL GROUP BY IndicatorId)",
+      string.format("WHERE ifNull(tupleElement(ti_row, %d) = 1, 0) AND (isNull(tupleElement(ti_row, %d)) OR "
+        .. "tupleElement(ti_row, %d) > %s)", n + 1, n + 2, n + 2, param_ms(":now")),
+      "ORDER BY Created, IndicatorId",
     }, "\n")
   end
 

@@ -70,11 +70,18 @@ end
 
 M.json_array_has = M.json_has_value
 
+function M.json_valid(col)
+  return string.format("COALESCE(json_valid(%s), 0)", col)
+end
+
+-- the elements of a flat JSON array (strings, numbers, true, false, null), joined to the row of
+-- col's table; any other text (an object, an array holding one or an array, not JSON) has none
+-- (as on ClickHouse)
 function M.json_each(col, alias, path)
-  if path then
-    return string.format("json_each(CASE WHEN json_valid(%s) THEN %s END, '$.%s') AS %s", col, col, path, alias)
-  end
-  return string.format("json_each(CASE WHEN json_valid(%s) THEN %s ELSE '[]' END) AS %s", col, col, alias)
+  local at = path and (", '$." .. path .. "'") or ""
+  return string.format("CROSS JOIN json_each(CASE WHEN json_valid(%s) THEN CASE WHEN json_type(%s%s) = 'array' AND NOT EXISTS "
+    .. "(SELECT 1 FROM json_each(%s%s) WHERE type IN ('array', 'object')) THEN %s END END%s) AS %s",
+    col, col, at, col, at, col, at, alias)
 end
 
 function M.entities_have_ip(col, p)
@@ -91,6 +98,17 @@ end
 -- IP addresses -------------------------------------------------------------------------
 
 function M.ip_in_list(col, p)
+  return string.format("(%s IN (SELECT value FROM json_each(%s)))", col, p)
+end
+
+-- ip_with_port(col, p): col is the IP :p, alone or with a port ("1.2.3.4:51234", "[2001:db8::1]:443"); never NULL
+function M.ip_with_port(col, p)
+  return string.format("COALESCE(%s = %s OR %s LIKE '[' || %s || ']%%' OR (instr(%s, ':') = 0 AND %s LIKE %s || ':%%'), 0)",
+    col, p, col, p, p, col, p)
+end
+
+-- time_in_list(col, p): the time column col is one of the workspace times (text) of the list :p
+function M.time_in_list(col, p)
   return string.format("(%s IN (SELECT value FROM json_each(%s)))", col, p)
 end
 
@@ -227,6 +245,22 @@ function M.ti_matching_ips(ips)
     table.concat(parts, "\n  UNION ALL\n"),
     ")",
   }, "\n")
+end
+
+-- The live indicators, for an export: the latest version of each IndicatorId (ties to the
+-- later row), Active and not expired at :now; every column, Created (the first version's
+-- time) and Version (how many versions), oldest first.
+function M.ti_export()
+  return [[
+SELECT * FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY IndicatorId ORDER BY TimeGenerated DESC, rowid DESC) AS Latest,
+         MIN(TimeGenerated) OVER (PARTITION BY IndicatorId) AS Created,
+         COUNT(*) OVER (PARTITION BY IndicatorId) AS Version
+  FROM ThreatIntelligenceIndicator
+  WHERE IndicatorId IS NOT NULL
+)
+WHERE Latest = 1 AND Active = 1 AND (ExpirationDateTime IS NULL OR ExpirationDateTime > :now)
+ORDER BY Created, IndicatorId]]
 end
 
 -- The rows of a ti_matching_ip WITH list whose CIDR column `col` holds the IP.

@@ -24,6 +24,7 @@
 --   M.ddl{database=, cluster=, on=" ON CLUSTER c" | "", time_type=} -> statements, in order
 --   M.backfill(database, cluster, time_type) -> INSERT ... SELECT statements counting the
 --                                 rows already there (for a workspace made before the rollups)
+--   M.row_has_ip(tname, prefix, param) -> SQL: a row of tname names the IP (ctx.db:row_names_ip)
 --   M.statement(name, time_type) -> the window statement "activity", "traffic" or "peers"
 --                                 (binds :ip, :from, :to; the rows of ipe.rollup.sqlite's) for
 --                                 a workspace of that time type (ipe.clickhouse_schema's)
@@ -127,6 +128,15 @@ local function sources()
   return out
 end
 M.sources = sources
+
+-- row_has_ip(tname, prefix, param) -> SQL: the row (columns prefixed "t.") of the log table
+-- tname names the IP :param in one of its IP-bearing places, as the rollups count it (nil when
+-- tname has none) — ctx.db:row_names_ip on ClickHouse
+function M.row_has_ip(tname, prefix, param)
+  for _, t in ipairs(sources()) do
+    if t.name == tname then return "has(" .. ips(t, prefix) .. ", " .. param .. ")" end
+  end
+end
 
 -- One side of a firewall record (prefix p): its IP, condition, and an SQL value for every
 -- key and measure of the CSL rollups (ipe.rollup.sqlite's side()).
