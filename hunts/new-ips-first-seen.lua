@@ -1,72 +1,4 @@
--- IPs first seen in the window across all sources.
-local result = require "ipe.result"
-
--- The plain IP columns of the activity tables (not threat intelligence, not
--- alerts: an IP listed there was reported, not seen).
-local COLUMNS = {
-  { "CommonSecurityLog", "SourceIP" }, { "CommonSecurityLog", "DestinationIP" }, { "CommonSecurityLog", "RemoteIP" },
-  { "CommonSecurityLog", "SourceTranslatedAddress" }, { "CommonSecurityLog", "DestinationTranslatedAddress" },
-  { "Syslog", "HostIP" },
-  { "SecurityEvent", "IpAddress" }, { "SecurityEvent", "ClientIPAddress" }, { "SecurityEvent", "RemoteIpAddress" },
-  { "SigninLogs", "IPAddress" },
-  { "OfficeActivity", "ClientIP" }, { "OfficeActivity", "ActorIpAddress" },
-  { "BehaviorAnalytics", "SourceIPAddress" }, { "BehaviorAnalytics", "DestinationIPAddress" },
-  { "Heartbeat", "ComputerIP" },
-  { "DeviceNetworkEvents", "RemoteIP" }, { "DeviceNetworkEvents", "LocalIP" },
-  { "DeviceInfo", "PublicIP" },
-  { "AzureActivity", "CallerIpAddress" },
-}
-
-local KNOWN = "'Corporate', 'Administrative', 'VPN', 'Cloud provider'"
-
--- The named ranges each address falls in ("Name (Category)", ", "-separated, in the ranges'
--- order; NULL when none): matched here, over the few rows returned.
-local function add_ranges(db, rows)
-  local ipaddr = require "ipe.ipaddr"
-  local null = require("ipe.result").null
-  local ranges = db:query("SELECT r.Name, r.Category, r.Cidr FROM " .. db:named_ranges() .. " r")
-  for _, row in ipairs(rows) do
-    local labels = {}
-    for _, r in ipairs(ranges) do
-      if r[1] ~= null and r[2] ~= null and r[3] ~= null and ipaddr.contains(r[3], row[1]) then
-        labels[#labels + 1] = r[1] .. " (" .. r[2] .. ")"
-      end
-    end
-    row[6] = #labels > 0 and table.concat(labels, ", ") or null
-  end
-end
-
-local function sql(db, with_ranges, hide_known)
-  local parts = {}
-  for _, c in ipairs(COLUMNS) do
-    parts[#parts + 1] = string.format("  SELECT %s AS IP, %s AS Time, '%s' AS TableName FROM %s\n"
-      .. "  WHERE %s IS NOT NULL AND %s <> '' AND %s >= :history_from AND %s",
-      c[2], db:time_text("TimeGenerated"), c[1], c[1], c[2], c[2], db:time_text("TimeGenerated"),
-      db:at_or_before("TimeGenerated", "to"))
-  end
-  local lines = {
-    "WITH seen AS (",
-    table.concat(parts, "\n  UNION ALL\n"),
-    "), per_ip AS (",
-    "  SELECT IP, MIN(Time) AS FirstSeen, MAX(Time) AS LastSeen, COUNT(*) AS Events,",
-    "         " .. db:string_agg("TableName", ",", "distinct") .. " AS Tables",
-    "  FROM seen GROUP BY IP",
-    ")",
-    "SELECT IP, FirstSeen, LastSeen, Events, Tables",
-    "FROM per_ip p",
-    "WHERE FirstSeen >= :from AND Events >= :min_events",
-  }
-  -- the known ranges' addresses as one uncorrelated IN list (ClickHouse 18.16 has no
-  -- correlated subquery)
-  if with_ranges and hide_known then
-    lines[#lines + 1] = "  AND IP NOT IN (SELECT k.IP FROM per_ip k CROSS JOIN " .. db:named_ranges() .. " r WHERE r.Category IN ("
-      .. KNOWN .. ") AND " .. db:ip_in_cidr_column("k.IP", "r.Cidr") .. ")"
-  end
-  lines[#lines + 1] = "ORDER BY Events DESC, FirstSeen, IP"
-  lines[#lines + 1] = "LIMIT :limit"
-  return table.concat(lines, "\n")
-end
-
+-- IPs first seen in the window across all sources (KQL).
 return {
   name = "new-ips-first-seen",
   kind = "hunt",
@@ -97,18 +29,55 @@ address nobody has seen before. Known-good ranges keep the list short.]],
       help = "leave out addresses in Corporate, Administrative, VPN or Cloud provider ranges" },
     { name = "limit", type = "int", default = 200, min = 1, max = 100000, help = "at most this many addresses" },
   },
-  run = function(ctx, p)
-    local timeutil = require "ipe.timeutil"
-    local with_ranges = ctx.db:has_named_ranges()
-    local rows, cols = ctx.db:query(sql(ctx.db, with_ranges, p.hide_known), {
-      history_from = timeutil.format_time(ctx.window.from_epoch - p.history),
-      min_events = p.min_events, limit = p.limit,
-    })
-    if with_ranges then
-      add_ranges(ctx.db, rows)
-      cols[6] = "Ranges"
-    end
-    return result.from_query(rows, cols, { IP = "ip", FirstSeen = "time", LastSeen = "time", Events = "count" },
-      "Addresses first seen since " .. ctx.window.from)
-  end,
+  display = { title = "Addresses first seen since {window_start}", columns = { IP = "ip", Events = "count" } },
+  language = "kql",
+  query = [[
+let history = 30d;
+let min_events = 5;
+let hide_known = true;
+let limit = 200;
+// the plain IP columns of the activity tables (not threat intelligence, not alerts: an IP
+// listed there was reported, not seen), over the window and the history before it
+let seen = union
+    (CommonSecurityLog | project IP = SourceIP, TimeGenerated, TableName = "CommonSecurityLog"),
+    (CommonSecurityLog | project IP = DestinationIP, TimeGenerated, TableName = "CommonSecurityLog"),
+    (CommonSecurityLog | project IP = RemoteIP, TimeGenerated, TableName = "CommonSecurityLog"),
+    (CommonSecurityLog | project IP = SourceTranslatedAddress, TimeGenerated, TableName = "CommonSecurityLog"),
+    (CommonSecurityLog | project IP = DestinationTranslatedAddress, TimeGenerated, TableName = "CommonSecurityLog"),
+    (Syslog | project IP = HostIP, TimeGenerated, TableName = "Syslog"),
+    (SecurityEvent | project IP = IpAddress, TimeGenerated, TableName = "SecurityEvent"),
+    (SecurityEvent | project IP = ClientIPAddress, TimeGenerated, TableName = "SecurityEvent"),
+    (SecurityEvent | project IP = RemoteIpAddress, TimeGenerated, TableName = "SecurityEvent"),
+    (SigninLogs | project IP = IPAddress, TimeGenerated, TableName = "SigninLogs"),
+    (OfficeActivity | project IP = ClientIP, TimeGenerated, TableName = "OfficeActivity"),
+    (OfficeActivity | project IP = ActorIpAddress, TimeGenerated, TableName = "OfficeActivity"),
+    (BehaviorAnalytics | project IP = SourceIPAddress, TimeGenerated, TableName = "BehaviorAnalytics"),
+    (BehaviorAnalytics | project IP = DestinationIPAddress, TimeGenerated, TableName = "BehaviorAnalytics"),
+    (Heartbeat | project IP = ComputerIP, TimeGenerated, TableName = "Heartbeat"),
+    (DeviceNetworkEvents | project IP = RemoteIP, TimeGenerated, TableName = "DeviceNetworkEvents"),
+    (DeviceNetworkEvents | project IP = LocalIP, TimeGenerated, TableName = "DeviceNetworkEvents"),
+    (DeviceInfo | project IP = PublicIP, TimeGenerated, TableName = "DeviceInfo"),
+    (AzureActivity | project IP = CallerIpAddress, TimeGenerated, TableName = "AzureActivity")
+| where isnotempty(IP) and TimeGenerated >= window_start - history and TimeGenerated <= window_end;
+let new_ips = seen
+| summarize FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated), Events = count(), Tables = make_set(TableName)
+    by IP
+| where FirstSeen >= window_start and Events >= min_events
+| project IP, FirstSeen, LastSeen, Events, Tables = strcat_array(array_sort_asc(Tables), ",");
+// the networks of the known-good named ranges (action ip-ranges)
+let known = toscalar(ipe_named_ranges()
+    | where Category in ("Corporate", "Administrative", "VPN", "Cloud provider")
+    | summarize make_list(Cidr));
+new_ips
+| where not(hide_known) or not(ipv6_is_in_any_range(IP, known))
+| order by Events desc, FirstSeen asc, IP asc
+| take limit
+// the named ranges each address falls in, "Name (Category)" in order
+| extend k = 1
+| join kind=leftouter (ipe_named_ranges() | extend k = 1) on k
+| summarize Labels = make_list_if(strcat(Name, " (", Category, ")"), ipv6_is_in_range(IP, Cidr))
+    by IP, FirstSeen, LastSeen, Events, Tables
+| order by Events desc, FirstSeen asc, IP asc
+| project IP, FirstSeen, LastSeen, Events, Tables, Ranges = strcat_array(array_sort_asc(Labels), ", ")
+]],
 }

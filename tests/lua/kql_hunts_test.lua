@@ -38,7 +38,8 @@ end
 -- version is the built-in one.
 local BUILTIN = { ["signins-from-ip"] = true, ["failed-logons-from-ip"] = true, ["firewall-traffic-for-ip"] = true,
   ["multiple-users-from-ip"] = true, ["beaconing-to-ip"] = true, ["hosts-contacting-ip"] = true,
-  ["rare-ports-to-ip"] = true, ["subnet-sweep"] = true, ["ti-matches-in-traffic"] = true, ["ip-everywhere"] = true }
+  ["rare-ports-to-ip"] = true, ["subnet-sweep"] = true, ["ti-matches-in-traffic"] = true, ["ip-everywhere"] = true,
+  ["new-ips-first-seen"] = true }
 local CASES = {
   ["signins-from-ip"] = {
     { ip = "216.160.83.56" }, { ip = "216.160.83.56", result = "failure" }, { ip = "216.160.83.56", result = "success" },
@@ -256,8 +257,8 @@ T.case("new-ips-first-seen on a workspace without named ranges: the same rows, t
   conn:exec("DROP TABLE _ipe_ip_ranges")
   conn:close()
   local opts = { db = bare, since = "7d", now = NOW }
-  local k = table_of(H.run_file(FIXTURES .. "/hunts-kql/hunts/new-ips-first-seen-kql.lua", {}, opts))[1]
-  local s = table_of(H.run("hunt", "new-ips-first-seen", {}, opts))[1]
+  local k = table_of(H.run("hunt", "new-ips-first-seen", {}, opts))[1]
+  local s = table_of(H.run_file(FIXTURES .. "/hunts-sql/hunts/new-ips-first-seen-sql.lua", {}, opts))[1]
   T.eq(k.columns[6], "Ranges:text")
   T.eq(#s.columns, 5, "the SQL original: no Ranges column")
   T.ok(#k.rows > 0, "some rows")
