@@ -18,18 +18,9 @@ local fingerprint = require "ipe.ingest.fingerprint"
 local timeutil = require "ipe.timeutil"
 
 local NOW_TEXT = "2026-11-27T12:00:00.000Z"
-local temps = {}
 
-local function tmp(suffix, text)
-  local path = os.tmpname() .. (suffix or "")
-  temps[#temps + 1] = path
-  if text then
-    local f = assert(io.open(path, "wb"))
-    f:write(text)
-    f:close()
-  end
-  return path
-end
+local H = require "ipe.harness"
+local tmp = H.tmpfile
 
 local function workspace()
   local path = tmp(".db")
@@ -115,5 +106,5 @@ T.case("--force loads duplicates; other tables are other records", function()
   db:close()
 end)
 
-for _, p in ipairs(temps) do os.remove(p) for _, s in ipairs({ "-wal", "-shm" }) do os.remove(p .. s) end end
+H.cleanup()
 T.done()

@@ -25,18 +25,9 @@ local here = debug.getinfo(1, "S").source:match("^@(.*)/tests/lua/[^/]*$") or ".
 local FIX = here .. "/tests/fixtures/sentinel/msticpy"
 local NOW_TEXT = "2026-11-27T12:00:00.000Z"
 local NOW = timeutil.parse_time(NOW_TEXT)
-local temps = {}
 
-local function tmp(suffix, text)
-  local path = os.tmpname() .. (suffix or "")
-  temps[#temps + 1] = path
-  if text then
-    local f = assert(io.open(path, "wb"))
-    f:write(text)
-    f:close()
-  end
-  return path
-end
+local H = require "ipe.harness"
+local tmp = H.tmpfile
 
 -- twins() -> two workspaces with the same record-hash key
 local function twins()
@@ -257,5 +248,5 @@ T.case("a last line without its newline, and a file of only blank lines", functi
   same({ "\n  \n\t\n" })
 end)
 
-for _, p in ipairs(temps) do os.remove(p) end
+H.cleanup()
 T.done()

@@ -24,18 +24,9 @@ local fixture_case = T.case
 
 local NOW_TEXT = "2026-11-27T12:00:00.000Z"
 local NOW = timeutil.parse_time(NOW_TEXT)
-local temps = {}
 
-local function tmp(suffix, text)
-  local path = os.tmpname() .. (suffix or "")
-  temps[#temps + 1] = path
-  if text then
-    local f = assert(io.open(path, "wb"))
-    f:write(text)
-    f:close()
-  end
-  return path
-end
+local H = require "ipe.harness"
+local tmp = H.tmpfile
 
 local function workspace()
   local path = tmp(".db")
@@ -546,7 +537,5 @@ fixture_case("the MISP event also loads wrapped in {\"Event\": ...}", function()
   db:close()
 end)
 
-for _, p in ipairs(temps) do
-  for _, suffix in ipairs({ "", "-wal", "-shm" }) do os.remove(p .. suffix) end
-end
+H.cleanup()
 T.done()

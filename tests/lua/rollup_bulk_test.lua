@@ -16,20 +16,9 @@ local rollup = require "ipe.rollup.sqlite"
 local cjson = require "cjson"
 
 local NOW_TEXT = "2026-11-27T12:00:00.000Z"
-local temps = {}
 
-local function tmp(suffix, text)
-  local base = os.tmpname()
-  local path = base .. suffix
-  temps[#temps + 1] = base
-  temps[#temps + 1] = path
-  if text then
-    local f = assert(io.open(path, "wb"))
-    f:write(text)
-    f:close()
-  end
-  return path
-end
+local H = require "ipe.harness"
+local tmp = H.tmpfile
 
 local function workspace()
   local path = tmp(".db")
@@ -150,5 +139,5 @@ T.case("loads in several files, one refused, keep every rollup row equal to a re
   load.BULK_MIN_ROWS = min
 end)
 
-for _, p in ipairs(temps) do os.remove(p); os.remove(p .. "-wal"); os.remove(p .. "-shm") end
+H.cleanup()
 T.done()

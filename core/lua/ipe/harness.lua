@@ -8,6 +8,7 @@
 --   local rec = H.run("insight", "remote-connections", { ip = "89.160.20.128" }, { db = db, since = "7d", now = ... })
 --   local rec = H.run_file("my/insights/foo.lua", { ip = "1.2.3.4" }, { db = db })
 --   local page = H.page("89.160.20.128", { db = db, now = ..., offline = true })  -- as `ipe-run page` builds it
+--   local path = H.tmpfile(".jsonl", text)   -- a temporary file; H.cleanup() removes them all
 local sqlite = require "ipe.sqlite"
 local schema = require "ipe.schema"
 local timeutil = require "ipe.timeutil"
@@ -53,6 +54,21 @@ function M.workspace(spec)
   if spec.rows then fill(db, spec.rows) end
   db:exec("COMMIT")
   db:close()
+  return path
+end
+
+-- tmpfile([suffix [, text]]) -> the path of a new temporary file (text written into it when
+-- given; the name os.tmpname() reserved, plus suffix); cleanup() removes it
+function M.tmpfile(suffix, text)
+  local base = os.tmpname()
+  local path = base .. (suffix or "")
+  created[#created + 1] = base
+  if path ~= base then created[#created + 1] = path end
+  if text then
+    local f = assert(io.open(path, "wb"))
+    f:write(text)
+    f:close()
+  end
   return path
 end
 
