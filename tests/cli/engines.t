@@ -162,7 +162,7 @@ sub render {
     # script may pass the default 10 s budget on ClickHouse (a page's panels run side by side;
     # a compiled KQL hunt of many union branches takes 18.16 seconds to plan), which says
     # nothing about its answer (the budget itself is tested below)
-    push @offline, '--timeout', 60;
+    push @offline, '--timeout', 60 if $args[0] =~ /^(?:insight|hunt|action|page)$/;
     my ($out, $err, $rc) = ipe({ env => { IPE_NOW => $NOW, COLUMNS => 200 } }, @args, '--db', $db, '-f', 'json', @offline);
     my $doc = eval { $json->decode($out) };
     return ({ exit => $rc, stdout => $out, stderr => $err }, $rc) unless $doc;
