@@ -1,9 +1,7 @@
 -- The hunts written in KQL give exactly the rows of their SQL originals on the demo workspace,
 -- for the demo's story IPs and each parameter choice; at least one case of each hunt has rows.
--- A built-in hunt that is KQL now has its SQL original in tests/fixtures/hunts-sql/hunts/
--- <name>-sql.lua (the hunt as it was before the port); a port that is not the built-in yet
--- (its rows are exact, its presentation is not: see the README) is
--- tests/fixtures/hunts-kql/hunts/<name>-kql.lua, compared with the built-in SQL hunt.
+-- Every built-in hunt is KQL; its SQL original (the hunt as it was before the port) is
+-- tests/fixtures/hunts-sql/hunts/<name>-sql.lua.
 -- Kusto strings are never null: a NULL of the SQL original is compared as "".
 local T = require "ipe.testing"
 local has_sqlite = pcall(require, "ipe.sqlite")
@@ -34,12 +32,7 @@ do
   conn:close()
 end
 
--- The hunts ported to KQL and the parameter sets each is compared on; BUILTIN = the KQL
--- version is the built-in one.
-local BUILTIN = { ["signins-from-ip"] = true, ["failed-logons-from-ip"] = true, ["firewall-traffic-for-ip"] = true,
-  ["multiple-users-from-ip"] = true, ["beaconing-to-ip"] = true, ["hosts-contacting-ip"] = true,
-  ["rare-ports-to-ip"] = true, ["subnet-sweep"] = true, ["ti-matches-in-traffic"] = true, ["ip-everywhere"] = true,
-  ["new-ips-first-seen"] = true }
+-- The parameter sets each built-in hunt is compared on.
 local CASES = {
   ["signins-from-ip"] = {
     { ip = "216.160.83.56" }, { ip = "216.160.83.56", result = "failure" }, { ip = "216.160.83.56", result = "success" },
@@ -174,13 +167,9 @@ table.sort(names)
 
 for _, name in ipairs(names) do
   T.case(name .. ": the KQL hunt gives the rows of its SQL original on the demo", function()
-    local function kql(params, opts)
-      if BUILTIN[name] then return H.run("hunt", name, params, opts) end
-      return H.run_file(FIXTURES .. "/hunts-kql/hunts/" .. name .. "-kql.lua", params, opts)
-    end
+    local function kql(params, opts) return H.run("hunt", name, params, opts) end
     local function sql(params, opts)
-      if BUILTIN[name] then return H.run_file(FIXTURES .. "/hunts-sql/hunts/" .. name .. "-sql.lua", params, opts) end
-      return H.run("hunt", name, params, opts)
+      return H.run_file(FIXTURES .. "/hunts-sql/hunts/" .. name .. "-sql.lua", params, opts)
     end
     local with_rows = 0
     for _, params in ipairs(CASES[name]) do
@@ -331,8 +320,7 @@ T.case("hosts-contacting-ip on hand-made rows: the connection rules, NAT, self-t
   T.eq(by["lnx1"] ~= nil and by["lnx2"] == nil, true, "sshd: the address as a whole token")
 end)
 
-T.case("the built-in hunts that are KQL now are exactly the ones compared here", function()
-  local kql = BUILTIN
+T.case("every built-in hunt is KQL and compared here", function()
   local index = require("ipe.discover").scan()
   for _, e in ipairs(index.list) do
     if e.kind == "hunt" and e.path and e.path:match("/hunts/[^/]+%.lua$") and not e.path:match("/tests/") then
@@ -340,7 +328,8 @@ T.case("the built-in hunts that are KQL now are exactly the ones compared here",
       local text = f:read("*a")
       f:close()
       local is_kql = text:match('\n  language = "kql"') ~= nil
-      T.eq(is_kql, kql[e.name] == true, e.name .. (is_kql and " is KQL" or " is SQL"))
+      T.eq(is_kql, true, e.name .. (is_kql and " is KQL" or " is SQL"))
+      T.ok(CASES[e.name] ~= nil, e.name .. " has cases compared with its SQL original")
     end
   end
 end)
