@@ -245,8 +245,8 @@ my $page;
     my $wq = "from=\Q$FROM\E&amp;to=\Q$TO\E";
     like($page, qr{<td><a class="pivot" href="/hunt/hosts-contacting-ip\?host=wks-\d+&amp;ip=89\.160\.20\.128&amp;$wq">wks-\d+</a></td>},
         'a host opens the hunt of its activity with the IP, with the window');
-    like($page, qr{<a class="pivot" href="/hunt/signins-from-ip\?account=contoso%5C[a-z.]+&amp;ip=89\.160\.20\.128&amp;$wq">contoso\\[a-z.]+</a>},
-        'an account opens the sign-ins hunt for it, escaped in the URL');
+    like($page, qr{<a class="pivot" href="/hunt/failed-logons-from-ip\?account=contoso%5C[a-z.]+&amp;ip=89\.160\.20\.128&amp;$wq">contoso\\[a-z.]+</a>},
+        'an account (a proxy\'s DOMAIN\\user) opens the failed-logons hunt for it, escaped in the URL');
     like($page, qr{<a class="pivot" href="/kql\?q=ThreatIntelligenceIndicator%0A%7C%20where%20IndicatorId%20%3D%3D%20%22[0-9A-F]{64}%22&amp;$wq">},
         'an indicator id opens the KQL query that finds it');
     unlike($page, qr{<a class="pivot" href="/hunt/[^"]*"><span}, 'no pivot on a badge or a number');
@@ -264,9 +264,33 @@ my $page;
     (my $short = $host) =~ s/\..*//;
     like($csv, qr/\A[^\n]*\n\Q$short\E,[^\n]*\n\z/, 'and it is that host (its short name, as device events name it)');
     # an account pivot
-    my ($acc) = $page =~ m{<a class="pivot" href="(/hunt/signins-from-ip\?account=[^"]+)">};
+    my ($acc) = $page =~ m{<a class="pivot" href="(/hunt/failed-logons-from-ip\?account=[^"]+)">};
     $acc =~ s/&amp;/&/g;
-    is(http_req($s, 'GET', $acc, cookie => $cookie)->{status}, 200, 'account pivot: the sign-ins hunt runs');
+    is(http_req($s, 'GET', $acc, cookie => $cookie)->{status}, 200, 'account pivot: the failed-logons hunt runs');
+    # accounts by their source: on the spray source's failed logons, an Entra ID account opens its
+    # sign-ins, a Windows one its failed logons; on the ssh brute-forcer's, a Linux one its failed logons
+    my $SPRAY = '216.160.83.56';
+    $r = http_req($s, 'GET', "/hunt/failed-logons-from-ip?ip=$SPRAY&$W", cookie => $cookie);
+    is($r->{status}, 200, 'the failed logons of the spray source');
+    like($r->{body}, qr{<td>SigninLogs</td><td><a class="pivot" href="/hunt/signins-from-ip\?account=pradeep\.gupta%40contoso\.com&amp;ip=216\.160\.83\.56&amp;$wq">pradeep\.gupta\@contoso\.com</a></td>},
+        'a SigninLogs account: the sign-ins hunt');
+    like($r->{body}, qr{<td>SecurityEvent</td><td><a class="pivot" href="/hunt/failed-logons-from-ip\?account=CONTOSO%5Cpradeep\.gupta&amp;ip=216\.160\.83\.56&amp;$wq">CONTOSO\\pradeep\.gupta</a></td>},
+        'a SecurityEvent account: the failed-logons hunt');
+    unlike($r->{body}, qr{<td>SecurityEvent</td><td><a class="pivot" href="/hunt/signins-from-ip}, 'no SecurityEvent account opens the sign-ins');
+    $r = http_req($s, 'GET', "/hunt/failed-logons-from-ip?ip=45.33.32.156&$W", cookie => $cookie);
+    like($r->{body}, qr{<td>Syslog</td><td><a class="pivot" href="/hunt/failed-logons-from-ip\?account=root&amp;ip=45\.33\.32\.156&amp;$wq">root</a></td>},
+        'a Syslog account: the failed-logons hunt');
+    # the Windows account's pivot: its rows, as ipe-run hunt -p account= writes them
+    $r = http_req($s, 'GET', "/hunt/failed-logons-from-ip?account=CONTOSO%5Cpradeep.gupta&ip=$SPRAY&$W&format=csv", cookie => $cookie);
+    my ($acsv) = ipe('hunt', 'failed-logons-from-ip', '--ip', $SPRAY, '-p', 'account=CONTOSO\pradeep.gupta', '--db', $db,
+        '--from', $FROM, '--to', $TO, '-f', 'csv');
+    is($r->{body}, $acsv, 'account pivot: what ipe-run hunt -p account= writes');
+    like($acsv, qr{\ASource,[^\n]*\n(?:(?:SigninLogs,pradeep\.gupta\@contoso\.com|SecurityEvent,CONTOSO\\pradeep\.gupta),[^\n]*\n){3}\z},
+        'and it is that account: its Windows failures and its user@ sign-ins');
+    # a hostile account: bound, never SQL: no rows, not every account
+    $r = http_req($s, 'GET', "/hunt/failed-logons-from-ip?account=%27%20OR%20%271%27%3D%271&ip=$SPRAY&$W&format=csv", cookie => $cookie);
+    is($r->{status}, 200, 'a hostile account: 200');
+    like($r->{body}, qr{\ASource,Account,Target,Code,Reason,Attempts,FirstSeen,LastSeen\r?\n\z}, 'a hostile account: no rows');
     # a hostile host name: escaped in the URL and in the HTML, and its pivot finds it
     $r = http_req($s, 'GET', "/hunt/hosts-contacting-ip?ip=$HIP&$W", cookie => $cookie);
     is($r->{status}, 200, 'the hunt of the IP the hostile host talked to');
