@@ -354,6 +354,56 @@ my $page;
         'its command too');
     $r = http_req($s, 'GET', "/kql?q=" . ($mle =~ s/%0A/%0D%0A/gr) . "&$W", cookie => $cookie);
     like($r->{body}, qr{<textarea [^>]*>\nSigninLogs\n\| where}, 'CR LF from a form: one line break');
+    # let values: p=name=value as ipe-run kql -p name=value, in the form, the URLs and the command,
+    # typed as the query's let, bound (never SQL); an empty p (the form's blank field) is no value
+    {
+        my $lq = 'let ip = "0.0.0.0"; let n = 10; SigninLogs | where IPAddress == ip '
+            . '| summarize c = count() by UserPrincipalName | order by c desc, UserPrincipalName asc | take n';
+        (my $lqe = $lq) =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge;
+        my $ps = 'p=ip%3D216.160.83.56&p=&p=n%3D2';
+        my $r = http_req($s, 'GET', "/kql?q=$lqe&$ps", cookie => $cookie);
+        is($r->{headers}{location}, "/kql?q=$lqe&p=ip%3D216.160.83.56&p=n%3D2&$W", 'let values: the window resolved, the values kept in order');
+        $r = http_req($s, 'GET', "/kql?q=$lqe&$ps&$W", cookie => $cookie);
+        is($r->{status}, 200, 'let values: run');
+        my @lrows = $r->{body} =~ m{<tr data-row="\d+">}g;
+        is(scalar @lrows, 2, 'n=2: two rows (typed as the let: a number for take)');
+        my ($lcmd) = $r->{body} =~ m{<span class="cmd-label">Command</span><code>([^<]+)</code>};
+        like($lcmd, qr{^ipe-run kql &#39;let ip = &quot;0\.0\.0\.0&quot;;.*&#39; -p ip=216\.160\.83\.56 -p n=2 --from \Q$FROM\E --to \Q$TO\E --db },
+            'let values: in the command as -p, in order');
+        like($r->{body}, qr{<input id="f-p1" name="p" value="ip=216\.160\.83\.56"[^>]*><input id="f-p2" name="p" value="n=2"[^>]*><input id="f-p3" name="p" value="" placeholder="name=value"},
+            'let values: in the form, and a field for another');
+        like($r->{body}, qr{<a href="/kql\?q=\Q$lqe\E&amp;p=ip%3D216\.160\.83\.56&amp;p=n%3D2&amp;format=csv&amp;from=}, 'let values: in the download links');
+        $r = http_req($s, 'GET', "/kql?q=$lqe&$ps&format=csv&$W", cookie => $cookie);
+        my ($lcsv, undef, $lrc) = ipe('kql', $lq, '-p', 'ip=216.160.83.56', '-p', 'n=2', '--db', $db, '--from', $FROM, '--to', $TO,
+            '--format', 'csv');
+        is($lrc, 0, 'ipe-run kql -p: rows');
+        is($r->{body}, $lcsv, 'let values: the CSV download is what ipe-run kql -p writes');
+        like($lcsv, qr/\AUserPrincipalName,c\r?\n(?:[^\n]+\n){2}\z/, 'and that is two accounts');
+        # typed like the CLI: a number's let given a word is the query's error, one line
+        my (undef, $lerr, $lrc2) = ipe('kql', $lq, '-p', 'n=abc', '--db', $db);
+        is($lrc2, 2, 'ipe-run kql -p n=abc: exit 2');
+        my ($first) = $lerr =~ /\Aipe-run: ([^\n]*)\n/;
+        is($first, q{kql:1:1: 'abc' is not a number}, 'ipe-run kql -p n=abc: its line');
+        $r = http_req($s, 'GET', "/kql?q=$lqe&p=n%3Dabc&$W", cookie => $cookie);
+        is($r->{status}, 400, 'p=n=abc: 400');
+        (my $first_html = $first) =~ s/'/&#39;/g;
+        like($r->{body}, qr{role="alert">\Q$first_html\E</p>}, 'p=n=abc: the same line as ipe-run kql');
+        one_line(http_req($s, 'GET', "/kql?q=$lqe&p=n%3Dabc&format=csv&$W", cookie => $cookie), 400, "\Q$first\E", 'p=n=abc: the download');
+        one_line(http_req($s, 'GET', "/kql?q=$lqe&p=n&$W", cookie => $cookie), 400, q{kql: -p expects key=value, got 'n'},
+            'a p without =');
+        # a hostile value: bound, so no rows (not every row), and escaped in the form and the command
+        my $hv = q{' OR '1'='1" <b>x</b>};
+        (my $hve = "ip=$hv") =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge;
+        $r = http_req($s, 'GET', "/kql?q=$lqe&p=$hve&$W", cookie => $cookie);
+        is($r->{status}, 200, 'a hostile value: run');
+        is(scalar(() = $r->{body} =~ m{<tr data-row="\d+">}g), 0, 'a hostile value: bound, no rows');
+        like($r->{body}, qr{<input id="f-p1" name="p" value="ip=&#39; OR &#39;1&#39;=&#39;1&quot; &lt;b&gt;x&lt;/b&gt;"}, 'escaped in the form');
+        like($r->{body}, qr{ -p &#39;ip=&#39;\\&#39;&#39; OR &#39;\\&#39;&#39;1&#39;}, 'quoted in the command (as a shell reads it)');
+        unlike($r->{body}, qr{<b>x</b>}, 'no markup from the value');
+        $r = http_req($s, 'GET', "/kql?q=$lqe&p=$hve&format=csv&$W", cookie => $cookie);
+        my ($hcsv) = ipe('kql', $lq, '-p', "ip=$hv", '--db', $db, '--from', $FROM, '--to', $TO, '--format', 'csv');
+        is($r->{body}, $hcsv, 'a hostile value: what ipe-run kql -p writes');
+    }
     # an error in the query: the one line with its line and column, escaped
     my $bad = "SigninLogs\n| where <script>alert(1)</script>";
     (my $be = $bad) =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge;

@@ -45,6 +45,12 @@ T.case("params: decoded, + is a space, the last of a repeated name", function()
   T.eq(err, "bad query (a malformed %-escape)")
 end)
 
+T.case("values: every value of a repeated name, decoded, in order", function()
+  T.eq(http.values("p=ip%3D1.2.3.4&q=x&p=&p=n%3D2+3&pp=no&p", "p"), { "ip=1.2.3.4", "", "n=2 3", "" })
+  T.eq(http.values("q=x", "p"), {})
+  T.eq(http.values(nil, "p"), {})
+end)
+
 T.case("query and encode round trip through params", function()
   local list = { { "cidr", "10.0.1.0/24" }, { "q", "a&b=c d%" }, { "skip", nil }, { "from", "2026-11-20T12:00:00.000Z" } }
   local q = http.query(list)
