@@ -288,45 +288,46 @@ end
 -- a serialized row set (18.16 has no window functions, no neighbor(); runningDifference is per
 -- block): the rows of src (a FROM item) in the order order_sql gives (nil: as they come),
 -- numbered 1, 2 ... as the column ord, each with the values prev() / next() read beside it.
--- The rows go into one array, a tuple each (groupArray skips a NULL, not a tuple holding one),
--- in the order of the sorted subquery it reads; ARRAY JOIN spreads the array back out with its
--- index and, per shift, the array of the values moved by its offset: arraySlice / arrayConcat,
--- linear (a lambda capturing the array would copy it per element).
+-- Each column goes into an array, in the order of the sorted subquery the arrays are
+-- aggregated from (a tuple per value: groupArray skips a NULL, not a tuple holding one); ARRAY
+-- JOIN spreads them back out with the index and, per shift, the array of the values moved by
+-- its offset: arraySlice / arrayConcat, linear (a lambda capturing an array would copy it per
+-- element). A column no outer query reads is dropped by ClickHouse down to the table scan.
 --   cols: the quoted columns kept; shifts: { name = quoted column, sql = the value read, type =
 --   its Kusto type, back = true for rows before (prev), rows = the bound offset (0 or more),
 --   def = SQL of the value past either end, read at that row (nil: null) }
 function M.numbered(src, order_sql, cols, ord, shifts)
-  local kept, inner, outer = {}, {}, {}
+  local inner, groups, outer = { "toUInt8(1) AS _ipe_one" }, { "groupArray(_ipe_one) AS _ipe_n" }, {}
+  local joins = { "arrayEnumerate(_ipe_n) AS _ipe_rn" }
+  -- the array of an expression's values, one per row
+  local function values(sql, name)
+    inner[#inner + 1] = sql .. " AS _ipe_x" .. name
+    groups[#groups + 1] = string.format("groupArray(tuple(_ipe_x%s)) AS _ipe_g%s", name, name)
+    return "_ipe_g" .. name
+  end
   for i, c in ipairs(cols) do
-    kept[i], inner[i] = c, c
-    outer[i] = string.format("tupleElement(_ipe_row, %d) AS %s", i, c)
+    joins[#joins + 1] = values(c, i) .. " AS _ipe_v" .. i
+    outer[i] = string.format("tupleElement(_ipe_v%d, 1) AS %s", i, c)
   end
   outer[#outer + 1] = "toInt64(_ipe_rn) AS " .. ord
-  local joins = { "_ipe_rows AS _ipe_row", "arrayEnumerate(_ipe_rows) AS _ipe_rn" }
+  local function unwrap(arr) return string.format("arrayMap(t -> tupleElement(t, 1), %s)", arr) end
   for j, s in ipairs(shifts) do
-    local a = "_ipe_a" .. j
-    inner[#inner + 1] = M.typed(s.sql, s.type) .. " AS " .. a
-    kept[#kept + 1] = a
-    local values = string.format("arrayMap(t -> tupleElement(t, %d), _ipe_rows)", #kept)
-    -- the rows past the end read the default (its value at that row: it may read the row)
-    local defaults = string.format("arrayMap(t -> %s, _ipe_rows)", M.typed("NULL", s.type))
-    if s.def then
-      inner[#inner + 1] = M.typed(s.def, s.type) .. " AS _ipe_d" .. j
-      kept[#kept + 1] = "_ipe_d" .. j
-      defaults = string.format("arrayMap(t -> tupleElement(t, %d), _ipe_rows)", #kept)
-    end
-    local rest = string.format("greatest(toInt64(length(_ipe_rows)) - %s, 0)", s.rows)   -- the rows that have one
+    local vals = unwrap(values(M.typed(s.sql, s.type), "a" .. j))
+    -- the rows past the end read the default
+    local defaults = string.format("arrayMap(t -> %s, _ipe_n)", M.typed("NULL", s.type))
+    if s.def then defaults = unwrap(values(M.typed(s.def, s.type), "d" .. j)) end
+    local rest = string.format("greatest(toInt64(length(_ipe_n)) - %s, 0)", s.rows)   -- the rows that have one
     local moved
     if s.back then
-      moved = string.format("arrayConcat(arraySlice(%s, 1, %s), arraySlice(%s, 1, %s))", defaults, s.rows, values, rest)
+      moved = string.format("arrayConcat(arraySlice(%s, 1, %s), arraySlice(%s, 1, %s))", defaults, s.rows, vals, rest)
     else
-      moved = string.format("arrayConcat(arraySlice(%s, %s + 1), arraySlice(%s, %s + 1))", values, s.rows, defaults, rest)
+      moved = string.format("arrayConcat(arraySlice(%s, %s + 1), arraySlice(%s, %s + 1))", vals, s.rows, defaults, rest)
     end
     joins[#joins + 1] = moved .. " AS " .. s.name
     outer[#outer + 1] = s.name
   end
-  return string.format("SELECT %s FROM (SELECT groupArray(tuple(%s)) AS _ipe_rows FROM (SELECT %s FROM %s%s)) ARRAY JOIN %s",
-    table.concat(outer, ", "), table.concat(kept, ", "), table.concat(inner, ", "), src,
+  return string.format("SELECT %s FROM (SELECT %s FROM (SELECT %s FROM %s%s)) ARRAY JOIN %s",
+    table.concat(outer, ", "), table.concat(groups, ", "), table.concat(inner, ", "), src,
     order_sql and " ORDER BY " .. order_sql or "", table.concat(joins, ", "))
 end
 

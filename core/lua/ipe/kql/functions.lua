@@ -616,18 +616,19 @@ local function shift(fn)
     local plan, o = need_serial(self, node, scope)
     local a = row_args(self, node, scope, plan, 1, 3)
     local def = a[3] and (a[1].type == "dynamic" and self:dyn(a[3]) or a[3].sql)
+    -- a constant offset k: rows back (k < 0: -k rows the other way, as SQLite's lag does not)
+    local k = 1
+    if a[2] then k = a[2].lit end
+    local whole = type(k) == "number" and k % 1 == 0
+    local back = (fn == "lag") == (not whole or k >= 0)
+    local rows = not a[2] and "1" or whole and self:bind(math.abs(k)) or a[2].sql
     if not self.f.nested then
-      return E(format("%s(%s, %s, %s) OVER (ORDER BY %s)", fn, a[1].sql, a[2] and a[2].sql or "1", def or "NULL", o), a[1].type)
+      return E(format("%s(%s, %s, %s) OVER (ORDER BY %s)", back and "lag" or "lead", a[1].sql, rows, def or "NULL", o), a[1].type)
     end
     -- a nesting engine: a column C:row_functions adds beside each row
-    local k = 1
-    if a[2] then
-      k = a[2].lit
-      if type(k) ~= "number" or k % 1 ~= 0 then self:refused(node.args[2], node.name .. " with an offset that is not a whole constant") end
-    end
+    if not whole then self:refused(node.args[2], node.name .. " with an offset that is not a whole constant") end
     local name = "_ipe_s" .. (#plan.shifts + 1)
-    plan.shifts[#plan.shifts + 1] = { name = self:q(name), sql = a[1].sql, type = a[1].type, def = def,
-      back = (fn == "lag") == (k >= 0), rows = k == 1 and "1" or self:bind(math.abs(k)) }
+    plan.shifts[#plan.shifts + 1] = { name = self:q(name), sql = a[1].sql, type = a[1].type, def = def, back = back, rows = rows }
     return E(self:q(name), a[1].type)
   end
 end
