@@ -184,7 +184,8 @@ local SAME = {
     [[CommonSecurityLog | order by TimeGenerated asc | extend big = SentBytes > 100, d = pack_array(SourceIP, DestinationPort)
       | project TimeGenerated, pb = prev(big), nb = next(big, 1, false), pd = prev(d), nd = next(d, 1, dynamic(["x"]))]] },
   { "no rows",
-    [[CommonSecurityLog | where SourceIP == "none" | order by TimeGenerated asc | project SourceIP, p = prev(SourceIP), r = row_number()]] },
+    [[CommonSecurityLog | where SourceIP == "none" | order by TimeGenerated asc
+      | project SourceIP, p = prev(SourceIP), r = row_number()]] },
 }
 for _, c in ipairs(SAME) do
   T.case("the same rows on both engines: " .. c[1], function()
