@@ -59,6 +59,10 @@
 --                             maybe=<SQL: a structured place may hold an IP> (nil without any)} }
 --                             per log table (columns as prefix.., "t.")
 --   rollup.shape(sql)         -> SQL: the value has the shape of an IPv4 or IPv6 address
+--   rollup.token_sql(sql), rollup.token(sql) -> SQL: the IP candidate the value holds (trimmed,
+--                             with the shape of an address) or NULL — in plain SQL (the
+--                             triggers') and through ipe_ip_token() (core/sql_iptoken.c, the
+--                             recounts': ipe-run's connections only)
 --   rollup.row_has_ip(s, param) -> SQL: the row of s (an entry of sources) names the IP :param
 --   rollup.statements()       -> DDL: the tables, one trigger per log table and one for the traffic
 --   rollup.activity_sql(), rollup.traffic_sql(), rollup.peers_sql() -> the stored statements
