@@ -588,7 +588,10 @@ local function new_dedup(db, id, force)
       n = n + 1
     end
   end
-  return { key = migration.record_key(db), check = check, dups = dups }
+  -- ins: the insert itself, for the C fast path (ipe.ingest.fastjsonl), which registers the
+  -- hashes of a batch at once and hands those already there to check (SQLite only)
+  return { key = migration.record_key(db), check = check, dups = dups, id = id,
+    ins = type(db) == "userdata" and ins or nil }
 end
 
 -- duplicates(db, dups, name) -> "ingest #3 (file at time)" list and the total
@@ -659,6 +662,7 @@ local function new_sink(run, src, det, state)
     m.rows, m.fallback, m.tmin, m.tmax, m.not_ip = 0, {}, "~", "", 0
     m.file_start()
     m.hash_key, m.dedup = state.dedup.key, state.dedup.check
+    m.dedup_ins, m.dedup_id = state.dedup.ins, state.dedup.id
     state.mappers[tname] = m
     state.order[#state.order + 1] = tname
     bulk(tname)
