@@ -426,8 +426,8 @@ local function trimmed(v) return "rtrim(trim(" .. v .. ", " .. lit(TRIMMED) .. "
 
 -- token_sql(v) -> SQL: the IP candidate v holds when it has the shape of an IP, else NULL — in
 -- plain SQL (what the triggers compute) and as the C function of ipe-run's connections that the
--- recounts use (core/sql_iptoken.c: the same value, measured 3x faster than the plain SQL over
--- 400,000 firewall addresses)
+-- recounts use (core/sql_iptoken.c: the same value; the 400,000 candidates of 200,000 firewall
+-- records in 0.54 s of CPU instead of 0.94 s)
 function M.token_sql(v) return "CASE WHEN " .. M.shape(trimmed(v)) .. " THEN " .. trimmed(v) .. " END" end
 function M.token(v) return "ipe_ip_token(" .. v .. ")" end
 
