@@ -145,5 +145,60 @@ T.case("loads in several files, one refused, keep every rollup row equal to a re
   load.BULK_MIN_ROWS = min
 end)
 
+-- firewall records of the given (source, destination, hour) flows, n of each
+local function flow_lines(flows, n, batch)
+  local lines = {}
+  for _, f in ipairs(flows) do
+    for i = 1, n do
+      lines[#lines + 1] = cjson.encode({ Type = "CommonSecurityLog", SourceIP = f[1], DestinationIP = f[2],
+        TimeGenerated = string.format("2026-11-26T%02d:%02d:%02d.000Z", f[3], i % 60, batch), DestinationPort = 443,
+        Protocol = "TCP", DeviceAction = i % 3 == 0 and "deny" or "allow", Computer = "fw-1", SentBytes = i,
+        ReceivedBytes = batch })
+    end
+  end
+  return lines
+end
+
+T.case("a second file touching some (IP, hour) keys of the first: only those re-summed, all equal to a rebuild", function()
+  local min = load.BULK_MIN_ROWS
+  load.BULK_MIN_ROWS = 100
+  local db = workspace()
+  local function traffic(ip, hour)
+    return db:query("SELECT Direction, sum(Events), sum(BytesFromIP), sum(BytesToIP) FROM " .. rollup.TRAFFIC
+      .. " WHERE IP = ? AND Hour = ? GROUP BY 1 ORDER BY 1", { ip, "2026-11-26T" .. hour })
+  end
+  -- first file: A -> B at 08, 09, 10; C -> D at 09
+  local A, B, C, D, E = "10.0.0.1", "203.0.113.9", "10.0.0.3", "198.51.100.7", "2001:db8::7"
+  T.eq(type(ingest(db, file(flow_lines({ { A, B, 8 }, { A, B, 9 }, { A, B, 10 }, { C, D, 9 } }, 50, 1)))), "table", "first file")
+  T.eq(dump(db), rebuilt(db), "first file: every rollup row is what a rebuild gives")
+  local a8, a10, c9, d9 = traffic(A, "08"), traffic(A, "10"), traffic(C, "09"), traffic(D, "09")
+  -- second file: A -> E at 09 (A's hour 09 touched, not 08 nor 10; E new), B -> A at 10, C at 11 (new hour)
+  T.eq(type(ingest(db, file(flow_lines({ { A, E, 9 }, { B, A, 10 }, { C, E, 11 } }, 60, 2)))), "table", "second file")
+  T.eq(dump(db), rebuilt(db), "second file: every rollup row is what a rebuild gives")
+  T.eq(traffic(A, "08"), a8, "A's untouched hour 08 is as it was")
+  T.eq(traffic(C, "09"), c9, "C's untouched hour 09 is as it was")
+  T.eq(traffic(D, "09"), d9, "D, untouched, is as it was")
+  T.eq(traffic(A, "09")[1][2], 110, "A at 09: 50 records to B and 60 to E sent")
+  T.eq(#traffic(A, "10"), #a10 + 1, "A at 10: its sent rows and now received ones")
+  T.eq(#traffic(C, "11"), 1, "C's new hour 11")
+  T.eq(db:query("SELECT count(*) FROM sqlite_temp_master WHERE name = ?", { rollup._touched.table })[1][1], 0,
+    "the temporary table of touched keys is gone")
+
+  -- the plans: the delete and the re-sum go through the IP-first primary keys, no scan of a rollup
+  db:exec("CREATE TEMP TABLE " .. rollup._touched.table .. " (IP TEXT NOT NULL, Hour TEXT NOT NULL, PRIMARY KEY (IP, Hour)) WITHOUT ROWID")
+  local function plan(sql) local out = {}
+    for _, r in ipairs(db:query("EXPLAIN QUERY PLAN " .. sql)) do out[#out + 1] = r[4] end
+    return table.concat(out, "\n")
+  end
+  for label, sql in pairs({ delete = rollup._touched.delete, resum = rollup._touched.resum() }) do
+    local p = plan(sql)
+    T.ok(not p:find("SCAN " .. rollup.TRAFFIC, 1, true) and not p:find("SCAN " .. rollup.PEERS, 1, true)
+      and not p:find("SCAN p", 1, true), label .. ": no scan of a rollup table (" .. p .. ")")
+    T.ok(p:find("SEARCH", 1, true) ~= nil, label .. ": searches by the key (" .. p .. ")")
+  end
+  db:close()
+  load.BULK_MIN_ROWS = min
+end)
+
 H.cleanup()
 T.done()
