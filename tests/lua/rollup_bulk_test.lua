@@ -108,8 +108,8 @@ end
 local function file(lines, tail) return tmp(".jsonl", table.concat(lines, "\n") .. "\n" .. (tail or "")) end
 
 T.case("loads in several files, one refused, keep every rollup row equal to a rebuild", function()
-  local min = load.BULK_MIN_ROWS
-  load.BULK_MIN_ROWS = 100
+  local min, rmin = load.BULK_MIN_ROWS, load.BULK_ROLLUP_MIN_ROWS
+  load.BULK_MIN_ROWS, load.BULK_ROLLUP_MIN_ROWS = 100, 100
   local db = workspace()
   local function check(label, bulk, res, said)
     T.eq(type(res), "table", label .. ": loaded (" .. tostring(res) .. ")")
@@ -142,7 +142,7 @@ T.case("loads in several files, one refused, keep every rollup row equal to a re
   check("then the refused file's rows, fixed", true, ingest(db, file(csl_lines(5, 2600))))
   T.eq(db:query("PRAGMA integrity_check")[1][1], "ok")
   db:close()
-  load.BULK_MIN_ROWS = min
+  load.BULK_MIN_ROWS, load.BULK_ROLLUP_MIN_ROWS = min, rmin
 end)
 
 -- firewall records of the given (source, destination, hour) flows, n of each
@@ -160,8 +160,8 @@ local function flow_lines(flows, n, batch)
 end
 
 T.case("a second file touching some (IP, hour) keys of the first: only those re-summed, all equal to a rebuild", function()
-  local min = load.BULK_MIN_ROWS
-  load.BULK_MIN_ROWS = 100
+  local min, rmin = load.BULK_MIN_ROWS, load.BULK_ROLLUP_MIN_ROWS
+  load.BULK_MIN_ROWS, load.BULK_ROLLUP_MIN_ROWS = 100, 100
   local db = workspace()
   local function traffic(ip, hour)
     return db:query("SELECT Direction, sum(Events), sum(BytesFromIP), sum(BytesToIP) FROM " .. rollup.TRAFFIC
@@ -199,7 +199,7 @@ T.case("a second file touching some (IP, hour) keys of the first: only those re-
     T.ok(p:find("SEARCH", 1, true) ~= nil, label .. ": searches by the key (" .. p .. ")")
   end
   db:close()
-  load.BULK_MIN_ROWS = min
+  load.BULK_MIN_ROWS, load.BULK_ROLLUP_MIN_ROWS = min, rmin
 end)
 
 H.cleanup()
