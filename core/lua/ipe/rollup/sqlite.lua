@@ -583,14 +583,16 @@ end
 -- the cost follows the new rows, not the workspace (not every IP's rows of the new rows' hours).
 local TOUCHED = "_ipe_touched_keys"
 
+-- (one statement: GROUP BY sorts the keys of both sides, then they are appended in order)
 local function touched_sql()
-  local out = {}
+  local parts = {}
   for i, sd in ipairs(SIDES) do
     local v = side(sd, "t.")
-    out[i] = "INSERT OR IGNORE INTO temp." .. TOUCHED .. " (IP, Hour) SELECT " .. v.ip .. ", substr(t.TimeGenerated, 1, 13)"
-      .. " FROM CommonSecurityLog t WHERE " .. NEW_ROWS .. " AND " .. v.cond
+    parts[i] = "SELECT " .. v.ip .. " AS IP, substr(t.TimeGenerated, 1, 13) AS Hour FROM CommonSecurityLog t WHERE "
+      .. NEW_ROWS .. " AND " .. v.cond
   end
-  return out
+  return "INSERT INTO temp." .. TOUCHED .. " (IP, Hour) SELECT IP, Hour FROM (" .. table.concat(parts, " UNION ALL ")
+    .. ") GROUP BY IP, Hour"
 end
 
 local function traffic_resum_sql()
@@ -608,7 +610,7 @@ local TRAFFIC_DELETE = "DELETE FROM " .. M.TRAFFIC .. " WHERE (IP, Hour) IN (SEL
 local function traffic_from_touched(db, after)
   db:exec("DROP TABLE IF EXISTS temp." .. TOUCHED)
   db:exec("CREATE TEMP TABLE " .. TOUCHED .. " (IP TEXT NOT NULL, Hour TEXT NOT NULL, PRIMARY KEY (IP, Hour)) WITHOUT ROWID")
-  for _, sql in ipairs(touched_sql()) do db:prepare(sql):run(after, nil) end
+  db:prepare(touched_sql()):run(after, nil)
   db:exec(TRAFFIC_DELETE)
   db:exec(traffic_resum_sql())
   db:exec("DROP TABLE temp." .. TOUCHED)
