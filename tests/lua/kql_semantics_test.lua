@@ -297,6 +297,33 @@ T.case("has on a literal term: a cheap substring pre-filter before the term matc
   T.eq(run('SigninLogs | where IPAddress !has "1.2.3.4" | count')[1][1], 3)
 end)
 
+T.case("startswith a literal: one case-insensitive LIKE, its wildcards and backslash literal, same rows as lower()", function()
+  local texts = 'datatable(s:string)["Failed password", "FAILED x", "failed", "Fail", "50126", "50%off", "a_b", "axb", ' ..
+    '"a\\\\b", "a\\\\\\\\b", "ab", "", "Élan", "élan"]'
+  local function starts(needle, neg)
+    local rows, plan = run(texts .. ' | where s ' .. (neg and '!' or '') .. 'startswith ' .. needle .. ' | project s')
+    local out = {}
+    for i, r in ipairs(rows) do out[i] = r[1] end
+    return out, plan.sql
+  end
+  local got, q = starts('"Failed "')
+  T.eq(got, { "Failed password", "FAILED x" }, "case-insensitive, the whole prefix (the space too)")
+  T.ok(q:find(" LIKE ", 1, true) ~= nil and not q:find("lower(substr(", 1, true), "a LIKE, no lower() of a substring")
+  T.eq(starts('"50%"'), { "50%off" }, "% is literal: 50126 does not start with 50%")
+  T.eq(starts('"a_b"'), { "a_b" }, "_ is literal: axb does not start with a_b")
+  T.eq(starts('@"a\\"'), { "a\\b", "a\\\\b" }, "a backslash is literal (ESCAPE '\\')")
+  T.eq(starts('@"a\\\\"'), { "a\\\\b" }, "two backslashes are two")
+  T.eq(starts('"É"'), { "Élan" }, "case folds ASCII only, as lower() does")
+  T.eq(#starts('""'), 14, "every text starts with the empty string")
+  T.eq(starts('"fail"', true), { "50126", "50%off", "a_b", "axb", "a\\b", "a\\\\b", "ab", "", "Élan", "élan" },
+    "!startswith keeps the others, the empty text too")
+  -- the same rows as the expression form (lower of the prefix), on the workspace
+  T.eq(run('SigninLogs | where AppDisplayName startswith "azure p" | project UserPrincipalName'),
+    sql("SELECT UserPrincipalName FROM SigninLogs WHERE lower(substr(AppDisplayName, 1, 7)) = 'azure p' AND TimeGenerated >= '2026-11-20'"))
+  T.eq(#run('let p = "AZ"; SigninLogs | where AppDisplayName startswith p'), 2, "a let-bound literal")
+  T.eq(#run('SigninLogs | extend p = "AZ" | where AppDisplayName startswith p'), 2, "a needle computed in SQL")
+end)
+
 T.case("x in (T) over a column of dynamic lists compares with their elements; \"\" is a value for make_set as for dcount", function()
   -- Kusto: in (tabular) with a dynamic column expands each list (summarize make_list ...)
   T.eq(run('let L = SigninLogs | where AppDisplayName startswith "Azure" | summarize make_list(IPAddress); '
