@@ -324,6 +324,30 @@ T.case("startswith a literal: one case-insensitive LIKE, its wildcards and backs
   T.eq(#run('SigninLogs | extend p = "AZ" | where AppDisplayName startswith p'), 2, "a needle computed in SQL")
 end)
 
+T.case("iff(prev(K) == K ...) after order by K, T: the group's window, the same rows as the row-by-row test", function()
+  local data = 'datatable(a:string, b:string, t:long)["", "", 1, "", "", 3, "", "x", 4, "p", "x", 5, "p", "x", 9, "p", "y", 2, ' ..
+    '"q", "", 7, "p", "x", 20, "q", "", 8, "p", "y", 6]'
+  local function gaps(cond, order)
+    local rows, plan = run(data .. ' | order by ' .. (order or 'a asc, b asc, t asc') ..
+      ' | extend g = iff(' .. cond .. ', t - prev(t), -1) | project a, b, t, g')
+    return rows, plan.sql
+  end
+  local want = { { "", "", 1, nil }, { "", "", 3, 2 }, { "", "x", 4, -1 }, { "p", "x", 5, -1 }, { "p", "x", 9, 4 },
+    { "p", "x", 20, 11 }, { "p", "y", 2, -1 }, { "p", "y", 6, 4 }, { "q", "", 7, -1 }, { "q", "", 8, 1 } }
+  local got, q = gaps('prev(a) == a and prev(b) == b')
+  T.eq(got, want, "the first row (keys empty, prev() null = \"\") is of the same group: t - null")
+  T.ok(q:find("PARTITION BY", 1, true) ~= nil, "the group's window")
+  T.eq(gaps('b == prev(b) and a == prev(a)'), want, "either side, either order")
+  T.eq(gaps('(prev(a) == a and prev(b) == b) == true'), want, "the row-by-row form (not recognised) agrees")
+  local by_a = { { "", "", 1, nil }, { "", "", 3, 2 }, { "", "x", 4, 1 }, { "p", "x", 5, -1 }, { "p", "x", 9, 4 },
+    { "p", "x", 20, 11 }, { "p", "y", 2, -18 }, { "p", "y", 6, 4 }, { "q", "", 7, -1 }, { "q", "", 8, 1 } }
+  T.eq(gaps('prev(a) == a'), by_a, "one key of two: the group is a, ordered by b then t")
+  local _, q2 = gaps('prev(a) == a and prev(b) == b', 'a desc, b desc, t asc')
+  T.ok(not q2:find("PARTITION BY", 1, true), "descending keys: the row-by-row form")
+  T.eq(run(data .. ' | where a != "" | order by a asc, b asc, t asc | extend g = iff(prev(a) == a and prev(b) == b, t - prev(t, 2), -1)' ..
+    ' | project g')[3][1], 15, "prev(t, 2) in the branch reads the whole order: 20 - 5, two rows back")
+end)
+
 T.case("x in (T) over a column of dynamic lists compares with their elements; \"\" is a value for make_set as for dcount", function()
   -- Kusto: in (tabular) with a dynamic column expands each list (summarize make_list ...)
   T.eq(run('let L = SigninLogs | where AppDisplayName startswith "Azure" | summarize make_list(IPAddress); '
