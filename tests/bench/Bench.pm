@@ -4,7 +4,7 @@ use strict;
 use warnings;
 use Exporter 'import';
 use Time::HiRes qw(time);
-our @EXPORT = qw(median_ms run_quiet);
+our @EXPORT = qw(median_ms medians_ms run_quiet);
 
 sub run_quiet {
     my @cmd = @_;
@@ -30,6 +30,27 @@ sub median_ms {
     }
     @t = sort { $a <=> $b } @t;
     return @t % 2 ? $t[$#t / 2] : ($t[@t / 2 - 1] + $t[@t / 2]) / 2;
+}
+
+# medians_ms($runs, @cmd) -> (median wall time, median CPU time (user + system) of the command),
+# in ms: on a loaded machine the CPU time is the steadier of the two
+sub medians_ms {
+    my ($runs, @cmd) = @_;
+    my (@wall, @cpu);
+    for (1 .. $runs) {
+        my (undef, undef, $cu0, $cs0) = times;
+        my $t0 = time;
+        my $rc = run_quiet(@cmd);
+        die "benchmark command failed ($rc): @cmd\n" if $rc > 1;
+        push @wall, (time - $t0) * 1000;
+        my (undef, undef, $cu1, $cs1) = times;
+        push @cpu, ($cu1 - $cu0 + $cs1 - $cs0) * 1000;
+    }
+    my $median = sub {
+        my @t = sort { $a <=> $b } @_;
+        return @t % 2 ? $t[$#t / 2] : ($t[@t / 2 - 1] + $t[@t / 2]) / 2;
+    };
+    return ($median->(@wall), $median->(@cpu));
 }
 
 1;
