@@ -167,7 +167,7 @@ function SCALAR.iff(self, node, scope)
   local same = #node.args == 3 and same_group(self, node.args[1], scope)
   local a
   if same then
-    local inner = setmetatable({ prev_over = same.over }, { __index = scope })
+    local inner = setmetatable({ prev_over = same.over, prev_rel = scope.rel }, { __index = scope })
     a = { E(same.cond, "bool"), self:expr(node.args[2], inner), self:expr(node.args[3], scope) }
   else
     a = self:args(node, scope, 3)
@@ -649,7 +649,7 @@ local function shift(fn)
 end
 function SCALAR.prev(self, node, scope)
   -- in the then-branch of a same-group iff (see same_group): the group's window
-  if scope.prev_over and #node.args == 1 then
+  if scope.prev_over and scope.prev_rel == scope.rel and #node.args == 1 then
     local x = self:args(node, scope, 1)[1]
     return E(format("lag(%s, 1, NULL) OVER (%s)", x.sql, scope.prev_over), x.type)
   end

@@ -239,7 +239,6 @@ OPS["project-rename"] = function(self, op, rel)
   return self:select(rel, exprs, cols)
 end
 
--- order keys as SQL
 -- order keys as SQL, and each key's {sql = its value, by = its ORDER BY term, string = is a string}
 function C:order_sql(rel, keys, env)
   local parts, each = {}, {}
