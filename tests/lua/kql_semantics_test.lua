@@ -320,6 +320,8 @@ T.case("startswith a literal: one case-insensitive LIKE, its wildcards and backs
   -- the same rows as the expression form (lower of the prefix), on the workspace
   T.eq(run('SigninLogs | where AppDisplayName startswith "azure p" | project UserPrincipalName'),
     sql("SELECT UserPrincipalName FROM SigninLogs WHERE lower(substr(AppDisplayName, 1, 7)) = 'azure p' AND TimeGenerated >= '2026-11-20'"))
+  T.eq(#run('SigninLogs | where UserPrincipalName startswith "ALICE"'), 2)
+  T.eq(#run('SigninLogs | where UserPrincipalName !startswith "a"'), 3, "a missing text reads as \"\": !startswith keeps it")
   T.eq(#run('let p = "AZ"; SigninLogs | where AppDisplayName startswith p'), 2, "a let-bound literal")
   T.eq(#run('SigninLogs | extend p = "AZ" | where AppDisplayName startswith p'), 2, "a needle computed in SQL")
 end)
