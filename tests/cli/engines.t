@@ -171,13 +171,12 @@ sub render {
     return ($doc, $rc);
 }
 
-# Not yet on ClickHouse 18.16 (README, "Scaling out"): these scripts' SQL still needs
-# what 18.16 lacks. On ClickHouse each must fail in one line naming its file:line and the
-# server; on the page only its panel fails and every other panel is the same. A gap that
-# starts to pass fails here too, so the list stays true.
-my %GAP = (
-    'beaconing-to-ip' => "KQL prev() after sort: a window function (18.16 has none)",
-);
+# Not yet on ClickHouse 18.16 (README, "Scaling out"): the scripts whose SQL still needs
+# what 18.16 lacks — none now (beaconing-to-ip's prev() was the last). On ClickHouse each
+# must fail in one line naming its file:line and the server; on the page only its panel
+# fails and every other panel is the same. A gap that starts to pass fails here too, so the
+# list stays true.
+my %GAP = ();
 # a listed gap that is a page panel fails on the page in that panel alone (observed-in-organization was one)
 my %PAGE_PANEL = map { $_ => 1 } qw(observed-in-organization);
 # the server's error at the script's line, or a KQL script's query refused by the compiler

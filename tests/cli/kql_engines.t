@@ -157,6 +157,9 @@ my @SEMANTICS = (
     'union isfuzzy=true SigninLogs, NoSuchTable | count',
     'union kind=inner (SigninLogs | project IPAddress, A = 1), (AuditLogs | project Identity, A = 2) | summarize count() by A',
     'union withsource=Src SigninLogs, AuditLogs | summarize count() by Src | order by Src asc',
+    'SigninLogs | order by TimeGenerated asc | serialize | extend r = row_number(), p = prev(IPAddress) | project r, p, IPAddress',
+    'SigninLogs | order by TimeGenerated asc | extend nx = next(IPAddress), pv = prev(IPAddress, 2, "none") | project IPAddress, nx, pv',
+    'SigninLogs | summarize n = count() by IPAddress | order by n desc, IPAddress asc | serialize Rank = row_number(), Prev = prev(n, 1, 0)',
 );
 
 # canonical text of a row: numbers at 9 significant digits, arrays sorted
@@ -293,8 +296,8 @@ my %ARBITRARY = ('023-ti-ip-devicenetworkevents.kql' => 'innerunique keeps any o
 # refused on ClickHouse 18.16: one line naming the construct and the engine, exit 2; the same
 # query runs on SQLite
 for my $case (
-    [ 'SigninLogs | order by TimeGenerated asc | serialize | extend r = row_number()', 43, 'serialize' ],
-    [ 'SigninLogs | order by TimeGenerated asc | extend p = prev(IPAddress)', 54, 'prev' ],
+    [ 'SigninLogs | order by TimeGenerated asc | extend p = prev(IPAddress, strlen(IPAddress))', 70, 'prev with an offset that is not a whole constant' ],
+    [ 'print a = dynamic([3, 1, 2]) | mv-apply a to typeof(long) on (top 1 by a desc)', 32, 'mv-apply' ],
     [ 'SigninLogs | summarize percentile(toint(ResultType), 50)', 24, 'percentile' ],
     [ 'print s = "user=bob id=42" | parse s with "user=" U " id=" I:long', 30, 'parse' ],
     [ 'print n = 1 | extend a = range(1, 7, 3)', 26, 'range' ],

@@ -169,6 +169,22 @@ T.case("order by, top, take, serialize with prev/next/row_number", function()
   T.eq(kerr('SigninLogs | extend p = prev(IPAddress)'), "1:25: 'prev' needs a serialized row set (use 'serialize' or 'order by' before it)")
 end)
 
+T.case("row functions: only in extend, project and serialize, not nested; a negative offset goes the other way", function()
+  -- SQLite would fail at run time (misuse of window function lag()): one error at the place instead
+  T.eq(kerr('SigninLogs | order by TimeGenerated asc | where prev(IPAddress) == IPAddress'),
+    "1:49: 'prev' is valid only in 'extend', 'project' or 'serialize'")
+  T.eq(kerr('SigninLogs | order by TimeGenerated asc | summarize by p = next(IPAddress)'),
+    "1:60: 'next' is valid only in 'extend', 'project' or 'serialize'")
+  T.eq(kerr('SigninLogs | order by TimeGenerated asc | extend p = prev(row_number())'),
+    "1:59: 'row_number' inside the arguments of 'prev'")
+  -- prev(x, -k) is next(x, k) and next(x, -k) prev(x, k) (SQLite's lag(x, -2) gives NULL)
+  local q = 'SigninLogs | order by TimeGenerated asc | project r = row_number(), a = prev(r2, -2), b = next(r2, 2), c = next(r2, -1), d = prev(r2, 1)'
+  q = q:gsub("project", "extend r2 = row_number() | project", 1)
+  local want = {}
+  for i = 1, 5 do want[i] = { i, i <= 3 and i + 2 or nil, i <= 3 and i + 2 or nil, i > 1 and i - 1 or nil, i > 1 and i - 1 or nil } end
+  T.eq(run(q), want)
+end)
+
 T.case("parse, extract, project-rename/away/reorder, distinct, in, IP functions", function()
   T.eq(run('print s = "user=bob id=42 rest" | parse s with "user=" U " id=" I:long " " *')[1], { "user=bob id=42 rest", "bob", 42 })
   T.eq(run('print e = extract(@"id=(\\d+)", 1, "x id=77 y")')[1][1], "77")

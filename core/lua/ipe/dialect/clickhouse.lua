@@ -587,6 +587,57 @@ function M.new(conn)
   end
   H.ti_holds = holds
 
+  -- The same tests written once per query level: block() and holds() nest each piece's text
+  -- in the next (a block's address text appears in its validity, its family, its bits...), so
+  -- the three blocks of an indicator came to 237 KB of SQL per statement, which ClickHouse
+  -- spent seconds parsing. ClickHouse aliases are visible in the whole SELECT they appear in
+  -- (SELECT list and WHERE alike), so each piece is written "(text AS name)" where it first
+  -- appears and by its name after. lets() makes one builder per statement: let(key, text)
+  -- gives the definition the first time and the name after; text is a function, called
+  -- only then. Names carry the builder's number, so two statements' builders never clash.
+  local builders = 0
+  local function lets()
+    builders = builders + 1
+    local prefix, seen = "_ti" .. builders .. "_", {}
+    return function(key, text)
+      local name = prefix .. key:gsub("[^%w]", "_")
+      if seen[name] then return name, name end
+      seen[name] = true
+      return "(" .. text() .. " AS " .. name .. ")", name
+    end
+  end
+  -- valid() of a piece: its definition (or name) first, its name in the other three places
+  local function valid_let(first, name)
+    return string.format("if(%s, hex(IPv6StringToNum(%s)) <> '00000000000000000000000000000000' OR match(%s, '^[0:]+$'),"
+      .. " IPv4NumToString(IPv4StringToNum(%s)) = %s)", v6(first), name, name, name, name)
+  end
+
+  local function block_let(col, let)
+    local k = col
+    local function c() return let("c_" .. k, function() return "ifNull(" .. col .. ", '')" end) end
+    local function slash() return let("s_" .. k, function() return "position(" .. c() .. ", '/')" end) end
+    local function net() return let("net_" .. k, function()
+      return string.format("if(%s > 0, substring(%s, 1, %s - 1), %s)", slash(), c(), slash(), c()) end) end
+    local function pfx() return let("pfx_" .. k, function()
+      return string.format("if(%s > 0, substring(%s, %s + 1), '')", slash(), c(), slash()) end) end
+    local function six() return let("v6_" .. k, function() return v6(net()) end) end
+    local function bits() return let("bits_" .. k, function()
+      return string.format("(if(%s > 0, toUInt16OrZero(%s), if(%s, 128, 32)) + if(%s, 0, 96))", slash(), pfx(), six(), six()) end) end
+    local function ok() return let("ok_" .. k, function()
+      return string.format("(%s AND (%s = 0 OR (match(%s, '^[0-9]{1,3}$') AND toUInt16OrZero(%s) <= if(%s, 128, 32))))",
+        valid_let(net()), slash(), pfx(), pfx(), six()) end) end
+    return net, bits, ok
+  end
+
+  local function holds_let(ip, col, let)
+    local net, bits, ok = block_let(col, let)
+    local function a() return let("a_" .. ip, function() return "ifNull(" .. ip .. ", '')" end) end
+    return let("holds_" .. ip .. "_" .. col, function()
+      local o, va, b = ok(), valid_let(a()), bits()
+      return string.format("(%s AND %s AND (NOT %s OR %s >= 96) AND %s)", o, va, is4(a()), b, same_bits(a(), net(), bits()))
+    end)
+  end
+
   function H.ti_live(alias)
     return string.format("(%s.Active = 1 AND (%s.ExpirationDateTime IS NULL OR %s > %s))", alias, alias,
       ms(alias .. ".ExpirationDateTime"), param_ms(":now"))
@@ -603,25 +654,31 @@ function M.new(conn)
 
   -- what matched: the address when an IP column is it, else the narrowest block holding it
   -- (the smallest text among equals), and the column; a key "2000-bits block<TAB>column"
+  -- (each piece written once: lets())
   local function match_of(ip, alias)
+    local let = lets()
     local exact, keys = {}, {}
     for _, c in ipairs(TI_IP_COLUMNS) do
       exact[#exact + 1] = string.format("ifNull(%s.%s = %s, 0), '%s'", alias, c, ip, c)
     end
     for _, c in ipairs(TI_BLOCKS) do
-      local _, bits = block(alias .. "." .. c)
-      keys[#keys + 1] = string.format("if(%s, concat(toString(2000 - %s), ' ', ifNull(%s.%s, ''), '\\t', '%s'), '')",
-        holds(ip, alias .. "." .. c), bits, alias, c, c)
+      local col = alias .. "." .. c
+      local _, bits = block_let(col, let)
+      local h = holds_let(ip, col, let)
+      keys[#keys + 1] = string.format("if(%s, concat(toString(2000 - %s), ' ', ifNull(%s, ''), '\\t', '%s'), '')",
+        h, bits(), col, c)
     end
-    local best = "arraySort(arrayFilter(k -> k <> '', [" .. table.concat(keys, ", ") .. "]))[1]"
-    local col = "multiIf(" .. table.concat(exact, ", ") .. ", " .. "substring(" .. best .. ", position(" .. best
+    local function best() return let("best", function()
+      return "arraySort(arrayFilter(k -> k <> '', [" .. table.concat(keys, ", ") .. "]))[1]" end) end
+    -- the column's text is given the alias MatchedColumn by the caller: the indicator names it
+    local c = "multiIf(" .. table.concat(exact, ", ") .. ", " .. "substring(" .. best() .. ", position(" .. best()
       .. ", '\\t') + 1))"
-    local ind = string.format("if(%s IN ('NetworkIP', 'NetworkSourceIP', 'NetworkDestinationIP', 'EmailSourceIpAddress'), %s, "
-      .. "substring(%s, 6, position(%s, '\\t') - 6))", col, ip, best, best)
+    local ind = string.format("if(MatchedColumn IN ('NetworkIP', 'NetworkSourceIP', 'NetworkDestinationIP', 'EmailSourceIpAddress'), %s, "
+      .. "substring(%s, 6, position(%s, '\\t') - 6))", ip, best(), best())
     local any = {}
-    for _, c in ipairs(TI_IP_COLUMNS) do any[#any + 1] = alias .. "." .. c .. " = " .. ip end
-    for _, c in ipairs(TI_BLOCKS) do any[#any + 1] = holds(ip, alias .. "." .. c) end
-    return ind, col, "(" .. table.concat(any, " OR ") .. ")"
+    for _, b in ipairs(TI_IP_COLUMNS) do any[#any + 1] = alias .. "." .. b .. " = " .. ip end
+    for _, b in ipairs(TI_BLOCKS) do any[#any + 1] = holds_let(ip, alias .. "." .. b, let) end
+    return ind, c, "(" .. table.concat(any, " OR ") .. ")"
   end
 
   function H.ti_matching_ip(ip)

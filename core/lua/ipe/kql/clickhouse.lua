@@ -5,7 +5,8 @@
 --
 -- ClickHouse 18.16 has no WITH tables and no window functions: M.nested makes the compiler
 -- nest each operator as a subquery (aliases renamed inside, see C:sel), order a relation by a
--- hidden tuple of its keys, and refuse what needs a window (M.REFUSED).
+-- hidden tuple of its keys, number a serialized row set through arrays (M.numbered), and
+-- refuse what it cannot express (M.REFUSED).
 --
 -- Value representation (as on SQLite): datetime is text "YYYY-MM-DDTHH:MM:SS.sssZ" (a scan
 -- renders a time column X with X_ms, ipe.dialect.clickhouse's time_text); timespan Float64
@@ -27,12 +28,12 @@ M.VERSION = "ClickHouse 18.16"
 
 -- constructs the compiler refuses with "'X' is not supported on ClickHouse 18.16"
 M.REFUSED = {
-  -- operators needing a window function or a per-row table function
-  serialize = true, parse = true,
+  -- operators needing a per-row table function
+  parse = true,
   -- a subquery per row (mv-apply): 18.16 has no correlated subqueries
   ["mv-apply"] = true,
   -- scalar functions
-  row_number = true, prev = true, next = true, range = true, array_slice = true,
+  range = true, array_slice = true,
   bag_keys = true, bag_pack = true, pack = true,
   ipv4_is_match = true, ipv4_compare = true, ipv6_compare = true, ipv6_is_match = true, dayofweek = true,
   has_any_ipv4 = true, extract_json = true, extractjson = true,
@@ -73,9 +74,11 @@ end
 function M.cast_real(x) return "toFloat64(" .. x .. ")" end
 function M.total(x) return "coalesce(sum(" .. x .. "), 0)" end
 
--- seconds since the epoch of a datetime text, and back (milliseconds exact)
+-- seconds since the epoch of a datetime text, and back (milliseconds exact). NULL of NULL: a
+-- function of a Nullable column runs on its values under the NULLs too ('' there), which
+-- toDateTime cannot parse (prev() of the first row, a leftouter join's missing row)
 function M.epoch(t)
-  return string.format("(toInt64(toUnixTimestamp(toDateTime(replaceOne(substring(%s, 1, 19), 'T', ' '), 'UTC'))) "
+  return string.format("(toInt64(toUnixTimestamp(toDateTimeOrNull(replaceOne(substring(%s, 1, 19), 'T', ' '), 'UTC'))) "
     .. "+ toUInt16OrZero(substring(%s, 21, 3)) / 1000)", t, t)
 end
 function M.from_epoch(e)
@@ -280,6 +283,52 @@ function M.ip_activity()
 end
 function M.parse_ipv4(ip)
   return string.format("if(IPv4NumToString(IPv4StringToNum(%s)) = %s, toInt64(IPv4StringToNum(%s)), NULL)", ip, ip, ip)
+end
+
+-- a serialized row set (18.16 has no window functions, no neighbor(); runningDifference is per
+-- block): the rows of src (a FROM item) in the order order_sql gives (nil: as they come),
+-- numbered 1, 2 ... as the column ord, each with the values prev() / next() read beside it.
+-- Each column goes into an array, in the order of the sorted subquery the arrays are
+-- aggregated from (a tuple per value: groupArray skips a NULL, not a tuple holding one); ARRAY
+-- JOIN spreads them back out with the index and, per shift, the array of the values moved by
+-- its offset: arraySlice / arrayConcat, linear (a lambda capturing an array would copy it per
+-- element). A column no outer query reads is dropped by ClickHouse down to the table scan.
+--   cols: the quoted columns kept; shifts: { name = quoted column, sql = the value read, type =
+--   its Kusto type, back = true for rows before (prev), rows = the bound offset (0 or more),
+--   def = SQL of the value past either end, read at that row (nil: null) }
+function M.numbered(src, order_sql, cols, ord, shifts)
+  local inner, groups, outer = { "toUInt8(1) AS _ipe_one" }, { "groupArray(_ipe_one) AS _ipe_n" }, {}
+  local joins = { "arrayEnumerate(_ipe_n) AS _ipe_rn" }
+  -- the array of an expression's values, one per row
+  local function values(sql, name)
+    inner[#inner + 1] = sql .. " AS _ipe_x" .. name
+    groups[#groups + 1] = string.format("groupArray(tuple(_ipe_x%s)) AS _ipe_g%s", name, name)
+    return "_ipe_g" .. name
+  end
+  for i, c in ipairs(cols) do
+    joins[#joins + 1] = values(c, i) .. " AS _ipe_v" .. i
+    outer[i] = string.format("tupleElement(_ipe_v%d, 1) AS %s", i, c)
+  end
+  outer[#outer + 1] = "toInt64(_ipe_rn) AS " .. ord
+  local function unwrap(arr) return string.format("arrayMap(t -> tupleElement(t, 1), %s)", arr) end
+  for j, s in ipairs(shifts) do
+    local vals = unwrap(values(M.typed(s.sql, s.type), "a" .. j))
+    -- the rows past the end read the default
+    local defaults = string.format("arrayMap(t -> %s, _ipe_n)", M.typed("NULL", s.type))
+    if s.def then defaults = unwrap(values(M.typed(s.def, s.type), "d" .. j)) end
+    local rest = string.format("greatest(toInt64(length(_ipe_n)) - %s, 0)", s.rows)   -- the rows that have one
+    local moved
+    if s.back then
+      moved = string.format("arrayConcat(arraySlice(%s, 1, %s), arraySlice(%s, 1, %s))", defaults, s.rows, vals, rest)
+    else
+      moved = string.format("arrayConcat(arraySlice(%s, %s + 1), arraySlice(%s, %s + 1))", vals, s.rows, defaults, rest)
+    end
+    joins[#joins + 1] = moved .. " AS " .. s.name
+    outer[#outer + 1] = s.name
+  end
+  return string.format("SELECT %s FROM (SELECT %s FROM (SELECT %s FROM %s%s)) ARRAY JOIN %s",
+    table.concat(outer, ", "), table.concat(groups, ", "), table.concat(inner, ", "), src,
+    order_sql and " ORDER BY " .. order_sql or "", table.concat(joins, ", "))
 end
 
 -- aggregations: a JSON array text (strings quoted, numbers as they print); sets sorted

@@ -9,6 +9,7 @@ local timeutil = require "ipe.timeutil"
 local raise = err.raise
 local format, concat = string.format, table.concat
 local E, NUMERIC, is_string, const_span, find_col = h.E, h.NUMERIC, h.is_string, h.const_span, h.find_col
+local ORD = h.ORD
 
 local SCALAR = {}
 
@@ -625,26 +626,55 @@ function SCALAR.toscalar(self, node, scope)
 end
 function SCALAR.typeof(self, node) raise(node, "'typeof' is valid only in 'to typeof(...)'") end
 
--- row functions of a serialized row set
+-- row functions of a serialized row set: in the items of 'extend', 'project' or 'serialize'
+-- (C:row_functions gives them their plan), not inside another one's arguments
 local function need_serial(self, node, scope)
   if not (scope.rel and scope.rel.ord) then
     raise(node, "'%s' needs a serialized row set (use 'serialize' or 'order by' before it)", node.name)
   end
-  return scope.rel.over_by or self:q(scope.rel.ord)   -- right after 'order': its own window (OPS.extend)
+  local plan = self.rowfns
+  if not (plan and plan.rel == scope.rel) then
+    raise(node, "'%s' is valid only in 'extend', 'project' or 'serialize'", node.name)
+  end
+  if plan.inside then raise(node, "'%s' inside the arguments of '%s'", node.name, plan.inside) end
+  plan.used = true
+  return plan, scope.rel.over_by or self:q(scope.rel.ord)   -- right after 'order': its own window (OPS.extend)
+end
+-- the arguments of a row function (none of them one itself)
+local function row_args(self, node, scope, plan, n1, n2)
+  plan.inside = node.name
+  local a = self:args(node, scope, n1, n2)
+  plan.inside = nil
+  return a
 end
 function SCALAR.row_number(self, node, scope)
-  local o = need_serial(self, node, scope)
-  local a = self:args(node, scope, 0, 1)
+  local plan, o = need_serial(self, node, scope)
+  local a = row_args(self, node, scope, plan, 0, 1)
   local start = a[1] and a[1].sql or "1"
+  -- a nesting engine: the row's number is its order column (C:row_functions numbers the rows)
+  if self.f.nested then return E(format("(%s - 1 + %s)", self:q(ORD), start), "long") end
   return E(format("(row_number() OVER (ORDER BY %s) - 1 + %s)", o, start), "long")
 end
+-- prev(x [, offset [, default]]), next(...): x of the row offset rows before / after
 local function shift(fn)
   return function(self, node, scope)
-    local o = need_serial(self, node, scope)
-    local a = self:args(node, scope, 1, 3)
-    local off = a[2] and a[2].sql or "1"
-    local def = a[3] and (a[1].type == "dynamic" and self:dyn(a[3]) or a[3].sql) or "NULL"
-    return E(format("%s(%s, %s, %s) OVER (ORDER BY %s)", fn, a[1].sql, off, def, o), a[1].type)
+    local plan, o = need_serial(self, node, scope)
+    local a = row_args(self, node, scope, plan, 1, 3)
+    local def = a[3] and (a[1].type == "dynamic" and self:dyn(a[3]) or a[3].sql)
+    -- a constant offset k: rows back (k < 0: -k rows the other way, as SQLite's lag does not)
+    local k = 1
+    if a[2] then k = a[2].lit end
+    local whole = type(k) == "number" and k % 1 == 0
+    local back = (fn == "lag") == (not whole or k >= 0)
+    local rows = not a[2] and "1" or whole and self:bind(math.abs(k)) or a[2].sql
+    if not self.f.nested then
+      return E(format("%s(%s, %s, %s) OVER (ORDER BY %s)", back and "lag" or "lead", a[1].sql, rows, def or "NULL", o), a[1].type)
+    end
+    -- a nesting engine: a column C:row_functions adds beside each row
+    if not whole then self:refused(node.args[2], node.name .. " with an offset that is not a whole constant") end
+    local name = "_ipe_s" .. (#plan.shifts + 1)
+    plan.shifts[#plan.shifts + 1] = { name = self:q(name), sql = a[1].sql, type = a[1].type, def = def, back = back, rows = rows }
+    return E(self:q(name), a[1].type)
   end
 end
 function SCALAR.prev(self, node, scope)

@@ -122,24 +122,51 @@ function C:auto_name(cols, node)
   return "Column" .. i
 end
 
+-- the rows of rel numbered in their order (1, 2 ...: the order column) on a nesting engine,
+-- with the columns a row-function plan's prev() / next() read beside them (ipe.kql.clickhouse's
+-- numbered); ordered by that number, so a later sort keeps it as its last key
+function C:numbered(rel, plan)
+  local cols = {}
+  for i, c in ipairs(rel.cols) do cols[i] = self:q(c.name) end
+  local sql = self.f.numbered(self:q(rel.name), rel.ord and self:order_by(rel), cols, self:q(ORD), plan.shifts)
+  return { name = self:cte(sql), cols = copy_cols(rel.cols), ord = ORD, ordlist = { { path = "@", dir = " ASC" } } }
+end
+
+-- compile(rel) compiles the items of an extend, project or serialize over rel: the row
+-- functions (prev, next, row_number) in them are valid there (see ipe.kql.functions). On a
+-- nesting engine (no window functions) they read columns of rel numbered (C:numbered).
+-- Returns the relation to select the items' SQL from.
+function C:row_functions(rel, compile)
+  local outer = self.rowfns
+  local plan = { rel = rel, shifts = {} }
+  self.rowfns = plan
+  compile()
+  self.rowfns = outer
+  if plan.used and self.f.nested then return self:numbered(rel, plan) end
+  return rel
+end
+
 function OPS.extend(self, op, rel, env)
   local cols = copy_cols(rel.cols)
   local exprs, replaced = {}, false
   for i, c in ipairs(rel.cols) do exprs[i] = self:q(c.name) end
-  for _, it in ipairs(op.items) do
-    if it.names then raise(it.at, "a tuple assignment is not supported in 'extend'") end
-    local e = self:expr(it.e, { rel = rel, env = env })
-    if e.agg then raise(it.e, "an aggregation in 'extend' (use 'summarize')") end
-    local name = it.name or self:auto_name(cols, it.e)
-    local _, idx = find_col({ cols = cols }, name)
-    if idx then
-      cols[idx].type = e.type; exprs[idx] = e.sql .. " AS " .. self:q(name)
-      if idx <= #rel.cols then replaced = true end
-    else
-      cols[#cols + 1] = { name = name, type = e.type }
-      exprs[#exprs + 1] = e.sql .. " AS " .. self:q(name)
+  local numbered = self:row_functions(rel, function()
+    for _, it in ipairs(op.items) do
+      if it.names then raise(it.at, "a tuple assignment is not supported in 'extend'") end
+      local e = self:expr(it.e, { rel = rel, env = env })
+      if e.agg then raise(it.e, "an aggregation in 'extend' (use 'summarize')") end
+      local name = it.name or self:auto_name(cols, it.e)
+      local _, idx = find_col({ cols = cols }, name)
+      if idx then
+        cols[idx].type = e.type; exprs[idx] = e.sql .. " AS " .. self:q(name)
+        if idx <= #rel.cols then replaced = true end
+      else
+        cols[#cols + 1] = { name = name, type = e.type }
+        exprs[#exprs + 1] = e.sql .. " AS " .. self:q(name)
+      end
     end
-  end
+  end)
+  if numbered ~= rel then return self:select(numbered, exprs, cols) end
   if rel.over_src then
     -- right after 'order': the new columns and the order's row number computed over its input,
     -- their windows the order's own (one sort)
@@ -159,18 +186,20 @@ end
 
 function OPS.project(self, op, rel, env)
   local cols, exprs, seen = {}, {}, {}
-  for _, it in ipairs(op.items) do
-    if it.names then raise(it.at, "a tuple assignment is not supported in 'project'") end
-    if not it.name and it.e.k == "name" and it.e.v:find("%*") then raise(it.e, "wildcards in 'project' are not supported") end
-    local e = self:expr(it.e, { rel = rel, env = env })
-    if e.agg then raise(it.e, "an aggregation in 'project' (use 'summarize')") end
-    local name = it.name or (it.e.k == "name" and it.e.v) or self:auto_name(cols, it.e)
-    if seen[name] then raise(it.at, "the column '%s' is projected twice", name) end
-    seen[name] = true
-    cols[#cols + 1] = { name = name, type = e.type }
-    exprs[#exprs + 1] = e.sql .. " AS " .. self:q(name)
-  end
-  return self:select(rel, exprs, cols)
+  local numbered = self:row_functions(rel, function()
+    for _, it in ipairs(op.items) do
+      if it.names then raise(it.at, "a tuple assignment is not supported in 'project'") end
+      if not it.name and it.e.k == "name" and it.e.v:find("%*") then raise(it.e, "wildcards in 'project' are not supported") end
+      local e = self:expr(it.e, { rel = rel, env = env })
+      if e.agg then raise(it.e, "an aggregation in 'project' (use 'summarize')") end
+      local name = it.name or (it.e.k == "name" and it.e.v) or self:auto_name(cols, it.e)
+      if seen[name] then raise(it.at, "the column '%s' is projected twice", name) end
+      seen[name] = true
+      cols[#cols + 1] = { name = name, type = e.type }
+      exprs[#exprs + 1] = e.sql .. " AS " .. self:q(name)
+    end
+  end)
+  return self:select(numbered, exprs, cols)
 end
 
 
@@ -809,7 +838,9 @@ OPS.parse = function(self, op, rel, env)
 end
 
 OPS.serialize = function(self, op, rel, env)
-  if not rel.ord then
+  if not rel.ord and self.f.nested then
+    rel = self:numbered(rel, { shifts = {} })
+  elseif not rel.ord then
     local list = self:all_cols(rel)
     list[#list + 1] = "row_number() OVER () AS " .. self:q(ORD)
     rel = { name = self:cte(format("SELECT %s FROM %s", concat(list, ", "), self:q(rel.name))), cols = copy_cols(rel.cols), ord = ORD }
