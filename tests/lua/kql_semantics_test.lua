@@ -364,6 +364,10 @@ T.case("iff(prev(K) == K ...) after order by K, T: the group's window, the same 
   T.ok(not q2:find("PARTITION BY", 1, true), "descending keys: the row-by-row form")
   T.eq(run(data .. ' | where a != "" | order by a asc, b asc, t asc | extend g = iff(prev(a) == a and prev(b) == b, t - prev(t, 2), -1)' ..
     ' | project g')[3][1], 15, "prev(t, 2) in the branch reads the whole order: 20 - 5, two rows back")
+  T.eq(kerr('SigninLogs | order by IPAddress asc, TimeGenerated asc | where iff(prev(IPAddress) == IPAddress, true, false)'),
+    "1:68: 'prev' is valid only in 'extend', 'project' or 'serialize'", "the row functions' rules hold for the form too")
+  T.eq(kerr('SigninLogs | order by IPAddress asc, TimeGenerated asc | extend g = iff(prev(IPAddress) == IPAddress, prev(prev(TimeGenerated)), datetime(null))'),
+    "1:108: 'prev' inside the arguments of 'prev'", "nor inside the branch")
 end)
 
 T.case("x in (T) over a column of dynamic lists compares with their elements; \"\" is a value for make_set as for dcount", function()

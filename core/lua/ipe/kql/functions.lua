@@ -136,7 +136,9 @@ end
 local function same_group(self, cond, scope)
   local rel = scope.rel
   local keys = rel and rel.over_keys
-  if not keys or self.f.nested then return nil end
+  -- only where row functions may be (need_serial's rules; else the ordinary path says why not)
+  local plan = self.rowfns
+  if not keys or self.f.nested or not (plan and plan.rel == rel and not plan.inside) then return nil end
   local names, n = {}, 0
   local function term(t)
     if t.k == "bin" and t.op == "and" then return term(t.l) and term(t.r) end
@@ -680,7 +682,8 @@ end
 function SCALAR.prev(self, node, scope)
   -- in the then-branch of a same-group iff (see same_group): the group's window
   if scope.prev_over and scope.prev_rel == scope.rel and #node.args == 1 then
-    local x = self:args(node, scope, 1)[1]
+    local plan = need_serial(self, node, scope)
+    local x = row_args(self, node, scope, plan, 1, 1)[1]
     return E(format("lag(%s, 1, NULL) OVER (%s)", x.sql, scope.prev_over), x.type)
   end
   return shift("lag")(self, node, scope)
