@@ -8,6 +8,9 @@
  *       1: the line at pos is not for the fast path (ipe.ingest.jsonl reads it), 2: the
  *       batch is full or the next line has another shape
  *   P:shape() -> { ci, ... }    P:hashes() -> { hash53, ... }    P:span() -> tmin, tmax
+ *   P:dedup(stmt, id) -> { i, ... }   each row's hash through stmt (ipe.ingest.load's INSERT OR
+ *       IGNORE INTO _ipe_ingest_records (Hash, IngestId) VALUES (?, ?)), in row order; the
+ *       rows (1-based) whose hash was there already — for the mapper's own duplicate check
  *   P:emit_sqlite(stmt, keep) -> rows written   (keep[i] == false: row i is left out)
  *   P:emit_json(keep, tail) -> JSONEachRow text of the kept rows ("\n" between), rows
  *   P:emit_rowbinary(keep, id) -> RowBinary of the kept rows (every column of spec.ch.bin), rows
@@ -583,6 +586,35 @@ static int l_hashes(lua_State *L)
     return 1;
 }
 
+static int l_dedup(lua_State *L)
+{
+    struct plan *P = check_plan(L);
+    sqlite3_stmt *h = ipe_sqlite_stmt(L, 2);
+    sqlite3_int64 id = (sqlite3_int64)luaL_checknumber(L, 3);
+    sqlite3 *db = sqlite3_db_handle(h);
+    if (sqlite3_bind_parameter_count(h) != 2) return luaL_error(L, "jsonl: the statement does not take a hash and an id");
+    lua_newtable(L);
+    int again = 0;
+    for (size_t i = 0; i < P->nrows; i++) {
+        sqlite3_reset(h);
+        sqlite3_bind_int64(h, 1, (sqlite3_int64)P->hashes[i]);
+        sqlite3_bind_int64(h, 2, id);
+        if (sqlite3_step(h) != SQLITE_DONE) {
+            lua_pushfstring(L, "sqlite: %s", sqlite3_errmsg(db));
+            sqlite3_reset(h);
+            sqlite3_clear_bindings(h);
+            return lua_error(L);
+        }
+        if (sqlite3_changes(db) == 0) {
+            lua_pushinteger(L, (lua_Integer)i + 1);
+            lua_rawseti(L, -2, ++again);
+        }
+    }
+    sqlite3_reset(h);
+    sqlite3_clear_bindings(h);
+    return 1;
+}
+
 static int l_span(lua_State *L)
 {
     struct plan *P = check_plan(L);
@@ -985,7 +1017,7 @@ static int l_plan(lua_State *L)
 }
 
 static const luaL_Reg methods[] = {
-    {"parse", l_parse}, {"shape", l_shape}, {"hashes", l_hashes}, {"span", l_span},
+    {"parse", l_parse}, {"shape", l_shape}, {"hashes", l_hashes}, {"dedup", l_dedup}, {"span", l_span},
     {"emit_sqlite", l_emit_sqlite}, {"emit_json", l_emit_json}, {"emit_rowbinary", l_emit_rowbinary},
     {NULL, NULL}};
 

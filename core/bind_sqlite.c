@@ -286,6 +286,7 @@ static int l_open(lua_State *L)
     ipe_sql_regex_register(d->h);
     ipe_sql_hash_register(d->h);
     ipe_sql_agg_register(d->h);
+    ipe_sql_iptoken_register(d->h);
     if (flags & SQLITE_OPEN_READONLY) sqlite3_exec(d->h, "PRAGMA query_only=1", NULL, NULL, NULL);
     return 1;
 }

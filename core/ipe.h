@@ -35,6 +35,7 @@ struct sqlite3;
 void ipe_sql_regex_register(struct sqlite3 *db); /* sql_regex.c */
 void ipe_sql_hash_register(struct sqlite3 *db);  /* sql_hash.c: ipe_xxhash64() */
 void ipe_sql_agg_register(struct sqlite3 *db);   /* sql_agg.c: ipe_sorted_distinct() */
+void ipe_sql_iptoken_register(struct sqlite3 *db); /* sql_iptoken.c: ipe_ip_token() */
 int luaopen_ipe_proc(lua_State *L);   /* bind_proc.c */
 int luaopen_ipe_fs(lua_State *L);     /* bind_fs.c */
 int luaopen_ipe_mmdb(lua_State *L);   /* bind_mmdb.c */

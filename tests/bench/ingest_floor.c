@@ -13,14 +13,17 @@
  * triggers (ipe's per-IP rollups) are dropped and not recreated: the floor keeps no
  * rollups. Connection settings as ipe's ingest: synchronous NORMAL, cache_size 256 MB.
  *
- * Prints "<rows> rows" on success (exit 0); any error: one line on stderr, exit 1, and
- * the transaction is rolled back. A benchmark tool, not part of ipe.
+ * Prints "<rows> rows" on success (exit 0) and, on stderr, the wall and CPU seconds of each
+ * stage as ipe-run ingest -v says them ("rows loaded in 1.00 s, indexes rebuilt in 0.50 s,
+ * committed in 0.20 s (cpu 0.80, 0.40, 0.10 s)"); any error: one line on stderr, exit 1,
+ * and the transaction is rolled back. A benchmark tool, not part of ipe.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_COLS 256
 #define MAX_INDEXES 64
@@ -40,6 +43,23 @@ struct row {
 };
 
 static sqlite3 *db;
+
+/* stage(i): the wall and CPU seconds since the previous call go into wall[i], cpu[i] */
+static double wall[3], cpu[3];
+static void stage(int i)
+{
+    static struct timespec w0;
+    static clock_t c0;
+    struct timespec w;
+    clock_t c = clock();
+    clock_gettime(CLOCK_MONOTONIC, &w);
+    if (i >= 0) {
+        wall[i] = (double)(w.tv_sec - w0.tv_sec) + (double)(w.tv_nsec - w0.tv_nsec) / 1e9;
+        cpu[i] = (double)(c - c0) / CLOCKS_PER_SEC;
+    }
+    w0 = w;
+    c0 = c;
+}
 
 static void die(const char *what, const char *detail)
 {
@@ -233,6 +253,7 @@ int main(int argc, char **argv)
     static int col[MAX_COLS], used[MAX_COLS];
     for (int i = 0; i < header.n; i++) col[i] = column_index(&t, header.field[i]);
 
+    stage(-1);
     exec("BEGIN IMMEDIATE");
     static char *indexes[MAX_INDEXES];
     int nindex = drop_indexes_and_triggers(argv[3], indexes);
@@ -248,13 +269,18 @@ int main(int argc, char **argv)
         rows++;
     }
     sqlite3_finalize(ins);
+    stage(0);
     rebuild_indexes(indexes, nindex);
+    stage(1);
     exec("COMMIT");
+    stage(2);
     free(line);
     free(head);
     fclose(in);
     if (sqlite3_close(db) != SQLITE_OK) die("close", sqlite3_errmsg(db));
     db = NULL;
     printf("%ld rows\n", rows);
+    fprintf(stderr, "rows loaded in %.2f s, indexes rebuilt in %.2f s, committed in %.2f s (cpu %.2f, %.2f, %.2f s)\n",
+            wall[0], wall[1], wall[2], cpu[0], cpu[1], cpu[2]);
     return 0;
 }

@@ -66,6 +66,11 @@ int main(void)
     tap_is(lua_run(L, "local r = proc.run_jobs({function() while true do end end}, {timeout = 0.3}) return r[1].why",
                    buf, sizeof buf),
            "timeout", "a JIT-compiled endless loop is killed at the timeout");
+    tap_is(lua_run(L, "local t0 = proc.monotonic() local r = proc.run_jobs({function() while true do end end, "
+                      "function() local t = proc.monotonic() while proc.monotonic() - t < 0.6 do end return 'done' end}, "
+                      "{parallel = 2, timeout = 0.3, timeouts = {0.2, 5}}) "
+                      "return r[1].why .. ':' .. r[2].out .. ':' .. tostring(proc.monotonic() - t0 < 4)", buf, sizeof buf),
+           "timeout:done:true", "timeouts[job]: each job its own wall-clock budget (0.2 s killed; 5 s outlives the 0.3 s default)");
     tap_is(lua_run(L, "local r = proc.run_jobs({function() return string.rep('x', 3000000) end}) return #r[1].out",
                    buf, sizeof buf),
            "3000000", "a large result (more than a pipe buffer) arrives whole");

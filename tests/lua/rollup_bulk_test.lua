@@ -114,6 +114,12 @@ T.case("loads in several files, one refused, keep every rollup row equal to a re
   local function check(label, bulk, res, said)
     T.eq(type(res), "table", label .. ": loaded (" .. tostring(res) .. ")")
     T.eq(said:find("per-IP rollups recounted", 1, true) ~= nil, bulk, label .. (bulk and ": a bulk load" or ": by the triggers"))
+    if bulk then
+      -- -v: each stage's wall and CPU seconds (bench_ingest reads them)
+      T.ok(said:match(": rows loaded in %d+%.%d%d s, indexes rebuilt in %d+%.%d%d s, per%-IP rollups recounted in "
+        .. "%d+%.%d%d s, committed in %d+%.%d%d s %(cpu %d+%.%d%d, %d+%.%d%d, %d+%.%d%d, %d+%.%d%d s%)") ~= nil,
+        label .. ": the stages' times (" .. said .. ")")
+    end
     T.eq(triggers(db), #rollup.sources() + 1, label .. ": the triggers are back")
     local have = dump(db)
     T.ok(#have > 0, label .. ": " .. #have .. " rollup rows")

@@ -52,16 +52,30 @@ function F:plan(m)
   return self.P
 end
 
--- write(m, P, n, st): the batch's n rows through the duplicate check, then out
+-- write(m, P, n, st): the batch's n rows through the duplicate check, then out. On SQLite
+-- C registers the batch's hashes (P:dedup) and the rows whose hash was there already go
+-- through the mapper's check (a copy within the file, or a record an earlier ingest loaded).
 function F:write(m, P, n, st)
-  local hashes = P:hashes()
   local dedup = m.dedup
   local written = n
-  if dedup then
-    for i = 1, n do
+  local hashes
+  if dedup and m.dedup_ins and not self.ch then
+    local again = P:dedup(m.dedup_ins, m.dedup_id)
+    hashes = #again > 0 and P:hashes() or {}
+    for _, i in ipairs(again) do
       if not dedup(hashes[i]) then
         hashes[i] = false
         written = written - 1
+      end
+    end
+  else
+    hashes = P:hashes()
+    if dedup then
+      for i = 1, n do
+        if not dedup(hashes[i]) then
+          hashes[i] = false
+          written = written - 1
+        end
       end
     end
   end

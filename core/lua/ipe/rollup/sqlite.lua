@@ -59,6 +59,10 @@
 --                             maybe=<SQL: a structured place may hold an IP> (nil without any)} }
 --                             per log table (columns as prefix.., "t.")
 --   rollup.shape(sql)         -> SQL: the value has the shape of an IPv4 or IPv6 address
+--   rollup.token_sql(sql), rollup.token(sql) -> SQL: the IP candidate the value holds (trimmed,
+--                             with the shape of an address) or NULL — in plain SQL (the
+--                             triggers') and through ipe_ip_token() (core/sql_iptoken.c, the
+--                             recounts': ipe-run's connections only)
 --   rollup.row_has_ip(s, param) -> SQL: the row of s (an entry of sources) names the IP :param
 --   rollup.statements()       -> DDL: the tables, one trigger per log table and one for the traffic
 --   rollup.activity_sql(), rollup.traffic_sql(), rollup.peers_sql() -> the stored statements
@@ -420,13 +424,21 @@ local WT = "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$"
 -- SQL: the value v cut down to the IP candidate a token or a column holds (see the header)
 local function trimmed(v) return "rtrim(trim(" .. v .. ", " .. lit(TRIMMED) .. "), '.')" end
 
+-- token_sql(v) -> SQL: the IP candidate v holds when it has the shape of an IP, else NULL — in
+-- plain SQL (what the triggers compute) and as the C function of ipe-run's connections that the
+-- recounts use (core/sql_iptoken.c: the same value; the 400,000 candidates of 200,000 firewall
+-- records in 0.54 s of CPU instead of 0.94 s)
+function M.token_sql(v) return "CASE WHEN " .. M.shape(trimmed(v)) .. " THEN " .. trimmed(v) .. " END" end
+function M.token(v) return "ipe_ip_token(" .. v .. ")" end
+
 -- rebuild_sql(source) -> INSERT ... SELECT recounting the rows with :a <= TimeGenerated < :b.
 -- The same IPs as the trigger's walk over the whole row, each once per row, in two parts:
 -- the plain columns (json_each over them; a value is dropped when an earlier column holds
 -- it) and the structured places (walked as the trigger walks them, only in the rows that
 -- may hold an IP there; a leaf is dropped when a column holds it, duplicates by DISTINCT).
 -- Each part computes a candidate once in an inner SELECT (LIMIT -1 keeps SQLite from
--- flattening it into the outer one, which would recompute it for every test of its shape).
+-- flattening it into the outer one, which would compute it again for every test); the
+-- candidate and the columns it is compared with are token()s (the C function).
 -- The traffic rollup is the peers rollup summed over the peer, its host and the reporter: the
 -- hours :a <= Hour < :b recounted from the peers rows (narrower than the records and already
 -- one per flow, peer and hour: cheaper to sort than the raw records of both sides).
@@ -446,21 +458,21 @@ local function rebuild_sql(s, range)
   for i, c in ipairs(s.columns) do cols[i] = c .. " AS c" .. i end
   local function inner(walked, extra)
     return "SELECT t.rowid AS rid, t.TimeGenerated, COALESCE(" .. s.host .. ", '') AS Host, "
-      .. trimmed("j.atom") .. " AS IP, j.key AS k" .. (#cols > 0 and ", " .. table.concat(cols, ", ") or "")
+      .. M.token("j.atom") .. " AS IP, j.key AS k" .. (#cols > 0 and ", " .. table.concat(cols, ", ") or "")
       .. "\n          FROM " .. s.table .. " t, " .. walked .. " j\n          WHERE " .. range .. extra
       .. " AND j.type = 'text' LIMIT -1"
   end
   local parts = {}
   if #s.columns > 0 then
-    local cond = { M.shape("IP") }
-    for i = 1, #s.columns - 1 do cond[#cond + 1] = "(k < " .. i .. " OR IP IS NOT " .. trimmed("c" .. i) .. ")" end
+    local cond = { "IP IS NOT NULL" }
+    for i = 1, #s.columns - 1 do cond[#cond + 1] = "(k < " .. i .. " OR IP IS NOT " .. M.token("c" .. i) .. ")" end
     parts[#parts + 1] = "SELECT TimeGenerated, Host, IP FROM (\n          "
       .. inner("json_each(json_array(" .. table.concat(s.columns, ", ") .. "))", "")
       .. ")\n        WHERE " .. table.concat(cond, "\n          AND ")
   end
   if #s.structured > 0 then
-    local cond = { M.shape("IP") }
-    for i = 1, #s.columns do cond[#cond + 1] = "IP IS NOT " .. trimmed("c" .. i) end
+    local cond = { "IP IS NOT NULL" }
+    for i = 1, #s.columns do cond[#cond + 1] = "IP IS NOT " .. M.token("c" .. i) end
     parts[#parts + 1] = "SELECT TimeGenerated, Host, IP FROM (SELECT DISTINCT rid, TimeGenerated, Host, IP FROM (\n          "
       .. inner(s.walk .. "(json_array(" .. table.concat(s.structured, ", ") .. "))", " AND " .. s.maybe)
       .. ")\n        WHERE " .. table.concat(cond, "\n          AND ") .. ")"
