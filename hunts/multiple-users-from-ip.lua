@@ -14,7 +14,11 @@ succeed, and a second table every account tried.
 A spray tries one or two common passwords against many accounts to stay under
 per-account lock-out thresholds; the accounts that succeeded at the end are the
 ones to reset and investigate first. An office or VPN egress also shows many
-accounts, but mostly successes, so it does not qualify.]],
+accounts, but mostly successes, so it does not qualify.
+Set account=NAME to follow one account: the sources qualify on every account
+as above, but only those that tried this one are kept, and the second table
+has only its row (its UserPrincipalName or DOMAIN\user as logged, any case; a
+DOMAIN\user or a user also finds that user's user@... sign-ins).]],
   categories = { "offline", "identity" },
   sources = { "SigninLogs", "SecurityEvent" },
   params = {
@@ -23,6 +27,8 @@ accounts, but mostly successes, so it does not qualify.]],
       help = "at least this many distinct accounts tried" },
     { name = "min_failure_pct", type = "int", default = 80, min = 0, max = 100,
       help = "at least this percentage of attempts failed" },
+    { name = "account", type = "string", default = "",
+      help = "only the sources that tried this account, and its row: as logged, or DOMAIN\\user / user for user@... (any case; empty: every account)" },
   },
   display = {
     { title = "Password-spray pattern from {ip}", columns = { Accounts = "count", Attempts = "count", Failures = "count",
@@ -34,6 +40,7 @@ accounts, but mostly successes, so it does not qualify.]],
 let ip = "0.0.0.0";
 let min_accounts = 10;
 let min_failure_pct = 80;
+let account = "";
 let attempts = union
     (SigninLogs
      | where IPAddress == ip
@@ -51,12 +58,16 @@ let sprays = accounts
 | summarize Accounts = count(), Attempts = sum(Failures + Successes), Failures = sum(Failures),
     Succeeded = make_set_if(Account, Successes > 0), FirstSeen = min(FirstSeen), LastSeen = max(LastSeen) by Source
 | where Accounts >= min_accounts and 100.0 * Failures / Attempts >= min_failure_pct;
+let followed = accounts
+| where account == "" or Account == tolower(account)
+    or Account startswith strcat(tolower(extract(@"([^\\@]+)$", 1, account)), "@");
 sprays
+| where Source in (followed | project Source)
 | project Source, Accounts, Attempts, Failures, Successes = Attempts - Failures,
     FailurePct = round(100.0 * Failures / Attempts, 1), FirstSeen, LastSeen,
     SucceededAccounts = strcat_array(array_sort_asc(Succeeded), ",")
 | order by Accounts desc, Attempts desc, Source asc;
-accounts
+followed
 | where Source in (sprays | project Source)
 | order by Successes desc, Failures desc, Account asc
 ]],
