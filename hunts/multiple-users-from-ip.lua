@@ -51,11 +51,14 @@ let attempts = union
      | project Source = "SecurityEvent",
          Account = tolower(coalesce(TargetAccount, strcat(TargetDomainName, "\\", TargetUserName))),
          Failed = iff(EventID == 4625, 1, 0), Time = TimeGenerated);
-let sprays = attempts
-| summarize Accounts = dcount(Account), Attempts = count(), Failures = sum(Failed),
-    Succeeded = make_set_if(Account, Failed == 0), FirstSeen = min(Time), LastSeen = max(Time) by Source
+let accounts = materialize(attempts
+| summarize Failures = sum(Failed), Successes = countif(Failed == 0), FirstSeen = min(Time), LastSeen = max(Time)
+    by Source, Account);
+let sprays = accounts
+| summarize Accounts = count(), Attempts = sum(Failures + Successes), Failures = sum(Failures),
+    Succeeded = make_set_if(Account, Successes > 0), FirstSeen = min(FirstSeen), LastSeen = max(LastSeen) by Source
 | where Accounts >= min_accounts and 100.0 * Failures / Attempts >= min_failure_pct;
-let followed = attempts
+let followed = accounts
 | where account == "" or Account == tolower(account)
     or Account startswith strcat(tolower(extract(@"([^\\@]+)$", 1, account)), "@");
 sprays
@@ -66,8 +69,6 @@ sprays
 | order by Accounts desc, Attempts desc, Source asc;
 followed
 | where Source in (sprays | project Source)
-| summarize Failures = sum(Failed), Successes = countif(Failed == 0), FirstSeen = min(Time), LastSeen = max(Time)
-    by Source, Account
 | order by Successes desc, Failures desc, Account asc
 ]],
 }

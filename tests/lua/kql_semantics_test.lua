@@ -313,6 +313,63 @@ T.case("has on a literal term: a cheap substring pre-filter before the term matc
   T.eq(run('SigninLogs | where IPAddress !has "1.2.3.4" | count')[1][1], 3)
 end)
 
+T.case("startswith a literal: one case-insensitive LIKE, its wildcards and backslash literal, same rows as lower()", function()
+  local texts = 'datatable(s:string)["Failed password", "FAILED x", "failed", "Fail", "50126", "50%off", "a_b", "axb", ' ..
+    '"a\\\\b", "a\\\\\\\\b", "ab", "", "Élan", "élan"]'
+  local function starts(needle, neg)
+    local rows, plan = run(texts .. ' | where s ' .. (neg and '!' or '') .. 'startswith ' .. needle .. ' | project s')
+    local out = {}
+    for i, r in ipairs(rows) do out[i] = r[1] end
+    return out, plan.sql
+  end
+  local got, q = starts('"Failed "')
+  T.eq(got, { "Failed password", "FAILED x" }, "case-insensitive, the whole prefix (the space too)")
+  T.ok(q:find(" LIKE ", 1, true) ~= nil and not q:find("lower(substr(", 1, true), "a LIKE, no lower() of a substring")
+  T.eq(starts('"50%"'), { "50%off" }, "% is literal: 50126 does not start with 50%")
+  T.eq(starts('"a_b"'), { "a_b" }, "_ is literal: axb does not start with a_b")
+  T.eq(starts('@"a\\"'), { "a\\b", "a\\\\b" }, "a backslash is literal (ESCAPE '\\')")
+  T.eq(starts('@"a\\\\"'), { "a\\\\b" }, "two backslashes are two")
+  T.eq(starts('"É"'), { "Élan" }, "case folds ASCII only, as lower() does")
+  T.eq(#starts('""'), 14, "every text starts with the empty string")
+  T.eq(starts('"fail"', true), { "50126", "50%off", "a_b", "axb", "a\\b", "a\\\\b", "ab", "", "Élan", "élan" },
+    "!startswith keeps the others, the empty text too")
+  -- the same rows as the expression form (lower of the prefix), on the workspace
+  T.eq(run('SigninLogs | where AppDisplayName startswith "azure p" | project UserPrincipalName'),
+    sql("SELECT UserPrincipalName FROM SigninLogs WHERE lower(substr(AppDisplayName, 1, 7)) = 'azure p' AND TimeGenerated >= '2026-11-20'"))
+  T.eq(#run('SigninLogs | where UserPrincipalName startswith "ALICE"'), 2)
+  T.eq(#run('SigninLogs | where UserPrincipalName !startswith "a"'), 3, "a missing text reads as \"\": !startswith keeps it")
+  T.eq(#run('let p = "AZ"; SigninLogs | where AppDisplayName startswith p'), 2, "a let-bound literal")
+  T.eq(#run('SigninLogs | extend p = "AZ" | where AppDisplayName startswith p'), 2, "a needle computed in SQL")
+end)
+
+T.case("iff(prev(K) == K ...) after order by K, T: the group's window, the same rows as the row-by-row test", function()
+  local data = 'datatable(a:string, b:string, t:long)["", "", 1, "", "", 3, "", "x", 4, "p", "x", 5, "p", "x", 9, "p", "y", 2, ' ..
+    '"q", "", 7, "p", "x", 20, "q", "", 8, "p", "y", 6]'
+  local function gaps(cond, order)
+    local rows, plan = run(data .. ' | order by ' .. (order or 'a asc, b asc, t asc') ..
+      ' | extend g = iff(' .. cond .. ', t - prev(t), -1) | project a, b, t, g')
+    return rows, plan.sql
+  end
+  local want = { { "", "", 1, nil }, { "", "", 3, 2 }, { "", "x", 4, -1 }, { "p", "x", 5, -1 }, { "p", "x", 9, 4 },
+    { "p", "x", 20, 11 }, { "p", "y", 2, -1 }, { "p", "y", 6, 4 }, { "q", "", 7, -1 }, { "q", "", 8, 1 } }
+  local got, q = gaps('prev(a) == a and prev(b) == b')
+  T.eq(got, want, "the first row (keys empty, prev() null = \"\") is of the same group: t - null")
+  T.ok(q:find("PARTITION BY", 1, true) ~= nil, "the group's window")
+  T.eq(gaps('b == prev(b) and a == prev(a)'), want, "either side, either order")
+  T.eq(gaps('(prev(a) == a and prev(b) == b) == true'), want, "the row-by-row form (not recognised) agrees")
+  local by_a = { { "", "", 1, nil }, { "", "", 3, 2 }, { "", "x", 4, 1 }, { "p", "x", 5, -1 }, { "p", "x", 9, 4 },
+    { "p", "x", 20, 11 }, { "p", "y", 2, -18 }, { "p", "y", 6, 4 }, { "q", "", 7, -1 }, { "q", "", 8, 1 } }
+  T.eq(gaps('prev(a) == a'), by_a, "one key of two: the group is a, ordered by b then t")
+  local _, q2 = gaps('prev(a) == a and prev(b) == b', 'a desc, b desc, t asc')
+  T.ok(not q2:find("PARTITION BY", 1, true), "descending keys: the row-by-row form")
+  T.eq(run(data .. ' | where a != "" | order by a asc, b asc, t asc | extend g = iff(prev(a) == a and prev(b) == b, t - prev(t, 2), -1)' ..
+    ' | project g')[3][1], 15, "prev(t, 2) in the branch reads the whole order: 20 - 5, two rows back")
+  T.eq(kerr('SigninLogs | order by IPAddress asc, TimeGenerated asc | where iff(prev(IPAddress) == IPAddress, true, false)'),
+    "1:68: 'prev' is valid only in 'extend', 'project' or 'serialize'", "the row functions' rules hold for the form too")
+  T.eq(kerr('SigninLogs | order by IPAddress asc, TimeGenerated asc | extend g = iff(prev(IPAddress) == IPAddress, prev(prev(TimeGenerated)), datetime(null))'),
+    "1:108: 'prev' inside the arguments of 'prev'", "nor inside the branch")
+end)
+
 T.case("x in (T) over a column of dynamic lists compares with their elements; \"\" is a value for make_set as for dcount", function()
   -- Kusto: in (tabular) with a dynamic column expands each list (summarize make_list ...)
   T.eq(run('let L = SigninLogs | where AppDisplayName startswith "Azure" | summarize make_list(IPAddress); '

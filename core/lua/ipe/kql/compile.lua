@@ -299,6 +299,11 @@ function C:term_pattern(needle, cs)
   return self:bind(left .. glob_escape(n) .. right)
 end
 
+-- text matched literally by a LIKE pattern with ESCAPE '\\' (its %, _ and \\ escaped)
+local function like_escape(s)
+  return (s:gsub("[\\%%_]", "\\%0"))
+end
+
 -- a term match behind a cheap substring test the text must pass first: instr for a term
 -- without letters (an IP address, a number: case does not matter) or a case-sensitive one,
 -- a case-insensitive LIKE (no lower() copy of the text) for the others
@@ -306,7 +311,7 @@ function C:prefiltered(x, term, cs, match)
   local f = self.f
   if cs or not term:find("%a") then return format("(%s AND %s)", f.contains_cs(x, self:bind(term)), match) end
   if not f.like_ci then return match end
-  return format("(%s AND %s)", f.like_ci(x, self:bind("%" .. term:gsub("[\\%%_]", "\\%0") .. "%")), match)
+  return format("(%s AND %s)", f.like_ci(x, self:bind("%" .. like_escape(term) .. "%")), match)
 end
 
 -- the positive form of a string operator
@@ -336,7 +341,10 @@ function C:string_op(op, l, r)
     return f.glob(x, term, cs)
   elseif op == "contains" then return f.contains(x, self:str(r))
   elseif op == "contains_cs" then return f.contains_cs(x, self:str(r))
-  elseif op == "startswith" then return f.starts(x, self:str(r), false)
+  elseif op == "startswith" then
+    -- a literal prefix as a LIKE pattern where the dialect has one: no lower() copy of each text
+    if f.starts_like and type(r.lit) == "string" then return f.starts_like(x, self:bind(like_escape(r.lit) .. "%")) end
+    return f.starts(x, self:str(r), false)
   elseif op == "startswith_cs" then return f.starts(x, self:str(r), true)
   elseif op == "endswith" then return f.ends(x, self:str(r), false)
   elseif op == "endswith_cs" then return f.ends(x, self:str(r), true)

@@ -126,8 +126,55 @@ function SCALAR.extract(self, node, scope)
   if a[4] then raise(node.args[4], "extract's typeof argument is not supported") end
   return E(s, "string")
 end
+-- iff(prev(K1) == K1 and ... and prev(Km) == Km, then, else) right after `order by K1, ..., Km,
+-- more keys` (K1..Km plain string columns, ascending, nulls first): "the previous row is of the
+-- same group", the idiom of a per-group difference (the gap since the group's previous row).
+-- The test and the then-branch's prev(x) read the group's window (PARTITION BY K1..Km ORDER BY
+-- the other keys): one lag per prev(x) of the branch, none per key compared. The test is the
+-- same: a row not first in its group, or the very first row when its keys are all empty (its
+-- prev() is null, which reads as "" for a string). -> {cond = SQL, over = window} or nil
+local function same_group(self, cond, scope)
+  local rel = scope.rel
+  local keys = rel and rel.over_keys
+  -- only where row functions may be (need_serial's rules; else the ordinary path says why not)
+  local plan = self.rowfns
+  if not keys or self.f.nested or not (plan and plan.rel == rel and not plan.inside) then return nil end
+  local names, n = {}, 0
+  local function term(t)
+    if t.k == "bin" and t.op == "and" then return term(t.l) and term(t.r) end
+    if t.k ~= "bin" or t.op ~= "==" then return false end
+    local p, c = t.l, t.r
+    if c.k == "call" then p, c = c, p end
+    if not (p.k == "call" and p.name == "prev" and #p.args == 1 and p.args[1].k == "name" and c.k == "name"
+      and p.args[1].v == c.v and not names[c.v]) then return false end
+    names[c.v], n = true, n + 1
+    return true
+  end
+  if not term(cond) or n >= #keys then return nil end
+  local part, rest, empty = {}, {}, {}
+  for i, k in ipairs(keys) do
+    if i <= n then
+      if not (k.node.k == "name" and names[k.node.v] and k.asc and k.string) then return nil end
+      part[i], empty[i] = k.sql, k.sql .. " = ''"
+    else
+      rest[#rest + 1] = k.by
+    end
+  end
+  if rel.over_tail then rest[#rest + 1] = rel.over_tail end
+  local over = format("PARTITION BY %s ORDER BY %s", concat(part, ", "), concat(rest, ", "))
+  return { over = over, cond = format("(lag(1) OVER (%s) IS NOT NULL OR (%s AND row_number() OVER (ORDER BY %s) = 1))",
+    over, concat(empty, " AND "), rel.over_by) }
+end
+
 function SCALAR.iff(self, node, scope)
-  local a = self:args(node, scope, 3)
+  local same = #node.args == 3 and same_group(self, node.args[1], scope)
+  local a
+  if same then
+    local inner = setmetatable({ prev_over = same.over, prev_rel = scope.rel }, { __index = scope })
+    a = { E(same.cond, "bool"), self:expr(node.args[2], inner), self:expr(node.args[3], scope) }
+  else
+    a = self:args(node, scope, 3)
+  end
   local ty = a[2].null and a[3].type or a[2].type
   local x, y = a[2].sql, a[3].sql
   if ty == "dynamic" then x, y = self:dyn(a[2]), self:dyn(a[3]) end
@@ -632,7 +679,15 @@ local function shift(fn)
     return E(self:q(name), a[1].type)
   end
 end
-SCALAR.prev = shift("lag")
+function SCALAR.prev(self, node, scope)
+  -- in the then-branch of a same-group iff (see same_group): the group's window
+  if scope.prev_over and scope.prev_rel == scope.rel and #node.args == 1 then
+    local plan = need_serial(self, node, scope)
+    local x = row_args(self, node, scope, plan, 1, 1)[1]
+    return E(format("lag(%s, 1, NULL) OVER (%s)", x.sql, scope.prev_over), x.type)
+  end
+  return shift("lag")(self, node, scope)
+end
 SCALAR.next = shift("lead")
 
 

@@ -268,15 +268,16 @@ OPS["project-rename"] = function(self, op, rel)
   return self:select(rel, exprs, cols)
 end
 
--- order keys as SQL
+-- order keys as SQL, and each key's {sql = its value, by = its ORDER BY term, string = is a string}
 function C:order_sql(rel, keys, env)
-  local parts = {}
+  local parts, each = {}, {}
   for i, k in ipairs(keys) do
     local e = self:expr(k.e, { rel = rel, env = env })
     local x = e.type == "dynamic" and self:scalar(e) or (is_string(e) and self:str(e)) or e.sql
     parts[i] = x .. (k.desc and " DESC" or " ASC") .. self.f.nulls(k.desc, k.nulls or (k.desc and "last" or "first"))
+    each[i] = { sql = x, by = parts[i], string = is_string(e) }
   end
-  return concat(parts, ", ")
+  return concat(parts, ", "), each
 end
 
 -- on a nesting engine (no window functions): the keys kept as a hidden tuple, ordered by its
@@ -305,15 +306,23 @@ end
 
 function OPS.order(self, op, rel, env)
   if self.f.nested then return self:order_tuple(rel, op.keys, env) end
-  local by = self:order_sql(rel, op.keys, env)
+  local by, each = self:order_sql(rel, op.keys, env)
   local list = {}
   for _, c in ipairs(rel.cols) do list[#list + 1] = self:q(c.name) end
-  by = by .. (rel.ord and ", " .. self:q(rel.ord) or "")
+  local tail = rel.ord and self:q(rel.ord) or nil
+  by = by .. (tail and ", " .. tail or "")
   list[#list + 1] = format("row_number() OVER (ORDER BY %s) AS %s", by, self:q(ORD))
   local name = self:cte(format("SELECT %s FROM %s", concat(list, ", "), self:q(rel.name)))
   -- over_src/over_by: an extend right after (prev(), next(), row_number()) is computed over
-  -- rel with this same window, one sort for both (see OPS.extend)
-  return { name = name, cols = copy_cols(rel.cols), ord = ORD, over_src = rel.name, over_by = by }
+  -- rel with this same window, one sort for both (see OPS.extend); over_keys: the keys, for
+  -- a test of "the previous row is in the same group" (ipe.kql.functions' iff)
+  local keys = {}
+  for i, k in ipairs(op.keys) do
+    keys[i] = { node = k.e, asc = not k.desc and (k.nulls or "first") == "first", sql = each[i].sql,
+      by = each[i].by, string = each[i].string }
+  end
+  return { name = name, cols = copy_cols(rel.cols), ord = ORD, over_src = rel.name, over_by = by,
+    over_keys = keys, over_tail = tail }
 end
 
 function C:count_value(node, env, what)

@@ -112,6 +112,9 @@ function M.contains(x, n) return string.format("(instr(lower(%s), lower(%s)) > 0
 function M.contains_cs(x, n) return string.format("(instr(%s, %s) > 0)", x, n) end
 -- x LIKE pattern (a bound '%...%' with \\ escapes): ASCII case-insensitive, as lower() is
 function M.like_ci(x, pattern) return string.format("(%s LIKE %s ESCAPE '\\')", x, pattern) end
+-- x starts with a literal, ignoring ASCII case (as lower() does): pattern is the bound LIKE
+-- pattern 'prefix%' (its %, _ and \\ escaped)
+function M.starts_like(x, pattern) return M.like_ci(x, pattern) end
 function M.starts(x, n, cs)
   if cs then return string.format("(substr(%s, 1, length(%s)) = %s)", x, n, n) end
   return string.format("(lower(substr(%s, 1, length(%s))) = lower(%s))", x, n, n)
