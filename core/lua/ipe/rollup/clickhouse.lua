@@ -87,8 +87,31 @@ local function json_path(c, path)
   return "extract(" .. c .. ", " .. q(table.concat(re)) .. ")"
 end
 
--- SQL: Array(String), the distinct IPs a row of t names (p: "T_local." or "")
-local function ips(t, p)
+-- the IP-bearing columns of t, each as ifNull(p .. column, '')
+local function places(t, p)
+  local out = {}
+  for _, c in ipairs(t.ip_columns) do out[#out + 1] = "ifNull(" .. p .. c .. ", '')" end
+  for _, j in ipairs(t.ip_json) do out[#out + 1] = "ifNull(" .. p .. j.column .. ", '')" end
+  for _, l in ipairs(t.ip_lists) do
+    if l.shape == "array" then out[#out + 1] = "ifNull(" .. p .. l.column .. ", '')" end
+  end
+  for _, c in ipairs(t.ip_text) do out[#out + 1] = "ifNull(" .. p .. c .. ", '')" end
+  return out
+end
+
+-- SQL: a row of t may name the IP `needle` (a bound parameter): one of its IP-bearing places
+-- holds it as a substring. Every IP ips() finds is a substring of one of them (a column
+-- without its port, a JSON string, a token of a text), so this cheap test keeps every row
+-- that names it and spares most rows the tokenising and the regexps.
+local function may_name(t, p, needle)
+  local out = {}
+  for i, c in ipairs(places(t, p)) do out[i] = "position(" .. c .. ", " .. needle .. ") > 0" end
+  return "(" .. table.concat(out, " OR ") .. ")"
+end
+
+-- SQL: Array(String), the distinct IPs a row of t names (p: "T_local." or ""); with needle (a
+-- bound parameter), only those among them that hold it as a substring (enough for has(.., needle))
+local function ips(t, p, needle)
   local cols, parts = {}, {}
   local with_port = {}
   for _, c in ipairs(t.ip_with_port) do with_port[c] = true end
@@ -105,7 +128,8 @@ local function ips(t, p)
   local all = #parts == 1 and parts[1] or "arrayConcat(" .. table.concat(parts, ", ") .. ")"
   -- only a candidate with a '.' or a ':' can have an address's shape once trimmed (trimming
   -- only takes characters away): the cheap test spares most tokens of a text the regexps
-  local candidates = "arrayFilter(v -> position(v, '.') > 0 OR position(v, ':') > 0, " .. all .. ")"
+  local keep = needle and ("position(v, " .. needle .. ") > 0") or "position(v, '.') > 0 OR position(v, ':') > 0"
+  local candidates = "arrayFilter(v -> " .. keep .. ", " .. all .. ")"
   return "arrayDistinct(arrayFilter(v -> " .. shape("v") .. ", arrayMap(v -> " .. trimmed("v") .. ", " .. candidates .. ")))"
 end
 
@@ -134,7 +158,7 @@ M.sources = sources
 -- tname has none) — ctx.db:row_names_ip on ClickHouse
 function M.row_has_ip(tname, prefix, param)
   for _, t in ipairs(sources()) do
-    if t.name == tname then return "has(" .. ips(t, prefix) .. ", " .. param .. ")" end
+    if t.name == tname then return "has(" .. ips(t, prefix, param) .. ", " .. param .. ")" end
   end
 end
 
@@ -338,7 +362,7 @@ local function activity_sql(time_type, cluster)
   for _, t in ipairs(sources()) do
     body[#body + 1] = "SELECT " .. q(t.name) .. " AS r_Source, r_Hour, r_Host, count() AS r_Events, min(r_ms) AS r_F, "
       .. "max(r_ms) AS r_L FROM (SELECT " .. hour_of("") .. " AS r_Hour, " .. host_of(t, "") .. " AS r_Host, "
-      .. ms_of("", time_type) .. " AS r_ms, " .. ips(t, "") .. " AS r_ips FROM " .. raw(t.name, cluster) .. " WHERE " .. edge(time_type)
+      .. ms_of("", time_type) .. " AS r_ms, " .. ips(t, "", ":ip") .. " AS r_ips FROM " .. raw(t.name, cluster) .. " WHERE " .. edge(time_type) .. " AND " .. may_name(t, "", ":ip")
       .. ") WHERE has(r_ips, :ip) GROUP BY r_Hour, r_Host"
   end
   return outer({ "Source", "Hour", "Host" }, { "Events" }, body)
