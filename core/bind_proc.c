@@ -1,9 +1,9 @@
 /* bind_proc.c — ipe.proc: process isolation and facts about the process.
  *
- *   results = proc.run_jobs(jobs, {parallel=N, timeout=s, cpu=s, memory=bytes})
+ *   results = proc.run_jobs(jobs, {parallel=N, timeout=s, timeouts={s...}, cpu=s, memory=bytes})
  *       Each job (a Lua function returning a string) runs in a forked child with a
  *       CPU rlimit and a Lua memory budget; the parent kills a child that outlives
- *       its wall-clock timeout. A result is {ok=true, out=s} or
+ *       its wall-clock timeout (timeouts[job] when given, else timeout). A result is {ok=true, out=s} or
  *       {ok=false, why="error"|"timeout"|"cpu"|"signal"|"exit", out=s, code=n}.
  *       opts.on_result(job, result), when given, is called as each job finishes (ipe-run serve
  *       streams a page's panels as they come); an error it raises stops the run.
@@ -279,6 +279,21 @@ static void collect(lua_State *L, struct pool *p, int i)
     lua_call(L, 2, 0);
 }
 
+/* The wall-clock timeout of job: opts.timeouts[job] when it is a number, else dflt. */
+static double job_timeout(lua_State *L, int job, double dflt)
+{
+    double t = dflt;
+    if (!lua_istable(L, 2)) return t;
+    lua_getfield(L, 2, "timeouts");
+    if (lua_istable(L, -1)) {
+        lua_rawgeti(L, -1, job);
+        if (lua_type(L, -1) == LUA_TNUMBER) t = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return t;
+}
+
 /* The loop of run_jobs (stack: jobs, opts; upvalue: the pool). */
 static int run_jobs_loop(lua_State *L)
 {
@@ -296,7 +311,7 @@ static int run_jobs_loop(lua_State *L)
         while (p->active < par && next <= njobs) {
             lua_newtable(L);
             lua_rawseti(L, 4, p->active + 1);
-            if (spawn(L, &p->kids[p->active], next, timeout, cpu, memory) != 0)
+            if (spawn(L, &p->kids[p->active], next, job_timeout(L, next, timeout), cpu, memory) != 0)
                 return luaL_error(L, "cannot start a worker process: %s", strerror(errno));
             p->job_of[p->active++] = next++;
         }

@@ -13,17 +13,23 @@ One row per source, account, target (application or computer) and code, with
 the number of attempts and first and last time.
 Failures are the trace of guessing: many accounts from one address is a spray,
 many attempts on one account is brute force, "invalid user" on sshd is a
-scanner trying default accounts.]],
+scanner trying default accounts. Set account=NAME to follow one account (the
+pivot of a Windows or Linux account on the served page): its
+UserPrincipalName, DOMAIN\user or user as logged, any case; a DOMAIN\user or a
+user also finds that user's user@... sign-ins.]],
   categories = { "offline", "identity" },
   sources = { "SigninLogs", "SecurityEvent", "Syslog" },
   params = {
     { name = "ip", type = "ip", required = true, help = "the IP address the logons came from" },
+    { name = "account", type = "string", default = "",
+      help = "only this account's failures: as logged, or DOMAIN\\user / user for user@... (any case; empty: every account)" },
     { name = "limit", type = "int", default = 1000, min = 1, max = 100000, help = "at most this many rows" },
   },
   display = { title = "Failed logons from {ip}", columns = { Attempts = "count" } },
   language = "kql",
   query = [[
 let ip = "0.0.0.0";
+let account = "";
 let limit = 1000;
 union
     (SigninLogs
@@ -48,6 +54,8 @@ union
      | extend Rest = iff(Invalid, substring(Rest, 13), Rest)
      | project Source = "Syslog", Account = extract(@"^(.*?) from ", 1, Rest), Target = Computer, Code = "sshd",
          Reason = iff(Invalid, "invalid user", "bad password"), TimeGenerated)
+| where account == "" or tolower(Account) == tolower(account)
+    or tolower(Account) startswith strcat(tolower(extract(@"([^\\@]+)$", 1, account)), "@")
 | summarize Reason = take_any(Reason), Attempts = count(), FirstSeen = min(TimeGenerated), LastSeen = max(TimeGenerated)
     by Source, Account, Target, Code
 | project Source, Account, Target, Code, Reason, Attempts, FirstSeen, LastSeen

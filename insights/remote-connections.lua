@@ -59,10 +59,8 @@ local function sql(db, peers, recent)
     "         CASE WHEN SyslogMessage LIKE 'Accepted %' THEN 'logon success' ELSE 'logon failure' END, 1,",
     "         " .. db:time_text("TimeGenerated") .. ", " .. db:time_text("TimeGenerated"),
     -- only the hours in which the rollup saw the IP in Syslog are read from the raw rows
-    "  FROM Syslog",
-    "  WHERE ProcessName = 'sshd' AND " .. w .. " AND " .. db:bucket("TimeGenerated", "hour") .. " IN (SELECT "
-      .. db:rollup_bucket("Hour", "hour") .. " FROM " .. db:rollup_rows("activity") .. " WHERE IP = :ip AND Source = 'Syslog')",
-    "    AND " .. db:text_has_ip("SyslogMessage", "ip"),
+    "  FROM " .. db:rows_in_ip_hours("Syslog"),
+    "  WHERE ProcessName = 'sshd' AND " .. w .. " AND " .. db:text_has_ip("SyslogMessage", "ip"),
     ")",
     "GROUP BY Source, Host, HostIP, Direction, Port, Protocol, Action",
     "ORDER BY LastSeen DESC, Events DESC",

@@ -7,9 +7,10 @@
 -- BENCH_DB for BENCH_IP, offline, the window 2026-11-20T12 .. 2026-11-27T12:
 --   scan      discover.scan(): finding the scripts (the server does it once, at start)
 --   page      page.run of every panel: the handler's whole panel phase (wall time)
---   fork      the same number of workers forked and reaped, each doing nothing
+--   fork      the page's workers (a group of local panels each, one for the external panels)
+--             forked and reaped, each doing nothing
 --   load      runner.load_checked of every panel's script, one after another
---   open      workspace.open_reader + close, once per panel (one reader per worker)
+--   open      workspace.open_reader + close, once per worker
 --   run       the panels' own run times (rec.timing.ms: their queries and code), summed
 -- load, open and run are sums over the panels (CPU work the workers share over `parallel`
 -- processes); page and fork are wall times.
@@ -57,6 +58,16 @@ local function requests()
   return reqs
 end
 local parallel = page.parallelism(panels, true)
+-- the page's workers: one per group of local panels (page.local_groups), one for the external ones
+local workers = 0
+do
+  local seen, external = {}, 0
+  for _, g in pairs(page.local_groups(panels, page.start_order(panels, true, {}), parallel, true, {})) do
+    if not seen[g] then seen[g], workers = true, workers + 1 end
+  end
+  for _, p in ipairs(panels) do if require("ipe.page.panels").has_category(p.meta, "external") then external = 1 end end
+  workers = workers + external
+end
 
 local run_ms = {}
 local ms = {
@@ -69,19 +80,19 @@ local ms = {
   end),
   fork = timed(function()
     local jobs = {}
-    for i = 1, #panels do jobs[i] = function() return "" end end
+    for i = 1, workers do jobs[i] = function() return "" end end
     proc.run_jobs(jobs, { parallel = parallel, timeout = 10 })
   end),
   load = timed(function()
     for _, p in ipairs(panels) do assert(runner.load_checked(p.entry)) end
   end),
   open = timed(function()
-    for _ = 1, #panels do workspace.open_reader(db):close() end
+    for _ = 1, workers do workspace.open_reader(db):close() end
   end),
 }
 ms.run = median(run_ms)
-print(string.format("serve_phases: %s, %d panels in %d workers at once: page %.1f ms (wall); fork %.1f ms (wall, "
-  .. "empty workers); load %.1f ms, open %.1f ms, run %.1f ms (sums over the panels); scan %.1f ms (once at start)",
-  ip, #panels, parallel, ms.page, ms.fork, ms.load, ms.open, ms.run, ms.scan))
+print(string.format("serve_phases: %s, %d panels in %d workers, %d at once: page %.1f ms (wall); fork %.1f ms (wall, "
+  .. "empty workers); load %.1f ms, open %.1f ms, run %.1f ms (sums over the panels, open over the workers); "
+  .. "scan %.1f ms (once at start)", ip, #panels, workers, parallel, ms.page, ms.fork, ms.load, ms.open, ms.run, ms.scan))
 print(string.format("serve_phases: per page, script loading is %.0f%% of the panels' CPU work (load / (load + open + run)), "
   .. "forking %.0f%% of the page's wall time", 100 * ms.load / (ms.load + ms.open + ms.run), 100 * ms.fork / ms.page))

@@ -3,6 +3,7 @@
 #ifndef IPE_TAP_H
 #define IPE_TAP_H
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
 #include "ipe.h"
@@ -21,6 +22,21 @@ static void tap_is(const char *got, const char *want, const char *name)
     int ok = got && want && strcmp(got, want) == 0;
     tap_ok(ok, name);
     if (!ok) printf("#   got:  %s\n#   want: %s\n", got ? got : "(null)", want ? want : "(null)");
+}
+
+/* How many times slower than native this run is (IPE_TEST_SLOW, at least 1; tests/c.t sets it
+ * under valgrind): the tests of timing scale their delays and bounds by it (SLOW in Lua). */
+static inline double tap_slow(void)
+{
+    const char *s = getenv("IPE_TEST_SLOW");
+    double f = s ? atof(s) : 1;
+    return f >= 1 ? f : 1;
+}
+
+static inline void tap_set_slow(lua_State *L)
+{
+    lua_pushnumber(L, tap_slow());
+    lua_setglobal(L, "SLOW");
 }
 
 static int tap_done(void)

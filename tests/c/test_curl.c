@@ -67,7 +67,8 @@ static void respond(int fd)
         sends(fd, head);
         sends(fd, req);
     } else if (strcmp(path, "/delay") == 0) {
-        struct timespec ts = {0, 300 * 1000000L};
+        long ms = (long)(300 * tap_slow());
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
         sends(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
     } else if (strcmp(path, "/slow") == 0) {
@@ -163,6 +164,7 @@ int main(void)
     }
     char buf[4096], code[256];
     lua_State *L = ipe_engine_new();
+    tap_set_slow(L);
     snprintf(code, sizeof code, "curl = require('ipe.curl') BASE = 'http://127.0.0.1:%d' "
                                 "DEAD = 'http://127.0.0.1:%d/' return 'ok'", port, closed_port());
     tap_is(lua_run(L, code, buf, sizeof buf), "ok", "require ipe.curl");
@@ -222,13 +224,13 @@ int main(void)
                       "local t0 = os.clock() local w0 = require('ipe.proc').monotonic() "
                       "local rs = curl.perform_many(reqs) local wall = require('ipe.proc').monotonic() - w0 "
                       "local n = 0 for i = 1, 6 do if rs[i].status == 200 and rs[i].body == 'ok' then n = n + 1 end end "
-                      "return n .. '|' .. rs[7].kind .. '|' .. tostring(wall < 0.9)", buf, sizeof buf),
+                      "return n .. '|' .. rs[7].kind .. '|' .. tostring(wall < 0.9 * SLOW)", buf, sizeof buf),
            "6|protocol|true", "six 300 ms requests in parallel finish together; results stay in order");
     tap_is(lua_run(L, "return #curl.perform_many({})", buf, sizeof buf), "0", "an empty batch");
     tap_is(lua_run(L, "local P = require('ipe.proc') "
                       "local b = curl.start{ {url = BASE .. '/delay'}, {url = BASE .. '/ok'} } "
-                      "curl.sleep(0.45) local w0 = P.monotonic() local rs = b:wait() local waited = P.monotonic() - w0 "
-                      "return rs[1].body .. '|' .. rs[2].status .. '|' .. tostring(waited < 0.25)", buf, sizeof buf),
+                      "curl.sleep(0.45 * SLOW) local w0 = P.monotonic() local rs = b:wait() local waited = P.monotonic() - w0 "
+                      "return rs[1].body .. '|' .. rs[2].status .. '|' .. tostring(waited < 0.25 * SLOW)", buf, sizeof buf),
            "ok|200|true", "start sends at once: the 300 ms answer was ready when wait came");
     tap_is(lua_run(L, "local b = curl.start{ {url = BASE .. '/ok'} } b:wait() local ok, e = pcall(b.wait, b) return e",
                    buf, sizeof buf),

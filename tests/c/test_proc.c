@@ -56,6 +56,7 @@ int main(void)
 {
     char buf[1024];
     lua_State *L = ipe_engine_new();
+    tap_set_slow(L);
     lua_run(L, "proc = require 'ipe.proc' return 1", buf, sizeof buf);
     tap_is(lua_run(L, "local r = proc.run_jobs({function() return 'hello' end}) return tostring(r[1].ok) .. ':' .. r[1].out",
                    buf, sizeof buf),
@@ -66,6 +67,11 @@ int main(void)
     tap_is(lua_run(L, "local r = proc.run_jobs({function() while true do end end}, {timeout = 0.3}) return r[1].why",
                    buf, sizeof buf),
            "timeout", "a JIT-compiled endless loop is killed at the timeout");
+    tap_is(lua_run(L, "local t0 = proc.monotonic() local r = proc.run_jobs({function() while true do end end, "
+                      "function() local t = proc.monotonic() while proc.monotonic() - t < 0.6 do end return 'done' end}, "
+                      "{parallel = 2, timeout = 0.3, timeouts = {0.2, 5}}) "
+                      "return r[1].why .. ':' .. r[2].out .. ':' .. tostring(proc.monotonic() - t0 < 4)", buf, sizeof buf),
+           "timeout:done:true", "timeouts[job]: each job its own wall-clock budget (0.2 s killed; 5 s outlives the 0.3 s default)");
     tap_is(lua_run(L, "local r = proc.run_jobs({function() return string.rep('x', 3000000) end}) return #r[1].out",
                    buf, sizeof buf),
            "3000000", "a large result (more than a pipe buffer) arrives whole");
@@ -74,8 +80,8 @@ int main(void)
                       "for i = 1, 7 do t[i] = r[i].out end return table.concat(t, ',')", buf, sizeof buf),
            "1,4,9,16,25,36,49", "results keep job order with parallel workers");
     tap_is(lua_run(L, "local t0 = proc.monotonic() local jobs = {} for i = 1, 4 do jobs[i] = function() "
-                      "local s = proc.monotonic() while proc.monotonic() - s < 0.3 do end return 'x' end end "
-                      "proc.run_jobs(jobs, {parallel = 4}) return proc.monotonic() - t0 < 1.1", buf, sizeof buf),
+                      "local s = proc.monotonic() while proc.monotonic() - s < 0.3 * SLOW do end return 'x' end end "
+                      "proc.run_jobs(jobs, {parallel = 4}) return proc.monotonic() - t0 < 1.1 * SLOW", buf, sizeof buf),
            "true", "workers run at the same time");
     tap_is(lua_run(L, "local r = proc.run_jobs({function() local t = {} for i = 1, 1e8 do t[i] = {i} end end}, "
                       "{memory = 32 * 1024 * 1024}) return r[1].why .. ':' .. r[1].out:match('^[^\\n]*')", buf, sizeof buf),

@@ -245,8 +245,8 @@ my $page;
     my $wq = "from=\Q$FROM\E&amp;to=\Q$TO\E";
     like($page, qr{<td><a class="pivot" href="/hunt/hosts-contacting-ip\?host=wks-\d+&amp;ip=89\.160\.20\.128&amp;$wq">wks-\d+</a></td>},
         'a host opens the hunt of its activity with the IP, with the window');
-    like($page, qr{<a class="pivot" href="/hunt/signins-from-ip\?account=contoso%5C[a-z.]+&amp;ip=89\.160\.20\.128&amp;$wq">contoso\\[a-z.]+</a>},
-        'an account opens the sign-ins hunt for it, escaped in the URL');
+    like($page, qr{<a class="pivot" href="/hunt/failed-logons-from-ip\?account=contoso%5C[a-z.]+&amp;ip=89\.160\.20\.128&amp;$wq">contoso\\[a-z.]+</a>},
+        'an account (a proxy\'s DOMAIN\\user) opens the failed-logons hunt for it, escaped in the URL');
     like($page, qr{<a class="pivot" href="/kql\?q=ThreatIntelligenceIndicator%0A%7C%20where%20IndicatorId%20%3D%3D%20%22[0-9A-F]{64}%22&amp;$wq">},
         'an indicator id opens the KQL query that finds it');
     unlike($page, qr{<a class="pivot" href="/hunt/[^"]*"><span}, 'no pivot on a badge or a number');
@@ -264,9 +264,33 @@ my $page;
     (my $short = $host) =~ s/\..*//;
     like($csv, qr/\A[^\n]*\n\Q$short\E,[^\n]*\n\z/, 'and it is that host (its short name, as device events name it)');
     # an account pivot
-    my ($acc) = $page =~ m{<a class="pivot" href="(/hunt/signins-from-ip\?account=[^"]+)">};
+    my ($acc) = $page =~ m{<a class="pivot" href="(/hunt/failed-logons-from-ip\?account=[^"]+)">};
     $acc =~ s/&amp;/&/g;
-    is(http_req($s, 'GET', $acc, cookie => $cookie)->{status}, 200, 'account pivot: the sign-ins hunt runs');
+    is(http_req($s, 'GET', $acc, cookie => $cookie)->{status}, 200, 'account pivot: the failed-logons hunt runs');
+    # accounts by their source: on the spray source's failed logons, an Entra ID account opens its
+    # sign-ins, a Windows one its failed logons; on the ssh brute-forcer's, a Linux one its failed logons
+    my $SPRAY = '216.160.83.56';
+    $r = http_req($s, 'GET', "/hunt/failed-logons-from-ip?ip=$SPRAY&$W", cookie => $cookie);
+    is($r->{status}, 200, 'the failed logons of the spray source');
+    like($r->{body}, qr{<td>SigninLogs</td><td><a class="pivot" href="/hunt/signins-from-ip\?account=pradeep\.gupta%40contoso\.com&amp;ip=216\.160\.83\.56&amp;$wq">pradeep\.gupta\@contoso\.com</a></td>},
+        'a SigninLogs account: the sign-ins hunt');
+    like($r->{body}, qr{<td>SecurityEvent</td><td><a class="pivot" href="/hunt/failed-logons-from-ip\?account=CONTOSO%5Cpradeep\.gupta&amp;ip=216\.160\.83\.56&amp;$wq">CONTOSO\\pradeep\.gupta</a></td>},
+        'a SecurityEvent account: the failed-logons hunt');
+    unlike($r->{body}, qr{<td>SecurityEvent</td><td><a class="pivot" href="/hunt/signins-from-ip}, 'no SecurityEvent account opens the sign-ins');
+    $r = http_req($s, 'GET', "/hunt/failed-logons-from-ip?ip=45.33.32.156&$W", cookie => $cookie);
+    like($r->{body}, qr{<td>Syslog</td><td><a class="pivot" href="/hunt/failed-logons-from-ip\?account=root&amp;ip=45\.33\.32\.156&amp;$wq">root</a></td>},
+        'a Syslog account: the failed-logons hunt');
+    # the Windows account's pivot: its rows, as ipe-run hunt -p account= writes them
+    $r = http_req($s, 'GET', "/hunt/failed-logons-from-ip?account=CONTOSO%5Cpradeep.gupta&ip=$SPRAY&$W&format=csv", cookie => $cookie);
+    my ($acsv) = ipe('hunt', 'failed-logons-from-ip', '--ip', $SPRAY, '-p', 'account=CONTOSO\pradeep.gupta', '--db', $db,
+        '--from', $FROM, '--to', $TO, '-f', 'csv');
+    is($r->{body}, $acsv, 'account pivot: what ipe-run hunt -p account= writes');
+    like($acsv, qr{\ASource,[^\n]*\n(?:(?:SigninLogs,pradeep\.gupta\@contoso\.com|SecurityEvent,CONTOSO\\pradeep\.gupta),[^\n]*\n){3}\z},
+        'and it is that account: its Windows failures and its user@ sign-ins');
+    # a hostile account: bound, never SQL: no rows, not every account
+    $r = http_req($s, 'GET', "/hunt/failed-logons-from-ip?account=%27%20OR%20%271%27%3D%271&ip=$SPRAY&$W&format=csv", cookie => $cookie);
+    is($r->{status}, 200, 'a hostile account: 200');
+    like($r->{body}, qr{\ASource,Account,Target,Code,Reason,Attempts,FirstSeen,LastSeen\r?\n\z}, 'a hostile account: no rows');
     # a hostile host name: escaped in the URL and in the HTML, and its pivot finds it
     $r = http_req($s, 'GET', "/hunt/hosts-contacting-ip?ip=$HIP&$W", cookie => $cookie);
     is($r->{status}, 200, 'the hunt of the IP the hostile host talked to');
@@ -330,6 +354,56 @@ my $page;
         'its command too');
     $r = http_req($s, 'GET', "/kql?q=" . ($mle =~ s/%0A/%0D%0A/gr) . "&$W", cookie => $cookie);
     like($r->{body}, qr{<textarea [^>]*>\nSigninLogs\n\| where}, 'CR LF from a form: one line break');
+    # let values: p=name=value as ipe-run kql -p name=value, in the form, the URLs and the command,
+    # typed as the query's let, bound (never SQL); an empty p (the form's blank field) is no value
+    {
+        my $lq = 'let ip = "0.0.0.0"; let n = 10; SigninLogs | where IPAddress == ip '
+            . '| summarize c = count() by UserPrincipalName | order by c desc, UserPrincipalName asc | take n';
+        (my $lqe = $lq) =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge;
+        my $ps = 'p=ip%3D216.160.83.56&p=&p=n%3D2';
+        my $r = http_req($s, 'GET', "/kql?q=$lqe&$ps", cookie => $cookie);
+        is($r->{headers}{location}, "/kql?q=$lqe&p=ip%3D216.160.83.56&p=n%3D2&$W", 'let values: the window resolved, the values kept in order');
+        $r = http_req($s, 'GET', "/kql?q=$lqe&$ps&$W", cookie => $cookie);
+        is($r->{status}, 200, 'let values: run');
+        my @lrows = $r->{body} =~ m{<tr data-row="\d+">}g;
+        is(scalar @lrows, 2, 'n=2: two rows (typed as the let: a number for take)');
+        my ($lcmd) = $r->{body} =~ m{<span class="cmd-label">Command</span><code>([^<]+)</code>};
+        like($lcmd, qr{^ipe-run kql &#39;let ip = &quot;0\.0\.0\.0&quot;;.*&#39; -p ip=216\.160\.83\.56 -p n=2 --from \Q$FROM\E --to \Q$TO\E --db },
+            'let values: in the command as -p, in order');
+        like($r->{body}, qr{<input id="f-p1" name="p" value="ip=216\.160\.83\.56"[^>]*><input id="f-p2" name="p" value="n=2"[^>]*><input id="f-p3" name="p" value="" placeholder="name=value"},
+            'let values: in the form, and a field for another');
+        like($r->{body}, qr{<a href="/kql\?q=\Q$lqe\E&amp;p=ip%3D216\.160\.83\.56&amp;p=n%3D2&amp;format=csv&amp;from=}, 'let values: in the download links');
+        $r = http_req($s, 'GET', "/kql?q=$lqe&$ps&format=csv&$W", cookie => $cookie);
+        my ($lcsv, undef, $lrc) = ipe('kql', $lq, '-p', 'ip=216.160.83.56', '-p', 'n=2', '--db', $db, '--from', $FROM, '--to', $TO,
+            '--format', 'csv');
+        is($lrc, 0, 'ipe-run kql -p: rows');
+        is($r->{body}, $lcsv, 'let values: the CSV download is what ipe-run kql -p writes');
+        like($lcsv, qr/\AUserPrincipalName,c\r?\n(?:[^\n]+\n){2}\z/, 'and that is two accounts');
+        # typed like the CLI: a number's let given a word is the query's error, one line
+        my (undef, $lerr, $lrc2) = ipe('kql', $lq, '-p', 'n=abc', '--db', $db);
+        is($lrc2, 2, 'ipe-run kql -p n=abc: exit 2');
+        my ($first) = $lerr =~ /\Aipe-run: ([^\n]*)\n/;
+        is($first, q{kql:1:1: 'abc' is not a number}, 'ipe-run kql -p n=abc: its line');
+        $r = http_req($s, 'GET', "/kql?q=$lqe&p=n%3Dabc&$W", cookie => $cookie);
+        is($r->{status}, 400, 'p=n=abc: 400');
+        (my $first_html = $first) =~ s/'/&#39;/g;
+        like($r->{body}, qr{role="alert">\Q$first_html\E</p>}, 'p=n=abc: the same line as ipe-run kql');
+        one_line(http_req($s, 'GET', "/kql?q=$lqe&p=n%3Dabc&format=csv&$W", cookie => $cookie), 400, "\Q$first\E", 'p=n=abc: the download');
+        one_line(http_req($s, 'GET', "/kql?q=$lqe&p=n&$W", cookie => $cookie), 400, q{kql: -p expects key=value, got 'n'},
+            'a p without =');
+        # a hostile value: bound, so no rows (not every row), and escaped in the form and the command
+        my $hv = q{' OR '1'='1" <b>x</b>};
+        (my $hve = "ip=$hv") =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge;
+        $r = http_req($s, 'GET', "/kql?q=$lqe&p=$hve&$W", cookie => $cookie);
+        is($r->{status}, 200, 'a hostile value: run');
+        is(scalar(() = $r->{body} =~ m{<tr data-row="\d+">}g), 0, 'a hostile value: bound, no rows');
+        like($r->{body}, qr{<input id="f-p1" name="p" value="ip=&#39; OR &#39;1&#39;=&#39;1&quot; &lt;b&gt;x&lt;/b&gt;"}, 'escaped in the form');
+        like($r->{body}, qr{ -p &#39;ip=&#39;\\&#39;&#39; OR &#39;\\&#39;&#39;1&#39;}, 'quoted in the command (as a shell reads it)');
+        unlike($r->{body}, qr{<b>x</b>}, 'no markup from the value');
+        $r = http_req($s, 'GET', "/kql?q=$lqe&p=$hve&format=csv&$W", cookie => $cookie);
+        my ($hcsv) = ipe('kql', $lq, '-p', "ip=$hv", '--db', $db, '--from', $FROM, '--to', $TO, '--format', 'csv');
+        is($r->{body}, $hcsv, 'a hostile value: what ipe-run kql -p writes');
+    }
     # an error in the query: the one line with its line and column, escaped
     my $bad = "SigninLogs\n| where <script>alert(1)</script>";
     (my $be = $bad) =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge;

@@ -48,14 +48,18 @@ sub xdg_home { $ENV{XDG_DATA_HOME} }
 sub ipe {
     my $opts = ref $_[0] eq 'HASH' ? shift : {};
     my @cmd = (bin(), @_);
-    unshift @cmd, qw(valgrind -q --error-exitcode=99 --leak-check=no) if $ENV{IPE_VALGRIND};
+    my $dir = tmpdir();
+    my $vg = $ENV{IPE_VALGRIND};
+    # under valgrind: memory errors in any process, and leaks of ipe-run's own process, exit 99
+    # with valgrind's report on stderr; its workers end with _exit() by design (leaks not checked)
+    unshift @cmd, 'valgrind', '--error-exitcode=99', '--leak-check=full', '--errors-for-leak-kinds=none',
+        '--show-leak-kinds=definite,indirect', "--log-file=$dir/vg.%p" if $vg;
     my %env = (PATH => $ENV{PATH}, COLUMNS => 100, NO_COLOR => 1, IPE_NOW => NOW, LANG => 'C.UTF-8',
                map { $_ => $ENV{$_} } qw(HOME XDG_DATA_HOME XDG_STATE_HOME XDG_CONFIG_HOME XDG_CACHE_HOME TZ));
     for my $k (qw(ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS)) { $env{$k} = $ENV{$k} if defined $ENV{$k} }
     my $extra = $opts->{env} || {};
     for my $k (keys %$extra) { defined $extra->{$k} ? ($env{$k} = $extra->{$k}) : delete $env{$k} }
     local %ENV = %env;
-    my $dir = tmpdir();
     spew("$dir/in", defined $opts->{stdin} ? $opts->{stdin} : '');
     my $pid = fork() // die "fork: $!";
     if ($pid == 0) {
@@ -69,7 +73,27 @@ sub ipe {
     waitpid $pid, 0;
     my $status = $?;
     my ($o, $e) = (slurp("$dir/out"), slurp("$dir/err"));
-    return ($o, $e, $status & 127 ? 128 + ($status & 127) : $status >> 8);
+    my $rc = $status & 127 ? 128 + ($status & 127) : $status >> 8;
+    return ($o, $e . valgrind_report($dir, $pid, \$rc), $rc) if $vg;
+    return ($o, $e, $rc);
+}
+
+# valgrind_report(dir, pid, \rc) -> the logs of the processes with memory errors (and of ipe-run's
+# own process when it leaked), setting rc to 99 then; '' when clean
+sub valgrind_report {
+    my ($dir, $pid, $rc) = @_;
+    my $out = '';
+    for my $log (glob("$dir/vg.*")) {
+        my $text = slurp($log);
+        my $own = $log eq "$dir/vg.$pid";
+        my $leaked = $own && $text =~ /^==\d+==\s+(?:definitely|indirectly) lost: [1-9]/m;
+        my $errors = $text =~ /^==\d+== (?:Invalid|Conditional|Use of uninit|Syscall param|Mismatched|Source and dest|Argument)/m
+            || $text =~ /ERROR SUMMARY: [1-9]/;   # a worker that exec()s or is killed writes no summary
+        next unless $leaked || $errors;
+        $$rc = 99;
+        $out .= $text;
+    }
+    return $out;
 }
 
 sub slurp { my $f = shift; open my $fh, '<', $f or die "$f: $!"; local $/; my $s = <$fh>; close $fh; $s }

@@ -54,6 +54,9 @@ T.case("parameters, units, separators, needles, paths, keys and rollup names are
     T.raises(function() return h:latest("T", "t", {}, "1 = 1") end, "ctx.db:latest: key is a column or a list")
     T.raises(function() return h:latest("T", "t", "k", "") end, "ctx.db:latest: where is an SQL condition")
     T.raises(function() return h:rollup_rows("secrets") end, "ctx.db:rollup_rows: rollup must be activity, peers or traffic")
+    T.raises(function() return h:rows_in_ip_hours("Sys log") end, "ctx.db: table must be a plain identifier")
+    T.raises(function() return h:rows_in_ip_hours("Syslog", "x'y") end, "ctx.db: source table must be a plain identifier")
+    T.raises(function() return h:rows_in_ip_hours("Syslog", nil, "ip)") end, "parameter name must be a plain identifier")
     T.raises(function() return h:ip_with_port("c", "ip'") end, "parameter name must be a plain identifier")
     T.raises(function() return h:time_in_list("c", "ts)") end, "parameter name must be a plain identifier")
     T.raises(function() return h:json_each("c", "e x") end, "ctx.db: table alias must be a plain identifier")
@@ -83,6 +86,41 @@ T.case("string_agg distinct on SQLite: each value once, sorted as ClickHouse sor
   T.eq(rows[1][2], "a,b")
   T.eq(rows[2][2], "9,10")
   T.eq(rows[3][2], require("cjson").null)
+end)
+
+T.case("rows_in_ip_hours on SQLite: exactly the rows of the hours the rollup saw the IP in the source, each once", function()
+  conn:exec("CREATE TABLE _ipe_ip_activity (IP TEXT NOT NULL, Hour TEXT NOT NULL, Source TEXT NOT NULL, Host TEXT NOT NULL, "
+    .. "Events INTEGER NOT NULL, FirstSeen TEXT NOT NULL, LastSeen TEXT NOT NULL, PRIMARY KEY (IP, Hour, Source, Host)) WITHOUT ROWID")
+  conn:exec("CREATE TABLE Logs (TimeGenerated TEXT, N INTEGER)")
+  conn:exec("CREATE INDEX ix_Logs_TimeGenerated ON Logs (TimeGenerated)")
+  -- the IP's hours: 00 (two hosts: the hour is read once), 10 and 23 of the window's day; 05 only in
+  -- another source, 11 only for another IP, the day before outside the window
+  for _, r in ipairs({ { "1.2.3.4", "2024-01-01T00", "Logs", "a" }, { "1.2.3.4", "2024-01-01T00", "Logs", "b" },
+                       { "1.2.3.4", "2024-01-01T10", "Logs", "" }, { "1.2.3.4", "2024-01-01T23", "Logs", "" },
+                       { "1.2.3.4", "2024-01-01T05", "Other", "" }, { "5.6.7.8", "2024-01-01T11", "Logs", "" },
+                       { "1.2.3.4", "2023-12-31T10", "Logs", "" } }) do
+    conn:exec(string.format("INSERT INTO _ipe_ip_activity VALUES ('%s', '%s', '%s', '%s', 1, 'x', 'x')", r[1], r[2], r[3], r[4]))
+  end
+  local n = 0
+  for _, t in ipairs({ "2023-12-31T10:30:00.000Z", "2024-01-01T00:00:00.000Z", "2024-01-01T00:59:59.999Z",
+                       "2024-01-01T01:00:00.000Z", "2024-01-01T05:10:00.000Z", "2024-01-01T09:59:59.999Z",
+                       "2024-01-01T10:00:00.000Z", "2024-01-01T10:30:00.000Z", "2024-01-01T11:00:00.000Z",
+                       "2024-01-01T11:30:00.000Z", "2024-01-01T23:59:59.999Z", "2024-01-02T00:00:00.000Z" }) do
+    n = n + 1
+    conn:exec(string.format("INSERT INTO Logs VALUES ('%s', %d)", t, n))
+  end
+  local got = L:query("SELECT N FROM " .. L:rows_in_ip_hours("Logs") .. " ORDER BY N", { ip = "1.2.3.4" })
+  -- the reference: every row whose hour is one of the IP's Logs hours of the window
+  local want = L:query("SELECT N FROM Logs WHERE substr(TimeGenerated, 1, 13) IN (SELECT Hour FROM _ipe_ip_activity "
+    .. "WHERE IP = :ip AND Source = 'Logs' AND Hour >= substr(:from, 1, 13) AND Hour <= substr(:to, 1, 13)) ORDER BY N",
+    { ip = "1.2.3.4" })
+  local flat = {}
+  for i, r in ipairs(got) do flat[i] = r[1] end
+  T.eq(flat, { 2, 3, 7, 8, 11 })
+  T.eq(got, want, "as the hour-by-hour reference")
+  T.eq(#L:query("SELECT N FROM " .. L:rows_in_ip_hours("Logs", "Other") .. " ORDER BY N", { ip = "1.2.3.4" }), 1,
+    "another source's hours")
+  T.like(C:rows_in_ip_hours("Syslog"), "^%(SELECT %* FROM Syslog WHERE formatDateTime%(toStartOfHour%(TimeGenerated%)")
 end)
 
 T.case("a helper ClickHouse has no form for raises one line naming the helper", function()

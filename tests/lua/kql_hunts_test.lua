@@ -320,6 +320,151 @@ T.case("hosts-contacting-ip on hand-made rows: the connection rules, NAT, self-t
   T.eq(by["lnx1"] ~= nil and by["lnx2"] == nil, true, "sshd: the address as a whole token")
 end)
 
+-- account= (failed-logons-from-ip, multiple-users-from-ip, signins-from-ip): the SQL originals
+-- have no account, so a run with one is compared with the original's rows that the rule keeps
+-- (the rule written once more here: the account as logged, or its user part before "@", in
+-- any case), and each source's attempts with a raw SQL count of that account's rows. Hostile
+-- values are bound: they find nothing, and SQL's wildcards are not wildcards.
+local function keeps(account, v)
+  if account == "" then return true end
+  local user = (account:match("([^\\@]+)$") or ""):lower()
+  v = v:lower()
+  return v == account:lower() or v:sub(1, #user + 1) == user .. "@"
+end
+
+local HOSTILE = { "' OR '1'='1", "x\" or 1=1 --", "%", "_%", "%@contoso.com", "CONTOSO\\%", "CONTOSO\\" }
+
+-- the raw SQL reference: per source, the rows of the account (its rule in SQL) in the window
+local function raw_counts(ip, account, sources)
+  local sqlite = require "ipe.sqlite"
+  local w = assert(require("ipe.timeutil").window{ since = "14d", now = NOW })
+  local conn = assert(sqlite.open(db, "ro"))
+  local rule = "(lower(%s) = lower(:a) OR substr(lower(%s), 1, length(:u) + 1) = :u || '@')"
+  local function rule_on(col) return rule:format(col, col) end
+  local SQL = {
+    SigninLogs = "SELECT count(*) FROM SigninLogs WHERE IPAddress = :ip AND %s AND " .. rule_on("UserPrincipalName"),
+    SecurityEvent = "SELECT count(*) FROM SecurityEvent WHERE IpAddress = :ip AND %s AND "
+      .. rule_on("coalesce(TargetAccount, TargetDomainName || '\\' || TargetUserName)"),
+    Syslog = "SELECT count(*) FROM Syslog WHERE ProcessName = 'sshd' AND SyslogMessage LIKE 'Failed %%' "
+      .. "AND instr(SyslogMessage, :ip) > 0 AND (instr(lower(SyslogMessage), ' for ' || lower(:a) || ' from ') > 0 "
+      .. "OR instr(lower(SyslogMessage), ' for invalid user ' || lower(:a) || ' from ') > 0) AND %s",
+  }
+  local out = {}
+  for source, cond in pairs(sources) do
+    local rows = conn:query(SQL[source]:format(cond .. " AND TimeGenerated >= :from AND TimeGenerated <= :to"),
+      { ip = ip, a = account, u = (account:match("([^\\@]+)$") or ""):lower(), from = w.from_text, to = w.to_text })
+    local n = rows[1][1]
+    if n > 0 then out[source] = n end
+  end
+  conn:close()
+  return out
+end
+
+local function field(cols, row, name)
+  local i = 0
+  for j, c in ipairs(cols) do if c:match("^[^:]*") == name then i = j end end
+  local j = 0
+  for v in (row .. "\t"):gmatch("([^\t]*)\t") do
+    j = j + 1
+    if j == i then return v end
+  end
+end
+
+local function kept(section, account)
+  local rows = {}
+  for _, r in ipairs(section.rows) do
+    if keeps(account, field(section.columns, r, "Account")) then rows[#rows + 1] = r end
+  end
+  return rows
+end
+
+-- per Source (or all under `default` when there is no Source column): the sum of the columns
+local function sum_by_source(section, default, ...)
+  local out = {}
+  for _, r in ipairs(section and section.rows or {}) do
+    local s = field(section.columns, r, "Source") or default
+    for _, col in ipairs({ ... }) do out[s] = (out[s] or 0) + tonumber(field(section.columns, r, col)) end
+  end
+  return out
+end
+
+local function account_runs(name, ip, account, extra)
+  local opts = { db = db, since = "14d", now = NOW }
+  local params = { ip = ip, account = account }
+  for k, v in pairs(extra or {}) do params[k] = v end
+  local k = table_of(H.run("hunt", name, params, opts))
+  params.account = nil
+  local s = table_of(H.run_file(FIXTURES .. "/hunts-sql/hunts/" .. name .. "-sql.lua", params, opts))
+  return k, s
+end
+
+T.case("failed-logons-from-ip account=: the SQL original's rows of the account; its attempts as raw SQL counts them", function()
+  local LOGONS = { SigninLogs = "ResultType <> '0'", SecurityEvent = "EventID = 4625", Syslog = "1" }
+  local cases = {
+    { "216.160.83.56", "CONTOSO\\pradeep.gupta", { SigninLogs = true, SecurityEvent = true } },
+    { "216.160.83.56", "contoso\\PRADEEP.GUPTA", { SigninLogs = true, SecurityEvent = true } },
+    { "216.160.83.56", "Pradeep.Gupta@contoso.com", { SigninLogs = true } },
+    { "216.160.83.56", "pradeep.gupta", { SigninLogs = true } },
+    { "45.33.32.156", "root", { Syslog = true } }, { "45.33.32.156", "ORACLE", { Syslog = true } },
+    { "45.33.32.156", "nosuchuser", {} },
+  }
+  for _, h in ipairs(HOSTILE) do cases[#cases + 1] = { "216.160.83.56", h, {} } end
+  for _, c in ipairs(cases) do
+    local ip, account, sources = c[1], c[2], c[3]
+    local label = "failed-logons-from-ip ip=" .. ip .. " account=" .. account
+    local k, s = account_runs("failed-logons-from-ip", ip, account)
+    T.eq(k[1].columns, s[1].columns, label .. ": columns")
+    T.eq(k[1].rows, kept(s[1], account), label .. ": the original's rows of the account, in order")
+    local by = sum_by_source(k[1], nil, "Attempts")
+    local seen = {}
+    for src in pairs(by) do seen[src] = true end
+    T.eq(seen, sources, label .. ": the sources with rows")
+    T.eq(by, raw_counts(ip, account, LOGONS), label .. ": attempts per source = the raw SQL count")
+    T.ok(#s[1].rows > #k[1].rows, label .. ": fewer rows than every account's")
+  end
+end)
+
+T.case("multiple-users-from-ip account=: the spray sources that tried it, and its row; raw SQL counts", function()
+  local ATTEMPTS = { SigninLogs = "1", SecurityEvent = "EventID IN (4624, 4625)" }
+  local cases = {
+    { "216.160.83.56", "CONTOSO\\pradeep.gupta", {}, { SigninLogs = true, SecurityEvent = true } },
+    { "216.160.83.56", "PRADEEP.GUPTA@contoso.com", {}, { SigninLogs = true } },
+    { "131.107.0.89", "bob.kelly", { min_accounts = "2", min_failure_pct = "0" }, { SigninLogs = true } },
+    { "131.107.0.89", "bob.kelly", {}, {} },   -- the office egress is no spray: nothing, even for an account it tried
+  }
+  for _, h in ipairs(HOSTILE) do cases[#cases + 1] = { "216.160.83.56", h, {}, {} } end
+  for _, c in ipairs(cases) do
+    local ip, account, extra, sources = c[1], c[2], c[3], c[4]
+    local label = "multiple-users-from-ip ip=" .. ip .. " account=" .. account
+    local k, s = account_runs("multiple-users-from-ip", ip, account, extra)
+    local accounts = s[2] and kept(s[2], account) or {}
+    local followed = {}
+    for _, r in ipairs(accounts) do followed[field(s[2].columns, r, "Source")] = true end
+    local sprays = {}
+    for _, r in ipairs(s[1].rows) do
+      if followed[field(s[1].columns, r, "Source")] then sprays[#sprays + 1] = r end
+    end
+    T.eq(k[1].columns, s[1].columns, label .. ": columns")
+    T.eq(k[1].rows, sprays, label .. ": the sprays: the original's that tried the account")
+    T.eq(k[2] and k[2].rows or {}, accounts, label .. ": the accounts table: the original's rows of the account")
+    T.eq(followed, sources, label .. ": the sources")
+    local want = raw_counts(ip, account, ATTEMPTS)
+    for src in pairs(want) do if not sources[src] then want[src] = nil end end
+    T.eq(sum_by_source(k[2], nil, "Failures", "Successes"), want, label .. ": attempts per source = the raw SQL count")
+  end
+end)
+
+T.case("signins-from-ip account=: the SQL original's rows of the account; its sign-ins as raw SQL counts them", function()
+  for _, account in ipairs({ "CONTOSO\\Pradeep.Gupta", "pradeep.gupta@contoso.com", "grady.archie", "nosuchuser",
+      HOSTILE[1], HOSTILE[3], HOSTILE[5] }) do
+    local label = "signins-from-ip account=" .. account
+    local k, s = account_runs("signins-from-ip", "216.160.83.56", account)
+    T.eq(k[1].rows, kept(s[1], account), label .. ": the original's rows of the account, in order")
+    T.eq(sum_by_source(k[1], "SigninLogs", "SignIns"), raw_counts("216.160.83.56", account, { SigninLogs = "1" }),
+      label .. ": sign-ins = the raw SQL count")
+  end
+end)
+
 T.case("every built-in hunt is KQL and compared here", function()
   local index = require("ipe.discover").scan()
   for _, e in ipairs(index.list) do

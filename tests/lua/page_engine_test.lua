@@ -119,6 +119,54 @@ T.case("run: the external panels share one worker; one that never ends or misbeh
   os.execute("rm -rf '" .. dir .. "'")
 end)
 
+T.case("run: the local panels share the workers in turn, one group each; one that never ends fails alone", function()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(require("ipe.fs").mkdir_p(dir .. "/insights"))
+  local function localp(name, body)
+    local f = assert(io.open(dir .. "/insights/" .. name .. ".lua", "w"))
+    f:write(string.format([[return { name = %q, kind = "insight", title = %q, summary = "s", description = "d",
+  categories = { "offline" }, sources = {},
+  params = { { name = "ip", type = "ip", required = true, help = "the IP" } },
+  run = function(ctx, p) %s end }
+]], name, name, body))
+    f:close()
+  end
+  local kv = "return require('ipe.result').kv{ id = 'k', title = 'k', items = { { 'ip', p.ip, 'ip' } } }"
+  for _, n in ipairs({ "loc-a", "loc-b", "loc-c", "loc-d" }) do localp(n, kv) end
+  localp("loc-loops", "while true do end")
+  localp("loc-fails", "error('exploded', 0)")
+  local index = discover.scan({ { dir = dir, origin = "test" } })
+  local panels = page.collect(index, 2)
+  -- loops has 1 s; the others 5 s, so that a loaded machine never runs them out of time
+  local reqs, hints = {}, { ["loc-a"] = 300, ["loc-b"] = 200, ["loc-c"] = 100, ["loc-d"] = 90 }
+  for i, p in ipairs(panels) do
+    reqs[i] = { entry = p.entry, given = { ip = "8.8.8.8" }, timeout = p.id == "loc-loops" and 1 or 5, offline = true }
+  end
+  -- two workers: two groups, the slowest first into the emptier one (a 300 | b 200, then c 100 to b's
+  -- group, d 90 to a's on the tie, fails 50 and loops 50 to the less loaded: 1 = a, d; 2 = b, c, fails, loops)
+  local order = page.start_order(panels, true, hints)
+  local groups = page.local_groups(panels, order, 2, true, hints)
+  local of = {}
+  for i, p in ipairs(panels) do of[p.id] = groups[i] end
+  T.eq({ of["loc-a"], of["loc-b"], of["loc-c"], of["loc-d"], of["loc-fails"], of["loc-loops"] }, { 1, 2, 2, 1, 2, 2 })
+  local t0 = require("ipe.proc").monotonic()
+  local records = page.run(panels, reqs, 2, true, hints)
+  local got = {}
+  for i, p in ipairs(panels) do got[p.id] = { records[i].status, records[i].outcome, records[i].message } end
+  T.eq(got["loc-loops"], { "error", "timeout", "ran out of time (budget 1s)" })
+  T.eq(got["loc-fails"], { "error", "failed", "exploded" })
+  for _, n in ipairs({ "loc-a", "loc-b", "loc-c", "loc-d" }) do T.eq(got[n], { "ok" }, n .. " answers") end
+  for _, r in ipairs(reqs) do
+    T.like(r.together, "^local [12]$", "local panels are put in a worker's group")
+    T.eq(r.in_turn, true)
+  end
+  -- the looping panel's group stopped at that panel's own budget (1 s; the group's is the sum of
+  -- its members', 16 s) and was run again one panel per worker: about 2 s, not 16
+  T.ok(require("ipe.proc").monotonic() - t0 < 10, "a looping panel costs its own budget, not its group's")
+  os.execute("rm -rf '" .. dir .. "'")
+end)
+
 ---------------------------------------------------------------------------
 -- Sections and parameters
 ---------------------------------------------------------------------------

@@ -108,8 +108,8 @@ end
 local function file(lines, tail) return tmp(".jsonl", table.concat(lines, "\n") .. "\n" .. (tail or "")) end
 
 T.case("loads in several files, one refused, keep every rollup row equal to a rebuild", function()
-  local min = load.BULK_MIN_ROWS
-  load.BULK_MIN_ROWS = 100
+  local min, rmin = load.BULK_MIN_ROWS, load.BULK_ROLLUP_MIN_ROWS
+  load.BULK_MIN_ROWS, load.BULK_ROLLUP_MIN_ROWS = 100, 100
   local db = workspace()
   local function check(label, bulk, res, said)
     T.eq(type(res), "table", label .. ": loaded (" .. tostring(res) .. ")")
@@ -127,7 +127,7 @@ T.case("loads in several files, one refused, keep every rollup row equal to a re
   end
   check("first file", true, ingest(db, file(csl_lines(1, 300))))
   check("second file, the same hours and addresses", true, ingest(db, file(csl_lines(2, 400))))
-  check("a small file, counted by the triggers", false, ingest(db, file(csl_lines(3, 120))))
+  check("a file under BULK_MIN_ROWS, counted by the triggers", false, ingest(db, file(csl_lines(3, 90))))
   check("syslog text naming the same addresses", true, ingest(db, file(syslog_lines(4, 200))))
 
   local before, rows = dump(db), db:query("SELECT count(*) FROM CommonSecurityLog")[1][1]
@@ -142,7 +142,64 @@ T.case("loads in several files, one refused, keep every rollup row equal to a re
   check("then the refused file's rows, fixed", true, ingest(db, file(csl_lines(5, 2600))))
   T.eq(db:query("PRAGMA integrity_check")[1][1], "ok")
   db:close()
-  load.BULK_MIN_ROWS = min
+  load.BULK_MIN_ROWS, load.BULK_ROLLUP_MIN_ROWS = min, rmin
+end)
+
+-- firewall records of the given (source, destination, hour) flows, n of each
+local function flow_lines(flows, n, batch)
+  local lines = {}
+  for _, f in ipairs(flows) do
+    for i = 1, n do
+      lines[#lines + 1] = cjson.encode({ Type = "CommonSecurityLog", SourceIP = f[1], DestinationIP = f[2],
+        TimeGenerated = string.format("2026-11-26T%02d:%02d:%02d.000Z", f[3], i % 60, batch), DestinationPort = 443,
+        Protocol = "TCP", DeviceAction = i % 3 == 0 and "deny" or "allow", Computer = "fw-1", SentBytes = i,
+        ReceivedBytes = batch })
+    end
+  end
+  return lines
+end
+
+T.case("a second file touching some (IP, hour) keys of the first: only those re-summed, all equal to a rebuild", function()
+  local min, rmin = load.BULK_MIN_ROWS, load.BULK_ROLLUP_MIN_ROWS
+  load.BULK_MIN_ROWS, load.BULK_ROLLUP_MIN_ROWS = 100, 100
+  local db = workspace()
+  local function traffic(ip, hour)
+    return db:query("SELECT Direction, sum(Events), sum(BytesFromIP), sum(BytesToIP) FROM " .. rollup.TRAFFIC
+      .. " WHERE IP = ? AND Hour = ? GROUP BY 1 ORDER BY 1", { ip, "2026-11-26T" .. hour })
+  end
+  -- first file: A -> B at 08, 09, 10; C -> D at 09
+  local A, B, C, D, E = "10.0.0.1", "203.0.113.9", "10.0.0.3", "198.51.100.7", "2001:db8::7"
+  T.eq(type(ingest(db, file(flow_lines({ { A, B, 8 }, { A, B, 9 }, { A, B, 10 }, { C, D, 9 } }, 50, 1)))), "table", "first file")
+  T.eq(dump(db), rebuilt(db), "first file: every rollup row is what a rebuild gives")
+  local a8, a10, c9, d9 = traffic(A, "08"), traffic(A, "10"), traffic(C, "09"), traffic(D, "09")
+  -- second file: A -> E at 09 (A's hour 09 touched, not 08 nor 10; E new), B -> A at 10, C at 11 (new hour)
+  local res, said = ingest(db, file(flow_lines({ { A, E, 9 }, { B, A, 10 }, { C, E, 11 } }, 40, 2)))
+  T.eq(type(res), "table", "second file (" .. tostring(res) .. ")")
+  T.ok(said:find("per-IP rollups recounted", 1, true) ~= nil, "second file, smaller than the table: its rollups counted in bulk")
+  T.eq(dump(db), rebuilt(db), "second file: every rollup row is what a rebuild gives")
+  T.eq(traffic(A, "08"), a8, "A's untouched hour 08 is as it was")
+  T.eq(traffic(C, "09"), c9, "C's untouched hour 09 is as it was")
+  T.eq(traffic(D, "09"), d9, "D, untouched, is as it was")
+  T.eq(traffic(A, "09")[1][2], 90, "A at 09: 50 records to B and 40 to E sent")
+  T.eq(#traffic(A, "10"), #a10 + 1, "A at 10: its sent rows and now received ones")
+  T.eq(#traffic(C, "11"), 1, "C's new hour 11")
+  T.eq(db:query("SELECT count(*) FROM sqlite_temp_master WHERE name = ?", { rollup._touched.table })[1][1], 0,
+    "the temporary table of touched keys is gone")
+
+  -- the plans: the delete and the re-sum go through the IP-first primary keys, no scan of a rollup
+  db:exec("CREATE TEMP TABLE " .. rollup._touched.table .. " (IP TEXT NOT NULL, Hour TEXT NOT NULL, PRIMARY KEY (IP, Hour)) WITHOUT ROWID")
+  local function plan(sql) local out = {}
+    for _, r in ipairs(db:query("EXPLAIN QUERY PLAN " .. sql)) do out[#out + 1] = r[4] end
+    return table.concat(out, "\n")
+  end
+  for label, sql in pairs({ delete = rollup._touched.delete, resum = rollup._touched.resum() }) do
+    local p = plan(sql)
+    T.ok(not p:find("SCAN " .. rollup.TRAFFIC, 1, true) and not p:find("SCAN " .. rollup.PEERS, 1, true)
+      and not p:find("SCAN p", 1, true), label .. ": no scan of a rollup table (" .. p .. ")")
+    T.ok(p:find("SEARCH", 1, true) ~= nil, label .. ": searches by the key (" .. p .. ")")
+  end
+  db:close()
+  load.BULK_MIN_ROWS, load.BULK_ROLLUP_MIN_ROWS = min, rmin
 end)
 
 H.cleanup()

@@ -45,6 +45,12 @@ T.case("params: decoded, + is a space, the last of a repeated name", function()
   T.eq(err, "bad query (a malformed %-escape)")
 end)
 
+T.case("values: every value of a repeated name, decoded, in order", function()
+  T.eq(http.values("p=ip%3D1.2.3.4&q=x&p=&p=n%3D2+3&pp=no&p", "p"), { "ip=1.2.3.4", "", "n=2 3", "" })
+  T.eq(http.values("q=x", "p"), {})
+  T.eq(http.values(nil, "p"), {})
+end)
+
 T.case("query and encode round trip through params", function()
   local list = { { "cidr", "10.0.1.0/24" }, { "q", "a&b=c d%" }, { "skip", nil }, { "from", "2026-11-20T12:00:00.000Z" } }
   local q = http.query(list)
@@ -145,6 +151,40 @@ T.case("pivots.linker: each class to its page or hunt, with the window, values %
   local noip = pivots.linker(hunts, w, nil)
   T.eq(noip("ws-1", "text", "Host"), nil, "no IP on the page: a host is not a link")
   T.eq(pivots.linker({}, w, "1.2.3.4")("ws-1", "text", "Host"), nil, "no hunt takes a host: not a link")
+end)
+
+T.case("pivots: an account opens the hunt of its source: Entra ID sign-ins, or Windows and Linux logons", function()
+  local w = { from_text = "2026-11-20T12:00:00.000Z", to_text = "2026-11-27T12:00:00.000Z" }
+  local W = "&ip=89.160.20.128&from=2026-11-20T12:00:00.000Z&to=2026-11-27T12:00:00.000Z"
+  local takes = { params = { { name = "ip" }, { name = "account" } } }
+  local hunts = { ["signins-from-ip"] = takes, ["failed-logons-from-ip"] = takes, ["multiple-users-from-ip"] = takes,
+                  ["a-first-by-name"] = takes }
+  local link = pivots.linker(hunts, w, "89.160.20.128")
+  local SIGNINS, LOGONS = "/hunt/signins-from-ip?account=", "/hunt/failed-logons-from-ip?account="
+  local cols = { { name = "Source" }, { name = "Account" } }
+  -- the row's Source names the table
+  T.eq(link([[CONTOSO\alice]], "text", "Account", { "SecurityEvent", [[CONTOSO\alice]] }, cols),
+    LOGONS .. "CONTOSO%5Calice" .. W, "a SecurityEvent row: failed logons")
+  T.eq(link("root", "text", "Account", { "Syslog", "root" }, cols), LOGONS .. "root" .. W, "a Syslog row: failed logons")
+  T.eq(link("alice@contoso.com", "text", "Account", { "SigninLogs", "alice@contoso.com" }, cols),
+    SIGNINS .. "alice%40contoso.com" .. W, "a SigninLogs row: sign-ins")
+  T.eq(link("alice", "text", "Account", { "SigninLogs", "alice" }, { { name = "type" }, { name = "Account" } }),
+    SIGNINS .. "alice" .. W, "a Type column, any case")
+  -- else the column's own table
+  T.eq(link("alice@contoso.com", "text", "TargetUserName"), LOGONS .. "alice%40contoso.com" .. W, "TargetUserName: SecurityEvent")
+  T.eq(link("alice", "text", "UserPrincipalName"), SIGNINS .. "alice" .. W, "UserPrincipalName: SigninLogs")
+  T.eq(link("alice", "text", "UserPrincipalName", { "not a table", "alice" }, cols), SIGNINS .. "alice" .. W,
+    "a Source that names no such table is not read")
+  -- else the value's shape
+  T.eq(link([[contoso\allan]], "text", "Account", { "CommonSecurityLog", [[contoso\allan]] }, cols),
+    LOGONS .. "contoso%5Callan" .. W, "a proxy's DOMAIN\\user: a Windows account")
+  T.eq(link("allan@contoso.com", "text", "Account"), SIGNINS .. "allan%40contoso.com" .. W, "user@domain: Entra ID")
+  T.eq(link("allan", "text", "UserName"), LOGONS .. "allan" .. W, "a bare user: a logon")
+  -- the named hunt not loaded: the first by name that takes an account and the IP
+  local only = pivots.linker({ ["a-first-by-name"] = takes, ["signins-from-ip"] = { params = { { name = "ip" } } } }, w, "89.160.20.128")
+  T.eq(only("alice@contoso.com", "text", "UserPrincipalName"), "/hunt/a-first-by-name?account=alice%40contoso.com" .. W,
+    "signins-from-ip without an account parameter: the general rule")
+  T.eq(pivots.account_hunt("x", "Account", { "AzureActivity" }, { { name = "Source" } }), "signins-from-ip")
 end)
 
 T.case("pivots.kql_string: a KQL literal the lexer reads back as the value", function()

@@ -315,6 +315,13 @@ function Handle:rollup_bucket(col, unit)
   return gen(self, "rollup_bucket", column(col), unit)
 end
 
+-- The rows of log table tname in the hours in which the activity rollup saw the IP :p in
+-- source (a log table's name; default tname), from :from's hour to :to's: a subquery, the
+-- search driven by those hours (a table the IP is absent from is not scanned).
+function Handle:rows_in_ip_hours(tname, source, p)
+  return gen(self, "rows_in_ip_hours", ident(tname, "table"), ident(source or tname, "source table"), param(p or "ip"))
+end
+
 -- The named IP ranges (action ip-ranges): a subquery of (Name, Category, Cidr).
 function Handle:named_ranges() return gen(self, "named_ranges") end
 

@@ -154,7 +154,7 @@ local HELPERS = { window = true, bucket = true, json = true, json_array_has = tr
   latest = true, rollup_rows = true, rollup_bucket = true, named_ranges = true, status = true, alert_active = true,
   incident_open = true, connection_inbound = true, connection_listening = true, connection_direction = true,
   connection_port = true, row_names_ip = true, ti_matching_ip = true, ti_matching_ips = true, ti_live = true,
-  ti_latest = true, ti_block_match = true }
+  ti_latest = true, ti_block_match = true, rows_in_ip_hours = true }
 -- script portability helpers (branch chscripts)
 for _, h in ipairs({ "time_min", "time_max", "at_or_before", "is", "is_not", "text", "distinct_count_text", "backslash" }) do HELPERS[h] = true end
 local RUNNERS = { query = true, records = true, value = true }

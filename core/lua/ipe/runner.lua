@@ -3,7 +3,7 @@
 -- into a run record (the renderers' input).
 --
 -- A request is {entry=, given={name=raw}, window=, db_path=, now=, verbose=,
--- timeout=, memory=, offline=, together=}. Everything that touches the script happens in
+-- timeout=, memory=, offline=, together=, in_turn=}. Everything that touches the script happens in
 -- the worker: a script's top level is code too. With offline set, the services
 -- (ctx.http, ctx.intel) answer from the cache and local data only.
 local proc = require "ipe.proc"
@@ -232,6 +232,20 @@ function M.execute_together(reqs)
   return records
 end
 
+-- execute_in_turn(requests) -> records: the requests' scripts one after the other in one worker
+-- (one workspace connection and page cache for all). Each has its own budget as an alarm:
+-- when one runs out of it, the worker's output is an empty list, and ipe.runner.run_many runs
+-- the group again one script per worker (so the one that loops gets its own timeout record).
+function M.execute_in_turn(reqs)
+  local records, none = {}, serial.dump({})
+  for i, req in ipairs(reqs) do
+    proc.alarm(req.timeout or M.DEFAULT_TIMEOUT, none)
+    records[i] = execute(req, 1)
+    proc.alarm(nil)
+  end
+  return records
+end
+
 -- jobs_of(requests) -> slots: one list of request indexes per worker job; the requests
 -- with the same `together` key share one job, placed where the first of them is.
 local function jobs_of(reqs)
@@ -251,7 +265,8 @@ end
 
 -- run_many(requests, parallel [, on_record]) -> records in request order. Each request runs in
 -- its own worker, except that requests with the same `together` key run in one worker together
--- (execute_together); when that worker fails as a whole (time, memory, a crash), its
+-- (execute_together; with `in_turn` set, one after the other: execute_in_turn, the worker's
+-- budget their sum); when that worker fails as a whole (time, memory, a crash), its
 -- requests run again one per worker, so one bad script never costs the others their answer.
 -- on_record(i, record), when given, is called as each record is in (ipe-run serve streams them).
 function M.run_many(reqs, parallel, on_record)
@@ -261,12 +276,23 @@ function M.run_many(reqs, parallel, on_record)
     for k, i in ipairs(list) do group[k] = reqs[i] end
     if #group == 1 then
       jobs[j] = function() return serial.dump(execute(group[1], 1, true)) end
+    elseif group[1].in_turn then
+      jobs[j] = function() return serial.dump(M.execute_in_turn(group)) end
     else
       jobs[j] = function() return serial.dump(M.execute_together(group)) end
     end
   end
-  local maxt = 0
-  for _, r in ipairs(reqs) do maxt = math.max(maxt, r.timeout or M.DEFAULT_TIMEOUT) end
+  -- each job's wall-clock budget: its script's, a group's longest (its members wait together)
+  -- or, for a group whose members run in turn (request field in_turn), their sum
+  local maxt, budgets = 0, {}
+  for j, list in ipairs(slots) do
+    local t, in_turn = 0, reqs[list[1]].in_turn
+    for _, i in ipairs(list) do
+      local own = reqs[i].timeout or M.DEFAULT_TIMEOUT
+      t = in_turn and t + own or math.max(t, own)
+    end
+    budgets[j], maxt = t, math.max(maxt, t)
+  end
   local records, again = {}, {}
   local function settle(j, res)
     local list = slots[j]
@@ -281,7 +307,7 @@ function M.run_many(reqs, parallel, on_record)
     end
     if on_record then for _, i in ipairs(list) do on_record(i, records[i]) end end
   end
-  proc.run_jobs(jobs, { parallel = parallel or 1, timeout = maxt,
+  proc.run_jobs(jobs, { parallel = parallel or 1, timeout = maxt, timeouts = budgets,
     cpu = math.ceil(maxt) + 1, memory = reqs[1] and reqs[1].memory or M.DEFAULT_MEMORY, on_result = settle })
   if #again > 0 then
     local alone = {}

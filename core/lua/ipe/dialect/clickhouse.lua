@@ -531,6 +531,13 @@ function M.new(conn)
   local ROLLUP_BUCKETS = { hour = "concat(%s, ':00:00.000Z')", day = "concat(substring(%s, 1, 10), 'T00:00:00.000Z')" }
   function H.rollup_bucket(col, unit) return string.format(ROLLUP_BUCKETS[unit], col) end
 
+  -- the rows of tname in the hours the activity rollup saw the IP :p in source (ipe.dialect.sqlite)
+  function H.rows_in_ip_hours(tname, source, p)
+    return string.format("(SELECT * FROM %s WHERE %s IN (SELECT %s FROM %s WHERE IP = %s AND Source = '%s'))",
+      tname, H.bucket("TimeGenerated", "hour"), H.rollup_bucket("Hour", "hour"), H.rollup_rows("activity", ":from", ":to"),
+      p, source)
+  end
+
   H.NAMED_RANGES_EXIST = "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = '_ipe_ip_ranges'"
 
   function H.named_ranges()

@@ -150,6 +150,17 @@ function M.rollup_bucket(col, unit)
   return string.format(ROLLUP_BUCKETS[unit], col)
 end
 
+-- rows_in_ip_hours(tname, source, p): the rows of tname (with its TimeGenerated) in the hours in
+-- which the activity rollup saw the IP :p in source, from :from's hour to :to's: a subquery.
+-- The hours drive the search (one TimeGenerated index range each: Hour <= T < Hour || ';' is
+-- "T's first 13 characters are Hour" for workspace times), so a table the IP is absent from
+-- costs nothing instead of a scan of the window.
+function M.rows_in_ip_hours(tname, source, p)
+  return string.format("(SELECT t.* FROM (SELECT DISTINCT Hour FROM %s WHERE IP = %s AND Source = '%s') h\n"
+    .. "    CROSS JOIN %s t WHERE t.TimeGenerated >= h.Hour AND t.TimeGenerated < h.Hour || ';')",
+    M.rollup_rows("activity", ":from", ":to"), p, source, tname)
+end
+
 M.NAMED_RANGES_EXIST = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_ipe_ip_ranges'"
 
 function M.named_ranges()

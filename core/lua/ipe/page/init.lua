@@ -33,7 +33,7 @@ M.GROUP_TITLES = groups.TITLES
 
 local EXPORTS = {
   panels = { "describe", "collect", "select", "given", "panel_params", "check_params", "PAGE_OPTIONS" },
-  schedule = { "cores", "parallelism", "start_order", "run", "timing_path", "load_timing", "save_timing" },
+  schedule = { "cores", "parallelism", "start_order", "local_groups", "run", "timing_path", "load_timing", "save_timing" },
   commands = { "window_args", "hunt_command", "action_command" },
   filter = { "parse_where", "parse_columns", "parse_sort", "filter" },
 }

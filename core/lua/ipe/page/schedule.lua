@@ -6,9 +6,11 @@
 --                                            (together, I/O bound) when online, at most 16
 --   schedule.start_order(panels, offline, hints) -> panel indexes: external first when online,
 --                                            then the slowest last time first
+--   schedule.local_groups(panels, order, parallel, offline, hints) -> the local panels' worker groups
 --   schedule.run(panels, requests, parallel, offline, hints [, on_record]) -> records in panel
 --                                            order (ipe.runner.run_many, started in start_order, the
---                                            external panels together in one worker; a broken
+--                                            external panels together in one worker, the local ones
+--                                            in turn in one group per other worker; a broken
 --                                            panel's record is made here); on_record(i, record) as
 --                                            each panel is done (broken ones first)
 --   schedule.timing_path()                -> $XDG_STATE_HOME/ipe/page-timing
@@ -99,10 +101,36 @@ function M.start_order(panels, offline, hints)
   return order
 end
 
+-- local_groups(panels, order, parallel, offline, hints) -> { [panel index] = group number }: the
+-- local (not external) panels in one group per worker that runs them — parallel, less the
+-- external panels' worker when online — each panel, slowest first (order), into the group with
+-- the least work so far (the hints; longest processing time first).
+function M.local_groups(panels, order, parallel, offline, hints)
+  local locals, external = {}, false
+  for _, i in ipairs(order) do
+    if has_category(panels[i].meta, "external") then external = true else locals[#locals + 1] = i end
+  end
+  local n = math.max(1, math.min(#locals, parallel - ((external and not offline) and 1 or 0)))
+  local load, out = {}, {}
+  for g = 1, n do load[g] = 0 end
+  for _, i in ipairs(locals) do
+    local best = 1
+    for g = 2, n do if load[g] < load[best] then best = g end end
+    out[i] = best
+    load[best] = load[best] + ((hints or {})[panels[i].id] or M.DEFAULT_HINT)
+  end
+  return out
+end
+
 -- run(panels, requests, parallel, offline, hints) -> records in panel order (see start_order).
 -- The external panels run together in one worker (request field together = "external":
 -- ipe.runner, ipe.concurrent): their lookups are in flight at the same time, and seven
--- providers cost one process instead of seven.
+-- providers cost one process instead of seven. The local panels share the other workers, in
+-- turn (local_groups; together = "local <n>", in_turn): a worker opens the workspace once and
+-- the pages its first panels read (alerts, the rollups) are in its cache for the next ones —
+-- on the 10M-event demo a fresh worker per panel cost more than the panels' own queries. A
+-- group that fails as a whole (time, memory, a crash) is run again one panel per worker
+-- (ipe.runner.run_many), so one bad panel never costs the others their answer.
 function M.run(panels, reqs, parallel, offline, hints, on_record)
   local order = M.start_order(panels, offline, hints)
   local records = {}
@@ -114,9 +142,11 @@ function M.run(panels, reqs, parallel, offline, hints, on_record)
     end
   end
   local list = {}
+  local groups = M.local_groups(panels, order, parallel, offline, hints)
   for k, i in ipairs(order) do
     list[k] = reqs[i]
-    if has_category(panels[i].meta, "external") then reqs[i].together = "external" end
+    if has_category(panels[i].meta, "external") then reqs[i].together = "external"
+    elseif groups[i] then reqs[i].together, reqs[i].in_turn = "local " .. groups[i], true end
   end
   local back = on_record and function(k, rec) on_record(order[k], rec) end
   local done = #list > 0 and runner.run_many(list, parallel, back) or {}

@@ -15,7 +15,7 @@
 --   html.sha256(s) -> 32-byte digest; html.base64(s) -> text (for the CSP hashes)
 --   html.csp() -> the Content-Security-Policy the documents carry
 --   html.stream(page_record, opts) -> the page sent panel by panel (ipe-run serve; see there)
---   opts.link(value, type, column) -> a URL or nil: table cells become pivot links (serve); a
+--   opts.link(value, type, column, row, columns) -> a URL or nil: table cells become pivot links (serve); a
 --     panel's hunt_url and an action's url add an "open" link beside the command
 --   html.GROUPS -> the page groups in page order
 --
@@ -394,10 +394,10 @@ end
 local LONG = 48   -- a text cell longer than this wraps within a capped width; shorter ones stay on one line
 
 -- cell_html: a cell, as a pivot link when the document has a link function (ipe-run serve)
--- that gives the value a URL
-local function cell_html(doc, v, c, badge)
+-- that gives the value a URL (told the cell's row and the table's columns too)
+local function cell_html(doc, v, c, badge, row, cols)
   local inner = M.cell(v, c.type, badge)
-  local href = doc and doc.link and type(v) == "string" and doc.link(v, c.type, col_name(c))
+  local href = doc and doc.link and type(v) == "string" and doc.link(v, c.type, col_name(c), row, cols)
   if not href then return inner end
   return format('<a class="pivot" href="%s">%s</a>', esc(href), inner)
 end
@@ -411,9 +411,9 @@ local function table_body(sec, badges, doc)
       if NUMERIC[c.type] then
         h[#h + 1] = format('<td class="num">%s</td>', M.cell(v, c.type, badges[i]))
       elseif type(v) == "string" and #v > LONG then
-        h[#h + 1] = format('<td class="long"><div class="wrap">%s</div></td>', cell_html(doc, v, c, badges[i]))
+        h[#h + 1] = format('<td class="long"><div class="wrap">%s</div></td>', cell_html(doc, v, c, badges[i], row, sec.columns))
       else
-        h[#h + 1] = format("<td>%s</td>", cell_html(doc, v, c, badges[i]))
+        h[#h + 1] = format("<td>%s</td>", cell_html(doc, v, c, badges[i], row, sec.columns))
       end
     end
     h[#h + 1] = "</tr>"

@@ -565,8 +565,9 @@ end
 -- bulk_mark(db) -> marks: drop the triggers before a bulk load and note where each log table
 -- ends (its largest rowid); bulk_add(db, marks) then counts the rows added after the marks into
 -- the rollups (added to what they hold: each new row once, never the rows counted before) and
--- recreates the triggers. The traffic rollup of the new rows' hours is summed again from the
--- peers. Cheaper than rebuild() for the hours of a load into a table that holds other rows.
+-- recreates the triggers. The traffic rows of the (IP, hour) keys the new records touch are summed
+-- again from the peers (only those keys: the cost follows the new rows, not the workspace's size).
+-- Cheaper than rebuild() for the hours of a load into a table that holds other rows.
 function M.bulk_mark(db)
   M.drop_triggers(db)
   local marks = {}
@@ -575,6 +576,46 @@ function M.bulk_mark(db)
   end
   return marks
 end
+
+-- The traffic rows of the (IP, hour) keys the firewall records after rowid `after` touch, summed
+-- again from the peers: the keys noted in a temporary table (TOUCHED), their traffic rows deleted
+-- and re-summed through the rollups' IP-first primary keys (touched keys outer: CROSS JOIN), so
+-- the cost follows the new rows, not the workspace (not every IP's rows of the new rows' hours).
+local TOUCHED = "_ipe_touched_keys"
+
+-- (one statement: GROUP BY sorts the keys of both sides, then they are appended in order)
+local function touched_sql()
+  local parts = {}
+  for i, sd in ipairs(SIDES) do
+    local v = side(sd, "t.")
+    parts[i] = "SELECT " .. v.ip .. " AS IP, substr(t.TimeGenerated, 1, 13) AS Hour FROM CommonSecurityLog t WHERE "
+      .. NEW_ROWS .. " AND " .. v.cond
+  end
+  return "INSERT INTO temp." .. TOUCHED .. " (IP, Hour) SELECT IP, Hour FROM (" .. table.concat(parts, " UNION ALL ")
+    .. ") GROUP BY IP, Hour"
+end
+
+local function traffic_resum_sql()
+  local r = CSL_ROLLUPS[1]
+  local keys, sums = {}, {}
+  for i, k in ipairs(r.keys) do keys[i] = "p." .. k end
+  for i, m in ipairs(r.sums) do sums[i] = "sum(p." .. m .. ")" end
+  return "INSERT INTO " .. r.table .. " (" .. csl_columns(r) .. ")\nSELECT p.IP, p.Hour, " .. table.concat(keys, ", ") .. ", "
+    .. table.concat(sums, ", ") .. ", min(p.FirstSeen), max(p.LastSeen)\nFROM temp." .. TOUCHED .. " k CROSS JOIN "
+    .. M.PEERS .. " p ON p.IP = k.IP AND p.Hour = k.Hour\nGROUP BY p.IP, p.Hour, " .. table.concat(keys, ", ")
+end
+
+local TRAFFIC_DELETE = "DELETE FROM " .. M.TRAFFIC .. " WHERE (IP, Hour) IN (SELECT IP, Hour FROM temp." .. TOUCHED .. ")"
+
+local function traffic_from_touched(db, after)
+  db:exec("DROP TABLE IF EXISTS temp." .. TOUCHED)
+  db:exec("CREATE TEMP TABLE " .. TOUCHED .. " (IP TEXT NOT NULL, Hour TEXT NOT NULL, PRIMARY KEY (IP, Hour)) WITHOUT ROWID")
+  db:prepare(touched_sql()):run(after, nil)
+  db:exec(TRAFFIC_DELETE)
+  db:exec(traffic_resum_sql())
+  db:exec("DROP TABLE temp." .. TOUCHED)
+end
+M._touched = { table = TOUCHED, sql = touched_sql, delete = TRAFFIC_DELETE, resum = traffic_resum_sql }
 
 function M.bulk_add(db, marks)
   local atomically = require("ipe.schema").atomically
@@ -585,13 +626,7 @@ function M.bulk_add(db, marks)
         db:prepare(rebuild_sql(s, NEW_ROWS)):run(after, nil)
         if s.table == "CommonSecurityLog" then
           for _, sd in ipairs(SIDES) do db:prepare(csl_rebuild_sql(CSL_ROLLUPS[2], sd, NEW_ROWS)):run(after, nil) end
-          local span = db:query("SELECT min(TimeGenerated), max(TimeGenerated) FROM CommonSecurityLog WHERE rowid > ?",
-            { after })[1]
-          if type(span[1]) == "string" then
-            local a, b = span[1]:sub(1, 13), shift(span[2]:sub(1, 13) .. ":00:00.000Z", 3600):sub(1, 13)
-            db:prepare("DELETE FROM " .. M.TRAFFIC .. " WHERE Hour >= ? AND Hour < ?"):run(a, b)
-            db:prepare(traffic_from_peers_sql()):run(a, b)
-          end
+          traffic_from_touched(db, after)
         end
       end
     end

@@ -20,7 +20,8 @@
 --   GET  /hunt/<name>?p=v...    the hunt's typed form, and its result once the required
 --                               parameters are given; &format=csv|json downloads it
 --   GET  /kql?q=&from=&to=      a KQL query's form and its result (read-only, in a sandboxed
---                               worker with ipe-run kql's budgets); &format=csv|json downloads it
+--                               worker with ipe-run kql's budgets); &p=name=value (repeated) its
+--                               let values, as ipe-run kql -p; &format=csv|json downloads it
 --   GET  /action/<name>?p=v...  the action's plan, with the confirmation form (--allow-actions)
 --   POST /action/<name>         execute it (CSRF token, operator's name), then the audit rows
 local http = require "ipe.serve.http"

@@ -8,6 +8,7 @@
 --   http.encode(s)         -> s %-escaped for a query value or a path segment
 --   http.encode_path(p)    -> the same, keeping the slashes
 --   http.params(query)     -> {name = value} (the last of a repeated name) | nil, err
+--   http.values(query, name) -> every value of a repeated name, in order (a query checked by params)
 --   http.query(list)       -> "a=1&b=2" from { {"a", "1"}, {"b", "2"} } (nil values left out)
 --   http.cookies(header)   -> {name = value}
 --   http.headers(type [, csp]) -> the answer's headers: its type, no caching, no sniffing, no
@@ -57,6 +58,16 @@ function M.params(query)
     local dk, dv = M.decode(k), M.decode(v)
     if not dk or not dv then return nil, "bad query (a malformed %-escape)" end
     out[dk] = dv
+  end
+  return out
+end
+
+function M.values(query, name)
+  local out = {}
+  for pair in (query or ""):gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    local dv = M.decode(k) == name and M.decode(v)
+    if dv then out[#out + 1] = dv end
   end
   return out
 end

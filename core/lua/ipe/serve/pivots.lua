@@ -7,18 +7,27 @@
 --   a host (Host, Computer, DeviceName, ...)  -> the hunt that takes a `host` and the page's IP:
 --                                                that host's activity with the IP
 --   an account (Account, UserPrincipalName, TargetUserName, ...)
---                                             -> the hunt that takes an `account` and the IP
+--                                             -> the hunt of the account's source and the IP:
+--                       an Entra ID account (SigninLogs, AuditLogs, OfficeActivity, AzureActivity)
+--                       -> signins-from-ip; a Windows or Linux one (SecurityEvent, Syslog) ->
+--                       failed-logons-from-ip. The source is the row's Source (or Type / Table)
+--                       column when it names one of those tables, else the column's own table
+--                       (UserPrincipalName: SigninLogs, TargetUserName: SecurityEvent, ...), else
+--                       the value's shape (user@domain: Entra ID; DOMAIN\user or user: a logon)
 --   an indicator (MatchedIndicator, IndicatorId, DomainName, Url, FileHashValue ...): an IP or a
 --                       CIDR as above, else the KQL page with the query that finds the indicator
 --                       in ThreatIntelligenceIndicator
 --
--- Every link keeps the page's window (from, to). Which hunt takes a host or an account is read
--- from the hunts' declared parameters (the first by name that declares it and `ip`), so a new
--- hunt with such a parameter becomes the pivot without a change here. A host or an account
+-- Every link keeps the page's window (from, to). Which hunt takes a host is read from the hunts'
+-- declared parameters (the first by name that declares it and `ip`), so a new hunt with such a
+-- parameter becomes the pivot without a change here; an account's hunt is named above, and when
+-- that one is not loaded (or does not declare `account` and `ip`), the same rule applies. A host or an account
 -- needs the page's IP (the IP page, or a hunt run for an IP); elsewhere it is not a link. A bare
 -- "User" column is not an account here: the audit trail's User is the analyst who acted.
 --
---   pivots.linker(hunts, w, ip) -> function(value, type, column) -> URL | nil (html's opts.link)
+--   pivots.linker(hunts, w, ip) -> function(value, type, column, row, columns) -> URL | nil
+--                                  (html's opts.link; row and columns: the cell's row, to read its Source)
+--   pivots.account_hunt(value, column, row, columns) -> the name of the hunt an account opens
 --   pivots.window_query(w)      -> "from=...&to=..."
 --   pivots.ip_url(ip, w), pivots.hunt_url(name, list, w), pivots.kql_url(query, w)
 --   pivots.kql_string(s)        -> s as a KQL string literal ("..." with its escapes)
@@ -43,6 +52,21 @@ M.ACCOUNT = set { "account", "accountname", "accountupn", "username", "userprinc
   "initiatingprocessaccountname", "sourceusername", "destinationusername" }
 M.INDICATOR = set { "indicator", "indicatorvalue", "matchedindicator", "indicatorid", "externalindicatorid",
   "domainname", "url", "filehashvalue" }
+
+-- the tables whose accounts open a hunt, and the hunt
+M.ACCOUNT_HUNT = {
+  SigninLogs = "signins-from-ip", AADNonInteractiveUserSignInLogs = "signins-from-ip", AuditLogs = "signins-from-ip",
+  OfficeActivity = "signins-from-ip", AzureActivity = "signins-from-ip",
+  SecurityEvent = "failed-logons-from-ip", Syslog = "failed-logons-from-ip", WindowsEvent = "failed-logons-from-ip",
+}
+-- an account column's own table
+M.ACCOUNT_TABLE = {
+  userprincipalname = "SigninLogs", upn = "SigninLogs", accountupn = "SigninLogs", caller = "AzureActivity",
+  userid = "OfficeActivity", targetusername = "SecurityEvent", targetaccount = "SecurityEvent",
+  subjectusername = "SecurityEvent", subjectaccount = "SecurityEvent",
+}
+-- the columns of a row that may name the table it came from
+local SOURCE_COLUMN = set { "source", "type", "table", "sourcetable" }
 
 function M.class(ctype, col)
   local lc = col:lower()
@@ -105,10 +129,32 @@ local function ip_or_block(v, w)
   end
 end
 
+-- the table a row names in its Source (or Type / Table) column, when it is one of ACCOUNT_HUNT's
+local function row_table(row, columns)
+  for i, c in ipairs(columns or {}) do
+    local name = type(c) == "table" and (c.name or c.title) or c
+    local v = row and row[i]
+    if type(name) == "string" and SOURCE_COLUMN[name:lower()] and type(v) == "string" and M.ACCOUNT_HUNT[v] then
+      return v
+    end
+  end
+end
+
+function M.account_hunt(v, col, row, columns)
+  local t = row_table(row, columns) or M.ACCOUNT_TABLE[col:lower()]
+  if t then return M.ACCOUNT_HUNT[t] end
+  return v:find("@", 1, true) and "signins-from-ip" or "failed-logons-from-ip"
+end
+
+local function takes_account(hunts, name)
+  local meta = hunts and hunts[name]
+  return meta and declares(meta, "account") and declares(meta, "ip") and name or nil
+end
+
 function M.linker(hunts, w, ip)
   ip = ip and ipaddr.normalize(ip)
   local takes = { host = hunt_taking(hunts, "host"), account = hunt_taking(hunts, "account") }
-  return function(v, ctype, col)
+  return function(v, ctype, col, row, columns)
     if v == "" then return nil end
     local class = M.class(ctype, col)
     if class == "ip" then
@@ -123,7 +169,7 @@ function M.linker(hunts, w, ip)
       -- a host column may hold an address (a firewall's source without a name): its page
       local norm = ipaddr.normalize(v)
       if norm then return M.ip_url(norm, w) end
-      local hunt = takes[class]
+      local hunt = class == "account" and takes_account(hunts, M.account_hunt(v, col, row, columns)) or takes[class]
       if hunt and ip then return M.hunt_url(hunt, { { class, v }, { "ip", ip } }, w) end
     end
   end

@@ -286,27 +286,48 @@ end
 
 -- KQL ---------------------------------------------------------------------------------------
 
--- the KQL page's form: the query and the window; a GET form, so a result has a stable URL
-local function kql_form(q, w)
+-- the KQL page's form: the query, its let values (one p field per value given and an empty one
+-- for another) and the window; a GET form, so a result has a stable URL
+local function kql_form(q, lets, w)
+  local fields = {}
+  for i, kv in ipairs(lets) do
+    fields[i] = format('<input id="f-p%d" name="p" value="%s" spellcheck="false" aria-label="let value %d">', i, esc(kv), i)
+  end
+  fields[#fields + 1] = format('<input id="f-p%d" name="p" value="" placeholder="name=value" spellcheck="false" '
+    .. 'aria-label="another let value">', #lets + 1)
   return concat({ '<form class="form kql" method="get" action="/kql"><h2>KQL query</h2>',
     '<p>Runs read-only on the workspace, in a sandboxed worker with the budgets of <code>ipe-run kql</code>; ',
     'tables the query does not filter on TimeGenerated are read within the window.</p>',
     '<label for="f-q">query</label>',
     -- the newline after the tag is the one HTML drops: a query's own first newline stays
     format('<textarea id="f-q" name="q" rows="8" cols="100" spellcheck="false" required>\n%s</textarea>', esc_lines(q)),
-    window_fields(w), '<button type="submit">Run query</button></form>' })
+    '<label for="f-p1">let values (name=value, as <code>ipe-run kql -p</code>: typed as the query\'s let, bound)</label>',
+    concat(fields), window_fields(w), '<button type="submit">Run query</button></form>' })
 end
 
--- run_kql(S, q, w, render) -> {text=, rows=} | nil, the one-line error, its status: 400 for the
+-- the let values of a KQL request: its non-empty p=name=value, in order, and them as
+-- {name = value} (a repeated name: the last), checked as ipe-run kql checks -p (400 else)
+local function kql_lets(req)
+  local list = {}
+  for _, kv in ipairs(http.values(select(2, http.split(req.uri)), "p")) do
+    if kv ~= "" then list[#list + 1] = kv end
+  end
+  local ok, given = pcall(common.given, list, "kql")
+  if ok then return list, given end
+  if require("ipe.errors").is(given) then http.fail(400, "%s", given.msg) end
+  error(given, 0)
+end
+
+-- run_kql(S, q, lets, w, render) -> {text=, rows=} | nil, the one-line error, its status: 400 for the
 -- query's "kql:LINE:COL: message", 500 for the run's failure as ipe-run kql says it (out of time
 -- or memory, a database error)
-local function run_kql(S, q, w, render_record)
+local function run_kql(S, q, lets, w, render_record)
   local kqlverb = require "ipe.verbs.kql"
   local workspace = require "ipe.workspace"
   local dbpath = workspace.path(S.opts.db)
   local engine = require("ipe.clickhouse").is_url(dbpath) and "clickhouse" or "sqlite"
   local plan, problem = kqlverb.compile(q, "kql", { now = common.now({ now = S.opts.now }),
-    window = { from = w.from_text, to = w.to_text }, lets = {}, engine = engine })
+    window = { from = w.from_text, to = w.to_text }, lets = lets, engine = engine })
   if not plan then return nil, problem:match("[^\n]*"), 400 end
   local timeout = insight.timeout({ timeout = S.opts.timeout })
   local memory = runner.DEFAULT_MEMORY
@@ -322,9 +343,12 @@ function V.kql(app, req, _, params)
   local S = app.S
   local w = window_of(S, params)
   local q = (params.q or ""):gsub("\r\n?", "\n")   -- a form sends its text area's lines with CR LF
+  local lets, given = kql_lets(req)
   local function url(fmt)
-    return "/kql?" .. http.query({ { "q", q ~= "" and q or nil }, { "format", fmt }, { "from", w.from_text },
-      { "to", w.to_text } })
+    local list = { { "q", q ~= "" and q or nil } }
+    for _, kv in ipairs(lets) do list[#list + 1] = { "p", kv } end
+    for _, kv in ipairs({ { "format", fmt }, { "from", w.from_text }, { "to", w.to_text } }) do list[#list + 1] = kv end
+    return "/kql?" .. http.query(list)
   end
   if params.from ~= w.from_text or params.to ~= w.to_text or params.since then
     return app:redirect(req, url(params.format))
@@ -332,13 +356,16 @@ function V.kql(app, req, _, params)
   if params.format and not DOWNLOAD[params.format] then http.fail(400, "format: use csv or json, not '%s'", params.format) end
   if not q:find("%S") then
     if params.format then http.fail(400, "kql: no query given (q=)") end
-    return send_html(app, req, 200, html.document("KQL", bar(nil, nil) .. kql_form(q, w), doc_opts()))
+    return send_html(app, req, 200, html.document("KQL", bar(nil, nil) .. kql_form(q, lets, w), doc_opts()))
   end
-  local cmd = command(S, { "ipe-run", "kql", q, "--from", w.from_text, "--to", w.to_text })
-  local top = bar(cmd, nil) .. kql_form(q, w)
+  local args = { "ipe-run", "kql", q }
+  for _, kv in ipairs(lets) do args[#args + 1] = "-p"; args[#args + 1] = kv end
+  for _, a in ipairs({ "--from", w.from_text, "--to", w.to_text }) do args[#args + 1] = a end
+  local cmd = command(S, args)
+  local top = bar(cmd, nil) .. kql_form(q, lets, w)
   if params.format then
     local fmt = params.format
-    local out, err, status = run_kql(S, q, w, function(rec) return render.run(rec, fmt, render.options({})) end)
+    local out, err, status = run_kql(S, q, given, w, function(rec) return render.run(rec, fmt, render.options({})) end)
     if not out then http.fail(status, "%s", err) end
     local h = http.headers(DOWNLOAD[fmt])
     h["Content-Disposition"] = format('attachment; filename="query.%s"', fmt)
@@ -348,7 +375,7 @@ function V.kql(app, req, _, params)
   local downloads = format('<p class="downloads notice">Download: <a href="%s">CSV</a><a href="%s">JSON</a></p>',
     esc(url("csv")), esc(url("json")))
   local link = pivots.linker(S.hunts, w, nil)
-  local out, err, status = run_kql(S, q, w, function(rec)
+  local out, err, status = run_kql(S, q, given, w, function(rec)
     return html.run(rec, doc_opts({ top = top .. downloads, link = link }))
   end)
   if not out then

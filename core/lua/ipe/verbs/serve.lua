@@ -18,10 +18,11 @@ defanged IP or CIDR), the page with the same panels as 'ipe-run page -f html',
 each sent as soon as it is done, pivots in every table with the page's window
 (an IP opens its page, a CIDR its sweep, a host and an account the hunt of
 their activity with the IP, an indicator its query; "Go hunt" and each panel's
-hunt their query), hunts as typed forms and KQL queries (/kql) with CSV and
-JSON downloads, and response actions: the plan first, executing only after a
-confirmation, audited with the operator's name. Every page has a stable URL
-(/ip/<ip>?from=...&to=...) and shows the equivalent ipe-run command.
+hunt their query), hunts as typed forms and KQL queries (/kql; let values as
+p=name=value, as ipe-run kql -p) with CSV and JSON downloads, and response
+actions: the plan first, executing only after a confirmation, audited with the
+operator's name. Every page has a stable URL (/ip/<ip>?from=...&to=...) and
+shows the equivalent ipe-run command.
 
 Safe by default: it listens on 127.0.0.1; a random access token is printed
 once at start (open the URL printed; the browser then keeps it in a cookie)
