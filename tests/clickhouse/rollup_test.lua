@@ -227,6 +227,20 @@ T.case("an ingest that never committed is not counted (its rollup rows carry its
   T.ok(conn:query("SELECT count() FROM _ipe_ip_activity_all")[1][1] > before, "the view counted the rows")
   compare("activity", "203.0.113.5", WINDOWS[1][1], WINDOWS[1][2])
   compare("traffic", "203.0.113.5", WINDOWS[1][1], WINDOWS[1][2])
+  -- 10:40 is inside the edge hour of WINDOWS[2]: recounted from the raw rows, committed ones only
+  compare("activity", "203.0.113.5", WINDOWS[2][1], WINDOWS[2][2])
+  compare("peers", "203.0.113.5", WINDOWS[2][1], WINDOWS[2][2])
+end)
+
+T.case("the edge hours are read from T_dist bounded on its key, with no _ipe_meta round trip", function()
+  require("ipe.clickhouse_schema").verify(conn)   -- as every verb opening a workspace does
+  local h = dbmod.wrap(conn, { ip = "203.0.113.5", from = WINDOWS[2][1], to = WINDOWS[2][2] })
+  local sql = h:rollup_query("activity")
+  T.eq(#h.queries, 0, "no statement run to find the time type")
+  T.ok(sql:find("FROM CommonSecurityLog_dist WHERE ((TimeGenerated >= ", 1, true) ~= nil, "the tail reads T_dist on its key")
+  T.ok(sql:find("FROM CommonSecurityLog WHERE", 1, true) == nil, "not the view")
+  local single = require("ipe.rollup.clickhouse").statement("peers", "DateTime+ms", nil)
+  T.ok(single:find("FROM CommonSecurityLog_local WHERE", 1, true) ~= nil, "one server: T_local")
 end)
 
 ldb:close()

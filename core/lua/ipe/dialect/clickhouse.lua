@@ -304,6 +304,10 @@ M.valid_ip, M.ip_a16, M.ip_is4, M.ip_same_bits = valid, a16, is4, same_bits
 function M.new(conn)
   local H = { name = "clickhouse" }
   local time64 = conn and conn.time_type == "DateTime64"
+  -- the workspace's time type (set once its schema is verified) and cluster: what
+  -- ipe.rollup.clickhouse writes its window statements for
+  H.time_type = conn and conn.time_type
+  H.cluster = conn and conn.target and conn.target.cluster or nil
 
   -- Time ---------------------------------------------------------------------------------
 

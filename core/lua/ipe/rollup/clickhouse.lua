@@ -25,9 +25,9 @@
 --   M.backfill(database, cluster, time_type) -> INSERT ... SELECT statements counting the
 --                                 rows already there (for a workspace made before the rollups)
 --   M.row_has_ip(tname, prefix, param) -> SQL: a row of tname names the IP (ctx.db:row_names_ip)
---   M.statement(name, time_type) -> the window statement "activity", "traffic" or "peers"
+--   M.statement(name, time_type, cluster) -> the window statement "activity", "traffic" or "peers"
 --                                 (binds :ip, :from, :to; the rows of ipe.rollup.sqlite's) for
---                                 a workspace of that time type (ipe.clickhouse_schema's)
+--                                 X
 local model = require "ipe.rollup"
 local schema = require "ipe.schema"
 local q = require("ipe.dialect.clickhouse").quote
@@ -87,8 +87,31 @@ local function json_path(c, path)
   return "extract(" .. c .. ", " .. q(table.concat(re)) .. ")"
 end
 
--- SQL: Array(String), the distinct IPs a row of t names (p: "T_local." or "")
-local function ips(t, p)
+-- the IP-bearing columns of t, each as ifNull(p .. column, '')
+local function places(t, p)
+  local out = {}
+  for _, c in ipairs(t.ip_columns) do out[#out + 1] = "ifNull(" .. p .. c .. ", '')" end
+  for _, j in ipairs(t.ip_json) do out[#out + 1] = "ifNull(" .. p .. j.column .. ", '')" end
+  for _, l in ipairs(t.ip_lists) do
+    if l.shape == "array" then out[#out + 1] = "ifNull(" .. p .. l.column .. ", '')" end
+  end
+  for _, c in ipairs(t.ip_text) do out[#out + 1] = "ifNull(" .. p .. c .. ", '')" end
+  return out
+end
+
+-- SQL: a row of t may name the IP `needle` (a bound parameter): one of its IP-bearing places
+-- holds it as a substring. Every IP ips() finds is a substring of one of them (a column
+-- without its port, a JSON string, a token of a text), so this cheap test keeps every row
+-- that names it and spares most rows the tokenising and the regexps.
+local function may_name(t, p, needle)
+  local out = {}
+  for i, c in ipairs(places(t, p)) do out[i] = "position(" .. c .. ", " .. needle .. ") > 0" end
+  return "(" .. table.concat(out, " OR ") .. ")"
+end
+
+-- SQL: Array(String), the distinct IPs a row of t names (p: "T_local." or ""); with needle (a
+-- bound parameter), only those among them that hold it as a substring (enough for has(.., needle))
+local function ips(t, p, needle)
   local cols, parts = {}, {}
   local with_port = {}
   for _, c in ipairs(t.ip_with_port) do with_port[c] = true end
@@ -105,7 +128,8 @@ local function ips(t, p)
   local all = #parts == 1 and parts[1] or "arrayConcat(" .. table.concat(parts, ", ") .. ")"
   -- only a candidate with a '.' or a ':' can have an address's shape once trimmed (trimming
   -- only takes characters away): the cheap test spares most tokens of a text the regexps
-  local candidates = "arrayFilter(v -> position(v, '.') > 0 OR position(v, ':') > 0, " .. all .. ")"
+  local keep = needle and ("position(v, " .. needle .. ") > 0") or "position(v, '.') > 0 OR position(v, ':') > 0"
+  local candidates = "arrayFilter(v -> " .. keep .. ", " .. all .. ")"
   return "arrayDistinct(arrayFilter(v -> " .. shape("v") .. ", arrayMap(v -> " .. trimmed("v") .. ", " .. candidates .. ")))"
 end
 
@@ -134,7 +158,7 @@ M.sources = sources
 -- tname has none) — ctx.db:row_names_ip on ClickHouse
 function M.row_has_ip(tname, prefix, param)
   for _, t in ipairs(sources()) do
-    if t.name == tname then return "has(" .. ips(t, prefix) .. ", " .. param .. ")" end
+    if t.name == tname then return "has(" .. ips(t, prefix, param) .. ", " .. param .. ")" end
   end
 end
 
@@ -285,12 +309,24 @@ local function text_ms(v)
   return "concat(formatDateTime(toDateTime(intDiv(" .. v .. ", 1000), 'UTC'), '%Y-%m-%dT%H:%M:%S'), '.', "
     .. "substring(toString(1000 + " .. v .. " % 1000), 2, 3), 'Z')"
 end
-local INSIDE = "Hour > substring(:from, 1, 13) AND Hour < substring(:to, 1, 13) AND _IngestId GLOBAL IN (SELECT Id FROM _ipe_ingest)"
+local COMMITTED = "_IngestId GLOBAL IN (SELECT Id FROM _ipe_ingest)"
+local INSIDE = "Hour > substring(:from, 1, 13) AND Hour < substring(:to, 1, 13) AND " .. COMMITTED
+-- the start of the hour of a time parameter, a DateTime
+local function hour_start(p)
+  return "toDateTime(concat(substring(" .. p .. ", 1, 10), ' ', substring(" .. p .. ", 12, 2), ':00:00'), 'UTC')"
+end
+-- the raw rows of the window's edge hours, committed ones: read from T_dist (T_local on one
+-- server) and not the view T, whose WHERE ClickHouse 18.16 does not push down (every shard
+-- would send its whole table); the TimeGenerated bounds (the tables' key and partitions) prune
+-- to the two hours, the milliseconds decide
 local function edge(time_type)
   local ms = ms_of("", time_type)
-  return ms .. " >= " .. ms_text(":from") .. " AND " .. ms .. " <= " .. ms_text(":to") .. " AND "
-    .. hour_of("") .. " IN (substring(:from, 1, 13), substring(:to, 1, 13))"
+  local key = "((TimeGenerated >= " .. hour_start(":from") .. " AND TimeGenerated < " .. hour_start(":from")
+    .. " + 3600) OR (TimeGenerated >= " .. hour_start(":to") .. " AND TimeGenerated < " .. hour_start(":to") .. " + 3600))"
+  return key .. " AND " .. ms .. " >= " .. ms_text(":from") .. " AND " .. ms .. " <= " .. ms_text(":to") .. " AND "
+    .. hour_of("") .. " IN (substring(:from, 1, 13), substring(:to, 1, 13)) AND " .. COMMITTED
 end
+local function raw(name, cluster) return name .. (cluster and "_dist" or "_local") end
 
 -- merged(r) -> "countMerge(Events) AS r_Events, ..." of a rollup's measures
 local function merged(sums)
@@ -319,20 +355,20 @@ local function prefixed(list)
   return table.concat(out, ", ")
 end
 
-local function activity_sql(time_type)
+local function activity_sql(time_type, cluster)
   local body = { "SELECT Source AS r_Source, Hour AS r_Hour, Host AS r_Host, countMerge(Events) AS r_Events, "
     .. "minMerge(FirstSeen) AS r_F, maxMerge(LastSeen) AS r_L FROM " .. model.TABLE .. "_all WHERE IP = :ip AND "
     .. INSIDE .. " GROUP BY r_Source, r_Hour, r_Host" }
   for _, t in ipairs(sources()) do
     body[#body + 1] = "SELECT " .. q(t.name) .. " AS r_Source, r_Hour, r_Host, count() AS r_Events, min(r_ms) AS r_F, "
       .. "max(r_ms) AS r_L FROM (SELECT " .. hour_of("") .. " AS r_Hour, " .. host_of(t, "") .. " AS r_Host, "
-      .. ms_of("", time_type) .. " AS r_ms, " .. ips(t, "") .. " AS r_ips FROM " .. t.name .. " WHERE " .. edge(time_type)
+      .. ms_of("", time_type) .. " AS r_ms, " .. ips(t, "", ":ip") .. " AS r_ips FROM " .. raw(t.name, cluster) .. " WHERE " .. edge(time_type) .. " AND " .. may_name(t, "", ":ip")
       .. ") WHERE has(r_ips, :ip) GROUP BY r_Hour, r_Host"
   end
   return outer({ "Source", "Hour", "Host" }, { "Events" }, body)
 end
 
-local function csl_sql(r, time_type)
+local function csl_sql(r, time_type, cluster)
   local body = { "SELECT Hour AS r_Hour, " .. renamed(r.keys) .. ", " .. merged(r.sums) .. ", minMerge(FirstSeen) AS r_F, "
     .. "maxMerge(LastSeen) AS r_L FROM " .. r.table .. "_all WHERE IP = :ip AND " .. INSIDE .. " GROUP BY r_Hour, "
     .. prefixed(r.keys) }
@@ -346,23 +382,23 @@ local function csl_sql(r, time_type)
     end
     body[#body + 1] = "SELECT r_Hour, " .. prefixed(r.keys) .. ", " .. table.concat(sums, ", ") .. ", min(r_ms) AS r_F, "
       .. "max(r_ms) AS r_L FROM (SELECT " .. hour_of("") .. " AS r_Hour, " .. table.concat(cols, ", ") .. ", "
-      .. ms_of("", time_type) .. " AS r_ms FROM CommonSecurityLog WHERE " .. sd.ip .. " = :ip AND " .. v.cond .. " AND "
+      .. ms_of("", time_type) .. " AS r_ms FROM " .. raw("CommonSecurityLog", cluster) .. " WHERE " .. sd.ip .. " = :ip AND " .. v.cond .. " AND "
       .. edge(time_type) .. ") GROUP BY r_Hour, " .. prefixed(r.keys)
   end
   return outer(r.keys, r.sums, body)
 end
 
 local cache = {}
--- statement(name [, time_type]) -> the window statement, rows as ipe.rollup.sqlite's:
+-- statement(name [, time_type [, cluster]]) -> the window statement, rows as ipe.rollup.sqlite's:
 -- activity (Source, Hour, Host, Events, FirstSeen, LastSeen); traffic and peers (the keys,
 -- the sums, FirstSeen, LastSeen), one row per hour and keys.
-function M.statement(name, time_type)
+function M.statement(name, time_type, cluster)
   time_type = time_type or "DateTime+ms"
-  local key = name .. "\0" .. time_type
+  local key = name .. "\0" .. time_type .. "\0" .. tostring(not not cluster)
   if cache[key] then return cache[key] end
   local sql
-  if name == "activity" then sql = activity_sql(time_type) end
-  for _, r in ipairs(model.CSL_ROLLUPS) do if r.name == name then sql = csl_sql(r, time_type) end end
+  if name == "activity" then sql = activity_sql(time_type, cluster) end
+  for _, r in ipairs(model.CSL_ROLLUPS) do if r.name == name then sql = csl_sql(r, time_type, cluster) end end
   cache[key] = sql
   return sql
 end

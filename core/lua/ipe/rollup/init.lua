@@ -58,8 +58,9 @@ end
 function M.statement(h, name)
   if not known[name] then return nil end
   if h.dialect == "clickhouse" then
-    local tt = h:value("SELECT argMax(value, Version) FROM _ipe_meta WHERE key = 'time_type'")
-    return require("ipe.rollup.clickhouse").statement(name, tt)
+    -- the time type the workspace check found (one round trip less per statement), else asked
+    local tt = h._sql.time_type or h:value("SELECT argMax(value, Version) FROM _ipe_meta WHERE key = 'time_type'")
+    return require("ipe.rollup.clickhouse").statement(name, tt, h._sql.cluster)
   end
   return h:value("SELECT Sql FROM _ipe_ip_queries WHERE Name = :name", { name = name })
 end
