@@ -20,7 +20,7 @@ local function csl_branch(db, peers, recent)
   local keys = table.concat(CSL_GROUP, ", ")
   local only_peers, only_groups = "", ""
   if recent then
-    only_peers = "\n  WHERE Peer IN (SELECT Peer FROM " .. db:rollup_rows("peers", "recent", "to") .. " WHERE IP = :ip)"
+    only_peers = "\n  WHERE Peer IN (SELECT Peer FROM " .. db:rollup_rows("peers", "recent", "to", "ip") .. ")"
     only_groups = "\n  HAVING max(LastSeen) >= :recent"
   end
   return "  SELECT 'CommonSecurityLog', " .. keys .. ", sum(Events), min(FirstSeen), max(LastSeen)\n"
@@ -76,7 +76,7 @@ end
 local function recent_from(ctx, p, peers)
   local w = ctx.window
   -- fewer rollup rows than `limit` in the window's hours: fewer groups too
-  local rows = "SELECT count(*) FROM (SELECT 1 FROM " .. ctx.db:rollup_rows("peers") .. " WHERE IP = :ip LIMIT :limit)"
+  local rows = "SELECT count(*) FROM (SELECT 1 FROM " .. ctx.db:rollup_rows("peers", "from", "to", "ip") .. " LIMIT :limit)"
   if ctx.db:value(rows, { ip = p.ip, limit = p.limit }) < p.limit then return nil end
   local count = "SELECT count(*) FROM (SELECT 1 FROM (" .. peers .. ") GROUP BY " .. table.concat(CSL_GROUP, ", ") .. ")"
   local span = 3600

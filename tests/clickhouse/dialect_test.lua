@@ -297,6 +297,11 @@ T.case("rollup_rows and named_ranges", function()
     return "SELECT IP, sum(Events) FROM " .. h:rollup_rows("activity") .. " GROUP BY IP ORDER BY IP"
   end)
   T.eq(l, { { "10.1.2.3", "2" }, { "10.1.2.4", "3" } })
+  -- one IP's rows, said inside the subquery (ClickHouse merges every IP's states otherwise)
+  l = same("rollup_rows of one IP", function(h)
+    return "SELECT IP, sum(Events) FROM " .. h:rollup_rows("activity", "from", "to", "ip") .. " GROUP BY IP ORDER BY IP"
+  end, { ip = "10.1.2.4" })
+  T.eq(l, { { "10.1.2.4", "3" } })
   same("named_ranges", function(h)
     return "SELECT t.id, r.Name FROM dialect_rows t CROSS JOIN " .. h:named_ranges() .. " r WHERE " .. h:ip_in_cidr_column("t.IP", "r.Cidr")
       .. " ORDER BY t.id, r.Name"

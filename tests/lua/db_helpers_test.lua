@@ -54,6 +54,7 @@ T.case("parameters, units, separators, needles, paths, keys and rollup names are
     T.raises(function() return h:latest("T", "t", {}, "1 = 1") end, "ctx.db:latest: key is a column or a list")
     T.raises(function() return h:latest("T", "t", "k", "") end, "ctx.db:latest: where is an SQL condition")
     T.raises(function() return h:rollup_rows("secrets") end, "ctx.db:rollup_rows: rollup must be activity, peers or traffic")
+    T.raises(function() return h:rollup_rows("peers", "from", "to", "ip) OR (1") end, "parameter name must be a plain identifier")
     T.raises(function() return h:rows_in_ip_hours("Sys log") end, "ctx.db: table must be a plain identifier")
     T.raises(function() return h:rows_in_ip_hours("Syslog", "x'y") end, "ctx.db: source table must be a plain identifier")
     T.raises(function() return h:rows_in_ip_hours("Syslog", nil, "ip)") end, "parameter name must be a plain identifier")

@@ -303,10 +303,12 @@ function Handle:latest(tname, alias, keys, where, order)
 end
 
 -- The stored rows of the per-IP hourly rollup `name` (activity, peers, traffic) of the
--- hours from that of :from_param to that of :to_param (default :from, :to): a subquery.
-function Handle:rollup_rows(name, from_p, to_p)
+-- hours from that of :from_param to that of :to_param (default :from, :to): a subquery; with
+-- ip_param, only the rows of the IP :ip_param (ClickHouse merges a rollup's states before an
+-- outer WHERE would keep one IP's: say it here)
+function Handle:rollup_rows(name, from_p, to_p, ip_p)
   if not self._sql.ROLLUP_TABLES[name] then raise("ctx.db:rollup_rows: rollup must be activity, peers or traffic") end
-  return gen(self, "rollup_rows", name, param(from_p or "from"), param(to_p or "to"))
+  return gen(self, "rollup_rows", name, param(from_p or "from"), param(to_p or "to"), ip_p and param(ip_p) or nil)
 end
 
 -- The start of the hour or day (unit) of a rollup row's Hour column, as workspace time text.

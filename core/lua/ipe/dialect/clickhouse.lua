@@ -511,7 +511,7 @@ function M.new(conn)
   -- the rollups (ipe.rollup.clickhouse): X_all holds aggregate states per key, hour (text
   -- 'YYYY-MM-DDTHH', as SQLite's) and ingest; the rows of committed ingests, merged per key and
   -- hour: the keys and sums of SQLite's table (not its FirstSeen/LastSeen)
-  function H.rollup_rows(name, from_p, to_p)
+  function H.rollup_rows(name, from_p, to_p, ip_p)
     local model = require "ipe.rollup"
     local keys, sums = { "Source", "Host" }, { "Events" }
     for _, r in ipairs(model.CSL_ROLLUPS) do
@@ -523,9 +523,9 @@ function M.new(conn)
     for _, m in ipairs(sums) do
       cols[#cols + 1] = (m == "Events" and "countMerge(Events)" or "sumMerge(" .. m .. ")") .. " AS " .. m
     end
-    return string.format("(SELECT %s FROM %s_all WHERE Hour >= substring(%s, 1, 13) AND Hour <= substring(%s, 1, 13)"
+    return string.format("(SELECT %s FROM %s_all WHERE %sHour >= substring(%s, 1, 13) AND Hour <= substring(%s, 1, 13)"
       .. " AND _IngestId GLOBAL IN (SELECT Id FROM _ipe_ingest) GROUP BY %s)",
-      table.concat(cols, ", "), H.ROLLUP_TABLES[name], from_p, to_p, group)
+      table.concat(cols, ", "), H.ROLLUP_TABLES[name], ip_p and ("IP = " .. ip_p .. " AND ") or "", from_p, to_p, group)
   end
 
   local ROLLUP_BUCKETS = { hour = "concat(%s, ':00:00.000Z')", day = "concat(substring(%s, 1, 10), 'T00:00:00.000Z')" }

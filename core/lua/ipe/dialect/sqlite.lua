@@ -138,9 +138,9 @@ end
 M.ROLLUP_TABLES = { activity = "_ipe_ip_activity", peers = "_ipe_ip_peers", traffic = "_ipe_ip_traffic" }
 
 -- The stored rows of a per-IP hourly rollup whose hour is that of from_p, of to_p or between.
-function M.rollup_rows(name, from_p, to_p)
-  return string.format("(SELECT * FROM %s WHERE Hour >= substr(%s, 1, 13) AND Hour <= substr(%s, 1, 13))",
-    M.ROLLUP_TABLES[name], from_p, to_p)
+function M.rollup_rows(name, from_p, to_p, ip_p)
+  return string.format("(SELECT * FROM %s WHERE %sHour >= substr(%s, 1, 13) AND Hour <= substr(%s, 1, 13))",
+    M.ROLLUP_TABLES[name], ip_p and ("IP = " .. ip_p .. " AND ") or "", from_p, to_p)
 end
 
 local ROLLUP_BUCKETS = { hour = "(%s || ':00:00.000Z')", day = "(substr(%s, 1, 10) || 'T00:00:00.000Z')" }
