@@ -577,28 +577,7 @@ function M.new(conn)
   local TI_IP_COLUMNS = { "NetworkIP", "NetworkSourceIP", "NetworkDestinationIP", "EmailSourceIpAddress" }
   local TI_BLOCKS = { "NetworkCidrBlock", "NetworkSourceCidrBlock", "NetworkDestinationCidrBlock" }
 
-  -- block(col) -> its address text, its prefix in 128-bit terms, whether it is a block
-  local function block(col)
-    local c = "ifNull(" .. col .. ", '')"
-    local slash = string.format("position(%s, '/')", c)
-    local net = string.format("if(%s > 0, substring(%s, 1, %s - 1), %s)", slash, c, slash, c)
-    local pfx = string.format("if(%s > 0, substring(%s, %s + 1), '')", slash, c, slash)
-    local text6 = v6(net)
-    local bits = string.format("(if(%s > 0, toUInt16OrZero(%s), if(%s, 128, 32)) + if(%s, 0, 96))", slash, pfx, text6, text6)
-    local ok = string.format("(%s AND (%s = 0 OR (match(%s, '^[0-9]{1,3}$') AND toUInt16OrZero(%s) <= if(%s, 128, 32))))",
-      valid(net), slash, pfx, pfx, text6)
-    return net, bits, ok
-  end
-
-  -- the block in col holds the address ip (both SQL text)
-  local function holds(ip, col)
-    local net, bits, ok = block(col)
-    local a = "ifNull(" .. ip .. ", '')"
-    return string.format("(%s AND %s AND (NOT %s OR %s >= 96) AND %s)", ok, valid(a), is4(a), bits, same_bits(a, net, bits))
-  end
-  H.ti_holds = holds
-
-  -- The same tests written once per query level: block() and holds() nest each piece's text
+  -- The block tests. Written inline (inline() below), each piece's text nests
   -- in the next (a block's address text appears in its validity, its family, its bits...), so
   -- the three blocks of an indicator came to 237 KB of SQL per statement, which ClickHouse
   -- spent seconds parsing. ClickHouse aliases are visible in the whole SELECT they appear in
@@ -623,6 +602,15 @@ function M.new(conn)
       .. " IPv4NumToString(IPv4StringToNum(%s)) = %s)", v6(first), name, name, name, name)
   end
 
+  -- inline(key, text): no alias, each piece's text wherever it is used (for an expression that
+  -- may stand inside a lambda or beside others of its kind: ti_block_match, ip_block, ti_matching_ips)
+  local function inline(_, text)
+    local t = "(" .. text() .. ")"
+    return t, t
+  end
+
+  -- block_let(col, let) -> functions giving the block's address text, its prefix in 128-bit
+  -- terms, whether it is a block (each through let)
   local function block_let(col, let)
     local k = col
     local function c() return let("c_" .. k, function() return "ifNull(" .. col .. ", '')" end) end
@@ -640,6 +628,7 @@ function M.new(conn)
     return net, bits, ok
   end
 
+  -- the block in col holds the address ip (both SQL text)
   local function holds_let(ip, col, let)
     local net, bits, ok = block_let(col, let)
     local function a() return let("a_" .. ip, function() return "ifNull(" .. ip .. ", '')" end) end
@@ -648,6 +637,14 @@ function M.new(conn)
       return string.format("(%s AND %s AND (NOT %s OR %s >= 96) AND %s)", o, va, is4(a()), b, same_bits(a(), net(), bits()))
     end)
   end
+
+  -- block(col) -> its address text, its prefix in 128-bit terms, whether it is a block
+  local function block(col)
+    local net, bits, ok = block_let(col, inline)
+    return (net()), (bits()), (ok())
+  end
+  local function holds(ip, col) return (holds_let(ip, col, inline)) end
+  H.ti_holds = holds
 
   function H.ti_live(alias)
     return string.format("(%s.Active = 1 AND (%s.ExpirationDateTime IS NULL OR %s > %s))", alias, alias,
